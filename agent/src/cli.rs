@@ -1,0 +1,70 @@
+//! The command line definition (`docs/cli.md`). Man page and completions are
+//! generated from this, so it is the single source of truth for flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keeps the endpoint's network posture in step with the policy server.
+#[derive(Debug, Parser)]
+#[command(name = "posture-sync", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent in the foreground until SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// Ask the running agent for its status.
+    Status(StatusArgs),
+    /// Check or describe posture profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+/// Flags of `posture-sync run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The posture profile (ISEPostureCFG.xml-like).
+    #[arg(long, value_name = "FILE")]
+    pub profile: PathBuf,
+    /// Where the agent keeps its state and status socket [default: per-user state dir].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Where the agent writes its rolling log [default: per-user log dir].
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// A PEM bundle of CAs to trust in addition to the platform's roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// The endpoint MAC to present [default: the primary interface's].
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<String>,
+}
+
+/// Flags of `posture-sync status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The running agent's state dir [default: per-user state dir].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `posture-sync profile ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Validate a profile: exit 0 when valid (warnings on stderr), 1 when invalid.
+    Check {
+        /// The profile to check.
+        file: PathBuf,
+    },
+    /// Print the machine-readable description of every known profile key (JSON).
+    Schema,
+}

@@ -1,0 +1,19 @@
+//! `posture-sync`: the endpoint agent. `main` only parses the command line and
+//! maps each command's outcome to an exit code; the work lives in `cmd::*`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod cmd;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Run(args) => cmd::run::main(args),
+        cli::Command::Status(args) => cmd::status::main(args),
+        cli::Command::Profile(cli::ProfileCommand::Check { file }) => cmd::profile::check(&file),
+        cli::Command::Profile(cli::ProfileCommand::Schema) => cmd::profile::schema(),
+    }
+}

@@ -1,0 +1,1 @@
+//! Typed model of the posture profile (ISEPostureCFG.xml-like).

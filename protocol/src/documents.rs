@@ -1,0 +1,597 @@
+//! The six documents of the contract, each with `from_xml` and `to_xml`.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dom::{self, escape, Element, ParseError};
+use crate::status::{PostureStatus, SessionId};
+
+fn root(input: &[u8], expected: &'static str) -> Result<Element, ParseError> {
+    let el = dom::parse(input)?;
+    if el.name != expected {
+        return Err(ParseError::WrongRoot {
+            expected,
+            found: el.name,
+        });
+    }
+    Ok(el)
+}
+
+fn session_attr(el: &Element, element: &'static str) -> Result<SessionId, ParseError> {
+    let raw = el.required(element, "session")?;
+    SessionId::new(raw).map_err(|e| ParseError::invalid(element, "session", raw, e.to_string()))
+}
+
+fn status_value(raw: &str, element: &'static str, field: &'static str) -> Result<PostureStatus, ParseError> {
+    raw.trim()
+        .parse()
+        .map_err(|_| {
+            ParseError::invalid(
+                element,
+                field,
+                raw,
+                "Unknown, Pending, Compliant, NonCompliant or NotApplicable",
+            )
+        })
+}
+
+fn bool_attr(el: &Element, element: &'static str, attribute: &'static str) -> Result<bool, ParseError> {
+    match el.required(element, attribute)? {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(ParseError::invalid(element, attribute, other, "true or false")),
+    }
+}
+
+fn check_version(el: &Element, element: &'static str) -> Result<(), ParseError> {
+    // A missing version means 1; a later version is read for what version 1 knows
+    // (unknown elements and attributes are ignored), so only nonsense is refused.
+    match el.attr("version") {
+        None => Ok(()),
+        Some(v) if v.trim().parse::<u32>().is_ok_and(|n| n >= 1) => Ok(()),
+        Some(v) => Err(ParseError::invalid(element, "version", v, "a positive integer")),
+    }
+}
+
+/// A PSN as named in a discovery reply: host and state sync port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PsnRef {
+    /// Host name or address as the PSN names itself.
+    pub host: String,
+    /// Its state sync port.
+    pub state_sync_port: u16,
+}
+
+impl PsnRef {
+    fn from_element(el: &Element) -> Result<Self, ParseError> {
+        let host = el.required("psn", "host")?.trim();
+        if host.is_empty() || host.len() > 253 || host.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(ParseError::invalid("psn", "host", host, "a host name or address"));
+        }
+        let port = match el.attr("stateSyncPort") {
+            None => crate::DEFAULT_STATE_SYNC_PORT,
+            Some(raw) => raw
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| ParseError::invalid("psn", "stateSyncPort", raw, "a port 1-65535"))?,
+        };
+        Ok(PsnRef {
+            host: host.to_owned(),
+            state_sync_port: port,
+        })
+    }
+
+    fn write(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            r#"<psn host="{}" stateSyncPort="{}"/>"#,
+            escape(&self.host),
+            self.state_sync_port
+        );
+    }
+}
+
+/// Reply to `GET /auth/discovery`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// The endpoint's session.
+    pub session: SessionId,
+    /// The session's posture status.
+    pub posture: PostureStatus,
+    /// The PSN that owns the session (the connected PSN).
+    pub psn: PsnRef,
+    /// Other PSNs of the deployment, candidates for state sync probing.
+    pub psn_list: Vec<PsnRef>,
+}
+
+impl Discovery {
+    /// Reads a discovery reply.
+    pub fn from_xml(input: &[u8]) -> Result<Self, ParseError> {
+        let el = root(input, "discovery")?;
+        check_version(&el, "discovery")?;
+        let session = el.child("session").ok_or(ParseError::MissingElement {
+            parent: "discovery",
+            child: "session",
+        })?;
+        let raw_id = session.required("session", "id")?;
+        let id = SessionId::new(raw_id)
+            .map_err(|e| ParseError::invalid("session", "id", raw_id, e.to_string()))?;
+        let posture = el.child("postureStatus").ok_or(ParseError::MissingElement {
+            parent: "discovery",
+            child: "postureStatus",
+        })?;
+        let posture = status_value(&posture.text, "postureStatus", "text")?;
+        let psn = el.child("psn").ok_or(ParseError::MissingElement {
+            parent: "discovery",
+            child: "psn",
+        })?;
+        let psn = PsnRef::from_element(psn)?;
+        let psn_list = match el.child("psnList") {
+            None => Vec::new(),
+            Some(list) => list
+                .children_named("psn")
+                .map(PsnRef::from_element)
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Discovery {
+            session: id,
+            posture,
+            psn,
+            psn_list,
+        })
+    }
+
+    /// Writes the reply.
+    pub fn to_xml(&self) -> String {
+        let mut out = String::from(r#"<discovery version="1">"#);
+        let _ = write!(
+            out,
+            r#"<session id="{}"/><postureStatus>{}</postureStatus>"#,
+            self.session, self.posture
+        );
+        self.psn.write(&mut out);
+        out.push_str("<psnList>");
+        for psn in &self.psn_list {
+            psn.write(&mut out);
+        }
+        out.push_str("</psnList></discovery>");
+        out
+    }
+}
+
+/// One check of a requirement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Check {
+    /// Passes when `path` exists.
+    FileExists {
+        /// Absolute path.
+        path: String,
+    },
+    /// Passes when `path` can be read and its text matches the regular expression `pattern`.
+    FileContains {
+        /// Absolute path.
+        path: String,
+        /// A regular expression.
+        pattern: String,
+    },
+    /// Passes when a process named `name` runs.
+    ProcessRunning {
+        /// Process name.
+        name: String,
+    },
+    /// Any other check type: fails closed and is reported by name.
+    Unsupported {
+        /// The `type` attribute as received.
+        check_type: String,
+    },
+}
+
+impl Check {
+    /// The wire name of the check type.
+    pub fn type_name(&self) -> &str {
+        match self {
+            Check::FileExists { .. } => "file-exists",
+            Check::FileContains { .. } => "file-contains",
+            Check::ProcessRunning { .. } => "process-running",
+            Check::Unsupported { check_type } => check_type,
+        }
+    }
+
+    fn from_element(el: &Element) -> Result<Self, ParseError> {
+        let kind = el.required("check", "type")?;
+        Ok(match kind {
+            "file-exists" => Check::FileExists {
+                path: el.required("check", "path")?.to_owned(),
+            },
+            "file-contains" => Check::FileContains {
+                path: el.required("check", "path")?.to_owned(),
+                pattern: el.required("check", "pattern")?.to_owned(),
+            },
+            "process-running" => Check::ProcessRunning {
+                name: el.required("check", "name")?.to_owned(),
+            },
+            other => Check::Unsupported {
+                check_type: other.to_owned(),
+            },
+        })
+    }
+
+    fn write(&self, out: &mut String) {
+        let _ = match self {
+            Check::FileExists { path } => {
+                write!(out, r#"<check type="file-exists" path="{}"/>"#, escape(path))
+            }
+            Check::FileContains { path, pattern } => write!(
+                out,
+                r#"<check type="file-contains" path="{}" pattern="{}"/>"#,
+                escape(path),
+                escape(pattern)
+            ),
+            Check::ProcessRunning { name } => {
+                write!(out, r#"<check type="process-running" name="{}"/>"#, escape(name))
+            }
+            Check::Unsupported { check_type } => {
+                write!(out, r#"<check type="{}"/>"#, escape(check_type))
+            }
+        };
+    }
+}
+
+/// One requirement: passes when all its checks pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requirement {
+    /// Requirement id, echoed in the report.
+    pub id: String,
+    /// Whether a failure makes the endpoint NonCompliant.
+    pub mandatory: bool,
+    /// The checks.
+    pub checks: Vec<Check>,
+}
+
+/// Reply to `GET /auth/requirements?session=ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirements {
+    /// The session.
+    pub session: SessionId,
+    /// Requirements in document order.
+    pub requirements: Vec<Requirement>,
+}
+
+impl Requirements {
+    /// Reads a requirements reply.
+    pub fn from_xml(input: &[u8]) -> Result<Self, ParseError> {
+        let el = root(input, "requirements")?;
+        check_version(&el, "requirements")?;
+        let session = session_attr(&el, "requirements")?;
+        let mut requirements = Vec::new();
+        for req in el.children_named("requirement") {
+            let id = req.required("requirement", "id")?.to_owned();
+            if id.is_empty() {
+                return Err(ParseError::invalid("requirement", "id", "", "a non-empty id"));
+            }
+            let mandatory = match req.attr("mandatory") {
+                None => true,
+                Some(_) => bool_attr(req, "requirement", "mandatory")?,
+            };
+            let checks = req
+                .children_named("check")
+                .map(Check::from_element)
+                .collect::<Result<_, _>>()?;
+            requirements.push(Requirement {
+                id,
+                mandatory,
+                checks,
+            });
+        }
+        Ok(Requirements {
+            session,
+            requirements,
+        })
+    }
+
+    /// Writes the reply.
+    pub fn to_xml(&self) -> String {
+        let mut out = String::new();
+        let _ = write!(out, r#"<requirements session="{}">"#, self.session);
+        for req in &self.requirements {
+            let _ = write!(
+                out,
+                r#"<requirement id="{}" mandatory="{}">"#,
+                escape(&req.id),
+                req.mandatory
+            );
+            for check in &req.checks {
+                check.write(&mut out);
+            }
+            out.push_str("</requirement>");
+        }
+        out.push_str("</requirements>");
+        out
+    }
+}
+
+/// One requirement's result in a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportResult {
+    /// Requirement id.
+    pub requirement: String,
+    /// Whether it passed.
+    pub passed: bool,
+}
+
+/// Body of `POST /auth/report?session=ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The session.
+    pub session: SessionId,
+    /// One result per requirement.
+    pub results: Vec<ReportResult>,
+}
+
+impl Report {
+    /// Reads a report.
+    pub fn from_xml(input: &[u8]) -> Result<Self, ParseError> {
+        let el = root(input, "report")?;
+        check_version(&el, "report")?;
+        let session = session_attr(&el, "report")?;
+        let results = el
+            .children_named("result")
+            .map(|r| {
+                Ok(ReportResult {
+                    requirement: r.required("result", "requirement")?.to_owned(),
+                    passed: bool_attr(r, "result", "passed")?,
+                })
+            })
+            .collect::<Result<_, ParseError>>()?;
+        Ok(Report { session, results })
+    }
+
+    /// Writes the report.
+    pub fn to_xml(&self) -> String {
+        let mut out = String::new();
+        let _ = write!(out, r#"<report session="{}">"#, self.session);
+        for r in &self.results {
+            let _ = write!(
+                out,
+                r#"<result requirement="{}" passed="{}"/>"#,
+                escape(&r.requirement),
+                r.passed
+            );
+        }
+        out.push_str("</report>");
+        out
+    }
+}
+
+/// Reply to a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostureResult {
+    /// The session.
+    pub session: SessionId,
+    /// The PSN's decision.
+    pub status: PostureStatus,
+}
+
+impl PostureResult {
+    /// Reads a report reply.
+    pub fn from_xml(input: &[u8]) -> Result<Self, ParseError> {
+        let el = root(input, "postureResult")?;
+        check_version(&el, "postureResult")?;
+        Ok(PostureResult {
+            session: session_attr(&el, "postureResult")?,
+            status: status_value(el.required("postureResult", "status")?, "postureResult", "status")?,
+        })
+    }
+
+    /// Writes the reply.
+    pub fn to_xml(&self) -> String {
+        format!(
+            r#"<postureResult session="{}" status="{}"/>"#,
+            self.session, self.status
+        )
+    }
+}
+
+/// Reply to a state sync probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostureStatusReply {
+    /// The session.
+    pub session: SessionId,
+    /// The session's status as the PSN holds it now.
+    pub status: PostureStatus,
+}
+
+impl PostureStatusReply {
+    /// Reads a probe reply.
+    pub fn from_xml(input: &[u8]) -> Result<Self, ParseError> {
+        let el = root(input, "postureStatus")?;
+        check_version(&el, "postureStatus")?;
+        Ok(PostureStatusReply {
+            session: session_attr(&el, "postureStatus")?,
+            status: status_value(el.required("postureStatus", "status")?, "postureStatus", "status")?,
+        })
+    }
+
+    /// Writes the reply.
+    pub fn to_xml(&self) -> String {
+        format!(
+            r#"<postureStatus session="{}" status="{}"/>"#,
+            self.session, self.status
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SPEC_DISCOVERY: &str = r#"<discovery version="1">
+  <session id="c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm"/>
+  <postureStatus>Unknown</postureStatus>
+  <psn host="psn1.lab.test" stateSyncPort="8449"/>
+  <psnList>
+    <psn host="psn2.lab.test" stateSyncPort="8449"/>
+    <psn host="psn3.lab.test" stateSyncPort="8449"/>
+  </psnList>
+</discovery>"#;
+
+    const SPEC_REQUIREMENTS: &str = r#"<requirements session="ID">
+  <requirement id="disk-encryption" mandatory="true">
+    <check type="file-exists" path="/etc/crypttab"/>
+  </requirement>
+  <requirement id="firewall" mandatory="false">
+    <check type="process-running" name="nft"/>
+  </requirement>
+</requirements>"#;
+
+    #[test]
+    fn spec_examples_parse() {
+        let d = Discovery::from_xml(SPEC_DISCOVERY.as_bytes()).unwrap();
+        assert_eq!(d.session.as_str(), "c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm");
+        assert_eq!(d.posture, PostureStatus::Unknown);
+        assert_eq!(d.psn.host, "psn1.lab.test");
+        assert_eq!(d.psn_list.len(), 2);
+        assert_eq!(Discovery::from_xml(d.to_xml().as_bytes()).unwrap(), d);
+
+        let r = Requirements::from_xml(SPEC_REQUIREMENTS.as_bytes()).unwrap();
+        assert_eq!(r.requirements.len(), 2);
+        assert!(r.requirements[0].mandatory);
+        assert_eq!(
+            r.requirements[1].checks,
+            vec![Check::ProcessRunning { name: "nft".into() }]
+        );
+
+        let rep = Report::from_xml(
+            br#"<report session="ID"><result requirement="disk-encryption" passed="true"/><result requirement="firewall" passed="false"/></report>"#,
+        )
+        .unwrap();
+        assert_eq!(rep.results.len(), 2);
+        assert!(!rep.results[1].passed);
+
+        let pr = PostureResult::from_xml(br#"<postureResult session="ID" status="Compliant"/>"#).unwrap();
+        assert_eq!(pr.status, PostureStatus::Compliant);
+        let ps = PostureStatusReply::from_xml(br#"<postureStatus session="ID" status="Unknown"/>"#).unwrap();
+        assert_eq!(ps.status, PostureStatus::Unknown);
+    }
+
+    #[test]
+    fn forward_compatible() {
+        let xml = br#"<postureStatus session="ID" status="Pending" extra="1"><future/></postureStatus>"#;
+        assert_eq!(
+            PostureStatusReply::from_xml(xml).unwrap().status,
+            PostureStatus::Pending
+        );
+        let v2 = br#"<discovery version="2"><session id="s"/><postureStatus>Compliant</postureStatus><psn host="h"/><new/></discovery>"#;
+        let d = Discovery::from_xml(v2).unwrap();
+        assert_eq!(d.psn.state_sync_port, 8449);
+    }
+
+    #[test]
+    fn unknown_check_type_is_kept_by_name() {
+        let xml = br#"<requirements session="s"><requirement id="x"><check type="run-script" cmd="rm -rf /"/></requirement></requirements>"#;
+        let r = Requirements::from_xml(xml).unwrap();
+        assert_eq!(
+            r.requirements[0].checks[0],
+            Check::Unsupported { check_type: "run-script".into() }
+        );
+    }
+
+    #[test]
+    fn malformed_replies_are_errors() {
+        let cases: &[&[u8]] = &[
+            br#"<postureStatus session="ID" status="Great"/>"#,
+            br#"<postureStatus status="Unknown"/>"#,
+            br#"<postureResult session="ID" status="Compliant"/>"#,
+            br#"<postureStatus session="bad id" status="Unknown"/>"#,
+            b"not xml",
+            b"<postureStatus session='ID' status='Unknown'>",
+        ];
+        for c in cases {
+            assert!(
+                PostureStatusReply::from_xml(c).is_err(),
+                "accepted {}",
+                String::from_utf8_lossy(c)
+            );
+        }
+        assert!(matches!(
+            Discovery::from_xml(br#"<discovery><session id="s"/><psn host="h"/></discovery>"#),
+            Err(ParseError::MissingElement { child: "postureStatus", .. })
+        ));
+        assert!(Discovery::from_xml(
+            br#"<discovery><session id="s"/><postureStatus>Unknown</postureStatus><psn host="h" stateSyncPort="0"/></discovery>"#
+        )
+        .is_err());
+    }
+
+    fn arb_session() -> impl Strategy<Value = SessionId> {
+        "[A-Za-z0-9._~/-]{1,64}".prop_map(|s| SessionId::new(s).unwrap())
+    }
+    fn arb_status() -> impl Strategy<Value = PostureStatus> {
+        proptest::sample::select(PostureStatus::ALL.to_vec())
+    }
+    fn arb_psn() -> impl Strategy<Value = PsnRef> {
+        ("[a-z0-9][a-z0-9.-]{0,30}", 1u16..).prop_map(|(host, state_sync_port)| PsnRef {
+            host,
+            state_sync_port,
+        })
+    }
+    fn arb_text() -> impl Strategy<Value = String> {
+        "[ -~]{1,40}"
+    }
+    fn arb_check() -> impl Strategy<Value = Check> {
+        prop_oneof![
+            arb_text().prop_map(|path| Check::FileExists { path }),
+            (arb_text(), arb_text()).prop_map(|(path, pattern)| Check::FileContains { path, pattern }),
+            arb_text().prop_map(|name| Check::ProcessRunning { name }),
+            "[a-z][a-z-]{0,20}"
+                .prop_filter("not a known type", |t| !matches!(
+                    t.as_str(),
+                    "file-exists" | "file-contains" | "process-running"
+                ))
+                .prop_map(|check_type| Check::Unsupported { check_type }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn discovery_round_trips(session in arb_session(), posture in arb_status(), psn in arb_psn(), psn_list in proptest::collection::vec(arb_psn(), 0..4)) {
+            let d = Discovery { session, posture, psn, psn_list };
+            prop_assert_eq!(Discovery::from_xml(d.to_xml().as_bytes()).unwrap(), d);
+        }
+
+        #[test]
+        fn requirements_round_trip(session in arb_session(), reqs in proptest::collection::vec((arb_text(), any::<bool>(), proptest::collection::vec(arb_check(), 0..4)), 0..5)) {
+            let r = Requirements {
+                session,
+                requirements: reqs.into_iter().map(|(id, mandatory, checks)| Requirement { id, mandatory, checks }).collect(),
+            };
+            prop_assert_eq!(Requirements::from_xml(r.to_xml().as_bytes()).unwrap(), r);
+        }
+
+        #[test]
+        fn report_round_trips(session in arb_session(), results in proptest::collection::vec((arb_text(), any::<bool>()), 0..8)) {
+            let r = Report { session, results: results.into_iter().map(|(requirement, passed)| ReportResult { requirement, passed }).collect() };
+            prop_assert_eq!(Report::from_xml(r.to_xml().as_bytes()).unwrap(), r);
+        }
+
+        #[test]
+        fn status_replies_round_trip(session in arb_session(), status in arb_status()) {
+            let a = PostureStatusReply { session: session.clone(), status };
+            prop_assert_eq!(PostureStatusReply::from_xml(a.to_xml().as_bytes()).unwrap(), a);
+            let b = PostureResult { session, status };
+            prop_assert_eq!(PostureResult::from_xml(b.to_xml().as_bytes()).unwrap(), b);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Discovery::from_xml(&bytes);
+            let _ = Requirements::from_xml(&bytes);
+            let _ = PostureStatusReply::from_xml(&bytes);
+        }
+    }
+}

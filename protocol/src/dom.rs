@@ -1,0 +1,285 @@
+//! A small, bounded element tree: the first stage of reading a document.
+//!
+//! Replies come from the network, so the tree refuses what a careful parser must:
+//! DTDs (no entity expansion of any kind beyond XML's five predefined entities),
+//! nesting deeper than [`MAX_DEPTH`], more than [`MAX_ELEMENTS`] elements, and
+//! anything after the root element.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+/// Deepest nesting accepted.
+pub const MAX_DEPTH: usize = 16;
+/// Most elements accepted in one document.
+pub const MAX_ELEMENTS: usize = 4096;
+
+/// Why a document could not be read. Messages name the element or attribute.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not well-formed XML, or refused hostile constructs.
+    #[error("malformed XML at byte {offset}: {message}")]
+    Xml {
+        /// Byte offset of the problem.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The root element is not the expected one.
+    #[error("expected root element <{expected}>, found <{found}>")]
+    WrongRoot {
+        /// The root this document type has.
+        expected: &'static str,
+        /// The root found.
+        found: String,
+    },
+    /// A required child element is absent.
+    #[error("<{parent}> has no <{child}> element")]
+    MissingElement {
+        /// The parent element.
+        parent: &'static str,
+        /// The missing child.
+        child: &'static str,
+    },
+    /// A required attribute is absent.
+    #[error("<{element}> has no {attribute} attribute")]
+    MissingAttribute {
+        /// The element.
+        element: &'static str,
+        /// The missing attribute.
+        attribute: &'static str,
+    },
+    /// A value is present but not acceptable.
+    #[error("<{element}> {field}: {value:?} is invalid ({allowed})")]
+    InvalidValue {
+        /// The element.
+        element: &'static str,
+        /// The attribute, or `text` for text content.
+        field: &'static str,
+        /// The offending value (truncated to 64 characters).
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+}
+
+impl ParseError {
+    pub(crate) fn invalid(
+        element: &'static str,
+        field: &'static str,
+        value: &str,
+        allowed: impl Into<String>,
+    ) -> Self {
+        ParseError::InvalidValue {
+            element,
+            field,
+            value: value.chars().take(64).collect(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+/// One element: name, attributes in document order, concatenated text, children.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Element {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The attribute, or an error naming `element` and `attribute`.
+    pub fn required(&self, element: &'static str, attribute: &'static str) -> Result<&str, ParseError> {
+        self.attr(attribute)
+            .ok_or(ParseError::MissingAttribute { element, attribute })
+    }
+}
+
+fn xml_err(reader: &Reader<&[u8]>, message: impl Into<String>) -> ParseError {
+    ParseError::Xml {
+        offset: reader.buffer_position(),
+        message: message.into(),
+    }
+}
+
+fn start_element(reader: &Reader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, ParseError> {
+    let name = String::from_utf8(e.name().as_ref().to_vec())
+        .map_err(|_| xml_err(reader, "element name is not UTF-8"))?;
+    let mut attrs = Vec::new();
+    for attr in e.attributes() {
+        let attr = attr.map_err(|err| xml_err(reader, err.to_string()))?;
+        let key = String::from_utf8(attr.key.as_ref().to_vec())
+            .map_err(|_| xml_err(reader, "attribute name is not UTF-8"))?;
+        let value = attr
+            .unescape_value()
+            .map_err(|err| xml_err(reader, err.to_string()))?
+            .into_owned();
+        if attrs.iter().any(|(k, _)| *k == key) {
+            return Err(xml_err(reader, format!("duplicate attribute {key}")));
+        }
+        attrs.push((key, value));
+    }
+    Ok(Element {
+        name,
+        attrs,
+        ..Element::default()
+    })
+}
+
+/// Reads `input` into an element tree.
+pub(crate) fn parse(input: &[u8]) -> Result<Element, ParseError> {
+    let mut reader = Reader::from_reader(input);
+    reader.config_mut().check_end_names = true;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut count = 0usize;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|err| xml_err(&reader, err.to_string()))?;
+        match event {
+            Event::Start(_) | Event::Empty(_) if root.is_some() => {
+                return Err(xml_err(&reader, "content after the root element"));
+            }
+            Event::Start(e) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(xml_err(&reader, format!("more than {MAX_ELEMENTS} elements")));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(xml_err(&reader, format!("nesting deeper than {MAX_DEPTH}")));
+                }
+                stack.push(start_element(&reader, &e)?);
+            }
+            Event::Empty(e) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(xml_err(&reader, format!("more than {MAX_ELEMENTS} elements")));
+                }
+                let el = start_element(&reader, &e)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::End(_) => {
+                let el = stack
+                    .pop()
+                    .ok_or_else(|| xml_err(&reader, "unexpected end tag"))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                let text = t
+                    .decode()
+                    .map_err(|err| xml_err(&reader, err.to_string()))?;
+                let text = quick_xml::escape::unescape(&text)
+                    .map_err(|err| xml_err(&reader, err.to_string()))?;
+                match stack.last_mut() {
+                    Some(el) => el.text.push_str(&text),
+                    None if text.trim().is_empty() => {}
+                    None => return Err(xml_err(&reader, "text outside the root element")),
+                }
+            }
+            Event::GeneralRef(r) => {
+                let name = r
+                    .decode()
+                    .map_err(|err| xml_err(&reader, err.to_string()))?;
+                let resolved = resolve_reference(&name)
+                    .ok_or_else(|| xml_err(&reader, format!("unknown entity &{name};")))?;
+                match stack.last_mut() {
+                    Some(el) => el.text.push(resolved),
+                    None => return Err(xml_err(&reader, "reference outside the root element")),
+                }
+            }
+            Event::CData(c) => {
+                let text = String::from_utf8(c.into_inner().into_owned())
+                    .map_err(|_| xml_err(&reader, "CDATA is not UTF-8"))?;
+                match stack.last_mut() {
+                    Some(el) => el.text.push_str(&text),
+                    None => return Err(xml_err(&reader, "CDATA outside the root element")),
+                }
+            }
+            Event::DocType(_) => {
+                return Err(xml_err(&reader, "DTDs are not accepted"));
+            }
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(xml_err(&reader, "document ends inside an element"));
+    }
+    root.ok_or_else(|| xml_err(&reader, "no root element"))
+}
+
+/// XML's predefined entities and character references; nothing else.
+fn resolve_reference(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => {
+            let code = if let Some(hex) = name.strip_prefix("#x") {
+                u32::from_str_radix(hex, 16).ok()?
+            } else {
+                name.strip_prefix('#')?.parse().ok()?
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
+/// Escapes text for an attribute value or text content.
+pub(crate) fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tree() {
+        let el = parse(br#"<?xml version="1.0"?><a x="1"><b>t&amp;u</b><c/></a>"#).unwrap();
+        assert_eq!(el.name, "a");
+        assert_eq!(el.attr("x"), Some("1"));
+        assert_eq!(el.child("b").unwrap().text, "t&u");
+        assert!(el.child("c").is_some());
+    }
+
+    #[test]
+    fn refuses_hostile_input() {
+        let dtd = br#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>"#;
+        assert!(matches!(parse(dtd), Err(ParseError::Xml { .. })));
+        let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
+        assert!(parse(deep.as_bytes()).is_err());
+        let wide = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS + 1));
+        assert!(parse(wide.as_bytes()).is_err());
+        assert!(parse(b"<a></b>").is_err());
+        assert!(parse(b"<a>").is_err());
+        assert!(parse(b"").is_err());
+        assert!(parse(b"<a/><b/>").is_err());
+        assert!(parse(b"<a x='1' x='2'/>").is_err());
+        assert!(parse(&[0xff, 0xfe, 0x00]).is_err());
+    }
+}

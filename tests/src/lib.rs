@@ -1,0 +1,1 @@
+//! Helpers for end-to-end tests: locate the binaries, temp dirs, wait for events.
