@@ -4,9 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-
-mod cli;
-mod cmd;
+use posture_sync::{cli, cmd};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -1,0 +1,32 @@
+//! posture-sync: the endpoint agent as a library, so the binary, the tests, the
+//! benchmarks and the fuzz targets share one implementation.
+//!
+//! Pure logic (no I/O, time passed in as a value): [`machine`], [`timing`],
+//! [`outcome`], [`targets`], [`status_report`].
+//! Thin I/O drivers around it: [`transport`], [`discovery`], [`assess`],
+//! [`probe`], [`daemon`]; and the endpoint plumbing: [`paths`], [`logging`],
+//! [`store`], [`control`], [`reload`].
+
+pub mod cli;
+pub mod cmd;
+
+// Pure core.
+pub mod machine;
+pub mod outcome;
+pub mod status_report;
+pub mod targets;
+pub mod timing;
+
+// Network drivers.
+pub mod assess;
+pub mod daemon;
+pub mod discovery;
+pub mod probe;
+pub mod transport;
+
+// Endpoint plumbing.
+pub mod control;
+pub mod logging;
+pub mod paths;
+pub mod reload;
+pub mod store;

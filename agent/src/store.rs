@@ -1,0 +1,1 @@
+//! (endpoint plumbing; owned by helper "ops")

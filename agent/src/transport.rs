@@ -1,0 +1,1 @@
+//! (network drivers; owned by helper "drivers")
