@@ -24,6 +24,42 @@ pub enum Command {
     /// Check or describe posture profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Start the agent at login for the current user (systemd user unit or
+    /// XDG autostart on Linux, LaunchAgent on macOS, Run key on Windows).
+    Install(InstallArgs),
+    /// Stop starting the agent at login for the current user.
+    Uninstall,
+    /// Write a diagnostic bundle (zip) to mail to support.
+    Dart(DartArgs),
+}
+
+/// Flags of `posture-sync install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The profile the agent runs with [default: ISEPostureCFG.xml in the
+    /// per-user config dir, else /etc/posture-sync/ISEPostureCFG.xml].
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+/// Flags of `posture-sync dart`.
+#[derive(Debug, Args)]
+pub struct DartArgs {
+    /// The zip file to write.
+    #[arg(short = 'o', long, value_name = "FILE.zip")]
+    pub output: PathBuf,
+    /// The agent's state dir [default: per-user state dir].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The agent's log dir [default: per-user log dir].
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// The profile to include [default: the installed one, if found].
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// The extra CA bundle the agent trusts (summarized, never copied).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Flags of `posture-sync run`.

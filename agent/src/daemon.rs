@@ -1,1 +1,404 @@
-//! (network drivers; owned by helper "drivers")
+//! The driver of the state machine: the only caller of [`machine::step`] and
+//! the only place its actions run.
+//!
+//! It owns the [`State`]. Everything that happens comes in as an
+//! [`Event`]: results of spawned tasks (a discovery attempt, an assessment, a
+//! probe round) over an mpsc channel, the machine's single timer
+//! (`sleep_until`, keyed by the timer's id so a replaced timer is never
+//! reported), and profile reloads. After every step it logs the transition
+//! (one line), runs the actions, and publishes the status report on a watch
+//! channel for the status socket. Each finished probe round is also logged as
+//! one line and appended to the probe history.
+
+mod history;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use profile_schema::{Loaded, Profile};
+use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::machine::{
+    self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, Transition,
+};
+use crate::outcome::{HostPort, TargetOutcome, judge_round};
+use crate::reload::ReloadResult;
+use crate::status_report;
+use crate::store::{self, KnownPsn};
+use crate::timing::MonoTime;
+use crate::transport::Transport;
+use crate::{assess, discovery, probe};
+
+pub use history::{HISTORY_KEEP_LINES, ProbeHistory};
+
+/// Side effects the daemon hands to its owner (`cmd::run`): things that are
+/// not the drivers' to do, such as resizing the log or writing a diagnostic
+/// bundle.
+pub trait Hooks {
+    /// A valid profile was applied (at start and after every change).
+    fn profile_applied(&mut self, profile: &Profile);
+    /// The machine asks for a diagnostic bundle.
+    fn collect_bundle(&mut self, reason: &BundleReason, profile: Option<&Profile>);
+}
+
+/// What the daemon needs from the outside: built by `cmd::run`, injected so
+/// that tests can run a daemon against a local PSN.
+#[derive(Debug)]
+pub struct Io {
+    /// Client for discovery and assessment.
+    pub transport: Transport,
+    /// Client for probes (shorter exchange timeout, see [`probe::PROBE_TIMEOUTS`]).
+    pub probe_transport: Transport,
+    /// The persisted PSN list (`store`).
+    pub psn_store: PathBuf,
+    /// The probe history (one JSON line per round).
+    pub probe_history: PathBuf,
+    /// Where the status report goes after every step.
+    pub status: watch::Sender<serde_json::Value>,
+}
+
+/// The running driver.
+pub struct Daemon<H> {
+    state: State,
+    started: Instant,
+    io: Io,
+    hooks: H,
+    profile: Option<Profile>,
+    known: Vec<KnownPsn>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events_rx: mpsc::UnboundedReceiver<Event>,
+    tasks: HashMap<OpId, AbortHandle>,
+    timer: Option<(OpId, Instant)>,
+    history: ProbeHistory,
+}
+
+impl<H> std::fmt::Debug for Daemon<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("phase", &self.state.phase().name())
+            .field("tasks", &self.tasks.len())
+            .field("timer", &self.timer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Hooks> Daemon<H> {
+    /// A daemon in `idle`, remembering the persisted PSNs from `io.psn_store`
+    /// (a corrupt file is reported and set aside by the store, never fatal).
+    pub fn new(io: Io, hooks: H) -> Self {
+        let (known, warning) = store::load(&io.psn_store);
+        if let Some(w) = warning {
+            tracing::warn!(file = %io.psn_store.display(), "{w}");
+        }
+        if !known.is_empty() {
+            tracing::info!(
+                psns = %known.iter().map(|k| format!("{}:{}", k.host, k.discovery_port)).collect::<Vec<_>>().join(", "),
+                "restored the PSNs that served this endpoint before"
+            );
+        }
+        let persisted = known
+            .iter()
+            .map(|k| HostPort {
+                host: k.host.clone(),
+                port: k.discovery_port,
+            })
+            .collect();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let history = ProbeHistory::new(io.probe_history.clone());
+        Daemon {
+            state: State::new(persisted, fastrand::u64(..)),
+            started: Instant::now(),
+            io,
+            hooks,
+            profile: None,
+            known,
+            events_tx,
+            events_rx,
+            tasks: HashMap::new(),
+            timer: None,
+            history,
+        }
+    }
+
+    /// The machine's current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Applies the profile loaded at start, then runs until `shutdown`
+    /// completes (SIGINT/SIGTERM) and returns the final state. Profile changes
+    /// arrive on `reloads` (a closed channel just means no more reloads).
+    /// Tasks still running at shutdown are aborted.
+    pub async fn run(
+        mut self,
+        initial: Loaded,
+        mut reloads: mpsc::Receiver<ReloadResult>,
+        shutdown: impl Future<Output = ()>,
+    ) -> State {
+        self.apply_profile(initial);
+        self.publish();
+        tokio::pin!(shutdown);
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut reloads_open = true;
+        loop {
+            if let Some((_, at)) = self.timer {
+                timer.as_mut().reset(at);
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(event) = self.events_rx.recv() => self.handle(event),
+                () = &mut timer, if self.timer.is_some() => {
+                    if let Some((id, _)) = self.timer.take() {
+                        self.handle(Event::TimerFired { timer: id });
+                    }
+                }
+                reload = reloads.recv(), if reloads_open => match reload {
+                    Some(Ok(loaded)) => self.apply_profile(loaded),
+                    Some(Err(error)) => tracing::error!(
+                        "{error}; keeping the last good profile"
+                    ),
+                    None => reloads_open = false,
+                },
+            }
+        }
+        for (_, task) in self.tasks.drain() {
+            task.abort();
+        }
+        self.publish();
+        self.state
+    }
+
+    fn now(&self) -> MonoTime {
+        MonoTime::from_elapsed(self.started.elapsed())
+    }
+
+    fn apply_profile(&mut self, loaded: Loaded) {
+        for note in &loaded.notes {
+            tracing::info!("profile: {note}");
+        }
+        match Settings::from_profile(&loaded.profile) {
+            Ok(settings) => {
+                self.hooks.profile_applied(&loaded.profile);
+                self.profile = Some(loaded.profile);
+                self.handle(Event::ProfileApplied(settings));
+            }
+            Err(error) => {
+                tracing::error!("profile refused: {error}; keeping the last good profile")
+            }
+        }
+    }
+
+    /// One step of the machine: log, act, publish.
+    fn handle(&mut self, event: Event) {
+        let round = match &event {
+            Event::DiscoveryFinished { op, .. } | Event::AssessmentFinished { op, .. } => {
+                self.tasks.remove(op);
+                None
+            }
+            Event::ProbeRoundFinished { op, outcomes } => {
+                self.tasks.remove(op);
+                Some((*op, outcomes.clone()))
+            }
+            Event::ProfileApplied(_) | Event::TimerFired { .. } => None,
+        };
+        let now = self.now();
+        let Step {
+            state,
+            actions,
+            transition,
+            stale,
+        } = machine::step(&self.state, event, now);
+        if stale {
+            tracing::debug!("ignored a stale result or timer");
+            return;
+        }
+        self.state = state;
+        if let Some((op, outcomes)) = round {
+            self.record_round(op, &outcomes);
+        }
+        if let Some(t) = &transition {
+            log_transition(t);
+        }
+        for action in actions {
+            self.act(action);
+        }
+        self.publish();
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::StartDiscovery {
+                op,
+                targets,
+                refused,
+            } => {
+                for r in &refused {
+                    tracing::warn!(psn = %r.target, source = %r.source, "security: {r}");
+                }
+                let transport = self.io.transport.clone();
+                self.spawn(op, async move {
+                    let result = discovery::attempt(&transport, &targets).await;
+                    Event::DiscoveryFinished { op, result }
+                });
+            }
+            Action::StartAssessment { op, session, psn } => {
+                let transport = self.io.transport.clone();
+                self.spawn(op, async move {
+                    let result = assess::assess(&transport, &psn, &session)
+                        .await
+                        .map(|a| a.status)
+                        .map_err(|e| {
+                            tracing::warn!(session = %session, psn = %e.error.target, "{e}");
+                            TargetOutcome::new(e.error.target, e.error.outcome)
+                        });
+                    Event::AssessmentFinished { op, result }
+                });
+            }
+            Action::StartProbeRound {
+                op,
+                session,
+                targets,
+                refused,
+                stagger,
+            } => {
+                for r in &refused {
+                    tracing::warn!(session = %session, psn = %r.target, source = %r.source, "security: {r}");
+                }
+                let transport = self.io.probe_transport.clone();
+                self.spawn(op, async move {
+                    let round = probe::run_round(&transport, &targets, &session, stagger).await;
+                    Event::ProbeRoundFinished {
+                        op,
+                        outcomes: round.outcomes,
+                    }
+                });
+            }
+            Action::ArmTimer { timer, at } => {
+                let deadline = self.started + at.elapsed();
+                self.timer = Some((timer, deadline));
+            }
+            Action::Cancel { op } => {
+                if let Some(task) = self.tasks.remove(&op) {
+                    task.abort();
+                }
+            }
+            Action::PersistPsns(psns) => self.persist(psns),
+            Action::CollectBundle { reason } => {
+                self.hooks.collect_bundle(&reason, self.profile.as_ref());
+            }
+        }
+    }
+
+    fn spawn(&mut self, op: OpId, task: impl Future<Output = Event> + Send + 'static) {
+        let tx = self.events_tx.clone();
+        let handle = tokio::spawn(async move {
+            // The receiver lives as long as the daemon; a send after shutdown
+            // has nobody to tell.
+            let _ = tx.send(task.await);
+        });
+        self.tasks.insert(op, handle.abort_handle());
+    }
+
+    /// Saves the machine's PSN list, keeping what the store knows about each
+    /// (state sync port, last use) and stamping the connected PSN.
+    fn persist(&mut self, psns: Vec<HostPort>) {
+        let info = self.state.session_info().cloned();
+        let now = SystemTime::now();
+        let known: Vec<KnownPsn> =
+            psns.iter()
+                .enumerate()
+                .map(|(i, hp)| {
+                    let previous = self.known.iter().find(|k| {
+                        k.host.eq_ignore_ascii_case(&hp.host) && k.discovery_port == hp.port
+                    });
+                    let connected = info
+                        .as_ref()
+                        .filter(|i| i.connected.host.eq_ignore_ascii_case(&hp.host));
+                    KnownPsn {
+                        host: hp.host.clone(),
+                        discovery_port: hp.port,
+                        state_sync_port: connected
+                            .map(|i| i.connected.state_sync_port)
+                            .or(previous.map(|p| p.state_sync_port))
+                            .unwrap_or(posture_protocol::DEFAULT_STATE_SYNC_PORT),
+                        last_used: if i == 0 {
+                            now
+                        } else {
+                            previous.map_or(now, |p| p.last_used)
+                        },
+                        last_session_id: if i == 0 {
+                            info.as_ref().map(|i| i.session.to_string())
+                        } else {
+                            previous.and_then(|p| p.last_session_id.clone())
+                        },
+                    }
+                })
+                .collect();
+        match store::save(&self.io.psn_store, &known) {
+            Ok(()) => {
+                tracing::debug!(file = %self.io.psn_store.display(), count = known.len(), "saved the PSN list")
+            }
+            Err(e) => {
+                tracing::warn!("{e}; discovery will not start with these PSNs after a restart")
+            }
+        }
+        self.known = known;
+    }
+
+    fn record_round(&mut self, op: OpId, outcomes: &[TargetOutcome]) {
+        let verdict = judge_round(outcomes);
+        let session = self
+            .state
+            .session()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let detail = outcomes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let psn = verdict
+            .target()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        tracing::info!(
+            session = %session,
+            psn = %psn,
+            round = op.get(),
+            "probe round: {} ({detail})",
+            verdict.label()
+        );
+        self.history
+            .append(SystemTime::now(), &session, &verdict, outcomes);
+    }
+
+    fn publish(&self) {
+        let report = status_report::report(&self.state, self.now(), SystemTime::now());
+        match serde_json::to_value(&report) {
+            Ok(value) => {
+                self.io.status.send_replace(value);
+            }
+            Err(e) => tracing::error!("cannot serialise the status report: {e}"),
+        }
+    }
+}
+
+/// One line per transition, at the machine's severity. The line already
+/// names the session and the PSN (`old -> new (reason; session=..; psn=..)`).
+fn log_transition(t: &Transition) {
+    match t.severity {
+        Severity::Debug => tracing::debug!("{t}"),
+        Severity::Info => tracing::info!("{t}"),
+        Severity::Warn => tracing::warn!("{t}"),
+        Severity::Error => tracing::error!("{t}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -30,3 +30,8 @@ pub mod logging;
 pub mod paths;
 pub mod reload;
 pub mod store;
+
+// Endpoint integration: diagnostic bundles, launch at login, one agent per state dir.
+pub mod dart;
+pub mod install;
+pub mod lock;

@@ -1,1 +1,548 @@
-//! (endpoint plumbing; owned by helper "ops")
+//! Logging: plain text lines with timestamps and structured fields, to a
+//! size-rotated file in the log dir and, in the foreground, to stderr.
+//!
+//! Files: `posture-sync.log` (current), `posture-sync.log.1` (previous) ..
+//! `posture-sync.log.4`: at most [`MAX_LOG_FILES`] files of at most the
+//! profile's LogFileSize each (one record longer than the limit is written
+//! whole into a fresh file). The limit changes at runtime on profile reload
+//! ([`LogHandle::set_max_file_bytes`]).
+//!
+//! Writing happens on a background thread (`tracing-appender`'s non-blocking
+//! writer, lossy when its queue is full) so logging never blocks the daemon.
+//! A log dir that cannot be written (permissions, full disk) never stops the
+//! agent: the writer says so once on stderr, drops file records, and retries
+//! every [`RETRY_INTERVAL`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The current log file's name; older files get `.1`, `.2`, ... appended.
+pub const LOG_FILE: &str = "posture-sync.log";
+/// How many log files exist at most, the current one included.
+pub const MAX_LOG_FILES: usize = 5;
+/// The smallest accepted per-file limit; smaller values are raised to it so a
+/// typo in the profile cannot make the agent rotate on every line.
+pub const MIN_FILE_BYTES: u64 = 4 * 1024;
+/// The per-file limit when the profile sets none (LogFileSize default, 5 MB).
+pub const DEFAULT_FILE_BYTES: u64 = 5 * 1024 * 1024;
+/// How long the writer waits before trying the log file again after a failure.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(30);
+/// The filter when `RUST_LOG` is not set.
+pub const DEFAULT_FILTER: &str = "info";
+
+/// Errors setting up logging.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// `init` was called twice in one process (a programming error).
+    #[error("logging is already set up in this process")]
+    AlreadyInitialized,
+}
+
+/// The per-file size limit, shared between the writer and the [`LogHandle`].
+#[derive(Debug, Clone)]
+pub struct FileSizeLimit(Arc<AtomicU64>);
+
+impl FileSizeLimit {
+    /// A limit of `bytes` (raised to [`MIN_FILE_BYTES`]).
+    pub fn new(bytes: u64) -> Self {
+        FileSizeLimit(Arc::new(AtomicU64::new(bytes.max(MIN_FILE_BYTES))))
+    }
+    /// Changes the limit; takes effect with the next record.
+    pub fn set(&self, bytes: u64) {
+        self.0.store(bytes.max(MIN_FILE_BYTES), Ordering::Relaxed);
+    }
+    /// The current limit.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A `Write` that appends to `<dir>/posture-sync.log` and rotates by size.
+/// Each `write` call is expected to carry whole records (the non-blocking
+/// writer hands over one formatted event per call), so a record never spans
+/// two files. Errors are never returned: a logger that fails must not take
+/// the agent down. They are reported once on the `report` sink (stderr).
+pub struct SizeRotatingWriter {
+    dir: PathBuf,
+    limit: FileSizeLimit,
+    max_files: usize,
+    file: Option<File>,
+    size: u64,
+    /// Set while the file cannot be written: when to try again.
+    retry_at: Option<Instant>,
+    retry_interval: Duration,
+    /// Where the one-time failure notice goes (stderr outside tests).
+    report: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for SizeRotatingWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SizeRotatingWriter")
+            .field("dir", &self.dir)
+            .field("limit", &self.limit.get())
+            .field("max_files", &self.max_files)
+            .field("size", &self.size)
+            .field("failing", &self.retry_at.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SizeRotatingWriter {
+    /// A writer for `dir`, keeping [`MAX_LOG_FILES`] files of at most
+    /// `limit` bytes. Nothing is opened until the first record.
+    pub fn new(dir: &Path, limit: FileSizeLimit) -> Self {
+        SizeRotatingWriter {
+            dir: dir.to_path_buf(),
+            limit,
+            max_files: MAX_LOG_FILES,
+            file: None,
+            size: 0,
+            retry_at: None,
+            retry_interval: RETRY_INTERVAL,
+            report: Box::new(io::stderr()),
+        }
+    }
+
+    /// Sends failure notices to `report` instead of stderr.
+    pub fn with_report(mut self, report: Box<dyn Write + Send>) -> Self {
+        self.report = report;
+        self
+    }
+
+    /// Retries a failed log file after `interval` instead of [`RETRY_INTERVAL`].
+    pub fn with_retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
+        self
+    }
+
+    /// Keeps `n` files (at least 1) instead of [`MAX_LOG_FILES`].
+    pub fn with_max_files(mut self, n: usize) -> Self {
+        self.max_files = n.max(1);
+        self
+    }
+
+    /// The current log file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(LOG_FILE)
+    }
+
+    fn numbered(&self, n: usize) -> PathBuf {
+        self.dir.join(format!("{LOG_FILE}.{n}"))
+    }
+
+    /// Opens the current file for appending (creating the dir if it went away).
+    fn open(&mut self) -> io::Result<()> {
+        crate::paths::ensure_dir(&self.dir, "log directory").map_err(io::Error::other)?;
+        let file = open_log(&self.path(), false)?;
+        self.size = file.metadata()?.len();
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// `log.3 -> log.4`, ..., `log -> log.1`, then a fresh `log`. The oldest
+    /// file is replaced by the rename (rename overwrites on every platform).
+    fn rotate(&mut self) -> io::Result<()> {
+        self.file = None;
+        if self.max_files > 1 {
+            for n in (1..self.max_files - 1).rev() {
+                let from = self.numbered(n);
+                if from.exists() {
+                    std::fs::rename(&from, self.numbered(n + 1))?;
+                }
+            }
+            std::fs::rename(self.path(), self.numbered(1))?;
+        }
+        let file = open_log(&self.path(), true)?;
+        self.size = 0;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn write_record(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            self.open()?;
+        }
+        let len = buf.len() as u64;
+        if self.size > 0 && self.size.saturating_add(len) > self.limit.get() {
+            self.rotate()?;
+        }
+        match self.file.as_mut() {
+            Some(f) => f.write_all(buf)?,
+            // rotate() and open() leave a file or return an error
+            None => return Err(io::Error::other("log file not open")),
+        }
+        self.size += len;
+        Ok(())
+    }
+
+    fn report_line(&mut self, line: &str) {
+        // Nothing sensible to do if stderr itself is gone.
+        let _ = writeln!(self.report, "posture-sync: {line}");
+        let _ = self.report.flush();
+    }
+}
+
+/// Opens a log file for appending (or truncated), private to the user on
+/// unix when created: records name hosts, sessions and MAC addresses.
+fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true);
+    if truncate {
+        options.write(true).truncate(true);
+    } else {
+        options.append(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+impl Write for SizeRotatingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(at) = self.retry_at
+            && Instant::now() < at
+        {
+            return Ok(buf.len()); // still failing: drop the record quietly
+        }
+        match self.write_record(buf) {
+            Ok(()) => {
+                if self.retry_at.take().is_some() {
+                    let msg = format!("logging to {} works again", self.path().display());
+                    self.report_line(&msg);
+                }
+            }
+            Err(e) => {
+                self.file = None;
+                if self.retry_at.is_none() {
+                    let msg = format!(
+                        "cannot write the log file {}: {e}; logging to the file is paused, retrying every {}",
+                        self.path().display(),
+                        humantime::format_duration(self.retry_interval)
+                    );
+                    self.report_line(&msg);
+                }
+                self.retry_at = Some(Instant::now() + self.retry_interval);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            // A flush failure shows up as a write failure on the next record.
+            let _ = f.flush();
+        }
+        Ok(())
+    }
+}
+
+/// Keeps logging alive: flushes queued records when dropped. Hold it for the
+/// whole run.
+#[derive(Debug)]
+pub struct LogHandle {
+    limit: FileSizeLimit,
+    file: PathBuf,
+    _guard: tracing_appender::non_blocking::WorkerGuard,
+}
+
+impl LogHandle {
+    /// Changes the per-file size limit (profile reload of LogFileSize).
+    pub fn set_max_file_bytes(&self, bytes: u64) {
+        self.limit.set(bytes);
+    }
+
+    /// The current per-file size limit.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.limit.get()
+    }
+
+    /// The current log file.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+}
+
+/// Sets up the process-wide logger: the rotating file in `dir` and, when
+/// `foreground`, stderr too. The filter comes from `RUST_LOG` (default
+/// `info`). Fails only when logging was already set up.
+pub fn init(dir: &Path, max_file_bytes: u64, foreground: bool) -> Result<LogHandle, LoggingError> {
+    init_with_filter(
+        dir,
+        max_file_bytes,
+        foreground,
+        std::env::var("RUST_LOG").ok().as_deref(),
+    )
+}
+
+/// [`init`] with the filter directive injected (`None`: [`DEFAULT_FILTER`]).
+/// An invalid directive falls back to the default with a notice on stderr.
+pub fn init_with_filter(
+    dir: &Path,
+    max_file_bytes: u64,
+    foreground: bool,
+    filter: Option<&str>,
+) -> Result<LogHandle, LoggingError> {
+    let filter = match filter.filter(|f| !f.trim().is_empty()) {
+        None => EnvFilter::new(DEFAULT_FILTER),
+        Some(directive) => EnvFilter::try_new(directive).unwrap_or_else(|e| {
+            eprintln!(
+                "posture-sync: ignoring RUST_LOG={directive:?} ({e}); using {DEFAULT_FILTER:?}"
+            );
+            EnvFilter::new(DEFAULT_FILTER)
+        }),
+    };
+    let limit = FileSizeLimit::new(max_file_bytes);
+    let writer = SizeRotatingWriter::new(dir, limit.clone());
+    let file = writer.path();
+    let (non_blocking, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("posture-sync-log")
+        .finish(writer);
+    let file_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(non_blocking);
+    let stderr_layer = foreground.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(io::stderr().is_terminal())
+            .with_writer(io::stderr)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init()
+        .map_err(|_| LoggingError::AlreadyInitialized)?;
+    Ok(LogHandle {
+        limit,
+        file,
+        _guard: guard,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A report sink the test can read.
+    #[derive(Debug, Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn line(i: usize) -> String {
+        // 100 bytes per line, numbered.
+        format!("{i:08} {}\n", "x".repeat(90))
+    }
+
+    fn files(dir: &Path) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn rotates_by_size_and_keeps_at_most_max_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let limit = FileSizeLimit::new(MIN_FILE_BYTES);
+        let mut w = SizeRotatingWriter::new(tmp.path(), limit);
+        let n = 1000; // 100 KB of records, far more than 5 x 4 KiB
+        for i in 0..n {
+            w.write_all(line(i).as_bytes()).unwrap();
+        }
+        w.flush().unwrap();
+        let found = files(tmp.path());
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "posture-sync.log",
+                "posture-sync.log.1",
+                "posture-sync.log.2",
+                "posture-sync.log.3",
+                "posture-sync.log.4"
+            ]
+        );
+        for (name, size) in &found {
+            assert!(*size <= MIN_FILE_BYTES, "{name} has {size} bytes");
+        }
+        #[cfg(unix)]
+        for (name, _) in &found {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(tmp.path().join(name)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+        // Oldest to newest, the kept lines are the most recent ones, in order,
+        // with no gap, ending with the last line written.
+        let mut all = String::new();
+        for name in [
+            "posture-sync.log.4",
+            "posture-sync.log.3",
+            "posture-sync.log.2",
+            "posture-sync.log.1",
+            "posture-sync.log",
+        ] {
+            all.push_str(&std::fs::read_to_string(tmp.path().join(name)).unwrap());
+        }
+        let numbers: Vec<usize> = all.lines().map(|l| l[..8].parse().unwrap()).collect();
+        assert_eq!(*numbers.last().unwrap(), n - 1);
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "lines lost inside the kept window"
+        );
+        // Every file holds as many lines as fit (40 x 100 B in 4096 B).
+        assert_eq!(numbers.len(), MAX_LOG_FILES * 40);
+    }
+
+    #[test]
+    fn limit_changes_at_runtime_and_continues_an_existing_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join(LOG_FILE), line(0)).unwrap();
+        let limit = FileSizeLimit::new(1); // raised to the minimum
+        assert_eq!(limit.get(), MIN_FILE_BYTES);
+        let mut w = SizeRotatingWriter::new(tmp.path(), limit.clone());
+        // 39 more lines fit next to the existing one: no rotation yet.
+        for i in 1..40 {
+            w.write_all(line(i).as_bytes()).unwrap();
+        }
+        assert_eq!(files(tmp.path()).len(), 1);
+        limit.set(8000);
+        for i in 40..80 {
+            w.write_all(line(i).as_bytes()).unwrap();
+        }
+        assert_eq!(
+            files(tmp.path()),
+            vec![("posture-sync.log".to_string(), 8000)]
+        );
+        w.write_all(line(80).as_bytes()).unwrap();
+        assert_eq!(
+            files(tmp.path()),
+            vec![
+                ("posture-sync.log".to_string(), 100),
+                ("posture-sync.log.1".to_string(), 8000)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_oversized_record_goes_whole_into_a_fresh_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut w = SizeRotatingWriter::new(tmp.path(), FileSizeLimit::new(MIN_FILE_BYTES))
+            .with_max_files(2);
+        w.write_all(line(0).as_bytes()).unwrap();
+        let big = "y".repeat(5000) + "\n";
+        w.write_all(big.as_bytes()).unwrap();
+        w.write_all(line(1).as_bytes()).unwrap();
+        assert_eq!(
+            files(tmp.path()),
+            vec![
+                ("posture-sync.log".to_string(), 100),
+                ("posture-sync.log.1".to_string(), 5001)
+            ]
+        );
+    }
+
+    #[test]
+    fn unwritable_dir_is_reported_once_and_recovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A regular file where the log dir should be: creating it fails even as root.
+        let dir = tmp.path().join("logs");
+        std::fs::write(&dir, b"not a dir").unwrap();
+        let report = Captured::default();
+        let mut w = SizeRotatingWriter::new(&dir, FileSizeLimit::new(MIN_FILE_BYTES))
+            .with_report(Box::new(report.clone()))
+            .with_retry_interval(Duration::ZERO);
+        for i in 0..5 {
+            // Never an error to the caller.
+            assert_eq!(w.write(line(i).as_bytes()).unwrap(), 100);
+        }
+        let text = report.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.starts_with(&format!(
+                "posture-sync: cannot write the log file {}",
+                dir.join(LOG_FILE).display()
+            )),
+            "{text}"
+        );
+        assert!(text.contains("log directory"), "{text}");
+        // The dir becomes usable: the next attempt writes and says so once.
+        std::fs::remove_file(&dir).unwrap();
+        w.write_all(line(5).as_bytes()).unwrap();
+        w.write_all(line(6).as_bytes()).unwrap();
+        let text = report.text();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            text.lines().nth(1).unwrap().contains("works again"),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join(LOG_FILE)).unwrap(),
+            line(5) + &line(6)
+        );
+    }
+
+    #[test]
+    fn failing_writer_waits_for_the_retry_interval() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("logs");
+        std::fs::write(&dir, b"not a dir").unwrap();
+        let report = Captured::default();
+        let mut w = SizeRotatingWriter::new(&dir, FileSizeLimit::new(MIN_FILE_BYTES))
+            .with_report(Box::new(report.clone()))
+            .with_retry_interval(Duration::from_secs(3600));
+        w.write_all(line(0).as_bytes()).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        // Within the interval the writer does not touch the disk again.
+        w.write_all(line(1).as_bytes()).unwrap();
+        assert!(!dir.exists());
+        assert_eq!(report.text().lines().count(), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn full_disk_is_reported_once() {
+        // /dev/full fails every write with ENOSPC, like a full disk.
+        let tmp = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/full", tmp.path().join(LOG_FILE)).unwrap();
+        let report = Captured::default();
+        let mut w = SizeRotatingWriter::new(tmp.path(), FileSizeLimit::new(MIN_FILE_BYTES))
+            .with_report(Box::new(report.clone()))
+            .with_retry_interval(Duration::ZERO);
+        for i in 0..3 {
+            w.write_all(line(i).as_bytes()).unwrap();
+        }
+        let text = report.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.to_lowercase().contains("no space left"), "{text}");
+    }
+}

@@ -13,5 +13,8 @@ fn main() -> ExitCode {
         cli::Command::Status(args) => cmd::status::main(args),
         cli::Command::Profile(cli::ProfileCommand::Check { file }) => cmd::profile::check(&file),
         cli::Command::Profile(cli::ProfileCommand::Schema) => cmd::profile::schema(),
+        cli::Command::Install(args) => cmd::install::install(args),
+        cli::Command::Uninstall => cmd::install::uninstall(),
+        cli::Command::Dart(args) => cmd::dart::main(args),
     }
 }

@@ -1,1 +1,312 @@
-//! (endpoint plumbing; owned by helper "ops")
+//! Profile hot reload: watch the profile file and hand every changed version
+//! to the daemon, which applies a valid one and keeps its last good profile
+//! (and says so) on an invalid one.
+//!
+//! Editors and deployment tools rarely write a file in place: many write a
+//! temp file and rename it over the old one, or delete and recreate it, so
+//! the file can be missing for a moment and its inode changes. The watcher
+//! therefore watches the profile's *parent directory* and filters events by
+//! file name. Events are debounced ([`DEBOUNCE`]: the profile is read once
+//! the directory has been quiet that long), and a version is sent only when
+//! the file's content differs from the last one seen (a `touch`, a metadata
+//! change or a rewrite with identical bytes sends nothing).
+//!
+//! The watcher does not see the directory itself being deleted and
+//! recreated; the agent then keeps its current profile until restarted.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use profile_schema::{LoadError, Loaded, Profile};
+use tokio::sync::mpsc;
+
+/// How long the directory must be quiet before the profile is read.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Errors starting the watch.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The path names no file.
+    #[error("the profile path {path} does not name a file")]
+    NoFileName {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// The profile's directory is missing or unreadable.
+    #[error("cannot watch the profile directory {dir}: {source}")]
+    Dir {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The platform's file watcher refused.
+    #[error(
+        "cannot watch the profile directory {dir} for changes: {source}\nhelp: on Linux, raise fs.inotify.max_user_watches or max_user_instances"
+    )]
+    Watch {
+        /// The directory.
+        dir: PathBuf,
+        /// The watcher's error.
+        source: notify::Error,
+    },
+}
+
+/// A version of the profile as the watcher read it.
+pub type ReloadResult = Result<Loaded, LoadError>;
+
+/// Keeps the watch alive; dropping it stops watching and ends the channel.
+pub struct ProfileWatcher {
+    path: PathBuf,
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl std::fmt::Debug for ProfileWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileWatcher")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProfileWatcher {
+    /// The watched profile.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Watches the profile at `path`. The current content is the baseline: the
+/// channel receives a [`Profile::load`] result each time the content changes
+/// from then on (including `Err(LoadError::Read)` when the file is gone for
+/// longer than the debounce). Needs no tokio runtime: the watch runs on its
+/// own thread.
+pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult>), ReloadError> {
+    let Some(name) = path.file_name().map(ToOwned::to_owned) else {
+        return Err(ReloadError::NoFileName {
+            path: path.to_path_buf(),
+        });
+    };
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // Events carry the watched path joined with the child's name; watching
+    // the canonical dir makes them comparable whatever form `path` had.
+    let dir = parent.canonicalize().map_err(|source| ReloadError::Dir {
+        dir: parent.to_path_buf(),
+        source,
+    })?;
+    let target = dir.join(&name);
+    let (event_tx, event_rx) = std_mpsc::channel::<notify::Result<notify::Event>>();
+    let mut watcher =
+        notify::recommended_watcher(event_tx).map_err(|source| ReloadError::Watch {
+            dir: dir.clone(),
+            source,
+        })?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(|source| ReloadError::Watch {
+            dir: dir.clone(),
+            source,
+        })?;
+    // The baseline is read after the watch started, so a change racing with
+    // start-up is either in the baseline or produces an event.
+    let baseline = fingerprint(&target);
+    // Capacity 1: the daemon only ever needs the latest version; the thread
+    // waits (blocking_send) rather than dropping one.
+    let (tx, rx) = mpsc::channel(1);
+    let load_path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("posture-sync-profile-watch".to_string())
+        .spawn(move || watch_loop(&event_rx, &target, &load_path, baseline, &tx))
+        .map_err(|source| ReloadError::Dir {
+            dir: dir.clone(),
+            source,
+        })?;
+    tracing::debug!(profile = %path.display(), dir = %dir.display(), "watching the profile for changes");
+    Ok((
+        ProfileWatcher {
+            path: path.to_path_buf(),
+            _watcher: watcher,
+        },
+        rx,
+    ))
+}
+
+/// The content of `path` as a hash, `None` when it cannot be read.
+fn fingerprint(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    Some(h.finish())
+}
+
+/// Whether `event` may have changed the file named like `target`. Opening
+/// and reading (including this watcher's own reads) do not count; a close
+/// after writing does.
+fn concerns(event: &notify::Event, target: &Path) -> bool {
+    let kind_counts = match event.kind {
+        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
+            true
+        }
+        EventKind::Access(_) => false,
+        _ => true,
+    };
+    kind_counts
+        && event
+            .paths
+            .iter()
+            .any(|p| p.file_name().is_some() && p.file_name() == target.file_name())
+}
+
+/// Runs until the watcher (the event sender) or the receiver is dropped.
+fn watch_loop(
+    events: &std_mpsc::Receiver<notify::Result<notify::Event>>,
+    target: &Path,
+    load_path: &Path,
+    mut last: Option<u64>,
+    tx: &mpsc::Sender<ReloadResult>,
+) {
+    loop {
+        // Wait for the first relevant event.
+        match events.recv() {
+            Ok(Ok(event)) if concerns(&event, target) => {}
+            Ok(Ok(_)) => continue,
+            Ok(Err(e)) => {
+                tracing::warn!(profile = %load_path.display(), error = %e, "profile watcher error");
+                continue;
+            }
+            Err(_) => return, // watcher dropped
+        }
+        // Debounce: wait until no relevant event for DEBOUNCE.
+        let mut deadline = Instant::now() + DEBOUNCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match events.recv_timeout(left) {
+                Ok(Ok(event)) if concerns(&event, target) => deadline = Instant::now() + DEBOUNCE,
+                Ok(_) => {}
+                Err(std_mpsc::RecvTimeoutError::Timeout) => break,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        let now = fingerprint(target);
+        if now == last {
+            tracing::debug!(profile = %load_path.display(), "profile touched but its content is unchanged");
+            continue;
+        }
+        last = now;
+        let result = Profile::load(load_path);
+        if tx.blocking_send(result).is_err() {
+            return; // the daemon stopped listening
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn profile(interval: u32) -> String {
+        format!("<cfg><StateSyncProbeInterval>{interval}</StateSyncProbeInterval></cfg>\n")
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<ReloadResult>) -> ReloadResult {
+        tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("no reload within 10 s")
+            .expect("watch channel closed")
+    }
+
+    fn interval(r: ReloadResult) -> u64 {
+        let loaded = r.unwrap_or_else(|e| panic!("expected a valid profile, got {e}"));
+        loaded.profile.state_sync_interval().unwrap().as_secs()
+    }
+
+    #[tokio::test]
+    async fn edits_garbage_and_rename_replacement_are_all_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ISEPostureCFG.xml");
+        std::fs::write(&path, profile(30)).unwrap();
+        let (_watcher, mut rx) = watch(&path).unwrap();
+
+        // In-place edit.
+        std::fs::write(&path, profile(60)).unwrap();
+        assert_eq!(interval(next(&mut rx).await), 60);
+
+        // Garbage: an error naming the file; the daemon keeps its last good one.
+        std::fs::write(&path, "<cfg><StateSyncProbeInterval>soon</cfg").unwrap();
+        let e = next(&mut rx).await.unwrap_err();
+        assert!(matches!(e, LoadError::Invalid { .. }), "{e:?}");
+        assert!(e.to_string().contains("ISEPostureCFG.xml"), "{e}");
+
+        // Editor-style replacement: write a temp file, rename it over.
+        let tmp_file = tmp.path().join(".ISEPostureCFG.xml.swp");
+        std::fs::write(&tmp_file, profile(120)).unwrap();
+        std::fs::rename(&tmp_file, &path).unwrap();
+        assert_eq!(interval(next(&mut rx).await), 120);
+
+        // Identical content and unrelated files send nothing: the next message
+        // is the next real change, not a duplicate.
+        std::fs::write(&path, profile(120)).unwrap();
+        std::fs::write(tmp.path().join("other.xml"), profile(5)).unwrap();
+        std::fs::write(&path, profile(90)).unwrap();
+        assert_eq!(interval(next(&mut rx).await), 90);
+    }
+
+    #[tokio::test]
+    async fn delete_and_recreate_is_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("profile.xml");
+        std::fs::write(&path, profile(30)).unwrap();
+        let (_watcher, mut rx) = watch(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // Gone for longer than the debounce: "no profile".
+        let e = next(&mut rx).await.unwrap_err();
+        assert!(matches!(e, LoadError::Read { .. }), "{e:?}");
+        std::fs::write(&path, profile(45)).unwrap();
+        assert_eq!(interval(next(&mut rx).await), 45);
+    }
+
+    #[tokio::test]
+    async fn a_non_canonical_path_is_watched_too() {
+        // Events name the canonical directory; the path given may not.
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("sub").join("..").join("p.xml");
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        std::fs::write(&path, profile(30)).unwrap();
+        let (watcher, mut rx) = watch(&path).unwrap();
+        assert_eq!(watcher.path(), path);
+        std::fs::write(tmp.path().join("p.xml"), profile(31)).unwrap();
+        assert_eq!(interval(next(&mut rx).await), 31);
+    }
+
+    #[test]
+    fn missing_directory_and_bad_path_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = watch(&tmp.path().join("nope").join("p.xml")).unwrap_err();
+        assert!(matches!(e, ReloadError::Dir { .. }), "{e:?}");
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = watch(Path::new("/")).unwrap_err();
+        assert!(matches!(e, ReloadError::NoFileName { .. }), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_watcher_closes_the_channel() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("p.xml");
+        std::fs::write(&path, profile(30)).unwrap();
+        let (watcher, mut rx) = watch(&path).unwrap();
+        drop(watcher);
+        let closed = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("channel not closed within 10 s");
+        assert!(closed.is_none());
+    }
+}

@@ -1,1 +1,500 @@
-//! (pure core; owned by helper "core")
+//! The `status --json` object (docs: `cli.md`) built from the machine's state,
+//! and the human summary `posture-sync status` prints without `--json`.
+//!
+//! The keys of cli.md always exist (a `null` where the contract allows one);
+//! extra keys (`version`, `sync.interval_secs`, `sync.next_probe_in_ms`,
+//! `sync.stopped_psn`, `last_probe.status`, `last_probe.detail`,
+//! `last_probe.targets`) may be absent when reading an older agent's report.
+//! Pure: the caller passes both clocks' current readings, and probe times are
+//! converted from the monotonic clock to wall-clock time here.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use posture_protocol::{PostureStatus, SessionId};
+use serde::{Deserialize, Serialize};
+
+use crate::machine::{PhaseName, State};
+use crate::outcome::{Answer, Outcome, RoundVerdict};
+use crate::timing::MonoTime;
+
+/// The `status --json` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// `idle`, `discovering`, `assessing` or `known`.
+    pub phase: PhaseName,
+    /// The posture as the agent holds it (`Unknown` before an assessment).
+    pub posture: PostureStatus,
+    /// The session, in `assessing` and `known`.
+    pub session_id: Option<SessionId>,
+    /// The connected PSN's state sync endpoint `host:port`, in `assessing` and `known`.
+    pub connected_psn: Option<String>,
+    /// State sync.
+    pub sync: SyncReport,
+    /// The last probe round; `null` before the first.
+    pub last_probe: Option<ProbeReport>,
+    /// Counters.
+    pub counters: CountersReport,
+    /// The agent's version (extra key; set by the control server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `sync`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Whether probing is in force: the profile enables it and it has not
+    /// stopped. `false` exactly when `stopped_reason` is set, or before any
+    /// profile was applied.
+    pub enabled: bool,
+    /// Why probing is not in force.
+    pub stopped_reason: Option<StoppedReason>,
+    /// The profile's StateSyncProbeInterval in seconds; `null` when disabled (extra key).
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+    /// Milliseconds until the next probe round, if one is scheduled (extra key).
+    #[serde(default)]
+    pub next_probe_in_ms: Option<u64>,
+    /// With `misconfiguration`: the PSN whose state sync port was reachable (extra key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_psn: Option<String>,
+}
+
+/// `sync.stopped_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoppedReason {
+    /// A confirmed dACL misconfiguration: stopped until the agent restarts.
+    Misconfiguration,
+    /// The profile disables state sync (interval 0 or absent).
+    DisabledByProfile,
+}
+
+impl StoppedReason {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoppedReason::Misconfiguration => "misconfiguration",
+            StoppedReason::DisabledByProfile => "disabled-by-profile",
+        }
+    }
+}
+
+/// `last_probe.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeOutcome {
+    /// Every target was blocked.
+    Blocked,
+    /// A PSN answered a status (404 counts, as `Unknown`).
+    Status,
+    /// No answer and at least one failure.
+    Failed,
+}
+
+/// `last_probe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// When the round finished, RFC 3339 (UTC).
+    pub at: String,
+    /// The deciding target `host:port`: the one that answered, the first
+    /// failed one, or the first blocked one.
+    pub target: String,
+    /// The verdict.
+    pub outcome: ProbeOutcome,
+    /// With `status`: the status answered (`Unknown` for a 404) (extra key).
+    #[serde(default)]
+    pub status: Option<PostureStatus>,
+    /// What happened at `target`, in words (extra key).
+    #[serde(default)]
+    pub detail: String,
+    /// Every target's outcome in completion order (extra key).
+    #[serde(default)]
+    pub targets: Vec<TargetReport>,
+}
+
+/// One target in `last_probe.targets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// `host:port`.
+    pub target: String,
+    /// `blocked`, `status` or `failed`.
+    pub outcome: ProbeOutcome,
+    /// In words.
+    pub detail: String,
+}
+
+/// `counters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CountersReport {
+    /// Finished probe rounds.
+    pub probe_rounds: u64,
+    /// Discoveries restarted by a probe.
+    pub discovery_restarts: u64,
+    /// Confirmed dACL misconfigurations.
+    pub misconfigurations: u64,
+}
+
+/// Converts a monotonic reading to wall-clock time, given both clocks' readings now.
+fn wall_clock(at: MonoTime, now: MonoTime, wall_now: SystemTime) -> SystemTime {
+    let ago = now.saturating_since(at);
+    wall_now.checked_sub(ago).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn outcome_label(o: &Outcome) -> ProbeOutcome {
+    match o {
+        Outcome::Blocked(_) => ProbeOutcome::Blocked,
+        Outcome::Answered(_) | Outcome::NotFound => ProbeOutcome::Status,
+        Outcome::Failed(_) => ProbeOutcome::Failed,
+    }
+}
+
+/// Builds the report from the machine's state. `now` and `wall_now` are the
+/// monotonic and the wall clock read at the same moment.
+pub fn report(state: &State, now: MonoTime, wall_now: SystemTime) -> StatusReport {
+    let settings = state.settings();
+    let interval = settings.and_then(|s| s.sync);
+    let stopped_reason = if state.sync_stop().is_some() {
+        Some(StoppedReason::Misconfiguration)
+    } else if settings.is_some() && interval.is_none() {
+        Some(StoppedReason::DisabledByProfile)
+    } else {
+        None
+    };
+    let enabled = interval.is_some() && stopped_reason.is_none();
+    let connected = state.connected_psn().map(|p| p.to_string());
+    let last_probe = state.last_probe().map(|lp| {
+        let target = lp
+            .verdict
+            .target()
+            .map(ToString::to_string)
+            .or_else(|| connected.clone())
+            .unwrap_or_default();
+        let deciding = lp
+            .verdict
+            .target()
+            .and_then(|t| lp.outcomes.iter().find(|o| &o.target == t));
+        let detail = match (&lp.verdict, deciding) {
+            (RoundVerdict::Empty, _) => "no target".to_owned(),
+            (
+                RoundVerdict::Answered {
+                    answer: Answer::NotFound,
+                    ..
+                },
+                _,
+            ) => "404: the psn knows no such session (counts as Unknown)".to_owned(),
+            (_, Some(o)) => o.outcome.to_string(),
+            (_, None) => String::new(),
+        };
+        let status = match &lp.verdict {
+            RoundVerdict::Answered { answer, .. } => Some(answer.status()),
+            _ => None,
+        };
+        ProbeReport {
+            at: humantime::format_rfc3339_millis(wall_clock(lp.at, now, wall_now)).to_string(),
+            target,
+            outcome: match lp.verdict {
+                RoundVerdict::Answered { .. } => ProbeOutcome::Status,
+                RoundVerdict::Blocked { .. } => ProbeOutcome::Blocked,
+                RoundVerdict::Fault { .. } | RoundVerdict::Empty => ProbeOutcome::Failed,
+            },
+            status,
+            detail,
+            targets: lp
+                .outcomes
+                .iter()
+                .map(|o| TargetReport {
+                    target: o.target.to_string(),
+                    outcome: outcome_label(&o.outcome),
+                    detail: o.outcome.to_string(),
+                })
+                .collect(),
+        }
+    });
+    let counters = state.counters();
+    StatusReport {
+        phase: state.phase().name(),
+        posture: state.posture(),
+        session_id: state.session().cloned(),
+        connected_psn: connected,
+        sync: SyncReport {
+            enabled,
+            stopped_reason,
+            interval_secs: interval.map(|i| i.get().as_secs()),
+            next_probe_in_ms: state
+                .next_probe_at()
+                .map(|at| u64::try_from(at.saturating_since(now).as_millis()).unwrap_or(u64::MAX)),
+            stopped_psn: state.sync_stop().map(|s| s.psn.to_string()),
+        },
+        last_probe,
+        counters: CountersReport {
+            probe_rounds: counters.probe_rounds,
+            discovery_restarts: counters.discovery_restarts,
+            misconfigurations: counters.misconfigurations,
+        },
+        version: None,
+    }
+}
+
+/// A few readable lines for `posture-sync status` without `--json`.
+pub fn summary(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let none = "-";
+    let _ = writeln!(out, "phase:       {}", r.phase);
+    let _ = writeln!(out, "posture:     {}", r.posture);
+    let _ = writeln!(
+        out,
+        "session:     {}",
+        r.session_id.as_ref().map_or(none, SessionId::as_str)
+    );
+    let _ = writeln!(
+        out,
+        "psn:         {}",
+        r.connected_psn.as_deref().unwrap_or(none)
+    );
+    let sync = match (r.sync.stopped_reason, r.sync.enabled) {
+        (Some(StoppedReason::Misconfiguration), _) => format!(
+            "STOPPED: dacl misconfiguration ({} reachable on its state sync port); restart the agent after fixing the dacl",
+            r.sync.stopped_psn.as_deref().unwrap_or("a psn")
+        ),
+        (Some(StoppedReason::DisabledByProfile), _) => {
+            "disabled by the profile (StateSyncProbeInterval 0 or absent)".to_owned()
+        }
+        (None, true) => {
+            let mut s = match r.sync.interval_secs {
+                Some(i) => format!("enabled, every {i} s"),
+                None => "enabled".to_owned(),
+            };
+            if let Some(ms) = r.sync.next_probe_in_ms {
+                let next = humantime::format_duration(Duration::from_secs(ms.div_ceil(1000)));
+                let _ = write!(s, ", next probe in {next}");
+            }
+            s
+        }
+        (None, false) => "not configured (no profile applied)".to_owned(),
+    };
+    let _ = writeln!(out, "state sync:  {sync}");
+    match &r.last_probe {
+        None => {
+            let _ = writeln!(out, "last probe:  none yet");
+        }
+        Some(p) => {
+            let outcome = match p.outcome {
+                ProbeOutcome::Blocked => "blocked",
+                ProbeOutcome::Status => "status",
+                ProbeOutcome::Failed => "failed",
+            };
+            let _ = write!(out, "last probe:  {} {} {outcome}", p.at, p.target);
+            if !p.detail.is_empty() {
+                let _ = write!(out, " ({})", p.detail);
+            }
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(
+        out,
+        "counters:    probe rounds {}, discovery restarts {}, misconfigurations {}",
+        r.counters.probe_rounds, r.counters.discovery_restarts, r.counters.misconfigurations
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::{DiscoverySuccess, Event, Settings, step};
+    use crate::outcome::{BlockedKind, HostPort, TargetOutcome};
+    use crate::timing::ProbeInterval;
+    use posture_protocol::{Discovery, PsnRef};
+    use serde_json::Value;
+
+    fn hp(host: &str, port: u16) -> HostPort {
+        HostPort {
+            host: host.to_owned(),
+            port,
+        }
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn mono(s: u64) -> MonoTime {
+        MonoTime::from_elapsed(secs(s))
+    }
+
+    /// 2026-11-21T22:00:00Z
+    fn wall() -> SystemTime {
+        SystemTime::UNIX_EPOCH + secs(1_795_298_400)
+    }
+
+    /// Idle -> known (Compliant) -> one blocked round, unless sync is disabled.
+    fn known_after_blocked_round(interval: Option<u64>) -> State {
+        let mut state = State::new(vec![], 3);
+        {
+            let state = &mut state;
+            let settings = Settings::minimal(
+                interval.map(|s| ProbeInterval::try_new(secs(s)).unwrap()),
+                hp("ise.lab.test", 8443),
+            );
+            let s = step(state, Event::ProfileApplied(settings), mono(0));
+            *state = s.state;
+            let op = match &s.actions[0] {
+                crate::machine::Action::StartDiscovery { op, .. } => *op,
+                other => panic!("{other:?}"),
+            };
+            let s = step(
+                state,
+                Event::DiscoveryFinished {
+                    op,
+                    result: Ok(DiscoverySuccess {
+                        answered: hp("ise.lab.test", 8443),
+                        discovery: Discovery {
+                            session: SessionId::new("sess-1").unwrap(),
+                            posture: PostureStatus::Unknown,
+                            psn: PsnRef {
+                                host: "psn1.lab.test".into(),
+                                state_sync_port: 8449,
+                            },
+                            psn_list: vec![],
+                        },
+                    }),
+                },
+                mono(1),
+            );
+            *state = s.state;
+            let op = s
+                .actions
+                .iter()
+                .find_map(|a| match a {
+                    crate::machine::Action::StartAssessment { op, .. } => Some(*op),
+                    _ => None,
+                })
+                .unwrap();
+            let s = step(
+                state,
+                Event::AssessmentFinished {
+                    op,
+                    result: Ok(PostureStatus::Compliant),
+                },
+                mono(2),
+            );
+            *state = s.state;
+            let Some(crate::machine::Action::ArmTimer { timer, .. }) = s.actions.first().cloned()
+            else {
+                return state.clone();
+            };
+            let s = step(state, Event::TimerFired { timer }, mono(5));
+            *state = s.state;
+            let op = match &s.actions[0] {
+                crate::machine::Action::StartProbeRound { op, .. } => *op,
+                other => panic!("{other:?}"),
+            };
+            let s = step(
+                state,
+                Event::ProbeRoundFinished {
+                    op,
+                    outcomes: vec![TargetOutcome::new(
+                        hp("psn1.lab.test", 8449),
+                        Outcome::Blocked(BlockedKind::ConnectTimeout),
+                    )],
+                },
+                mono(6),
+            );
+            *state = s.state;
+        }
+        state
+    }
+
+    #[test]
+    fn a_fresh_agent_reports_every_contract_key() {
+        let r = report(&State::new(vec![], 1), mono(0), wall());
+        let v: Value = serde_json::to_value(&r).unwrap();
+        for key in [
+            "phase",
+            "posture",
+            "session_id",
+            "connected_psn",
+            "sync",
+            "last_probe",
+            "counters",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}: {v}");
+        }
+        assert_eq!(v["phase"], "idle");
+        assert_eq!(v["posture"], "Unknown");
+        assert_eq!(v["session_id"], Value::Null);
+        assert_eq!(v["connected_psn"], Value::Null);
+        assert_eq!(v["last_probe"], Value::Null);
+        assert_eq!(v["sync"]["enabled"], false);
+        assert_eq!(v["sync"]["stopped_reason"], Value::Null);
+        assert_eq!(
+            v["counters"],
+            serde_json::json!({"probe_rounds": 0, "discovery_restarts": 0, "misconfigurations": 0})
+        );
+    }
+
+    #[test]
+    fn a_known_agent_reports_its_last_probe_in_wall_clock_time() {
+        let state = known_after_blocked_round(Some(60));
+        // The report is taken 4 s after the round finished (mono 6 -> 10).
+        let r = report(&state, mono(10), wall());
+        let v: Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["phase"], "known");
+        assert_eq!(v["posture"], "Compliant");
+        assert_eq!(v["session_id"], "sess-1");
+        assert_eq!(v["connected_psn"], "psn1.lab.test:8449");
+        assert_eq!(v["sync"]["enabled"], true);
+        assert_eq!(v["sync"]["stopped_reason"], Value::Null);
+        assert_eq!(v["sync"]["interval_secs"], 60);
+        let next = v["sync"]["next_probe_in_ms"].as_u64().unwrap();
+        assert!((56_000..62_000).contains(&next), "{next}");
+        assert_eq!(v["last_probe"]["at"], "2026-11-21T21:59:56.000Z");
+        assert_eq!(v["last_probe"]["target"], "psn1.lab.test:8449");
+        assert_eq!(v["last_probe"]["outcome"], "blocked");
+        assert_eq!(v["last_probe"]["detail"], "blocked (connect timed out)");
+        assert_eq!(v["counters"]["probe_rounds"], 1);
+        // The report reads back (the status client parses it).
+        let back: StatusReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        let text = summary(&r);
+        assert!(text.contains("phase:       known"), "{text}");
+        assert!(text.contains("psn1.lab.test:8449"), "{text}");
+        assert!(text.contains("enabled, every 60 s"), "{text}");
+        assert!(
+            text.contains("2026-11-21T21:59:56.000Z psn1.lab.test:8449 blocked"),
+            "{text}"
+        );
+        assert!(text.contains("probe rounds 1"), "{text}");
+    }
+
+    #[test]
+    fn sync_disabled_by_profile_is_reported() {
+        let state = known_after_blocked_round(None);
+        let r = report(&state, mono(10), wall());
+        assert_eq!(r.phase, PhaseName::Known);
+        assert!(!r.sync.enabled);
+        assert_eq!(
+            r.sync.stopped_reason,
+            Some(StoppedReason::DisabledByProfile)
+        );
+        assert!(r.last_probe.is_none());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["sync"]["stopped_reason"], "disabled-by-profile");
+        assert!(summary(&r).contains("disabled by the profile"));
+    }
+
+    #[test]
+    fn a_minimal_report_from_the_contract_parses() {
+        let text = r#"{"phase":"known","posture":"Compliant","session_id":"abc",
+            "connected_psn":"psn1:8449","sync":{"enabled":false,"stopped_reason":"misconfiguration"},
+            "last_probe":{"at":"2026-01-01T00:00:00Z","target":"psn1:8449","outcome":"status"},
+            "counters":{"probe_rounds":2,"discovery_restarts":0,"misconfigurations":1}}"#;
+        let r: StatusReport = serde_json::from_str(text).unwrap();
+        assert_eq!(r.sync.stopped_reason, Some(StoppedReason::Misconfiguration));
+        assert_eq!(r.last_probe.as_ref().unwrap().outcome, ProbeOutcome::Status);
+        let s = summary(&r);
+        assert!(s.contains("STOPPED: dacl misconfiguration"), "{s}");
+        assert!(s.contains("misconfigurations 1"), "{s}");
+    }
+}

@@ -1,1 +1,422 @@
-//! (endpoint plumbing; owned by helper "ops")
+//! The PSNs that served this endpoint before, persisted across restarts (the
+//! role of ISE's ConnectionData.xml). Discovery tries them first.
+//!
+//! The file is small JSON in the state dir (`known-psns.json`):
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "psns": [
+//!     { "host": "psn1.example.com", "discovery_port": 8443, "state_sync_port": 8449,
+//!       "last_used": "2026-11-21T22:00:00Z", "last_session_id": "0a0b0c..." }
+//!   ]
+//! }
+//! ```
+//!
+//! Writes are atomic (temp file in the same dir, fsync, rename), so a crash
+//! or a full disk leaves the old file intact. A file that does not parse is
+//! moved aside (`known-psns.json.corrupt-<unix seconds>`) and reported as a
+//! warning: losing the list only costs one slower discovery, so it is never
+//! fatal.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// How many PSNs the store keeps (most recently used first).
+pub const MAX_KNOWN_PSNS: usize = 8;
+
+/// The file format version this build writes and reads.
+pub const STORE_VERSION: u32 = 1;
+
+/// One PSN that served this endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownPsn {
+    /// Host name or IP address as discovery reached it.
+    pub host: String,
+    /// The discovery (HTTPS) port.
+    pub discovery_port: u16,
+    /// The state sync probe port the PSN advertised.
+    pub state_sync_port: u16,
+    /// When the agent last completed an exchange with this PSN.
+    #[serde(with = "rfc3339")]
+    pub last_used: SystemTime,
+    /// The session id of that exchange, if any.
+    #[serde(default)]
+    pub last_session_id: Option<String>,
+}
+
+/// The file as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoreFile {
+    version: u32,
+    psns: Vec<KnownPsn>,
+}
+
+/// Why the store could not be read; loading carries on with an empty list.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreWarning {
+    /// The file did not parse; it was moved aside.
+    #[error(
+        "the known-PSN file {path} is corrupt ({reason}); moved it to {moved_to} and starting with an empty list"
+    )]
+    Corrupt {
+        /// The store file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+        /// Where it went.
+        moved_to: PathBuf,
+    },
+    /// The file did not parse and could not be moved aside either.
+    #[error(
+        "the known-PSN file {path} is corrupt ({reason}) and could not be moved aside ({source}); starting with an empty list"
+    )]
+    CorruptNotMoved {
+        /// The store file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+        /// Why the rename failed.
+        source: io::Error,
+    },
+    /// The file exists but could not be read (permissions, I/O error).
+    #[error("cannot read the known-PSN file {path}: {source}; starting with an empty list")]
+    Unreadable {
+        /// The store file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Saving the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Writing the temp file, syncing or renaming failed.
+    #[error("cannot write the known-PSN file {path}: {source}")]
+    Write {
+        /// The store file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The path has no parent directory or no file name.
+    #[error("the known-PSN file path {path} has no parent directory")]
+    BadPath {
+        /// The store file.
+        path: PathBuf,
+    },
+}
+
+/// Reads the store. A missing file is an empty list; any other problem is
+/// an empty list plus a warning for the log.
+pub fn load(path: &Path) -> (Vec<KnownPsn>, Option<StoreWarning>) {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return (Vec::new(), None),
+        Err(source) => {
+            return (
+                Vec::new(),
+                Some(StoreWarning::Unreadable {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            );
+        }
+    };
+    match parse(&bytes) {
+        Ok(psns) => (psns, None),
+        Err(reason) => (Vec::new(), Some(set_aside(path, reason, SystemTime::now()))),
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Vec<KnownPsn>, String> {
+    let file: StoreFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if file.version != STORE_VERSION {
+        return Err(format!(
+            "version {} is not supported, this agent reads version {STORE_VERSION}",
+            file.version
+        ));
+    }
+    if let Some(p) = file.psns.iter().find(|p| p.host.trim().is_empty()) {
+        return Err(format!(
+            "an entry has an empty host (discovery port {})",
+            p.discovery_port
+        ));
+    }
+    Ok(file.psns)
+}
+
+/// Moves a corrupt file to `<name>.corrupt-<unix seconds>`.
+fn set_aside(path: &Path, reason: String, now: SystemTime) -> StoreWarning {
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".corrupt-{secs}"));
+    let moved_to = path.with_file_name(name);
+    match std::fs::rename(path, &moved_to) {
+        Ok(()) => StoreWarning::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+            moved_to,
+        },
+        Err(source) => StoreWarning::CorruptNotMoved {
+            path: path.to_path_buf(),
+            reason,
+            source,
+        },
+    }
+}
+
+/// Writes the store atomically: a temp file in the same directory, fsync,
+/// rename over the old file, then fsync the directory (unix) so the rename
+/// itself survives a power loss.
+pub fn save(path: &Path, psns: &[KnownPsn]) -> Result<(), StoreError> {
+    let file = StoreFile {
+        version: STORE_VERSION,
+        psns: psns.to_vec(),
+    };
+    // Serializing plain strings, integers and timestamps cannot fail.
+    let mut json = serde_json::to_vec_pretty(&file).unwrap_or_default();
+    json.push(b'\n');
+    write_atomically(path, &json).map_err(|e| match e {
+        AtomicWriteError::BadPath => StoreError::BadPath {
+            path: path.to_path_buf(),
+        },
+        AtomicWriteError::Io(source) => StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
+/// Failure of [`write_atomically`].
+#[derive(Debug)]
+pub(crate) enum AtomicWriteError {
+    /// The path has no parent directory or file name.
+    BadPath,
+    /// An I/O step failed; the temp file has been removed.
+    Io(io::Error),
+}
+
+/// Writes `bytes` to `path` via a temp file in the same directory and a
+/// rename. The temp file is removed on failure (the `tempfile` crate does it
+/// on drop).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
+    let dir = match path.parent() {
+        Some(d) if path.file_name().is_some() => {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        }
+        _ => return Err(AtomicWriteError::BadPath),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(AtomicWriteError::Io)?;
+    tmp.write_all(bytes).map_err(AtomicWriteError::Io)?;
+    tmp.as_file().sync_all().map_err(AtomicWriteError::Io)?;
+    tmp.persist(path)
+        .map_err(|e| AtomicWriteError::Io(e.error))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Best effort: make the rename durable. Not all platforms allow opening a
+/// directory (Windows does not), and a failure here does not undo the write.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Records `psn` as the most recently used: replaces the entry with the same
+/// host and discovery port, moves it to the front, and keeps at most
+/// [`MAX_KNOWN_PSNS`] entries.
+pub fn remember(psns: &mut Vec<KnownPsn>, psn: KnownPsn) {
+    psns.retain(|p| {
+        !(p.host.eq_ignore_ascii_case(&psn.host) && p.discovery_port == psn.discovery_port)
+    });
+    psns.insert(0, psn);
+    psns.truncate(MAX_KNOWN_PSNS);
+}
+
+/// RFC 3339 timestamps (UTC, seconds) for `SystemTime` fields.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&s).map_err(|e| {
+            serde::de::Error::custom(format!("last_used {s:?} is not an RFC 3339 time: {e}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn psn(host: &str, port: u16, secs: u64) -> KnownPsn {
+        KnownPsn {
+            host: host.to_string(),
+            discovery_port: port,
+            state_sync_port: 8449,
+            last_used: UNIX_EPOCH + Duration::from_secs(secs),
+            last_session_id: Some(format!("sess-{host}")),
+        }
+    }
+
+    fn dir_entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn missing_file_is_an_empty_list_without_warning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (psns, warning) = load(&tmp.path().join("known-psns.json"));
+        assert!(psns.is_empty());
+        assert!(warning.is_none());
+    }
+
+    #[test]
+    fn round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("known-psns.json");
+        let mut list = vec![
+            psn("psn1.example.com", 8443, 1_700_000_000),
+            psn("10.0.0.2", 9443, 1_700_000_100),
+        ];
+        list[1].last_session_id = None;
+        save(&path, &list).unwrap();
+        let (back, warning) = load(&path);
+        assert!(warning.is_none(), "{warning:?}");
+        assert_eq!(back, list);
+        // The file is readable JSON with RFC 3339 times.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\"last_used\": \"2023-11-14T22:13:20Z\""),
+            "{text}"
+        );
+        // Saving again replaces the contents.
+        save(&path, &list[..1]).unwrap();
+        assert_eq!(load(&path).0, list[..1]);
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("known-psns.json");
+        for i in 0..3 {
+            save(&path, &[psn("a", 8443, i)]).unwrap();
+        }
+        assert_eq!(dir_entries(tmp.path()), vec!["known-psns.json"]);
+    }
+
+    #[test]
+    fn failed_save_names_the_file_and_leaves_nothing_behind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("missing-dir").join("known-psns.json");
+        let e = save(&path, &[psn("a", 8443, 1)]).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "cannot write the known-PSN file {}",
+                path.display()
+            )),
+            "{e}"
+        );
+        assert!(dir_entries(tmp.path()).is_empty());
+    }
+
+    #[test]
+    fn corrupt_file_is_set_aside_with_a_warning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("known-psns.json");
+        std::fs::write(&path, b"{\"version\":1,\"psns\":[{\"host\":").unwrap();
+        let (psns, warning) = load(&path);
+        assert!(psns.is_empty());
+        let warning = warning.expect("a corrupt file is reported");
+        let msg = warning.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        let StoreWarning::Corrupt { moved_to, .. } = warning else {
+            panic!("expected Corrupt, got {warning:?}");
+        };
+        assert!(!path.exists());
+        assert_eq!(
+            std::fs::read(&moved_to).unwrap(),
+            b"{\"version\":1,\"psns\":[{\"host\":"
+        );
+        let name = moved_to.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("known-psns.json.corrupt-"), "{name}");
+        // Next load: nothing there, no warning; saving works again.
+        assert!(load(&path).1.is_none());
+        save(&path, &[psn("a", 8443, 1)]).unwrap();
+        assert_eq!(load(&path).0.len(), 1);
+    }
+
+    #[test]
+    fn wrong_version_bad_time_and_empty_host_are_corrupt() {
+        let cases = [
+            r#"{"version":2,"psns":[]}"#,
+            r#"{"version":1,"psns":[{"host":"a","discovery_port":8443,"state_sync_port":8449,"last_used":"yesterday"}]}"#,
+            r#"{"version":1,"psns":[{"host":" ","discovery_port":8443,"state_sync_port":8449,"last_used":"2026-01-01T00:00:00Z"}]}"#,
+            r#"{"version":1,"psns":[{"host":"a","discovery_port":70000,"state_sync_port":8449,"last_used":"2026-01-01T00:00:00Z"}]}"#,
+            "",
+        ];
+        for case in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("known-psns.json");
+            std::fs::write(&path, case).unwrap();
+            let (psns, warning) = load(&path);
+            assert!(psns.is_empty(), "{case}");
+            assert!(
+                matches!(warning, Some(StoreWarning::Corrupt { .. })),
+                "{case}: {warning:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn remember_moves_to_front_replaces_and_caps() {
+        let mut list = Vec::new();
+        for i in 0..10u16 {
+            remember(&mut list, psn(&format!("h{i}"), 8443, u64::from(i)));
+        }
+        assert_eq!(list.len(), MAX_KNOWN_PSNS);
+        assert_eq!(list[0].host, "h9");
+        assert_eq!(list[MAX_KNOWN_PSNS - 1].host, "h2");
+        // Same host (case-insensitive) and port: replaced, not duplicated.
+        remember(&mut list, psn("H5", 8443, 100));
+        assert_eq!(list.len(), MAX_KNOWN_PSNS);
+        assert_eq!(list[0].host, "H5");
+        assert_eq!(
+            list.iter()
+                .filter(|p| p.host.eq_ignore_ascii_case("h5"))
+                .count(),
+            1
+        );
+        // Same host, other port: a different entry.
+        remember(&mut list, psn("h9", 9443, 101));
+        assert_eq!(list.iter().filter(|p| p.host == "h9").count(), 2);
+    }
+}

@@ -1,1 +1,175 @@
-fn main() {}
+//! `psn-lab`: thin main. Sets up logging, parses the command line, runs the
+//! subcommand, and maps failures to exit codes in one place.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use psn_lab::LabError;
+use psn_lab::cli::{Cli, Command, CtlArgs, ServeArgs};
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Prints to stdout; a closed pipe (`psn-lab ctl sessions | head`) ends quietly.
+fn out(text: &str) -> Result<(), std::io::Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, LabError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LabError::Config(format!("cannot start the async runtime: {e}")))
+}
+
+fn summary(lab: &psn_lab::server::RunningLab, policy_source: &str) -> String {
+    let r = &lab.ready;
+    let mut s = String::from("psn-lab ready\n");
+    for n in &r.nodes {
+        s.push_str(&format!(
+            "  node {:<8} discovery https://{}  state sync https://{}  advertised as {}  cert {}\n",
+            n.name,
+            n.discovery,
+            n.sync,
+            n.advertise,
+            n.cert.display()
+        ));
+    }
+    s.push_str(&format!(
+        "  admin API     http://{} (loopback; bearer token in {})\n",
+        r.admin,
+        r.admin_token.display()
+    ));
+    s.push_str(&format!(
+        "  lab CA        {} (give it to the agent as its trust anchor)\n",
+        r.ca.display()
+    ));
+    s.push_str(&format!("  sessions      {}\n", r.sessions_dir.display()));
+    let mandatory = lab
+        .state
+        .policy
+        .requirements
+        .iter()
+        .filter(|q| q.mandatory)
+        .count();
+    s.push_str(&format!(
+        "  policy        {policy_source} ({} requirements, {mandatory} mandatory)\n",
+        lab.state.policy.requirements.len()
+    ));
+    s.push_str(&format!(
+        "  ready file    {}\n",
+        r.ca.with_file_name(psn_lab::ready::READY_FILE).display()
+    ));
+    s
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode, LabError> {
+    let config = args.to_config()?;
+    let policy_source = config.policy_source.clone();
+    runtime()?.block_on(async move {
+        let lab = psn_lab::server::start(config).await?;
+        let _ = out(&summary(&lab, &policy_source));
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        lab.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn ctl(args: &CtlArgs) -> Result<ExitCode, LabError> {
+    runtime()?.block_on(async {
+        let client = psn_lab::ctl::AdminClient::from_dir(&args.dir)?;
+        let (method, path, body) = args.call.request();
+        let (status, value) = client.call(method, &path, body).await?;
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        if status.is_success() {
+            let _ = out(&format!("{text}\n"));
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!("psn-lab ctl: {status}: {text}");
+            Ok(ExitCode::from(1))
+        }
+    })
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, LabError> {
+    match &cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Ctl(args) => ctl(args),
+        Command::Certs(args) => {
+            let outcome = psn_lab::certs::create(&args.to_request()?)?;
+            let mut s = format!(
+                "lab CA {} ({})\n",
+                outcome.ca.display(),
+                if outcome.ca_created {
+                    "created"
+                } else {
+                    "existing"
+                }
+            );
+            for (name, paths, sans) in &outcome.issued {
+                s.push_str(&format!(
+                    "issued {name}: {} + {} (names: {})\n",
+                    paths.cert.display(),
+                    paths.key.display(),
+                    sans.join(", ")
+                ));
+            }
+            for (name, paths) in &outcome.kept {
+                s.push_str(&format!(
+                    "kept {name}: {} (use --force to re-issue)\n",
+                    paths.cert.display()
+                ));
+            }
+            let _ = out(&s);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy => {
+            let json = serde_json::to_string_pretty(&psn_lab::policy::Policy::default())
+                .unwrap_or_default();
+            let _ = out(&format!("{json}\n"));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("psn-lab: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -86,7 +86,11 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.severity {
             Severity::Error => write!(f, "{}:{}: {}", self.line, self.column, self.message),
-            other => write!(f, "{}:{}: {other}: {}", self.line, self.column, self.message),
+            other => write!(
+                f,
+                "{}:{}: {other}: {}",
+                self.line, self.column, self.message
+            ),
         }
     }
 }
@@ -103,35 +107,65 @@ impl Pos {
 }
 
 /// Turns byte offsets into lines and columns.
+///
+/// Lookups are usually in increasing order (the XML reader moves forward), so
+/// the last answer is kept and the next column is counted from there: a long
+/// single-line profile costs linear time, not a scan per lookup.
 #[derive(Debug)]
 pub(crate) struct LineIndex<'a> {
     text: &'a str,
     /// Byte offset where each line starts.
     starts: Vec<usize>,
+    /// The last lookup: byte offset (on a char boundary) and its position.
+    last: std::cell::Cell<(usize, Pos)>,
 }
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
+        LineIndex {
+            text,
+            starts,
+            last: std::cell::Cell::new((0, Pos::START)),
+        }
     }
 
     pub fn pos(&self, offset: usize) -> Pos {
         let offset = offset.min(self.text.len());
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
-        let start = self.starts[line - 1];
+        let line_start = self.starts[line - 1];
+        let line_no = u32::try_from(line).unwrap_or(u32::MAX);
+        let (last_off, last_pos) = self.last.get();
+        // Count from the cached point when it is on this line and not past
+        // the offset; otherwise from the line start.
+        let (from, base_col) =
+            if last_pos.line == line_no && last_off >= line_start && last_off <= offset {
+                (last_off, last_pos.column)
+            } else {
+                (line_start, 1)
+            };
         // The offset may fall inside a multi-byte character when it comes from
         // the XML reader's error position; count whole characters before it.
-        let column = self
-            .text
-            .get(start..)
-            .map(|rest| rest.char_indices().take_while(|(i, _)| start + i < offset).count())
-            .unwrap_or(0);
-        Pos {
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            column: u32::try_from(column + 1).unwrap_or(u32::MAX),
+        let mut end = from;
+        let mut chars: u32 = 0;
+        if let Some(rest) = self.text.get(from..) {
+            for (i, c) in rest.char_indices() {
+                if from + i >= offset {
+                    break;
+                }
+                chars = chars.saturating_add(1);
+                end = from + i + c.len_utf8();
+            }
         }
+        let pos = Pos {
+            line: line_no,
+            column: base_col.saturating_add(chars),
+        };
+        // The character starting at `end` is at `pos.column`, whether `end`
+        // equals the offset or is just past a character containing it.
+        self.last.set((end, pos));
+        pos
     }
 }
 
@@ -193,11 +227,28 @@ mod tests {
     }
 
     #[test]
+    fn line_index_answers_the_same_in_any_lookup_order() {
+        let text = "<cfg>é€x<a/>\n  <b>ü</b>\n";
+        let fresh = |o: usize| LineIndex::new(text).pos(o);
+        let idx = LineIndex::new(text);
+        let offsets: Vec<usize> = (0..=text.len())
+            .chain((0..=text.len()).rev())
+            .chain([7, 3, 12, 6, 6, 20])
+            .collect();
+        for o in offsets {
+            assert_eq!(idx.pos(o), fresh(o), "offset {o}");
+        }
+    }
+
+    #[test]
     fn display_prefixes_severity_for_warnings_only() {
         let e = Diagnostic::error(Pos { line: 3, column: 5 }, "boom");
         assert_eq!(e.to_string(), "3:5: boom");
         let w = Diagnostic::new(Severity::Warning, Pos::START, "hmm").with_help("do x");
         assert_eq!(w.to_string(), "1:1: warning: hmm");
-        assert_eq!(w.render(Path::new("p.xml")), "p.xml:1:1: warning: hmm\n  help: do x");
+        assert_eq!(
+            w.render(Path::new("p.xml")),
+            "p.xml:1:1: warning: hmm\n  help: do x"
+        );
     }
 }

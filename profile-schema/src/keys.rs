@@ -151,7 +151,9 @@ pub static KEYS: &[KeyDef] = &[
     },
     KeyDef {
         name: "PostureProbingBackupList",
-        ty: KeyType::HostList { default_port: STATE_SYNC_PORT },
+        ty: KeyType::HostList {
+            default_port: STATE_SYNC_PORT,
+        },
         default: "",
         used: true,
         doc: "PSNs to probe for state sync, comma-separated `host` or `host:port`. Empty: the connected PSN plus up to two PSNs from the last discovery.",
@@ -175,7 +177,9 @@ pub static KEYS: &[KeyDef] = &[
     },
     KeyDef {
         name: "CallHomeList",
-        ty: KeyType::HostList { default_port: DISCOVERY_PORT },
+        ty: KeyType::HostList {
+            default_port: DISCOVERY_PORT,
+        },
         default: "",
         used: true,
         doc: "PSNs to contact for discovery, comma-separated `host` or `host:port`, tried after the PSNs that served this endpoint before and the DiscoveryHost.",
@@ -183,7 +187,9 @@ pub static KEYS: &[KeyDef] = &[
     },
     KeyDef {
         name: "DiscoveryHost",
-        ty: KeyType::HostPort { default_port: DISCOVERY_PORT },
+        ty: KeyType::HostPort {
+            default_port: DISCOVERY_PORT,
+        },
         default: "",
         used: true,
         doc: "The first host to contact for discovery (`host` or `host:port`). Empty: none.",

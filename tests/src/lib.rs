@@ -1,1 +1,515 @@
-//! Helpers for end-to-end tests: locate the binaries, temp dirs, wait for events.
+//! Helpers for end-to-end tests: build and locate the real binaries, run
+//! `psn-lab` and `posture-sync` in temp dirs on loopback, and wait for events
+//! with generous bounds (never asserting timings).
+//!
+//! Every child process is killed when its guard drops, so a failing test
+//! leaves nothing running. The environment is scrubbed: children get only
+//! `PATH`, `HOME` (the test's temp dir) and `RUST_LOG`.
+
+// Test harness: spawning the binaries under test (and `kill -TERM`) is the point.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a test waits for an event before it fails. Generous: the
+/// machine is shared, and the waits are for behaviour, not speed.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+/// How often conditions are polled.
+pub const POLL: Duration = Duration::from_millis(200);
+
+/// The MAC every test agent presents.
+pub const MAC: &str = "02:00:5e:00:53:01";
+
+/// Paths of the binaries under test.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// `posture-sync`.
+    pub agent: PathBuf,
+    /// `psn-lab`.
+    pub lab: PathBuf,
+}
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives inside the workspace")
+        .to_owned()
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Builds `posture-sync` and `psn-lab` once per test process (`cargo build`,
+/// debug profile) and returns their paths. `CARGO_BIN_EXE_*` is only set for
+/// the package that owns a binary, so this crate builds them itself.
+pub fn binaries() -> &'static Binaries {
+    static BUILT: OnceLock<Binaries> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "posture-sync",
+                "-p",
+                "psn-lab",
+                "--bins",
+            ])
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the binaries failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = target_dir().join("debug");
+        let exe = |name: &str| dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        Binaries {
+            agent: exe("posture-sync"),
+            lab: exe("psn-lab"),
+        }
+    })
+}
+
+/// A command with a scrubbed environment.
+fn command(program: &Path, home: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env_clear().env("HOME", home).env(
+        "RUST_LOG",
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+    );
+    if let Some(path) = std::env::var_os("PATH") {
+        c.env("PATH", path);
+    }
+    c
+}
+
+/// Kills the child when dropped.
+#[derive(Debug)]
+pub struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// `Some(status)` once the child has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.0.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `probe` until it returns `Some`, for at most [`WAIT`]; panics with
+/// `what` and `context()` otherwise.
+pub fn wait_until<T>(
+    what: &str,
+    mut probe: impl FnMut() -> Option<T>,
+    context: impl Fn() -> String,
+) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {WAIT:?} waiting for {what}\n{}", context());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A node's addresses, from `ready.json`.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// `127.0.0.1:port` of discovery and assessment.
+    pub discovery: String,
+    /// `127.0.0.1:port` of state sync.
+    pub sync: String,
+}
+
+/// A running `psn-lab serve`.
+#[derive(Debug)]
+pub struct Lab {
+    /// The lab directory (certificates, ready.json, sessions).
+    pub dir: PathBuf,
+    /// `ready.json`.
+    pub ready: Value,
+    log: PathBuf,
+    child: ChildGuard,
+}
+
+impl Lab {
+    /// Starts a lab in `root/lab` with the named nodes on 127.0.0.1, every
+    /// port chosen by the system, plus `extra` serve flags.
+    pub fn start(root: &Path, nodes: &[&str], extra: &[&str]) -> Lab {
+        let dir = root.join("lab");
+        let log = root.join("psn-lab.log");
+        let mut cmd = command(&binaries().lab, root);
+        cmd.arg("serve")
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--admin", "127.0.0.1:0"]);
+        for n in nodes {
+            cmd.arg("--node").arg(format!("{n}=127.0.0.1:0:0"));
+        }
+        cmd.args(extra);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("psn-lab starts");
+        let mut child = ChildGuard(Some(child));
+        let ready_path = dir.join("ready.json");
+        let ready = wait_until(
+            "psn-lab's ready.json",
+            || {
+                if let Some(status) = child.try_wait() {
+                    panic!(
+                        "psn-lab exited with {status}:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+                let text = std::fs::read_to_string(&ready_path).ok()?;
+                serde_json::from_str::<Value>(&text).ok()
+            },
+            || std::fs::read_to_string(&log).unwrap_or_default(),
+        );
+        Lab {
+            dir,
+            ready,
+            log,
+            child,
+        }
+    }
+
+    /// A node's addresses.
+    pub fn node(&self, name: &str) -> Node {
+        let n = self.ready["nodes"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["name"] == name))
+            .unwrap_or_else(|| panic!("no node {name} in {}", self.ready));
+        Node {
+            discovery: n["discovery"]
+                .as_str()
+                .expect("discovery address")
+                .to_owned(),
+            sync: n["sync"].as_str().expect("sync address").to_owned(),
+        }
+    }
+
+    /// The lab CA certificate.
+    pub fn ca(&self) -> PathBuf {
+        let ca = PathBuf::from(self.ready["ca"].as_str().expect("ca path"));
+        if ca.is_absolute() {
+            ca
+        } else {
+            self.dir.join(ca.file_name().expect("file name"))
+        }
+    }
+
+    /// `psn-lab ctl --dir DIR ARGS...`: the JSON it prints. Panics when the
+    /// call fails.
+    pub fn ctl(&self, args: &[&str]) -> Value {
+        let out = command(&binaries().lab, &self.dir)
+            .arg("ctl")
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("psn-lab ctl runs");
+        assert!(
+            out.status.success(),
+            "psn-lab ctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("ctl prints JSON")
+    }
+
+    /// Sets a node's dACL emulation (`off`, `reject`, `drop`).
+    pub fn dacl(&self, node: &str, mode: &str) {
+        self.ctl(&["dacl", node, mode]);
+    }
+
+    /// Sets a node's fault mode on the state sync port.
+    pub fn fault_sync(&self, node: &str, mode: &str) {
+        self.ctl(&["fault", node, mode, "--scope", "sync"]);
+    }
+
+    /// Alarms raised so far.
+    pub fn alarms(&self) -> Vec<Value> {
+        self.ctl(&["alarms"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A node's view (`ctl nodes`): fault, dACL mode and counters.
+    pub fn node_view(&self, name: &str) -> Value {
+        self.ctl(&["nodes"])
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// A session as the lab holds it.
+    pub fn session(&self, id: &str) -> Value {
+        self.ctl(&["session", id])
+    }
+
+    /// The lab's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The lab's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// The keys of a test profile.
+#[derive(Debug, Clone)]
+pub struct ProfileSpec {
+    /// StateSyncProbeInterval (seconds; 0 disables).
+    pub interval: u32,
+    /// NetworkTransitionDelay (seconds, 2-30).
+    pub transition_delay: u32,
+    /// CallHomeList entries (`host:port`).
+    pub call_home: Vec<String>,
+    /// PostureProbingBackupList entries.
+    pub backup: Vec<String>,
+    /// ServerNameRules.
+    pub rules: Option<String>,
+}
+
+impl ProfileSpec {
+    /// Sync every second, the shortest transition delay, discovery at `call_home`.
+    pub fn fast(call_home: &str) -> ProfileSpec {
+        ProfileSpec {
+            interval: 1,
+            transition_delay: 2,
+            call_home: vec![call_home.to_owned()],
+            backup: Vec::new(),
+            rules: None,
+        }
+    }
+
+    /// The profile XML.
+    pub fn xml(&self) -> String {
+        let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<cfg>\n");
+        s.push_str(&format!(
+            "  <StateSyncProbeInterval>{}</StateSyncProbeInterval>\n",
+            self.interval
+        ));
+        s.push_str(&format!(
+            "  <NetworkTransitionDelay>{}</NetworkTransitionDelay>\n",
+            self.transition_delay
+        ));
+        s.push_str(&format!(
+            "  <CallHomeList>{}</CallHomeList>\n",
+            self.call_home.join(",")
+        ));
+        if !self.backup.is_empty() {
+            s.push_str(&format!(
+                "  <PostureProbingBackupList>{}</PostureProbingBackupList>\n",
+                self.backup.join(",")
+            ));
+        }
+        if let Some(r) = &self.rules {
+            s.push_str(&format!("  <ServerNameRules>{r}</ServerNameRules>\n"));
+        }
+        s.push_str("</cfg>\n");
+        s
+    }
+}
+
+/// Writes a file by writing a sibling and renaming it over the target, as
+/// deployment tools do (the watcher must see one complete version).
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write temp file");
+    std::fs::rename(&tmp, path).expect("rename over the target");
+}
+
+/// A running `posture-sync run`.
+#[derive(Debug)]
+pub struct Agent {
+    /// `--state-dir`.
+    pub state: PathBuf,
+    /// The profile file.
+    pub profile: PathBuf,
+    stderr: PathBuf,
+    child: ChildGuard,
+}
+
+impl Agent {
+    /// Starts the agent in `root/agent` against `lab` with the profile `spec`.
+    pub fn start(root: &Path, lab: &Lab, spec: &ProfileSpec) -> Agent {
+        Self::start_with(root, &lab.ca(), &spec.xml())
+    }
+
+    /// Starts the agent with a CA file and profile text.
+    pub fn start_with(root: &Path, ca: &Path, profile_xml: &str) -> Agent {
+        let dir = root.join("agent");
+        std::fs::create_dir_all(&dir).expect("agent dir");
+        let profile = dir.join("profile.xml");
+        std::fs::write(&profile, profile_xml).expect("profile");
+        let state = dir.join("state");
+        let stderr = dir.join("stderr.log");
+        let child = command(&binaries().agent, root)
+            .arg("run")
+            .arg("--profile")
+            .arg(&profile)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--log-dir")
+            .arg(dir.join("logs"))
+            .arg("--ca-file")
+            .arg(ca)
+            .args(["--mac", MAC])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("posture-sync starts");
+        Agent {
+            state,
+            profile,
+            stderr,
+            child: ChildGuard(Some(child)),
+        }
+    }
+
+    /// `posture-sync status --json`: `None` while no agent answers (exit 3).
+    pub fn status(&self) -> Option<Value> {
+        let out = command(&binaries().agent, &self.state)
+            .arg("status")
+            .arg("--state-dir")
+            .arg(&self.state)
+            .arg("--json")
+            .output()
+            .expect("posture-sync status runs");
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// What the agent wrote to stderr (its foreground log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits until the status satisfies `cond`; returns that status.
+    pub fn wait_for(&mut self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+        let mut last = None;
+        let found = {
+            let last = &mut last;
+            let child = &mut self.child;
+            let state = &self.state;
+            let stderr = &self.stderr;
+            let agent_status = || {
+                let out = command(&binaries().agent, state)
+                    .arg("status")
+                    .arg("--state-dir")
+                    .arg(state)
+                    .arg("--json")
+                    .output()
+                    .expect("posture-sync status runs");
+                out.status
+                    .success()
+                    .then(|| serde_json::from_slice::<Value>(&out.stdout).ok())
+                    .flatten()
+            };
+            let deadline = Instant::now() + WAIT;
+            loop {
+                if let Some(status) = child.try_wait() {
+                    panic!(
+                        "posture-sync exited with {status} while waiting for {what}:\n{}",
+                        std::fs::read_to_string(stderr).unwrap_or_default()
+                    );
+                }
+                if let Some(v) = agent_status() {
+                    if cond(&v) {
+                        break Some(v);
+                    }
+                    *last = Some(v);
+                }
+                if Instant::now() > deadline {
+                    break None;
+                }
+                std::thread::sleep(POLL);
+            }
+        };
+        match found {
+            Some(v) => v,
+            None => panic!(
+                "timed out after {WAIT:?} waiting for {what}\nlast status: {}\nagent log:\n{}",
+                last.map(|v| v.to_string()).unwrap_or_else(|| "none".into()),
+                self.log()
+            ),
+        }
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let child = &mut self.child;
+        wait_until(
+            "the agent to exit after SIGTERM",
+            || child.try_wait(),
+            String::new,
+        )
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// The status's counter `name` as a number (0 when absent).
+pub fn counter(status: &Value, name: &str) -> u64 {
+    status["counters"][name].as_u64().unwrap_or(0)
+}
+
+/// True when the agent is `known` with `posture`.
+pub fn is_known(status: &Value, posture: &str) -> bool {
+    status["phase"] == "known" && status["posture"] == posture
+}

@@ -1,8 +1,247 @@
-//! `posture-sync run`.
+//! `posture-sync run`: config -> build -> run.
+//!
+//! Reads the profile and flags into values (failing early with a clear
+//! message and exit code), builds the pieces with their I/O injected (TLS
+//! client, status socket, profile watcher, daemon), then runs the daemon on a
+//! single-threaded tokio runtime until SIGINT or SIGTERM, and stops cleanly:
+//! tasks aborted, status socket removed, logs flushed, exit 0.
+//!
+//! Exit codes (decided in one place, [`Exit`]): 0 clean stop; 1 invalid
+//! profile or another startup error (the message says which); 2 no profile
+//! (missing or unreadable file, like `profile check`); 4 another agent holds
+//! the state dir.
+
+mod mac;
+
+use std::path::Path;
 use std::process::ExitCode;
 
+use profile_schema::{LoadError, Loaded, Profile};
+use tokio::sync::watch;
+
+use crate::cli::RunArgs;
+use crate::daemon::{self, Daemon, Hooks};
+use crate::logging::{self, LogHandle};
+use crate::machine::BundleReason;
+use crate::paths::Dirs;
+use crate::probe::PROBE_TIMEOUTS;
+use crate::transport::{self, Transport};
+use crate::{control, lock, reload};
+
+pub use mac::{MacError, default_route_interface, detect as detect_mac};
+
+/// How `run` ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Stopped by SIGINT/SIGTERM.
+    Clean,
+    /// Invalid profile, or another startup error.
+    Startup,
+    /// No profile at the given path.
+    NoProfile,
+    /// Another agent runs with this state dir.
+    LockHeld,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        match e {
+            Exit::Clean => ExitCode::SUCCESS,
+            Exit::Startup => ExitCode::from(1),
+            Exit::NoProfile => ExitCode::from(2),
+            Exit::LockHeld => ExitCode::from(lock::EXIT_LOCK_HELD),
+        }
+    }
+}
+
 /// Entry point.
-pub fn main(_args: crate::cli::RunArgs) -> ExitCode {
-    eprintln!("posture-sync: 'run' is not built yet");
-    ExitCode::from(2)
+pub fn main(args: RunArgs) -> ExitCode {
+    run(args).into()
+}
+
+fn fail(exit: Exit, message: impl std::fmt::Display) -> Exit {
+    eprintln!("posture-sync: {message}");
+    exit
+}
+
+fn run(args: RunArgs) -> Exit {
+    // Config: everything that can be wrong with the input, before any I/O
+    // beyond reading it.
+    let loaded = match load_profile(&args.profile) {
+        Ok(l) => l,
+        Err(exit) => return exit,
+    };
+    let mac = match mac::resolve(args.mac.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return fail(Exit::Startup, e),
+    };
+    let dirs = match Dirs::resolve(args.state_dir, args.log_dir) {
+        Ok(d) => d,
+        Err(e) => return fail(Exit::Startup, e),
+    };
+    if let Err(e) = dirs.ensure() {
+        return fail(Exit::Startup, e);
+    }
+    let _lock = match lock::acquire(&dirs.state) {
+        Ok(l) => l,
+        Err(e @ lock::LockError::Held { .. }) => return fail(Exit::LockHeld, e),
+        Err(e) => return fail(Exit::Startup, e),
+    };
+    let log = match logging::init(&dirs.logs, loaded.profile.log_file_size_bytes(), true) {
+        Ok(h) => h,
+        Err(e) => return fail(Exit::Startup, e),
+    };
+    // Build.
+    let tls = match transport::client_config(args.ca_file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(Exit::Startup, e),
+    };
+    let transport = match Transport::new(tls, &mac) {
+        Ok(t) => t,
+        Err(e) => return fail(Exit::Startup, e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(Exit::Startup, format!("cannot start the runtime: {e}")),
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        profile = %args.profile.display(),
+        state_dir = %dirs.state.display(),
+        log_dir = %dirs.logs.display(),
+        mac = %mac,
+        "posture-sync starting"
+    );
+    // Run.
+    let exit = runtime.block_on(serve(&args.profile, &dirs, transport, loaded, &log));
+    // Tasks still queued (aborted probe tasks) go with the runtime; then the
+    // log guard flushes when `log` drops.
+    drop(runtime);
+    tracing::info!("posture-sync stopped");
+    exit
+}
+
+/// Reads the profile at start: "no profile" and "invalid profile" are
+/// different errors with different exit codes; every error is printed as
+/// `FILE:LINE:COL: message`.
+fn load_profile(path: &Path) -> Result<Loaded, Exit> {
+    match Profile::load(path) {
+        Ok(l) => Ok(l),
+        Err(e @ LoadError::Read { .. }) => Err(fail(Exit::NoProfile, e)),
+        Err(LoadError::Invalid { path, errors }) => {
+            for error in &errors {
+                eprintln!("{}", error.render(&path));
+            }
+            Err(fail(
+                Exit::Startup,
+                format!(
+                    "{}: invalid profile: {} errors",
+                    path.display(),
+                    errors.len()
+                ),
+            ))
+        }
+        Err(e) => Err(fail(Exit::Startup, e)),
+    }
+}
+
+async fn serve(
+    profile_path: &Path,
+    dirs: &Dirs,
+    transport: Transport,
+    loaded: Loaded,
+    log: &LogHandle,
+) -> Exit {
+    let (status_tx, status_rx) = watch::channel(serde_json::Value::Null);
+    let control = match control::serve(&dirs.socket_path(), status_rx) {
+        Ok(c) => c,
+        Err(e) => return fail(Exit::Startup, e),
+    };
+    // Without a watcher the agent still works; it just needs a restart to
+    // pick up a changed profile.
+    let (watcher, reloads) = match reload::watch(profile_path) {
+        Ok((w, rx)) => (Some(w), rx),
+        Err(e) => {
+            tracing::warn!("{e}; profile changes apply only after a restart");
+            let (_tx, rx) = tokio::sync::mpsc::channel(1);
+            (None, rx)
+        }
+    };
+    let io = daemon::Io {
+        probe_transport: transport.clone().with_timeouts(PROBE_TIMEOUTS),
+        transport,
+        psn_store: dirs.psn_store_path(),
+        probe_history: dirs.probe_history_path(),
+        status: status_tx,
+    };
+    let daemon = Daemon::new(
+        io,
+        RunHooks {
+            log,
+            bundles: dirs.bundles_dir(),
+        },
+    );
+    let state = daemon.run(loaded, reloads, shutdown_signal()).await;
+    tracing::info!(
+        phase = %state.phase().name(),
+        probe_rounds = state.counters().probe_rounds,
+        "stopping: removing the status socket, flushing the logs"
+    );
+    drop(watcher);
+    control.shutdown();
+    Exit::Clean
+}
+
+/// Completes on SIGINT or SIGTERM (Ctrl-C only where there is no SIGTERM).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+            },
+            Err(e) => {
+                tracing::warn!("cannot watch for SIGTERM ({e}); stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Ctrl-C received");
+    }
+}
+
+/// What `run` does for the daemon beyond the network.
+struct RunHooks<'a> {
+    log: &'a LogHandle,
+    bundles: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for RunHooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHooks").finish_non_exhaustive()
+    }
+}
+
+impl Hooks for RunHooks<'_> {
+    fn profile_applied(&mut self, profile: &Profile) {
+        self.log.set_max_file_bytes(profile.log_file_size_bytes());
+    }
+
+    fn collect_bundle(&mut self, reason: &BundleReason, _profile: Option<&Profile>) {
+        let BundleReason::Misconfiguration(stop) = reason;
+        tracing::error!(
+            psn = %stop.psn,
+            session = %stop.session,
+            bundles = %self.bundles.display(),
+            "diagnostic bundle requested for the dacl misconfiguration; run `posture-sync dart -o FILE.zip` to collect one"
+        );
+    }
 }

@@ -1,8 +1,165 @@
-//! `posture-sync status`.
+//! `posture-sync status [--state-dir DIR] [--json]`: asks the running agent
+//! over its status socket (`docs/cli.md`).
+//!
+//! Exit codes: 0 the agent answered, 3 no agent is running, 1 anything else.
+//! `--json` prints the agent's object exactly as received, on one line; the
+//! default is a short summary for people: [`status_report::summary`] when
+//! the object is a [`StatusReport`] this build understands, else a plain
+//! rendering of the contract keys (an agent of another version may answer).
+
+use std::io::{self, Write};
 use std::process::ExitCode;
 
+use serde_json::Value;
+
+use crate::cli::StatusArgs;
+use crate::control::{self, QueryError};
+use crate::paths::Dirs;
+use crate::status_report::{self, StatusReport};
+
+/// Exit code when no agent is running.
+pub const EXIT_NO_AGENT: u8 = 3;
+/// Exit code for every other failure.
+pub const EXIT_FAILURE: u8 = 1;
+
 /// Entry point.
-pub fn main(_args: crate::cli::StatusArgs) -> ExitCode {
-    eprintln!("posture-sync: 'status' is not built yet");
-    ExitCode::from(2)
+pub fn main(args: StatusArgs) -> ExitCode {
+    let dirs = match Dirs::resolve(args.state_dir, None) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("posture-sync: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let socket = dirs.socket_path();
+    let status = match control::query(&socket) {
+        Ok(v) => v,
+        Err(e @ QueryError::NoAgent { .. }) => {
+            eprintln!("posture-sync: {e}");
+            return ExitCode::from(EXIT_NO_AGENT);
+        }
+        Err(e) => {
+            eprintln!("posture-sync: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let text = if args.json {
+        format!("{status}\n")
+    } else {
+        match serde_json::from_value::<StatusReport>(status.clone()) {
+            Ok(report) => status_report::summary(&report),
+            Err(_) => summary(&status),
+        }
+    };
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `status | head`: the reader went away; nothing left to say.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("posture-sync: cannot write to stdout: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// A plain summary of any status object (the `status --json` keys of
+/// `docs/cli.md`), for replies that are not a [`StatusReport`] this build
+/// understands. Missing or odd values show as `-` rather than failing.
+pub fn summary(status: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    let field = |key: &str| text(&status[key]);
+    let sync = &status["sync"];
+    let sync_line = match (&sync["enabled"], &sync["stopped_reason"]) {
+        (_, Value::String(reason)) => format!("stopped ({reason})"),
+        (Value::Bool(true), _) => "enabled".to_string(),
+        (Value::Bool(false), _) => "disabled".to_string(),
+        _ => "-".to_string(),
+    };
+    let probe = &status["last_probe"];
+    let probe_line = if probe.is_object() {
+        format!(
+            "{} at {} from {}",
+            text(&probe["outcome"]),
+            text(&probe["at"]),
+            text(&probe["target"])
+        )
+    } else {
+        "none yet".to_string()
+    };
+    let counters = &status["counters"];
+    let counters_line = format!(
+        "{} probe rounds, {} discovery restarts, {} misconfigurations",
+        text(&counters["probe_rounds"]),
+        text(&counters["discovery_restarts"]),
+        text(&counters["misconfigurations"])
+    );
+    let rows = [
+        ("phase", field("phase")),
+        ("posture", field("posture")),
+        ("session", field("session_id")),
+        ("connected PSN", field("connected_psn")),
+        ("state sync", sync_line),
+        ("last probe", probe_line),
+        ("counters", counters_line),
+    ];
+    let mut out = String::new();
+    for (label, value) in rows {
+        out.push_str(&format!("{:<15}{value}\n", format!("{label}:")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn summary_of_a_full_status() {
+        let s = json!({
+            "phase": "known",
+            "posture": "Compliant",
+            "session_id": "0a0b0c0d",
+            "connected_psn": "psn1.example.com:8443",
+            "sync": { "enabled": true, "stopped_reason": null },
+            "last_probe": { "at": "2026-11-21T22:00:00Z", "target": "psn1.example.com:8449", "outcome": "blocked" },
+            "counters": { "probe_rounds": 12, "discovery_restarts": 1, "misconfigurations": 0 }
+        });
+        assert_eq!(
+            summary(&s),
+            "phase:         known\n\
+             posture:       Compliant\n\
+             session:       0a0b0c0d\n\
+             connected PSN: psn1.example.com:8443\n\
+             state sync:    enabled\n\
+             last probe:    blocked at 2026-11-21T22:00:00Z from psn1.example.com:8449\n\
+             counters:      12 probe rounds, 1 discovery restarts, 0 misconfigurations\n"
+        );
+    }
+
+    #[test]
+    fn summary_of_a_stopped_and_a_fresh_agent() {
+        let s = json!({
+            "phase": "known", "posture": "NonCompliant", "session_id": null, "connected_psn": null,
+            "sync": { "enabled": true, "stopped_reason": "misconfiguration" },
+            "last_probe": null,
+            "counters": { "probe_rounds": 0, "discovery_restarts": 0, "misconfigurations": 1 }
+        });
+        let text = summary(&s);
+        assert!(
+            text.contains("state sync:    stopped (misconfiguration)\n"),
+            "{text}"
+        );
+        assert!(text.contains("last probe:    none yet\n"), "{text}");
+        assert!(text.contains("session:       -\n"), "{text}");
+        // Missing keys never panic.
+        let text = summary(&json!({}));
+        assert!(text.starts_with("phase:         -\n"), "{text}");
+        assert_eq!(text.lines().count(), 7);
+    }
 }

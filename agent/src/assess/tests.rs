@@ -1,0 +1,298 @@
+use std::sync::Arc;
+
+use posture_protocol::{Check, PostureStatus, Report, Requirement, SessionId};
+
+use super::*;
+use crate::outcome::Outcome;
+
+fn local(port: u16) -> HostPort {
+    HostPort {
+        host: "127.0.0.1".into(),
+        port,
+    }
+}
+use crate::transport::Transport;
+use crate::transport::test_server::{Behaviour, TestCa, TestServer, fixed};
+
+fn file_with(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn file_exists_checks_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let present = file_with(&dir, "crypttab", "");
+    assert!(evaluate_check(&Check::FileExists { path: present }).passed);
+    let absent = dir.path().join("nope").to_str().unwrap().to_owned();
+    let out = evaluate_check(&Check::FileExists { path: absent });
+    assert!(!out.passed);
+    assert!(out.reason.contains("does not exist"), "{}", out.reason);
+}
+
+#[test]
+fn relative_paths_fail() {
+    let out = evaluate_check(&Check::FileExists {
+        path: "etc/crypttab".into(),
+    });
+    assert!(!out.passed);
+    assert!(out.reason.contains("not an absolute path"));
+}
+
+#[test]
+fn file_contains_matches_a_regular_expression_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_with(&dir, "sshd_config", "Port 22\nPasswordAuthentication no\n");
+    let check = |pattern: &str| {
+        evaluate_check(&Check::FileContains {
+            path: path.clone(),
+            pattern: pattern.into(),
+        })
+    };
+    assert!(check("^PasswordAuthentication no$").passed);
+    assert!(!check("^PasswordAuthentication yes$").passed);
+}
+
+#[test]
+fn file_contains_reads_binary_files_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bin");
+    std::fs::write(&p, b"\xff\xfe marker \x00").unwrap();
+    let out = evaluate_check(&Check::FileContains {
+        path: p.to_str().unwrap().into(),
+        pattern: "marker".into(),
+    });
+    assert!(out.passed, "{}", out.reason);
+}
+
+#[test]
+fn file_contains_reads_only_the_first_mebibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big");
+    let mut text = vec![b'a'; MAX_FILE_BYTES as usize];
+    text.extend_from_slice(b"needle");
+    std::fs::write(&p, text).unwrap();
+    let out = evaluate_check(&Check::FileContains {
+        path: p.to_str().unwrap().into(),
+        pattern: "needle".into(),
+    });
+    assert!(!out.passed);
+}
+
+#[test]
+fn invalid_or_huge_patterns_fail_the_check_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_with(&dir, "f", "x");
+    let out = evaluate_check(&Check::FileContains {
+        path: path.clone(),
+        pattern: "(unclosed".into(),
+    });
+    assert!(!out.passed);
+    assert!(out.reason.contains("invalid pattern"), "{}", out.reason);
+
+    // Compiles to far more than the size limit.
+    let out = evaluate_check(&Check::FileContains {
+        path: path.clone(),
+        pattern: r"\w{1000}\w{1000}\w{1000}".into(),
+    });
+    assert!(!out.passed);
+    assert!(out.reason.contains("invalid pattern"), "{}", out.reason);
+
+    let out = evaluate_check(&Check::FileContains {
+        path,
+        pattern: "a".repeat(MAX_PATTERN_LEN + 1),
+    });
+    assert!(!out.passed);
+}
+
+#[test]
+fn an_unreadable_file_fails_file_contains() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = evaluate_check(&Check::FileContains {
+        path: dir.path().join("missing").to_str().unwrap().into(),
+        pattern: ".".into(),
+    });
+    assert!(!out.passed);
+    assert!(out.reason.contains("cannot read"));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn process_running_finds_this_process_and_not_a_made_up_one() {
+    let me = std::fs::read_to_string("/proc/self/comm").unwrap();
+    let me = me.trim_end();
+    assert!(
+        evaluate_check(&Check::ProcessRunning { name: me.into() }).passed,
+        "{me}"
+    );
+    // The full program name also matches when comm is truncated.
+    let exe = std::env::current_exe().unwrap();
+    let full = exe.file_name().unwrap().to_str().unwrap();
+    assert!(
+        evaluate_check(&Check::ProcessRunning { name: full.into() }).passed,
+        "{full}"
+    );
+    assert!(
+        !evaluate_check(&Check::ProcessRunning {
+            name: "no-such-process-zz9".into()
+        })
+        .passed
+    );
+    assert!(!evaluate_check(&Check::ProcessRunning { name: "a/b".into() }).passed);
+}
+
+#[test]
+fn other_check_types_are_refused_not_executed() {
+    let out = evaluate_check(&Check::Unsupported {
+        check_type: "run-script".into(),
+    });
+    assert!(!out.passed);
+    assert!(out.refused);
+    assert!(out.reason.contains("never runs commands"));
+}
+
+#[test]
+fn a_requirement_passes_only_when_all_its_checks_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let present = file_with(&dir, "a", "");
+    let reqs = vec![
+        Requirement {
+            id: "all-good".into(),
+            mandatory: true,
+            checks: vec![Check::FileExists {
+                path: present.clone(),
+            }],
+        },
+        Requirement {
+            id: "one-refused".into(),
+            mandatory: false,
+            checks: vec![
+                Check::FileExists { path: present },
+                Check::Unsupported {
+                    check_type: "powershell".into(),
+                },
+            ],
+        },
+        Requirement {
+            id: "empty".into(),
+            mandatory: true,
+            checks: vec![],
+        },
+    ];
+    let out = evaluate(&reqs);
+    assert_eq!(
+        out.iter()
+            .map(|r| (r.id.as_str(), r.passed))
+            .collect::<Vec<_>>(),
+        vec![("all-good", true), ("one-refused", false), ("empty", true)]
+    );
+    let report = build_report(&SessionId::new("s1").unwrap(), &out);
+    assert_eq!(report.results.len(), 3);
+    assert!(!report.results[1].passed);
+}
+
+/// A PSN that serves the requirements and judges the report like psn-lab:
+/// Compliant when every mandatory requirement passed.
+fn psn(requirements_xml: String) -> Behaviour {
+    Behaviour::Answer(Arc::new(move |seen| {
+        if seen
+            .path_and_query
+            .starts_with("/auth/requirements?session=")
+        {
+            (200, requirements_xml.clone())
+        } else if seen.path_and_query.starts_with("/auth/report?session=") {
+            let report = Report::from_xml(seen.body.as_bytes()).unwrap();
+            let ok = report
+                .results
+                .iter()
+                .filter(|r| r.requirement != "optional")
+                .all(|r| r.passed);
+            let status = if ok { "Compliant" } else { "NonCompliant" };
+            (
+                200,
+                format!(
+                    r#"<postureResult session="{}" status="{status}"/>"#,
+                    report.session
+                ),
+            )
+        } else {
+            (404, String::new())
+        }
+    }))
+}
+
+#[tokio::test]
+async fn assess_fetches_evaluates_reports_and_returns_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let present = file_with(&dir, "crypttab", "");
+    let ca = TestCa::new();
+    let xml = format!(
+        r#"<requirements session="s1">
+  <requirement id="disk"><check type="file-exists" path="{present}"/></requirement>
+  <requirement id="optional" mandatory="false"><check type="run-script" cmd="touch /tmp/pwned"/></requirement>
+</requirements>"#
+    );
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), psn(xml)).await;
+    let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
+    let session = SessionId::new("s1").unwrap();
+    let a = assess(&transport, &local(server.port()), &session)
+        .await
+        .unwrap();
+    assert_eq!(a.status, PostureStatus::Compliant);
+    assert_eq!(a.requirements.len(), 2);
+    assert!(a.requirements[1].checks[0].refused);
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    let report = Report::from_xml(seen[1].body.as_bytes()).unwrap();
+    assert_eq!(report.session, session);
+    assert_eq!(
+        report
+            .results
+            .iter()
+            .map(|r| (r.requirement.as_str(), r.passed))
+            .collect::<Vec<_>>(),
+        vec![("disk", true), ("optional", false)]
+    );
+    assert_eq!(seen[1].headers["x-posture-session"], "s1");
+}
+
+#[tokio::test]
+async fn assess_failures_name_the_stage() {
+    let ca = TestCa::new();
+    let session = SessionId::new("s1").unwrap();
+    let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
+
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(500, "")).await;
+    let err = assess(&transport, &local(server.port()), &session)
+        .await
+        .unwrap_err();
+    assert_eq!(err.stage, AssessStage::Requirements);
+    assert_eq!(
+        err.error.outcome,
+        Outcome::Failed(FailureKind::HttpStatus(500))
+    );
+
+    // Requirements for another session are not evaluated.
+    let server = TestServer::start(
+        ca.server_config(&["127.0.0.1"]),
+        psn(r#"<requirements session="other"/>"#.into()),
+    )
+    .await;
+    let err = assess(&transport, &local(server.port()), &session)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.error.outcome,
+            Outcome::Failed(FailureKind::Malformed { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "no report after a bad requirements reply"
+    );
+}

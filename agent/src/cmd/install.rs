@@ -1,0 +1,58 @@
+//! `posture-sync install` / `posture-sync uninstall`: launch at login for the
+//! current user (see [`crate::install`]). Prints one line per change.
+//!
+//! Exit codes: 0 done (or nothing to do), 1 failed.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use crate::cli::InstallArgs;
+use crate::install::{self, Change, Context, InstallError, Platform, ProcessEnv, SystemRunner};
+
+/// Exit code when installing or uninstalling failed.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// `posture-sync install`.
+pub fn install(args: InstallArgs) -> ExitCode {
+    with_context(|ctx| install::install(ctx, args.profile.as_deref()))
+}
+
+/// `posture-sync uninstall`.
+pub fn uninstall() -> ExitCode {
+    with_context(install::uninstall)
+}
+
+fn with_context(f: impl FnOnce(&mut Context<'_>) -> Result<Vec<Change>, InstallError>) -> ExitCode {
+    // The login entry must start this very binary, wherever it was installed.
+    let binary = match std::env::current_exe().and_then(std::fs::canonicalize) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("posture-sync: cannot find the path of this program: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let env = ProcessEnv;
+    let mut runner = SystemRunner;
+    let mut ctx = Context {
+        platform: Platform::current(),
+        env: &env,
+        binary,
+        runner: &mut runner,
+    };
+    match f(&mut ctx) {
+        Ok(changes) => {
+            let mut out = io::stdout().lock();
+            for c in changes {
+                // `install | head`: the reader went away; the work is done.
+                if writeln!(out, "{c}").is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("posture-sync: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The probe history: one JSON line per finished probe round in
+//! `<state dir>/probe-rounds.jsonl`, for diagnostic bundles.
+//!
+//! Bounded: when the file grows past [`HISTORY_MAX_BYTES`] it is cut to its
+//! last [`HISTORY_KEEP_LINES`] lines (written to a temp file and renamed, so a
+//! crash never leaves half a history). A failure to write is logged once and
+//! never stops the agent.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde_json::json;
+
+use crate::outcome::{Outcome, RoundVerdict, TargetOutcome};
+
+/// Lines kept when the history is trimmed.
+pub const HISTORY_KEEP_LINES: usize = 1000;
+
+/// Size at which the history is trimmed (a line is a few hundred bytes, so
+/// this is roughly twice [`HISTORY_KEEP_LINES`]).
+pub const HISTORY_MAX_BYTES: u64 = 512 * 1024;
+
+/// Appends rounds to the history file.
+#[derive(Debug)]
+pub struct ProbeHistory {
+    path: PathBuf,
+    max_bytes: u64,
+    keep_lines: usize,
+    warned: bool,
+}
+
+impl ProbeHistory {
+    /// A history at `path` with the default bounds.
+    pub fn new(path: PathBuf) -> Self {
+        ProbeHistory {
+            path,
+            max_bytes: HISTORY_MAX_BYTES,
+            keep_lines: HISTORY_KEEP_LINES,
+            warned: false,
+        }
+    }
+
+    /// The same history with other bounds (tests).
+    pub fn with_bounds(mut self, max_bytes: u64, keep_lines: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self.keep_lines = keep_lines;
+        self
+    }
+
+    /// One JSON object per round.
+    pub fn line(
+        at: SystemTime,
+        session: &str,
+        verdict: &RoundVerdict,
+        outcomes: &[TargetOutcome],
+    ) -> String {
+        let targets: Vec<_> = outcomes
+            .iter()
+            .map(|o| {
+                json!({
+                    "target": o.target.to_string(),
+                    "outcome": outcome_label(&o.outcome),
+                    "detail": o.outcome.to_string(),
+                })
+            })
+            .collect();
+        json!({
+            "at": humantime::format_rfc3339_millis(at).to_string(),
+            "session": session,
+            "outcome": verdict.label(),
+            "target": verdict.target().map(ToString::to_string),
+            "targets": targets,
+        })
+        .to_string()
+    }
+
+    /// Appends one round; trims the file when it is too large.
+    pub fn append(
+        &mut self,
+        at: SystemTime,
+        session: &str,
+        verdict: &RoundVerdict,
+        outcomes: &[TargetOutcome],
+    ) {
+        let mut line = Self::line(at, session, verdict, outcomes);
+        line.push('\n');
+        let result = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .and_then(|()| self.trim_if_large());
+        match result {
+            Ok(()) => self.warned = false,
+            Err(e) if !self.warned => {
+                self.warned = true;
+                tracing::warn!(
+                    file = %self.path.display(),
+                    "cannot write the probe history: {e}; probing goes on without it"
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn trim_if_large(&self) -> std::io::Result<()> {
+        if std::fs::metadata(&self.path)?.len() <= self.max_bytes {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&self.path)?;
+        let lines: Vec<&str> = text.lines().collect();
+        let keep = &lines[lines.len().saturating_sub(self.keep_lines)..];
+        let mut out = keep.join("\n");
+        out.push('\n');
+        let mut tmp_name = self.path.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(".tmp");
+        let tmp = self.path.with_file_name(tmp_name);
+        std::fs::write(&tmp, out)?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+fn outcome_label(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Blocked(_) => "blocked",
+        Outcome::Answered(_) | Outcome::NotFound => "status",
+        Outcome::Failed(_) => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use posture_protocol::PostureStatus;
+
+    use super::*;
+    use crate::outcome::{BlockedKind, HostPort, judge_round};
+
+    fn outcomes() -> Vec<TargetOutcome> {
+        vec![
+            TargetOutcome::new(
+                HostPort {
+                    host: "psn1".into(),
+                    port: 8449,
+                },
+                Outcome::Blocked(BlockedKind::Refused),
+            ),
+            TargetOutcome::new(
+                HostPort {
+                    host: "psn2".into(),
+                    port: 8449,
+                },
+                Outcome::Answered(PostureStatus::Unknown),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_line_is_one_json_object_with_the_verdict_and_every_target() {
+        let o = outcomes();
+        let line = ProbeHistory::line(SystemTime::UNIX_EPOCH, "s1", &judge_round(&o), &o);
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["at"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["session"], "s1");
+        assert_eq!(v["outcome"], "status");
+        assert_eq!(v["target"], "psn2:8449");
+        assert_eq!(v["targets"][0]["outcome"], "blocked");
+        assert_eq!(v["targets"][1]["target"], "psn2:8449");
+    }
+
+    #[test]
+    fn the_history_is_trimmed_to_its_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe-rounds.jsonl");
+        let mut h = ProbeHistory::new(path.clone()).with_bounds(2048, 3);
+        let o = outcomes();
+        let verdict = judge_round(&o);
+        for i in 0..50 {
+            h.append(SystemTime::UNIX_EPOCH, &format!("s{i}"), &verdict, &o);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() as u64 <= 2048 + 400, "{}", text.len());
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["session"], "s49");
+        assert!(
+            text.lines()
+                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        );
+    }
+
+    #[test]
+    fn an_unwritable_history_is_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = ProbeHistory::new(dir.path().join("missing-dir").join("h.jsonl"));
+        let o = outcomes();
+        h.append(SystemTime::UNIX_EPOCH, "s", &judge_round(&o), &o);
+        assert!(h.warned);
+    }
+}

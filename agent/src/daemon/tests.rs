@@ -1,0 +1,288 @@
+//! The daemon against a real local HTTPS PSN (the drivers' test server):
+//! real TLS, real sockets, the real machine.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use posture_protocol::{
+    Discovery, PostureResult, PostureStatus, PostureStatusReply, PsnRef, SessionId,
+};
+use profile_schema::Profile;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::*;
+use crate::probe::PROBE_TIMEOUTS;
+use crate::transport::test_server::{Behaviour, Seen, TestCa, TestServer};
+
+/// What the fake PSN answers to probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeAnswer {
+    /// The session's status as the PSN holds it.
+    Status,
+    /// 404: no such session.
+    NotFound,
+}
+
+#[derive(Debug)]
+struct Psn {
+    status: PostureStatus,
+    probe: ProbeAnswer,
+    probes: usize,
+}
+
+/// One port serving discovery, assessment and probes (the PSN names itself
+/// with this port as its state sync port).
+async fn start_psn(ca: &TestCa, psn: Arc<Mutex<Psn>>) -> TestServer {
+    let port = Arc::new(Mutex::new(0u16));
+    let port2 = port.clone();
+    let handler = move |seen: &Seen| -> (u16, String) {
+        let session = SessionId::new("sess-1").unwrap();
+        let mut psn = psn.lock().unwrap();
+        let path = seen.path_and_query.as_str();
+        if path == "/auth/discovery" {
+            let d = Discovery {
+                session,
+                posture: psn.status,
+                psn: PsnRef {
+                    host: "127.0.0.1".into(),
+                    state_sync_port: *port2.lock().unwrap(),
+                },
+                psn_list: vec![],
+            };
+            (200, d.to_xml())
+        } else if path.starts_with("/auth/requirements") {
+            (200, r#"<requirements session="sess-1"/>"#.to_owned())
+        } else if path.starts_with("/auth/report") {
+            psn.status = PostureStatus::Compliant;
+            (
+                200,
+                PostureResult {
+                    session,
+                    status: psn.status,
+                }
+                .to_xml(),
+            )
+        } else if path.starts_with("/auth/posturestatus") {
+            psn.probes += 1;
+            match psn.probe {
+                ProbeAnswer::NotFound => (404, String::new()),
+                ProbeAnswer::Status => (
+                    200,
+                    PostureStatusReply {
+                        session,
+                        status: psn.status,
+                    }
+                    .to_xml(),
+                ),
+            }
+        } else {
+            (404, String::new())
+        }
+    };
+    let server = TestServer::start(
+        ca.server_config(&["127.0.0.1"]),
+        Behaviour::Answer(Arc::new(handler)),
+    )
+    .await;
+    *port.lock().unwrap() = server.port();
+    server
+}
+
+#[derive(Debug, Clone, Default)]
+struct RecordingHooks(Arc<Mutex<Vec<String>>>);
+
+impl Hooks for RecordingHooks {
+    fn profile_applied(&mut self, _profile: &Profile) {
+        self.0.lock().unwrap().push("profile".into());
+    }
+    fn collect_bundle(&mut self, reason: &BundleReason, profile: Option<&Profile>) {
+        let BundleReason::Misconfiguration(stop) = reason;
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("bundle {} {}", stop.psn, profile.is_some()));
+    }
+}
+
+struct Running {
+    status: watch::Receiver<serde_json::Value>,
+    stop: Option<oneshot::Sender<()>>,
+    reload: mpsc::Sender<crate::reload::ReloadResult>,
+    task: tokio::task::JoinHandle<State>,
+    dir: tempfile::TempDir,
+    hooks: RecordingHooks,
+}
+
+fn profile(port: u16, interval: u32) -> profile_schema::Loaded {
+    Profile::parse(&format!(
+        "<cfg><StateSyncProbeInterval>{interval}</StateSyncProbeInterval>\
+         <NetworkTransitionDelay>2</NetworkTransitionDelay>\
+         <CallHomeList>127.0.0.1:{port}</CallHomeList></cfg>"
+    ))
+    .unwrap()
+}
+
+fn start_daemon(ca: &TestCa, port: u16) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let (status_tx, status) = watch::channel(serde_json::Value::Null);
+    let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
+    let io = Io {
+        probe_transport: transport.clone().with_timeouts(PROBE_TIMEOUTS),
+        transport,
+        psn_store: dir.path().join("known-psns.json"),
+        probe_history: dir.path().join("probe-rounds.jsonl"),
+        status: status_tx,
+    };
+    let hooks = RecordingHooks::default();
+    let daemon = Daemon::new(io, hooks.clone());
+    let (reload, reload_rx) = mpsc::channel(1);
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(daemon.run(profile(port, 1), reload_rx, async move {
+        let _ = stop_rx.await;
+    }));
+    Running {
+        status,
+        stop: Some(stop),
+        reload,
+        task,
+        dir,
+        hooks,
+    }
+}
+
+impl Running {
+    async fn wait_for(
+        &mut self,
+        what: &str,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let found =
+            tokio::time::timeout(Duration::from_secs(60), self.status.wait_for(|v| cond(v)))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|v| v.clone());
+        match found {
+            Some(v) => v,
+            None => panic!(
+                "timed out waiting for {what}; last status {}",
+                *self.status.borrow()
+            ),
+        }
+    }
+
+    async fn stop(mut self) -> State {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn discovers_assesses_and_stops_syncing_on_a_confirmed_misconfiguration() {
+    let ca = TestCa::new();
+    let psn = Arc::new(Mutex::new(Psn {
+        status: PostureStatus::Unknown,
+        probe: ProbeAnswer::Status,
+        probes: 0,
+    }));
+    let server = start_psn(&ca, psn.clone()).await;
+    let mut d = start_daemon(&ca, server.port());
+    let v = d
+        .wait_for("compliant", |v| {
+            v["phase"] == "known" && v["posture"] == "Compliant"
+        })
+        .await;
+    assert_eq!(v["session_id"], "sess-1");
+    assert_eq!(v["connected_psn"], format!("127.0.0.1:{}", server.port()));
+
+    // The fake PSN has no dACL: the probe gets through and answers Compliant,
+    // twice, so the agent stops syncing.
+    let v = d
+        .wait_for("sync stopped", |v| {
+            v["sync"]["stopped_reason"] == "misconfiguration"
+        })
+        .await;
+    assert_eq!(v["counters"]["misconfigurations"], 1);
+    assert_eq!(v["phase"], "known");
+    assert_eq!(v["last_probe"]["outcome"], "status");
+    let probes = psn.lock().unwrap().probes;
+    assert!(probes >= 2, "{probes}");
+    let hooks = d.hooks.0.lock().unwrap().clone();
+    assert!(
+        hooks.contains(&format!("bundle 127.0.0.1:{} true", server.port())),
+        "{hooks:?}"
+    );
+
+    // The PSN list and the probe history were written.
+    let store = std::fs::read_to_string(d.dir.path().join("known-psns.json")).unwrap();
+    assert!(store.contains("127.0.0.1"), "{store}");
+    let history = std::fs::read_to_string(d.dir.path().join("probe-rounds.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), probes);
+
+    let state = d.stop().await;
+    assert_eq!(state.counters().misconfigurations, 1);
+}
+
+#[tokio::test]
+async fn a_probe_that_finds_the_session_gone_restarts_discovery() {
+    let ca = TestCa::new();
+    let psn = Arc::new(Mutex::new(Psn {
+        status: PostureStatus::Unknown,
+        probe: ProbeAnswer::NotFound,
+        probes: 0,
+    }));
+    let server = start_psn(&ca, psn.clone()).await;
+    let mut d = start_daemon(&ca, server.port());
+    d.wait_for("a discovery restart", |v| {
+        v["counters"]["discovery_restarts"].as_u64() >= Some(1)
+    })
+    .await;
+    // After the restart the agent assesses again and is known again.
+    psn.lock().unwrap().probe = ProbeAnswer::Status;
+    d.wait_for("compliant again", |v| {
+        v["phase"] == "known" && v["posture"] == "Compliant"
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_reload_keeps_the_last_good_profile_and_a_valid_one_applies() {
+    let ca = TestCa::new();
+    let psn = Arc::new(Mutex::new(Psn {
+        status: PostureStatus::Unknown,
+        probe: ProbeAnswer::NotFound,
+        probes: 0,
+    }));
+    let server = start_psn(&ca, psn.clone()).await;
+    let mut d = start_daemon(&ca, server.port());
+    d.wait_for("sync enabled", |v| v["sync"]["enabled"] == true)
+        .await;
+    d.reload
+        .send(Err(profile_schema::LoadError::Invalid {
+            path: "profile.xml".into(),
+            errors: vec![],
+        }))
+        .await
+        .unwrap();
+    // A valid change: sync disabled by the profile.
+    d.reload
+        .send(Ok(Profile::parse(&format!(
+            "<cfg><CallHomeList>127.0.0.1:{}</CallHomeList></cfg>",
+            server.port()
+        ))
+        .unwrap()))
+        .await
+        .unwrap();
+    d.wait_for("sync disabled by the profile", |v| {
+        v["sync"]["stopped_reason"] == "disabled-by-profile"
+    })
+    .await;
+    let hooks = d.hooks.0.lock().unwrap().clone();
+    assert_eq!(
+        hooks.iter().filter(|h| *h == "profile").count(),
+        2,
+        "{hooks:?}"
+    );
+    d.stop().await;
+}

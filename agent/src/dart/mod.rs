@@ -1,0 +1,441 @@
+//! Diagnostic bundles (DART-style): one zip an administrator mails to
+//! support, collected on demand (`posture-sync dart -o FILE.zip`) or
+//! automatically when a misconfiguration is confirmed (at most DartCount
+//! automatic bundles are kept in `<state dir>/bundles`, oldest removed first).
+//!
+//! | part | content |
+//! |---|---|
+//! | `summary.html` | phase, posture, findings with the fix, timeline (open first) |
+//! | `logs/posture-sync.log*` | every rolled log file |
+//! | `profile.xml` | the profile |
+//! | `known-psns.json` | the persisted PSN list |
+//! | `probe-rounds.jsonl` | the last [`DEFAULT_ROUNDS`] probe rounds |
+//! | `status.json` | the running agent's status, or why there is none |
+//! | `system/*.txt` | OS, kernel, interfaces, addresses, routes, DNS, clock |
+//! | `trust.txt` | subjects and SHA-256 fingerprints of the trusted CAs |
+//!
+//! Every text part goes through [`redact::redact`]. The zip is written to a
+//! temporary file next to the output and renamed into place, so a reader
+//! never sees half a bundle.
+
+pub mod facts;
+pub mod history;
+pub mod redact;
+pub mod summary;
+pub mod trust;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde_json::Value;
+use zip::write::SimpleFileOptions;
+
+use crate::paths::Dirs;
+
+/// How many probe rounds a bundle carries.
+pub const DEFAULT_ROUNDS: usize = 200;
+/// Automatic bundles are named `dart-<UTC time, ms>-<seq>-<reason>.zip`.
+pub const AUTO_PREFIX: &str = "dart-";
+
+/// Errors writing a bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum DartError {
+    /// The output file or its temporary file could not be written.
+    #[error("cannot write the diagnostic bundle {}: {source}", path.display())]
+    Write {
+        /// The bundle.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The zip library failed.
+    #[error("cannot write the diagnostic bundle {}: {source}", path.display())]
+    Zip {
+        /// The bundle.
+        path: PathBuf,
+        /// What failed.
+        source: zip::result::ZipError,
+    },
+    /// The bundles directory could not be created.
+    #[error(transparent)]
+    BundlesDir(#[from] crate::paths::PathsError),
+}
+
+/// Where the agent's status comes from.
+#[derive(Debug, Clone)]
+pub enum StatusSource {
+    /// Ask the running agent on its status socket (the `dart` command).
+    Query,
+    /// The daemon's own current status (automatic bundles: the daemon must
+    /// not query its own socket).
+    Given(Value),
+}
+
+/// What to collect and where to write it.
+#[derive(Debug, Clone)]
+pub struct BundleSpec {
+    /// State and log directories.
+    pub dirs: Dirs,
+    /// The zip to write.
+    pub output: PathBuf,
+    /// The profile, if known.
+    pub profile: Option<PathBuf>,
+    /// The extra CA bundle, if any.
+    pub ca_file: Option<PathBuf>,
+    /// Where the status comes from.
+    pub status: StatusSource,
+    /// Why the bundle is collected automatically (None: on demand).
+    pub reason: Option<String>,
+    /// How many probe rounds to include.
+    pub rounds: usize,
+}
+
+/// What a bundle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleReport {
+    /// The zip written.
+    pub path: PathBuf,
+    /// The files in it, in order.
+    pub parts: Vec<String>,
+}
+
+/// The zip under construction.
+struct Bundle<W: Write + io::Seek> {
+    zip: zip::ZipWriter<W>,
+    parts: Vec<String>,
+    output: PathBuf,
+}
+
+impl<W: Write + io::Seek> Bundle<W> {
+    fn add(
+        &mut self,
+        name: &str,
+        text: &str,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), DartError> {
+        let clean = redact::redact(text);
+        let options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(0o600);
+        self.zip
+            .start_file(name, options)
+            .map_err(|source| DartError::Zip {
+                path: self.output.clone(),
+                source,
+            })?;
+        self.zip
+            .write_all(clean.as_bytes())
+            .map_err(|source| DartError::Write {
+                path: self.output.clone(),
+                source,
+            })?;
+        self.parts.push(name.to_string());
+        progress(&format!("collected {name} ({} bytes)", clean.len()));
+        Ok(())
+    }
+}
+
+fn read_or_note(path: &Path, role: &str) -> String {
+    match std::fs::read(path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => format!("({role} {} not available: {e})\n", path.display()),
+    }
+}
+
+/// The rolled log files, oldest first (`.4`, ..., `.1`, then the current).
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(u32, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(crate::logging::LOG_FILE)?;
+            let n = match rest {
+                "" => 0,
+                r => r.strip_prefix('.')?.parse().ok()?,
+            };
+            e.file_type().ok()?.is_file().then(|| (n, e.path()))
+        })
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    files.into_iter().map(|(_, p)| p).collect()
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Collects a bundle into `spec.output`, calling `progress` once per part.
+pub fn collect(
+    spec: &BundleSpec,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BundleReport, DartError> {
+    let now = SystemTime::now();
+    let output = spec.output.clone();
+    let write_err = |source| DartError::Write {
+        path: output.clone(),
+        source,
+    };
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".dart-")
+        .suffix(".zip.tmp")
+        .tempfile_in(&dir)
+        .map_err(write_err)?;
+    let mut b = Bundle {
+        zip: zip::ZipWriter::new(tmp.reopen().map_err(write_err)?),
+        parts: Vec::new(),
+        output: output.clone(),
+    };
+
+    let status: Result<Value, String> = match &spec.status {
+        StatusSource::Given(v) => Ok(v.clone()),
+        StatusSource::Query => {
+            crate::control::query(&spec.dirs.socket_path()).map_err(|e| e.to_string())
+        }
+    };
+    let status_text = match &status {
+        Ok(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
+        Err(e) => serde_json::json!({ "error": format!("agent not running: {e}") }).to_string(),
+    };
+
+    // Logs: every rolled file, oldest first; also read for the timeline.
+    let mut log_texts = Vec::new();
+    for path in log_files(&spec.dirs.logs) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = read_or_note(&path, "log file");
+        b.add(&format!("logs/{name}"), &text, progress)?;
+        log_texts.push(text);
+    }
+    if log_texts.is_empty() {
+        b.add(
+            "logs/README.txt",
+            &format!("(no log files in {})\n", spec.dirs.logs.display()),
+            progress,
+        )?;
+    }
+
+    let profile_text = match &spec.profile {
+        Some(p) => read_or_note(p, "profile"),
+        None => "(no profile given: pass --profile FILE to include it)\n".to_string(),
+    };
+    b.add("profile.xml", &profile_text, progress)?;
+    b.add(
+        crate::paths::PSN_STORE_FILE,
+        &read_or_note(&spec.dirs.psn_store_path(), "PSN list"),
+        progress,
+    )?;
+    let history_text = std::fs::read_to_string(spec.dirs.probe_history_path()).unwrap_or_default();
+    b.add(
+        crate::paths::PROBE_HISTORY_FILE,
+        &history::last_lines(&history_text, spec.rounds),
+        progress,
+    )?;
+    b.add("status.json", &status_text, progress)?;
+    for fact in facts::collect(now) {
+        b.add(&format!("system/{}", fact.name), &fact.text, progress)?;
+    }
+    b.add(
+        "trust.txt",
+        &trust::summary(spec.ca_file.as_deref()),
+        progress,
+    )?;
+
+    let rounds = history::parse_rounds(&history_text, spec.rounds);
+    let transitions = history::parse_transitions(&log_texts);
+    let mut parts = b.parts.clone();
+    parts.insert(0, "summary.html".to_string());
+    let html = summary::render(&summary::SummaryInput {
+        generated: now,
+        host: host_name(),
+        reason: spec.reason.as_deref(),
+        status: status.as_ref().map_err(String::as_str),
+        rounds: &rounds,
+        transitions: &transitions,
+        parts: &parts,
+    });
+    b.add("summary.html", &html, progress)?;
+
+    let file = b.zip.finish().map_err(|source| DartError::Zip {
+        path: output.clone(),
+        source,
+    })?;
+    file.sync_all().map_err(write_err)?;
+    drop(file);
+    tmp.persist(&output).map_err(|e| write_err(e.error))?;
+    Ok(BundleReport {
+        path: output,
+        parts: b.parts,
+    })
+}
+
+/// A file-name-safe form of `reason`.
+fn slug(reason: &str) -> String {
+    let s: String = reason
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    s.chars().take(40).collect()
+}
+
+/// The automatic bundles in `dir`, oldest first (their names sort by time).
+pub fn automatic_bundles(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(AUTO_PREFIX) && n.ends_with(".zip"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Removes the oldest automatic bundles until at most `keep` remain;
+/// returns the removed ones. A file that cannot be removed is logged.
+pub fn prune(dir: &Path, keep: usize) -> Vec<PathBuf> {
+    let all = automatic_bundles(dir);
+    let excess = all.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for p in all.into_iter().take(excess) {
+        match std::fs::remove_file(&p) {
+            Ok(()) => removed.push(p),
+            Err(e) => {
+                tracing::warn!(file = %p.display(), "cannot remove an old diagnostic bundle: {e}")
+            }
+        }
+    }
+    removed
+}
+
+/// Collects an automatic bundle into `<state>/bundles/` and keeps at most
+/// `dart_count` automatic bundles (oldest removed first). `dart_count == 0`
+/// disables automatic bundles: returns `Ok(None)`. Blocking file I/O: call
+/// it from `spawn_blocking` inside the daemon.
+pub fn collect_automatic(
+    dirs: &Dirs,
+    profile: Option<&Path>,
+    ca_file: Option<&Path>,
+    status: Value,
+    dart_count: u32,
+    reason: &str,
+) -> Result<Option<PathBuf>, DartError> {
+    if dart_count == 0 {
+        return Ok(None);
+    }
+    let dir = dirs.bundles_dir();
+    crate::paths::ensure_dir(&dir, "bundle directory")?;
+    let stamp: String = humantime::format_rfc3339_millis(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    // The sequence number keeps names unique and in creation order within
+    // one millisecond (names sort by time; pruning relies on it).
+    let slug = slug(reason);
+    let mut seq = 0u32;
+    let mut output = dir.join(format!("{AUTO_PREFIX}{stamp}-{seq:03}-{slug}.zip"));
+    while output.exists() {
+        seq += 1;
+        output = dir.join(format!("{AUTO_PREFIX}{stamp}-{seq:03}-{slug}.zip"));
+    }
+    let spec = BundleSpec {
+        dirs: dirs.clone(),
+        output,
+        profile: profile.map(Path::to_path_buf),
+        ca_file: ca_file.map(Path::to_path_buf),
+        status: StatusSource::Given(status),
+        reason: Some(reason.to_string()),
+        rounds: DEFAULT_ROUNDS,
+    };
+    let report = collect(&spec, &mut |_| {})?;
+    let keep = usize::try_from(dart_count).unwrap_or(usize::MAX);
+    for p in prune(&dir, keep) {
+        tracing::info!(file = %p.display(), "removed an old diagnostic bundle (DartCount {dart_count})");
+    }
+    tracing::warn!(file = %report.path.display(), reason, "collected a diagnostic bundle automatically");
+    Ok(Some(report.path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_files_are_ordered_oldest_first_and_others_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            "posture-sync.log",
+            "posture-sync.log.2",
+            "posture-sync.log.1",
+            "other.log",
+            "posture-sync.log.tmp",
+        ] {
+            std::fs::write(d.path().join(n), n).unwrap();
+        }
+        let names: Vec<String> = log_files(d.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "posture-sync.log.2",
+                "posture-sync.log.1",
+                "posture-sync.log"
+            ]
+        );
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_automatic_bundles_only() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            "dart-20260101T000000Z-a.zip",
+            "dart-20260102T000000Z-a.zip",
+            "dart-20260103T000000Z-a.zip",
+            "manual.zip",
+        ] {
+            std::fs::write(d.path().join(n), "x").unwrap();
+        }
+        let removed = prune(d.path(), 2);
+        assert_eq!(removed, vec![d.path().join("dart-20260101T000000Z-a.zip")]);
+        assert!(d.path().join("manual.zip").exists());
+        assert_eq!(automatic_bundles(d.path()).len(), 2);
+        assert_eq!(
+            slug("Misconfiguration: psn1:8449!"),
+            "misconfiguration-psn1-8449"
+        );
+    }
+}

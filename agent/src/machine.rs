@@ -1,1 +1,0 @@
-//! (pure core; owned by helper "core")

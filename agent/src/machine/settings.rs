@@ -1,0 +1,101 @@
+//! The few profile values the state machine acts on, as a plain struct built
+//! from a [`Profile`], so that machine tests need no XML.
+
+use profile_schema::{HostPort, Profile, ServerNameRules};
+
+use crate::timing::{Backoff, ProbeInterval, TimingError, TransitionDelay};
+
+/// What the machine needs from the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// StateSyncProbeInterval; `None` when state sync is disabled (0 or absent).
+    pub sync: Option<ProbeInterval>,
+    /// NetworkTransitionDelay.
+    pub transition_delay: TransitionDelay,
+    /// PostureProbingBackupList (ports already defaulted to 8449).
+    pub probing_backup_list: Vec<HostPort>,
+    /// DiscoveryHost (port already defaulted to 8443).
+    pub discovery_host: Option<HostPort>,
+    /// CallHomeList (ports already defaulted to 8443).
+    pub call_home_list: Vec<HostPort>,
+    /// ServerNameRules: every discovery and probe target must match.
+    pub server_name_rules: ServerNameRules,
+}
+
+impl Settings {
+    /// Reads the machine's settings from a validated profile.
+    ///
+    /// The profile crate already range-checks its keys, so an error here means
+    /// the two crates disagree about a range; the error names the key.
+    pub fn from_profile(profile: &Profile) -> Result<Settings, TimingError> {
+        Ok(Settings {
+            sync: ProbeInterval::from_profile(profile.state_sync_interval())?,
+            transition_delay: TransitionDelay::try_new(profile.network_transition_delay())?,
+            probing_backup_list: profile.probing_backup_list(),
+            discovery_host: profile.discovery_host(),
+            call_home_list: profile.call_home_list(),
+            server_name_rules: profile.server_name_rules(),
+        })
+    }
+
+    /// A profile with sync at `interval` (or disabled), default transition
+    /// delay, one discovery host and no other keys: handy for tests and for
+    /// building settings by hand.
+    pub fn minimal(sync: Option<ProbeInterval>, discovery_host: HostPort) -> Settings {
+        Settings {
+            sync,
+            transition_delay: TransitionDelay::DEFAULT,
+            probing_backup_list: Vec::new(),
+            discovery_host: Some(discovery_host),
+            call_home_list: Vec::new(),
+            server_name_rules: ServerNameRules::default(),
+        }
+    }
+
+    /// The discovery backoff for these settings (capped at the interval, or
+    /// 60 s when sync is disabled).
+    pub fn backoff(&self) -> Backoff {
+        Backoff::for_sync(self.sync)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn settings_come_from_the_profile() {
+        let loaded = Profile::parse(
+            "<cfg><StateSyncProbeInterval>10</StateSyncProbeInterval>\
+             <NetworkTransitionDelay>10</NetworkTransitionDelay>\
+             <DiscoveryHost>ise.lab.test</DiscoveryHost>\
+             <CallHomeList>psn1.lab.test,psn2.lab.test:9443</CallHomeList>\
+             <PostureProbingBackupList>psn1.lab.test</PostureProbingBackupList>\
+             <ServerNameRules>*.lab.test</ServerNameRules></cfg>",
+        )
+        .unwrap();
+        let s = Settings::from_profile(&loaded.profile).unwrap();
+        assert_eq!(
+            s.sync.map(ProbeInterval::get),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(s.transition_delay.get(), Duration::from_secs(10));
+        assert_eq!(s.discovery_host.as_ref().map(|h| h.port), Some(8443));
+        assert_eq!(s.call_home_list.len(), 2);
+        assert_eq!(s.call_home_list[1].port, 9443);
+        assert_eq!(s.probing_backup_list[0].port, 8449);
+        assert!(s.server_name_rules.allows("psn9.lab.test"));
+        assert!(!s.server_name_rules.allows("evil.example"));
+        assert_eq!(s.backoff().cap(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn absent_interval_disables_sync() {
+        let loaded = Profile::parse("<cfg><DiscoveryHost>ise</DiscoveryHost></cfg>").unwrap();
+        let s = Settings::from_profile(&loaded.profile).unwrap();
+        assert_eq!(s.sync, None);
+        assert_eq!(s.transition_delay, TransitionDelay::DEFAULT);
+        assert_eq!(s.backoff().cap(), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,1023 @@
+//! Unit tests of the state machine: phases, timing rules, profile changes,
+//! stale events, and random event sequences against the invariants. The
+//! decision table rows are in `agent/tests/machine_table.rs`.
+
+use std::time::Duration;
+
+use posture_protocol::{Discovery, PostureStatus, PsnRef, SessionId};
+use profile_schema::{HostPort, ServerNameRules};
+use proptest::prelude::*;
+
+use super::*;
+use crate::outcome::{BlockedKind, FailureKind, Outcome, TargetOutcome};
+use crate::timing::{ProbeInterval, TransitionDelay};
+
+const SID: &str = "c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm";
+
+fn hp(host: &str, port: u16) -> HostPort {
+    HostPort {
+        host: host.to_owned(),
+        port,
+    }
+}
+
+fn psn(host: &str) -> PsnRef {
+    PsnRef {
+        host: host.to_owned(),
+        state_sync_port: 8449,
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn at(d: Duration) -> MonoTime {
+    MonoTime::from_elapsed(d)
+}
+
+fn settings(interval: Option<u64>) -> Settings {
+    Settings::minimal(
+        interval.map(|s| ProbeInterval::try_new(secs(s)).unwrap()),
+        hp("ise.lab.test", 8443),
+    )
+}
+
+fn discovery(posture: PostureStatus) -> Discovery {
+    Discovery {
+        session: SessionId::new(SID).unwrap(),
+        posture,
+        psn: psn("psn1.lab.test"),
+        psn_list: vec![psn("psn2.lab.test"), psn("psn3.lab.test")],
+    }
+}
+
+/// A test driver: holds the state and the clock, like the daemon does.
+struct Driver {
+    state: State,
+    now: MonoTime,
+}
+
+impl Driver {
+    fn new() -> Driver {
+        Driver {
+            state: State::new(Vec::new(), 42),
+            now: MonoTime::ZERO,
+        }
+    }
+
+    fn send(&mut self, event: Event) -> Step {
+        let s = step(&self.state, event, self.now);
+        self.state = s.state.clone();
+        s
+    }
+
+    fn wait(&mut self, d: Duration) {
+        self.now = self.now + d;
+    }
+
+    /// Drives from idle to `known` with `posture`; returns the first-probe timer step.
+    fn reach_known(&mut self, interval: Option<u64>, posture: PostureStatus) -> Step {
+        let s = self.send(Event::ProfileApplied(settings(interval)));
+        let (op, _) = discovery_action(&s);
+        self.wait(Duration::from_millis(120));
+        let s = self.send(Event::DiscoveryFinished {
+            op,
+            result: Ok(DiscoverySuccess {
+                answered: hp("ise.lab.test", 8443),
+                discovery: discovery(PostureStatus::Unknown),
+            }),
+        });
+        let (op, _, _) = assessment_action(&s);
+        self.wait(Duration::from_millis(300));
+        self.send(Event::AssessmentFinished {
+            op,
+            result: Ok(posture),
+        })
+    }
+
+    /// Fires the timer armed in `s` (advancing the clock to it) and returns the step.
+    fn fire(&mut self, s: &Step) -> Step {
+        let (timer, when) = timer_action(s).expect("a timer was armed");
+        self.now = when;
+        self.send(Event::TimerFired { timer })
+    }
+
+    fn finish_round(&mut self, s: &Step, outcomes: Vec<TargetOutcome>) -> Step {
+        let (op, _) = round_action(s).expect("a probe round was started");
+        self.wait(Duration::from_millis(50));
+        self.send(Event::ProbeRoundFinished { op, outcomes })
+    }
+}
+
+fn discovery_action(s: &Step) -> (OpId, Vec<HostPort>) {
+    s.actions
+        .iter()
+        .find_map(|a| match a {
+            Action::StartDiscovery { op, targets, .. } => Some((*op, targets.clone())),
+            _ => None,
+        })
+        .expect("a discovery was started")
+}
+
+fn assessment_action(s: &Step) -> (OpId, SessionId, HostPort) {
+    s.actions
+        .iter()
+        .find_map(|a| match a {
+            Action::StartAssessment { op, session, psn } => {
+                Some((*op, session.clone(), psn.clone()))
+            }
+            _ => None,
+        })
+        .expect("an assessment was started")
+}
+
+fn timer_action(s: &Step) -> Option<(OpId, MonoTime)> {
+    s.actions.iter().find_map(|a| match a {
+        Action::ArmTimer { timer, at } => Some((*timer, *at)),
+        _ => None,
+    })
+}
+
+fn round_action(s: &Step) -> Option<(OpId, Vec<HostPort>)> {
+    s.actions.iter().find_map(|a| match a {
+        Action::StartProbeRound { op, targets, .. } => Some((*op, targets.clone())),
+        _ => None,
+    })
+}
+
+fn blocked(host: &str) -> TargetOutcome {
+    TargetOutcome::new(
+        hp(host, 8449),
+        Outcome::Blocked(BlockedKind::ConnectTimeout),
+    )
+}
+
+fn answered(host: &str, s: PostureStatus) -> TargetOutcome {
+    TargetOutcome::new(hp(host, 8449), Outcome::Answered(s))
+}
+
+// ---- phases ---------------------------------------------------------------
+
+#[test]
+fn a_new_agent_is_idle_with_nothing_scheduled() {
+    let s = State::new(vec![], 1);
+    assert_eq!(s.phase(), &Phase::Idle);
+    assert_eq!(s.posture(), PostureStatus::Unknown);
+    assert!(s.settings().is_none() && s.session().is_none() && s.last_probe().is_none());
+    assert_eq!(s.counters(), Counters::default());
+}
+
+#[test]
+fn a_profile_starts_discovery_in_target_order() {
+    let mut d = Driver {
+        state: State::new(vec![hp("psn2.lab.test", 8443)], 1),
+        now: MonoTime::ZERO,
+    };
+    let mut st = settings(Some(60));
+    st.call_home_list = vec![hp("psn1.lab.test", 8443)];
+    let s = d.send(Event::ProfileApplied(st));
+    let (_, targets) = discovery_action(&s);
+    assert_eq!(
+        targets,
+        [
+            hp("psn2.lab.test", 8443),
+            hp("ise.lab.test", 8443),
+            hp("psn1.lab.test", 8443)
+        ]
+    );
+    assert_eq!(d.state.phase().name(), PhaseName::Discovering);
+    let t = s.transition.unwrap();
+    assert_eq!((t.from, t.to), (PhaseName::Idle, PhaseName::Discovering));
+    assert_eq!(t.reason, Reason::ProfileApplied);
+}
+
+#[test]
+fn no_discovery_target_keeps_the_agent_idle_and_says_why() {
+    let mut d = Driver::new();
+    let mut st = settings(Some(60));
+    st.server_name_rules = ServerNameRules::parse("*.corp.test").unwrap();
+    let s = d.send(Event::ProfileApplied(st));
+    assert!(s.actions.is_empty());
+    assert_eq!(d.state.phase(), &Phase::Idle);
+    let t = s.transition.unwrap();
+    assert_eq!(t.severity, Severity::Warn);
+    match t.reason {
+        Reason::NoDiscoveryTarget { refused } => {
+            assert_eq!(refused[0].target, hp("ise.lab.test", 8443));
+        }
+        other => panic!("unexpected reason {other:?}"),
+    }
+    // A corrected profile gets it going.
+    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    assert_eq!(discovery_action(&s).1, [hp("ise.lab.test", 8443)]);
+}
+
+#[test]
+fn failed_discovery_backs_off_exponentially_capped_at_the_interval() {
+    let mut d = Driver::new();
+    let mut s = d.send(Event::ProfileApplied(settings(Some(10))));
+    let mut delays = Vec::new();
+    for _ in 0..7 {
+        let (op, targets) = discovery_action(&s);
+        let fail = targets
+            .iter()
+            .map(|t| TargetOutcome::new(t.clone(), Outcome::Blocked(BlockedKind::Refused)))
+            .collect();
+        let failed = d.send(Event::DiscoveryFinished {
+            op,
+            result: Err(fail),
+        });
+        assert_eq!(d.state.phase().name(), PhaseName::Discovering);
+        assert!(round_action(&failed).is_none());
+        let (_, when) = timer_action(&failed).unwrap();
+        delays.push(when.saturating_since(d.now));
+        s = d.fire(&failed);
+        assert!(matches!(
+            s.transition.as_ref().map(|t| &t.reason),
+            Some(Reason::DiscoveryRetry { .. })
+        ));
+    }
+    let nominal = [1, 2, 4, 8, 10, 10, 10];
+    for (d, n) in delays.iter().zip(nominal) {
+        let n = secs(n);
+        assert!(*d <= n && *d * 10 >= n * 9, "delay {d:?} vs nominal {n:?}");
+    }
+}
+
+#[test]
+fn backoff_is_capped_at_60_seconds_when_sync_is_disabled() {
+    let mut d = Driver::new();
+    let mut s = d.send(Event::ProfileApplied(settings(None)));
+    let mut last = Duration::ZERO;
+    for _ in 0..10 {
+        let (op, _) = discovery_action(&s);
+        let failed = d.send(Event::DiscoveryFinished {
+            op,
+            result: Err(vec![]),
+        });
+        let (_, when) = timer_action(&failed).unwrap();
+        last = when.saturating_since(d.now);
+        s = d.fire(&failed);
+    }
+    assert!(last <= secs(60) && last >= secs(54), "{last:?}");
+}
+
+#[test]
+fn discovery_persists_the_psn_and_starts_the_assessment_on_the_discovery_port() {
+    let mut d = Driver::new();
+    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    let (op, _) = discovery_action(&s);
+    let s = d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 9443),
+            discovery: discovery(PostureStatus::Pending),
+        }),
+    });
+    assert!(s.actions.contains(&Action::PersistPsns(vec![
+        hp("psn1.lab.test", 9443),
+        hp("ise.lab.test", 9443)
+    ])));
+    let (_, session, target) = assessment_action(&s);
+    assert_eq!(session.as_str(), SID);
+    assert_eq!(target, hp("psn1.lab.test", 9443));
+    assert_eq!(d.state.phase().name(), PhaseName::Assessing);
+    assert_eq!(d.state.posture(), PostureStatus::Pending);
+    assert_eq!(d.state.connected_psn(), Some(hp("psn1.lab.test", 8449)));
+    assert_eq!(d.state.persisted()[0], hp("psn1.lab.test", 9443));
+}
+
+#[test]
+fn a_discovered_psn_outside_server_name_rules_is_not_assessed() {
+    let mut d = Driver::new();
+    let mut st = settings(Some(60));
+    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
+    let s = d.send(Event::ProfileApplied(st));
+    let (op, _) = discovery_action(&s);
+    let s = d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 8443),
+            discovery: discovery(PostureStatus::Unknown),
+        }),
+    });
+    assert!(
+        !s.actions
+            .iter()
+            .any(|a| matches!(a, Action::StartAssessment { .. }))
+    );
+    assert!(timer_action(&s).is_some());
+    assert!(matches!(
+        s.transition.unwrap().reason,
+        Reason::PsnNotAllowed { .. }
+    ));
+    assert!(d.state.persisted().is_empty());
+}
+
+#[test]
+fn a_known_posture_waits_the_transition_delay_before_the_first_probe() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    assert_eq!(d.state.phase().name(), PhaseName::Known);
+    let (_, when) = timer_action(&s).unwrap();
+    assert_eq!(
+        when,
+        d.now + TransitionDelay::DEFAULT.get(),
+        "exactly the delay, no jitter"
+    );
+    assert!(round_action(&s).is_none(), "no probe before the delay");
+    let t = s.transition.clone().unwrap();
+    assert_eq!((t.from, t.to), (PhaseName::Assessing, PhaseName::Known));
+    assert_eq!(t.session.as_ref().map(SessionId::as_str), Some(SID));
+    let first = d.fire(&s);
+    let (_, targets) = round_action(&first).unwrap();
+    assert_eq!(
+        targets,
+        [
+            hp("psn1.lab.test", 8449),
+            hp("psn2.lab.test", 8449),
+            hp("psn3.lab.test", 8449)
+        ]
+    );
+}
+
+#[test]
+fn the_configured_transition_delay_is_used() {
+    let mut d = Driver::new();
+    let mut st = settings(Some(60));
+    st.transition_delay = TransitionDelay::try_new(secs(10)).unwrap();
+    let s = d.send(Event::ProfileApplied(st));
+    let (op, _) = discovery_action(&s);
+    let s = d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 8443),
+            discovery: discovery(PostureStatus::Unknown),
+        }),
+    });
+    let (op, _, _) = assessment_action(&s);
+    let s = d.send(Event::AssessmentFinished {
+        op,
+        result: Ok(PostureStatus::NonCompliant),
+    });
+    assert_eq!(timer_action(&s).unwrap().1, d.now + secs(10));
+}
+
+#[test]
+fn regular_probes_follow_the_interval_with_at_most_ten_percent_jitter() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(30), PostureStatus::Compliant);
+    let mut s = d.fire(&s);
+    let mut gaps = Vec::new();
+    for _ in 0..20 {
+        let done = d.finish_round(&s, vec![blocked("psn1.lab.test")]);
+        let (_, when) = timer_action(&done).unwrap();
+        let gap = when.saturating_since(d.now);
+        assert!(gap >= secs(30) && gap * 10 < secs(33) * 10, "{gap:?}");
+        gaps.push(gap);
+        s = d.fire(&done);
+        assert!(round_action(&s).is_some());
+    }
+    gaps.sort();
+    gaps.dedup();
+    assert!(gaps.len() > 10, "jitter must vary between rounds: {gaps:?}");
+    assert_eq!(d.state.counters().probe_rounds, 20);
+}
+
+#[test]
+fn two_agents_with_different_seeds_do_not_probe_in_lock_step() {
+    let mut a = Driver::new();
+    let mut b = Driver {
+        state: State::new(vec![], 4242),
+        now: MonoTime::ZERO,
+    };
+    let mut ats = Vec::new();
+    for d in [&mut a, &mut b] {
+        let s = d.reach_known(Some(60), PostureStatus::Compliant);
+        let s = d.fire(&s);
+        let done = d.finish_round(&s, vec![blocked("psn1.lab.test")]);
+        ats.push(timer_action(&done).unwrap().1);
+    }
+    assert_ne!(ats[0], ats[1]);
+}
+
+#[test]
+fn interval_disabled_assesses_once_and_never_probes() {
+    let mut d = Driver::new();
+    let s = d.reach_known(None, PostureStatus::Compliant);
+    assert!(timer_action(&s).is_none());
+    assert!(round_action(&s).is_none());
+    match d.state.phase() {
+        Phase::Known(k) => assert_eq!(k.probing, Probing::Disabled),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.state.next_probe_at(), None);
+}
+
+#[test]
+fn assessment_failure_rediscovers_after_backoff() {
+    let mut d = Driver::new();
+    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    let (op, _) = discovery_action(&s);
+    let s = d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 8443),
+            discovery: discovery(PostureStatus::Unknown),
+        }),
+    });
+    let (op, _, target) = assessment_action(&s);
+    let s = d.send(Event::AssessmentFinished {
+        op,
+        result: Err(TargetOutcome::new(
+            target,
+            Outcome::Failed(FailureKind::HttpStatus(503)),
+        )),
+    });
+    assert!(matches!(
+        d.state.phase(),
+        Phase::Discovering(Discovering {
+            attempt: 1,
+            wait: DiscoveryWait::Backoff { .. }
+        })
+    ));
+    let t = s.transition.clone().unwrap();
+    assert_eq!(
+        (t.from, t.to),
+        (PhaseName::Assessing, PhaseName::Discovering)
+    );
+    assert_eq!(t.severity, Severity::Warn);
+    assert!(t.to_string().contains("503"), "{t}");
+    assert_eq!(
+        d.state.counters().discovery_restarts,
+        0,
+        "not a probe-triggered restart"
+    );
+    let again = d.fire(&s);
+    discovery_action(&again);
+}
+
+#[test]
+fn an_inconclusive_assessment_is_retried() {
+    for posture in [PostureStatus::Unknown, PostureStatus::Pending] {
+        let mut d = Driver::new();
+        let s = d.reach_known(Some(60), posture);
+        assert_eq!(d.state.phase().name(), PhaseName::Discovering, "{posture}");
+        assert!(matches!(
+            s.transition.unwrap().reason,
+            Reason::AssessmentInconclusive { .. }
+        ));
+    }
+}
+
+#[test]
+fn not_applicable_is_known_and_in_step_when_the_psn_agrees() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::NotApplicable);
+    assert_eq!(d.state.phase().name(), PhaseName::Known);
+    let s = d.fire(&s);
+    let done = d.finish_round(
+        &s,
+        vec![answered("psn1.lab.test", PostureStatus::NotApplicable)],
+    );
+    assert_eq!(d.state.phase().name(), PhaseName::Known);
+    assert!(done.transition.is_none(), "no alarm for NotApplicable");
+    let (_, when) = timer_action(&done).unwrap();
+    assert!(when.saturating_since(d.now) >= secs(60));
+    assert_eq!(d.state.counters().misconfigurations, 0);
+}
+
+// ---- profile changes ------------------------------------------------------
+
+#[test]
+fn disabling_sync_mid_round_cancels_the_round_and_ignores_its_result() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    let round = d.fire(&s);
+    let (op, _) = round_action(&round).unwrap();
+    let s = d.send(Event::ProfileApplied(settings(None)));
+    assert_eq!(s.actions, vec![Action::Cancel { op }]);
+    assert_eq!(s.transition.unwrap().reason, Reason::SyncDisabledByProfile);
+    let late = d.send(Event::ProbeRoundFinished {
+        op,
+        outcomes: vec![answered("psn1.lab.test", PostureStatus::Unknown)],
+    });
+    assert!(late.stale);
+    assert_eq!(d.state.phase().name(), PhaseName::Known);
+    assert_eq!(d.state.counters().probe_rounds, 0);
+}
+
+#[test]
+fn disabling_sync_while_waiting_drops_the_timer() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    d.send(Event::ProfileApplied(settings(None)));
+    let fired = d.fire(&s);
+    assert!(fired.stale);
+    assert!(round_action(&fired).is_none());
+}
+
+#[test]
+fn enabling_sync_schedules_a_first_probe_after_the_transition_delay() {
+    let mut d = Driver::new();
+    d.reach_known(None, PostureStatus::Compliant);
+    d.wait(secs(100));
+    let s = d.send(Event::ProfileApplied(settings(Some(20))));
+    assert_eq!(timer_action(&s).unwrap().1, d.now + secs(3));
+    assert_eq!(
+        s.transition.clone().unwrap().reason,
+        Reason::SyncEnabledByProfile
+    );
+    let r = d.fire(&s);
+    assert!(round_action(&r).is_some());
+}
+
+#[test]
+fn a_new_interval_applies_from_the_next_schedule() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(300), PostureStatus::Compliant);
+    let r = d.fire(&s);
+    let done = d.finish_round(&r, vec![blocked("psn1.lab.test")]);
+    let (timer, when) = timer_action(&done).unwrap();
+    let changed = d.send(Event::ProfileApplied(settings(Some(5))));
+    assert!(changed.actions.is_empty(), "the armed timer stays");
+    assert_eq!(d.state.next_probe_at(), Some(when));
+    d.now = when;
+    let r = d.send(Event::TimerFired { timer });
+    let done = d.finish_round(&r, vec![blocked("psn1.lab.test")]);
+    let gap = timer_action(&done).unwrap().1.saturating_since(d.now);
+    assert!(
+        gap >= secs(5) && gap < Duration::from_millis(5500),
+        "{gap:?}"
+    );
+}
+
+#[test]
+fn new_probe_targets_apply_to_the_next_round() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    let mut st = settings(Some(60));
+    st.probing_backup_list = vec![hp("backup.lab.test", 8449)];
+    d.send(Event::ProfileApplied(st));
+    let r = d.fire(&s);
+    assert_eq!(round_action(&r).unwrap().1, [hp("backup.lab.test", 8449)]);
+}
+
+#[test]
+fn no_allowed_probe_target_skips_the_round_with_a_warning() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    let mut st = settings(Some(60));
+    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
+    d.send(Event::ProfileApplied(st));
+    let r = d.fire(&s);
+    assert!(round_action(&r).is_none());
+    let (_, when) = timer_action(&r).unwrap();
+    assert!(when.saturating_since(d.now) >= secs(60));
+    let t = r.transition.unwrap();
+    assert_eq!(t.severity, Severity::Warn);
+    assert!(matches!(t.reason, Reason::NoProbeTarget { .. }));
+}
+
+#[test]
+fn a_profile_change_while_discovering_applies_to_the_next_attempt() {
+    let mut d = Driver::new();
+    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    let (op, _) = discovery_action(&s);
+    let mut st = settings(Some(60));
+    st.discovery_host = Some(hp("ise2.lab.test", 8443));
+    let changed = d.send(Event::ProfileApplied(st));
+    assert!(changed.actions.is_empty());
+    let failed = d.send(Event::DiscoveryFinished {
+        op,
+        result: Err(vec![]),
+    });
+    let retry = d.fire(&failed);
+    assert_eq!(discovery_action(&retry).1, [hp("ise2.lab.test", 8443)]);
+}
+
+#[test]
+fn a_profile_change_while_assessing_waits_for_the_result() {
+    let mut d = Driver::new();
+    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    let (op, _) = discovery_action(&s);
+    let s = d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 8443),
+            discovery: discovery(PostureStatus::Unknown),
+        }),
+    });
+    let (op, _, _) = assessment_action(&s);
+    let changed = d.send(Event::ProfileApplied(settings(None)));
+    assert!(changed.actions.is_empty() && changed.transition.is_none());
+    assert_eq!(d.state.phase().name(), PhaseName::Assessing);
+    let s = d.send(Event::AssessmentFinished {
+        op,
+        result: Ok(PostureStatus::Compliant),
+    });
+    assert!(timer_action(&s).is_none(), "the new profile disables sync");
+}
+
+#[test]
+fn a_failed_discovery_names_every_target_in_its_log_line() {
+    let mut d = Driver::new();
+    let mut st = settings(Some(60));
+    st.call_home_list = vec![hp("psn1.lab.test", 8443)];
+    let s = d.send(Event::ProfileApplied(st));
+    let (op, targets) = discovery_action(&s);
+    let outcomes = vec![
+        TargetOutcome::new(targets[0].clone(), Outcome::Blocked(BlockedKind::Refused)),
+        TargetOutcome::new(
+            targets[1].clone(),
+            Outcome::Failed(FailureKind::HttpStatus(500)),
+        ),
+    ];
+    let s = d.send(Event::DiscoveryFinished {
+        op,
+        result: Err(outcomes),
+    });
+    let line = s.transition.unwrap().to_string();
+    assert!(
+        line.starts_with("discovering -> discovering (no discovery target answered"),
+        "{line}"
+    );
+    assert!(
+        line.contains("ise.lab.test:8443: blocked (connection refused)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("psn1.lab.test:8443: failed: http status 500"),
+        "{line}"
+    );
+    assert!(line.contains("retry in"), "{line}");
+}
+
+// ---- stale events ---------------------------------------------------------
+
+#[test]
+fn results_with_unknown_ids_are_stale_in_every_phase() {
+    let bogus = OpId(9_999);
+    let events = || {
+        vec![
+            Event::DiscoveryFinished {
+                op: bogus,
+                result: Err(vec![]),
+            },
+            Event::AssessmentFinished {
+                op: bogus,
+                result: Ok(PostureStatus::Compliant),
+            },
+            Event::ProbeRoundFinished {
+                op: bogus,
+                outcomes: vec![answered("psn1.lab.test", PostureStatus::Unknown)],
+            },
+            Event::TimerFired { timer: bogus },
+        ]
+    };
+    let mut phases = Vec::new();
+    phases.push(State::new(vec![], 1));
+    let mut d = Driver::new();
+    d.send(Event::ProfileApplied(settings(Some(60))));
+    phases.push(d.state.clone());
+    let mut d = Driver::new();
+    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    let (op, _) = discovery_action(&s);
+    d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 8443),
+            discovery: discovery(PostureStatus::Unknown),
+        }),
+    });
+    phases.push(d.state.clone());
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    phases.push(d.state.clone());
+    d.fire(&s);
+    phases.push(d.state.clone());
+    let names: Vec<PhaseName> = phases.iter().map(|s| s.phase().name()).collect();
+    assert_eq!(
+        names,
+        [
+            PhaseName::Idle,
+            PhaseName::Discovering,
+            PhaseName::Assessing,
+            PhaseName::Known,
+            PhaseName::Known
+        ]
+    );
+    for state in &phases {
+        for event in events() {
+            let s = step(state, event.clone(), secs(5_000).into_mono());
+            assert!(s.stale, "{event:?} in {:?}", state.phase());
+            assert_eq!(&s.state, state);
+            assert!(s.actions.is_empty() && s.transition.is_none());
+        }
+    }
+}
+
+#[test]
+fn a_result_for_the_right_id_but_the_wrong_kind_is_stale() {
+    let mut d = Driver::new();
+    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    let (op, _) = discovery_action(&s);
+    // The discovery's id used for an assessment result or a timer.
+    assert!(
+        d.send(Event::AssessmentFinished {
+            op,
+            result: Ok(PostureStatus::Compliant)
+        })
+        .stale
+    );
+    assert!(d.send(Event::TimerFired { timer: op }).stale);
+    assert!(
+        d.send(Event::ProbeRoundFinished {
+            op,
+            outcomes: vec![]
+        })
+        .stale
+    );
+    assert!(
+        !d.send(Event::DiscoveryFinished {
+            op,
+            result: Err(vec![])
+        })
+        .stale
+    );
+    // ... and a second result for the same discovery is stale.
+    assert!(
+        d.send(Event::DiscoveryFinished {
+            op,
+            result: Err(vec![])
+        })
+        .stale
+    );
+}
+
+trait IntoMono {
+    fn into_mono(self) -> MonoTime;
+}
+impl IntoMono for Duration {
+    fn into_mono(self) -> MonoTime {
+        at(self)
+    }
+}
+
+// ---- transition lines -----------------------------------------------------
+
+#[test]
+fn a_transition_reads_as_one_line_with_session_and_psn() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    let r = d.fire(&s);
+    let done = d.finish_round(
+        &r,
+        vec![TargetOutcome::new(
+            hp("psn2.lab.test", 8449),
+            Outcome::NotFound,
+        )],
+    );
+    let line = done.transition.unwrap().to_string();
+    assert!(line.starts_with("known -> discovering ("), "{line}");
+    assert!(line.contains("404"), "{line}");
+    assert!(line.contains(&format!("session={SID}")), "{line}");
+    assert!(line.ends_with("psn=psn2.lab.test:8449)"), "{line}");
+    assert!(!line.contains('\n'));
+}
+
+// ---- random sequences -----------------------------------------------------
+
+/// One random driver decision.
+#[derive(Debug, Clone)]
+enum Move {
+    /// Complete the pending operation (if any) with outcome number `n`.
+    Complete(u8),
+    /// Fire the armed timer.
+    Fire,
+    /// Send an event with a made-up id.
+    Bogus(u8),
+    /// Apply a profile: interval index.
+    Profile(u8),
+    /// Let time pass.
+    Wait(u16),
+}
+
+fn any_move() -> impl Strategy<Value = Move> {
+    prop_oneof![
+        6 => any::<u8>().prop_map(Move::Complete),
+        4 => Just(Move::Fire),
+        1 => any::<u8>().prop_map(Move::Bogus),
+        1 => any::<u8>().prop_map(Move::Profile),
+        1 => any::<u16>().prop_map(Move::Wait),
+    ]
+}
+
+const STATUSES: [PostureStatus; 5] = PostureStatus::ALL;
+
+fn round_outcomes(n: u8) -> Vec<TargetOutcome> {
+    match n % 6 {
+        0 | 1 => vec![blocked("psn1.lab.test"), blocked("psn2.lab.test")],
+        2 => vec![TargetOutcome::new(
+            hp("psn1.lab.test", 8449),
+            Outcome::NotFound,
+        )],
+        3 => vec![TargetOutcome::new(
+            hp("psn1.lab.test", 8449),
+            Outcome::Failed(FailureKind::Tls { detail: "x".into() }),
+        )],
+        _ => vec![
+            blocked("psn1.lab.test"),
+            answered("psn2.lab.test", STATUSES[usize::from(n / 6) % 5]),
+        ],
+    }
+}
+
+fn is_probe_action(a: &Action) -> bool {
+    matches!(a, Action::StartProbeRound { .. })
+}
+
+/// What a random run reached (to check the generator explores the machine).
+#[derive(Debug, Default, Clone, Copy)]
+struct Reached {
+    known: bool,
+    restarted: bool,
+    stopped: bool,
+}
+
+/// Plays `moves` against the machine, checking the invariants after every step.
+fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
+    let mut reached = Reached::default();
+    let mut d = Driver {
+        state: State::new(vec![], seed),
+        now: MonoTime::ZERO,
+    };
+    let mut pending: Vec<Action> = Vec::new();
+    let mut timer: Option<(OpId, MonoTime)> = None;
+    let first = d.send(Event::ProfileApplied(settings(Some(10))));
+    pending.extend(
+        first
+            .actions
+            .iter()
+            .filter(|a| !matches!(a, Action::ArmTimer { .. }))
+            .cloned(),
+    );
+    for m in moves {
+        let before = d.state.clone();
+        let event = match m {
+            Move::Complete(n) => match pending.pop() {
+                Some(Action::StartDiscovery { op, targets, .. }) => Event::DiscoveryFinished {
+                    op,
+                    result: if n % 3 == 0 {
+                        Err(vec![])
+                    } else {
+                        Ok(DiscoverySuccess {
+                            answered: targets[0].clone(),
+                            discovery: discovery(STATUSES[usize::from(n) % 5]),
+                        })
+                    },
+                },
+                Some(Action::StartAssessment { op, psn, .. }) => Event::AssessmentFinished {
+                    op,
+                    result: if n % 5 == 0 {
+                        Err(TargetOutcome::new(
+                            psn,
+                            Outcome::Failed(FailureKind::ReplyTimeout),
+                        ))
+                    } else {
+                        Ok(STATUSES[usize::from(n) % 5])
+                    },
+                },
+                Some(Action::StartProbeRound { op, .. }) => Event::ProbeRoundFinished {
+                    op,
+                    // Often answer the agent's own posture, so that
+                    // suspected and confirmed misconfigurations happen.
+                    outcomes: if n % 7 < 3 {
+                        vec![answered("psn1.lab.test", d.state.posture())]
+                    } else {
+                        round_outcomes(n)
+                    },
+                },
+                _ => continue,
+            },
+            Move::Fire => match timer.take() {
+                Some((t, when)) => {
+                    d.now = d.now.max(when);
+                    Event::TimerFired { timer: t }
+                }
+                None => continue,
+            },
+            Move::Bogus(n) => Event::TimerFired {
+                timer: OpId(u64::from(n)),
+            },
+            Move::Profile(n) => Event::ProfileApplied(settings(match n % 4 {
+                0 => None,
+                1 => Some(1),
+                2 => Some(10),
+                _ => Some(300),
+            })),
+            Move::Wait(ms) => {
+                d.wait(Duration::from_millis(u64::from(ms)));
+                continue;
+            }
+        };
+        let s = d.send(event);
+        let after = &s.state;
+        reached.stopped |= after.sync_stop().is_some();
+        reached.known |= after.phase().name() == PhaseName::Known;
+        reached.restarted |= after.counters().discovery_restarts > 0;
+        // Stale events change nothing.
+        if s.stale {
+            prop_assert_eq!(&before, after);
+            prop_assert!(s.actions.is_empty());
+        }
+        // Counters only grow.
+        let (b, a) = (before.counters(), after.counters());
+        prop_assert!(a.probe_rounds >= b.probe_rounds);
+        prop_assert!(a.discovery_restarts >= b.discovery_restarts);
+        prop_assert!(a.misconfigurations >= b.misconfigurations);
+        // Sync-stopped is never cleared or changed once set, and only set
+        // together with a bundle and the counter.
+        if let Some(stop) = before.sync_stop() {
+            prop_assert_eq!(Some(stop), after.sync_stop());
+            prop_assert!(!s.actions.iter().any(is_probe_action));
+            prop_assert_eq!(after.next_probe_at(), None);
+        } else if after.sync_stop().is_some() {
+            prop_assert_eq!(a.misconfigurations, b.misconfigurations + 1);
+            let bundled = s
+                .actions
+                .iter()
+                .any(|x| matches!(x, Action::CollectBundle { .. }));
+            prop_assert!(bundled);
+            prop_assert_eq!(
+                s.transition.as_ref().map(|t| t.severity),
+                Some(Severity::Error)
+            );
+        }
+        // Probe rounds start only in known, with sync enabled.
+        if s.actions.iter().any(is_probe_action) {
+            prop_assert_eq!(after.phase().name(), PhaseName::Known);
+            prop_assert!(after.settings().and_then(|x| x.sync).is_some());
+        }
+        // Known always holds an assessed posture.
+        if let Phase::Known(k) = after.phase() {
+            prop_assert!(k.posture.is_known() || k.posture == PostureStatus::NotApplicable);
+            if after.sync_stop().is_some() {
+                prop_assert_eq!(&k.probing, &Probing::Stopped);
+            }
+        }
+        // Timers are never armed in the past.
+        for act in &s.actions {
+            if let Action::ArmTimer { timer: t, at: when } = act {
+                prop_assert!(*when >= d.now);
+                timer = Some((*t, *when));
+            } else if let Action::Cancel { op } = act {
+                pending.retain(|p| {
+                    !matches!(p,
+                        Action::StartProbeRound { op: o, .. } if o == op)
+                });
+            } else if !matches!(act, Action::PersistPsns(_) | Action::CollectBundle { .. }) {
+                pending.push(act.clone());
+            }
+        }
+    }
+    Ok(reached)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_event_sequences_keep_the_invariants(
+        seed in any::<u64>(),
+        moves in proptest::collection::vec(any_move(), 1..120),
+    ) {
+        play(seed, moves)?;
+    }
+}
+
+#[test]
+fn random_sequences_explore_known_restarts_and_sync_stopped() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    let strategy = (any::<u64>(), proptest::collection::vec(any_move(), 60..120));
+    let mut total = Reached::default();
+    let mut stopped_runs = 0;
+    for _ in 0..200 {
+        let (seed, moves) = strategy.new_tree(&mut runner).unwrap().current();
+        let r = play(seed, moves).unwrap();
+        total.known |= r.known;
+        total.restarted |= r.restarted;
+        stopped_runs += usize::from(r.stopped);
+    }
+    assert!(total.known && total.restarted, "{total:?}");
+    assert!(
+        stopped_runs >= 5,
+        "only {stopped_runs} of 200 runs reached sync-stopped"
+    );
+}

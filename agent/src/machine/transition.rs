@@ -1,0 +1,274 @@
+//! The record of one decision, logged by the driver as one line:
+//! `old -> new (reason, session, psn)`.
+
+use std::fmt;
+use std::time::Duration;
+
+use posture_protocol::{PostureStatus, SessionId};
+use profile_schema::HostPort;
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{Answer, TargetOutcome};
+use crate::targets::RefusedTarget;
+
+/// The name of a phase, as `status --json` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhaseName {
+    /// No usable profile, or nothing to discover.
+    Idle,
+    /// Looking for the PSN that owns the endpoint's session.
+    Discovering,
+    /// Running the posture assessment.
+    Assessing,
+    /// Posture assessed; state sync probing (unless disabled or stopped).
+    Known,
+}
+
+impl PhaseName {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseName::Idle => "idle",
+            PhaseName::Discovering => "discovering",
+            PhaseName::Assessing => "assessing",
+            PhaseName::Known => "known",
+        }
+    }
+}
+
+impl fmt::Display for PhaseName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The log level a transition deserves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Routine (a retry).
+    Debug,
+    /// Normal operation (a phase change).
+    Info,
+    /// Something an administrator may want to look at.
+    Warn,
+    /// Something an administrator must fix (a confirmed dACL misconfiguration).
+    Error,
+}
+
+/// Why the machine did what it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// A usable profile arrived; discovery starts.
+    ProfileApplied,
+    /// The profile names no discovery target the ServerNameRules allow and no
+    /// PSN is remembered: nothing to do until the profile changes.
+    NoDiscoveryTarget {
+        /// Targets the ServerNameRules refused.
+        refused: Vec<RefusedTarget>,
+    },
+    /// The discovery backoff elapsed; discovery starts again.
+    DiscoveryRetry {
+        /// How many attempts failed before this one.
+        attempt: u32,
+    },
+    /// No discovery target answered.
+    DiscoveryFailed {
+        /// Targets tried, with what happened.
+        outcomes: Vec<TargetOutcome>,
+        /// When discovery runs again.
+        retry_in: Duration,
+    },
+    /// A discovery reply named a PSN the ServerNameRules refuse.
+    PsnNotAllowed {
+        /// The refused PSN.
+        psn: HostPort,
+        /// When discovery runs again.
+        retry_in: Duration,
+    },
+    /// Discovery found the session; assessment starts.
+    Discovered {
+        /// The session's status as discovery reported it.
+        posture: PostureStatus,
+    },
+    /// The assessment finished with a posture.
+    Assessed {
+        /// The posture.
+        posture: PostureStatus,
+    },
+    /// The assessment failed.
+    AssessmentFailed {
+        /// What went wrong, and where.
+        outcome: TargetOutcome,
+        /// When discovery runs again.
+        retry_in: Duration,
+    },
+    /// The assessment ended without a posture (`Unknown` or `Pending`).
+    AssessmentInconclusive {
+        /// What the PSN said.
+        posture: PostureStatus,
+        /// When discovery runs again.
+        retry_in: Duration,
+    },
+    /// A probe got through and the PSN no longer holds the posture
+    /// (`Unknown`, `Pending` or 404).
+    ServerLostPosture {
+        /// What it answered.
+        answer: Answer,
+    },
+    /// A probe got through and the PSN holds another posture.
+    ServerPostureChanged {
+        /// The agent's posture.
+        ours: PostureStatus,
+        /// The PSN's.
+        theirs: PostureStatus,
+    },
+    /// A probe got through and answered the agent's own known posture: the
+    /// dACL may not block the state sync port. A confirmation follows.
+    MisconfigurationSuspected {
+        /// The posture answered.
+        status: PostureStatus,
+        /// When the confirmation probe runs.
+        confirm_in: Duration,
+    },
+    /// The confirmation probe got through again: the dACL does not block the
+    /// state sync port. Probing stops until the agent restarts.
+    MisconfigurationConfirmed {
+        /// The posture answered.
+        status: PostureStatus,
+    },
+    /// The confirmation probe was blocked: the dACL was merely late.
+    LateDacl,
+    /// The confirmation probe failed on every target; no alarm, normal
+    /// probing resumes (a still-missing dACL is caught by the next round).
+    ConfirmationInconclusive,
+    /// No probe target is allowed by the ServerNameRules: the round is skipped.
+    NoProbeTarget {
+        /// Targets the ServerNameRules refused.
+        refused: Vec<RefusedTarget>,
+    },
+    /// The profile disabled state sync.
+    SyncDisabledByProfile,
+    /// The profile enabled state sync.
+    SyncEnabledByProfile,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs =
+            |d: &Duration| humantime::format_duration(Duration::from_millis(d.as_millis() as u64));
+        match self {
+            Reason::ProfileApplied => f.write_str("profile applied"),
+            Reason::NoDiscoveryTarget { refused } => {
+                f.write_str(
+                    "no discovery target: set DiscoveryHost or CallHomeList in the profile",
+                )?;
+                if !refused.is_empty() {
+                    let names: Vec<String> = refused.iter().map(|r| r.target.to_string()).collect();
+                    write!(f, " (refused by ServerNameRules: {})", names.join(", "))?;
+                }
+                Ok(())
+            }
+            Reason::DiscoveryRetry { attempt } => {
+                write!(f, "retrying discovery after {attempt} failed attempts")
+            }
+            Reason::DiscoveryFailed { outcomes, retry_in } => {
+                write!(f, "no discovery target answered")?;
+                for o in outcomes {
+                    write!(f, "; {o}")?;
+                }
+                write!(f, "; retry in {}", secs(retry_in))
+            }
+            Reason::PsnNotAllowed { psn, retry_in } => write!(
+                f,
+                "discovery named psn {psn}, which ServerNameRules do not allow; retry in {}",
+                secs(retry_in)
+            ),
+            Reason::Discovered { posture } => write!(f, "session found, server posture {posture}"),
+            Reason::Assessed { posture } => write!(f, "assessment complete: {posture}"),
+            Reason::AssessmentFailed { outcome, retry_in } => {
+                write!(
+                    f,
+                    "assessment failed: {outcome}; rediscovering in {}",
+                    secs(retry_in)
+                )
+            }
+            Reason::AssessmentInconclusive { posture, retry_in } => write!(
+                f,
+                "assessment ended with posture {posture}; rediscovering in {}",
+                secs(retry_in)
+            ),
+            Reason::ServerLostPosture { answer } => match answer {
+                Answer::NotFound => f.write_str(
+                    "state sync probe: the psn knows no such session (404); rediscovering",
+                ),
+                Answer::Status(s) => {
+                    write!(f, "state sync probe: the psn reports {s}; rediscovering")
+                }
+            },
+            Reason::ServerPostureChanged { ours, theirs } => write!(
+                f,
+                "state sync probe: posture changed on the server from {ours} to {theirs}; reassessing"
+            ),
+            Reason::MisconfigurationSuspected { status, confirm_in } => write!(
+                f,
+                "state sync probe got through and answered {status}: the dacl may not block the state sync port; confirming in {}",
+                secs(confirm_in)
+            ),
+            Reason::MisconfigurationConfirmed { status } => write!(
+                f,
+                "dacl misconfiguration: the state sync port is reachable although the posture is {status}; add `deny tcp any host <psn> eq <state sync port>` at the top of the dacl; state sync stopped until the agent restarts"
+            ),
+            Reason::LateDacl => {
+                f.write_str("confirmation probe blocked: the dacl was only late; probing normally")
+            }
+            Reason::ConfirmationInconclusive => {
+                f.write_str("confirmation probe failed on every target; probing normally")
+            }
+            Reason::NoProbeTarget { refused } => {
+                f.write_str(
+                    "no state sync probe target is allowed by ServerNameRules; round skipped",
+                )?;
+                if !refused.is_empty() {
+                    let names: Vec<String> = refused.iter().map(|r| r.target.to_string()).collect();
+                    write!(f, " (refused: {})", names.join(", "))?;
+                }
+                Ok(())
+            }
+            Reason::SyncDisabledByProfile => f.write_str("state sync disabled by the profile"),
+            Reason::SyncEnabledByProfile => f.write_str("state sync enabled by the profile"),
+        }
+    }
+}
+
+/// One decision of the machine: a phase change, or a notable decision inside
+/// a phase (`from == to`). The driver logs it as one line at `severity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The phase before.
+    pub from: PhaseName,
+    /// The phase after.
+    pub to: PhaseName,
+    /// Why.
+    pub reason: Reason,
+    /// The log level.
+    pub severity: Severity,
+    /// The session concerned, if any.
+    pub session: Option<SessionId>,
+    /// The PSN concerned, if any.
+    pub psn: Option<HostPort>,
+}
+
+/// `known -> discovering (state sync probe: ...; session=ID, psn=host:port)`.
+impl fmt::Display for Transition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {} ({}", self.from, self.to, self.reason)?;
+        if let Some(s) = &self.session {
+            write!(f, "; session={s}")?;
+        }
+        if let Some(p) = &self.psn {
+            write!(f, "; psn={p}")?;
+        }
+        f.write_str(")")
+    }
+}

@@ -1,0 +1,259 @@
+use std::time::Duration;
+
+use posture_protocol::SessionId;
+
+use super::test_server::{Behaviour, TestCa, TestServer, closed_port, fixed};
+use super::*;
+use crate::outcome::BlockedKind;
+
+fn local(port: u16) -> HostPort {
+    HostPort {
+        host: "127.0.0.1".into(),
+        port,
+    }
+}
+
+const MAC: &str = "00-50-56-A8-BE-02";
+
+fn transport(ca: &TestCa) -> Transport {
+    Transport::new(ca.client_config(), MAC)
+        .unwrap()
+        .with_timeouts(Timeouts {
+            connect: Duration::from_secs(5),
+            exchange: Duration::from_millis(800),
+        })
+}
+
+#[tokio::test]
+async fn get_carries_identity_headers_and_returns_the_reply() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(200, "<ok/>")).await;
+    let session = SessionId::new("abc123").unwrap();
+    let reply = transport(&ca)
+        .get(
+            &local(server.port()),
+            "/auth/posturestatus?session=abc123",
+            Some(&session),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(&reply.body[..], b"<ok/>");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1);
+    let s = &seen[0];
+    assert_eq!(s.method, "GET");
+    assert_eq!(s.path_and_query, "/auth/posturestatus?session=abc123");
+    assert_eq!(
+        s.headers["user-agent"],
+        format!("posture-sync/{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(s.headers["x-posture-mac"], "00:50:56:a8:be:02");
+    assert_eq!(s.headers["x-posture-session"], "abc123");
+    assert_eq!(s.tls_version, Some(rustls::ProtocolVersion::TLSv1_3));
+}
+
+#[tokio::test]
+async fn post_sends_an_xml_body_and_no_session_header_before_one_is_known() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(200, "")).await;
+    transport(&ca)
+        .post(
+            &local(server.port()),
+            "/auth/report?session=s",
+            None,
+            "<report/>".into(),
+        )
+        .await
+        .unwrap();
+    let s = &server.seen()[0];
+    assert_eq!(s.method, "POST");
+    assert_eq!(s.body, "<report/>");
+    assert_eq!(s.headers["content-type"], "application/xml");
+    assert!(!s.headers.contains_key("x-posture-session"));
+}
+
+#[tokio::test]
+async fn repeated_requests_resume_the_tls_session() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(200, "")).await;
+    let t = transport(&ca);
+    for _ in 0..3 {
+        t.get(&local(server.port()), "/", None).await.unwrap();
+    }
+    let seen = server.seen();
+    assert!(!seen[0].resumed);
+    assert!(
+        seen[1..].iter().all(|s| s.resumed),
+        "later connections resume: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_returned_not_followed() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(302, "")).await;
+    let reply = transport(&ca)
+        .get(&local(server.port()), "/", None)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 302);
+    assert_eq!(server.seen().len(), 1);
+}
+
+async fn failure(ca: &TestCa, port: u16) -> RequestError {
+    let err = transport(ca)
+        .get(&local(port), "/", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.target, local(port));
+    assert!(
+        err.to_string().starts_with(&format!("127.0.0.1:{port}: ")),
+        "{err}"
+    );
+    err
+}
+
+#[tokio::test]
+async fn nothing_listening_is_blocked_refused() {
+    let ca = TestCa::new();
+    assert_eq!(
+        failure(&ca, closed_port().await).await.outcome,
+        Outcome::Blocked(BlockedKind::Refused)
+    );
+}
+
+#[tokio::test]
+async fn a_reset_after_accept_is_blocked_reset() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), Behaviour::Reset).await;
+    let err = failure(&ca, server.port()).await;
+    assert_eq!(err.outcome, Outcome::Blocked(BlockedKind::Reset), "{err}");
+    assert!(err.is_blocked());
+}
+
+#[tokio::test]
+async fn accepted_but_silent_is_blocked_silent() {
+    let ca = TestCa::new();
+    let server =
+        TestServer::start(ca.server_config(&["127.0.0.1"]), Behaviour::AcceptAndDrop).await;
+    let err = failure(&ca, server.port()).await;
+    assert_eq!(err.outcome, Outcome::Blocked(BlockedKind::SilentTimeout));
+}
+
+#[tokio::test]
+async fn a_reply_that_never_comes_is_a_reply_timeout() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), Behaviour::Slow).await;
+    let err = failure(&ca, server.port()).await;
+    assert_eq!(err.outcome, Outcome::Failed(FailureKind::ReplyTimeout));
+    assert!(!err.is_blocked());
+}
+
+#[tokio::test]
+async fn garbage_is_malformed() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), Behaviour::Garbage).await;
+    let err = failure(&ca, server.port()).await;
+    assert!(
+        matches!(err.outcome, Outcome::Failed(FailureKind::Malformed { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_or_without_a_length() {
+    let ca = TestCa::new();
+    for declare_length in [true, false] {
+        let server = TestServer::start(
+            ca.server_config(&["127.0.0.1"]),
+            Behaviour::Oversized { declare_length },
+        )
+        .await;
+        let err = failure(&ca, server.port()).await;
+        assert!(
+            matches!(err.outcome, Outcome::Failed(FailureKind::Oversized { bytes }) if bytes > 64 * 1024),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_a_tls_failure() {
+    let ca = TestCa::new();
+    // Another CA, and a look-alike with the trusted CA's name but its own key.
+    for other in [TestCa::named("another lab CA"), TestCa::new()] {
+        let server = TestServer::start(other.server_config(&["127.0.0.1"]), fixed(200, "")).await;
+        let err = failure(&ca, server.port()).await;
+        assert!(err.is_security(), "{err}");
+        assert!(err.to_string().contains("untrusted"), "{err}");
+        assert!(
+            server.seen().is_empty(),
+            "no request is sent over an untrusted connection"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_a_tls_failure() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["psn9.lab.test"]), fixed(200, "")).await;
+    let err = failure(&ca, server.port()).await;
+    assert!(err.is_security(), "{err}");
+    assert!(err.to_string().contains("name mismatch"), "{err}");
+}
+
+#[tokio::test]
+async fn an_invalid_host_name_fails_before_any_connection() {
+    let ca = TestCa::new();
+    let target = HostPort {
+        host: "not a host".into(),
+        port: 8449,
+    };
+    let err = transport(&ca).get(&target, "/", None).await.unwrap_err();
+    assert!(
+        matches!(err.outcome, Outcome::Failed(FailureKind::Dns { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn the_mac_is_validated_and_normalised() {
+    let ca = TestCa::new();
+    assert!(Transport::new(ca.client_config(), "nonsense").is_err());
+    let t = Transport::new(ca.client_config(), "0050.56A8.BE02").unwrap();
+    assert_eq!(t.mac(), "00:50:56:a8:be:02");
+}
+
+#[test]
+fn ca_file_problems_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let err = client_config(Some(&missing)).unwrap_err();
+    assert!(matches!(err, SetupError::CaFileUnreadable { .. }));
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let err = client_config(Some(&empty)).unwrap_err();
+    assert!(matches!(err, SetupError::CaFileEmpty { .. }), "{err:?}");
+    assert!(err.to_string().contains("empty.pem"), "{err}");
+
+    let ca = TestCa::new();
+    let good = ca.write_pem(dir.path());
+    assert!(client_config(Some(&good)).is_ok());
+}
+
+#[tokio::test]
+async fn the_startup_config_trusts_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let config = client_config(Some(&ca.write_pem(dir.path()))).unwrap();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(200, "yes")).await;
+    let reply = Transport::new(config, MAC)
+        .unwrap()
+        .get(&local(server.port()), "/", None)
+        .await
+        .unwrap();
+    assert_eq!(&reply.body[..], b"yes");
+}

@@ -1,0 +1,277 @@
+//! `posture-sync dart` with the real binary: a bundle from a state dir whose
+//! agent answers on its status socket holds every part, one progress line
+//! per part, and none of the secrets seeded into logs, profile and CA file.
+#![cfg(unix)]
+// A test harness: it runs the binary under test.
+#![allow(clippy::disallowed_methods)]
+
+mod dart_fixture;
+
+use std::process::Command;
+
+use dart_fixture::{SECRETS, build, serve_status, unzip};
+
+const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
+
+#[test]
+fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
+    let fx = build();
+    let _server = serve_status(&fx.state, fx.status.clone());
+    let out = fx.dir.path().join("support bundle.zip");
+    let o = Command::new(BIN)
+        .arg("dart")
+        .arg("-o")
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(&fx.state)
+        .arg("--profile")
+        .arg(&fx.profile)
+        .arg("--ca-file")
+        .arg(&fx.ca_file)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", fx.dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with(&out.display().to_string()));
+
+    let files = unzip(&out);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "logs/posture-sync.log.2",
+        "logs/posture-sync.log.1",
+        "logs/posture-sync.log",
+        "profile.xml",
+        "known-psns.json",
+        "probe-rounds.jsonl",
+        "status.json",
+        "system/os.txt",
+        "system/dns.txt",
+        "system/routes.txt",
+        "system/addresses.txt",
+        "system/interfaces.txt",
+        "system/clock.txt",
+        "trust.txt",
+        "summary.html",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+        assert!(
+            stderr.contains(&format!("posture-sync: collected {want} (")),
+            "no progress line for {want}: {stderr}"
+        );
+    }
+    let get = |n: &str| &files.iter().find(|(name, _)| name == n).unwrap().1;
+
+    // Secrets: absent from every part; the lines around them survive.
+    for (name, text) in &files {
+        for s in SECRETS.iter().chain([&fx.ca_key_line.as_str()]) {
+            assert!(!text.contains(s), "secret {s} in {name}:\n{text}");
+        }
+        assert!(
+            !text.contains("PRIVATE KEY-----\nMII"),
+            "key body in {name}"
+        );
+    }
+    assert!(get("logs/posture-sync.log.2").contains("Authorization: Bearer [redacted]"));
+    assert!(get("profile.xml").contains("<ProxyPassword>[redacted]</ProxyPassword>"));
+    assert!(get("profile.xml").contains("<StateSyncProbeInterval>5</StateSyncProbeInterval>"));
+
+    // Parts hold what they say.
+    let status: serde_json::Value = serde_json::from_str(get("status.json")).unwrap();
+    assert_eq!(status, fx.status);
+    let rounds = get("probe-rounds.jsonl");
+    assert_eq!(rounds.lines().count(), posture_sync::dart::DEFAULT_ROUNDS);
+    assert!(
+        rounds
+            .lines()
+            .last()
+            .unwrap()
+            .contains("\"detail\":\"answered Compliant\"")
+    );
+    assert!(get("known-psns.json").contains("\"state_sync_port\":8449"));
+    let trust = get("trust.txt");
+    assert!(trust.contains("CN=Posture Lab CA"), "{trust}");
+    assert!(trust.contains(&fx.ca_fingerprint), "{trust}");
+    assert!(trust.contains("== platform roots =="));
+    assert!(get("system/clock.txt").contains("system time (UTC): "));
+    assert!(get("system/os.txt").contains("/proc/sys/kernel/osrelease"));
+    assert!(get("system/interfaces.txt").contains("\nlo\t"));
+
+    let html = get("summary.html");
+    assert!(
+        html.contains("<code>deny tcp any host 127.0.0.1 eq 8449</code>"),
+        "{html}"
+    );
+    assert!(html.contains("while the endpoint was Compliant"));
+    assert!(html.contains("<svg"));
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+}
+
+#[test]
+fn bundle_without_an_agent_says_so_and_still_succeeds() {
+    let fx = build();
+    let out = fx.dir.path().join("b.zip");
+    let o = Command::new(BIN)
+        .args(["dart", "--state-dir"])
+        .arg(&fx.state)
+        .arg("-o")
+        .arg(&out)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", fx.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let files = unzip(&out);
+    let status = &files.iter().find(|(n, _)| n == "status.json").unwrap().1;
+    assert!(status.contains("agent not running"), "{status}");
+    let profile = &files.iter().find(|(n, _)| n == "profile.xml").unwrap().1;
+    assert!(profile.contains("no profile given"), "{profile}");
+    let html = &files.iter().find(|(n, _)| n == "summary.html").unwrap().1;
+    assert!(html.contains("No agent was running"));
+    // No temporary file left next to the bundle.
+    let left: Vec<_> = std::fs::read_dir(fx.dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn automatic_bundles_are_bounded_by_dart_count() {
+    let fx = build();
+    let dirs = posture_sync::paths::Dirs {
+        state: fx.state.clone(),
+        logs: fx.state.join("logs"),
+    };
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        let p = posture_sync::dart::collect_automatic(
+            &dirs,
+            Some(&fx.profile),
+            None,
+            fx.status.clone(),
+            2,
+            "misconfiguration psn 127.0.0.1:8449",
+        )
+        .unwrap()
+        .unwrap();
+        made.push(p);
+    }
+    let kept = posture_sync::dart::automatic_bundles(&dirs.bundles_dir());
+    assert_eq!(kept, made[2..].to_vec());
+    let files = unzip(&kept[1]);
+    let html = &files.iter().find(|(n, _)| n == "summary.html").unwrap().1;
+    assert!(html.contains("automatically: misconfiguration psn 127.0.0.1:8449"));
+    assert_eq!(
+        posture_sync::dart::collect_automatic(&dirs, None, None, fx.status.clone(), 0, "x")
+            .unwrap(),
+        None
+    );
+}
+
+/// Kills the agent when the test ends, however it ends.
+struct Agent(std::process::Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let profile = dir.path().join("p.xml");
+    // Discovery against a closed loopback port: the agent keeps discovering.
+    std::fs::write(
+        &profile,
+        "<cfg><DiscoveryHost>127.0.0.1:1</DiscoveryHost><StateSyncProbeInterval>5</StateSyncProbeInterval></cfg>",
+    )
+    .unwrap();
+    let run = || {
+        let mut c = Command::new(BIN);
+        c.arg("run")
+            .arg("--profile")
+            .arg(&profile)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--mac", "02:00:00:00:00:01"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", dir.path());
+        c
+    };
+    let agent = Agent(
+        run()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait for the status socket (bounded), as a person would with `status`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let o = Command::new(BIN)
+            .args(["status", "--json", "--state-dir"])
+            .arg(&state)
+            .output()
+            .unwrap();
+        if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("discovering") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent never answered: {o:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // One agent per state dir: a second one names the first and exits 4.
+    let second = run().output().unwrap();
+    assert_eq!(second.status.code(), Some(4), "{second:?}");
+    let msg = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        msg.contains(&format!(
+            "another posture-sync agent (pid {}) holds {}",
+            agent.0.id(),
+            state.join("agent.lock").display()
+        )),
+        "{msg}"
+    );
+
+    let out = dir.path().join("live.zip");
+    let o = Command::new(BIN)
+        .args(["dart", "-o"])
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--profile")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let files = unzip(&out);
+    let get = |n: &str| {
+        &files
+            .iter()
+            .find(|(name, _)| name == n)
+            .unwrap_or_else(|| panic!("{n} missing"))
+            .1
+    };
+    let status: serde_json::Value = serde_json::from_str(get("status.json")).unwrap();
+    assert_eq!(status["phase"], "discovering");
+    assert!(get("logs/posture-sync.log").contains("idle -> discovering"));
+    assert!(get("profile.xml").contains("127.0.0.1:1"));
+    let html = get("summary.html");
+    assert!(html.contains("The agent has not found a PSN"), "{html}");
+    assert!(html.contains(">discovering<"));
+    assert!(html.contains("<rect"), "phase band drawn");
+    drop(agent);
+}

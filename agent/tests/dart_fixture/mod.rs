@@ -1,0 +1,185 @@
+//! A state dir as a running agent leaves it after a confirmed dACL
+//! misconfiguration, seeded with secrets in logs, profile and CA file, and a
+//! real status socket serving the agent's status.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use serde_json::{Value, json};
+
+/// Secrets seeded into the inputs; none may reach a bundle.
+pub const SECRETS: &[&str] = &[
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7seeded",
+    "hunter2-profile-password",
+    "eyJhbGciOiJIUzI1NiJ9.seeded-bearer",
+    "tok_live_51seededtoken",
+    "sup3r-s3cret-client",
+    "Basic-dXNlcjpzZWVkZWQ",
+];
+
+/// The seeded inputs.
+#[derive(Debug)]
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub state: PathBuf,
+    pub profile: PathBuf,
+    pub ca_file: PathBuf,
+    pub ca_fingerprint: String,
+    pub ca_key_line: String,
+    pub status: Value,
+}
+
+pub fn status() -> Value {
+    json!({
+        "phase": "known",
+        "posture": "Compliant",
+        "session_id": "c0a80001000a1b2c",
+        "connected_psn": "127.0.0.1:8443",
+        "sync": { "enabled": true, "stopped_reason": "misconfiguration" },
+        "last_probe": { "at": "2026-11-21T21:00:40Z", "target": "127.0.0.1:8449", "outcome": "status" },
+        "counters": { "probe_rounds": 260, "discovery_restarts": 1, "misconfigurations": 1 }
+    })
+}
+
+fn round(at: &str, outcome: &str, detail: &str) -> String {
+    json!({
+        "at": at, "session": "c0a80001000a1b2c", "outcome": outcome,
+        "target": "127.0.0.1:8449",
+        "targets": [{ "target": "127.0.0.1:8449", "outcome": outcome, "detail": detail }]
+    })
+    .to_string()
+}
+
+pub fn build() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let logs = state.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+
+    let log = |lines: &[&str]| lines.join("\n") + "\n";
+    std::fs::write(
+        logs.join("posture-sync.log.2"),
+        log(&[
+            "2026-11-21T20:55:00.000001Z  INFO posture_sync::daemon: idle -> discovering (profile applied)",
+            "2026-11-21T20:55:01.000001Z  INFO posture_sync::daemon: discovering -> assessing (psn answered; psn=127.0.0.1:8443)",
+            "2026-11-21T20:55:01.500000Z DEBUG posture_sync::transport: request headers: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.seeded-bearer",
+        ]),
+    )
+    .unwrap();
+    std::fs::write(
+        logs.join("posture-sync.log.1"),
+        log(&[
+            "2026-11-21T20:55:03.000001Z  INFO posture_sync::daemon: assessing -> known (posture Compliant; session=c0a80001000a1b2c; psn=127.0.0.1:8443)",
+            "2026-11-21T20:55:04.000001Z  WARN posture_sync::cmd::run: loaded key -----BEGIN PRIVATE KEY-----",
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7seeded",
+            "-----END PRIVATE KEY-----",
+            "2026-11-21T20:55:05.000001Z  INFO proxy: url=https://ann:sup3r-s3cret-client@proxy.lab/ authorization=Basic-dXNlcjpzZWVkZWQ",
+        ]),
+    )
+    .unwrap();
+    std::fs::write(
+        logs.join("posture-sync.log"),
+        log(&[
+            "2026-11-21T21:00:35.000001Z  WARN posture_sync::daemon: known -> known (state sync probe got through and answered Compliant: the dacl may not block the state sync port; confirming in 3 s; psn=127.0.0.1:8449)",
+            "2026-11-21T21:00:40.000001Z ERROR posture_sync::daemon: known -> known (dacl misconfiguration: the state sync port is reachable although the posture is Compliant; session=c0a80001000a1b2c; psn=127.0.0.1:8449)",
+            "2026-11-21T21:00:41.000001Z  INFO posture_sync::store: api_token=tok_live_51seededtoken saved",
+        ]),
+    )
+    .unwrap();
+    std::fs::write(
+        state.join("known-psns.json"),
+        r#"{"version":1,"psns":[{"host":"127.0.0.1","discovery_port":8443,"state_sync_port":8449}]}"#,
+    )
+    .unwrap();
+    let mut rounds = Vec::new();
+    for i in 0..250 {
+        let (m, s) = (i / 60, i % 60);
+        rounds.push(round(
+            &format!("2026-11-21T20:{:02}:{s:02}.000Z", 56 + m.min(3)),
+            "blocked",
+            "blocked (timeout)",
+        ));
+    }
+    rounds.push("garbage line".to_string());
+    rounds.push(round(
+        "2026-11-21T21:00:35.000Z",
+        "status",
+        "answered Compliant",
+    ));
+    rounds.push(round(
+        "2026-11-21T21:00:40.000Z",
+        "status",
+        "answered Compliant",
+    ));
+    std::fs::write(state.join("probe-rounds.jsonl"), rounds.join("\n") + "\n").unwrap();
+
+    let profile = dir.path().join("ISEPostureCFG.xml");
+    std::fs::write(
+        &profile,
+        "<cfg>\n  <!-- proxy password=hunter2-profile-password -->\n  <DiscoveryHost>127.0.0.1</DiscoveryHost>\n  <ProxyPassword>hunter2-profile-password</ProxyPassword>\n  <StateSyncProbeInterval>5</StateSyncProbeInterval>\n</cfg>\n",
+    )
+    .unwrap();
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["psn1.lab".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Posture Lab CA");
+    let cert = params.self_signed(&key).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    // An administrator's mistake: the CA's key pasted into the CA bundle.
+    std::fs::write(&ca_file, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let ca_key_line = key.serialize_pem().lines().nth(1).unwrap().to_string();
+    let ca_fingerprint = posture_sync::dart::trust::fingerprint(cert.der());
+
+    Fixture {
+        dir,
+        state,
+        profile,
+        ca_file,
+        ca_fingerprint,
+        ca_key_line,
+        status: status(),
+    }
+}
+
+/// Serves `status` on `<state>/agent.sock` with the agent's own control
+/// server until the returned sender is dropped.
+pub fn serve_status(state: &Path, status: Value) -> mpsc::Sender<()> {
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let socket = state.join("agent.sock");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (_tx, rx) = tokio::sync::watch::channel(status);
+            let server = posture_sync::control::serve(&socket, rx).unwrap();
+            ready_tx.send(()).unwrap();
+            // Wait for the test to finish without blocking the runtime.
+            let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
+            server.shutdown();
+        });
+    });
+    ready_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    stop_tx
+}
+
+/// Every file of a zip: name -> text.
+pub fn unzip(path: &Path) -> Vec<(String, String)> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut zip = zip::ZipArchive::new(file).unwrap();
+    let mut out = Vec::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+        out.push((f.name().unwrap().to_string(), text));
+    }
+    out
+}

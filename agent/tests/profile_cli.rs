@@ -1,0 +1,186 @@
+//! `posture-sync profile check|schema` run as a real process on the
+//! profile-schema fixtures.
+// Test harness: spawning the binary under test is the point.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../profile-schema/tests/fixtures")
+        .join(name)
+}
+
+fn posture_sync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_posture-sync"))
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("run posture-sync")
+}
+
+fn check(name: &str) -> (Option<i32>, String, String, String) {
+    let path = fixture(name);
+    let path = path.to_str().expect("utf-8 path").to_owned();
+    let out = posture_sync(&["profile", "check", &path]);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        path,
+    )
+}
+
+#[test]
+fn valid_profile_exits_0_with_a_summary_and_notes_on_stderr() {
+    let (code, stdout, stderr, path) = check("full.xml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "{path}: valid profile ({} known keys, 15 unknown kept, 0 warnings)\n",
+            profile_schema::KEYS.len()
+        )
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{path}:35:5: note: RetryDetection: unknown key, kept but not used by posture-sync\n"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning:"), "{stderr}");
+}
+
+#[test]
+fn warnings_go_to_stderr_with_help_and_exit_0() {
+    let (code, stdout, stderr, path) = check("seed.xml");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!(
+            "{path}: valid profile (27 known keys, 0 unknown kept, 3 warnings)"
+        )),
+        "{stdout}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 6, "{stderr}");
+    assert_eq!(
+        lines[0],
+        format!("{path}:3:5: warning: ServerNameRules: `*` accepts any host name")
+    );
+    assert!(lines[1].starts_with("  help: "), "{stderr}");
+    assert!(
+        lines[4].starts_with(&format!(
+            "{path}:25:5: warning: StateSyncProbeInterval: 10 s is a short interval"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn invalid_profiles_exit_1_with_file_line_col_lines() {
+    for (name, want) in [
+        (
+            "err-range.xml",
+            "2:5: StateSyncProbeInterval: 400 is out of range 0-300",
+        ),
+        (
+            "err-type.xml",
+            "3:5: DartCount: `three` is not a whole number (allowed 0-100)",
+        ),
+        (
+            "err-duplicate.xml",
+            "4:5: StateSyncProbeInterval: duplicate key (first at 2:5); a key may appear once",
+        ),
+        (
+            "err-root.xml",
+            "2:1: root element is <config>; a profile's root element is <cfg>",
+        ),
+        (
+            "err-dtd.xml",
+            "2:1: a DTD (<!DOCTYPE ...>) is not allowed in a profile; remove it",
+        ),
+        (
+            "err-nested.xml",
+            "4:9: CallHomeList: element <Host> inside <CallHomeList>; a profile is flat: each key holds plain text",
+        ),
+        (
+            "err-unclosed.xml",
+            "3:1: unexpected end of file: <cfg> is not closed",
+        ),
+    ] {
+        let (code, stdout, stderr, path) = check(name);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert_eq!(stdout, "", "{name}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                format!("{path}:{want}"),
+                format!("{path}: invalid profile: 1 error")
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_error_is_listed() {
+    let (code, _, stderr, path) = check("err-several.xml");
+    assert_eq!(code, Some(1));
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("{path}:")))
+        .collect();
+    assert_eq!(errors.len(), 5, "{stderr}");
+    assert_eq!(errors[4], format!("{path}: invalid profile: 4 errors"));
+    assert!(errors[1].starts_with(&format!(
+        "{path}:3:5: NetworkTransitionDelay: 1 is out of range 2-30"
+    )));
+}
+
+#[test]
+fn missing_file_is_no_profile_exit_2() {
+    let (code, stdout, stderr, path) = check("no-such-profile.xml");
+    assert_eq!(code, Some(2));
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.starts_with(&format!("posture-sync: no profile at {path}: ")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn schema_prints_json_for_every_key() {
+    let out = posture_sync(&["profile", "schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema is JSON");
+    assert_eq!(json["root"], "cfg");
+    let keys = json["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), profile_schema::KEYS.len());
+    let sync = keys
+        .iter()
+        .find(|k| k["name"] == "StateSyncProbeInterval")
+        .expect("sync key");
+    assert_eq!(
+        (sync["min"].as_u64(), sync["max"].as_u64()),
+        (Some(0), Some(300))
+    );
+}
+
+#[test]
+fn schema_piped_into_a_closed_reader_does_not_panic() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_posture-sync"))
+        .args(["profile", "schema"])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Close our end of stdout at once, like `| head -c0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -1,0 +1,361 @@
+//! The admin API: plain HTTP/1.1 + JSON on loopback, `Authorization: Bearer TOKEN`.
+//!
+//! Plain HTTP is acceptable here only because the API listens on loopback (the
+//! config refuses any other address) and every call needs the token from
+//! `DIR/admin-token` (mode 0600): traffic never leaves the machine, and only the
+//! user who started the lab can read the token. The PSN endpoints are TLS only.
+//!
+//! | call | body | what |
+//! |---|---|---|
+//! | `GET /sessions` | | every session |
+//! | `POST /sessions` | `{"mac", "status"?, "node"?, "endpoint"?, "id"?}` | create or replace a MAC's session |
+//! | `GET /sessions/{id}` | | one session |
+//! | `POST /sessions/{id}/status` | `{"status": "Unknown"}` | change of authorization (CoA) |
+//! | `DELETE /sessions/{id}` | | end the session |
+//! | `GET /alarms`, `DELETE /alarms` | | list, clear alarms |
+//! | `GET /nodes` | | nodes with faults, dACL mode, counters |
+//! | `POST /nodes/{name}/fault` | `{"mode", "slow_ms"?, "scope"?}` | fault mode |
+//! | `POST /nodes/{name}/dacl` | `{"mode": "off|reject|drop"}` | dACL emulation |
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use posture_protocol::{PostureStatus, SessionId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::LabState;
+use crate::faults::{DaclSetting, FaultSetting};
+use crate::sessions::{SeedSpec, SessionError};
+
+/// Largest admin request body.
+pub const MAX_ADMIN_BODY: usize = 64 * 1024;
+
+/// The admin service.
+#[derive(Clone)]
+pub struct Admin {
+    state: Arc<LabState>,
+    token: Arc<str>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never in logs.
+        f.debug_struct("Admin")
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: PostureStatus,
+}
+
+type Out = (StatusCode, Value);
+
+fn err(status: StatusCode, message: impl Into<String>) -> Out {
+    (status, json!({ "error": message.into() }))
+}
+
+fn session_err(e: SessionError) -> Out {
+    match e {
+        SessionError::NotFound(_) => err(StatusCode::NOT_FOUND, e.to_string()),
+        SessionError::BadMac(_) | SessionError::DuplicateId(_) => {
+            err(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        SessionError::Storage(_) => err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timing.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Admin {
+    /// The admin service over shared state with a token.
+    pub fn new(state: Arc<LabState>, token: String) -> Self {
+        Admin {
+            state,
+            token: token.into(),
+        }
+    }
+
+    /// Answers one admin request.
+    pub async fn handle<B>(&self, peer: SocketAddr, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let (status, body) = self.route(peer, req).await;
+        tracing::info!(admin = true, %method, path = %path, %peer, status = status.as_u16(), "admin request");
+        let mut text = serde_json::to_vec_pretty(&body).unwrap_or_default();
+        text.push(b'\n');
+        let mut resp = Response::new(Full::new(Bytes::from(text)));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"psn-lab admin\""),
+            );
+        }
+        resp
+    }
+
+    fn authorized<B>(&self, req: &Request<B>) -> bool {
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| same_secret(t.trim().as_bytes(), self.token.as_bytes()))
+    }
+
+    async fn json_body<T: DeserializeOwned, B>(req: Request<B>) -> Result<T, Out>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let bytes = match Limited::new(req.into_body(), MAX_ADMIN_BODY)
+            .collect()
+            .await
+        {
+            Ok(c) => c.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(err(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body too large (at most {MAX_ADMIN_BODY} bytes)"),
+                ));
+            }
+            Err(e) => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}"),
+                ));
+            }
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+    }
+
+    fn node(&self, name: &str) -> Result<usize, Out> {
+        self.state.node_index(name).ok_or_else(|| {
+            let names: Vec<&str> = self
+                .state
+                .nodes
+                .iter()
+                .map(|n| n.info.name.as_str())
+                .collect();
+            err(
+                StatusCode::NOT_FOUND,
+                format!("no node {name:?} (nodes: {})", names.join(", ")),
+            )
+        })
+    }
+
+    async fn route<B>(&self, peer: SocketAddr, req: Request<B>) -> Out
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if !peer.ip().is_loopback() {
+            return err(
+                StatusCode::FORBIDDEN,
+                "the admin API answers loopback clients only",
+            );
+        }
+        if !self.authorized(&req) {
+            return err(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token (send 'Authorization: Bearer <token from DIR/admin-token>')",
+            );
+        }
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let result = match (&method, path.as_str()) {
+            (&Method::GET, "/sessions") => {
+                Ok((StatusCode::OK, to_value(&self.state.sessions.list())))
+            }
+            (&Method::POST, "/sessions") => self.seed(req).await,
+            (&Method::GET, "/alarms") => Ok((StatusCode::OK, to_value(&self.state.alarms.list()))),
+            (&Method::DELETE, "/alarms") => {
+                self.state.alarms.clear();
+                Ok((StatusCode::OK, json!({ "cleared": true })))
+            }
+            (&Method::GET, "/nodes") => {
+                let views: Vec<_> = self.state.nodes.iter().map(|n| n.view()).collect();
+                Ok((StatusCode::OK, to_value(&views)))
+            }
+            (_, p) if p.starts_with("/nodes/") => self.node_call(&method, p, req).await,
+            (_, p) if p.starts_with("/sessions/") => self.session_call(&method, p, req).await,
+            (_, "/sessions" | "/alarms" | "/nodes") => Err(err(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed on {path}"),
+            )),
+            _ => Err(err(
+                StatusCode::NOT_FOUND,
+                format!("no admin endpoint {path}"),
+            )),
+        };
+        result.unwrap_or_else(|e| e)
+    }
+
+    async fn seed<B>(&self, req: Request<B>) -> Result<Out, Out>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let spec: SeedSpec = Self::json_body(req).await?;
+        let owner = match &spec.node {
+            Some(n) => self.node(n)?,
+            None => 0,
+        };
+        let node = &self.state.nodes[owner];
+        let s = self
+            .state
+            .sessions
+            .seed(&spec, &node.info.name, node.info.discovery.ip())
+            .map_err(session_err)?;
+        tracing::info!(session = %s.id, mac = %s.mac, status = %s.status, "session seeded through the admin API");
+        Ok((StatusCode::CREATED, to_value(&s)))
+    }
+
+    async fn session_call<B>(
+        &self,
+        method: &Method,
+        path: &str,
+        req: Request<B>,
+    ) -> Result<Out, Out>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let rest = &path["/sessions/".len()..];
+        let (raw_id, action) = match rest.strip_suffix("/status") {
+            Some(id) => (id, Some("status")),
+            None => (rest, None),
+        };
+        let id = SessionId::new(raw_id).map_err(|e| err(StatusCode::BAD_REQUEST, e.to_string()))?;
+        match (method, action) {
+            (&Method::GET, None) => self
+                .state
+                .sessions
+                .get(&id)
+                .map(|s| (StatusCode::OK, to_value(&s)))
+                .ok_or_else(|| err(StatusCode::NOT_FOUND, format!("no session {id}"))),
+            (&Method::DELETE, None) => {
+                let s = self.state.sessions.end(&id).map_err(session_err)?;
+                tracing::info!(session = %id, mac = %s.mac, "session ended through the admin API");
+                Ok((StatusCode::OK, json!({ "ended": to_value(&s) })))
+            }
+            (&Method::POST, Some(_)) => {
+                let body: StatusBody = Self::json_body(req).await?;
+                let (s, old) = self
+                    .state
+                    .sessions
+                    .set_status(&id, body.status)
+                    .map_err(session_err)?;
+                tracing::info!(session = %id, from = %old, to = %s.status, "CoA through the admin API");
+                Ok((
+                    StatusCode::OK,
+                    json!({ "previous": old, "session": to_value(&s) }),
+                ))
+            }
+            _ => Err(err(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{method} is not allowed on {path} (GET or DELETE /sessions/ID, POST /sessions/ID/status)"
+                ),
+            )),
+        }
+    }
+
+    async fn node_call<B>(&self, method: &Method, path: &str, req: Request<B>) -> Result<Out, Out>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let rest = &path["/nodes/".len()..];
+        let Some((name, what)) = rest.split_once('/') else {
+            return Err(err(
+                StatusCode::NOT_FOUND,
+                format!("no admin endpoint {path} (POST /nodes/NAME/fault or /nodes/NAME/dacl)"),
+            ));
+        };
+        if what != "fault" && what != "dacl" {
+            return Err(err(
+                StatusCode::NOT_FOUND,
+                format!("no admin endpoint {path}"),
+            ));
+        }
+        if method != Method::POST {
+            return Err(err(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed on {path} (allowed: POST)"),
+            ));
+        }
+        let i = self.node(name)?;
+        let node = &self.state.nodes[i];
+        if what == "fault" {
+            let f: FaultSetting = Self::json_body(req).await?;
+            f.validate().map_err(|m| err(StatusCode::BAD_REQUEST, m))?;
+            node.set_fault(f);
+            tracing::info!(node = %name, mode = ?f.mode, slow_ms = f.slow_ms, scope = ?f.scope, "fault mode switched");
+        } else {
+            let d: DaclSetting = Self::json_body(req).await?;
+            node.set_dacl(d.mode);
+            tracing::info!(node = %name, mode = ?d.mode, "dACL emulation switched");
+        }
+        Ok((StatusCode::OK, to_value(&node.view())))
+    }
+}
+
+/// Serves the admin API until shutdown.
+pub async fn serve(listener: TcpListener, admin: Admin, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                };
+                let admin = admin.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let admin = admin.clone();
+                        async move { Ok::<_, Infallible>(admin.handle(peer, req).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(crate::server::HEADER_TIMEOUT)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,621 @@
+//! The PSN endpoints of protocol.md as a plain function of (state, request):
+//! [`app`] builds an [`App`] whose [`App::handle`] needs no socket, so tests can
+//! drive it directly; the server module only adds TLS and the dACL emulation.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use posture_protocol::{
+    Discovery, PostureResult, PostureStatusReply, PsnRef, Report, Requirements, SessionId, paths,
+};
+use serde::Serialize;
+
+use crate::alarms::{AlarmInput, AlarmLog};
+use crate::faults::{DaclMode, FaultMode, FaultSetting, OVERSIZED_BYTES};
+use crate::policy::Policy;
+use crate::sessions::{SessionError, SessionStore};
+
+/// Largest request body accepted (reports); larger is 413.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Which of a node's two ports a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortKind {
+    /// Discovery, requirements, report (default 8443).
+    Discovery,
+    /// State sync probe (default 8449).
+    StateSync,
+}
+
+/// A node's fixed facts, known once its ports are bound.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    /// Node name.
+    pub name: String,
+    /// Host it names itself by in discovery replies.
+    pub advertise: String,
+    /// Bound discovery address.
+    pub discovery: SocketAddr,
+    /// Bound state sync address.
+    pub sync: SocketAddr,
+}
+
+/// Per-node counters.
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    /// Requests answered on either port.
+    pub requests: AtomicU64,
+    /// Connections reset by the dACL emulation.
+    pub dacl_rejected: AtomicU64,
+    /// Connections held unanswered by the dACL emulation.
+    pub dacl_dropped: AtomicU64,
+}
+
+/// A node: facts, knobs and counters.
+#[derive(Debug)]
+pub struct NodeState {
+    /// Fixed facts.
+    pub info: NodeInfo,
+    fault: Mutex<FaultSetting>,
+    dacl: Mutex<DaclMode>,
+    /// Counters.
+    pub counters: NodeCounters,
+}
+
+/// A node as `GET /nodes` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    /// Facts.
+    #[serde(flatten)]
+    pub info: NodeInfo,
+    /// Current fault.
+    pub fault: FaultSetting,
+    /// Current dACL emulation.
+    pub dacl: DaclMode,
+    /// Requests answered.
+    pub requests: u64,
+    /// Connections reset by the dACL emulation.
+    pub dacl_rejected: u64,
+    /// Connections held by the dACL emulation.
+    pub dacl_dropped: u64,
+}
+
+impl NodeState {
+    /// A node with no fault and the dACL emulation off.
+    pub fn new(info: NodeInfo) -> Self {
+        NodeState {
+            info,
+            fault: Mutex::new(FaultSetting::default()),
+            dacl: Mutex::new(DaclMode::Off),
+            counters: NodeCounters::default(),
+        }
+    }
+
+    /// Current fault setting.
+    pub fn fault(&self) -> FaultSetting {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Switches the fault setting.
+    pub fn set_fault(&self, f: FaultSetting) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = f;
+    }
+
+    /// Current dACL emulation mode.
+    pub fn dacl(&self) -> DaclMode {
+        *self.dacl.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Switches the dACL emulation.
+    pub fn set_dacl(&self, m: DaclMode) {
+        *self.dacl.lock().unwrap_or_else(|p| p.into_inner()) = m;
+    }
+
+    /// Snapshot for the admin API.
+    pub fn view(&self) -> NodeView {
+        NodeView {
+            info: self.info.clone(),
+            fault: self.fault(),
+            dacl: self.dacl(),
+            requests: self.counters.requests.load(Ordering::Relaxed),
+            dacl_rejected: self.counters.dacl_rejected.load(Ordering::Relaxed),
+            dacl_dropped: self.counters.dacl_dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn psn_ref(&self) -> PsnRef {
+        PsnRef {
+            host: self.info.advertise.clone(),
+            state_sync_port: self.info.sync.port(),
+        }
+    }
+}
+
+/// Everything the nodes share: as ISE nodes share session data.
+#[derive(Debug)]
+pub struct LabState {
+    /// Nodes in configuration order.
+    pub nodes: Vec<NodeState>,
+    /// The shared session store.
+    pub sessions: SessionStore,
+    /// Raised alarms.
+    pub alarms: AlarmLog,
+    /// The posture policy.
+    pub policy: Policy,
+}
+
+impl LabState {
+    /// Index of a node by name.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.info.name == name)
+    }
+}
+
+/// Where a request came in.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestCtx {
+    /// Index into [`LabState::nodes`].
+    pub node: usize,
+    /// Which port.
+    pub port: PortKind,
+    /// The TCP peer.
+    pub peer: SocketAddr,
+}
+
+/// The PSN service.
+#[derive(Debug, Clone)]
+pub struct App {
+    state: Arc<LabState>,
+}
+
+/// Builds the service over shared state.
+pub fn app(state: Arc<LabState>) -> App {
+    App { state }
+}
+
+/// A reply before it becomes a response, with what the log line needs.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    body: Bytes,
+    content_type: &'static str,
+    session: Option<SessionId>,
+    allow: Option<&'static str>,
+}
+
+impl Reply {
+    fn xml(body: String, session: &SessionId) -> Self {
+        Reply {
+            status: StatusCode::OK,
+            body: Bytes::from(body),
+            content_type: posture_protocol::CONTENT_TYPE,
+            session: Some(session.clone()),
+            allow: None,
+        }
+    }
+
+    fn text(status: StatusCode, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        message.push('\n');
+        Reply {
+            status,
+            body: Bytes::from(message),
+            content_type: "text/plain; charset=utf-8",
+            session: None,
+            allow: None,
+        }
+    }
+
+    fn with_session(mut self, s: &SessionId) -> Self {
+        self.session = Some(s.clone());
+        self
+    }
+}
+
+fn garbage_body() -> Bytes {
+    Bytes::from_static(b"\x00\xff\xfe<<<this is not XML: psn-lab fault mode garbage>>>{\"oops\":")
+}
+
+fn oversized_body() -> Bytes {
+    static BODY: OnceLock<Bytes> = OnceLock::new();
+    BODY.get_or_init(|| {
+        // Well-formed XML, so that a client fails on the size and not on the syntax.
+        let head = r#"<postureStatus session="oversized" status="Unknown"><padding>"#;
+        let tail = "</padding></postureStatus>";
+        let mut s = String::with_capacity(OVERSIZED_BYTES);
+        s.push_str(head);
+        s.extend(std::iter::repeat_n(
+            'x',
+            OVERSIZED_BYTES - head.len() - tail.len(),
+        ));
+        s.push_str(tail);
+        Bytes::from(s)
+    })
+    .clone()
+}
+
+fn query_session(query: Option<&str>) -> Result<SessionId, Reply> {
+    let raw = posture_protocol::session_from_query(query).ok_or_else(|| {
+        Reply::text(
+            StatusCode::BAD_REQUEST,
+            "missing session query parameter (expected ?session=ID with the id from discovery)",
+        )
+    })?;
+    SessionId::new(raw).map_err(|e| Reply::text(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+fn storage_failure(e: SessionError) -> Reply {
+    match e {
+        SessionError::NotFound(id) => {
+            Reply::text(StatusCode::NOT_FOUND, format!("no session {id}")).with_session(&id)
+        }
+        other => {
+            tracing::error!(error = %other, "session store failure");
+            Reply::text(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+        }
+    }
+}
+
+async fn read_body<B>(req: Request<B>) -> Result<Bytes, Reply>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_large = || {
+        Reply::text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large (at most {MAX_REQUEST_BYTES} bytes)"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+    {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(Reply::text(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {e}"),
+        )),
+    }
+}
+
+impl App {
+    /// The shared state.
+    pub fn state(&self) -> &Arc<LabState> {
+        &self.state
+    }
+
+    /// Answers one request that came in on `ctx`.
+    pub async fn handle<B>(&self, ctx: RequestCtx, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let node = &self.state.nodes[ctx.node.min(self.state.nodes.len().saturating_sub(1))];
+        let header_session = req
+            .headers()
+            .get(posture_protocol::headers::SESSION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let reply = self.reply(node, ctx, req).await;
+        node.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let session = reply
+            .session
+            .as_ref()
+            .map(|s| s.to_string())
+            .or(header_session)
+            .unwrap_or_default();
+        let local_port = match ctx.port {
+            PortKind::Discovery => node.info.discovery.port(),
+            PortKind::StateSync => node.info.sync.port(),
+        };
+        tracing::info!(
+            node = %node.info.name,
+            port = local_port,
+            %method,
+            path = %path,
+            peer = %ctx.peer,
+            status = reply.status.as_u16(),
+            session = %session,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        let mut resp = Response::new(Full::new(reply.body));
+        *resp.status_mut() = reply.status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(reply.content_type),
+        );
+        resp.headers_mut()
+            .insert(header::SERVER, HeaderValue::from_static("psn-lab"));
+        if let Some(allow) = reply.allow {
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        resp
+    }
+
+    async fn reply<B>(&self, node: &NodeState, ctx: RequestCtx, req: Request<B>) -> Reply
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let fault = node.fault();
+        if fault.applies_to(ctx.port) {
+            match fault.mode {
+                FaultMode::Http500 => {
+                    return Reply::text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("{} is in fault mode http500", node.info.name),
+                    );
+                }
+                FaultMode::Garbage => {
+                    return Reply {
+                        status: StatusCode::OK,
+                        body: garbage_body(),
+                        content_type: posture_protocol::CONTENT_TYPE,
+                        session: None,
+                        allow: None,
+                    };
+                }
+                FaultMode::Oversized => {
+                    return Reply {
+                        status: StatusCode::OK,
+                        body: oversized_body(),
+                        content_type: posture_protocol::CONTENT_TYPE,
+                        session: None,
+                        allow: None,
+                    };
+                }
+                FaultMode::Slow => tokio::time::sleep(Duration::from_millis(fault.slow_ms)).await,
+                FaultMode::None | FaultMode::NoSession => {}
+            }
+        }
+        let path = req.uri().path();
+        let route = match (ctx.port, path) {
+            (PortKind::Discovery, paths::DISCOVERY) => Some((Method::GET, "GET")),
+            (PortKind::Discovery, paths::REQUIREMENTS) => Some((Method::GET, "GET")),
+            (PortKind::Discovery, paths::REPORT) => Some((Method::POST, "POST")),
+            (PortKind::StateSync, paths::POSTURE_STATUS) => Some((Method::GET, "GET")),
+            _ => None,
+        };
+        let Some((method, allow)) = route else {
+            let hint = match (ctx.port, path) {
+                (PortKind::Discovery, paths::POSTURE_STATUS) => format!(
+                    "; the state sync probe is served on the state sync port {}",
+                    node.info.sync.port()
+                ),
+                (PortKind::StateSync, paths::DISCOVERY | paths::REQUIREMENTS | paths::REPORT) => {
+                    format!(
+                        "; discovery, requirements and report are served on the discovery port {}",
+                        node.info.discovery.port()
+                    )
+                }
+                _ => String::new(),
+            };
+            return Reply::text(
+                StatusCode::NOT_FOUND,
+                format!("no such endpoint {path} on this port{hint}"),
+            );
+        };
+        if req.method() != method {
+            let mut r = Reply::text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{} is not allowed on {path} (allowed: {allow})",
+                    req.method()
+                ),
+            );
+            r.allow = Some(allow);
+            return r;
+        }
+        match path {
+            paths::DISCOVERY => self.discovery(node, ctx, &req, fault),
+            paths::REQUIREMENTS => self.requirements(req.uri().query()),
+            paths::REPORT => self.report(req).await,
+            _ => self.probe(node, ctx, req.uri().query()),
+        }
+    }
+
+    fn discovery<B>(
+        &self,
+        node: &NodeState,
+        ctx: RequestCtx,
+        req: &Request<B>,
+        fault: FaultSetting,
+    ) -> Reply {
+        let Some(raw) = req.headers().get(posture_protocol::headers::MAC) else {
+            return Reply::text(
+                StatusCode::BAD_REQUEST,
+                "missing X-Posture-Mac header (the endpoint's primary MAC, e.g. aa:bb:cc:dd:ee:ff)",
+            );
+        };
+        let Some(mac) = raw.to_str().ok().and_then(posture_protocol::normalize_mac) else {
+            return Reply::text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "X-Posture-Mac {:?} is not a MAC address (expected aa:bb:cc:dd:ee:ff)",
+                    String::from_utf8_lossy(raw.as_bytes())
+                ),
+            );
+        };
+        if fault.mode == FaultMode::NoSession && fault.applies_to(PortKind::Discovery) {
+            return Reply::text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "{} holds no session for {mac} (fault mode no-session)",
+                    node.info.name
+                ),
+            );
+        }
+        let owners: Vec<&str> = self
+            .state
+            .nodes
+            .iter()
+            .map(|n| n.info.name.as_str())
+            .collect();
+        let (session, created) = match self.state.sessions.discover(
+            &mac,
+            &node.info.name,
+            node.info.discovery.ip(),
+            ctx.peer.ip(),
+            &owners,
+        ) {
+            Ok(x) => x,
+            Err(e) => return storage_failure(e),
+        };
+        if created {
+            tracing::info!(node = %node.info.name, session = %session.id, %mac, endpoint = %ctx.peer.ip(), "session created");
+        }
+        let owner = self
+            .state
+            .nodes
+            .iter()
+            .find(|n| n.info.name == session.owner)
+            .unwrap_or(node);
+        let doc = Discovery {
+            session: session.id.clone(),
+            posture: session.status,
+            psn: owner.psn_ref(),
+            psn_list: self
+                .state
+                .nodes
+                .iter()
+                .filter(|n| n.info.name != owner.info.name)
+                .map(NodeState::psn_ref)
+                .collect(),
+        };
+        Reply::xml(doc.to_xml(), &session.id)
+    }
+
+    fn requirements(&self, query: Option<&str>) -> Reply {
+        let id = match query_session(query) {
+            Ok(id) => id,
+            Err(r) => return r,
+        };
+        // An assessment begins: Pending until the report decides.
+        match self
+            .state
+            .sessions
+            .set_status(&id, posture_protocol::PostureStatus::Pending)
+        {
+            Ok(_) => {}
+            Err(e) => return storage_failure(e),
+        }
+        let doc = Requirements {
+            session: id.clone(),
+            requirements: self.state.policy.requirements.clone(),
+        };
+        Reply::xml(doc.to_xml(), &id)
+    }
+
+    async fn report<B>(&self, req: Request<B>) -> Reply
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let id = match query_session(req.uri().query()) {
+            Ok(id) => id,
+            Err(r) => return r,
+        };
+        if self.state.sessions.get(&id).is_none() {
+            return Reply::text(StatusCode::NOT_FOUND, format!("no session {id}"))
+                .with_session(&id);
+        }
+        let body = match read_body(req).await {
+            Ok(b) => b,
+            Err(r) => return r.with_session(&id),
+        };
+        let report = match Report::from_xml(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return Reply::text(StatusCode::BAD_REQUEST, format!("malformed report: {e}"))
+                    .with_session(&id);
+            }
+        };
+        if report.session != id {
+            return Reply::text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the report names session {} but the query names {id}",
+                    report.session
+                ),
+            )
+            .with_session(&id);
+        }
+        let decision = self.state.policy.decide(&report);
+        if !decision.unknown_results.is_empty() {
+            tracing::info!(session = %id, ignored = ?decision.unknown_results, "report has results for requirements the policy does not have");
+        }
+        match self
+            .state
+            .sessions
+            .record_report(&id, decision.status, report.results)
+        {
+            Ok((_, old)) => {
+                tracing::info!(session = %id, from = %old, to = %decision.status, failed_mandatory = ?decision.failed_mandatory, "posture decided");
+            }
+            Err(e) => return storage_failure(e),
+        }
+        let doc = PostureResult {
+            session: id.clone(),
+            status: decision.status,
+        };
+        Reply::xml(doc.to_xml(), &id)
+    }
+
+    fn probe(&self, node: &NodeState, ctx: RequestCtx, query: Option<&str>) -> Reply {
+        let id = match query_session(query) {
+            Ok(id) => id,
+            Err(r) => return r,
+        };
+        let Some(session) = self.state.sessions.record_probe(&id) else {
+            return Reply::text(StatusCode::NOT_FOUND, format!("no session {id}"))
+                .with_session(&id);
+        };
+        if session.status.is_known() {
+            self.state.alarms.raise(AlarmInput {
+                node: &node.info.name,
+                port: node.info.sync.port(),
+                session: &session.id,
+                mac: &session.mac,
+                status: session.status,
+                endpoint: session.endpoint,
+                peer: ctx.peer.ip(),
+            });
+        }
+        let doc = PostureStatusReply {
+            session: id.clone(),
+            status: session.status,
+        };
+        Reply::xml(doc.to_xml(), &id)
+    }
+}
+
+/// Whether the dACL emulation of `node` blocks a connection from `peer`.
+pub fn dacl_blocks(state: &LabState, node: &NodeState, peer: IpAddr) -> Option<DaclMode> {
+    match node.dacl() {
+        DaclMode::Off => None,
+        mode => state.sessions.endpoint_is_known(peer).then_some(mode),
+    }
+}

@@ -1,0 +1,498 @@
+//! The session directory shared by all nodes: one JSON file per session.
+//!
+//! Sessions are keyed by the endpoint's MAC. The in-memory map is the authority
+//! while the lab runs; every change is written atomically (temp file + rename) to
+//! `DIR/sessions/<mac>.json`, so the directory is never half-written, and the
+//! files are read back at startup (a corrupt file is moved aside as
+//! `*.corrupt`, never fatal). Probe counters live in memory and reach the file
+//! with the session's next change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use posture_protocol::{PostureStatus, ReportResult, SessionId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::LabError;
+use crate::fsutil;
+
+/// One endpoint's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Session id (ISE style: node address in hex, then random characters).
+    pub id: SessionId,
+    /// The endpoint's MAC, wire form.
+    pub mac: String,
+    /// Posture status.
+    pub status: PostureStatus,
+    /// Name of the node that owns the session (named as `<psn>` in discovery).
+    pub owner: String,
+    /// The endpoint's address: the source address seen at its latest discovery.
+    pub endpoint: Option<IpAddr>,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// Time of the latest change, RFC 3339.
+    pub updated: String,
+    /// State sync probes answered for this session.
+    #[serde(default)]
+    pub probes: u64,
+    /// Time of the latest probe, RFC 3339.
+    #[serde(default)]
+    pub last_probe: Option<String>,
+    /// The latest report's results.
+    #[serde(default)]
+    pub last_report: Option<Vec<ReportResult>>,
+}
+
+/// How a session is seeded (config file or admin API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSpec {
+    /// The endpoint's MAC (any common notation).
+    pub mac: String,
+    /// Initial status (default Unknown).
+    #[serde(default = "unknown")]
+    pub status: PostureStatus,
+    /// Owning node (default: the first node).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Endpoint address (default: none until the endpoint's first discovery).
+    #[serde(default)]
+    pub endpoint: Option<IpAddr>,
+    /// Session id (default: a new one).
+    #[serde(default)]
+    pub id: Option<SessionId>,
+}
+
+fn unknown() -> PostureStatus {
+    PostureStatus::Unknown
+}
+
+/// Why a session operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No session with this id.
+    #[error("no session {0}")]
+    NotFound(SessionId),
+    /// The MAC is not a MAC.
+    #[error("{0:?} is not a MAC address (expected aa:bb:cc:dd:ee:ff)")]
+    BadMac(String),
+    /// The id is already used by another MAC's session.
+    #[error("session id {0} is already used by another endpoint")]
+    DuplicateId(SessionId),
+    /// The session file could not be written.
+    #[error(transparent)]
+    Storage(#[from] LabError),
+}
+
+/// Current time, RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// A new session id in the style of ISE's: the node's IPv4 address in hex (for
+/// IPv6, its last four bytes), then 39 characters of `[A-Za-z0-9_-]`.
+pub fn new_session_id(node_ip: IpAddr) -> SessionId {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    let octets = match node_ip {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            [o[12], o[13], o[14], o[15]]
+        }
+    };
+    let mut id: String = octets.iter().map(|b| format!("{b:02x}")).collect();
+    id.extend((0..39).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char));
+    // Invariant: hex digits and ALPHABET are all valid session id characters and the length is 47.
+    SessionId::new(id).expect("generated session ids use only allowed characters")
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_mac: BTreeMap<String, Session>,
+    by_id: HashMap<SessionId, String>,
+}
+
+/// The shared session store.
+#[derive(Debug)]
+pub struct SessionStore {
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+fn file_name(mac: &str) -> String {
+    format!("{}.json", mac.replace(':', "-"))
+}
+
+impl SessionStore {
+    /// Opens `dir` (created if absent) and loads the session files in it.
+    pub fn open(dir: &Path) -> Result<Self, LabError> {
+        fsutil::create_dir(dir, "session directory")?;
+        let mut inner = Inner::default();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| LabError::io("read", "session directory", dir, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let parsed = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Session>(&b).map_err(|e| e.to_string()))
+                .and_then(|s| match posture_protocol::normalize_mac(&s.mac) {
+                    Some(mac) if mac == s.mac => Ok(s),
+                    _ => Err(format!("{:?} is not a MAC in wire form", s.mac)),
+                });
+            match parsed {
+                Ok(s) if !inner.by_id.contains_key(&s.id) && !inner.by_mac.contains_key(&s.mac) => {
+                    inner.by_id.insert(s.id.clone(), s.mac.clone());
+                    inner.by_mac.insert(s.mac.clone(), s);
+                }
+                Ok(s) => {
+                    tracing::warn!(file = %path.display(), session = %s.id, "duplicate session file ignored")
+                }
+                Err(error) => {
+                    let aside = path.with_extension("json.corrupt");
+                    tracing::warn!(file = %path.display(), moved_to = %aside.display(), %error, "corrupt session file moved aside");
+                    let _ = std::fs::rename(&path, &aside);
+                }
+            }
+        }
+        Ok(SessionStore {
+            dir: dir.to_owned(),
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// The session directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a
+        // way that matters more than stopping the lab would, so keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn persist(&self, s: &Session) -> Result<(), LabError> {
+        let json = serde_json::to_vec_pretty(s).map_err(|e| LabError::Config(e.to_string()))?;
+        fsutil::write_atomic(
+            &self.dir.join(file_name(&s.mac)),
+            &json,
+            "session file",
+            false,
+        )
+    }
+
+    /// Discovery for `mac` seen from `endpoint` on node `node`: the existing session
+    /// (endpoint address updated; ownership taken over when its owner is not a
+    /// node of this lab), or a new one with status Unknown owned by `node`.
+    pub fn discover(
+        &self,
+        mac: &str,
+        node: &str,
+        node_ip: IpAddr,
+        endpoint: IpAddr,
+        valid_owners: &[&str],
+    ) -> Result<(Session, bool), SessionError> {
+        let mut inner = self.lock();
+        if let Some(s) = inner.by_mac.get_mut(mac) {
+            let mut changed = false;
+            if s.endpoint != Some(endpoint) {
+                s.endpoint = Some(endpoint);
+                changed = true;
+            }
+            if !valid_owners.contains(&s.owner.as_str()) {
+                s.owner = node.to_owned();
+                changed = true;
+            }
+            if changed {
+                s.updated = now_rfc3339();
+                let snapshot = s.clone();
+                self.persist(&snapshot)?;
+                return Ok((snapshot, false));
+            }
+            return Ok((s.clone(), false));
+        }
+        let id = loop {
+            let id = new_session_id(node_ip);
+            if !inner.by_id.contains_key(&id) {
+                break id;
+            }
+        };
+        let now = now_rfc3339();
+        let s = Session {
+            id: id.clone(),
+            mac: mac.to_owned(),
+            status: PostureStatus::Unknown,
+            owner: node.to_owned(),
+            endpoint: Some(endpoint),
+            created: now.clone(),
+            updated: now,
+            probes: 0,
+            last_probe: None,
+            last_report: None,
+        };
+        self.persist(&s)?;
+        inner.by_id.insert(id, mac.to_owned());
+        inner.by_mac.insert(mac.to_owned(), s.clone());
+        Ok((s, true))
+    }
+
+    fn update<T>(
+        &self,
+        id: &SessionId,
+        f: impl FnOnce(&mut Session) -> T,
+    ) -> Result<(Session, T), SessionError> {
+        let mut inner = self.lock();
+        let mac = inner
+            .by_id
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let s = inner
+            .by_mac
+            .get_mut(&mac)
+            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let before = s.clone();
+        let out = f(s);
+        s.updated = now_rfc3339();
+        let snapshot = s.clone();
+        if let Err(e) = self.persist(&snapshot) {
+            // Keep memory and disk in step: undo the change that could not be stored.
+            *s = before;
+            return Err(e.into());
+        }
+        Ok((snapshot, out))
+    }
+
+    /// Sets a session's status (CoA, report decision). Returns the session and the old status.
+    pub fn set_status(
+        &self,
+        id: &SessionId,
+        status: PostureStatus,
+    ) -> Result<(Session, PostureStatus), SessionError> {
+        self.update(id, |s| std::mem::replace(&mut s.status, status))
+    }
+
+    /// Records a report and its decision.
+    pub fn record_report(
+        &self,
+        id: &SessionId,
+        status: PostureStatus,
+        results: Vec<ReportResult>,
+    ) -> Result<(Session, PostureStatus), SessionError> {
+        self.update(id, |s| {
+            s.last_report = Some(results);
+            std::mem::replace(&mut s.status, status)
+        })
+    }
+
+    /// Counts a state sync probe (in memory only) and returns the session as it is now.
+    pub fn record_probe(&self, id: &SessionId) -> Option<Session> {
+        let mut inner = self.lock();
+        let mac = inner.by_id.get(id)?.clone();
+        let s = inner.by_mac.get_mut(&mac)?;
+        s.probes += 1;
+        s.last_probe = Some(now_rfc3339());
+        Some(s.clone())
+    }
+
+    /// Ends a session: it is forgotten and its file removed.
+    pub fn end(&self, id: &SessionId) -> Result<Session, SessionError> {
+        let mut inner = self.lock();
+        let mac = inner
+            .by_id
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let path = self.dir.join(file_name(&mac));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LabError::io("remove", "session file", path, e).into()),
+        }
+        inner.by_id.remove(id);
+        inner
+            .by_mac
+            .remove(&mac)
+            .ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
+
+    /// Creates or replaces the session of a MAC (config seeds, admin API).
+    pub fn seed(
+        &self,
+        spec: &SeedSpec,
+        owner: &str,
+        node_ip: IpAddr,
+    ) -> Result<Session, SessionError> {
+        let mac = posture_protocol::normalize_mac(&spec.mac)
+            .ok_or_else(|| SessionError::BadMac(spec.mac.clone()))?;
+        let mut inner = self.lock();
+        let id = match &spec.id {
+            Some(id) => {
+                if inner.by_id.get(id).is_some_and(|m| *m != mac) {
+                    return Err(SessionError::DuplicateId(id.clone()));
+                }
+                id.clone()
+            }
+            None => loop {
+                let id = new_session_id(node_ip);
+                if !inner.by_id.contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        let now = now_rfc3339();
+        let s = Session {
+            id: id.clone(),
+            mac: mac.clone(),
+            status: spec.status,
+            owner: owner.to_owned(),
+            endpoint: spec.endpoint,
+            created: now.clone(),
+            updated: now,
+            probes: 0,
+            last_probe: None,
+            last_report: None,
+        };
+        self.persist(&s)?;
+        if let Some(old) = inner.by_mac.insert(mac.clone(), s.clone()) {
+            inner.by_id.remove(&old.id);
+        }
+        inner.by_id.insert(id, mac);
+        Ok(s)
+    }
+
+    /// A session by id.
+    pub fn get(&self, id: &SessionId) -> Option<Session> {
+        let inner = self.lock();
+        inner
+            .by_id
+            .get(id)
+            .and_then(|m| inner.by_mac.get(m))
+            .cloned()
+    }
+
+    /// A session by MAC (wire form).
+    pub fn by_mac(&self, mac: &str) -> Option<Session> {
+        self.lock().by_mac.get(mac).cloned()
+    }
+
+    /// Every session, ordered by MAC.
+    pub fn list(&self) -> Vec<Session> {
+        self.lock().by_mac.values().cloned().collect()
+    }
+
+    /// Whether an endpoint address belongs to a session whose status is
+    /// Compliant or NonCompliant: the endpoints the dACL emulation blocks.
+    pub fn endpoint_is_known(&self, addr: IpAddr) -> bool {
+        self.lock()
+            .by_mac
+            .values()
+            .any(|s| s.endpoint == Some(addr) && s.status.is_known())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: &str = "00:50:56:a8:be:02";
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ids_look_like_ise() {
+        let id = new_session_id(ip("192.168.48.231"));
+        assert!(id.as_str().starts_with("c0a830e7"));
+        assert_eq!(id.as_str().len(), 47);
+    }
+
+    #[test]
+    fn discovery_creates_once_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path()).unwrap();
+        let (a, created) = store
+            .discover(MAC, "psn1", ip("127.0.0.1"), ip("127.0.0.2"), &["psn1"])
+            .unwrap();
+        assert!(created);
+        assert_eq!(a.status, PostureStatus::Unknown);
+        let (b, created) = store
+            .discover(
+                MAC,
+                "psn2",
+                ip("127.0.0.1"),
+                ip("127.0.0.3"),
+                &["psn1", "psn2"],
+            )
+            .unwrap();
+        assert!(!created);
+        assert_eq!(b.id, a.id);
+        assert_eq!(b.owner, "psn1");
+        assert_eq!(b.endpoint, Some(ip("127.0.0.3")));
+        store.set_status(&a.id, PostureStatus::Compliant).unwrap();
+        assert!(store.endpoint_is_known(ip("127.0.0.3")));
+        assert!(!store.endpoint_is_known(ip("127.0.0.2")));
+        drop(store);
+        let reopened = SessionStore::open(dir.path()).unwrap();
+        let s = reopened.get(&a.id).unwrap();
+        assert_eq!(s.status, PostureStatus::Compliant);
+        reopened.end(&a.id).unwrap();
+        assert!(reopened.get(&a.id).is_none());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn corrupt_files_are_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("00-50-56-a8-be-02.json"), "{not json").unwrap();
+        let store = SessionStore::open(dir.path()).unwrap();
+        assert!(store.list().is_empty());
+        assert!(dir.path().join("00-50-56-a8-be-02.json.corrupt").exists());
+    }
+
+    #[test]
+    fn seed_replaces_and_refuses_bad_macs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path()).unwrap();
+        let spec = SeedSpec {
+            mac: "0050.56A8.BE02".into(),
+            status: PostureStatus::Compliant,
+            node: None,
+            endpoint: Some(ip("127.0.0.9")),
+            id: Some(SessionId::new("seeded-1").unwrap()),
+        };
+        let s = store.seed(&spec, "psn1", ip("127.0.0.1")).unwrap();
+        assert_eq!(s.mac, MAC);
+        let again = store
+            .seed(
+                &SeedSpec {
+                    id: None,
+                    ..spec.clone()
+                },
+                "psn1",
+                ip("127.0.0.1"),
+            )
+            .unwrap();
+        assert_ne!(again.id, s.id);
+        assert!(store.get(&s.id).is_none());
+        assert!(matches!(
+            store.seed(
+                &SeedSpec {
+                    mac: "nope".into(),
+                    ..spec
+                },
+                "psn1",
+                ip("127.0.0.1")
+            ),
+            Err(SessionError::BadMac(_))
+        ));
+    }
+}

@@ -1,0 +1,262 @@
+//! Test helpers: an in-process lab on loopback port 0, and a plain hyper 1 +
+//! rustls client (not the agent) that trusts the lab CA.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use psn_lab::config::LabConfig;
+use psn_lab::ctl::AdminClient;
+use psn_lab::server::RunningLab;
+use rustls::pki_types::ServerName;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::TlsConnector;
+
+pub const MAC: &str = "00:50:56:a8:be:02";
+/// Generous bound for anything that should happen at once.
+pub const BOUND: Duration = Duration::from_secs(20);
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub lab: RunningLab,
+    pub admin: AdminClient,
+}
+
+impl Lab {
+    pub async fn start(names: &[&str]) -> Lab {
+        Self::start_with(names, |_| {}).await
+    }
+
+    pub async fn start_with(names: &[&str], tweak: impl FnOnce(&mut LabConfig)) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = LabConfig::loopback(dir.path(), names);
+        tweak(&mut config);
+        let lab = psn_lab::server::start(config).await.unwrap();
+        let admin = AdminClient::new(lab.ready.admin, lab.token.clone());
+        Lab { dir, lab, admin }
+    }
+
+    pub fn disc(&self, node: &str) -> SocketAddr {
+        self.lab.ready.node(node).unwrap().discovery
+    }
+
+    pub fn sync(&self, node: &str) -> SocketAddr {
+        self.lab.ready.node(node).unwrap().sync
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.lab.ready.ca)
+    }
+
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.dir.path().join("sessions")
+    }
+}
+
+/// Every file in a directory with its bytes, sorted by name.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub config: Arc<rustls::ClientConfig>,
+    /// Source address to connect from (simulated endpoints use distinct 127.x addresses).
+    pub source: Option<IpAddr>,
+    /// Server name to verify (default "localhost").
+    pub server_name: String,
+}
+
+pub fn client_config_trusting(ca: &Path) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in psn_lab::tls::load_chain(ca).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(psn_lab::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+impl Client {
+    pub fn new(ca: &Path) -> Client {
+        Client {
+            config: Arc::new(client_config_trusting(ca)),
+            source: None,
+            server_name: "localhost".into(),
+        }
+    }
+
+    pub fn source(mut self, ip: &str) -> Client {
+        self.source = Some(ip.parse().unwrap());
+        self
+    }
+
+    pub fn named(mut self, name: &str) -> Client {
+        self.server_name = name.into();
+        self
+    }
+
+    pub async fn connect_tcp(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        match self.source {
+            None => TcpStream::connect(addr).await,
+            Some(ip) => {
+                let sock = TcpSocket::new_v4()?;
+                sock.bind(SocketAddr::new(ip, 0))?;
+                sock.connect(addr).await
+            }
+        }
+    }
+
+    /// One request on a new TLS connection. Err carries the failure text
+    /// (connect, TLS, HTTP).
+    pub async fn request(
+        &self,
+        addr: SocketAddr,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Reply, String> {
+        let tcp = self
+            .connect_tcp(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let name = ServerName::try_from(self.server_name.clone()).unwrap();
+        let tls = TlsConnector::from(self.config.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("tls: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| format!("http: {e}"))?;
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.server_name.as_str())
+            .header("user-agent", posture_protocol::user_agent("test"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).unwrap();
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("http: {e}"))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub async fn get(&self, addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request(addr, Method::GET, path, headers, Vec::new())
+            .await
+            .unwrap()
+    }
+
+    pub async fn discover(&self, addr: SocketAddr, mac: &str) -> posture_protocol::Discovery {
+        let r = self
+            .get(addr, "/auth/discovery", &[("x-posture-mac", mac)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.headers["content-type"], "application/xml");
+        posture_protocol::Discovery::from_xml(&r.body).unwrap()
+    }
+
+    pub async fn requirements(&self, addr: SocketAddr, id: &str) -> Reply {
+        self.get(
+            addr,
+            &format!("/auth/requirements?session={id}"),
+            &[("x-posture-mac", MAC), ("x-posture-session", id)],
+        )
+        .await
+    }
+
+    pub async fn report(&self, addr: SocketAddr, id: &str, body: &str) -> Reply {
+        self.request(
+            addr,
+            Method::POST,
+            &format!("/auth/report?session={id}"),
+            &[
+                ("content-type", "application/xml"),
+                ("x-posture-session", id),
+            ],
+            body.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn probe(&self, addr: SocketAddr, id: &str) -> Reply {
+        self.get(
+            addr,
+            &format!("/auth/posturestatus?session={id}"),
+            &[("x-posture-session", id)],
+        )
+        .await
+    }
+}
+
+/// A report document from (requirement, passed) pairs, written with the protocol crate.
+pub fn report_xml(id: &str, results: &[(&str, bool)]) -> String {
+    posture_protocol::Report {
+        session: posture_protocol::SessionId::new(id).unwrap(),
+        results: results
+            .iter()
+            .map(|(r, p)| posture_protocol::ReportResult {
+                requirement: (*r).into(),
+                passed: *p,
+            })
+            .collect(),
+    }
+    .to_xml()
+}
+
+/// The default policy's requirements, all passed.
+pub const ALL_PASS: &[(&str, bool)] = &[
+    ("os-release", true),
+    ("os-identified", true),
+    ("init-running", true),
+];

@@ -1,0 +1,164 @@
+//! Lint: valid profiles that are probably not what the administrator wants.
+//! Every finding is a warning with a `help` the administrator can act on.
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::profile::Profile;
+use crate::values::HostPort;
+
+/// Below this interval (seconds) the probe load is worth a warning.
+pub const SHORT_INTERVAL_SECS: u64 = 30;
+/// NetworkTransitionDelay below this (seconds) risks the CSCwd58316 false alarm.
+pub const SAFE_TRANSITION_DELAY_SECS: u64 = 10;
+/// Targets probed per round when the profile has no backup list: the
+/// connected PSN plus up to two from discovery.
+const DEFAULT_PROBE_TARGETS: usize = 3;
+/// Hosts per list checked against ServerNameRules.
+const MAX_HOSTS_CHECKED: usize = 100;
+/// Refused hosts reported per list.
+const MAX_REFUSED_REPORTED: usize = 10;
+/// The fleet size the probe-load figure is given for.
+const FLEET: u64 = 10_000;
+
+impl Profile {
+    /// Warnings (with help text) about a valid profile, in key order.
+    pub fn lint(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let warn = |key: &str, message: String, help: String| {
+            Diagnostic::new(Severity::Warning, self.pos_of(key), message)
+                .with_key(key)
+                .with_help(help)
+        };
+
+        match self.state_sync_interval() {
+            None => out.push(warn(
+                "StateSyncProbeInterval",
+                "StateSyncProbeInterval: posture state sync is disabled (0 or absent)".into(),
+                "set StateSyncProbeInterval to 1-300 seconds (60 is common) and deny tcp port 8449 to the PSNs in the dACL of compliant endpoints; otherwise an endpoint whose posture the server lost stays restricted until its next network change".into(),
+            )),
+            Some(interval) => {
+                let secs = interval.as_secs();
+                if secs < SHORT_INTERVAL_SECS {
+                    let targets = match self.probing_backup_list().len() {
+                        0 => DEFAULT_PROBE_TARGETS,
+                        n => n,
+                    } as u64;
+                    let rounds = FLEET as f64 / secs as f64;
+                    out.push(warn(
+                        "StateSyncProbeInterval",
+                        format!(
+                            "StateSyncProbeInterval: {secs} s is a short interval: every 10,000 endpoints send {} probe rounds per second, up to {} TCP connections per second to the PSNs",
+                            group(rounds.round() as u64),
+                            group((rounds * targets as f64).round() as u64),
+                        ),
+                        format!("an interval of {SHORT_INTERVAL_SECS}-300 s (60 is common) still notices a server-side posture reset quickly at a fraction of the load"),
+                    ));
+                }
+                let delay = self.network_transition_delay().as_secs();
+                if delay < SAFE_TRANSITION_DELAY_SECS {
+                    out.push(warn(
+                        "NetworkTransitionDelay",
+                        format!("NetworkTransitionDelay: {delay} s is under {SAFE_TRANSITION_DELAY_SECS} s while state sync is enabled"),
+                        format!("a probe sent before the switch applies the new dACL gets through and looks like a dACL misconfiguration (false alarm, Cisco bug CSCwd58316); set NetworkTransitionDelay to {SAFE_TRANSITION_DELAY_SECS}"),
+                    ));
+                }
+            }
+        }
+
+        let call_home = self.call_home_list();
+        let discovery = self.discovery_host();
+        if call_home.is_empty() && discovery.is_none() {
+            out.push(warn(
+                "CallHomeList",
+                "nothing to discover: neither CallHomeList nor DiscoveryHost names a PSN".into(),
+                "set DiscoveryHost or CallHomeList to your PSNs; otherwise the agent only finds PSNs that served this endpoint before".into(),
+            ));
+        }
+
+        let rules = self.server_name_rules();
+        if rules.allows_any() {
+            let shown = match self.get("ServerNameRules") {
+                Some(t) if !t.is_empty() => format!("`{t}`"),
+                _ => "empty".to_owned(),
+            };
+            out.push(warn(
+                "ServerNameRules",
+                format!("ServerNameRules: {shown} accepts any host name"),
+                "list your PSNs' names, e.g. `*.corp.example.com`, so that the agent talks only to your PSNs".into(),
+            ));
+        } else {
+            let lists: [(&str, Vec<HostPort>); 3] = [
+                ("DiscoveryHost", discovery.into_iter().collect()),
+                ("CallHomeList", call_home),
+                ("PostureProbingBackupList", self.probing_backup_list()),
+            ];
+            for (key, hosts) in lists {
+                // Bounded so that a hostile profile (thousands of hosts and
+                // patterns) cannot make the lint slow or its output huge.
+                let refused = hosts
+                    .iter()
+                    .take(MAX_HOSTS_CHECKED)
+                    .filter(|h| !rules.allows(&h.host));
+                for h in refused.take(MAX_REFUSED_REPORTED) {
+                    out.push(warn(
+                        key,
+                        format!("{key}: {h} is refused by ServerNameRules (`{}`)", rules.patterns().join(", ")),
+                        format!("add a pattern matching {} to ServerNameRules, or correct the host name", h.host),
+                    ));
+                }
+            }
+        }
+
+        for (key, hosts) in [
+            ("CallHomeList", self.call_home_list()),
+            ("PostureProbingBackupList", self.probing_backup_list()),
+        ] {
+            let checked = &hosts[..hosts.len().min(MAX_HOSTS_CHECKED)];
+            let mut reported = Vec::new();
+            for (i, h) in checked.iter().enumerate() {
+                if checked[..i].contains(h) && !reported.contains(&h) {
+                    reported.push(h);
+                    out.push(warn(
+                        key,
+                        format!("{key}: {h} is listed more than once"),
+                        "remove the repeated entry; a repeated PSN is contacted twice and gives no extra redundancy".into(),
+                    ));
+                }
+            }
+        }
+
+        if self.dart_count() == 0 {
+            out.push(warn(
+                "DartCount",
+                "DartCount: 0 keeps no automatically collected diagnostic bundles".into(),
+                "a dACL misconfiguration is then logged without a bundle to send to support; 3 is the default".into(),
+            ));
+        }
+
+        out.sort_by_key(|d| (d.line, d.column));
+        out
+    }
+}
+
+/// 12345 -> "12,345".
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn group_inserts_thousands_separators() {
+        assert_eq!(super::group(0), "0");
+        assert_eq!(super::group(999), "999");
+        assert_eq!(super::group(1000), "1,000");
+        assert_eq!(super::group(1234567), "1,234,567");
+    }
+}

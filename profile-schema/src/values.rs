@@ -1,0 +1,406 @@
+//! Typed profile values: host and port, host lists, server name rules,
+//! numbers and flags, parsed from profile text ("parse, don't validate").
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::keys::{KeyDef, KeyType};
+
+/// A host (DNS name, IPv4 or IPv6 address) and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// Host name or address; IPv6 without brackets.
+    pub host: String,
+    /// TCP port, 1-65535.
+    pub port: u16,
+}
+
+/// `host:port`, IPv6 as `[::1]:8449`.
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl HostPort {
+    /// Parse `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address;
+    /// `default_port` applies when no port is given. The error says what is
+    /// wrong with the entry.
+    pub fn parse(text: &str, default_port: u16) -> Result<HostPort, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("empty host".to_owned());
+        }
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let Some((addr, after)) = rest.split_once(']') else {
+                return Err(format!("`{text}`: `[` without a closing `]`"));
+            };
+            if addr.parse::<Ipv6Addr>().is_err() {
+                return Err(format!("`{text}`: `{addr}` is not an IPv6 address"));
+            }
+            let port = match after {
+                "" => None,
+                p => match p.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return Err(format!("`{text}`: expected `:port` after `]`")),
+                },
+            };
+            (addr, port)
+        } else if text.parse::<Ipv6Addr>().is_ok() {
+            (text, None)
+        } else {
+            match text.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (text, None),
+            }
+        };
+        let port = match port {
+            None => default_port,
+            Some(p) => parse_port(p).map_err(|e| format!("`{text}`: {e}"))?,
+        };
+        if !host.contains(':') {
+            check_host_name(host).map_err(|e| format!("`{text}`: {e}"))?;
+        }
+        Ok(HostPort {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+fn parse_port(p: &str) -> Result<u16, String> {
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("port `{p}` is not a number (allowed 1-65535)"));
+    }
+    match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("port {p} is out of range 1-65535")),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// A DNS name (letters, digits, `-`, `_`, dot-separated labels of 1-63
+/// characters, 253 at most) or an IPv4 address.
+fn check_host_name(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("empty host name".to_owned());
+    }
+    if host.parse::<Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // Looks like an IPv4 address, so it must be one (`999.1.1.1`, `10.1`).
+        return Err(format!("`{host}` is not a valid IPv4 address"));
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.len() > 253 {
+        return Err("host name longer than 253 characters".to_owned());
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!(
+                "`{host}` is not a valid host name (labels must have 1-63 characters)"
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(format!(
+                "`{host}` is not a valid host name (`{c}` is not allowed; use letters, digits, `-`, `.`)"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "`{host}` is not a valid host name (a label starts or ends with `-`)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parse a comma-separated host list. Empty entries (`a,,b`, a trailing comma)
+/// are skipped; every bad entry is reported.
+pub fn parse_host_list(text: &str, default_port: u16) -> Result<Vec<HostPort>, Vec<String>> {
+    let mut hosts = Vec::new();
+    let mut errors = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match HostPort::parse(entry, default_port) {
+            Ok(h) => hosts.push(h),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(hosts)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The profile's ServerNameRules: which PSN host names the agent accepts.
+///
+/// Comma-separated patterns; `*` matches any run of characters (dots
+/// included); comparison ignores ASCII case and a trailing dot. No patterns,
+/// or a lone `*`, accepts any host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerNameRules {
+    patterns: Vec<String>,
+}
+
+impl ServerNameRules {
+    /// Parse the rules; an error names the first bad pattern.
+    pub fn parse(text: &str) -> Result<ServerNameRules, Vec<String>> {
+        let mut patterns = Vec::new();
+        let mut errors = Vec::new();
+        for p in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if p.len() > 253 {
+                errors.push(format!(
+                    "pattern `{}…` is longer than a host name (253 characters)",
+                    p.chars().take(20).collect::<String>()
+                ));
+                continue;
+            }
+            if let Some(c) = p.chars().find(|c| {
+                !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*' | ':' | '[' | ']'))
+            }) {
+                errors.push(format!(
+                    "pattern `{p}`: `{c}` is not allowed (use host name characters and `*`)"
+                ));
+                continue;
+            }
+            patterns.push(normalize(p));
+        }
+        if errors.is_empty() {
+            Ok(ServerNameRules { patterns })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The patterns, lowercased, in profile order.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Whether every host is accepted (no patterns, or a lone `*`).
+    pub fn allows_any(&self) -> bool {
+        self.patterns.is_empty() || self.patterns.iter().any(|p| p.chars().all(|c| c == '*'))
+    }
+
+    /// Whether `host` (a name or address, no port) matches a pattern.
+    pub fn allows(&self, host: &str) -> bool {
+        if self.allows_any() {
+            return true;
+        }
+        let host = normalize(host.trim_start_matches('[').trim_end_matches(']'));
+        self.patterns
+            .iter()
+            .any(|p| wildcard_match(p.as_bytes(), host.as_bytes()))
+    }
+}
+
+fn normalize(s: &str) -> String {
+    s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase()
+}
+
+/// Glob match with `*` only, linear in practice: backtrack to the last star.
+fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// A known key's value after type checking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Number(u32),
+    Text,
+    Hosts(Vec<HostPort>),
+    Host(Option<HostPort>),
+    Rules(ServerNameRules),
+}
+
+/// Type-check `text` (already trimmed) against `def`. Empty text means the
+/// default. Errors start with the key name and say what is allowed.
+pub(crate) fn parse_value(def: &KeyDef, text: &str) -> Result<Value, Vec<String>> {
+    let text = if text.is_empty() { def.default } else { text };
+    let key = def.name;
+    match def.ty {
+        KeyType::Text => Ok(Value::Text),
+        KeyType::HostList { default_port } => parse_host_list(text, default_port)
+            .map(Value::Hosts)
+            .map_err(|es| es.into_iter().map(|e| format!("{key}: {e}")).collect()),
+        KeyType::HostPort { default_port } => {
+            if text.contains(',') {
+                return Err(vec![format!(
+                    "{key}: `{text}` names several hosts; allowed is one `host` or `host:port`"
+                )]);
+            }
+            if text.is_empty() {
+                return Ok(Value::Host(None));
+            }
+            HostPort::parse(text, default_port)
+                .map(|h| Value::Host(Some(h)))
+                .map_err(|e| vec![format!("{key}: {e}")])
+        }
+        KeyType::NamePatterns => ServerNameRules::parse(text)
+            .map(Value::Rules)
+            .map_err(|es| es.into_iter().map(|e| format!("{key}: {e}")).collect()),
+        ty => {
+            let (min, max) = ty.range().unwrap_or((0, u32::MAX));
+            let what = match ty {
+                KeyType::Bool01 => {
+                    if text == "0" || text == "1" {
+                        return Ok(Value::Number(u32::from(text == "1")));
+                    }
+                    return Err(vec![format!("{key}: `{text}` is not allowed; use 0 or 1")]);
+                }
+                KeyType::Seconds { .. } => " of seconds",
+                KeyType::Minutes { .. } => " of minutes",
+                KeyType::Megabytes { .. } => " of megabytes",
+                _ => "",
+            };
+            if !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(vec![format!(
+                    "{key}: `{text}` is not a whole number{what} (allowed {min}-{max})"
+                )]);
+            }
+            // All digits: only overflow can fail, and that is out of range too.
+            match text.parse::<u32>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(Value::Number(n)),
+                _ => Err(vec![format!("{key}: {text} is out of range {min}-{max}")]),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hp(host: &str, port: u16) -> HostPort {
+        HostPort {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(HostPort::parse("psn1", 8449), Ok(hp("psn1", 8449)));
+        assert_eq!(
+            HostPort::parse(" PSN1.Corp.Example:9000 ", 8449),
+            Ok(hp("psn1.corp.example", 9000))
+        );
+        assert_eq!(
+            HostPort::parse("10.0.0.1:8443", 8449),
+            Ok(hp("10.0.0.1", 8443))
+        );
+        assert_eq!(HostPort::parse("[::1]:8450", 8449), Ok(hp("::1", 8450)));
+        assert_eq!(HostPort::parse("[fe80::1]", 8449), Ok(hp("fe80::1", 8449)));
+        assert_eq!(
+            HostPort::parse("2001:db8::5", 8449),
+            Ok(hp("2001:db8::5", 8449))
+        );
+        assert_eq!(hp("::1", 8449).to_string(), "[::1]:8449");
+        assert_eq!(hp("psn", 1).to_string(), "psn:1");
+    }
+
+    #[test]
+    fn host_port_errors_say_what_is_allowed() {
+        let e = HostPort::parse("psn:99999", 8449).unwrap_err();
+        assert!(e.contains("port 99999 is out of range 1-65535"), "{e}");
+        assert!(
+            HostPort::parse("psn:0", 8449)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            HostPort::parse("psn:http", 8449)
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(
+            HostPort::parse("ps n", 8449)
+                .unwrap_err()
+                .contains("not a valid host name")
+        );
+        assert!(
+            HostPort::parse("[::1", 8449)
+                .unwrap_err()
+                .contains("closing")
+        );
+        assert!(
+            HostPort::parse("[zz]:1", 8449)
+                .unwrap_err()
+                .contains("not an IPv6")
+        );
+        assert!(HostPort::parse("-bad-.com", 8449).is_err());
+        assert!(HostPort::parse("a..b", 8449).is_err());
+        assert!(
+            HostPort::parse("999.1.1.1", 8449)
+                .unwrap_err()
+                .contains("not a valid IPv4 address")
+        );
+        assert!(HostPort::parse("10.1", 8449).is_err());
+    }
+
+    #[test]
+    fn host_list_skips_empty_entries_and_reports_each_bad_one() {
+        assert_eq!(
+            parse_host_list("a, b:1,,", 8449),
+            Ok(vec![hp("a", 8449), hp("b", 1)])
+        );
+        assert_eq!(parse_host_list("", 8449), Ok(vec![]));
+        assert_eq!(parse_host_list("a:x, b:0", 8449).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn server_name_rules_match_wildcards_without_case() {
+        let r = ServerNameRules::parse("*.corp.example.com, psn-x").unwrap();
+        assert!(r.allows("PSN1.Corp.Example.com"));
+        assert!(r.allows("a.b.corp.example.com."));
+        assert!(!r.allows("corp.example.com"));
+        assert!(!r.allows("evil.example.com"));
+        assert!(r.allows("psn-x"));
+        assert!(!r.allows_any());
+        assert!(ServerNameRules::parse("").unwrap().allows_any());
+        assert!(ServerNameRules::parse("*").unwrap().allows_any());
+        assert!(
+            ServerNameRules::parse(" a , * ")
+                .unwrap()
+                .allows("anything")
+        );
+        let mid = ServerNameRules::parse("ise*.example.com").unwrap();
+        assert!(mid.allows("ise-psn-01.example.com"));
+        assert!(!mid.allows("psn.example.com"));
+        assert!(ServerNameRules::parse("a b").is_err());
+        assert!(ServerNameRules::parse(&"*a".repeat(200)).is_err());
+    }
+
+    #[test]
+    fn wildcard_backtracks() {
+        assert!(wildcard_match(b"*a*b*c", b"xxaxxbxxbxc"));
+        assert!(!wildcard_match(b"*a*b*c", b"xxaxxbxxbx"));
+        assert!(wildcard_match(b"**", b""));
+        assert!(!wildcard_match(b"a", b""));
+    }
+}

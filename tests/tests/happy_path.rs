@@ -1,0 +1,43 @@
+//! The happy path: discovery, assessment, Compliant, probes blocked by the
+//! dACL; then SIGTERM stops the agent cleanly.
+
+use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known};
+
+#[test]
+fn discovers_assesses_and_stays_compliant_behind_the_dacl_then_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
+    lab.dacl("psn1", "reject");
+    let psn1 = lab.node("psn1");
+    let mut agent = Agent::start(tmp.path(), &lab, &ProfileSpec::fast(&psn1.discovery));
+
+    let status = agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
+    let session = status["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(status["connected_psn"], psn1.sync);
+    assert_eq!(status["sync"]["enabled"], true);
+    assert_eq!(lab.session(&session)["status"], "Compliant");
+
+    // Probes run and the dACL blocks them: normal, nothing changes.
+    let status = agent.wait_for("two blocked probe rounds", |s| {
+        counter(s, "probe_rounds") >= 2 && s["last_probe"]["outcome"] == "blocked"
+    });
+    assert!(is_known(&status, "Compliant"));
+    assert_eq!(status["last_probe"]["target"], psn1.sync);
+    assert_eq!(counter(&status, "discovery_restarts"), 0);
+    assert_eq!(counter(&status, "misconfigurations"), 0);
+    assert!(lab.node_view("psn1")["dacl_rejected"].as_u64().unwrap() >= 2);
+    assert!(lab.alarms().is_empty());
+
+    // The PSN that served the endpoint is remembered for the next start.
+    let store = std::fs::read_to_string(agent.state.join("known-psns.json")).unwrap();
+    assert!(store.contains("127.0.0.1"), "{store}");
+
+    let exit = agent.terminate();
+    assert!(exit.success(), "exit status {exit}\n{}", agent.log());
+    assert!(
+        !agent.state.join("agent.sock").exists(),
+        "the status socket is removed"
+    );
+    assert!(agent.status().is_none(), "no agent answers after the stop");
+    assert!(agent.log().contains("SIGTERM"), "{}", agent.log());
+}

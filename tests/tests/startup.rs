@@ -1,0 +1,86 @@
+//! What `posture-sync run` says and returns when it cannot start.
+
+use std::process::Command;
+
+use e2e_tests::{MAC, binaries};
+
+#[allow(clippy::disallowed_methods)] // the binary under test
+fn run(dir: &std::path::Path, profile: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(&binaries().agent)
+        .arg("run")
+        .arg("--profile")
+        .arg(profile)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .args(["--mac", MAC])
+        .args(extra)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_invalid_profile_is_reported_with_file_line_and_column_and_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("profile.xml");
+    std::fs::write(
+        &profile,
+        "<cfg>\n  <StateSyncProbeInterval>999</StateSyncProbeInterval>\n</cfg>\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &profile, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:2:3:", profile.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("StateSyncProbeInterval"), "{stderr}");
+    assert!(!tmp.path().join("state").join("agent.sock").exists());
+}
+
+#[test]
+fn a_missing_profile_exits_2_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("nowhere.xml");
+    let out = run(tmp.path(), &profile, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nowhere.xml"), "{stderr}");
+}
+
+#[test]
+fn a_bad_ca_file_or_mac_exits_1_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("profile.xml");
+    std::fs::write(
+        &profile,
+        "<cfg><CallHomeList>127.0.0.1:1</CallHomeList></cfg>",
+    )
+    .unwrap();
+    let empty = tmp.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let out = run(
+        tmp.path(),
+        &profile,
+        &["--ca-file", empty.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("empty.pem"), "{stderr}");
+
+    #[allow(clippy::disallowed_methods)] // the binary under test
+    let out = Command::new(&binaries().agent)
+        .arg("run")
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--state-dir")
+        .arg(tmp.path().join("state2"))
+        .args(["--mac", "not-a-mac"])
+        .env_clear()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--mac"), "{stderr}");
+}
