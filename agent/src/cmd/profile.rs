@@ -37,10 +37,11 @@ pub fn check(file: &Path) -> ExitCode {
                 .filter(|e| e.is_known())
                 .count();
             let unknown = loaded.profile.entries().len() - known;
+            let n = warnings.len();
             let summary = format!(
-                "{}: valid profile ({known} known keys, {unknown} unknown kept, {} warnings)",
+                "{}: valid profile ({known} known keys, {unknown} unknown kept, {n} warning{})",
                 file.display(),
-                warnings.len()
+                if n == 1 { "" } else { "s" }
             );
             write_stdout(&summary);
             ExitCode::SUCCESS
