@@ -21,6 +21,8 @@ cargo build --release --locked -p posture-sync --bin posture-sync
 echo "==> assets from the code"
 rm -rf "$assets"
 cargo run --release --locked -q -p posture-sync --example gen-assets -- "$assets"
+# Debian policy: man pages are gzipped (-n: no name or time stamp, reproducible).
+gzip -9n "$assets"/man/*.1
 
 echo "==> cargo deb"
 rm -f "$target_dir"/debian/posture-sync_*.deb
@@ -67,8 +69,15 @@ dpkg --root="$root" -s posture-sync | grep -q "Status: install ok installed"
 grep -q "X-systemd-skip=true" "$root/etc/xdg/autostart/posture-sync.desktop"
 test -L "$root/etc/systemd/user/default.target.wants/posture-sync.service"
 if command -v systemd-analyze >/dev/null; then
-    out=$(systemd-analyze verify --root="$root" --man=no /usr/lib/systemd/user/posture-sync.service 2>&1) || true
-    if grep -q "posture-sync.service" <<<"$out"; then
+    # systemd-analyze verify checks that ExecStart's program is executable on
+    # this machine, where the package is not installed: verify a copy of the
+    # installed unit whose ExecStart points into the temporary root.
+    units=$(mktemp -d)
+    sed "s|\"/usr/bin/posture-sync\"|\"$root/usr/bin/posture-sync\"|" \
+        "$root/usr/lib/systemd/user/posture-sync.service" >"$units/posture-sync.service"
+    out=$(systemd-analyze verify --man=no "$units/posture-sync.service" 2>&1) || true
+    rm -rf "$units"
+    if grep -q "posture-sync" <<<"$out"; then
         echo "build-deb: systemd-analyze verify: $out" >&2
         exit 1
     fi

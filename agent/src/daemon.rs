@@ -41,8 +41,15 @@ pub use history::{HISTORY_KEEP_LINES, ProbeHistory};
 pub trait Hooks {
     /// A valid profile was applied (at start and after every change).
     fn profile_applied(&mut self, profile: &Profile);
-    /// The machine asks for a diagnostic bundle.
-    fn collect_bundle(&mut self, reason: &BundleReason, profile: Option<&Profile>);
+    /// The machine asks for a diagnostic bundle; `status` is the status
+    /// report after the step that asked (the daemon must not query its own
+    /// socket).
+    fn collect_bundle(
+        &mut self,
+        reason: &BundleReason,
+        profile: Option<&Profile>,
+        status: serde_json::Value,
+    );
 }
 
 /// What the daemon needs from the outside: built by `cmd::run`, injected so
@@ -196,6 +203,8 @@ impl<H: Hooks> Daemon<H> {
 
     /// One step of the machine: log, act, publish.
     fn handle(&mut self, event: Event) {
+        // The round is recorded with the session it probed (the step may
+        // leave the session behind, e.g. when it restarts discovery).
         let round = match &event {
             Event::DiscoveryFinished { op, .. } | Event::AssessmentFinished { op, .. } => {
                 self.tasks.remove(op);
@@ -203,7 +212,8 @@ impl<H: Hooks> Daemon<H> {
             }
             Event::ProbeRoundFinished { op, outcomes } => {
                 self.tasks.remove(op);
-                Some((*op, outcomes.clone()))
+                let session = self.state.session().map(ToString::to_string);
+                Some((*op, session.unwrap_or_default(), outcomes.clone()))
             }
             Event::ProfileApplied(_) | Event::TimerFired { .. } => None,
         };
@@ -219,8 +229,8 @@ impl<H: Hooks> Daemon<H> {
             return;
         }
         self.state = state;
-        if let Some((op, outcomes)) = round {
-            self.record_round(op, &outcomes);
+        if let Some((op, session, outcomes)) = round {
+            self.record_round(op, &session, &outcomes);
         }
         if let Some(t) = &transition {
             log_transition(t);
@@ -290,7 +300,9 @@ impl<H: Hooks> Daemon<H> {
             }
             Action::PersistPsns(psns) => self.persist(psns),
             Action::CollectBundle { reason } => {
-                self.hooks.collect_bundle(&reason, self.profile.as_ref());
+                let status = self.status_value().unwrap_or_default();
+                self.hooks
+                    .collect_bundle(&reason, self.profile.as_ref(), status);
             }
         }
     }
@@ -351,18 +363,14 @@ impl<H: Hooks> Daemon<H> {
         self.known = known;
     }
 
-    fn record_round(&mut self, op: OpId, outcomes: &[TargetOutcome]) {
+    /// One log line per finished round, and one history line.
+    fn record_round(&mut self, op: OpId, session: &str, outcomes: &[TargetOutcome]) {
         let verdict = judge_round(outcomes);
-        let session = self
-            .state
-            .session()
-            .map(ToString::to_string)
-            .unwrap_or_default();
         let detail = outcomes
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
-            .join("; ");
+            .join(", ");
         let psn = verdict
             .target()
             .map(ToString::to_string)
@@ -371,20 +379,23 @@ impl<H: Hooks> Daemon<H> {
             session = %session,
             psn = %psn,
             round = op.get(),
-            "probe round: {} ({detail})",
+            "probe round {}: {detail}",
             verdict.label()
         );
         self.history
-            .append(SystemTime::now(), &session, &verdict, outcomes);
+            .append(SystemTime::now(), session, &verdict, outcomes);
+    }
+
+    fn status_value(&self) -> Option<serde_json::Value> {
+        let report = status_report::report(&self.state, self.now(), SystemTime::now());
+        serde_json::to_value(&report)
+            .map_err(|e| tracing::error!("cannot serialise the status report: {e}"))
+            .ok()
     }
 
     fn publish(&self) {
-        let report = status_report::report(&self.state, self.now(), SystemTime::now());
-        match serde_json::to_value(&report) {
-            Ok(value) => {
-                self.io.status.send_replace(value);
-            }
-            Err(e) => tracing::error!("cannot serialise the status report: {e}"),
+        if let Some(value) = self.status_value() {
+            self.io.status.send_replace(value);
         }
     }
 }

@@ -271,6 +271,12 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
     assert!(get("profile.xml").contains("127.0.0.1:1"));
     let html = get("summary.html");
     assert!(html.contains("The agent has not found a PSN"), "{html}");
+    // The finding quotes the last failed attempt's targets and errors.
+    assert!(html.contains("discovery attempts failed since"), "{html}");
+    assert!(
+        html.contains("127.0.0.1:1: blocked (connection refused)"),
+        "{html}"
+    );
     assert!(html.contains(">discovering<"));
     assert!(html.contains("<rect"), "phase band drawn");
     drop(agent);

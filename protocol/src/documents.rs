@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dom::{self, escape, Element, ParseError};
+use crate::dom::{self, Element, ParseError, escape};
 use crate::status::{PostureStatus, SessionId};
 
 fn root(input: &[u8], expected: &'static str) -> Result<Element, ParseError> {
@@ -23,24 +23,35 @@ fn session_attr(el: &Element, element: &'static str) -> Result<SessionId, ParseE
     SessionId::new(raw).map_err(|e| ParseError::invalid(element, "session", raw, e.to_string()))
 }
 
-fn status_value(raw: &str, element: &'static str, field: &'static str) -> Result<PostureStatus, ParseError> {
-    raw.trim()
-        .parse()
-        .map_err(|_| {
-            ParseError::invalid(
-                element,
-                field,
-                raw,
-                "Unknown, Pending, Compliant, NonCompliant or NotApplicable",
-            )
-        })
+fn status_value(
+    raw: &str,
+    element: &'static str,
+    field: &'static str,
+) -> Result<PostureStatus, ParseError> {
+    raw.trim().parse().map_err(|_| {
+        ParseError::invalid(
+            element,
+            field,
+            raw,
+            "Unknown, Pending, Compliant, NonCompliant or NotApplicable",
+        )
+    })
 }
 
-fn bool_attr(el: &Element, element: &'static str, attribute: &'static str) -> Result<bool, ParseError> {
+fn bool_attr(
+    el: &Element,
+    element: &'static str,
+    attribute: &'static str,
+) -> Result<bool, ParseError> {
     match el.required(element, attribute)? {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        other => Err(ParseError::invalid(element, attribute, other, "true or false")),
+        other => Err(ParseError::invalid(
+            element,
+            attribute,
+            other,
+            "true or false",
+        )),
     }
 }
 
@@ -50,7 +61,12 @@ fn check_version(el: &Element, element: &'static str) -> Result<(), ParseError> 
     match el.attr("version") {
         None => Ok(()),
         Some(v) if v.trim().parse::<u32>().is_ok_and(|n| n >= 1) => Ok(()),
-        Some(v) => Err(ParseError::invalid(element, "version", v, "a positive integer")),
+        Some(v) => Err(ParseError::invalid(
+            element,
+            "version",
+            v,
+            "a positive integer",
+        )),
     }
 }
 
@@ -66,8 +82,16 @@ pub struct PsnRef {
 impl PsnRef {
     fn from_element(el: &Element) -> Result<Self, ParseError> {
         let host = el.required("psn", "host")?.trim();
-        if host.is_empty() || host.len() > 253 || host.chars().any(|c| c.is_whitespace() || c == '/') {
-            return Err(ParseError::invalid("psn", "host", host, "a host name or address"));
+        if host.is_empty()
+            || host.len() > 253
+            || host.chars().any(|c| c.is_whitespace() || c == '/')
+        {
+            return Err(ParseError::invalid(
+                "psn",
+                "host",
+                host,
+                "a host name or address",
+            ));
         }
         let port = match el.attr("stateSyncPort") {
             None => crate::DEFAULT_STATE_SYNC_PORT,
@@ -76,7 +100,9 @@ impl PsnRef {
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p != 0)
-                .ok_or_else(|| ParseError::invalid("psn", "stateSyncPort", raw, "a port 1-65535"))?,
+                .ok_or_else(|| {
+                    ParseError::invalid("psn", "stateSyncPort", raw, "a port 1-65535")
+                })?,
         };
         Ok(PsnRef {
             host: host.to_owned(),
@@ -119,10 +145,12 @@ impl Discovery {
         let raw_id = session.required("session", "id")?;
         let id = SessionId::new(raw_id)
             .map_err(|e| ParseError::invalid("session", "id", raw_id, e.to_string()))?;
-        let posture = el.child("postureStatus").ok_or(ParseError::MissingElement {
-            parent: "discovery",
-            child: "postureStatus",
-        })?;
+        let posture = el
+            .child("postureStatus")
+            .ok_or(ParseError::MissingElement {
+                parent: "discovery",
+                child: "postureStatus",
+            })?;
         let posture = status_value(&posture.text, "postureStatus", "text")?;
         let psn = el.child("psn").ok_or(ParseError::MissingElement {
             parent: "discovery",
@@ -223,7 +251,11 @@ impl Check {
     fn write(&self, out: &mut String) {
         let _ = match self {
             Check::FileExists { path } => {
-                write!(out, r#"<check type="file-exists" path="{}"/>"#, escape(path))
+                write!(
+                    out,
+                    r#"<check type="file-exists" path="{}"/>"#,
+                    escape(path)
+                )
             }
             Check::FileContains { path, pattern } => write!(
                 out,
@@ -232,7 +264,11 @@ impl Check {
                 escape(pattern)
             ),
             Check::ProcessRunning { name } => {
-                write!(out, r#"<check type="process-running" name="{}"/>"#, escape(name))
+                write!(
+                    out,
+                    r#"<check type="process-running" name="{}"/>"#,
+                    escape(name)
+                )
             }
             Check::Unsupported { check_type } => {
                 write!(out, r#"<check type="{}"/>"#, escape(check_type))
@@ -271,7 +307,12 @@ impl Requirements {
         for req in el.children_named("requirement") {
             let id = req.required("requirement", "id")?.to_owned();
             if id.is_empty() {
-                return Err(ParseError::invalid("requirement", "id", "", "a non-empty id"));
+                return Err(ParseError::invalid(
+                    "requirement",
+                    "id",
+                    "",
+                    "a non-empty id",
+                ));
             }
             let mandatory = match req.attr("mandatory") {
                 None => true,
@@ -383,7 +424,11 @@ impl PostureResult {
         check_version(&el, "postureResult")?;
         Ok(PostureResult {
             session: session_attr(&el, "postureResult")?,
-            status: status_value(el.required("postureResult", "status")?, "postureResult", "status")?,
+            status: status_value(
+                el.required("postureResult", "status")?,
+                "postureResult",
+                "status",
+            )?,
         })
     }
 
@@ -412,7 +457,11 @@ impl PostureStatusReply {
         check_version(&el, "postureStatus")?;
         Ok(PostureStatusReply {
             session: session_attr(&el, "postureStatus")?,
-            status: status_value(el.required("postureStatus", "status")?, "postureStatus", "status")?,
+            status: status_value(
+                el.required("postureStatus", "status")?,
+                "postureStatus",
+                "status",
+            )?,
         })
     }
 
@@ -452,7 +501,10 @@ mod tests {
     #[test]
     fn spec_examples_parse() {
         let d = Discovery::from_xml(SPEC_DISCOVERY.as_bytes()).unwrap();
-        assert_eq!(d.session.as_str(), "c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm");
+        assert_eq!(
+            d.session.as_str(),
+            "c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm"
+        );
         assert_eq!(d.posture, PostureStatus::Unknown);
         assert_eq!(d.psn.host, "psn1.lab.test");
         assert_eq!(d.psn_list.len(), 2);
@@ -473,15 +525,18 @@ mod tests {
         assert_eq!(rep.results.len(), 2);
         assert!(!rep.results[1].passed);
 
-        let pr = PostureResult::from_xml(br#"<postureResult session="ID" status="Compliant"/>"#).unwrap();
+        let pr = PostureResult::from_xml(br#"<postureResult session="ID" status="Compliant"/>"#)
+            .unwrap();
         assert_eq!(pr.status, PostureStatus::Compliant);
-        let ps = PostureStatusReply::from_xml(br#"<postureStatus session="ID" status="Unknown"/>"#).unwrap();
+        let ps = PostureStatusReply::from_xml(br#"<postureStatus session="ID" status="Unknown"/>"#)
+            .unwrap();
         assert_eq!(ps.status, PostureStatus::Unknown);
     }
 
     #[test]
     fn forward_compatible() {
-        let xml = br#"<postureStatus session="ID" status="Pending" extra="1"><future/></postureStatus>"#;
+        let xml =
+            br#"<postureStatus session="ID" status="Pending" extra="1"><future/></postureStatus>"#;
         assert_eq!(
             PostureStatusReply::from_xml(xml).unwrap().status,
             PostureStatus::Pending
@@ -497,7 +552,9 @@ mod tests {
         let r = Requirements::from_xml(xml).unwrap();
         assert_eq!(
             r.requirements[0].checks[0],
-            Check::Unsupported { check_type: "run-script".into() }
+            Check::Unsupported {
+                check_type: "run-script".into()
+            }
         );
     }
 
@@ -520,7 +577,10 @@ mod tests {
         }
         assert!(matches!(
             Discovery::from_xml(br#"<discovery><session id="s"/><psn host="h"/></discovery>"#),
-            Err(ParseError::MissingElement { child: "postureStatus", .. })
+            Err(ParseError::MissingElement {
+                child: "postureStatus",
+                ..
+            })
         ));
         assert!(Discovery::from_xml(
             br#"<discovery><session id="s"/><postureStatus>Unknown</postureStatus><psn host="h" stateSyncPort="0"/></discovery>"#
@@ -546,7 +606,8 @@ mod tests {
     fn arb_check() -> impl Strategy<Value = Check> {
         prop_oneof![
             arb_text().prop_map(|path| Check::FileExists { path }),
-            (arb_text(), arb_text()).prop_map(|(path, pattern)| Check::FileContains { path, pattern }),
+            (arb_text(), arb_text())
+                .prop_map(|(path, pattern)| Check::FileContains { path, pattern }),
             arb_text().prop_map(|name| Check::ProcessRunning { name }),
             "[a-z][a-z-]{0,20}"
                 .prop_filter("not a known type", |t| !matches!(

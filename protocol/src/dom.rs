@@ -5,8 +5,8 @@
 //! nesting deeper than [`MAX_DEPTH`], more than [`MAX_ELEMENTS`] elements, and
 //! anything after the root element.
 
-use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 16;
@@ -104,7 +104,11 @@ impl Element {
     }
 
     /// The attribute, or an error naming `element` and `attribute`.
-    pub fn required(&self, element: &'static str, attribute: &'static str) -> Result<&str, ParseError> {
+    pub fn required(
+        &self,
+        element: &'static str,
+        attribute: &'static str,
+    ) -> Result<&str, ParseError> {
         self.attr(attribute)
             .ok_or(ParseError::MissingAttribute { element, attribute })
     }
@@ -159,7 +163,10 @@ pub(crate) fn parse(input: &[u8]) -> Result<Element, ParseError> {
             Event::Start(e) => {
                 count += 1;
                 if count > MAX_ELEMENTS {
-                    return Err(xml_err(&reader, format!("more than {MAX_ELEMENTS} elements")));
+                    return Err(xml_err(
+                        &reader,
+                        format!("more than {MAX_ELEMENTS} elements"),
+                    ));
                 }
                 if stack.len() >= MAX_DEPTH {
                     return Err(xml_err(&reader, format!("nesting deeper than {MAX_DEPTH}")));
@@ -169,7 +176,10 @@ pub(crate) fn parse(input: &[u8]) -> Result<Element, ParseError> {
             Event::Empty(e) => {
                 count += 1;
                 if count > MAX_ELEMENTS {
-                    return Err(xml_err(&reader, format!("more than {MAX_ELEMENTS} elements")));
+                    return Err(xml_err(
+                        &reader,
+                        format!("more than {MAX_ELEMENTS} elements"),
+                    ));
                 }
                 let el = start_element(&reader, &e)?;
                 match stack.last_mut() {

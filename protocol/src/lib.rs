@@ -6,13 +6,13 @@
 //! [`MAX_REPLY_BYTES`]), DTDs are refused, nesting and element counts are bounded,
 //! and unknown elements and attributes are ignored for forward compatibility.
 
-mod dom;
 mod documents;
+mod dom;
 mod status;
 
 pub use documents::{
-    Check, Discovery, PostureResult, PostureStatusReply, PsnRef, Report, ReportResult,
-    Requirement, Requirements,
+    Check, Discovery, PostureResult, PostureStatusReply, PsnRef, Report, ReportResult, Requirement,
+    Requirements,
 };
 pub use dom::ParseError;
 pub use status::{PostureStatus, SessionId, SessionIdError, UnknownStatus};

@@ -55,7 +55,9 @@ impl fmt::Display for PostureStatus {
 
 /// A status string that is not one of the five values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a posture status (allowed: Unknown, Pending, Compliant, NonCompliant, NotApplicable)")]
+#[error(
+    "{0:?} is not a posture status (allowed: Unknown, Pending, Compliant, NonCompliant, NotApplicable)"
+)]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for PostureStatus {
@@ -94,9 +96,9 @@ impl SessionId {
         let value = value.into();
         let ok = !value.is_empty()
             && value.len() <= Self::MAX_LEN
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-' | b'/'));
+            && value.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-' | b'/')
+            });
         if ok {
             Ok(SessionId(value))
         } else {

@@ -28,6 +28,21 @@ fn discovers_assesses_and_stays_compliant_behind_the_dacl_then_stops_on_sigterm(
     assert!(lab.node_view("psn1")["dacl_rejected"].as_u64().unwrap() >= 2);
     assert!(lab.alarms().is_empty());
 
+    // One readable line per phase change, naming the session and the PSN.
+    let log = agent.log();
+    assert!(
+        log.contains("idle -> discovering (profile applied"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "assessing -> known (assessment complete: Compliant; session={session}; psn={}",
+            psn1.discovery
+        )),
+        "{log}"
+    );
+    assert!(log.contains("probe round blocked"), "{log}");
+
     // The PSN that served the endpoint is remembered for the next start.
     let store = std::fs::read_to_string(agent.state.join("known-psns.json")).unwrap();
     assert!(store.contains("127.0.0.1"), "{store}");

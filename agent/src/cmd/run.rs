@@ -13,7 +13,7 @@
 
 mod mac;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use profile_schema::{LoadError, Loaded, Profile};
@@ -26,7 +26,10 @@ use crate::machine::BundleReason;
 use crate::paths::Dirs;
 use crate::probe::PROBE_TIMEOUTS;
 use crate::transport::{self, Transport};
-use crate::{control, lock, reload};
+use crate::{control, dart, lock, reload};
+
+/// DartCount when no profile is at hand (the profile key's default).
+const DEFAULT_DART_COUNT: u32 = 3;
 
 pub use mac::{MacError, default_route_interface, detect as detect_mac};
 
@@ -116,7 +119,14 @@ fn run(args: RunArgs) -> Exit {
         "posture-sync starting"
     );
     // Run.
-    let exit = runtime.block_on(serve(&args.profile, &dirs, transport, loaded, &log));
+    let exit = runtime.block_on(serve(
+        &args.profile,
+        args.ca_file.as_deref(),
+        &dirs,
+        transport,
+        loaded,
+        &log,
+    ));
     // Tasks still queued (aborted probe tasks) go with the runtime; then the
     // log guard flushes when `log` drops.
     drop(runtime);
@@ -150,6 +160,7 @@ fn load_profile(path: &Path) -> Result<Loaded, Exit> {
 
 async fn serve(
     profile_path: &Path,
+    ca_file: Option<&Path>,
     dirs: &Dirs,
     transport: Transport,
     loaded: Loaded,
@@ -181,7 +192,9 @@ async fn serve(
         io,
         RunHooks {
             log,
-            bundles: dirs.bundles_dir(),
+            dirs: dirs.clone(),
+            profile: profile_path.to_owned(),
+            ca_file: ca_file.map(Path::to_path_buf),
         },
     );
     let state = daemon.run(loaded, reloads, shutdown_signal()).await;
@@ -221,7 +234,9 @@ async fn shutdown_signal() {
 /// What `run` does for the daemon beyond the network.
 struct RunHooks<'a> {
     log: &'a LogHandle,
-    bundles: std::path::PathBuf,
+    dirs: Dirs,
+    profile: PathBuf,
+    ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RunHooks<'_> {
@@ -235,13 +250,35 @@ impl Hooks for RunHooks<'_> {
         self.log.set_max_file_bytes(profile.log_file_size_bytes());
     }
 
-    fn collect_bundle(&mut self, reason: &BundleReason, _profile: Option<&Profile>) {
+    /// Writes the bundle on the blocking pool (zip + file I/O must not stall
+    /// the runtime thread); the runtime waits for it at shutdown.
+    fn collect_bundle(
+        &mut self,
+        reason: &BundleReason,
+        profile: Option<&Profile>,
+        status: serde_json::Value,
+    ) {
         let BundleReason::Misconfiguration(stop) = reason;
-        tracing::error!(
-            psn = %stop.psn,
-            session = %stop.session,
-            bundles = %self.bundles.display(),
-            "diagnostic bundle requested for the dacl misconfiguration; run `posture-sync dart -o FILE.zip` to collect one"
+        let why = format!("misconfiguration {}", stop.psn);
+        let dart_count = profile.map_or(DEFAULT_DART_COUNT, Profile::dart_count);
+        let (dirs, profile, ca_file) = (
+            self.dirs.clone(),
+            self.profile.clone(),
+            self.ca_file.clone(),
         );
+        tokio::task::spawn_blocking(move || {
+            match dart::collect_automatic(
+                &dirs,
+                Some(&profile),
+                ca_file.as_deref(),
+                status,
+                dart_count,
+                &why,
+            ) {
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::info!("DartCount is 0: no diagnostic bundle collected"),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        });
     }
 }

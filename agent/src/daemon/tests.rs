@@ -95,12 +95,19 @@ impl Hooks for RecordingHooks {
     fn profile_applied(&mut self, _profile: &Profile) {
         self.0.lock().unwrap().push("profile".into());
     }
-    fn collect_bundle(&mut self, reason: &BundleReason, profile: Option<&Profile>) {
+    fn collect_bundle(
+        &mut self,
+        reason: &BundleReason,
+        profile: Option<&Profile>,
+        status: serde_json::Value,
+    ) {
         let BundleReason::Misconfiguration(stop) = reason;
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("bundle {} {}", stop.psn, profile.is_some()));
+        self.0.lock().unwrap().push(format!(
+            "bundle {} {} {}",
+            stop.psn,
+            profile.is_some(),
+            status["sync"]["stopped_reason"]
+        ));
     }
 }
 
@@ -209,7 +216,10 @@ async fn discovers_assesses_and_stops_syncing_on_a_confirmed_misconfiguration() 
     assert!(probes >= 2, "{probes}");
     let hooks = d.hooks.0.lock().unwrap().clone();
     assert!(
-        hooks.contains(&format!("bundle 127.0.0.1:{} true", server.port())),
+        hooks.contains(&format!(
+            "bundle 127.0.0.1:{} true \"misconfiguration\"",
+            server.port()
+        )),
         "{hooks:?}"
     );
 

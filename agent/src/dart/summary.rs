@@ -162,11 +162,26 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
             fix: Some("Start the agent (`systemctl --user start posture-sync`, or `posture-sync run --profile FILE`) and collect a new bundle.".to_string()),
         }),
         Ok(_) if phase == Some("discovering") => {
-            let restarts = status.and_then(|s| u64_at(s, &["counters", "discovery_restarts"])).unwrap_or(0);
+            // Each failed attempt is logged as a `discovering -> discovering`
+            // decision naming every target and its error.
+            let failures: Vec<&PhaseChange> = input
+                .transitions
+                .iter()
+                .filter(|t| t.from == "discovering" && t.to == "discovering")
+                .collect();
+            let attempts = match (failures.first(), failures.last()) {
+                (Some(first), Some(last)) => format!(
+                    " {} discovery attempts failed since {}; the last one: {}.",
+                    failures.len(),
+                    fmt_time(first.at),
+                    last.reason
+                ),
+                _ => String::new(),
+            };
             out.push(Finding {
                 severity: if input.reason.is_some_and(|r| r.contains("discovery")) { Severity::Problem } else { Severity::Warning },
                 title: "The agent has not found a PSN".to_string(),
-                text: format!("The agent is in discovery (discovery restarts so far: {restarts}): no PSN answered yet, so the posture is not assessed."),
+                text: format!("The agent is in discovery: no PSN answered yet, so the posture is not assessed.{attempts}"),
                 fix: Some("Check that DiscoveryHost and CallHomeList in the profile name your PSNs and that ServerNameRules allows them; that the endpoint reaches the PSN's discovery port; and that the PSN's CA is trusted (trust.txt). logs/ shows each attempt's error.".to_string()),
             });
         }
@@ -412,7 +427,10 @@ pub fn render(input: &SummaryInput<'_>) -> String {
         {
             "disabled".to_string()
         }
-        Some(None) => "probing".to_string(),
+        Some(None) if status.and_then(|s| str_at(s, &["phase"])) == Some("known") => {
+            "probing".to_string()
+        }
+        Some(None) => "enabled".to_string(),
         None => "unknown".to_string(),
     };
     let _ = write!(html, "<h2>Current state</h2><div class=\"cards\">");
@@ -430,13 +448,21 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     }
     html.push_str("</div>");
     if let Some(s) = status {
+        let session = str_at(s, &["session_id"])
+            .map_or("No session yet".to_string(), |id| format!("Session {id}"));
+        let last = match str_at(s, &["last_probe", "at"]) {
+            Some(at) => format!(
+                "last probe {at} to {} ({})",
+                get(&["last_probe", "target"]),
+                get(&["last_probe", "outcome"])
+            ),
+            None => "no probe yet".to_string(),
+        };
         let _ = write!(
             html,
-            "<p>Session {}; last probe {} to {} ({}); probe rounds {}, discovery restarts {}, misconfigurations {}.</p>",
-            esc(get(&["session_id"])),
-            esc(get(&["last_probe", "at"])),
-            esc(get(&["last_probe", "target"])),
-            esc(get(&["last_probe", "outcome"])),
+            "<p>{}; {}; probe rounds {}, discovery restarts {}, misconfigurations {}.</p>",
+            esc(&session),
+            esc(&last),
             u64_at(s, &["counters", "probe_rounds"]).unwrap_or(0),
             u64_at(s, &["counters", "discovery_restarts"]).unwrap_or(0),
             u64_at(s, &["counters", "misconfigurations"]).unwrap_or(0),

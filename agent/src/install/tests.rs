@@ -346,6 +346,11 @@ fn the_packaged_example_profile_loads_cleanly() {
     let loaded = profile_schema::Profile::load(&path).unwrap();
     assert_eq!(loaded.profile.dart_count(), 3);
     assert!(loaded.profile.state_sync_interval().is_some());
+    assert_eq!(
+        loaded.profile.lint(),
+        Vec::new(),
+        "the example must not warn"
+    );
 }
 
 #[test]
