@@ -6,7 +6,7 @@
 # handshakes and with TLS session resumption, for an ECDSA P-256 certificate
 # (the lab default) and an RSA-2048 one. Also: latency at a fixed rate, and RSS.
 #
-# Usage:  examples/bench/run.sh            (needs nginx: apt-get install -y nginx-light)
+# Usage:  examples/bench/run.sh   (needs nginx and python3: apt-get install -y nginx-light python3)
 # Knobs (environment): DURATION=10 (s per run)  CONC=8 (closed-loop concurrency; rustls clients keep 8 tickets per server, so more concurrency starves resumption)
 #   RATE=1000 (probes/s for the latency run)  KEYS="ecdsa rsa"  CLIENT_THREADS=2
 #   ROUNDS=3 (alternating rounds per comparison; medians reported)

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Body;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -130,8 +130,10 @@ impl Admin {
         req.headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| same_secret(t.trim().as_bytes(), self.token.as_bytes()))
+            .and_then(|v| v.split_once(' '))
+            // The scheme name is case-insensitive (RFC 9110).
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .is_some_and(|(_, t)| same_secret(t.trim().as_bytes(), self.token.as_bytes()))
     }
 
     async fn json_body<T: DeserializeOwned, B>(req: Request<B>) -> Result<T, Out>
@@ -139,24 +141,14 @@ impl Admin {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let bytes = match Limited::new(req.into_body(), MAX_ADMIN_BODY)
-            .collect()
+        let bytes = crate::body::read_capped(req, MAX_ADMIN_BODY)
             .await
-        {
-            Ok(c) => c.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return Err(err(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body too large (at most {MAX_ADMIN_BODY} bytes)"),
-                ));
-            }
-            Err(e) => {
-                return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the body: {e}"),
-                ));
-            }
-        };
+            .map_err(|e| match e {
+                crate::body::BodyError::TooLarge { .. } => {
+                    err(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+                }
+                crate::body::BodyError::Read(_) => err(StatusCode::BAD_REQUEST, e.to_string()),
+            })?;
         serde_json::from_slice(&bytes)
             .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
     }

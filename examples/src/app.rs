@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Body;
 use posture_protocol::{
     Discovery, PostureResult, PostureStatusReply, PsnRef, Report, Requirements, SessionId, paths,
@@ -269,31 +269,14 @@ where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let too_large = || {
-        Reply::text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body too large (at most {MAX_REQUEST_BYTES} bytes)"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
-        .collect()
+    crate::body::read_capped(req, MAX_REQUEST_BYTES)
         .await
-    {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(Reply::text(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read the request body: {e}"),
-        )),
-    }
+        .map_err(|e| match e {
+            crate::body::BodyError::TooLarge { .. } => {
+                Reply::text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            crate::body::BodyError::Read(_) => Reply::text(StatusCode::BAD_REQUEST, e.to_string()),
+        })
 }
 
 impl App {

@@ -274,7 +274,11 @@ pub fn create(req: &CertRequest) -> Result<CertOutcome, LabError> {
         }
         let sans = if req.san_only.is_empty() {
             let mut s = default_sans(name);
-            s.extend(req.extra_sans.iter().cloned());
+            for extra in &req.extra_sans {
+                if !s.contains(extra) {
+                    s.push(extra.clone());
+                }
+            }
             s
         } else {
             req.san_only.clone()

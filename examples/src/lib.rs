@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod alarms;
 pub mod app;
+pub mod body;
 pub mod certs;
 pub mod cli;
 pub mod config;

@@ -78,24 +78,31 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     fsutil::create_dir(&dir, "lab directory")?;
     let _ = std::fs::remove_file(dir.join(READY_FILE));
 
-    // Certificates: the lab CA always exists; nodes without --node-cert get DIR/NAME.pem.
-    let needs: Vec<String> = config
-        .nodes
-        .iter()
-        .filter(|n| n.cert.is_none())
-        .map(|n| n.name.clone())
-        .collect();
-    let outcome = certs::create(&CertRequest {
+    // Certificates: the lab CA always exists; nodes without --node-cert get
+    // DIR/NAME.pem, naming also the node's bind address and advertised host.
+    let ca = certs::create(&CertRequest {
         dir: dir.clone(),
-        nodes: needs,
         key_kind: config.key_kind,
         ..CertRequest::default()
     })?;
-    if outcome.ca_created {
-        tracing::info!(ca = %outcome.ca.display(), "created a lab CA");
+    if ca.ca_created {
+        tracing::info!(ca = %ca.ca.display(), "created a lab CA");
     }
-    for (name, paths, sans) in &outcome.issued {
-        tracing::info!(node = %name, cert = %paths.cert.display(), names = ?sans, "issued a node certificate");
+    for n in config.nodes.iter().filter(|n| n.cert.is_none()) {
+        let mut extra = vec![n.bind.to_string()];
+        extra.extend(n.advertise.clone());
+        let outcome = certs::create(&CertRequest {
+            dir: dir.clone(),
+            nodes: vec![n.name.clone()],
+            extra_sans: extra,
+            key_kind: config.key_kind,
+            // A new CA makes node certificates of an old one useless.
+            force: ca.ca_created,
+            ..CertRequest::default()
+        })?;
+        for (name, paths, sans) in &outcome.issued {
+            tracing::info!(node = %name, cert = %paths.cert.display(), names = ?sans, "issued a node certificate");
+        }
     }
 
     let mut listeners = Vec::new();

@@ -78,3 +78,33 @@ async fn discovery_and_probe_without_a_socket() {
     assert_eq!(alarms[0].node, "psn1");
     assert_eq!(alarms[0].endpoint, Some("127.0.0.7".parse().unwrap()));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Arbitrary report bodies never get a 5xx and never change the session
+    /// unless they are a valid report.
+    #[test]
+    fn arbitrary_report_bodies_get_a_4xx(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let svc = app(state(dir.path()));
+            let spec = psn_lab::sessions::SeedSpec {
+                mac: "00:50:56:a8:be:02".into(),
+                status: PostureStatus::Compliant,
+                node: None,
+                endpoint: None,
+                id: Some(posture_protocol::SessionId::new("s1").unwrap()),
+            };
+            svc.state().sessions.seed(&spec, "psn1", "127.0.0.1".parse().unwrap()).unwrap();
+            let before = std::fs::read(dir.path().join("00-50-56-a8-be-02.json")).unwrap();
+            let req = Request::post("/auth/report?session=s1").body(Full::new(Bytes::from(body))).unwrap();
+            let (status, _) = call(&svc, 0, PortKind::Discovery, req).await;
+            assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::OK, "{status}");
+            if status != StatusCode::OK {
+                assert_eq!(std::fs::read(dir.path().join("00-50-56-a8-be-02.json")).unwrap(), before);
+            }
+        });
+    }
+}

@@ -140,6 +140,26 @@ async fn one_command_serves_the_whole_flow() {
     let (ok, nodes, _) = ctl(dir.path(), &["dacl", "psn2", "reject"]);
     assert!(ok);
     assert_eq!(nodes["dacl"], "reject");
+    let (ok, seeded, err) = ctl(
+        dir.path(),
+        &[
+            "seed",
+            "02:00:00:00:00:09",
+            "NonCompliant",
+            "--node",
+            "psn2",
+            "--endpoint",
+            "127.0.0.9",
+            "--id",
+            "seeded-9",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(seeded["id"], "seeded-9");
+    assert_eq!(seeded["owner"], "psn2");
+    let (ok, one, _) = ctl(dir.path(), &["session", "seeded-9"]);
+    assert!(ok);
+    assert_eq!(one["status"], "NonCompliant");
     let (ok, _, _) = ctl(dir.path(), &["end", &id]);
     assert!(ok);
     assert_eq!(

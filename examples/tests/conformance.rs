@@ -725,3 +725,30 @@ async fn rsa_node_certificates_serve() {
     let d = lab.client().discover(lab.disc("psn1"), MAC).await;
     assert_eq!(d.posture, PostureStatus::Unknown);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_survive_a_restart_of_the_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = psn_lab::config::LabConfig::loopback(dir.path(), &["psn1"]);
+    let lab = psn_lab::server::start(config.clone()).await.unwrap();
+    let c = Client::new(&lab.ready.ca);
+    let d = c.discover(lab.ready.nodes[0].discovery, MAC).await;
+    lab.state
+        .sessions
+        .set_status(&d.session, PostureStatus::Compliant)
+        .unwrap();
+    let ca = std::fs::read(&lab.ready.ca).unwrap();
+    lab.shutdown().await;
+    assert!(!dir.path().join("ready.json").exists());
+
+    let lab = psn_lab::server::start(config).await.unwrap();
+    assert_eq!(
+        std::fs::read(&lab.ready.ca).unwrap(),
+        ca,
+        "the lab CA is reused"
+    );
+    let again = c.discover(lab.ready.nodes[0].discovery, MAC).await;
+    assert_eq!(again.session, d.session);
+    assert_eq!(again.posture, PostureStatus::Compliant);
+    lab.shutdown().await;
+}

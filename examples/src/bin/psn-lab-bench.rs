@@ -85,7 +85,9 @@ async fn probe(
     name: &ServerName<'static>,
     request: &[u8],
 ) -> Result<bool, ProbeError> {
-    let tcp = TcpStream::connect(addr).await.map_err(ProbeError::Connect)?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(ProbeError::Connect)?;
     let _ = tcp.set_nodelay(true);
     let mut tls = connector
         .connect(name.clone(), tcp)
@@ -137,7 +139,10 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     if !args.addr.ip().is_loopback() {
-        eprintln!("psn-lab-bench: error: {} is not a loopback address (benchmarks run on this machine only)", args.addr);
+        eprintln!(
+            "psn-lab-bench: error: {} is not a loopback address (benchmarks run on this machine only)",
+            args.addr
+        );
         return std::process::ExitCode::from(2);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -210,7 +215,10 @@ async fn run(args: Args) -> Result<(), String> {
                     }
                     Err(e) => {
                         stats.errors.fetch_add(1, Ordering::Relaxed);
-                        first_error.lock().await.get_or_insert_with(|| e.to_string());
+                        first_error
+                            .lock()
+                            .await
+                            .get_or_insert_with(|| e.to_string());
                     }
                 }
             }
@@ -223,8 +231,12 @@ async fn run(args: Args) -> Result<(), String> {
     match args.rate {
         None => {
             for _ in 0..args.concurrency.max(1) {
-                let (connector, name, request, record) =
-                    (connector.clone(), name.clone(), request.clone(), record.clone());
+                let (connector, name, request, record) = (
+                    connector.clone(),
+                    name.clone(),
+                    request.clone(),
+                    record.clone(),
+                );
                 tasks.spawn(async move {
                     while Instant::now() < deadline {
                         let t = Instant::now();
@@ -239,8 +251,12 @@ async fn run(args: Args) -> Result<(), String> {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             while Instant::now() < deadline {
                 let t = tick.tick().await.into_std();
-                let (connector, name, request, record) =
-                    (connector.clone(), name.clone(), request.clone(), record.clone());
+                let (connector, name, request, record) = (
+                    connector.clone(),
+                    name.clone(),
+                    request.clone(),
+                    record.clone(),
+                );
                 tasks.spawn(async move {
                     let r = probe(&connector, args.addr, &name, &request).await;
                     // Latency from the scheduled start: queueing delay counts.
