@@ -96,7 +96,8 @@ pub struct StatusArgs {
 /// `posture-sync profile ...`.
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
-    /// Validate a profile: exit 0 when valid (warnings on stderr), 1 when invalid.
+    /// Validate a profile: exit 0 when valid (warnings on stderr), 1 when invalid,
+    /// 2 when the file is missing or unreadable.
     Check {
         /// The profile to check.
         file: PathBuf,

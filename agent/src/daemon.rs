@@ -378,7 +378,11 @@ impl<H: Hooks> Daemon<H> {
         tracing::info!(
             session = %session,
             psn = %psn,
-            round = op.get(),
+            // The round's number as `counters.probe_rounds` counts it (the
+            // step that finished it has already counted it); `op` is the
+            // machine's internal id.
+            round = self.state.counters().probe_rounds,
+            op = op.get(),
             "probe round {}: {detail}",
             verdict.label()
         );

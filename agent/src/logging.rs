@@ -37,6 +37,13 @@ pub const DEFAULT_FILE_BYTES: u64 = 5 * 1024 * 1024;
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(30);
 /// The filter when `RUST_LOG` is not set.
 pub const DEFAULT_FILTER: &str = "info";
+/// How many lines the non-blocking writer's queue holds before it drops
+/// lines. The agent logs a few lines per probe round; a burst of a thousand
+/// lines means something is badly wrong with the disk, not a busy agent.
+/// tracing-appender's default (128,000) allocates its whole queue up front:
+/// 4 MiB of resident memory for an agent that needs kilobytes
+/// (docs/benchmarks.md).
+pub const QUEUE_LINES: usize = 1024;
 
 /// Errors setting up logging.
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +311,7 @@ pub fn init_with_filter(
     let file = writer.path();
     let (non_blocking, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
+        .buffered_lines_limit(QUEUE_LINES)
         .thread_name("posture-sync-log")
         .finish(writer);
     let file_layer = tracing_subscriber::fmt::layer()

@@ -13,12 +13,16 @@
 //!
 //! The watcher does not see the directory itself being deleted and
 //! recreated; the agent then keeps its current profile until restarted.
+//!
+//! Threads: the platform watcher has its own thread (notify's inotify
+//! thread); the debounce runs as a task on the caller's tokio runtime, fed
+//! through a channel from notify's callback, so the profile watch costs one
+//! thread, not two, and nothing wakes up while the directory is quiet.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc as std_mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher};
 use profile_schema::{LoadError, Loaded, Profile};
@@ -83,8 +87,8 @@ impl ProfileWatcher {
 /// Watches the profile at `path`. The current content is the baseline: the
 /// channel receives a [`Profile::load`] result each time the content changes
 /// from then on (including `Err(LoadError::Read)` when the file is gone for
-/// longer than the debounce). Needs no tokio runtime: the watch runs on its
-/// own thread.
+/// longer than the debounce). Must be called within a tokio runtime: the
+/// debounce runs as a task on it (see the module doc).
 pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult>), ReloadError> {
     let Some(name) = path.file_name().map(ToOwned::to_owned) else {
         return Err(ReloadError::NoFileName {
@@ -102,9 +106,13 @@ pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult
         source,
     })?;
     let target = dir.join(&name);
-    let (event_tx, event_rx) = std_mpsc::channel::<notify::Result<notify::Event>>();
-    let mut watcher =
-        notify::recommended_watcher(event_tx).map_err(|source| ReloadError::Watch {
+    // notify calls this on its own thread; the send never blocks and fails
+    // only once the debounce task is gone (the agent is stopping).
+    let (event_tx, event_rx) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(move |event| {
+        let _ = event_tx.send(event);
+    })
+    .map_err(|source| ReloadError::Watch {
             dir: dir.clone(),
             source,
         })?;
@@ -117,17 +125,11 @@ pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult
     // The baseline is read after the watch started, so a change racing with
     // start-up is either in the baseline or produces an event.
     let baseline = fingerprint(&target);
-    // Capacity 1: the daemon only ever needs the latest version; the thread
-    // waits (blocking_send) rather than dropping one.
+    // Capacity 1: the daemon only ever needs the latest version; the task
+    // waits (send().await) rather than dropping one.
     let (tx, rx) = mpsc::channel(1);
     let load_path = path.to_path_buf();
-    std::thread::Builder::new()
-        .name("posture-sync-profile-watch".to_string())
-        .spawn(move || watch_loop(&event_rx, &target, &load_path, baseline, &tx))
-        .map_err(|source| ReloadError::Dir {
-            dir: dir.clone(),
-            source,
-        })?;
+    tokio::spawn(async move { watch_loop(event_rx, &target, &load_path, baseline, &tx).await });
     tracing::debug!(profile = %path.display(), dir = %dir.display(), "watching the profile for changes");
     Ok((
         ProfileWatcher {
@@ -165,8 +167,8 @@ fn concerns(event: &notify::Event, target: &Path) -> bool {
 }
 
 /// Runs until the watcher (the event sender) or the receiver is dropped.
-fn watch_loop(
-    events: &std_mpsc::Receiver<notify::Result<notify::Event>>,
+async fn watch_loop(
+    mut events: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
     target: &Path,
     load_path: &Path,
     mut last: Option<u64>,
@@ -174,24 +176,25 @@ fn watch_loop(
 ) {
     loop {
         // Wait for the first relevant event.
-        match events.recv() {
-            Ok(Ok(event)) if concerns(&event, target) => {}
-            Ok(Ok(_)) => continue,
-            Ok(Err(e)) => {
+        match events.recv().await {
+            Some(Ok(event)) if concerns(&event, target) => {}
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
                 tracing::warn!(profile = %load_path.display(), error = %e, "profile watcher error");
                 continue;
             }
-            Err(_) => return, // watcher dropped
+            None => return, // watcher dropped
         }
         // Debounce: wait until no relevant event for DEBOUNCE.
-        let mut deadline = Instant::now() + DEBOUNCE;
+        let mut deadline = tokio::time::Instant::now() + DEBOUNCE;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match events.recv_timeout(left) {
-                Ok(Ok(event)) if concerns(&event, target) => deadline = Instant::now() + DEBOUNCE,
-                Ok(_) => {}
-                Err(std_mpsc::RecvTimeoutError::Timeout) => break,
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(Ok(event))) if concerns(&event, target) => {
+                    deadline = tokio::time::Instant::now() + DEBOUNCE;
+                }
+                Ok(Some(_)) => {}
+                Err(_elapsed) => break,
+                Ok(None) => return,
             }
         }
         let now = fingerprint(target);
@@ -200,8 +203,10 @@ fn watch_loop(
             continue;
         }
         last = now;
+        // A profile is a few KiB: reading and parsing it on the runtime
+        // thread costs less than a blocking-pool thread would.
         let result = Profile::load(load_path);
-        if tx.blocking_send(result).is_err() {
+        if tx.send(result).await.is_err() {
             return; // the daemon stopped listening
         }
     }

@@ -284,11 +284,17 @@ pub fn summary(r: &StatusReport) -> String {
                 ProbeOutcome::Status => "status",
                 ProbeOutcome::Failed => "failed",
             };
-            let _ = write!(out, "last probe:  {} {} {outcome}", p.at, p.target);
-            if !p.detail.is_empty() {
-                let _ = write!(out, " ({})", p.detail);
-            }
-            out.push('\n');
+            // The detail usually starts with the outcome already ("blocked
+            // (connection reset)", "failed: tls ...", "answered Compliant"):
+            // then it says it all and the outcome word is not repeated.
+            let said = p.detail.starts_with(outcome)
+                || (p.outcome == ProbeOutcome::Status && p.detail.starts_with("answered"));
+            let what = match (p.detail.is_empty(), said) {
+                (true, _) => outcome.to_owned(),
+                (false, true) => p.detail.clone(),
+                (false, false) => format!("{outcome} ({})", p.detail),
+            };
+            let _ = writeln!(out, "last probe:  {} {} {what}", p.at, p.target);
         }
     }
     let _ = writeln!(
@@ -462,8 +468,10 @@ mod tests {
         assert!(text.contains("psn1.lab.test:8449"), "{text}");
         assert!(text.contains("enabled, every 60 s"), "{text}");
         assert!(
-            text.contains("2026-11-21T21:59:56.000Z psn1.lab.test:8449 blocked"),
-            "{text}"
+            text.contains(
+                "last probe:  2026-11-21T21:59:56.000Z psn1.lab.test:8449 blocked (connect timed out)\n"
+            ),
+            "the outcome word once, then why: {text}"
         );
         assert!(text.contains("probe rounds 1"), "{text}");
     }
@@ -494,6 +502,10 @@ mod tests {
         assert_eq!(r.sync.stopped_reason, Some(StoppedReason::Misconfiguration));
         assert_eq!(r.last_probe.as_ref().unwrap().outcome, ProbeOutcome::Status);
         let s = summary(&r);
+        assert!(
+            s.contains("last probe:  2026-01-01T00:00:00Z psn1:8449 status\n"),
+            "{s}"
+        );
         assert!(s.contains("STOPPED: dacl misconfiguration"), "{s}");
         assert!(s.contains("misconfigurations 1"), "{s}");
     }

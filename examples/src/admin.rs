@@ -16,6 +16,7 @@
 //! | `GET /nodes` | | nodes with faults, dACL mode, counters |
 //! | `POST /nodes/{name}/fault` | `{"mode", "slow_ms"?, "scope"?}` | fault mode |
 //! | `POST /nodes/{name}/dacl` | `{"mode": "off|reject|drop"}` | dACL emulation |
+//! | `GET /mdm` | | MDM poller status and cached verdicts |
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -197,13 +198,14 @@ impl Admin {
                 self.state.alarms.clear();
                 Ok((StatusCode::OK, json!({ "cleared": true })))
             }
+            (&Method::GET, "/mdm") => Ok((StatusCode::OK, to_value(&self.state.mdm.view()))),
             (&Method::GET, "/nodes") => {
                 let views: Vec<_> = self.state.nodes.iter().map(|n| n.view()).collect();
                 Ok((StatusCode::OK, to_value(&views)))
             }
             (_, p) if p.starts_with("/nodes/") => self.node_call(&method, p, req).await,
             (_, p) if p.starts_with("/sessions/") => self.session_call(&method, p, req).await,
-            (_, "/sessions" | "/alarms" | "/nodes") => Err(err(
+            (_, "/sessions" | "/alarms" | "/nodes" | "/mdm") => Err(err(
                 StatusCode::METHOD_NOT_ALLOWED,
                 format!("{method} is not allowed on {path}"),
             )),

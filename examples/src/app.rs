@@ -150,6 +150,8 @@ pub struct LabState {
     pub alarms: AlarmLog,
     /// The posture policy.
     pub policy: Policy,
+    /// MDM verdicts and the MDM poller's status (docs/mdm.md).
+    pub mdm: crate::mdm::MdmState,
 }
 
 impl LabState {
@@ -521,10 +523,10 @@ impl App {
             Ok(id) => id,
             Err(r) => return r,
         };
-        if self.state.sessions.get(&id).is_none() {
+        let Some(known) = self.state.sessions.get(&id) else {
             return Reply::text(StatusCode::NOT_FOUND, format!("no session {id}"))
                 .with_session(&id);
-        }
+        };
         let body = match read_body(req).await {
             Ok(b) => b,
             Err(r) => return r.with_session(&id),
@@ -546,7 +548,15 @@ impl App {
             )
             .with_session(&id);
         }
-        let decision = self.state.policy.decide(&report);
+        let mut decision = self.state.policy.decide(&report);
+        // An MDM that holds the device non-compliant outweighs the agent's report (docs/mdm.md).
+        if let Some(v) = self.state.mdm.verdict(&known.mac)
+            && v.verdict == crate::mdm::Verdict::NonCompliant
+            && decision.status != posture_protocol::PostureStatus::NonCompliant
+        {
+            tracing::info!(session = %id, mac = %known.mac, agent_decision = %decision.status, mdm_reason = v.reason.as_deref().unwrap_or(""), "the MDM holds the device non-compliant: decision NonCompliant");
+            decision.status = posture_protocol::PostureStatus::NonCompliant;
+        }
         if !decision.unknown_results.is_empty() {
             tracing::info!(session = %id, ignored = ?decision.unknown_results, "report has results for requirements the policy does not have");
         }

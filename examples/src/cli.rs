@@ -35,6 +35,36 @@ pub enum Command {
     Ctl(CtlArgs),
     /// Print the built-in default policy (a starting point for --policy).
     Policy,
+    /// External MDM integration (docs/mdm.md).
+    #[command(subcommand)]
+    Mdm(MdmCommand),
+}
+
+/// `psn-lab mdm ...`.
+#[derive(Debug, Subcommand)]
+pub enum MdmCommand {
+    /// Test Connection: ask the MDM of the config file's "mdm" section for its
+    /// server info and explain any failure; exit 1 on failure.
+    Test {
+        /// Config file (JSON) with an "mdm" section.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+impl MdmCommand {
+    /// The validated MDM settings of the config file.
+    pub fn settings(config: &std::path::Path) -> Result<crate::mdm::MdmSettings, LabError> {
+        let file = ConfigFile::load(config)?;
+        let mdm = file.mdm.as_ref().ok_or_else(|| {
+            LabError::Config(format!(
+                "{}: no \"mdm\" section (see docs/mdm.md for the fields)",
+                config.display()
+            ))
+        })?;
+        mdm.validate(file.base.as_deref())
+            .map_err(|e| LabError::Config(format!("{}: {e}", config.display())))
+    }
 }
 
 /// `psn-lab serve`.
@@ -160,6 +190,8 @@ pub enum CtlCall {
         #[arg(long, default_value = "all")]
         scope: String,
     },
+    /// The MDM poller's status and cached verdicts.
+    Mdm,
     /// Set a node's dACL emulation: off, reject, drop.
     Dacl {
         /// Node name.
@@ -197,6 +229,7 @@ impl CtlCall {
             CtlCall::Alarms => (Method::GET, "/alarms".into(), None),
             CtlCall::ClearAlarms => (Method::DELETE, "/alarms".into(), None),
             CtlCall::Nodes => (Method::GET, "/nodes".into(), None),
+            CtlCall::Mdm => (Method::GET, "/mdm".into(), None),
             CtlCall::Fault {
                 node,
                 mode,
@@ -262,6 +295,13 @@ impl ServeArgs {
             Some(p) => (Policy::load(p)?, p.display().to_string()),
             None => (Policy::default(), "built-in default".to_owned()),
         };
+        let mdm = match &file.mdm {
+            Some(m) => Some(
+                m.validate(file.base.as_deref())
+                    .map_err(|e| LabError::Config(e.to_string()))?,
+            ),
+            None => None,
+        };
         let config = LabConfig {
             dir: self.dir.clone(),
             nodes,
@@ -269,6 +309,7 @@ impl ServeArgs {
             policy,
             policy_source,
             seeds: file.sessions,
+            mdm,
             key_kind: if self.rsa {
                 KeyKind::Rsa2048
             } else {

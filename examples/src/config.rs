@@ -112,6 +112,12 @@ pub struct ConfigFile {
     /// Sessions created at startup.
     #[serde(default)]
     pub sessions: Vec<SeedSpec>,
+    /// External MDM server (docs/mdm.md).
+    #[serde(default)]
+    pub mdm: Option<crate::mdm::MdmConfig>,
+    /// The config file's directory (relative paths), set by [`ConfigFile::load`].
+    #[serde(skip)]
+    pub base: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -123,6 +129,7 @@ impl ConfigFile {
         if let (Some(p), Some(base)) = (&file.policy, path.parent()) {
             file.policy = Some(base.join(p));
         }
+        file.base = path.parent().map(Path::to_owned);
         Ok(file)
     }
 }
@@ -144,6 +151,8 @@ pub struct LabConfig {
     pub seeds: Vec<SeedSpec>,
     /// Key algorithm for certificates created at startup.
     pub key_kind: crate::certs::KeyKind,
+    /// External MDM server, validated (docs/mdm.md).
+    pub mdm: Option<crate::mdm::MdmSettings>,
 }
 
 impl LabConfig {
@@ -168,6 +177,7 @@ impl LabConfig {
             policy_source: "built-in default".into(),
             seeds: Vec::new(),
             key_kind: crate::certs::KeyKind::EcdsaP256,
+            mdm: None,
         }
     }
 

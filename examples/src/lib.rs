@@ -10,7 +10,8 @@
 //! Layout: [`app`] is the PSN as a function of (state, request), testable without
 //! a socket; [`server`] adds sockets, TLS and the dACL emulation; [`admin`] is the
 //! admin API; [`certs`], [`config`], [`policy`], [`sessions`], [`alarms`] and
-//! [`faults`] hold the parts.
+//! [`faults`] hold the parts; [`mdm`] is the external MDM integration and
+//! [`mdmlab`] the JAMF-style MDM of the lab (binary `mdm-lab`).
 
 pub mod admin;
 pub mod alarms;
@@ -23,6 +24,8 @@ pub mod ctl;
 pub mod error;
 pub mod faults;
 pub mod fsutil;
+pub mod mdm;
+pub mod mdmlab;
 pub mod policy;
 pub mod ready;
 pub mod server;

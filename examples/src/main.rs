@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use psn_lab::LabError;
-use psn_lab::cli::{Cli, Command, CtlArgs, ServeArgs};
+use psn_lab::cli::{Cli, Command, CtlArgs, MdmCommand, ServeArgs};
 
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -121,8 +121,29 @@ fn ctl(args: &CtlArgs) -> Result<ExitCode, LabError> {
     })
 }
 
+fn mdm(cmd: &MdmCommand) -> Result<ExitCode, LabError> {
+    match cmd {
+        MdmCommand::Test { config } => {
+            let settings = MdmCommand::settings(config)?;
+            runtime()?.block_on(async {
+                match psn_lab::mdm::diagnose::test_connection(&settings).await {
+                    Ok(info) => {
+                        let _ = out(&psn_lab::mdm::diagnose::report_success(&info, &settings));
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(failure) => {
+                        let _ = out(&psn_lab::mdm::diagnose::report_failure(&failure, &settings));
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            })
+        }
+    }
+}
+
 fn run(cli: &Cli) -> Result<ExitCode, LabError> {
     match &cli.command {
+        Command::Mdm(cmd) => mdm(cmd),
         Command::Serve(args) => serve(args),
         Command::Ctl(args) => ctl(args),
         Command::Certs(args) => {

@@ -159,6 +159,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         sessions,
         alarms: AlarmLog::default(),
         policy: config.policy.clone(),
+        mdm: crate::mdm::MdmState::default(),
     });
 
     let token = crate::tls::random_hex(32)?;
@@ -178,6 +179,16 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
                 port,
                 rx.clone(),
             ));
+        }
+    }
+    if let Some(settings) = &config.mdm {
+        let client = crate::mdm::MdmClient::new(settings.clone())
+            .map_err(|e| LabError::Config(format!("mdm: {e}")))?;
+        let poller = crate::mdm::poller::Poller::new(client, state.clone());
+        if settings.enabled {
+            tasks.spawn(poller.run(rx.clone()));
+        } else {
+            tracing::info!(mdm = %settings.name, "MDM integration configured but disabled");
         }
     }
     tasks.spawn(crate::admin::serve(

@@ -24,6 +24,7 @@ fn state(dir: &std::path::Path) -> Arc<LabState> {
         nodes: vec![node("psn1", 8443, 8449), node("psn2", 9443, 9449)],
         sessions: SessionStore::open(dir).unwrap(),
         alarms: AlarmLog::default(),
+        mdm: Default::default(),
         policy: Policy::default(),
     })
 }

@@ -9,6 +9,7 @@
 // Test harness: spawning the binaries under test (and `kill -TERM`) is the point.
 #![allow(clippy::disallowed_methods)]
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -91,9 +92,52 @@ pub fn binaries() -> &'static Binaries {
     })
 }
 
+/// How a child is launched: a command prefix that runs the program (e.g.
+/// `ip netns exec NS` to start it inside a network namespace) and extra
+/// environment variables on top of the scrubbed environment.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Program and arguments put before the binary under test.
+    pub prefix: Vec<OsString>,
+    /// Extra environment variables.
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl Launch {
+    /// Runs the program inside the network namespace `ns`.
+    pub fn netns(ns: &str) -> Launch {
+        Launch {
+            prefix: ["ip", "netns", "exec", ns].map(OsString::from).to_vec(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A command with a scrubbed environment, launched as `launch` says.
+fn launched(program: &Path, home: &Path, launch: &Launch) -> Command {
+    let mut c = match launch.prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    scrub(&mut c, home);
+    for (k, v) in &launch.env {
+        c.env(k, v);
+    }
+    c
+}
+
 /// A command with a scrubbed environment.
 fn command(program: &Path, home: &Path) -> Command {
     let mut c = Command::new(program);
+    scrub(&mut c, home);
+    c
+}
+
+fn scrub(c: &mut Command, home: &Path) {
     c.env_clear().env("HOME", home).env(
         "RUST_LOG",
         std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -101,7 +145,6 @@ fn command(program: &Path, home: &Path) -> Command {
     if let Some(path) = std::env::var_os("PATH") {
         c.env("PATH", path);
     }
-    c
 }
 
 /// Kills the child when dropped.
@@ -165,6 +208,7 @@ pub struct Lab {
     /// `ready.json`.
     pub ready: Value,
     log: PathBuf,
+    launch: Launch,
     child: ChildGuard,
 }
 
@@ -172,21 +216,39 @@ impl Lab {
     /// Starts a lab in `root/lab` with the named nodes on 127.0.0.1, every
     /// port chosen by the system, plus `extra` serve flags.
     pub fn start(root: &Path, nodes: &[&str], extra: &[&str]) -> Lab {
+        let nodes: Vec<String> = nodes.iter().map(|n| format!("{n}=127.0.0.1:0:0")).collect();
+        Self::start_launched(root, &nodes, extra, &Launch::default())
+    }
+
+    /// Starts a lab in `root/lab` with `--node` specs `nodes`
+    /// (`NAME=IP:DISCOVERY_PORT:SYNC_PORT`), launched as `launch` says. The
+    /// admin API listens on 127.0.0.1 (of the lab's network namespace). A lab
+    /// started again on the same `root` keeps its CA and sessions; its log
+    /// is appended to.
+    pub fn start_launched(root: &Path, nodes: &[String], extra: &[&str], launch: &Launch) -> Lab {
         let dir = root.join("lab");
         let log = root.join("psn-lab.log");
-        let mut cmd = command(&binaries().lab, root);
+        // A lab killed before (no chance to remove it) leaves a stale
+        // ready.json that must not be mistaken for the new one's.
+        let _ = std::fs::remove_file(dir.join("ready.json"));
+        let mut cmd = launched(&binaries().lab, root, launch);
         cmd.arg("serve")
             .arg("--dir")
             .arg(&dir)
             .args(["--admin", "127.0.0.1:0"]);
         for n in nodes {
-            cmd.arg("--node").arg(format!("{n}=127.0.0.1:0:0"));
+            cmd.arg("--node").arg(n);
         }
         cmd.args(extra);
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            .stderr(log_file)
             .spawn()
             .expect("psn-lab starts");
         let mut child = ChildGuard(Some(child));
@@ -209,7 +271,17 @@ impl Lab {
             dir,
             ready,
             log,
+            launch: launch.clone(),
             child,
+        }
+    }
+
+    /// Kills the lab at once (SIGKILL, as a crashing host): nothing is
+    /// cleaned up, connections in flight are cut.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 
@@ -241,7 +313,7 @@ impl Lab {
     /// `psn-lab ctl --dir DIR ARGS...`: the JSON it prints. Panics when the
     /// call fails.
     pub fn ctl(&self, args: &[&str]) -> Value {
-        let out = command(&binaries().lab, &self.dir)
+        let out = launched(&binaries().lab, &self.dir, &self.launch)
             .arg("ctl")
             .arg("--dir")
             .arg(&self.dir)
@@ -381,13 +453,20 @@ impl Agent {
 
     /// Starts the agent with a CA file and profile text.
     pub fn start_with(root: &Path, ca: &Path, profile_xml: &str) -> Agent {
+        Self::start_launched(root, ca, profile_xml, &Launch::default())
+    }
+
+    /// Starts the agent with a CA file and profile text, launched as
+    /// `launch` says (the status socket is a file: `status` works from
+    /// any network namespace).
+    pub fn start_launched(root: &Path, ca: &Path, profile_xml: &str, launch: &Launch) -> Agent {
         let dir = root.join("agent");
         std::fs::create_dir_all(&dir).expect("agent dir");
         let profile = dir.join("profile.xml");
         std::fs::write(&profile, profile_xml).expect("profile");
         let state = dir.join("state");
         let stderr = dir.join("stderr.log");
-        let child = command(&binaries().agent, root)
+        let child = launched(&binaries().agent, root, launch)
             .arg("run")
             .arg("--profile")
             .arg(&profile)
@@ -512,4 +591,39 @@ pub fn counter(status: &Value, name: &str) -> u64 {
 /// True when the agent is `known` with `posture`.
 pub fn is_known(status: &Value, posture: &str) -> bool {
     status["phase"] == "known" && status["posture"] == posture
+}
+
+pub mod netns;
+
+/// True when the tests run as root (uid 0), read from `/proc/self/status`
+/// (no libc call: the workspace forbids unsafe code).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// True when `tool args...` runs and exits 0 (a tool is installed).
+pub fn tool_runs(tool: &str, args: &[&str]) -> bool {
+    Command::new(tool)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The probe history (`<state dir>/probe-rounds.jsonl`), one value per round.
+pub fn probe_history(state: &Path) -> Vec<Value> {
+    std::fs::read_to_string(state.join("probe-rounds.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }

@@ -258,8 +258,9 @@ impl Hooks for RunHooks<'_> {
         profile: Option<&Profile>,
         status: serde_json::Value,
     ) {
-        let BundleReason::Misconfiguration(stop) = reason;
-        let why = format!("misconfiguration {}", stop.psn);
+        // The reason's first words name the bundle file; the whole line is
+        // the reason `summary.html` shows.
+        let why = reason.to_string();
         let dart_count = profile.map_or(DEFAULT_DART_COUNT, Profile::dart_count);
         let (dirs, profile, ca_file) = (
             self.dirs.clone(),

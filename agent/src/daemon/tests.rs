@@ -101,7 +101,9 @@ impl Hooks for RecordingHooks {
         profile: Option<&Profile>,
         status: serde_json::Value,
     ) {
-        let BundleReason::Misconfiguration(stop) = reason;
+        let BundleReason::Misconfiguration(stop) = reason else {
+            panic!("unexpected bundle: {reason}");
+        };
         self.0.lock().unwrap().push(format!(
             "bundle {} {} {}",
             stop.psn,

@@ -1,7 +1,8 @@
 //! Diagnostic bundles (DART-style): one zip an administrator mails to
 //! support, collected on demand (`posture-sync dart -o FILE.zip`) or
-//! automatically when a misconfiguration is confirmed (at most DartCount
-//! automatic bundles are kept in `<state dir>/bundles`, oldest removed first).
+//! automatically when a misconfiguration is confirmed or discovery keeps
+//! failing (at most DartCount automatic bundles are kept in
+//! `<state dir>/bundles`, oldest removed first).
 //!
 //! | part | content |
 //! |---|---|
@@ -301,7 +302,16 @@ fn slug(reason: &str) -> String {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("-");
-    s.chars().take(40).collect()
+    if s.len() <= 40 {
+        return s;
+    }
+    // Cut at a word boundary so that a long reason does not end in half a
+    // word (the slug is ASCII, so byte and char positions agree).
+    let cut = &s[..40];
+    match cut.rfind('-') {
+        Some(i) if i > 0 => cut[..i].to_string(),
+        _ => cut.to_string(),
+    }
 }
 
 /// The automatic bundles in `dir`, oldest first (their names sort by time).
@@ -436,6 +446,10 @@ mod tests {
         assert_eq!(
             slug("Misconfiguration: psn1:8449!"),
             "misconfiguration-psn1-8449"
+        );
+        assert_eq!(
+            slug("discovery failing: 10 attempts in a row failed over 4m 3s; last attempt: x"),
+            "discovery-failing-10-attempts-in-a-row"
         );
     }
 }

@@ -73,14 +73,52 @@ impl Phase {
     }
 }
 
+/// Consecutive failed discovery attempts after which the agent collects a
+/// diagnostic bundle by itself, once per [`Episode`].
+///
+/// Counted in attempts, so that the threshold follows the agent's own
+/// cadence (the backoff): with the default backoff cap of 60 s the tenth
+/// failure comes about 4 minutes after the first, so a laptop that is offline
+/// for a minute or two (sleep, Wi-Fi roaming, a VPN coming up) gets no
+/// bundle, while a discovery that is really broken (wrong DiscoveryHost, a
+/// firewall, an untrusted CA) is captured a few minutes in, with the logs of
+/// every attempt still in the current log file. See `docs/behaviour.md`.
+pub const DISCOVERY_FAILURES_FOR_BUNDLE: u32 = 10;
+
 /// Data of the `discovering` phase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovering {
     /// Failed discovery or assessment attempts since the last known posture;
     /// drives the backoff.
     pub attempt: u32,
+    /// The discovery episode this attempt belongs to.
+    pub episode: Episode,
     /// What the phase waits for.
     pub wait: DiscoveryWait,
+}
+
+/// One discovery episode: from entering `discovering` until a discovery
+/// succeeds. Drives the "discovery keeps failing" diagnostic bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Episode {
+    /// When the agent entered `discovering`.
+    pub since: MonoTime,
+    /// Consecutive failed discovery attempts in this episode (a discovery
+    /// that names a PSN the ServerNameRules refuse counts as failed).
+    pub failures: u32,
+    /// Whether this episode already asked for its bundle (at most one).
+    pub bundled: bool,
+}
+
+impl Episode {
+    /// A new episode starting at `now`.
+    pub fn new(now: MonoTime) -> Episode {
+        Episode {
+            since: now,
+            failures: 0,
+            bundled: false,
+        }
+    }
 }
 
 /// What discovery waits for.
@@ -437,6 +475,38 @@ pub enum Action {
 pub enum BundleReason {
     /// A confirmed dACL misconfiguration.
     Misconfiguration(SyncStop),
+    /// Discovery failed [`DISCOVERY_FAILURES_FOR_BUNDLE`] times in a row.
+    DiscoveryFailing {
+        /// Consecutive failed attempts so far.
+        attempts: u32,
+        /// How long discovery has been failing (since the episode started).
+        failing_for: Duration,
+        /// What the last attempt met, in words (every target's outcome).
+        last_error: String,
+    },
+}
+
+/// One line naming the reason; it starts with a few words that make a
+/// readable bundle file name (`dart-<time>-<seq>-discovery-failing-....zip`).
+impl fmt::Display for BundleReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BundleReason::Misconfiguration(stop) => write!(
+                f,
+                "misconfiguration {}: the state sync port answered {} for session {}",
+                stop.psn, stop.status, stop.session
+            ),
+            BundleReason::DiscoveryFailing {
+                attempts,
+                failing_for,
+                last_error,
+            } => write!(
+                f,
+                "discovery failing: {attempts} attempts in a row failed over {}; last attempt: {last_error}",
+                humantime::format_duration(Duration::from_secs(failing_for.as_secs()))
+            ),
+        }
+    }
 }
 
 /// The result of one [`step`].
@@ -601,8 +671,10 @@ impl Cx {
             targets: sel.targets,
             refused: sel.refused,
         });
+        let episode = self.episode();
         self.s.phase = Phase::Discovering(Discovering {
             attempt,
+            episode,
             wait: DiscoveryWait::InFlight(op),
         });
         let severity = match reason {
@@ -629,11 +701,42 @@ impl Cx {
         let jitter = self.s.rng.next_jitter();
         let delay = backoff.delay_jittered(attempt, jitter);
         let (timer, at) = self.arm(delay);
+        let episode = self.episode();
         self.s.phase = Phase::Discovering(Discovering {
             attempt: attempt.saturating_add(1),
+            episode,
             wait: DiscoveryWait::Backoff { timer, at },
         });
         self.record(from, reason(delay), Severity::Warn, psn);
+    }
+
+    /// The discovery episode under way, or a new one when the agent is not
+    /// discovering yet (it comes from `idle`, `assessing` or `known`).
+    fn episode(&self) -> Episode {
+        match &self.s.phase {
+            Phase::Discovering(d) => d.episode,
+            Phase::Idle | Phase::Assessing(_) | Phase::Known(_) => Episode::new(self.now),
+        }
+    }
+
+    /// Counts a failed discovery attempt in the current episode and asks for
+    /// the episode's one bundle when discovery keeps failing.
+    fn discovery_failed(&mut self, last_error: impl FnOnce() -> String) {
+        let Phase::Discovering(d) = &mut self.s.phase else {
+            return;
+        };
+        let episode = &mut d.episode;
+        episode.failures = episode.failures.saturating_add(1);
+        if episode.bundled || episode.failures < DISCOVERY_FAILURES_FOR_BUNDLE {
+            return;
+        }
+        episode.bundled = true;
+        let reason = BundleReason::DiscoveryFailing {
+            attempts: episode.failures,
+            failing_for: self.now.saturating_since(episode.since),
+            last_error: last_error(),
+        };
+        self.actions.push(Action::CollectBundle { reason });
     }
 
     fn on_discovery(
@@ -645,6 +748,7 @@ impl Cx {
             Phase::Discovering(Discovering {
                 attempt,
                 wait: DiscoveryWait::InFlight(current),
+                ..
             }) if *current == op => *attempt,
             _ => return false,
         };
@@ -652,12 +756,24 @@ impl Cx {
         let success = match result {
             Ok(success) => success,
             Err(outcomes) => {
+                let last_error = outcomes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 self.retry_later(
                     attempt,
                     from,
                     |retry_in| Reason::DiscoveryFailed { outcomes, retry_in },
                     None,
                 );
+                self.discovery_failed(|| {
+                    if last_error.is_empty() {
+                        "no target could be tried".to_owned()
+                    } else {
+                        last_error
+                    }
+                });
                 return true;
             }
         };
@@ -681,6 +797,9 @@ impl Cx {
                 },
                 Some(psn.clone()),
             );
+            self.discovery_failed(|| {
+                format!("discovery named psn {psn}, which ServerNameRules do not allow")
+            });
             return true;
         }
         let persisted = targets::merge_persisted(&self.s.persisted, &discovery.psn, &answered);
@@ -788,6 +907,7 @@ impl Cx {
             Phase::Discovering(Discovering {
                 attempt,
                 wait: DiscoveryWait::Backoff { timer: t, .. },
+                ..
             }) if *t == timer => {
                 let attempt = *attempt;
                 self.start_discovery(

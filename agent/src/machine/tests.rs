@@ -439,7 +439,8 @@ fn assessment_failure_rediscovers_after_backoff() {
         d.state.phase(),
         Phase::Discovering(Discovering {
             attempt: 1,
-            wait: DiscoveryWait::Backoff { .. }
+            wait: DiscoveryWait::Backoff { .. },
+            ..
         })
     ));
     let t = s.transition.clone().unwrap();
@@ -652,6 +653,189 @@ fn a_failed_discovery_names_every_target_in_its_log_line() {
         "{line}"
     );
     assert!(line.contains("retry in"), "{line}");
+}
+
+// ---- discovery keeps failing ---------------------------------------------
+
+fn discovery_bundles(s: &Step) -> Vec<&BundleReason> {
+    s.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CollectBundle {
+                reason: r @ BundleReason::DiscoveryFailing { .. },
+            } => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Fails the discovery started in `s` with every target refused; returns the
+/// failing step and the retry step (after the backoff).
+fn fail_discovery(d: &mut Driver, s: &Step) -> (Step, Step) {
+    let (op, targets) = discovery_action(s);
+    let outcomes = targets
+        .iter()
+        .map(|t| TargetOutcome::new(t.clone(), Outcome::Blocked(BlockedKind::Refused)))
+        .collect();
+    let failed = d.send(Event::DiscoveryFinished {
+        op,
+        result: Err(outcomes),
+    });
+    let retry = d.fire(&failed);
+    (failed, retry)
+}
+
+#[test]
+fn discovery_failing_asks_for_one_bundle_at_the_threshold_and_not_before() {
+    let mut d = Driver::new();
+    let mut s = d.send(Event::ProfileApplied(settings(None)));
+    let mut bundles = Vec::new();
+    for n in 1..=DISCOVERY_FAILURES_FOR_BUNDLE + 5 {
+        let (failed, retry) = fail_discovery(&mut d, &s);
+        let found = discovery_bundles(&failed);
+        if n < DISCOVERY_FAILURES_FOR_BUNDLE {
+            assert!(found.is_empty(), "no bundle after {n} failures");
+        }
+        bundles.extend(found.into_iter().map(|r| (n, r.clone())));
+        assert!(discovery_bundles(&retry).is_empty());
+        s = retry;
+    }
+    assert_eq!(bundles.len(), 1, "exactly one bundle: {bundles:?}");
+    let (n, reason) = &bundles[0];
+    assert_eq!(*n, DISCOVERY_FAILURES_FOR_BUNDLE);
+    match reason {
+        BundleReason::DiscoveryFailing {
+            attempts,
+            failing_for,
+            last_error,
+        } => {
+            assert_eq!(*attempts, DISCOVERY_FAILURES_FOR_BUNDLE);
+            // Ten attempts, nine backoffs of 1, 2, 4, ... 60 s (jittered).
+            assert!(
+                *failing_for >= secs(218) && *failing_for <= secs(243),
+                "{failing_for:?}"
+            );
+            assert_eq!(
+                last_error,
+                "ise.lab.test:8443: blocked (connection refused)"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = reason.to_string();
+    assert!(
+        text.starts_with("discovery failing: 10 attempts in a row failed over "),
+        "{text}"
+    );
+    assert!(text.ends_with("ise.lab.test:8443: blocked (connection refused)"));
+}
+
+#[test]
+fn a_successful_discovery_ends_the_episode_and_the_next_one_may_bundle_again() {
+    let mut d = Driver::new();
+    let mut s = d.send(Event::ProfileApplied(settings(Some(1))));
+    let mut total = 0;
+    for _ in 0..DISCOVERY_FAILURES_FOR_BUNDLE {
+        let (failed, retry) = fail_discovery(&mut d, &s);
+        total += discovery_bundles(&failed).len();
+        s = retry;
+    }
+    assert_eq!(total, 1);
+    // Success, then the assessment fails: back to discovering, a new episode
+    // that starts counting from zero.
+    let (op, _) = discovery_action(&s);
+    let found = d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 8443),
+            discovery: discovery(PostureStatus::Unknown),
+        }),
+    });
+    let (op, _, psn) = assessment_action(&found);
+    let failed = d.send(Event::AssessmentFinished {
+        op,
+        result: Err(TargetOutcome::new(
+            psn,
+            Outcome::Failed(FailureKind::ReplyTimeout),
+        )),
+    });
+    match d.state.phase() {
+        Phase::Discovering(dis) => {
+            assert_eq!(dis.episode.failures, 0);
+            assert!(!dis.episode.bundled);
+            assert_eq!(dis.episode.since, d.now);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut s = d.fire(&failed);
+    let mut counts = Vec::new();
+    for _ in 0..DISCOVERY_FAILURES_FOR_BUNDLE + 2 {
+        let (failed, retry) = fail_discovery(&mut d, &s);
+        counts.push(discovery_bundles(&failed).len());
+        s = retry;
+    }
+    let mut expected = vec![0; usize::try_from(DISCOVERY_FAILURES_FOR_BUNDLE).unwrap() + 2];
+    expected[usize::try_from(DISCOVERY_FAILURES_FOR_BUNDLE).unwrap() - 1] = 1;
+    assert_eq!(counts, expected, "one bundle again, at the threshold");
+}
+
+#[test]
+fn a_discovered_psn_the_rules_refuse_counts_as_a_failed_attempt() {
+    let mut d = Driver::new();
+    let mut st = settings(None);
+    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
+    let mut s = d.send(Event::ProfileApplied(st));
+    let mut reasons = Vec::new();
+    for _ in 0..DISCOVERY_FAILURES_FOR_BUNDLE {
+        let (op, _) = discovery_action(&s);
+        let refused = d.send(Event::DiscoveryFinished {
+            op,
+            result: Ok(DiscoverySuccess {
+                answered: hp("ise.lab.test", 8443),
+                discovery: discovery(PostureStatus::Unknown),
+            }),
+        });
+        reasons.extend(discovery_bundles(&refused).into_iter().cloned());
+        s = d.fire(&refused);
+    }
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0]
+            .to_string()
+            .contains("ServerNameRules do not allow"),
+        "{}",
+        reasons[0]
+    );
+}
+
+#[test]
+fn a_probe_restarting_discovery_starts_a_new_episode() {
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    let r = d.fire(&s);
+    d.wait(secs(30));
+    d.finish_round(&r, vec![answered("psn1.lab.test", PostureStatus::Unknown)]);
+    match d.state.phase() {
+        Phase::Discovering(dis) => assert_eq!(dis.episode, Episode::new(d.now)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_misconfiguration_bundle_reason_names_the_psn() {
+    let stop = SyncStop {
+        psn: hp("psn1.lab.test", 8449),
+        status: PostureStatus::Compliant,
+        session: SessionId::new(SID).unwrap(),
+        at: MonoTime::ZERO,
+    };
+    let text = BundleReason::Misconfiguration(stop).to_string();
+    assert!(
+        text.starts_with(
+            "misconfiguration psn1.lab.test:8449: the state sync port answered Compliant"
+        ),
+        "{text}"
+    );
 }
 
 // ---- stale events ---------------------------------------------------------
@@ -954,6 +1138,22 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                 s.transition.as_ref().map(|t| t.severity),
                 Some(Severity::Error)
             );
+        }
+        // A "discovery keeps failing" bundle comes at most once per episode,
+        // at or after the threshold.
+        for act in &s.actions {
+            if let Action::CollectBundle {
+                reason: BundleReason::DiscoveryFailing { attempts, .. },
+            } = act
+            {
+                prop_assert!(*attempts >= DISCOVERY_FAILURES_FOR_BUNDLE);
+                let bundled = matches!(after.phase(),
+                    Phase::Discovering(d) if d.episode.bundled);
+                prop_assert!(bundled);
+                let already = matches!(before.phase(),
+                    Phase::Discovering(d) if d.episode.bundled);
+                prop_assert!(!already);
+            }
         }
         // Probe rounds start only in known, with sync enabled.
         if s.actions.iter().any(is_probe_action) {

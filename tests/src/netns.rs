@@ -1,0 +1,344 @@
+//! A small network of Linux network namespaces for tests that need real
+//! packet filtering: an endpoint host and PSN hosts, each in its own
+//! namespace with one veth into a "switch" namespace holding a bridge, plus
+//! nftables rules on the endpoint host that play the switch's dACL and
+//! `tc netem` for latency and loss.
+//!
+//! Addresses are 10.213.0.0/24 and exist only inside the namespaces this
+//! module creates; no namespace has a default route, so nothing can leave
+//! the machine. Every name (namespace, `/etc/netns/<ns>`) starts with a
+//! prefix unique to this process and topology, so parallel tests and
+//! leftovers of crashed runs never collide; [`Topology`]'s `Drop` kills
+//! every process left inside its namespaces and removes everything it made,
+//! also when a test panics. Nothing that this module did not create is ever
+//! touched.
+
+// Test harness: running `ip`, `nft` and `tc` is the point.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The subnet's first three octets.
+const SUBNET: &str = "10.213.0";
+
+/// Why the namespace tests cannot run here, or `None` when they can: they
+/// need root (namespaces, nftables) and the `ip`, `nft` and `tc` tools.
+pub fn unavailable() -> Option<String> {
+    if !crate::is_root() {
+        return Some("not root (network namespaces and nftables need root)".into());
+    }
+    for (tool, args, package) in [
+        ("ip", &["-V"][..], "iproute2"),
+        ("nft", &["--version"][..], "nftables"),
+        ("tc", &["-V"][..], "iproute2"),
+    ] {
+        if !crate::tool_runs(tool, args) {
+            return Some(format!(
+                "`{tool}` is not installed (apt-get install -y {package})"
+            ));
+        }
+    }
+    None
+}
+
+/// Skips the calling test with a clear message when the namespace tests
+/// cannot run here: `if netns::skip("test name") { return; }`.
+pub fn skip(test: &str) -> bool {
+    match unavailable() {
+        Some(why) => {
+            eprintln!("SKIPPED {test}: {why}; CI runs it as root with nftables installed");
+            true
+        }
+        None => false,
+    }
+}
+
+/// Runs a command and panics with its output when it fails.
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program} {args:?} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `nft -f -` with `script` inside `ns`.
+fn nft(ns: &str, script: &str) {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ip netns exec nft runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(script.as_bytes())
+        .expect("write the nft script");
+    let out = child.wait_with_output().expect("nft finishes");
+    assert!(
+        out.status.success(),
+        "nft in {ns} failed: {}\nscript:\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// How the emulated switch ACL treats the state sync port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dacl {
+    /// No deny entry: the port is reachable.
+    Off,
+    /// `deny` as a switch ACL usually does it: packets vanish.
+    Drop,
+    /// The port is closed with a TCP reset.
+    Reject,
+}
+
+/// One host of the topology.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Short name (`ep`, `psn1`, ...), also its host name.
+    pub name: String,
+    /// The network namespace.
+    pub ns: String,
+    /// Its IPv4 address.
+    pub ip: String,
+    /// Its switch port (veth in the switch namespace).
+    port: String,
+}
+
+impl Host {
+    /// `name.lab.test`, as the endpoint's hosts file knows it.
+    pub fn fqdn(&self) -> String {
+        format!("{}.lab.test", self.name)
+    }
+}
+
+/// An endpoint host and PSN hosts joined by a bridge in a switch namespace.
+#[derive(Debug)]
+pub struct Topology {
+    /// The endpoint host (`ep`, 10.213.0.2).
+    pub endpoint: Host,
+    /// The PSN hosts (`psn1` = 10.213.0.11, `psn2` = .12, ...).
+    pub psns: Vec<Host>,
+    switch: String,
+    made: Vec<String>,
+    etc_dirs: Vec<PathBuf>,
+}
+
+impl Topology {
+    /// Builds the network with `psns` PSN hosts. Panics (after removing what
+    /// it made) when a step fails.
+    pub fn new(psns: usize) -> Topology {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        // pid + sequence keeps parallel tests apart; the time's low bits keep
+        // a reused pid from meeting a crashed run's leftovers.
+        let prefix = format!(
+            "ps{}x{}{:03x}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            nanos & 0xfff
+        );
+        let host = |name: &str, last: usize| Host {
+            name: name.to_owned(),
+            ns: format!("{prefix}-{name}"),
+            ip: format!("{SUBNET}.{last}"),
+            port: format!("v-{name}"),
+        };
+        let mut topo = Topology {
+            endpoint: host("ep", 2),
+            psns: (1..=psns)
+                .map(|i| host(&format!("psn{i}"), 10 + i))
+                .collect(),
+            switch: format!("{prefix}-sw"),
+            made: Vec::new(),
+            etc_dirs: Vec::new(),
+        };
+        topo.build();
+        topo
+    }
+
+    fn hosts(&self) -> impl Iterator<Item = &Host> {
+        std::iter::once(&self.endpoint).chain(self.psns.iter())
+    }
+
+    fn add_ns(&mut self, ns: &str) {
+        run("ip", &["netns", "add", ns]);
+        self.made.push(ns.to_owned());
+        run("ip", &["-n", ns, "link", "set", "lo", "up"]);
+    }
+
+    fn build(&mut self) {
+        let switch = self.switch.clone();
+        self.add_ns(&switch);
+        run(
+            "ip",
+            &["-n", &switch, "link", "add", "br0", "type", "bridge"],
+        );
+        run("ip", &["-n", &switch, "link", "set", "br0", "up"]);
+        let hosts: Vec<Host> = self.hosts().cloned().collect();
+        for h in &hosts {
+            self.add_ns(&h.ns);
+            // Created inside the switch namespace with the peer placed
+            // straight into the host's: no interface ever exists in the
+            // machine's own namespace.
+            run(
+                "ip",
+                &[
+                    "-n", &switch, "link", "add", &h.port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &h.ns,
+                ],
+            );
+            run(
+                "ip",
+                &["-n", &switch, "link", "set", &h.port, "master", "br0", "up"],
+            );
+            let cidr = format!("{}/24", h.ip);
+            run("ip", &["-n", &h.ns, "addr", "add", &cidr, "dev", "eth0"]);
+            run("ip", &["-n", &h.ns, "link", "set", "eth0", "up"]);
+        }
+        // The endpoint resolves the PSNs by name through its own hosts file
+        // (`ip netns exec` bind-mounts /etc/netns/<ns>/hosts over /etc/hosts).
+        let mut hosts_file = String::from("127.0.0.1 localhost\n");
+        for p in &self.psns {
+            hosts_file.push_str(&format!("{} {} {}\n", p.ip, p.fqdn(), p.name));
+        }
+        let etc = PathBuf::from("/etc/netns").join(&self.endpoint.ns);
+        std::fs::create_dir_all(&etc).expect("create /etc/netns/<ns>");
+        self.etc_dirs.push(etc.clone());
+        std::fs::write(etc.join("hosts"), hosts_file).expect("write the endpoint's hosts file");
+        // The dACL table: an output chain on the endpoint host, empty (no
+        // deny) until a test applies one.
+        nft(
+            &self.endpoint.ns,
+            "table inet dacl {\n  chain output {\n    type filter hook output priority 0; policy accept;\n  }\n}\n",
+        );
+    }
+
+    /// The PSN host `psnN` (1-based).
+    pub fn psn(&self, n: usize) -> &Host {
+        &self.psns[n - 1]
+    }
+
+    /// Replaces the endpoint's dACL: for each `(psn, mode)` a deny entry for
+    /// the PSN's `port` (TCP), as the switch would enforce after a CoA.
+    pub fn set_dacl(&self, port: u16, entries: &[(&Host, Dacl)]) {
+        let mut script = String::from("flush chain inet dacl output\n");
+        for (h, mode) in entries {
+            let verdict = match mode {
+                Dacl::Off => continue,
+                Dacl::Drop => "drop",
+                Dacl::Reject => "reject with tcp reset",
+            };
+            script.push_str(&format!(
+                "add rule inet dacl output ip daddr {} tcp dport {port} counter {verdict}\n",
+                h.ip
+            ));
+        }
+        nft(&self.endpoint.ns, &script);
+    }
+
+    /// The same deny entry for every PSN (`Off` lifts the dACL).
+    pub fn set_dacl_all(&self, port: u16, mode: Dacl) {
+        let entries: Vec<(&Host, Dacl)> = self.psns.iter().map(|p| (p, mode)).collect();
+        self.set_dacl(port, &entries);
+    }
+
+    /// Packets the dACL has denied so far (sum of the rule counters).
+    pub fn dacl_hits(&self) -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.endpoint.ns,
+                "nft",
+                "list",
+                "chain",
+                "inet",
+                "dacl",
+                "output",
+            ])
+            .output()
+            .expect("nft list runs");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "packets")
+            .filter_map(|w| w[1].parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Impairs the endpoint's link in both directions with `delay_ms` of
+    /// latency and `loss_percent` random loss: `tc netem` on the endpoint's
+    /// interface and on its switch port. A kernel without netem (some VM
+    /// kernels lack `sch_netem`) gets the loss from nftables instead
+    /// (`numgen random`, on the endpoint's interface, both directions) and
+    /// no added latency. Returns what was applied, for the test's output.
+    pub fn impair_link(&self, delay_ms: u32, loss_percent: u32) -> String {
+        let delay = format!("{delay_ms}ms");
+        let loss = format!("{loss_percent}%");
+        let netem = |ns: &str, dev: &str| {
+            Command::new("tc")
+                .args(["-n", ns, "qdisc", "add", "dev", dev, "root", "netem"])
+                .args(["delay", &delay, "loss", &loss])
+                .output()
+                .expect("tc runs")
+        };
+        let first = netem(&self.endpoint.ns, "eth0");
+        if first.status.success() {
+            let second = netem(&self.switch, &self.endpoint.port);
+            assert!(
+                second.status.success(),
+                "tc netem on the switch port failed: {}",
+                String::from_utf8_lossy(&second.stderr)
+            );
+            return format!("tc netem delay {delay} loss {loss}, both directions");
+        }
+        let why = String::from_utf8_lossy(&first.stderr).trim().to_owned();
+        nft(
+            &self.endpoint.ns,
+            &format!(
+                "table inet link {{\n  chain input {{\n    type filter hook input priority -10; policy accept;\n    iifname \"eth0\" numgen random mod 100 < {loss_percent} drop\n  }}\n  chain output {{\n    type filter hook output priority -10; policy accept;\n    oifname \"eth0\" numgen random mod 100 < {loss_percent} drop\n  }}\n}}\n"
+            ),
+        );
+        format!(
+            "tc netem is not available in this kernel ({why}): {loss} loss each way from nftables, no added latency"
+        )
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in self.made.iter().rev() {
+            // Any process still inside one of our namespaces is ours.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+        for dir in &self.etc_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Resource faults around the agent process, with the real binary:
+//!
+//! - a full log file system (a 256 KiB tmpfs filled up while the agent runs)
+//!   and a read-only log dir (a read-only tmpfs from the start): the agent
+//!   keeps probing and says exactly once on stderr that it cannot log;
+//! - wall clock jumps (libfaketime on the agent process only, monotonic time
+//!   left alone; the machine's clock is never touched): one hour back, one
+//!   day forward; probe rounds go on at the interval, no stall, no burst, no
+//!   rediscovery.
+//!
+//! The mounts need root; the clock test needs the `faketime` package. Each
+//! test prints why it skips otherwise.
+
+// Test harness: mount/umount and the faketime library are the instruments.
+#![allow(clippy::disallowed_methods)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use e2e_tests::{Agent, Lab, Launch, ProfileSpec, counter, is_known, is_root};
+use serde_json::Value;
+
+/// A tmpfs mounted on a directory of the test; unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, options: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "posture-sync-test"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount -t tmpfs -o {options} {}", at.display());
+        Tmpfs(at.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: the agent may still hold a file open while the test unwinds.
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system holding `dir` until it is full.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 4096];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED {test}: needs root to mount a small tmpfs as the log dir; CI runs it as root"
+    );
+    true
+}
+
+/// The agent (Compliant, probes blocked by psn-lab's dACL emulation).
+fn compliant_agent(root: &Path, lab: &Lab, launch: &Launch) -> (Agent, Value) {
+    lab.dacl("psn1", "reject");
+    let spec = ProfileSpec::fast(&lab.node("psn1").discovery);
+    let mut agent = Agent::start_launched(root, &lab.ca(), &spec.xml(), launch);
+    let status = agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
+    (agent, status)
+}
+
+const CANNOT_LOG: &str = "cannot write the log file";
+
+fn assert_keeps_probing_and_says_once(agent: &mut Agent, from: &Value) {
+    let rounds = counter(from, "probe_rounds");
+    let status = agent.wait_for("six more probe rounds", |s| {
+        counter(s, "probe_rounds") >= rounds + 6
+    });
+    assert!(is_known(&status, "Compliant"), "{status}");
+    assert_eq!(status["sync"]["enabled"], true, "{status}");
+    let log = agent.log();
+    assert_eq!(
+        log.matches(CANNOT_LOG).count(),
+        1,
+        "said once, not once per record:\n{log}"
+    );
+}
+
+#[test]
+fn a_full_log_file_system_does_not_stop_probing_and_is_reported_once() {
+    if skip_unless_root("a_full_log_file_system_does_not_stop_probing_and_is_reported_once") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
+    let logs = Tmpfs::mount(&tmp.path().join("agent/logs"), "size=256k");
+    // RUST_LOG=debug: every probe round writes several records.
+    let launch = Launch {
+        prefix: Vec::new(),
+        env: vec![(OsString::from("RUST_LOG"), OsString::from("debug"))],
+    };
+    let (mut agent, status) = compliant_agent(tmp.path(), &lab, &launch);
+    assert!(
+        !agent.log().contains(CANNOT_LOG),
+        "the log file worked before the disk filled up"
+    );
+    let filler = fill(&logs.0);
+    assert_keeps_probing_and_says_once(&mut agent, &status);
+    assert!(agent.log().contains("No space left"), "{}", agent.log());
+    drop(filler);
+}
+
+#[test]
+fn a_read_only_log_dir_does_not_stop_probing_and_is_reported_once() {
+    if skip_unless_root("a_read_only_log_dir_does_not_stop_probing_and_is_reported_once") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
+    // Read-only from the start (a writable file system cannot be remounted
+    // read-only while the agent holds its log open); root ignores modes, a
+    // read-only mount it cannot ignore.
+    let _logs = Tmpfs::mount(&tmp.path().join("agent/logs"), "ro,size=64k");
+    let (mut agent, status) = compliant_agent(tmp.path(), &lab, &Launch::default());
+    assert_keeps_probing_and_says_once(&mut agent, &status);
+    assert!(
+        agent.log().contains("Read-only file system"),
+        "{}",
+        agent.log()
+    );
+}
+
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Probe rounds counted over `window` of the test's own (real, monotonic)
+/// time.
+fn rounds_over(agent: &Agent, window: Duration) -> u64 {
+    let first = counter(&agent.status().expect("status"), "probe_rounds");
+    let start = Instant::now();
+    std::thread::sleep(window);
+    let last = counter(&agent.status().expect("status"), "probe_rounds");
+    eprintln!("{} rounds in {:?}", last - first, start.elapsed());
+    last - first
+}
+
+/// The wall clock of the agent's last probe round, as it stamped it.
+fn last_probe_at(agent: &Agent) -> SystemTime {
+    let status = agent.status().expect("status");
+    humantime::parse_rfc3339(status["last_probe"]["at"].as_str().expect("last_probe.at"))
+        .expect("an RFC 3339 time")
+}
+
+#[test]
+fn wall_clock_jumps_do_not_disturb_the_probe_interval() {
+    if !Path::new(FAKETIME_LIB).exists() {
+        eprintln!(
+            "SKIPPED wall_clock_jumps_do_not_disturb_the_probe_interval: {FAKETIME_LIB} is \
+             missing (apt-get install -y faketime); CI installs it"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
+    // The offset file is read on every clock call (FAKETIME_NO_CACHE), so the
+    // test moves the agent's wall clock by rewriting it. Monotonic clocks are
+    // not faked: they are what the agent's intervals must rest on.
+    let offset = tmp.path().join("faketime-offset");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let env = |k: &str, v: &std::ffi::OsStr| (OsString::from(k), v.to_owned());
+    let launch = Launch {
+        prefix: Vec::new(),
+        env: vec![
+            env("LD_PRELOAD", FAKETIME_LIB.as_ref()),
+            env("FAKETIME_TIMESTAMP_FILE", offset.as_os_str()),
+            env("FAKETIME_NO_CACHE", "1".as_ref()),
+            env("FAKETIME_DONT_FAKE_MONOTONIC", "1".as_ref()),
+        ],
+    };
+    let (mut agent, status) = compliant_agent(tmp.path(), &lab, &launch);
+    let session = status["session_id"].clone();
+    agent.wait_for("probing", |s| counter(s, "probe_rounds") >= 2);
+    // Interval 1 s, at most 10 % jitter, blocked rounds end in milliseconds:
+    // 10 s hold about 9 rounds. The bounds are wide on purpose (a shared
+    // machine); a stall (a timer waiting for the wall clock to catch up an
+    // hour) gives 0, a burst (a day of "missed" rounds) gives far more.
+    let window = Duration::from_secs(10);
+    let normal = rounds_over(&agent, window);
+    assert!(
+        (4..=15).contains(&normal),
+        "{normal} rounds before any jump"
+    );
+
+    for (jump, shift) in [("-1h", -3600i64), ("+1d", 86_400)] {
+        std::fs::write(&offset, format!("{jump}\n")).unwrap();
+        // The jump reached the agent: its next round is stamped with the
+        // shifted wall clock.
+        let real = SystemTime::now();
+        let seen = e2e_tests::wait_until(
+            &format!("a round stamped with the clock moved {jump}"),
+            || {
+                let at = last_probe_at(&agent);
+                let moved = match at.duration_since(real) {
+                    Ok(ahead) => ahead.as_secs() as i64,
+                    Err(e) => -(e.duration().as_secs() as i64),
+                };
+                (moved.signum() == shift.signum() && moved.abs() > shift.abs() / 2).then_some(at)
+            },
+            || agent.log(),
+        );
+        eprintln!(
+            "clock {jump}: last probe stamped {}",
+            humantime::format_rfc3339(seen)
+        );
+        let rounds = rounds_over(&agent, window);
+        assert!(
+            (4..=15).contains(&rounds),
+            "{rounds} rounds in {window:?} after the clock jumped {jump} ({normal} before)"
+        );
+    }
+    let status = agent.status().expect("status");
+    assert!(is_known(&status, "Compliant"), "{status}");
+    assert_eq!(
+        status["session_id"], session,
+        "same session, no rediscovery"
+    );
+    assert_eq!(counter(&status, "discovery_restarts"), 0, "{status}");
+    assert_eq!(counter(&status, "misconfigurations"), 0, "{status}");
+    assert!(
+        agent.status().unwrap()["sync"]["next_probe_in_ms"]
+            .as_u64()
+            .is_none_or(|ms| ms <= 1_100),
+        "the next probe is within one interval"
+    );
+}
