@@ -242,7 +242,10 @@ def main():
     state, logs = os.path.join(adir, "state"), os.path.join(adir, "logs")
     os.makedirs(state, exist_ok=True)
     os.makedirs(logs, exist_ok=True)
-    profile = os.path.join(adir, "ISEPostureCFG.xml")
+    # The profile in a directory of its own, as deployed: the watcher sees
+    # every change in the profile's directory (stderr.log would wake it).
+    os.makedirs(os.path.join(adir, "profile"), exist_ok=True)
+    profile = os.path.join(adir, "profile", "ISEPostureCFG.xml")
     with open(profile, "w") as f:
         f.write(f"""<?xml version="1.0" encoding="UTF-8"?>
 <cfg>

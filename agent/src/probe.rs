@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::outcome::{FailureKind, HostPort, Outcome, TargetOutcome, classify_probe_reply};
+use crate::transport::deadline::Deadline;
 use crate::transport::{Timeouts, Transport};
 
 /// Time limits of one probe. The connect limit is the general one (a silent
@@ -63,7 +64,9 @@ pub async fn run_round(
     stagger: Duration,
 ) -> Round {
     let started = Instant::now();
-    let deadline = started + round_deadline(targets.len(), stagger, transport.timeouts());
+    // One kernel timer for the whole round (see `transport::deadline`).
+    let mut deadline =
+        Deadline::at(started + round_deadline(targets.len(), stagger, transport.timeouts()));
     let mut tasks = JoinSet::new();
     for (i, target) in targets.iter().enumerate() {
         let transport = transport.clone();
@@ -71,14 +74,17 @@ pub async fn run_round(
         let session = session.clone();
         let start_at = started + stagger.saturating_mul(u32::try_from(i).unwrap_or(u32::MAX));
         tasks.spawn(async move {
-            tokio::time::sleep_until(start_at).await;
+            // The first target starts now: no timer for it.
+            if i > 0 {
+                tokio::time::sleep_until(start_at).await;
+            }
             let outcome = probe_one(&transport, &target, &session).await;
             TargetOutcome::new(target, outcome)
         });
     }
     let mut outcomes = Vec::with_capacity(targets.len());
     loop {
-        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+        match deadline.guard(tasks.join_next()).await {
             Ok(None) => break,
             Ok(Some(Ok(done))) => {
                 log_target(session, &done);

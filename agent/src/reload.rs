@@ -113,9 +113,9 @@ pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult
         let _ = event_tx.send(event);
     })
     .map_err(|source| ReloadError::Watch {
-            dir: dir.clone(),
-            source,
-        })?;
+        dir: dir.clone(),
+        source,
+    })?;
     watcher
         .watch(&dir, RecursiveMode::NonRecursive)
         .map_err(|source| ReloadError::Watch {

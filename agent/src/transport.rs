@@ -42,6 +42,7 @@ use tokio_rustls::TlsConnector;
 
 pub use crate::outcome::HostPort;
 use crate::outcome::{FailureKind, Outcome, Stage, classify_io_failure};
+use deadline::Deadline;
 
 /// How long a TCP connect may take. A dACL `deny` on a switch usually drops the
 /// SYN silently, so a blocked probe ends here; 5 s is long enough for a slow
@@ -323,20 +324,22 @@ impl Transport {
         let request = self
             .build_request(target, method, path_and_query, session, body)
             .map_err(fail)?;
-        let tcp =
-            match tokio::time::timeout(self.timeouts.connect, connect(host, target.port)).await {
-                Ok(result) => result.map_err(fail)?,
-                Err(_) => {
-                    let detail = format!("no answer within {:?}", self.timeouts.connect);
-                    return Err(fail(classify_io_failure(
-                        Stage::Connect,
-                        io::ErrorKind::TimedOut,
-                        &detail,
-                    )));
-                }
-            };
+        // Kernel timers: one wakeup per limit (see `deadline`).
+        let mut connect_by = Deadline::at(tokio::time::Instant::now() + self.timeouts.connect);
+        let tcp = match connect_by.guard(connect(host, target.port)).await {
+            Ok(result) => result.map_err(fail)?,
+            Err(_) => {
+                let detail = format!("no answer within {:?}", self.timeouts.connect);
+                return Err(fail(classify_io_failure(
+                    Stage::Connect,
+                    io::ErrorKind::TimedOut,
+                    &detail,
+                )));
+            }
+        };
+        drop(connect_by);
         let _ = tcp.set_nodelay(true);
-        let deadline = tokio::time::Instant::now() + self.timeouts.exchange;
+        let deadline = Deadline::at(tokio::time::Instant::now() + self.timeouts.exchange);
         self.exchange(tcp, server_name, request, deadline)
             .await
             .map_err(fail)
@@ -385,11 +388,10 @@ impl Transport {
         tcp: TcpStream,
         server_name: ServerName<'static>,
         request: Request<Full<Bytes>>,
-        deadline: tokio::time::Instant,
+        mut deadline: Deadline,
     ) -> Result<Reply, Outcome> {
         // No TLS answer before the deadline: silent (blocked, not a fault).
-        let tls = match tokio::time::timeout_at(deadline, self.tls.connect(server_name, tcp)).await
-        {
+        let tls = match deadline.guard(self.tls.connect(server_name, tcp)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => return Err(classify_handshake_error(e)),
             Err(_) => {
@@ -401,7 +403,10 @@ impl Transport {
             }
         };
         // TLS is up: from here on a timeout is a PSN that does not answer.
-        match tokio::time::timeout_at(deadline, http_exchange(TokioIo::new(tls), request)).await {
+        match deadline
+            .guard(http_exchange(TokioIo::new(tls), request))
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(classify_io_failure(
                 Stage::Exchange,
@@ -579,6 +584,8 @@ fn classify_http_error(e: hyper::Error) -> Outcome {
         classify_io_failure(Stage::Exchange, io::ErrorKind::Other, &detail)
     }
 }
+
+pub mod deadline;
 
 #[cfg(test)]
 pub(crate) mod test_server;

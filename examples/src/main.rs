@@ -70,6 +70,17 @@ fn summary(lab: &psn_lab::server::RunningLab, policy_source: &str) -> String {
         "  policy        {policy_source} ({} requirements, {mandatory} mandatory)\n",
         lab.state.policy.requirements.len()
     ));
+    let mdm = lab.state.mdm.status();
+    if let (Some(name), Some(url)) = (&mdm.name, &mdm.url) {
+        s.push_str(&format!(
+            "  mdm           {name} {url} ({})\n",
+            if mdm.enabled {
+                "polling; psn-lab ctl mdm"
+            } else {
+                "disabled"
+            }
+        ));
+    }
     s.push_str(&format!(
         "  ready file    {}\n",
         r.ca.with_file_name(psn_lab::ready::READY_FILE).display()

@@ -316,9 +316,10 @@ async fn each_failure_class_has_its_diagnosis() {
     assert!(text.contains("unknown issuer"), "{text}");
 
     // Connection refused: nothing listens.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    // Bound but not listening: refused, and no other test can take the port meanwhile.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
     let mut s = mdm.settings();
     s.port = port;
     let (c, text) = failure(&s).await;

@@ -49,49 +49,58 @@ impl Tinyproxy {
             eprintln!("SKIPPED: tinyproxy is not installed (apt-get install -y tinyproxy)");
             return None;
         };
-        // tinyproxy cannot listen on port 0: take a free port from the system first.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = dir.join("tinyproxy.log");
-        let conf = dir.join("tinyproxy.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 20\nConnectPort {allowed_port}\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(bin)
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        // tinyproxy cannot listen on port 0: take a free port from the system
+        // first; another process may take it meanwhile, so try a few ports.
+        for _attempt in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let log = dir.join(format!("tinyproxy-{port}.log"));
+            let conf = dir.join(format!("tinyproxy-{port}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 20\nConnectPort {allowed_port}\n",
+                    log.display()
+                ),
+            )
             .unwrap();
-        let mut proxy = Tinyproxy { child, port, log };
-        let deadline = Instant::now() + common::BOUND;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = proxy.child.try_wait() {
-                panic!(
-                    "tinyproxy exited with {status}: {}",
-                    std::fs::read_to_string(&proxy.log).unwrap_or_default()
+            let child = Command::new(&bin)
+                .arg("-d")
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut proxy = Tinyproxy { child, port, log };
+            let deadline = Instant::now() + common::BOUND;
+            loop {
+                if let Ok(Some(status)) = proxy.child.try_wait() {
+                    eprintln!(
+                        "tinyproxy on port {port} exited with {status}: {}",
+                        proxy.log()
+                    );
+                    break;
+                }
+                // Listening, and tinyproxy's own: its log says it accepts connections.
+                if proxy.log().contains("Accepting connections")
+                    && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                {
+                    return Some(proxy);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "tinyproxy did not listen on {port}: {}",
+                    proxy.log()
                 );
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(
-                Instant::now() < deadline,
-                "tinyproxy did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        // Keep the handle's address stable for the test.
-        proxy.port = port;
-        Some(proxy)
+        panic!("tinyproxy could not start on any of 5 ports");
     }
 
     fn log(&self) -> String {
@@ -173,11 +182,10 @@ async fn a_proxy_that_refuses_connect_is_diagnosed() {
 async fn a_proxy_address_where_nothing_listens_is_diagnosed() {
     let lab = Lab::start(&["psn1"]).await;
     let mdm = MdmLab::start(lab.dir.path(), vec![], |_| {}).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Bound but not listening: connections are refused, and no other test can take the port.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
     let mut s = mdm.settings();
     s.proxy = Some(("127.0.0.1".into(), port));
     let f = test_connection(&s).await.unwrap_err();

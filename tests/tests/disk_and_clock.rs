@@ -45,15 +45,19 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Fills the file system holding `dir` until it is full.
-fn fill(dir: &Path) -> PathBuf {
+/// Fills the file system holding `dir` until it is full, including the last
+/// partly used page of the agent's log file (appending blank lines to it),
+/// so the agent's very next record fails.
+fn fill(dir: &Path) {
     use std::io::Write;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
+    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
     let block = vec![0u8; 4096];
     while f.write_all(&block).is_ok() {}
-    let _ = f.sync_all();
-    path
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("posture-sync.log"))
+        .unwrap();
+    while log.write_all(b"\n").is_ok() {}
 }
 
 fn skip_unless_root(test: &str) -> bool {
@@ -110,10 +114,20 @@ fn a_full_log_file_system_does_not_stop_probing_and_is_reported_once() {
         !agent.log().contains(CANNOT_LOG),
         "the log file worked before the disk filled up"
     );
-    let filler = fill(&logs.0);
+    fill(&logs.0);
+    let listing = || {
+        std::fs::read_dir(&logs.0)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                format!("{:?} {}", e.file_name(), e.metadata().unwrap().len())
+            })
+            .collect::<Vec<_>>()
+    };
+    eprintln!("log dir after filling: {:?}", listing());
     assert_keeps_probing_and_says_once(&mut agent, &status);
+    eprintln!("log dir after probing: {:?}", listing());
     assert!(agent.log().contains("No space left"), "{}", agent.log());
-    drop(filler);
 }
 
 #[test]
@@ -136,7 +150,17 @@ fn a_read_only_log_dir_does_not_stop_probing_and_is_reported_once() {
     );
 }
 
-const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/// libfaketime as Debian installs it (`/usr/lib/<triplet>/faketime/`), or
+/// under `/usr/lib/faketime/` (other distributions).
+fn faketime_lib() -> Option<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/usr/lib/faketime")];
+    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
+        dirs.extend(entries.flatten().map(|e| e.path().join("faketime")));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("libfaketime.so.1"))
+        .find(|p| p.exists())
+}
 
 /// Probe rounds counted over `window` of the test's own (real, monotonic)
 /// time.
@@ -158,13 +182,13 @@ fn last_probe_at(agent: &Agent) -> SystemTime {
 
 #[test]
 fn wall_clock_jumps_do_not_disturb_the_probe_interval() {
-    if !Path::new(FAKETIME_LIB).exists() {
+    let Some(faketime) = faketime_lib() else {
         eprintln!(
-            "SKIPPED wall_clock_jumps_do_not_disturb_the_probe_interval: {FAKETIME_LIB} is \
-             missing (apt-get install -y faketime); CI installs it"
+            "SKIPPED wall_clock_jumps_do_not_disturb_the_probe_interval: libfaketime.so.1 is \
+             not installed (apt-get install -y faketime); CI installs it"
         );
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let lab = Lab::start(tmp.path(), &["psn1"], &[]);
     // The offset file is read on every clock call (FAKETIME_NO_CACHE), so the
@@ -176,7 +200,7 @@ fn wall_clock_jumps_do_not_disturb_the_probe_interval() {
     let launch = Launch {
         prefix: Vec::new(),
         env: vec![
-            env("LD_PRELOAD", FAKETIME_LIB.as_ref()),
+            env("LD_PRELOAD", faketime.as_os_str()),
             env("FAKETIME_TIMESTAMP_FILE", offset.as_os_str()),
             env("FAKETIME_NO_CACHE", "1".as_ref()),
             env("FAKETIME_DONT_FAKE_MONOTONIC", "1".as_ref()),

@@ -412,6 +412,7 @@ fn a_gigabyte_body_is_capped_and_the_connection_dropped() {
         assert_logged(&s, "exceeds");
         wait_closed(&s, 2);
         let sent = s.hostile.seen.max_body_sent.load(Ordering::Relaxed);
+        eprintln!("declared length {declare_length}: {sent} body bytes sent before the agent left");
         // Socket buffers on both sides hold a few MiB at most; 64 MiB would
         // already mean the agent kept reading far past its 64 KiB cap.
         assert!(

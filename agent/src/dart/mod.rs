@@ -287,7 +287,10 @@ pub fn collect(
 
 /// A file-name-safe form of `reason`.
 fn slug(reason: &str) -> String {
-    let s: String = reason
+    // A reason reads "what: details"; the file name carries only the "what"
+    // (e.g. `misconfiguration-127-0-0-1-8449`, `discovery-failing`).
+    let head = reason.split(": ").next().unwrap_or(reason);
+    let s: String = head
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -444,12 +447,13 @@ mod tests {
         assert!(d.path().join("manual.zip").exists());
         assert_eq!(automatic_bundles(d.path()).len(), 2);
         assert_eq!(
-            slug("Misconfiguration: psn1:8449!"),
-            "misconfiguration-psn1-8449"
+            slug("misconfiguration 127.0.0.1:8449: the state sync port answered Compliant"),
+            "misconfiguration-127-0-0-1-8449"
         );
         assert_eq!(
             slug("discovery failing: 10 attempts in a row failed over 4m 3s; last attempt: x"),
-            "discovery-failing-10-attempts-in-a-row"
+            "discovery-failing"
         );
+        assert_eq!(slug("Misconfiguration!"), "misconfiguration");
     }
 }
