@@ -5,13 +5,18 @@
 //! other than `file-exists`, `file-contains` and `process-running` is refused
 //! without being executed, fails its requirement, and is logged.
 //!
-//! Checks run synchronously on the driver's thread: they are a handful of
-//! `stat`s and bounded reads (at most [`MAX_FILE_BYTES`] per file, one scan of
-//! `/proc`), cheaper than handing them to a blocking-pool thread.
+//! Checks run on tokio's blocking pool, never on the driver's thread, and the
+//! whole evaluation is bounded by [`EVALUATION_TIMEOUT`]: the paths are chosen
+//! by the server, and a FIFO, a device or a file on a hung network file system
+//! must not freeze the agent (signals, status, probes). `file-contains` reads
+//! regular files only (symbolic links to regular files are followed), opened
+//! with `O_NONBLOCK` on Unix so that a path swapped for a FIFO between the
+//! check and the open cannot block either.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use posture_protocol::{
     Check, PostureResult, PostureStatus, Report, ReportResult, Requirement, Requirements,
@@ -33,6 +38,11 @@ pub const MAX_PATTERN_LEN: usize = 4096;
 /// Size limit of a compiled `file-contains` pattern (regex crate's
 /// `size_limit`): a hostile pattern cannot make the agent build a huge automaton.
 pub const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
+
+/// Bound on evaluating all the checks of one requirements reply. When it
+/// passes, every requirement fails with a reason naming the limit (a thread
+/// stuck in a read on a hung file system is left behind; it holds no lock).
+pub const EVALUATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,15 +166,17 @@ pub async fn assess(
         ));
     }
 
-    let outcomes = evaluate(&requirements.requirements);
+    let outcomes = evaluate_bounded(requirements.requirements, EVALUATION_TIMEOUT).await;
     for r in &outcomes {
+        // Requirement ids and reasons carry server-chosen text: logged with
+        // Debug so control characters are escaped (no forged log lines).
         tracing::info!(
             session = %session,
             psn = %target,
-            requirement = %r.id,
+            requirement = ?r.id,
             mandatory = r.mandatory,
             passed = r.passed,
-            reasons = %r.checks.iter().map(|c| c.reason.as_str()).collect::<Vec<_>>().join("; "),
+            reasons = ?r.checks.iter().map(|c| c.reason.as_str()).collect::<Vec<_>>().join("; "),
             "requirement evaluated"
         );
     }
@@ -216,6 +228,49 @@ pub fn build_report(session: &SessionId, outcomes: &[RequirementOutcome]) -> Rep
     }
 }
 
+/// Evaluates every requirement on tokio's blocking pool, giving up after
+/// `limit`: then every requirement fails with a reason saying so.
+pub async fn evaluate_bounded(
+    requirements: Vec<Requirement>,
+    limit: Duration,
+) -> Vec<RequirementOutcome> {
+    evaluate_bounded_with(requirements, limit, evaluate).await
+}
+
+/// [`evaluate_bounded`] with the evaluation passed in (tests give one that
+/// blocks to exercise the limit).
+async fn evaluate_bounded_with<F>(
+    requirements: Vec<Requirement>,
+    limit: Duration,
+    evaluate: F,
+) -> Vec<RequirementOutcome>
+where
+    F: FnOnce(&[Requirement]) -> Vec<RequirementOutcome> + Send + 'static,
+{
+    let ids: Vec<(String, bool)> = requirements
+        .iter()
+        .map(|r| (r.id.clone(), r.mandatory))
+        .collect();
+    let task = tokio::task::spawn_blocking(move || evaluate(&requirements));
+    let why = match tokio::time::timeout(limit, task).await {
+        Ok(Ok(outcomes)) => return outcomes,
+        Ok(Err(e)) => format!("the checks could not be evaluated: {e}"),
+        Err(_) => format!(
+            "the checks did not finish within {} s (a checked path may be a FIFO, a device or on a hung file system); the requirement fails",
+            limit.as_secs_f64()
+        ),
+    };
+    tracing::warn!(reason = %why, "requirements not evaluated");
+    ids.into_iter()
+        .map(|(id, mandatory)| RequirementOutcome {
+            id,
+            mandatory,
+            passed: false,
+            checks: vec![CheckOutcome::fail(why.clone())],
+        })
+        .collect()
+}
+
 /// Evaluates every requirement. A requirement passes when all its checks
 /// pass (so one with no checks passes, as `docs/protocol.md` decides).
 pub fn evaluate(requirements: &[Requirement]) -> Vec<RequirementOutcome> {
@@ -241,7 +296,7 @@ pub fn evaluate_check(check: &Check) -> CheckOutcome {
         Check::ProcessRunning { name } => process_running(name),
         Check::Unsupported { check_type } => {
             tracing::warn!(
-                check_type = %check_type,
+                check_type = ?check_type,
                 "refusing check type {check_type:?}: posture-sync never runs commands and evaluates only file-exists, file-contains and process-running; the requirement fails"
             );
             CheckOutcome {
@@ -305,12 +360,43 @@ fn file_contains(path: &str, pattern: &str) -> CheckOutcome {
         }
     };
     let mut text = Vec::new();
-    let read = File::open(p).and_then(|f| f.take(MAX_FILE_BYTES).read_to_end(&mut text));
+    let read = open_regular(p).and_then(|f| match f {
+        Some(f) => f.take(MAX_FILE_BYTES).read_to_end(&mut text).map(Some),
+        None => Ok(None),
+    });
     match read {
-        Ok(_) if regex.is_match(&text) => CheckOutcome::pass(format!("{path} matches {pattern:?}")),
-        Ok(_) => CheckOutcome::fail(format!("{path} does not match {pattern:?}")),
+        Ok(Some(_)) if regex.is_match(&text) => {
+            CheckOutcome::pass(format!("{path} matches {pattern:?}"))
+        }
+        Ok(Some(_)) => CheckOutcome::fail(format!("{path} does not match {pattern:?}")),
+        Ok(None) => CheckOutcome::fail(format!(
+            "{path} is not a regular file (file-contains reads regular files only, never FIFOs, devices, sockets or directories)"
+        )),
         Err(e) => CheckOutcome::fail(format!("cannot read {path}: {e}")),
     }
+}
+
+/// Opens `p` for reading when it is a regular file (symbolic links are
+/// followed), `Ok(None)` when it is anything else. Checked before the open
+/// (opening a device can have side effects) and again on the open file
+/// (the path may have been swapped in between); on Unix the open is
+/// non-blocking so that a swapped-in FIFO cannot block it.
+fn open_regular(p: &Path) -> std::io::Result<Option<File>> {
+    if !std::fs::metadata(p)?.is_file() {
+        return Ok(None);
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(p)?;
+    if !file.metadata()?.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(file))
 }
 
 fn process_running(name: &str) -> CheckOutcome {

@@ -98,6 +98,16 @@ pub enum QueryError {
         /// The OS error.
         source: io::Error,
     },
+    /// The agent accepted the connection but sent no (complete) answer
+    /// within [`IO_TIMEOUT`]: it is alive but stuck.
+    #[error(
+        "the agent on {path} did not answer within {} s; it may be stuck: see its log (posture-sync.log in its log directory) and stop it with SIGTERM",
+        IO_TIMEOUT.as_secs()
+    )]
+    NoAnswer {
+        /// The socket.
+        path: PathBuf,
+    },
     /// The agent answered with an error line.
     #[error("the agent on {path} refused the request: {message}")]
     Refused {
@@ -485,9 +495,16 @@ mod imp {
     }
 
     pub(super) fn query(path: &Path) -> Result<serde_json::Value, QueryError> {
-        let io_err = |source: io::Error| QueryError::Io {
-            path: path.to_path_buf(),
-            source,
+        // A socket timeout shows as EAGAIN ("resource temporarily
+        // unavailable"), which tells an administrator nothing.
+        let io_err = |source: io::Error| match source.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => QueryError::NoAnswer {
+                path: path.to_path_buf(),
+            },
+            _ => QueryError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
         };
         let mut stream = match StdStream::connect(path) {
             Ok(s) => s,
@@ -753,6 +770,33 @@ mod tests {
             let e = serve(&tmp.path().join("agent.sock"), rx).unwrap_err();
             assert!(matches!(e, ControlError::NoRuntime), "{e:?}");
             assert!(!tmp.path().join("agent.sock").exists());
+        }
+
+        /// A hung agent: it accepts and never answers.
+        #[test]
+        fn an_agent_that_never_answers_is_reported_as_stuck() {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("agent.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+            let (release, hold) = std::sync::mpsc::channel::<()>();
+            let server = std::thread::spawn(move || {
+                let (_conn, _) = listener.accept().unwrap();
+                let _ = hold.recv();
+            });
+            let e = query(&path).unwrap_err();
+            drop(release);
+            server.join().unwrap();
+            assert!(matches!(e, QueryError::NoAnswer { .. }), "{e:?}");
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("did not answer within {} s", IO_TIMEOUT.as_secs())),
+                "{text}"
+            );
+            assert!(
+                text.contains("posture-sync.log") && text.contains("SIGTERM"),
+                "{text}"
+            );
+            assert!(!text.contains("os error"), "{text}");
         }
 
         #[test]

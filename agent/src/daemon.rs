@@ -4,7 +4,7 @@
 //! It owns the [`State`]. Everything that happens comes in as an
 //! [`Event`]: results of spawned tasks (a discovery attempt, an assessment, a
 //! probe round) over an mpsc channel, the machine's single timer
-//! (`sleep_until`, keyed by the timer's id so a replaced timer is never
+//! (a [`Deadline`], keyed by the timer's id so a replaced timer is never
 //! reported), and profile reloads. After every step it logs the transition
 //! (one line), runs the actions, and publishes the status report on a watch
 //! channel for the status socket. Each finished probe round is also logged as
@@ -31,6 +31,7 @@ use crate::status_report;
 use crate::store::{self, KnownPsn};
 use crate::timing::MonoTime;
 use crate::transport::Transport;
+use crate::transport::deadline::Deadline;
 use crate::{assess, discovery, probe};
 
 pub use history::{HISTORY_KEEP_LINES, ProbeHistory};
@@ -149,18 +150,26 @@ impl<H: Hooks> Daemon<H> {
         self.apply_profile(initial);
         self.publish();
         tokio::pin!(shutdown);
-        let timer = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(timer);
+        // The machine's timer as a kernel timer: one wakeup when it is due
+        // (tokio's wheel would wake once more on the way; docs/benchmarks.md).
+        let mut armed: Option<(Instant, Deadline)> = None;
         let mut reloads_open = true;
         loop {
-            if let Some((_, at)) = self.timer {
-                timer.as_mut().reset(at);
+            match self.timer {
+                Some((_, at)) if armed.as_ref().is_some_and(|(a, _)| *a == at) => {}
+                Some((_, at)) => armed = Some((at, Deadline::at(at))),
+                None => armed = None,
             }
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
                 Some(event) = self.events_rx.recv() => self.handle(event),
-                () = &mut timer, if self.timer.is_some() => {
+                () = async {
+                    match armed.as_mut() {
+                        Some((_, deadline)) => deadline.await,
+                        None => std::future::pending().await,
+                    }
+                }, if self.timer.is_some() => {
                     if let Some((id, _)) = self.timer.take() {
                         self.handle(Event::TimerFired { timer: id });
                     }

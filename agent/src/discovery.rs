@@ -71,10 +71,14 @@ fn log_miss(target: &HostPort, outcome: &Outcome) {
         }
         Outcome::Failed(FailureKind::Tls { detail }) => tracing::error!(
             psn = %target,
-            reason = %detail,
+            reason = ?detail,
             "security: discovery target failed TLS verification; not retried with weaker settings"
         ),
-        other => tracing::warn!(psn = %target, reason = %other, "discovery target did not answer"),
+        // Debug: a malformed reply's detail quotes server text; control
+        // characters must stay escaped in the log.
+        other => {
+            tracing::warn!(psn = %target, reason = ?other.to_string(), "discovery target did not answer")
+        }
     }
 }
 

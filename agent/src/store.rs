@@ -147,7 +147,12 @@ fn parse(bytes: &[u8]) -> Result<Vec<KnownPsn>, String> {
             p.discovery_port
         ));
     }
-    Ok(file.psns)
+    // A file written by hand or by another build may hold more: the list is
+    // most recently used first, so the first MAX_KNOWN_PSNS are the ones to
+    // keep (more would only make every discovery round longer).
+    let mut psns = file.psns;
+    psns.truncate(MAX_KNOWN_PSNS);
+    Ok(psns)
 }
 
 /// Moves a corrupt file to `<name>.corrupt-<unix seconds>`.
@@ -321,6 +326,23 @@ mod tests {
         // Saving again replaces the contents.
         save(&path, &list[..1]).unwrap();
         assert_eq!(load(&path).0, list[..1]);
+    }
+
+    #[test]
+    fn an_oversized_store_is_cut_to_the_most_recent_entries_on_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("known-psns.json");
+        let list: Vec<KnownPsn> = (0..1000)
+            .map(|i| psn(&format!("psn{i}.example.com"), 8443, 1_700_000_000 - i))
+            .collect();
+        let file = StoreFile {
+            version: STORE_VERSION,
+            psns: list.clone(),
+        };
+        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        let (back, warning) = load(&path);
+        assert!(warning.is_none(), "{warning:?}");
+        assert_eq!(back, list[..MAX_KNOWN_PSNS]);
     }
 
     #[test]

@@ -76,6 +76,9 @@ fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
     }
     assert!(get("logs/posture-sync.log.2").contains("Authorization: Bearer [redacted]"));
     assert!(get("profile.xml").contains("<ProxyPassword>[redacted]</ProxyPassword>"));
+    assert!(get("profile.xml").contains("<AdminPassword>[redacted]</AdminPassword>"));
+    assert!(get("profile.xml").contains("<XPassword>[redacted]</XPassword>"));
+    assert!(get("logs/posture-sync.log").contains("<PreSharedKey>[redacted]</PreSharedKey>"));
     assert!(get("profile.xml").contains("<StateSyncProbeInterval>5</StateSyncProbeInterval>"));
 
     // Parts hold what they say.
@@ -280,4 +283,36 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
     assert!(html.contains(">discovering<"));
     assert!(html.contains("<rect"), "phase band drawn");
     drop(agent);
+}
+
+/// `posture-sync dart -o x.zip 2>&1 | head -1`: the reader of stderr goes
+/// away (here: before the first progress line is written); the bundle is
+/// still written completely and the command does not panic (exit 101).
+#[test]
+fn a_closed_stderr_does_not_stop_the_bundle() {
+    let fx = build();
+    let out = fx.dir.path().join("bundle.zip");
+    let mut child = Command::new(BIN)
+        .arg("dart")
+        .arg("-o")
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(&fx.state)
+        .arg("--profile")
+        .arg(&fx.profile)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", fx.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let o = child.wait_with_output().unwrap();
+    assert_ne!(o.status.code(), Some(101), "panicked: {o:?}");
+    assert!(o.status.success(), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with(&out.display().to_string()));
+    let files = unzip(&out);
+    assert!(files.iter().any(|(n, _)| n == "summary.html"), "{files:?}");
+    assert!(files.iter().any(|(n, _)| n == "profile.xml"), "{files:?}");
 }

@@ -55,8 +55,9 @@ pub enum KeyType {
         /// Port used when the value names none.
         default_port: u16,
     },
-    /// Comma-separated host name patterns with `*` wildcards, compared without
-    /// regard to case; empty or `*` accepts any host.
+    /// Comma-separated host name patterns with `*` wildcards (within one DNS
+    /// label; a leading `*.` spans labels), compared without regard to case;
+    /// empty or `*` accepts any host.
     NamePatterns,
 }
 
@@ -200,7 +201,7 @@ pub static KEYS: &[KeyDef] = &[
         ty: KeyType::NamePatterns,
         default: "",
         used: true,
-        doc: "Which PSN host names the agent accepts: comma-separated patterns with `*` wildcards, compared without regard to case (e.g. `*.corp.example.com`). Empty or `*` accepts any host.",
+        doc: "Which PSN host names the agent accepts: comma-separated patterns with `*` wildcards, compared without regard to case (e.g. `*.corp.example.com`). `*` matches within one DNS label; a leading `*.` matches one or more labels; IP addresses match only patterns naming them exactly. Empty or `*` accepts any host.",
         note: "",
     },
     KeyDef {

@@ -86,6 +86,20 @@ impl Profile {
                 "list your PSNs' names, e.g. `*.corp.example.com`, so that the agent talks only to your PSNs".into(),
             ));
         } else {
+            // `*` never matches inside an IP address (a wildcard that spans
+            // networks is a host-name idea): say so instead of letting the
+            // administrator wonder why `10.20.0.*` refuses 10.20.0.13.
+            for p in rules
+                .patterns()
+                .iter()
+                .filter(|p| looks_like_ip_wildcard(p))
+            {
+                out.push(warn(
+                    "ServerNameRules",
+                    format!("ServerNameRules: pattern `{p}` matches no address: IP addresses match only a pattern naming the same address"),
+                    "list each PSN address in full, e.g. `10.20.0.13`".into(),
+                ));
+            }
             let lists: [(&str, Vec<HostPort>); 3] = [
                 ("DiscoveryHost", discovery.into_iter().collect()),
                 ("CallHomeList", call_home),
@@ -150,6 +164,17 @@ fn group(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A `*` pattern made of address characters only (`10.20.0.*`, `2001:db8::*`).
+fn looks_like_ip_wildcard(pattern: &str) -> bool {
+    pattern.contains('*')
+        && pattern != "*"
+        && !pattern.starts_with("*.")
+        && (pattern.contains(':')
+            || pattern
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '*'))
 }
 
 #[cfg(test)]

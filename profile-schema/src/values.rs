@@ -191,15 +191,56 @@ impl ServerNameRules {
     }
 
     /// Whether `host` (a name or address, no port) matches a pattern.
+    ///
+    /// `*` matches within one DNS label (never across a dot), so `psn*`
+    /// does not accept `psn.attacker.net`; a leading `*.` label matches one
+    /// or more labels (`*.corp.example.com` accepts `a.corp.example.com` and
+    /// `a.b.corp.example.com`, not `corp.example.com`). An IP address matches
+    /// only a pattern naming the same address (or a lone `*`).
     pub fn allows(&self, host: &str) -> bool {
         if self.allows_any() {
             return true;
         }
-        let host = normalize(host.trim_start_matches('[').trim_end_matches(']'));
-        self.patterns
-            .iter()
-            .any(|p| wildcard_match(p.as_bytes(), host.as_bytes()))
+        let host = normalize(unbracket(host));
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return self
+                .patterns
+                .iter()
+                .any(|p| unbracket(p).parse::<std::net::IpAddr>() == Ok(ip));
+        }
+        self.patterns.iter().any(|p| labels_match(p, &host))
     }
+}
+
+fn unbracket(s: &str) -> &str {
+    s.strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(s)
+}
+
+/// Label-wise match of a host name against a pattern (both normalized).
+fn labels_match(pattern: &str, host: &str) -> bool {
+    let pattern: Vec<&str> = pattern.split('.').collect();
+    let host: Vec<&str> = host.split('.').collect();
+    let (fixed, host_tail) = match pattern.split_first() {
+        // `*.rest`: one or more leading labels, then `rest` label by label.
+        Some((&"*", rest)) if !rest.is_empty() => {
+            if host.len() <= rest.len() {
+                return false;
+            }
+            (rest, &host[host.len() - rest.len()..])
+        }
+        _ => {
+            if host.len() != pattern.len() {
+                return false;
+            }
+            (&pattern[..], &host[..])
+        }
+    };
+    fixed
+        .iter()
+        .zip(host_tail)
+        .all(|(p, h)| wildcard_match(p.as_bytes(), h.as_bytes()))
 }
 
 fn normalize(s: &str) -> String {
@@ -392,8 +433,42 @@ mod tests {
         let mid = ServerNameRules::parse("ise*.example.com").unwrap();
         assert!(mid.allows("ise-psn-01.example.com"));
         assert!(!mid.allows("psn.example.com"));
+        assert!(!mid.allows("ise.attacker.net.example.com"));
+        assert!(!mid.allows("ise.x.example.com"));
         assert!(ServerNameRules::parse("a b").is_err());
         assert!(ServerNameRules::parse(&"*a".repeat(200)).is_err());
+    }
+
+    #[test]
+    fn a_star_stays_within_one_label() {
+        let r = ServerNameRules::parse("psn*").unwrap();
+        assert!(r.allows("psn1"));
+        assert!(r.allows("PSN"));
+        assert!(!r.allows("psn.attacker.net"));
+        assert!(!r.allows("psn1.corp.example.com"));
+        let r = ServerNameRules::parse("psn*.corp.example.com").unwrap();
+        assert!(r.allows("psn-7.corp.example.com"));
+        assert!(!r.allows("psn.attacker.net.corp.example.com"));
+        assert!(!r.allows("psn.evil.example"));
+        let r = ServerNameRules::parse("*.corp.example.com").unwrap();
+        assert!(r.allows("a.corp.example.com"));
+        assert!(r.allows("a.b.corp.example.com"));
+        assert!(!r.allows("corp.example.com"));
+        assert!(!r.allows("corp.example.com.attacker.net"));
+        assert!(!r.allows("acorp.example.com"));
+    }
+
+    #[test]
+    fn ip_addresses_match_only_the_same_address() {
+        let r = ServerNameRules::parse("10.0.0.*, *.corp.example.com, [2001:db8::13]").unwrap();
+        assert!(!r.allows("10.0.0.5"));
+        assert!(r.allows("2001:DB8:0::13"));
+        assert!(r.allows("[2001:db8::13]"));
+        assert!(!r.allows("2001:db8::14"));
+        let r = ServerNameRules::parse("10.0.0.5, psn*").unwrap();
+        assert!(r.allows("10.0.0.5"));
+        assert!(!r.allows("10.0.0.50"));
+        assert!(ServerNameRules::parse("*").unwrap().allows("192.0.2.1"));
     }
 
     #[test]

@@ -127,6 +127,28 @@ fn full_profile_keeps_unknown_keys_in_order_as_notes_and_lints_clean() {
 }
 
 #[test]
+fn ip_wildcard_patterns_are_linted_and_refuse_addresses() {
+    let p = Profile::parse(
+        "<cfg><DiscoveryHost>10.20.0.13</DiscoveryHost><ServerNameRules>*.corp.example.com, 10.20.0.*</ServerNameRules></cfg>",
+    )
+    .expect("valid")
+    .profile;
+    assert!(!p.server_name_rules().allows("10.20.0.13"));
+    let lint = p.lint();
+    assert!(
+        lint.iter()
+            .any(|d| d.message.contains("pattern `10.20.0.*` matches no address")),
+        "{lint:?}"
+    );
+    assert!(
+        lint.iter().any(|d| d
+            .message
+            .contains("10.20.0.13:8443 is refused by ServerNameRules")),
+        "{lint:?}"
+    );
+}
+
+#[test]
 fn full_profile_round_trips_through_the_writer() {
     let loaded = load("full.xml");
     let written = loaded.profile.to_xml();

@@ -163,5 +163,29 @@ proptest! {
         let sub_host = format!("{sub}.{name}");
         prop_assert!(wild.allows(&sub_host));
         prop_assert!(!wild.allows(&name));
+        // `*.` covers one or more labels, but only in front of the suffix.
+        let deeper = format!("{other}.{sub_host}");
+        let after = format!("{sub_host}.{other}");
+        prop_assert!(wild.allows(&deeper));
+        prop_assert!(!wild.allows(&after));
+    }
+
+    #[test]
+    fn a_star_inside_a_label_never_crosses_a_dot(
+        prefix in "[a-z]{1,6}", middle in "[a-z0-9-]{0,6}", domain in "[a-z]{1,6}\\.[a-z]{2,5}",
+        attacker in "[a-z]{1,6}\\.[a-z]{2,5}"
+    ) {
+        let rules = ServerNameRules::parse(&format!("{prefix}*.{domain}")).expect("valid pattern");
+        let inside = format!("{prefix}{middle}.{domain}");
+        let across = format!("{prefix}.{attacker}.{domain}");
+        let appended = format!("{prefix}{middle}.{domain}.{attacker}");
+        prop_assert!(rules.allows(&inside));
+        prop_assert!(!rules.allows(&across));
+        prop_assert!(!rules.allows(&appended));
+        let bare = ServerNameRules::parse(&format!("{prefix}*")).expect("valid pattern");
+        let one_label = format!("{prefix}{middle}");
+        let more_labels = format!("{prefix}{middle}.{attacker}");
+        prop_assert!(bare.allows(&one_label));
+        prop_assert!(!bare.allows(&more_labels));
     }
 }

@@ -84,7 +84,9 @@ impl PsnRef {
         let host = el.required("psn", "host")?.trim();
         if host.is_empty()
             || host.len() > 253
-            || host.chars().any(|c| c.is_whitespace() || c == '/')
+            || host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
         {
             return Err(ParseError::invalid(
                 "psn",
@@ -230,17 +232,17 @@ impl Check {
     }
 
     fn from_element(el: &Element) -> Result<Self, ParseError> {
-        let kind = el.required("check", "type")?;
+        let kind = text_attr(el, "check", "type")?;
         Ok(match kind {
             "file-exists" => Check::FileExists {
-                path: el.required("check", "path")?.to_owned(),
+                path: text_attr(el, "check", "path")?.to_owned(),
             },
             "file-contains" => Check::FileContains {
-                path: el.required("check", "path")?.to_owned(),
-                pattern: el.required("check", "pattern")?.to_owned(),
+                path: text_attr(el, "check", "path")?.to_owned(),
+                pattern: text_attr(el, "check", "pattern")?.to_owned(),
             },
             "process-running" => Check::ProcessRunning {
-                name: el.required("check", "name")?.to_owned(),
+                name: text_attr(el, "check", "name")?.to_owned(),
             },
             other => Check::Unsupported {
                 check_type: other.to_owned(),
@@ -277,6 +279,26 @@ impl Check {
     }
 }
 
+/// A required attribute that the agent logs, reports and writes into
+/// diagnostic bundles: control characters (C0 and DEL, tab included) are
+/// refused, so a server cannot forge log lines with an embedded newline.
+fn text_attr<'a>(
+    el: &'a Element,
+    element: &'static str,
+    attribute: &'static str,
+) -> Result<&'a str, ParseError> {
+    let value = el.required(element, attribute)?;
+    if value.chars().any(|c| c.is_ascii_control()) {
+        return Err(ParseError::invalid(
+            element,
+            attribute,
+            value,
+            "control characters such as newlines and tabs are not allowed",
+        ));
+    }
+    Ok(value)
+}
+
 /// One requirement: passes when all its checks pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requirement {
@@ -305,7 +327,7 @@ impl Requirements {
         let session = session_attr(&el, "requirements")?;
         let mut requirements = Vec::new();
         for req in el.children_named("requirement") {
-            let id = req.required("requirement", "id")?.to_owned();
+            let id = text_attr(req, "requirement", "id")?.to_owned();
             if id.is_empty() {
                 return Err(ParseError::invalid(
                     "requirement",
@@ -383,7 +405,7 @@ impl Report {
             .children_named("result")
             .map(|r| {
                 Ok(ReportResult {
-                    requirement: r.required("result", "requirement")?.to_owned(),
+                    requirement: text_attr(r, "result", "requirement")?.to_owned(),
                     passed: bool_attr(r, "result", "passed")?,
                 })
             })
@@ -544,6 +566,36 @@ mod tests {
         let v2 = br#"<discovery version="2"><session id="s"/><postureStatus>Compliant</postureStatus><psn host="h"/><new/></discovery>"#;
         let d = Discovery::from_xml(v2).unwrap();
         assert_eq!(d.psn.state_sync_port, 8449);
+    }
+
+    #[test]
+    fn control_characters_in_requirement_ids_and_check_attributes_are_malformed() {
+        let forged = "x&#10;2026-11-21T23:00:00Z ERROR known -&gt; known (dacl misconfiguration)";
+        let cases = [
+            format!(r#"<requirement id="{forged}"/>"#),
+            r#"<requirement id="tab&#9;id"/>"#.to_owned(),
+            r#"<requirement id="del&#127;"/>"#.to_owned(),
+            format!(r#"<requirement id="a"><check type="file-exists" path="/etc/{forged}"/></requirement>"#),
+            r#"<requirement id="a"><check type="file-contains" path="/etc/x" pattern="a&#13;b"/></requirement>"#.to_owned(),
+            r#"<requirement id="a"><check type="process-running" name="a&#10;b"/></requirement>"#.to_owned(),
+            r#"<requirement id="a"><check type="run&#10;script"/></requirement>"#.to_owned(),
+        ];
+        for case in cases {
+            let xml = format!(r#"<requirements session="s">{case}</requirements>"#);
+            let err = Requirements::from_xml(xml.as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, ParseError::InvalidValue { .. }),
+                "{case}: {err}"
+            );
+            assert!(err.to_string().contains("control characters"), "{err}");
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
+        let report =
+            br#"<report session="s"><result requirement="a&#10;b" passed="true"/></report>"#;
+        assert!(Report::from_xml(report).is_err());
+        // Printable Unicode stays accepted.
+        let ok = r#"<requirements session="s"><requirement id="Festplatte verschlüsselt"><check type="file-contains" path="/etc/x" pattern="^a\tb$"/></requirement></requirements>"#;
+        Requirements::from_xml(ok.as_bytes()).unwrap();
     }
 
     #[test]

@@ -136,6 +136,7 @@ pub struct Topology {
     switch: String,
     made: Vec<String>,
     etc_dirs: Vec<PathBuf>,
+    relay: Option<std::process::Child>,
 }
 
 impl Topology {
@@ -168,6 +169,7 @@ impl Topology {
             switch: format!("{prefix}-sw"),
             made: Vec::new(),
             etc_dirs: Vec::new(),
+            relay: None,
         };
         topo.build();
         topo
@@ -285,12 +287,18 @@ impl Topology {
     }
 
     /// Impairs the endpoint's link in both directions with `delay_ms` of
-    /// latency and `loss_percent` random loss: `tc netem` on the endpoint's
-    /// interface and on its switch port. A kernel without netem (some VM
-    /// kernels lack `sch_netem`) gets the loss from nftables instead
-    /// (`numgen random`, on the endpoint's interface, both directions) and
-    /// no added latency. Returns what was applied, for the test's output.
-    pub fn impair_link(&self, delay_ms: u32, loss_percent: u32) -> String {
+    /// latency and `loss_percent` random loss, and returns what was applied
+    /// (for the test's output):
+    ///
+    /// 1. `tc netem` on the endpoint's interface and on its switch port;
+    /// 2. on a kernel without netem (some VM kernels lack `sch_netem`): the
+    ///    endpoint's switch port leaves the bridge and `tests/netem_relay.py`
+    ///    (python3, AF_PACKET) relays its frames to and from the bridge with
+    ///    the same delay and loss, offloads off (`ethtool`) so every frame is
+    ///    complete;
+    /// 3. without python3 or ethtool as well: the loss from nftables
+    ///    (`numgen random`, both directions) and no added latency.
+    pub fn impair_link(&mut self, delay_ms: u32, loss_percent: u32) -> String {
         let delay = format!("{delay_ms}ms");
         let loss = format!("{loss_percent}%");
         let netem = |ns: &str, dev: &str| {
@@ -311,6 +319,14 @@ impl Topology {
             return format!("tc netem delay {delay} loss {loss}, both directions");
         }
         let why = String::from_utf8_lossy(&first.stderr).trim().to_owned();
+        if crate::tool_runs("python3", &["-c", "import socket; socket.AF_PACKET"])
+            && crate::tool_runs("ethtool", &["--version"])
+        {
+            self.start_relay(delay_ms, loss_percent);
+            return format!(
+                "tc netem is not available in this kernel ({why}): {delay} and {loss} loss each way from tests/netem_relay.py"
+            );
+        }
         nft(
             &self.endpoint.ns,
             &format!(
@@ -318,13 +334,94 @@ impl Topology {
             ),
         );
         format!(
-            "tc netem is not available in this kernel ({why}): {loss} loss each way from nftables, no added latency"
+            "tc netem is not available in this kernel ({why}), nor python3 and ethtool for the relay: {loss} loss each way from nftables, no added latency"
         )
+    }
+
+    /// How long a TCP connect from the endpoint to `host:port` takes (one
+    /// round trip plus a process start): shows that a delay is in place.
+    pub fn connect_time(&self, host: &Host, port: u16) -> std::time::Duration {
+        let start = std::time::Instant::now();
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.endpoint.ns,
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/{}/{port}", host.ip),
+            ],
+        );
+        start.elapsed()
+    }
+
+    fn start_relay(&mut self, delay_ms: u32, loss_percent: u32) {
+        let sw = self.switch.clone();
+        let port = self.endpoint.port.clone();
+        // endpoint eth0 -- v-ep ~relay~ r-ep -- r-br (bridge port)
+        run("ip", &["-n", &sw, "link", "set", &port, "nomaster"]);
+        run(
+            "ip",
+            &[
+                "-n", &sw, "link", "add", "r-ep", "type", "veth", "peer", "name", "r-br",
+            ],
+        );
+        run(
+            "ip",
+            &["-n", &sw, "link", "set", "r-br", "master", "br0", "up"],
+        );
+        run("ip", &["-n", &sw, "link", "set", "r-ep", "up"]);
+        // Frames must be whole and at most one MTU: no checksum offload, no
+        // segmentation offload anywhere a relayed frame starts or passes.
+        let hosts: Vec<String> = self.hosts().map(|h| h.ns.clone()).collect();
+        for ns in &hosts {
+            run(
+                "ip",
+                &[
+                    "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso",
+                    "off",
+                ],
+            );
+        }
+        for dev in [port.as_str(), "r-ep", "r-br"] {
+            run(
+                "ip",
+                &[
+                    "netns", "exec", &sw, "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso",
+                    "off", "gro", "off",
+                ],
+            );
+        }
+        let script = crate::workspace_root().join("tests/netem_relay.py");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &sw, "python3"])
+            .arg(script)
+            .args([
+                &port,
+                "r-ep",
+                &delay_ms.to_string(),
+                &loss_percent.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the relay starts");
+        let mut ready = String::new();
+        use std::io::BufRead;
+        let _ = std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut ready);
+        assert_eq!(ready.trim(), "ready", "the relay did not start");
+        self.relay = Some(child);
     }
 }
 
 impl Drop for Topology {
     fn drop(&mut self) {
+        if let Some(mut relay) = self.relay.take() {
+            let _ = relay.kill();
+            let _ = relay.wait();
+        }
         for ns in self.made.iter().rev() {
             // Any process still inside one of our namespaces is ours.
             if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {

@@ -427,13 +427,21 @@ fn a_psn_host_killed_mid_probe_and_restarted_changes_nothing() {
 
 #[test]
 fn latency_and_loss_on_the_link_cause_no_false_verdicts() {
-    let Some(net) = Net::start("latency_and_loss_on_the_link_cause_no_false_verdicts") else {
+    let Some(mut net) = Net::start("latency_and_loss_on_the_link_cause_no_false_verdicts") else {
         return;
     };
     // 200 ms and 5 % loss each way on the endpoint's link, from the start:
     // discovery and assessment cross it too.
     let applied = net.topo.impair_link(200, 5);
     eprintln!("link: {applied}");
+    if !applied.contains("no added latency") {
+        // A connect is one round trip: at least 2 x 200 ms on this link.
+        let rtt = net.topo.connect_time(net.topo.psn(1), DISCOVERY);
+        assert!(
+            rtt >= std::time::Duration::from_millis(350),
+            "the delay is in place: a connect took {rtt:?}"
+        );
+    }
     let mut agent = net.agent(&net.profile(2));
     let status = net.compliant_then_dacl(&mut agent, Dacl::Drop);
     let session = status["session_id"].as_str().unwrap().to_owned();

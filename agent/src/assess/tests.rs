@@ -296,3 +296,163 @@ async fn assess_failures_name_the_stage() {
         "no report after a bad requirements reply"
     );
 }
+
+/// Creates a FIFO with the system's `mkfifo` (no unsafe `mkfifo(3)` call).
+#[cfg(unix)]
+#[allow(clippy::disallowed_methods)] // test harness: creates a FIFO fixture
+fn make_fifo(dir: &tempfile::TempDir) -> String {
+    let p = dir.path().join("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo failed: {status}");
+    p.to_str().unwrap().to_owned()
+}
+
+/// Runs `f` on a thread and waits for it with a generous bound, so a check
+/// that blocks fails the test instead of hanging it.
+fn within_bound<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the check blocked")
+}
+
+#[cfg(unix)]
+#[test]
+fn file_contains_on_a_fifo_fails_promptly_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = make_fifo(&dir);
+    let out = within_bound(move || {
+        evaluate_check(&Check::FileContains {
+            path: fifo,
+            pattern: ".".into(),
+        })
+    });
+    assert!(!out.passed);
+    assert!(
+        out.reason.contains("is not a regular file"),
+        "{}",
+        out.reason
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn file_contains_refuses_directories_and_devices_but_follows_symlinks_to_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = file_with(&dir, "real", "Encrypted yes\n");
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let check = |path: &str| {
+        evaluate_check(&Check::FileContains {
+            path: path.into(),
+            pattern: "^Encrypted yes$".into(),
+        })
+    };
+    assert!(check(link.to_str().unwrap()).passed);
+    for not_regular in [dir.path().to_str().unwrap(), "/dev/null"] {
+        let out = check(not_regular);
+        assert!(!out.passed, "{not_regular}");
+        assert!(
+            out.reason.contains("is not a regular file"),
+            "{}",
+            out.reason
+        );
+    }
+}
+
+#[tokio::test]
+async fn evaluation_is_bounded_and_fails_every_requirement_when_it_overruns() {
+    let requirements = vec![
+        Requirement {
+            id: "disk-encryption".into(),
+            mandatory: true,
+            checks: vec![],
+        },
+        Requirement {
+            id: "av".into(),
+            mandatory: false,
+            checks: vec![],
+        },
+    ];
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let out = evaluate_bounded_with(requirements, Duration::from_millis(50), move |r| {
+        // Stands for a read stuck on a hung file system.
+        let _ = blocked.recv();
+        evaluate(r)
+    })
+    .await;
+    drop(release);
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        (out[0].id.as_str(), out[0].mandatory),
+        ("disk-encryption", true)
+    );
+    assert_eq!((out[1].id.as_str(), out[1].mandatory), ("av", false));
+    for r in &out {
+        assert!(!r.passed);
+        assert!(
+            r.checks[0].reason.contains("did not finish within"),
+            "{}",
+            r.checks[0].reason
+        );
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fifo_in_the_requirements_does_not_stall_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let requirements = vec![Requirement {
+        id: "fifo".into(),
+        mandatory: true,
+        checks: vec![Check::FileContains {
+            path: make_fifo(&dir),
+            pattern: ".".into(),
+        }],
+    }];
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        evaluate_bounded(requirements, EVALUATION_TIMEOUT),
+    )
+    .await
+    .expect("evaluation stalled");
+    assert!(!out[0].passed);
+}
+
+/// Server text in a log line cannot start a line of its own: control
+/// characters are escaped (the protocol crate refuses them too; this is the
+/// second line of defence).
+#[test]
+fn server_text_is_logged_with_control_characters_escaped() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let forged = "x\n2026-11-21T21:00:40Z ERROR posture_sync::daemon: known -> known (dacl misconfiguration)";
+    tracing::subscriber::with_default(subscriber, || {
+        evaluate_check(&Check::Unsupported {
+            check_type: forged.into(),
+        });
+    });
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(r"x\n2026"), "{text}");
+}

@@ -20,7 +20,7 @@ pub fn main(args: DartArgs) -> ExitCode {
     let dirs = match Dirs::resolve(args.state_dir, args.log_dir) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("posture-sync: {e}");
+            super::print_err(format_args!("{e}"));
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -38,7 +38,8 @@ pub fn main(args: DartArgs) -> ExitCode {
         reason: None,
         rounds: dart::DEFAULT_ROUNDS,
     };
-    let mut progress = |line: &str| eprintln!("posture-sync: {line}");
+    // A reader that went away (`dart 2>&1 | head -1`) must not stop the bundle.
+    let mut progress = |line: &str| super::print_err(format_args!("{line}"));
     match dart::collect(&spec, &mut progress) {
         Ok(report) => {
             let mut out = io::stdout().lock();
@@ -52,7 +53,7 @@ pub fn main(args: DartArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("posture-sync: {e}");
+            super::print_err(format_args!("{e}"));
             ExitCode::from(EXIT_FAILURE)
         }
     }

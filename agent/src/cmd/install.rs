@@ -27,7 +27,7 @@ fn with_context(f: impl FnOnce(&mut Context<'_>) -> Result<Vec<Change>, InstallE
     let binary = match std::env::current_exe().and_then(std::fs::canonicalize) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("posture-sync: cannot find the path of this program: {e}");
+            super::print_err(format_args!("cannot find the path of this program: {e}"));
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -51,7 +51,7 @@ fn with_context(f: impl FnOnce(&mut Context<'_>) -> Result<Vec<Change>, InstallE
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("posture-sync: {e}");
+            super::print_err(format_args!("{e}"));
             ExitCode::from(EXIT_FAILURE)
         }
     }

@@ -27,7 +27,7 @@ pub fn main(args: StatusArgs) -> ExitCode {
     let dirs = match Dirs::resolve(args.state_dir, None) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("posture-sync: {e}");
+            super::print_err(format_args!("{e}"));
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -35,11 +35,19 @@ pub fn main(args: StatusArgs) -> ExitCode {
     let status = match control::query(&socket) {
         Ok(v) => v,
         Err(e @ QueryError::NoAgent { .. }) => {
-            eprintln!("posture-sync: {e}");
+            super::print_err(format_args!("{e}"));
             return ExitCode::from(EXIT_NO_AGENT);
         }
+        Err(e @ QueryError::NoAnswer { .. }) => {
+            super::print_err(format_args!("{e}"));
+            super::print_err(format_args!(
+                "help: its log is {} unless it runs with --log-dir",
+                dirs.logs.join(crate::logging::LOG_FILE).display()
+            ));
+            return ExitCode::from(EXIT_FAILURE);
+        }
         Err(e) => {
-            eprintln!("posture-sync: {e}");
+            super::print_err(format_args!("{e}"));
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -57,7 +65,7 @@ pub fn main(args: StatusArgs) -> ExitCode {
         // `status | head`: the reader went away; nothing left to say.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("posture-sync: cannot write to stdout: {e}");
+            super::print_err(format_args!("cannot write to stdout: {e}"));
             ExitCode::from(EXIT_FAILURE)
         }
     }

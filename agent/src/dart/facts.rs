@@ -4,11 +4,14 @@
 //! Files are read directly where the OS exposes them (`/proc`, `/sys`,
 //! `/etc`); addresses and routes also come from a fixed list of read-only
 //! commands (`ip addr`, `ifconfig -a`, `ipconfig /all`, ...) because no file
-//! shows them readably. A missing file or command is noted in the part, never
-//! an error.
+//! shows them readably. The commands run by absolute path (never through
+//! `PATH`), each killed after [`COMMAND_TIMEOUT`]. A missing file or command
+//! is noted in the part, never an error.
 
-use std::path::Path;
-use std::time::SystemTime;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
 
 /// One part of `system/`: its name in the bundle and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,58 +42,137 @@ const FILES: &[(&str, &[&str])] = &[
     ("addresses.txt", &["/proc/net/if_inet6"]),
 ];
 
-/// Fixed, read-only commands per platform: (part, program, args).
+/// Fixed, read-only commands per platform: (part, absolute paths to try in
+/// order, args). Never looked up through `PATH` (the agent's environment
+/// must not choose what runs); a command found at none of its paths is noted.
 #[cfg(target_os = "linux")]
-const COMMANDS: &[(&str, &str, &[&str])] = &[
-    ("addresses.txt", "ip", &["addr", "show"]),
-    ("routes.txt", "ip", &["route", "show", "table", "all"]),
-    ("routes.txt", "ip", &["-6", "route", "show"]),
+const COMMANDS: &[(&str, &[&str], &[&str])] = &[
+    ("addresses.txt", IP, &["addr", "show"]),
+    ("routes.txt", IP, &["route", "show", "table", "all"]),
+    ("routes.txt", IP, &["-6", "route", "show"]),
 ];
+#[cfg(target_os = "linux")]
+const IP: &[&str] = &["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"];
 #[cfg(target_os = "macos")]
-const COMMANDS: &[(&str, &str, &[&str])] = &[
-    ("os.txt", "sw_vers", &[]),
-    ("os.txt", "uname", &["-a"]),
-    ("addresses.txt", "ifconfig", &["-a"]),
-    ("routes.txt", "netstat", &["-rn"]),
-    ("dns.txt", "scutil", &["--dns"]),
+const COMMANDS: &[(&str, &[&str], &[&str])] = &[
+    ("os.txt", &["/usr/bin/sw_vers"], &[]),
+    ("os.txt", &["/usr/bin/uname"], &["-a"]),
+    ("addresses.txt", &["/sbin/ifconfig"], &["-a"]),
+    ("routes.txt", &["/usr/sbin/netstat"], &["-rn"]),
+    ("dns.txt", &["/usr/sbin/scutil"], &["--dns"]),
 ];
 #[cfg(windows)]
-const COMMANDS: &[(&str, &str, &[&str])] = &[
-    ("os.txt", "cmd", &["/c", "ver"]),
-    ("addresses.txt", "ipconfig", &["/all"]),
-    ("routes.txt", "route", &["print"]),
+const COMMANDS: &[(&str, &[&str], &[&str])] = &[
+    ("os.txt", &[r"C:\Windows\System32\cmd.exe"], &["/c", "ver"]),
+    (
+        "addresses.txt",
+        &[r"C:\Windows\System32\ipconfig.exe"],
+        &["/all"],
+    ),
+    (
+        "routes.txt",
+        &[r"C:\Windows\System32\route.exe"],
+        &["print"],
+    ),
 ];
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
-const COMMANDS: &[(&str, &str, &[&str])] = &[
-    ("addresses.txt", "ifconfig", &["-a"]),
-    ("routes.txt", "netstat", &["-rn"]),
+const COMMANDS: &[(&str, &[&str], &[&str])] = &[
+    (
+        "addresses.txt",
+        &["/sbin/ifconfig", "/usr/sbin/ifconfig"],
+        &["-a"],
+    ),
+    (
+        "routes.txt",
+        &["/usr/bin/netstat", "/usr/sbin/netstat"],
+        &["-rn"],
+    ),
 ];
 
-/// Runs one fixed fact command and returns its output or why it failed.
-// Spawning is allowed here only for the read-only commands in COMMANDS:
-// nothing a server sends ever reaches this function (clippy.toml).
+/// How long one fact command may run before it is killed: automatic bundles
+/// are collected while the agent runs, and a hung command must not hold them.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most bytes kept of one command's stdout or stderr.
+const MAX_COMMAND_OUTPUT: u64 = 256 * 1024;
+
+/// The first of `candidates` that is a regular file.
+fn locate(candidates: &[&str]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+}
+
+/// Reads at most [`MAX_COMMAND_OUTPUT`] bytes of a pipe on its own thread.
+fn read_pipe(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(pipe) = pipe {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.take(MAX_COMMAND_OUTPUT).read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+    }
+    rx
+}
+
+/// Runs one fixed fact command and returns its output or why it failed;
+/// killed after `limit`.
+// Spawning is allowed here only for the read-only commands in COMMANDS, by
+// absolute path: nothing a server sends ever reaches this function
+// (clippy.toml).
 #[allow(clippy::disallowed_methods)]
-fn run_fixed(program: &str, args: &[&str]) -> String {
-    match std::process::Command::new(program)
+fn run_fixed(program: &Path, args: &[&str], limit: Duration) -> String {
+    let shown = format!("{} {}", program.display(), args.join(" "));
+    let mut child = match std::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
     {
-        Ok(out) => {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            if !out.status.success() {
-                text.push_str(&format!(
-                    "({} {}: {}; {})\n",
-                    program,
-                    args.join(" "),
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
+        Ok(c) => c,
+        Err(e) => return format!("(not available: {e})\n"),
+    };
+    let stdout = read_pipe(child.stdout.take());
+    let stderr = read_pipe(child.stderr.take());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!(
+                    "({shown}: killed after {} s)\n",
+                    limit.as_secs_f64()
                 ));
             }
-            text
+            // Polled: std has no wait with a deadline; 20 ms is far below
+            // the limit and costs nothing next to the command itself.
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                let _ = child.kill();
+                break Err(format!("({shown}: cannot wait for it: {e})\n"));
+            }
         }
-        Err(e) => format!("(not available: {e})\n"),
+    };
+    // The pipes close when the command exits; bounded anyway, in case it
+    // left a child holding them.
+    let grace = Duration::from_secs(1);
+    let out = stdout.recv_timeout(grace).unwrap_or_default();
+    let err = stderr.recv_timeout(grace).unwrap_or_default();
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => text.push_str(&format!(
+            "({shown}: {status}; {})\n",
+            String::from_utf8_lossy(&err).trim()
+        )),
+        Err(note) => text.push_str(&note),
     }
+    text
 }
 
 fn read_file(path: &Path) -> String {
@@ -174,16 +256,49 @@ pub fn collect(now: SystemTime) -> Vec<Fact> {
         }
         push("interfaces.txt", interfaces());
     }
-    for (name, program, args) in COMMANDS {
-        let shown = std::iter::once(*program)
-            .chain(args.iter().copied())
-            .collect::<Vec<_>>()
-            .join(" ");
-        push(
-            name,
-            format!("== {shown} ==\n{}\n", run_fixed(program, args)),
-        );
+    for (name, candidates, args) in COMMANDS {
+        let text = match locate(candidates) {
+            Some(program) => format!(
+                "== {} {} ==\n{}\n",
+                program.display(),
+                args.join(" "),
+                run_fixed(&program, args, COMMAND_TIMEOUT)
+            ),
+            None => format!(
+                "== {} ==\n(not available: none of {} exists)\n\n",
+                args.join(" "),
+                candidates.join(", ")
+            ),
+        };
+        push(name, text);
     }
     push("clock.txt", clock(now));
     facts
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hung_command_is_killed_at_its_limit() {
+        let sleep = locate(&["/bin/sleep", "/usr/bin/sleep"]).expect("sleep exists");
+        let text = run_fixed(&sleep, &["600"], Duration::from_millis(200));
+        assert!(text.contains("killed after 0.2 s"), "{text}");
+    }
+
+    #[test]
+    fn output_and_failures_are_kept() {
+        let sh = locate(&["/nonexistent/sh", "/bin/sh"]).expect("sh exists");
+        assert_eq!(sh, PathBuf::from("/bin/sh"));
+        let text = run_fixed(
+            &sh,
+            &["-c", "echo hello; echo oops >&2; exit 3"],
+            COMMAND_TIMEOUT,
+        );
+        assert!(text.starts_with("hello\n"), "{text}");
+        assert!(text.contains("oops"), "{text}");
+        assert!(locate(&["/nonexistent/ip"]).is_none());
+        assert!(locate(&["/tmp"]).is_none(), "a directory is not a program");
+    }
 }

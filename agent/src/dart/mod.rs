@@ -235,7 +235,11 @@ pub fn collect(
         Some(p) => read_or_note(p, "profile"),
         None => "(no profile given: pass --profile FILE to include it)\n".to_string(),
     };
-    b.add("profile.xml", &profile_text, progress)?;
+    b.add(
+        "profile.xml",
+        &redact::redact_profile(&profile_text),
+        progress,
+    )?;
     b.add(
         crate::paths::PSN_STORE_FILE,
         &read_or_note(&spec.dirs.psn_store_path(), "PSN list"),

@@ -88,6 +88,8 @@ fn kernel_timer(at: Instant) -> Option<tokio::io::unix::AsyncFd<std::os::fd::Own
     } else {
         (left.as_secs(), left.subsec_nanos())
     };
+    // `Nsecs` is narrower than i64 on some 32-bit targets.
+    #[allow(clippy::unnecessary_fallible_conversions)]
     let value = Itimerspec {
         it_interval: Timespec {
             tv_sec: 0,
@@ -104,6 +106,11 @@ fn kernel_timer(at: Instant) -> Option<tokio::io::unix::AsyncFd<std::os::fd::Own
     )
     .ok()?;
     timerfd_settime(&fd, TimerfdTimerFlags::empty(), &value).ok()?;
+    // tokio deprecates the safe constructor because a `T` that merely
+    // borrows its fd could close it while registered (tokio#8587); here the
+    // AsyncFd owns the `OwnedFd` outright, so that cannot happen, and the
+    // replacement is `unsafe`, which this workspace forbids.
+    #[allow(deprecated)]
     tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE).ok()
 }
 

@@ -16,7 +16,33 @@ pub const SECRETS: &[&str] = &[
     "tok_live_51seededtoken",
     "sup3r-s3cret-client",
     "Basic-dXNlcjpzZWVkZWQ",
+    // Element forms that once leaked (CDATA, child elements, words beyond
+    // "password"); seeded into the profile and a log (SEEDED_ELEMENTS).
+    "hunter2cdata",
+    "nested-s3cret",
+    "psk-visible",
+    "wpa-psk-seeded",
+    "4711-sim-pin",
+    "snmp-community-seeded",
+    "shared-key-seeded",
+    "passphrase-seeded",
+    "credential-seeded",
+    "api-key-seeded",
+    "private-key-seeded",
+    // key=value forms of the new words, seeded into a log.
+    "psk-kv-seeded",
+    "pin-kv-seeded",
+    "community-kv-seeded",
 ];
+
+/// Secret elements seeded into both the profile and the newest log.
+pub const SEEDED_ELEMENTS: &str = "<XPassword><![CDATA[hunter2cdata]]></XPassword>\n  \
+<AdminPassword><Value>nested-s3cret</Value></AdminPassword>\n  \
+<PreSharedKey>psk-visible</PreSharedKey>\n  <WpaPsk>wpa-psk-seeded</WpaPsk>\n  \
+<SimPin>4711-sim-pin</SimPin>\n  <SnmpCommunity>snmp-community-seeded</SnmpCommunity>\n  \
+<shared_key>shared-key-seeded</shared_key>\n  <Passphrase>passphrase-seeded</Passphrase>\n  \
+<Credential>credential-seeded</Credential>\n  <api-key>api-key-seeded</api-key>\n  \
+<Private_Key>private-key-seeded</Private_Key>";
 
 /// The seeded inputs.
 #[derive(Debug)]
@@ -84,6 +110,8 @@ pub fn build() -> Fixture {
             "2026-11-21T21:00:35.000001Z  WARN posture_sync::daemon: known -> known (state sync probe got through and answered Compliant: the dacl may not block the state sync port; confirming in 3 s; psn=127.0.0.1:8449)",
             "2026-11-21T21:00:40.000001Z ERROR posture_sync::daemon: known -> known (dacl misconfiguration: the state sync port is reachable although the posture is Compliant; session=c0a80001000a1b2c; psn=127.0.0.1:8449)",
             "2026-11-21T21:00:41.000001Z  INFO posture_sync::store: api_token=tok_live_51seededtoken saved",
+            &format!("2026-11-21T21:00:42.000001Z DEBUG posture_sync::x: profile fragment {SEEDED_ELEMENTS}"),
+            "2026-11-21T21:00:43.000001Z DEBUG posture_sync::x: wlan psk=psk-kv-seeded sim pin: pin-kv-seeded snmp community=\"community-kv-seeded\"",
         ]),
     )
     .unwrap();
@@ -117,7 +145,7 @@ pub fn build() -> Fixture {
     let profile = dir.path().join("ISEPostureCFG.xml");
     std::fs::write(
         &profile,
-        "<cfg>\n  <!-- proxy password=hunter2-profile-password -->\n  <DiscoveryHost>127.0.0.1</DiscoveryHost>\n  <ProxyPassword>hunter2-profile-password</ProxyPassword>\n  <StateSyncProbeInterval>5</StateSyncProbeInterval>\n</cfg>\n",
+        format!("<cfg>\n  <!-- proxy password=hunter2-profile-password -->\n  <DiscoveryHost>127.0.0.1</DiscoveryHost>\n  <ProxyPassword>hunter2-profile-password</ProxyPassword>\n  {SEEDED_ELEMENTS}\n  <StateSyncProbeInterval>5</StateSyncProbeInterval>\n</cfg>\n"),
     )
     .unwrap();
 
