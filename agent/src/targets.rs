@@ -89,13 +89,10 @@ impl Selection {
     }
 }
 
-/// Host names compare without case and without a trailing dot.
+/// Host names compare without case, brackets and a trailing dot
+/// ([`profile_schema::same_host`]).
 pub fn same_target(a: &HostPort, b: &HostPort) -> bool {
-    a.port == b.port && normalize_host(&a.host) == normalize_host(&b.host)
-}
-
-fn normalize_host(host: &str) -> String {
-    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
+    a.port == b.port && profile_schema::same_host(&a.host, &b.host)
 }
 
 /// Discovery targets in order of preference: the PSNs that served this

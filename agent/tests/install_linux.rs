@@ -150,6 +150,12 @@ fn verify(home: &Home, unit: &Path) -> Option<Vec<String>> {
     let out = match out {
         Ok(o) => o,
         Err(e) => {
+            // CI sets POSTURE_SYNC_REQUIRE_ALL: a missing tool must fail, not skip.
+            if std::env::var_os("POSTURE_SYNC_REQUIRE_ALL").is_some() {
+                panic!(
+                    "systemd-analyze is not available ({e}), and POSTURE_SYNC_REQUIRE_ALL requires every test to run"
+                );
+            }
             eprintln!("SKIPPED: systemd-analyze is not available ({e})");
             return None;
         }

@@ -201,7 +201,7 @@ impl ServerNameRules {
         if self.allows_any() {
             return true;
         }
-        let host = normalize(unbracket(host));
+        let host = normalize_host(host);
         if let Ok(ip) = host.parse::<std::net::IpAddr>() {
             return self
                 .patterns
@@ -245,6 +245,26 @@ fn labels_match(pattern: &str, host: &str) -> bool {
 
 fn normalize(s: &str) -> String {
     s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase()
+}
+
+/// A host as the agent compares it: brackets around an IPv6 address removed,
+/// a trailing dot removed, lower case. Every comparison of host names (rules,
+/// targets, the connected PSN) goes through it.
+pub fn normalize_host(host: &str) -> String {
+    normalize(unbracket(host))
+}
+
+/// Whether two hosts name the same PSN: equal after [`normalize_host`], or
+/// the same IP address however written (`2001:DB8:0::13` = `[2001:db8::13]`).
+pub fn same_host(a: &str, b: &str) -> bool {
+    let (a, b) = (normalize_host(a), normalize_host(b));
+    if a == b {
+        return true;
+    }
+    match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 /// Glob match with `*` only, linear in practice: backtrack to the last star.
@@ -469,6 +489,16 @@ mod tests {
         assert!(r.allows("10.0.0.5"));
         assert!(!r.allows("10.0.0.50"));
         assert!(ServerNameRules::parse("*").unwrap().allows("192.0.2.1"));
+    }
+
+    #[test]
+    fn hosts_compare_without_case_brackets_or_trailing_dot() {
+        assert_eq!(normalize_host("[2001:DB8::13]"), "2001:db8::13");
+        assert_eq!(normalize_host("PSN1.Example.com."), "psn1.example.com");
+        assert!(same_host("psn1.example.com.", "PSN1.example.COM"));
+        assert!(same_host("[2001:db8::13]", "2001:DB8:0::13"));
+        assert!(!same_host("psn1.example.com", "psn2.example.com"));
+        assert!(!same_host("10.0.0.1", "10.0.0.10"));
     }
 
     #[test]

@@ -627,3 +627,16 @@ pub fn probe_history(state: &Path) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+/// Name of the variable CI sets so that a test which would skip (not root, a
+/// tool missing) fails instead: a missing install step must not pass as green.
+pub const REQUIRE_ALL_VAR: &str = "POSTURE_SYNC_REQUIRE_ALL";
+
+/// Reports a skipped test: prints `SKIPPED test: why` for a developer's run,
+/// and panics when [`REQUIRE_ALL_VAR`] is set (CI), where every test must run.
+pub fn skipped(test: &str, why: &str) {
+    if std::env::var_os(REQUIRE_ALL_VAR).is_some() {
+        panic!("{test} cannot run here ({why}), and {REQUIRE_ALL_VAR} requires every test to run");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}

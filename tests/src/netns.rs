@@ -48,7 +48,10 @@ pub fn unavailable() -> Option<String> {
 pub fn skip(test: &str) -> bool {
     match unavailable() {
         Some(why) => {
-            eprintln!("SKIPPED {test}: {why}; CI runs it as root with nftables installed");
+            crate::skipped(
+                test,
+                &format!("{why}; CI runs it as root with nftables installed"),
+            );
             true
         }
         None => false,

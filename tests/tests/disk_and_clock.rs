@@ -64,8 +64,9 @@ fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    eprintln!(
-        "SKIPPED {test}: needs root to mount a small tmpfs as the log dir; CI runs it as root"
+    e2e_tests::skipped(
+        test,
+        "needs root to mount a small tmpfs as the log dir; CI runs it as root",
     );
     true
 }
@@ -183,9 +184,9 @@ fn last_probe_at(agent: &Agent) -> SystemTime {
 #[test]
 fn wall_clock_jumps_do_not_disturb_the_probe_interval() {
     let Some(faketime) = faketime_lib() else {
-        eprintln!(
-            "SKIPPED wall_clock_jumps_do_not_disturb_the_probe_interval: libfaketime.so.1 is \
-             not installed (apt-get install -y faketime); CI installs it"
+        e2e_tests::skipped(
+            "wall_clock_jumps_do_not_disturb_the_probe_interval",
+            "libfaketime.so.1 is not installed (apt-get install -y faketime); CI installs it",
         );
         return;
     };

@@ -50,9 +50,9 @@ fn ask(socket: &std::path::Path, request: &[u8]) -> Value {
 #[test]
 fn the_status_socket_refuses_other_users_and_garbage() {
     if !is_root() || !tool_runs("setpriv", &["--version"]) {
-        eprintln!(
-            "SKIPPED the_status_socket_refuses_other_users_and_garbage: needs root and setpriv \
-             (util-linux) to act as another user; CI runs it as root"
+        e2e_tests::skipped(
+            "the_status_socket_refuses_other_users_and_garbage",
+            "needs root and setpriv (util-linux) to act as another user; CI runs it as root",
         );
         return;
     }
