@@ -8,7 +8,9 @@
 # Knobs (environment):
 #   WINDOW=180     seconds of steady-state probing measured at a 1 s interval
 #   LONG=600       seconds the agent runs in total before the late RSS sample
+#   ANSWERED_WINDOW=60 seconds measured with the PSN answering every probe (HTTP 500)
 #   DROP_WINDOW=60 seconds measured with the connected PSN silently dropping
+#   REFUSED_WINDOW=60 seconds measured with nothing listening (refused)
 #   TRIALS=30      server-side changes (CoA) for the time-to-notice figure
 #   LAT_N=2000     probes per client for the latency comparison
 #   WORK=/tmp/dir  (kept afterwards: logs, profiles, results.json)

@@ -31,6 +31,9 @@ use crate::{control, dart, lock, reload};
 /// DartCount when no profile is at hand (the profile key's default).
 const DEFAULT_DART_COUNT: u32 = 3;
 
+/// How long an idle blocking-pool thread waits for another job.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub use mac::{MacError, default_route_interface, detect as detect_mac};
 
 /// How `run` ends.
@@ -103,8 +106,13 @@ fn run(args: RunArgs) -> Exit {
         Ok(t) => t,
         Err(e) => return fail(Exit::Startup, e),
     };
+    // Blocking-pool threads (assessment checks, name lookups, bundles) leave
+    // 1 s after their last job instead of tokio's 10 s: they are needed
+    // rarely, and an idle agent keeps to its three threads (runtime, log
+    // writer, profile watcher; docs/benchmarks.md).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build()
     {
         Ok(r) => r,
