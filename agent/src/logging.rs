@@ -219,7 +219,8 @@ impl Write for SizeRotatingWriter {
         {
             return Ok(buf.len()); // still failing: drop the record quietly
         }
-        match self.write_record(buf) {
+        let record = one_line(buf);
+        match self.write_record(&record) {
             Ok(()) => {
                 if self.retry_at.take().is_some() {
                     let msg = format!("logging to {} works again", self.path().display());
@@ -333,6 +334,32 @@ pub fn init_with_filter(
         file,
         _guard: guard,
     })
+}
+
+/// One record, one line: control characters inside the record (an embedded
+/// newline from server text, an escape sequence) are written as `\xNN`
+/// escapes, so no field can forge a log line that the bundle's history
+/// reader (dart/history.rs) would take for a transition. Defence in depth:
+/// server strings are also logged with `Debug` and the protocol crate
+/// refuses control characters in them. The final newline and tabs stay.
+fn one_line(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+    let bad = |b: &u8| (b.is_ascii_control() && *b != b'\t') || *b == 0x7f;
+    if !body.iter().any(bad) {
+        return std::borrow::Cow::Borrowed(buf);
+    }
+    let mut out = Vec::with_capacity(buf.len() + 16);
+    for b in body {
+        if bad(b) {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(*b);
+        }
+    }
+    if body.len() < buf.len() {
+        out.push(b'\n');
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -552,5 +579,18 @@ mod tests {
         let text = report.text();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.to_lowercase().contains("no space left"), "{text}");
+    }
+
+    #[test]
+    fn a_record_with_an_embedded_newline_stays_one_line() {
+        let forged = b"2026-11-21T21:00:00Z  INFO x: requirement=a\n2026-11-21T21:00:40Z ERROR posture_sync::daemon: known -> known (dacl misconfiguration)\x1b[2J\n";
+        let out = one_line(forged);
+        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+        assert!(out.ends_with(b"\n"));
+        let text = String::from_utf8(out.into_owned()).unwrap();
+        assert!(text.contains("requirement=a\\x0a2026"), "{text}");
+        assert!(text.contains("\\x1b[2J"), "{text}");
+        let plain = b"a\tb ok\n";
+        assert!(matches!(one_line(plain), std::borrow::Cow::Borrowed(_)));
     }
 }

@@ -136,13 +136,14 @@ fn log_target(session: &SessionId, done: &TargetOutcome) {
         Outcome::Failed(FailureKind::Tls { detail }) => tracing::error!(
             session = %session,
             psn = %done.target,
-            reason = %detail,
+            reason = ?detail,
             "security: state sync target failed TLS verification; not retried with weaker settings"
         ),
         Outcome::Failed(kind) => tracing::warn!(
             session = %session,
             psn = %done.target,
-            reason = %kind,
+            // Debug: a malformed reply's detail quotes server text.
+            reason = ?kind.to_string(),
             "state sync probe failed"
         ),
         other => tracing::debug!(

@@ -142,7 +142,16 @@ pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult
 
 /// The content of `path` as a hash, `None` when it cannot be read.
 fn fingerprint(path: &Path) -> Option<u64> {
-    let bytes = std::fs::read(path).ok()?;
+    use std::io::Read as _;
+    // At most one byte past the profile cap: a bigger file is refused by the
+    // loader anyway, and a huge one must not be read whole on every change.
+    let limit = profile_schema::MAX_PROFILE_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .ok()?;
     let mut h = DefaultHasher::new();
     bytes.hash(&mut h);
     Some(h.finish())
@@ -313,5 +322,24 @@ mod tests {
             .await
             .expect("channel not closed within 10 s");
         assert!(closed.is_none());
+    }
+
+    #[test]
+    fn the_fingerprint_reads_at_most_one_byte_past_the_profile_cap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cap = profile_schema::MAX_PROFILE_BYTES;
+        let a = tmp.path().join("a.xml");
+        let b = tmp.path().join("b.xml");
+        let mut big = vec![b'x'; cap + 1];
+        big.extend_from_slice(b"tail one");
+        std::fs::write(&a, &big).unwrap();
+        big.truncate(cap + 1);
+        big.extend_from_slice(b"tail two, longer");
+        std::fs::write(&b, &big).unwrap();
+        // Only the bytes after the cap differ: they are never read.
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        big[cap] = b'y';
+        std::fs::write(&b, &big).unwrap();
+        assert_ne!(fingerprint(&a), fingerprint(&b));
     }
 }

@@ -13,6 +13,7 @@
 
 mod mac;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -60,13 +61,16 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// How long stopping waits for blocking tasks (bundle writing, checks).
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Entry point.
 pub fn main(args: RunArgs) -> ExitCode {
     run(args).into()
 }
 
 fn fail(exit: Exit, message: impl std::fmt::Display) -> Exit {
-    eprintln!("posture-sync: {message}");
+    super::print_err(format_args!("{message}"));
     exit
 }
 
@@ -136,8 +140,10 @@ fn run(args: RunArgs) -> Exit {
         &log,
     ));
     // Tasks still queued (aborted probe tasks) go with the runtime; then the
-    // log guard flushes when `log` drops.
-    drop(runtime);
+    // log guard flushes when `log` drops. Bounded: a blocking task (a bundle
+    // being written, checks stuck on a hung file system) must not keep a
+    // stopping agent alive; its thread is left behind.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     tracing::info!("posture-sync stopped");
     exit
 }
@@ -151,7 +157,8 @@ fn load_profile(path: &Path) -> Result<Loaded, Exit> {
         Err(e @ LoadError::Read { .. }) => Err(fail(Exit::NoProfile, e)),
         Err(LoadError::Invalid { path, errors }) => {
             for error in &errors {
-                eprintln!("{}", error.render(&path));
+                // Not eprintln!: a closed stderr must not turn exit 1 into a panic.
+                let _ = writeln!(std::io::stderr().lock(), "{}", error.render(&path));
             }
             Err(fail(
                 Exit::Startup,
