@@ -33,6 +33,45 @@ pub const DROP_HOLD: Duration = Duration::from_secs(120);
 /// Longest wait for request headers on an open connection.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The accept loop of a lab admin API (psn-lab's and mdm-lab's): one HTTP/1.1
+/// connection task per client, each request answered by `handle`, until
+/// `shutdown` changes. Accept errors (e.g. out of descriptors) are retried
+/// after a short pause rather than ending the API.
+pub async fn serve_admin_http<H, F>(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    handle: H,
+) where
+    H: Fn(SocketAddr, http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + 'static,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let reply = handle(peer, req);
+                        async move { Ok::<_, Infallible>(reply.await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        }
+    }
+}
+
 /// A running lab: its ready information, shared state and tasks.
 #[derive(Debug)]
 pub struct RunningLab {

@@ -10,7 +10,6 @@
 //! | `GET /fault`, `POST /fault` | `{"mode", "slow_ms"?, "scope"?}` | fault mode |
 //! | `GET /stats` | | counters, batch sizes, identifiers asked |
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,9 +18,6 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Body;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -188,29 +184,12 @@ mod erased {
     }
 }
 
-/// Serves the admin API until shutdown.
-pub async fn serve(listener: TcpListener, admin: MdmAdmin, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                };
-                let admin = admin.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let admin = admin.clone();
-                        async move { Ok::<_, Infallible>(admin.handle(peer, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(crate::server::HEADER_TIMEOUT)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        }
-    }
+/// Serves the admin API until shutdown (plain HTTP on loopback; see
+/// docs/psn-lab.md for why).
+pub async fn serve(listener: TcpListener, admin: MdmAdmin, shutdown: watch::Receiver<bool>) {
+    crate::server::serve_admin_http(listener, shutdown, move |peer, req| {
+        let admin = admin.clone();
+        async move { admin.handle(peer, req).await }
+    })
+    .await;
 }
