@@ -26,7 +26,7 @@ mod minimal_client;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use posture_protocol::SessionId;
 use posture_sync::outcome::HostPort;
@@ -151,7 +151,7 @@ fn run() -> Result<(), String> {
         let stagger = ProbeStagger::DEFAULT.get();
         let mut took = Vec::with_capacity(rounds);
         for _ in 0..rounds {
-            let round = run_round(&agent, &targets, &sid, stagger).await;
+            let round = run_round(&agent, &targets, &sid, stagger, Duration::MAX).await;
             let last = round.outcomes.last().map(|o| o.outcome.is_definitive());
             if last != Some(true) || round.outcomes.len() != 1 {
                 return Err(format!("unexpected failover round: {:?}", round.outcomes));

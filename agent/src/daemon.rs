@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use crate::machine::{
     self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, Transition,
 };
-use crate::outcome::{HostPort, TargetOutcome, judge_round};
+use crate::outcome::{HostPort, RoundVerdict, TargetOutcome, judge_round};
 use crate::reload::ReloadResult;
 use crate::status_report;
 use crate::store::{self, KnownPsn};
@@ -254,6 +254,7 @@ impl<H: Hooks> Daemon<H> {
         match action {
             Action::StartDiscovery {
                 op,
+                session,
                 targets,
                 refused,
             } => {
@@ -262,7 +263,7 @@ impl<H: Hooks> Daemon<H> {
                 }
                 let transport = self.io.transport.clone();
                 self.spawn(op, async move {
-                    let result = discovery::attempt(&transport, &targets).await;
+                    let result = discovery::attempt(&transport, &targets, session.as_ref()).await;
                     Event::DiscoveryFinished { op, result }
                 });
             }
@@ -285,13 +286,15 @@ impl<H: Hooks> Daemon<H> {
                 targets,
                 refused,
                 stagger,
+                within,
             } => {
                 for r in &refused {
                     tracing::warn!(session = %session, psn = %r.target, source = %r.source, "security: {r}");
                 }
                 let transport = self.io.probe_transport.clone();
                 self.spawn(op, async move {
-                    let round = probe::run_round(&transport, &targets, &session, stagger).await;
+                    let round =
+                        probe::run_round(&transport, &targets, &session, stagger, within).await;
                     Event::ProbeRoundFinished {
                         op,
                         outcomes: round.outcomes,
@@ -384,17 +387,17 @@ impl<H: Hooks> Daemon<H> {
             .target()
             .map(ToString::to_string)
             .unwrap_or_default();
-        tracing::info!(
-            session = %session,
-            psn = %psn,
-            // The round's number as `counters.probe_rounds` counts it (the
-            // step that finished it has already counted it); `op` is the
-            // machine's internal id.
-            round = self.state.counters().probe_rounds,
-            op = op.get(),
-            "probe round {}: {detail}",
-            verdict.label()
-        );
+        // The round's number as `counters.probe_rounds` counts it (the step
+        // that finished it has already counted it); `op` is the machine's
+        // internal id. A failed round is a fault worth a warning; blocked
+        // and answered rounds are the normal course.
+        let round = self.state.counters().probe_rounds;
+        let label = verdict.label();
+        if matches!(verdict, RoundVerdict::Fault { .. } | RoundVerdict::Empty) {
+            tracing::warn!(session = %session, psn = %psn, round, op = op.get(), "probe round {label}: {detail}");
+        } else {
+            tracing::info!(session = %session, psn = %psn, round, op = op.get(), "probe round {label}: {detail}");
+        }
         self.history
             .append(SystemTime::now(), session, &verdict, outcomes);
     }

@@ -8,7 +8,7 @@
 //! preferred PSN first is the point of the order), and logs every target that
 //! did not answer with its host, port and reason.
 
-use posture_protocol::{Discovery, paths};
+use posture_protocol::{Discovery, SessionId, paths};
 
 use crate::machine::DiscoverySuccess;
 use crate::outcome::{FailureKind, HostPort, Outcome, TargetOutcome};
@@ -19,19 +19,22 @@ use crate::transport::Transport;
 /// or a failed one moves on to the next. The result is what
 /// [`crate::machine::Event::DiscoveryFinished`] carries: the answer, or every
 /// target's outcome.
+/// `session` is the last session a PSN gave this endpoint (sent as
+/// `X-Posture-Session`), `None` before the first discovery.
 pub async fn attempt(
     transport: &Transport,
     targets: &[HostPort],
+    session: Option<&SessionId>,
 ) -> Result<DiscoverySuccess, Vec<TargetOutcome>> {
     let mut misses = Vec::new();
     for target in targets {
-        match ask(transport, target).await {
+        match ask(transport, target, session).await {
             Ok(discovery) => {
                 tracing::info!(
                     psn = %target,
                     session = %discovery.session,
                     posture = %discovery.posture,
-                    connected = %format_args!("{}:{}", discovery.psn.host, discovery.psn.state_sync_port),
+                    connected = %crate::targets::state_sync_target(&discovery.psn),
                     "discovery answered"
                 );
                 return Ok(DiscoverySuccess {
@@ -48,9 +51,13 @@ pub async fn attempt(
     Err(misses)
 }
 
-async fn ask(transport: &Transport, target: &HostPort) -> Result<Discovery, Outcome> {
+async fn ask(
+    transport: &Transport,
+    target: &HostPort,
+    session: Option<&SessionId>,
+) -> Result<Discovery, Outcome> {
     let reply = transport
-        .get(target, paths::DISCOVERY, None)
+        .get(target, paths::DISCOVERY, session)
         .await
         .map_err(|e| e.outcome)?;
     match reply.status {
@@ -118,7 +125,7 @@ mod tests {
             local(good.port()),
             local(never_asked.port()),
         ];
-        let found = attempt(&transport, &targets)
+        let found = attempt(&transport, &targets, None)
             .await
             .expect("the fourth target answers");
         assert_eq!(found.answered, local(good.port()));
@@ -126,7 +133,7 @@ mod tests {
         assert_eq!(found.discovery.posture, PostureStatus::Unknown);
         // The misses before it are only logged; asking the same list without
         // the good ones shows their outcomes.
-        let misses = attempt(&transport, &targets[..3]).await.unwrap_err();
+        let misses = attempt(&transport, &targets[..3], None).await.unwrap_err();
         assert_eq!(
             misses.iter().map(|m| m.outcome.clone()).collect::<Vec<_>>()[..2],
             [Outcome::Blocked(BlockedKind::Refused), Outcome::NotFound]
@@ -140,6 +147,20 @@ mod tests {
         let seen = good.seen();
         assert_eq!(seen[0].path_and_query, "/auth/discovery");
         assert_eq!(seen[0].headers["x-posture-mac"], "00:11:22:33:44:55");
+        // No session yet: no session header.
+        assert!(!seen[0].headers.contains_key("x-posture-session"));
+    }
+
+    #[tokio::test]
+    async fn a_rediscovery_names_the_last_session() {
+        let ca = TestCa::new();
+        let good = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(200, DISCOVERY)).await;
+        let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
+        let last = SessionId::new("sess-0").unwrap();
+        attempt(&transport, &[local(good.port())], Some(&last))
+            .await
+            .expect("the target answers");
+        assert_eq!(good.seen()[0].headers["x-posture-session"], "sess-0");
     }
 
     #[tokio::test]
@@ -152,14 +173,14 @@ mod tests {
         )
         .await;
         let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
-        let misses = attempt(&transport, &[local(untrusted.port())])
+        let misses = attempt(&transport, &[local(untrusted.port())], None)
             .await
             .unwrap_err();
         assert!(matches!(
             misses[0].outcome,
             Outcome::Failed(FailureKind::Tls { .. })
         ));
-        assert_eq!(attempt(&transport, &[]).await, Err(Vec::new()));
+        assert_eq!(attempt(&transport, &[], None).await, Err(Vec::new()));
         assert!(untrusted.seen().is_empty());
     }
 }

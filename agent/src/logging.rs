@@ -14,13 +14,14 @@
 //! every [`RETRY_INTERVAL`].
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -299,12 +300,12 @@ pub fn init_with_filter(
     filter: Option<&str>,
 ) -> Result<LogHandle, LoggingError> {
     let filter = match filter.filter(|f| !f.trim().is_empty()) {
-        None => EnvFilter::new(DEFAULT_FILTER),
-        Some(directive) => EnvFilter::try_new(directive).unwrap_or_else(|e| {
+        None => default_filter(),
+        Some(directive) => directive.parse::<Targets>().unwrap_or_else(|e| {
             eprintln!(
                 "posture-sync: ignoring RUST_LOG={directive:?} ({e}); using {DEFAULT_FILTER:?}"
             );
-            EnvFilter::new(DEFAULT_FILTER)
+            default_filter()
         }),
     };
     let limit = FileSizeLimit::new(max_file_bytes);
@@ -315,18 +316,17 @@ pub fn init_with_filter(
         .buffered_lines_limit(QUEUE_LINES)
         .thread_name("posture-sync-log")
         .finish(writer);
-    let file_layer = tracing_subscriber::fmt::layer()
+    // One layer, so each record is formatted once and the same bytes go to
+    // the file and (in the foreground) stderr: a second layer formatted
+    // every record again, a third of the CPU of a fault round
+    // (docs/benchmarks.md). The price: no colours on a terminal.
+    let stderr = io::stderr.with_filter(move |_: &tracing::Metadata<'_>| foreground);
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
-        .with_writer(non_blocking);
-    let stderr_layer = foreground.then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_ansi(io::stderr().is_terminal())
-            .with_writer(io::stderr)
-    });
+        .with_writer(non_blocking.and(stderr));
     tracing_subscriber::registry()
         .with(filter)
-        .with(file_layer)
-        .with(stderr_layer)
+        .with(layer)
         .try_init()
         .map_err(|_| LoggingError::AlreadyInitialized)?;
     Ok(LogHandle {
@@ -334,6 +334,11 @@ pub fn init_with_filter(
         file,
         _guard: guard,
     })
+}
+
+/// [`DEFAULT_FILTER`]: everything at `info` and above.
+fn default_filter() -> Targets {
+    Targets::new().with_default(tracing::Level::INFO)
 }
 
 /// One record, one line: control characters inside the record (an embedded

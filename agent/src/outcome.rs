@@ -28,6 +28,10 @@ pub enum BlockedKind {
     /// TCP was accepted but the TLS handshake never got an answer (a middlebox
     /// or psn-lab's `drop` emulation swallowing the traffic).
     SilentTimeout,
+    /// The connect got an ICMP "host unreachable" back: what an ACL that
+    /// rejects with ICMP ("administratively prohibited", which Linux reports
+    /// as host unreachable) sends instead of a reset.
+    HostUnreachable,
 }
 
 impl BlockedKind {
@@ -38,6 +42,7 @@ impl BlockedKind {
             BlockedKind::Reset => "connection reset",
             BlockedKind::ConnectTimeout => "connect timed out",
             BlockedKind::SilentTimeout => "tls handshake timed out",
+            BlockedKind::HostUnreachable => "host unreachable (icmp)",
         }
     }
 }
@@ -51,7 +56,9 @@ pub enum FailureKind {
         /// The resolver's message.
         detail: String,
     },
-    /// No route to the host or network (not what a dACL does).
+    /// No route to the network, or no usable local address: the endpoint
+    /// itself is off the network (an ICMP host unreachable is
+    /// [`BlockedKind::HostUnreachable`] instead).
     Unreachable {
         /// The system's message.
         detail: String,
@@ -203,7 +210,13 @@ pub fn classify_io_failure(stage: Stage, kind: io::ErrorKind, detail: &str) -> O
             K::ConnectionRefused => Outcome::Blocked(BlockedKind::Refused),
             K::ConnectionReset | K::ConnectionAborted => Outcome::Blocked(BlockedKind::Reset),
             K::TimedOut | K::WouldBlock => Outcome::Blocked(BlockedKind::ConnectTimeout),
-            K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
+            // A rejecting ACL may answer with ICMP instead of a reset, and
+            // the socket cannot tell "administratively prohibited" from
+            // any other host unreachable. Either way the posture stays as
+            // it is; counting it as a fault would warn on every round of a
+            // correctly blocked endpoint.
+            K::HostUnreachable => Outcome::Blocked(BlockedKind::HostUnreachable),
+            K::NetworkUnreachable | K::AddrNotAvailable => {
                 Outcome::Failed(FailureKind::Unreachable { detail })
             }
             _ => Outcome::Failed(FailureKind::Other { detail }),
@@ -536,8 +549,17 @@ mod tests {
             classify_io_failure(Stage::Resolve, K::Other, "no such host"),
             Outcome::Failed(FailureKind::Dns { .. })
         ));
+        // ICMP admin-prohibited arrives as host unreachable: a rejecting ACL.
+        assert_eq!(
+            classify_io_failure(Stage::Connect, K::HostUnreachable, "no route to host"),
+            Outcome::Blocked(BlockedKind::HostUnreachable)
+        );
         assert!(matches!(
-            classify_io_failure(Stage::Connect, K::HostUnreachable, "no route"),
+            classify_io_failure(
+                Stage::Connect,
+                K::NetworkUnreachable,
+                "network is unreachable"
+            ),
             Outcome::Failed(FailureKind::Unreachable { .. })
         ));
         assert!(matches!(

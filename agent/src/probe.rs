@@ -52,17 +52,36 @@ pub struct Round {
     pub took: Duration,
 }
 
+/// The transport's limits with each stage capped at `within`.
+pub fn capped(timeouts: Timeouts, within: Duration) -> Timeouts {
+    Timeouts {
+        connect: timeouts.connect.min(within),
+        exchange: timeouts.exchange.min(within),
+    }
+}
+
 /// Probes `targets` (connected PSN first) for `session`, starting them
 /// `stagger` apart (the agent uses [`crate::timing::ProbeStagger::DEFAULT`]).
 ///
-/// The transport's own timeouts apply; pass one built with
+/// The transport's own timeouts apply, each stage capped at `within` (the
+/// probe interval: a target silent for a whole interval is blocked, see
+/// `Action::StartProbeRound`); pass a transport built with
 /// [`PROBE_TIMEOUTS`] for the agent's settings.
 pub async fn run_round(
     transport: &Transport,
     targets: &[HostPort],
     session: &SessionId,
     stagger: Duration,
+    within: Duration,
 ) -> Round {
+    let limits = capped(transport.timeouts(), within);
+    let capped_transport;
+    let transport = if limits == transport.timeouts() {
+        transport
+    } else {
+        capped_transport = transport.clone().with_timeouts(limits);
+        &capped_transport
+    };
     let started = Instant::now();
     // One kernel timer for the whole round (see `transport::deadline`).
     let mut deadline =
@@ -139,7 +158,10 @@ fn log_target(session: &SessionId, done: &TargetOutcome) {
             reason = ?detail,
             "security: state sync target failed TLS verification; not retried with weaker settings"
         ),
-        Outcome::Failed(kind) => tracing::warn!(
+        // The round's line (daemon) names every target's failure at `warn`;
+        // a second line per target doubled the logging cost of a fault round
+        // (docs/benchmarks.md).
+        Outcome::Failed(kind) => tracing::debug!(
             session = %session,
             psn = %done.target,
             // Debug: a malformed reply's detail quotes server text.

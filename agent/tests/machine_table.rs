@@ -117,7 +117,7 @@ impl Agent {
             Action::StartProbeRound { op, .. } => Some(*op),
             _ => None,
         });
-        self.now = self.now + Duration::from_millis(300);
+        self.now = self.now + ROUND_TAKES;
         self.send(Event::ProbeRoundFinished { op, outcomes })
     }
 
@@ -161,8 +161,16 @@ fn answer(host: &str, status: PostureStatus) -> Vec<TargetOutcome> {
     ]
 }
 
+/// How long every round of these tests takes.
+const ROUND_TAKES: Duration = Duration::from_millis(300);
+
+/// The next round is due the jittered interval, `(0.9 × interval,
+/// interval]`, after the start of the round that just finished.
 fn is_regular_interval(d: Option<Duration>) -> bool {
-    d.is_some_and(|d| d >= INTERVAL && d * 10 < INTERVAL * 11)
+    d.is_some_and(|d| {
+        let from_start = d + ROUND_TAKES;
+        from_start <= INTERVAL && from_start * 10 > INTERVAL * 9
+    })
 }
 
 fn assert_rediscovers(a: &Agent, restarts: u64) {

@@ -196,6 +196,9 @@ pub enum Probing {
         op: OpId,
         /// What the round is for.
         purpose: RoundPurpose,
+        /// When it started: the next regular round is due an interval after
+        /// this, not after the round's end.
+        started: MonoTime,
     },
 }
 
@@ -263,6 +266,8 @@ pub struct State {
     sync_stop: Option<SyncStop>,
     counters: Counters,
     last_probe: Option<LastProbe>,
+    /// The last session a discovery answered with; kept across phases.
+    last_session: Option<SessionId>,
     next_op: u64,
     rng: JitterRng,
 }
@@ -279,6 +284,7 @@ impl State {
             sync_stop: None,
             counters: Counters::default(),
             last_probe: None,
+            last_session: None,
             next_op: 1,
             rng: JitterRng::new(seed),
         }
@@ -415,6 +421,11 @@ pub enum Action {
     StartDiscovery {
         /// Id to report back.
         op: OpId,
+        /// The last session a PSN gave this endpoint, if any (sent as
+        /// `X-Posture-Session`: protocol.md sends it "once a session id is
+        /// known", and it lets the PSN tie the rediscovery to the session
+        /// it reset; the PSN decides which session it answers with).
+        session: Option<SessionId>,
         /// Targets in order of preference (never empty).
         targets: Vec<HostPort>,
         /// Targets left out by ServerNameRules.
@@ -445,6 +456,13 @@ pub enum Action {
         refused: Vec<RefusedTarget>,
         /// Delay between the starts of two consecutive targets.
         stagger: Duration,
+        /// The longest any one stage of a target's probe (TCP connect; TLS
+        /// handshake plus reply) may wait: the probe interval. A target
+        /// still silent when the next round is due counts as blocked (timed
+        /// out), so a dACL that drops silently cannot stretch the spacing of
+        /// rounds beyond the interval. Drivers use the smaller of this and
+        /// their own limits.
+        within: Duration,
     },
     /// Arm the machine's single timer to fire at `at` (replacing any armed
     /// timer); report [`Event::TimerFired`] with `timer`.
@@ -668,6 +686,7 @@ impl Cx {
         let first = sel.targets.first().cloned();
         self.actions.push(Action::StartDiscovery {
             op,
+            session: self.s.last_session.clone(),
             targets: sel.targets,
             refused: sel.refused,
         });
@@ -814,6 +833,7 @@ impl Cx {
             session: discovery.session.clone(),
             psn: psn.clone(),
         });
+        self.s.last_session = Some(discovery.session.clone());
         self.s.phase = Phase::Assessing(Assessing {
             info: SessionInfo {
                 session: discovery.session,
@@ -961,6 +981,9 @@ impl Cx {
             return;
         }
         let session = known.info.session.clone();
+        // A confirmation round under a profile that just disabled sync has
+        // no interval: the drivers' own limits apply.
+        let within = settings.sync.map_or(Duration::MAX, |i| i.get());
         let op = self.s.next_id();
         self.actions.push(Action::StartProbeRound {
             op,
@@ -968,21 +991,37 @@ impl Cx {
             targets: sel.targets,
             refused: sel.refused,
             stagger: ProbeStagger::DEFAULT.get(),
+            within,
         });
+        let started = self.now;
         if let Phase::Known(known) = &mut self.s.phase {
-            known.probing = Probing::InFlight { op, purpose };
+            known.probing = Probing::InFlight {
+                op,
+                purpose,
+                started,
+            };
         }
     }
 
-    /// Schedules the next regular round after the jittered interval (or
-    /// notes sync as disabled when the profile no longer has an interval).
+    /// Schedules the next regular round the jittered interval after the
+    /// start of the round that just finished (at once if that moment has
+    /// passed), or after now when no round is finishing; or notes sync as
+    /// disabled when the profile no longer has an interval.
     fn schedule_regular(&mut self) {
         let sync = self.s.settings.as_ref().and_then(|s| s.sync);
+        let from = match &self.s.phase {
+            Phase::Known(Known {
+                probing: Probing::InFlight { started, .. },
+                ..
+            }) => *started,
+            _ => self.now,
+        };
         let probing = match sync {
             None => Probing::Disabled,
             Some(interval) => {
                 let jitter = self.s.rng.next_jitter();
-                let (timer, at) = self.arm(interval.jittered(jitter));
+                let due = from + interval.jittered(jitter);
+                let (timer, at) = self.arm(due.saturating_since(self.now));
                 Probing::Waiting {
                     timer,
                     at,
@@ -1003,6 +1042,7 @@ impl Cx {
                         Probing::InFlight {
                             op: current,
                             purpose,
+                            ..
                         },
                     ..
                 },

@@ -45,6 +45,7 @@ async fn a_silent_connected_psn_does_not_hold_up_an_answering_backup() {
         &[local(silent.port()), local(backup.port())],
         &session(),
         ProbeStagger::DEFAULT.get(),
+        Duration::MAX,
     )
     .await;
     // The backup's answer ended the round; the silent target was cancelled
@@ -82,6 +83,7 @@ async fn the_first_definitive_answer_cancels_targets_not_yet_started() {
         &[local(connected.port()), local(backup.port())],
         &session(),
         stagger,
+        Duration::MAX,
     )
     .await;
     assert_eq!(
@@ -104,6 +106,7 @@ async fn every_target_blocked_makes_a_blocked_round() {
         &[local(refused), local(reset.port())],
         &session(),
         ProbeStagger::DEFAULT.get(),
+        Duration::MAX,
     )
     .await;
     let mut kinds: Vec<_> = round.outcomes.iter().map(|o| o.outcome.clone()).collect();
@@ -175,6 +178,7 @@ async fn faults_are_failed_targets_never_answers() {
         &targets,
         &session(),
         ProbeStagger::DEFAULT.get(),
+        Duration::MAX,
     )
     .await;
     assert_eq!(round.outcomes.len(), targets.len());
@@ -195,6 +199,7 @@ async fn an_empty_round_ends_at_once() {
         &[],
         &session(),
         ProbeStagger::DEFAULT.get(),
+        Duration::MAX,
     )
     .await;
     assert!(round.outcomes.is_empty());
@@ -205,4 +210,40 @@ fn the_round_deadline_covers_the_last_target_budget() {
     let d = round_deadline(3, ProbeStagger::DEFAULT.get(), PROBE_TIMEOUTS);
     assert!(d > ProbeStagger::DEFAULT.get() * 2 + PROBE_TIMEOUTS.connect + PROBE_TIMEOUTS.exchange);
     assert!(round_deadline(0, ProbeStagger::DEFAULT.get(), PROBE_TIMEOUTS) > Duration::ZERO);
+}
+
+#[tokio::test]
+async fn a_silent_target_counts_as_blocked_once_the_interval_has_passed() {
+    let ca = TestCa::new();
+    let silent =
+        TestServer::start(ca.server_config(&["127.0.0.1"]), Behaviour::AcceptAndDrop).await;
+    // The interval is far shorter than the probe's own 5 s TLS limit: the
+    // next round is due before that limit, so the silence ends the target.
+    let within = Duration::from_millis(300);
+    let round = run_round(
+        &transport(&ca),
+        &[local(silent.port())],
+        &session(),
+        ProbeStagger::DEFAULT.get(),
+        within,
+    )
+    .await;
+    assert_eq!(
+        round.outcomes,
+        vec![TargetOutcome::new(
+            local(silent.port()),
+            Outcome::Blocked(BlockedKind::SilentTimeout)
+        )]
+    );
+    // Generous: anything short of the uncapped limit shows the cap applied.
+    assert!(round.took < PROBE_TIMEOUTS.exchange, "{:?}", round.took);
+}
+
+#[test]
+fn capping_only_ever_shortens_the_limits() {
+    let long = capped(PROBE_TIMEOUTS, Duration::MAX);
+    assert_eq!(long, PROBE_TIMEOUTS);
+    let short = capped(PROBE_TIMEOUTS, Duration::from_secs(1));
+    assert_eq!(short.connect, Duration::from_secs(1));
+    assert_eq!(short.exchange, Duration::from_secs(1));
 }
