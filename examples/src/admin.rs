@@ -33,6 +33,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::admin_http::{
+    AdminReply as Out, AdminToken, LOOPBACK_ONLY, error_reply as err, json_reply, serve_admin_http,
+};
 use crate::app::LabState;
 use crate::faults::{DaclSetting, FaultSetting};
 use crate::sessions::{SeedSpec, SessionError};
@@ -40,32 +43,17 @@ use crate::sessions::{SeedSpec, SessionError};
 /// Largest admin request body.
 pub const MAX_ADMIN_BODY: usize = 64 * 1024;
 
-/// The admin service.
-#[derive(Clone)]
+/// The admin service. (`Debug` is safe: [`AdminToken`] redacts itself.)
+#[derive(Debug, Clone)]
 pub struct Admin {
     state: Arc<LabState>,
-    token: Arc<str>,
-}
-
-impl std::fmt::Debug for Admin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The token is a secret: never in logs.
-        f.debug_struct("Admin")
-            .field("token", &"<redacted>")
-            .finish()
-    }
+    token: AdminToken,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
     status: PostureStatus,
-}
-
-type Out = (StatusCode, Value);
-
-fn err(status: StatusCode, message: impl Into<String>) -> Out {
-    (status, json!({ "error": message.into() }))
 }
 
 fn session_err(e: SessionError) -> Out {
@@ -82,17 +70,12 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Constant-time comparison, so the token cannot be guessed byte by byte from timing.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Admin {
     /// The admin service over shared state with a token.
     pub fn new(state: Arc<LabState>, token: String) -> Self {
         Admin {
             state,
-            token: token.into(),
+            token: AdminToken::new(token),
         }
     }
 
@@ -106,14 +89,7 @@ impl Admin {
         let path = req.uri().path().to_owned();
         let (status, body) = self.route(peer, req).await;
         tracing::info!(admin = true, %method, path = %path, %peer, status = status.as_u16(), "admin request");
-        let mut text = serde_json::to_vec_pretty(&body).unwrap_or_default();
-        text.push(b'\n');
-        let mut resp = Response::new(Full::new(Bytes::from(text)));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let mut resp = json_reply(status, &body);
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -121,16 +97,6 @@ impl Admin {
             );
         }
         resp
-    }
-
-    fn authorized<B>(&self, req: &Request<B>) -> bool {
-        req.headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            // The scheme name is case-insensitive (RFC 9110).
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .is_some_and(|(_, t)| same_secret(t.trim().as_bytes(), self.token.as_bytes()))
     }
 
     async fn json_body<T: DeserializeOwned, B>(req: Request<B>) -> Result<T, Out>
@@ -171,12 +137,9 @@ impl Admin {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         if !peer.ip().is_loopback() {
-            return err(
-                StatusCode::FORBIDDEN,
-                "the admin API answers loopback clients only",
-            );
+            return err(StatusCode::FORBIDDEN, LOOPBACK_ONLY);
         }
-        if !self.authorized(&req) {
+        if !self.token.accepts(&req) {
             return err(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token (send 'Authorization: Bearer <token from DIR/admin-token>')",
@@ -326,9 +289,64 @@ impl Admin {
 /// Serves the admin API until shutdown (plain HTTP on loopback; see
 /// docs/psn-lab.md for why).
 pub async fn serve(listener: TcpListener, admin: Admin, shutdown: watch::Receiver<bool>) {
-    crate::server::serve_admin_http(listener, shutdown, move |peer, req| {
+    serve_admin_http(listener, shutdown, move |peer, req| {
         let admin = admin.clone();
         async move { admin.handle(peer, req).await }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::alarms::AlarmLog;
+    use crate::policy::Policy;
+    use crate::sessions::SessionStore;
+
+    async fn ask(admin: &Admin, peer: [u8; 4], auth: &str) -> (StatusCode, http::HeaderMap, Value) {
+        let req = Request::get("/sessions")
+            .header(header::AUTHORIZATION, auth)
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let (parts, body) = admin.handle((peer, 40000).into(), req).await.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn only_loopback_clients_with_the_token_are_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(LabState {
+            nodes: Vec::new(),
+            sessions: SessionStore::open(dir.path()).unwrap(),
+            alarms: AlarmLog::default(),
+            mdm: Default::default(),
+            policy: Policy::default(),
+        });
+        let admin = Admin::new(state, "c0ffee".into());
+        assert!(!format!("{admin:?}").contains("c0ffee"));
+
+        let (status, _, value) = ask(&admin, [192, 0, 2, 1], "Bearer c0ffee").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(value, json!({ "error": LOOPBACK_ONLY }));
+
+        let (status, headers, value) = ask(&admin, [127, 0, 0, 1], "Bearer nope").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            headers[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"psn-lab admin\""
+        );
+        assert!(value["error"].as_str().unwrap().contains("DIR/admin-token"));
+
+        let (status, headers, value) = ask(&admin, [127, 0, 0, 1], "Bearer c0ffee").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(value, json!([]));
+    }
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::certs::{CertRequest, KeyKind};
 use crate::config::{ConfigFile, DEFAULT_ADMIN, LabConfig, NodeSpec};
 use crate::error::LabError;
+use crate::lab_cli::{DEFAULT_LAB_DIR, LogArgs};
 use crate::policy::Policy;
 
 /// Reference policy service node for posture-sync.
@@ -19,9 +20,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Log as JSON lines instead of text.
-    #[arg(long, global = true)]
-    pub log_json: bool,
+    /// Logging flags.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Subcommands.
@@ -71,7 +72,7 @@ impl MdmCommand {
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Lab directory: certificates, sessions/, ready.json, admin-token.
-    #[arg(long, default_value = "psn-lab")]
+    #[arg(long, default_value = DEFAULT_LAB_DIR)]
     pub dir: PathBuf,
     /// A node: NAME=IP:DISCOVERY_PORT:SYNC_PORT (port 0: the system picks one).
     /// Default: psn1=127.0.0.1:8443:8449.
@@ -101,7 +102,7 @@ pub struct ServeArgs {
 #[derive(Debug, clap::Args)]
 pub struct CertsArgs {
     /// Lab directory (a directory without ca.pem gets a new, independent CA).
-    #[arg(long, default_value = "psn-lab")]
+    #[arg(long, default_value = DEFAULT_LAB_DIR)]
     pub dir: PathBuf,
     /// Node to issue a certificate for (repeatable). Default: psn1.
     #[arg(long = "node", value_name = "NAME")]
@@ -122,15 +123,7 @@ pub struct CertsArgs {
 }
 
 /// `psn-lab ctl`.
-#[derive(Debug, clap::Args)]
-pub struct CtlArgs {
-    /// Lab directory of the running lab.
-    #[arg(long, default_value = "psn-lab", global = true)]
-    pub dir: PathBuf,
-    /// The call.
-    #[command(subcommand)]
-    pub call: CtlCall,
-}
+pub type CtlArgs = crate::lab_cli::CtlArgs<CtlCall>;
 
 /// Admin calls.
 #[derive(Debug, Subcommand)]

@@ -11,9 +11,14 @@
 //! a socket; [`server`] adds sockets, TLS and the dACL emulation; [`admin`] is the
 //! admin API; [`certs`], [`config`], [`policy`], [`sessions`], [`alarms`] and
 //! [`faults`] hold the parts; [`mdm`] is the external MDM integration and
-//! [`mdmlab`] the JAMF-style MDM of the lab (binary `mdm-lab`).
+//! [`mdmlab`] the JAMF-style MDM of the lab (binary `mdm-lab`). What both lab
+//! servers do the same way is written once: [`lab_server`] (listeners, TLS,
+//! connections, ready file, shutdown), [`admin_http`] (the admin APIs' loop,
+//! token and replies), [`lab_main`] and [`lab_cli`] (what both binaries do
+//! around their commands).
 
 pub mod admin;
+pub mod admin_http;
 pub mod alarms;
 pub mod app;
 pub mod body;
@@ -24,6 +29,9 @@ pub mod ctl;
 pub mod error;
 pub mod faults;
 pub mod fsutil;
+pub mod lab_cli;
+pub mod lab_main;
+pub mod lab_server;
 pub mod mdm;
 pub mod mdmlab;
 pub mod policy;

@@ -1,40 +1,17 @@
 //! `psn-lab`: thin main. Sets up logging, parses the command line, runs the
 //! subcommand, and maps failures to exit codes in one place.
 
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use psn_lab::LabError;
 use psn_lab::cli::{Cli, Command, CtlArgs, MdmCommand, ServeArgs};
+use psn_lab::lab_main::{
+    exit_code, init_tracing, print_stdout, run_ctl, runtime, wait_for_shutdown_signal,
+};
 
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// Prints to stdout; a closed pipe (`psn-lab ctl sessions | head`) ends quietly.
-fn out(text: &str) -> Result<(), std::io::Error> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, LabError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| LabError::Config(format!("cannot start the async runtime: {e}")))
-}
+/// The program name in error lines.
+const PROGRAM: &str = "psn-lab";
 
 fn summary(lab: &psn_lab::server::RunningLab, policy_source: &str) -> String {
     let r = &lab.ready;
@@ -88,28 +65,13 @@ fn summary(lab: &psn_lab::server::RunningLab, policy_source: &str) -> String {
     s
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 fn serve(args: &ServeArgs) -> Result<ExitCode, LabError> {
     let config = args.to_config()?;
     let policy_source = config.policy_source.clone();
-    runtime()?.block_on(async move {
+    runtime(None)?.block_on(async move {
         let lab = psn_lab::server::start(config).await?;
-        let _ = out(&summary(&lab, &policy_source));
-        wait_for_signal().await;
+        print_stdout(&summary(&lab, &policy_source));
+        wait_for_shutdown_signal().await;
         tracing::info!("shutting down");
         lab.shutdown().await;
         Ok(ExitCode::SUCCESS)
@@ -117,18 +79,9 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, LabError> {
 }
 
 fn ctl(args: &CtlArgs) -> Result<ExitCode, LabError> {
-    runtime()?.block_on(async {
+    runtime(None)?.block_on(async {
         let client = psn_lab::ctl::AdminClient::from_dir(&args.dir)?;
-        let (method, path, body) = args.call.request();
-        let (status, value) = client.call(method, &path, body).await?;
-        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-        if status.is_success() {
-            let _ = out(&format!("{text}\n"));
-            Ok(ExitCode::SUCCESS)
-        } else {
-            eprintln!("psn-lab ctl: {status}: {text}");
-            Ok(ExitCode::from(1))
-        }
+        run_ctl(PROGRAM, &client, args.call.request()).await
     })
 }
 
@@ -136,14 +89,14 @@ fn mdm(cmd: &MdmCommand) -> Result<ExitCode, LabError> {
     match cmd {
         MdmCommand::Test { config } => {
             let settings = MdmCommand::settings(config)?;
-            runtime()?.block_on(async {
+            runtime(None)?.block_on(async {
                 match psn_lab::mdm::diagnose::test_connection(&settings).await {
                     Ok(info) => {
-                        let _ = out(&psn_lab::mdm::diagnose::report_success(&info, &settings));
+                        print_stdout(&psn_lab::mdm::diagnose::report_success(&info, &settings));
                         Ok(ExitCode::SUCCESS)
                     }
                     Err(failure) => {
-                        let _ = out(&psn_lab::mdm::diagnose::report_failure(&failure, &settings));
+                        print_stdout(&psn_lab::mdm::diagnose::report_failure(&failure, &settings));
                         Ok(ExitCode::from(1))
                     }
                 }
@@ -182,13 +135,13 @@ fn run(cli: &Cli) -> Result<ExitCode, LabError> {
                     paths.cert.display()
                 ));
             }
-            let _ = out(&s);
+            print_stdout(&s);
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy => {
             let json = serde_json::to_string_pretty(&psn_lab::policy::Policy::default())
                 .unwrap_or_default();
-            let _ = out(&format!("{json}\n"));
+            print_stdout(&format!("{json}\n"));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -196,12 +149,6 @@ fn run(cli: &Cli) -> Result<ExitCode, LabError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_json);
-    match run(&cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("psn-lab: error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    init_tracing(cli.log.log_json);
+    exit_code(PROGRAM, run(&cli))
 }

@@ -49,12 +49,6 @@ pub struct Ready {
 }
 
 impl Ready {
-    /// Writes `DIR/ready.json` atomically.
-    pub fn write(&self, dir: &Path) -> Result<(), LabError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| LabError::Config(e.to_string()))?;
-        fsutil::write_atomic(&dir.join(READY_FILE), &json, "ready file", false)
-    }
-
     /// Reads `DIR/ready.json`.
     pub fn read(dir: &Path) -> Result<Self, LabError> {
         let path = dir.join(READY_FILE);

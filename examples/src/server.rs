@@ -1,18 +1,12 @@
 //! Binding, TLS and connection handling: turns a [`LabConfig`] into running nodes.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::admin::Admin;
@@ -23,91 +17,19 @@ use crate::config::LabConfig;
 use crate::error::LabError;
 use crate::faults::DaclMode;
 use crate::fsutil;
+use crate::lab_server::{
+    HANDSHAKE_TIMEOUT, HandshakeError, RunningServer, ServerTasks, accept_until_shutdown, bind,
+    serve_http1, tls_handshake, write_admin_token,
+};
 use crate::ready::{READY_FILE, Ready, ReadyNode, TOKEN_FILE};
 use crate::sessions::SessionStore;
 
-/// Longest a TLS handshake may take before the connection is closed.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a `drop` connection is held unanswered.
 pub const DROP_HOLD: Duration = Duration::from_secs(120);
-/// Longest wait for request headers on an open connection.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The accept loop of a lab admin API (psn-lab's and mdm-lab's): one HTTP/1.1
-/// connection task per client, each request answered by `handle`, until
-/// `shutdown` changes. Accept errors (e.g. out of descriptors) are retried
-/// after a short pause rather than ending the API.
-pub async fn serve_admin_http<H, F>(
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-    handle: H,
-) where
-    H: Fn(SocketAddr, http::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: std::future::Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>>
-        + Send
-        + 'static,
-{
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let handle = handle.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let reply = handle(peer, req);
-                        async move { Ok::<_, Infallible>(reply.await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_TIMEOUT)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        }
-    }
-}
-
-/// A running lab: its ready information, shared state and tasks.
-#[derive(Debug)]
-pub struct RunningLab {
-    /// What was written to ready.json.
-    pub ready: Ready,
-    /// Shared state (sessions, alarms, node knobs).
-    pub state: Arc<LabState>,
-    /// The admin bearer token.
-    pub token: String,
-    dir: std::path::PathBuf,
-    shutdown: watch::Sender<bool>,
-    tasks: JoinSet<()>,
-}
-
-impl RunningLab {
-    /// Stops accepting connections, waits for the accept loops and removes ready.json.
-    pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        while self.tasks.join_next().await.is_some() {}
-        let _ = std::fs::remove_file(self.dir.join(READY_FILE));
-    }
-}
-
-async fn bind(addr: SocketAddr, role: String) -> Result<TcpListener, LabError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| LabError::Bind { role, addr, source })
-}
-
-fn local_addr(l: &TcpListener, role: &str) -> Result<SocketAddr, LabError> {
-    l.local_addr().map_err(|source| LabError::Bind {
-        role: role.to_owned(),
-        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        source,
-    })
-}
+/// A running lab: its ready information (ready.json), shared state (sessions,
+/// alarms, node knobs), admin token and tasks.
+pub type RunningLab = RunningServer<Ready, LabState>;
 
 /// Starts every node and the admin API; returns once all ports are bound and
 /// ready.json is written.
@@ -156,15 +78,21 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
             _ => certs::node_paths(&dir, &n.name),
         };
         let tls = crate::tls::server_config(&paths.cert, &paths.key)?;
-        let disc_role = format!("{} discovery port", n.name);
-        let sync_role = format!("{} state sync port", n.name);
-        let disc = bind(SocketAddr::new(n.bind, n.discovery_port), disc_role.clone()).await?;
-        let sync = bind(SocketAddr::new(n.bind, n.sync_port), sync_role.clone()).await?;
+        let (disc, disc_addr) = bind(
+            SocketAddr::new(n.bind, n.discovery_port),
+            &format!("{} discovery port", n.name),
+        )
+        .await?;
+        let (sync, sync_addr) = bind(
+            SocketAddr::new(n.bind, n.sync_port),
+            &format!("{} state sync port", n.name),
+        )
+        .await?;
         let info = NodeInfo {
             name: n.name.clone(),
             advertise: n.advertised_host(),
-            discovery: local_addr(&disc, &disc_role)?,
-            sync: local_addr(&sync, &sync_role)?,
+            discovery: disc_addr,
+            sync: sync_addr,
         };
         ready_nodes.push(ReadyNode {
             name: n.name.clone(),
@@ -177,8 +105,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         infos.push(info);
         listeners.push((disc, sync, TlsAcceptor::from(tls)));
     }
-    let admin_listener = bind(config.admin, "admin API".into()).await?;
-    let admin_addr = local_addr(&admin_listener, "admin API")?;
+    let (admin_listener, admin_addr) = bind(config.admin, "admin API").await?;
 
     let sessions = SessionStore::open(&dir.join("sessions"))?;
     for seed in &config.seeds {
@@ -201,22 +128,23 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         mdm: crate::mdm::MdmState::default(),
     });
 
-    let token = crate::tls::random_hex(32)?;
     let token_path = dir.join(TOKEN_FILE);
-    fsutil::write_atomic(&token_path, token.as_bytes(), "admin token", true)?;
+    let token = write_admin_token(&token_path, "admin token")?;
 
-    let (shutdown, rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
+    let mut tasks = ServerTasks::new();
     let service = app(state.clone());
     for (i, (disc, sync, acceptor)) in listeners.into_iter().enumerate() {
         for (listener, port) in [(disc, PortKind::Discovery), (sync, PortKind::StateSync)] {
-            tasks.spawn(accept_loop(
+            let (acceptor, service) = (acceptor.clone(), service.clone());
+            let serve = move |stream, peer| {
+                connection(stream, peer, acceptor.clone(), service.clone(), i, port)
+            };
+            let on_error = |error: &std::io::Error| tracing::warn!(%error, "accept failed");
+            tasks.spawn(accept_until_shutdown(
                 listener,
-                acceptor.clone(),
-                service.clone(),
-                i,
-                port,
-                rx.clone(),
+                tasks.shutdown_signal(),
+                serve,
+                on_error,
             ));
         }
     }
@@ -225,7 +153,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
             .map_err(|e| LabError::Config(format!("mdm: {e}")))?;
         let poller = crate::mdm::poller::Poller::new(client, state.clone());
         if settings.enabled {
-            tasks.spawn(poller.run(rx.clone()));
+            tasks.spawn(poller.run(tasks.shutdown_signal()));
         } else {
             tracing::info!(mdm = %settings.name, "MDM integration configured but disabled");
         }
@@ -233,7 +161,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     tasks.spawn(crate::admin::serve(
         admin_listener,
         Admin::new(state.clone(), token.clone()),
-        rx,
+        tasks.shutdown_signal(),
     ));
 
     let ready = Ready {
@@ -244,40 +172,14 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         sessions_dir: state.sessions.dir().to_owned(),
         pid: std::process::id(),
     };
-    ready.write(&dir)?;
-    Ok(RunningLab {
+    RunningServer::publish(
         ready,
+        dir.join(READY_FILE),
+        "ready file",
         state,
         token,
-        dir,
-        shutdown,
         tasks,
-    })
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    service: App,
-    node: usize,
-    port: PortKind,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    tokio::spawn(connection(stream, peer, acceptor.clone(), service.clone(), node, port));
-                }
-                Err(error) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
+    )
 }
 
 async fn connection(
@@ -316,28 +218,25 @@ async fn connection(
         }
         return;
     }
+    // One small request and reply per connection: send without Nagle's delay.
     let _ = stream.set_nodelay(true);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(error)) => {
+    let tls = match tls_handshake(&acceptor, stream, HANDSHAKE_TIMEOUT).await {
+        Ok(tls) => tls,
+        Err(HandshakeError::Failed(error)) => {
             tracing::info!(node = %node_state.info.name, ?port, %peer, %error, "TLS handshake failed");
             return;
         }
-        Err(_) => {
+        Err(HandshakeError::TimedOut(_)) => {
             tracing::info!(node = %node_state.info.name, ?port, %peer, "TLS handshake timed out");
             return;
         }
     };
     let ctx = RequestCtx { node, port, peer };
-    let svc = service_fn(move |req| {
+    let result = serve_http1(tls, move |req| {
         let service = service.clone();
-        async move { Ok::<_, Infallible>(service.handle(ctx, req).await) }
-    });
-    let result = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(tls), svc)
-        .await;
+        async move { service.handle(ctx, req).await }
+    })
+    .await;
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }

@@ -1,56 +1,22 @@
 //! `mdm-lab`: a JAMF-style MDM for the posture-sync lab (docs/mdm.md). Thin
 //! main: logging, command line, exit codes.
 
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use psn_lab::LabError;
+use psn_lab::lab_main::{
+    exit_code, init_tracing, print_stdout, run_ctl, runtime, wait_for_shutdown_signal,
+};
 use psn_lab::mdmlab::cli::{MdmLabCli, MdmLabCommand};
 
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// Prints to stdout; a closed pipe ends quietly.
-fn out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
+/// The program name in error lines.
+const PROGRAM: &str = "mdm-lab";
 
 fn run(cli: &MdmLabCli) -> Result<ExitCode, LabError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| LabError::Config(format!("cannot start the async runtime: {e}")))?;
+    // Two workers are plenty for a lab MDM (psn-lab, which is benchmarked,
+    // takes one per core).
+    let rt = runtime(Some(2))?;
     match &cli.command {
         MdmLabCommand::Serve(args) => {
             let config = args.to_config()?;
@@ -59,7 +25,7 @@ fn run(cli: &MdmLabCli) -> Result<ExitCode, LabError> {
             rt.block_on(async move {
                 let mdm = psn_lab::mdmlab::server::start(config, inventory).await?;
                 let r = &mdm.ready;
-                out(&format!(
+                print_stdout(&format!(
                     "mdm-lab ready\n  endpoint   https://{}{} (integration URL; MDM API v3, basic authentication)\n  admin API  http://{} (loopback; bearer token in {})\n  lab CA     {}\n  inventory  {} ({count} devices)\n  ready file {}\n",
                     r.listen,
                     r.instance,
@@ -69,7 +35,7 @@ fn run(cli: &MdmLabCli) -> Result<ExitCode, LabError> {
                     args.inventory.display(),
                     args.dir.join(psn_lab::mdmlab::server::MDM_READY_FILE).display(),
                 ));
-                wait_for_signal().await;
+                wait_for_shutdown_signal().await;
                 tracing::info!("shutting down");
                 mdm.shutdown().await;
                 Ok(ExitCode::SUCCESS)
@@ -79,28 +45,13 @@ fn run(cli: &MdmLabCli) -> Result<ExitCode, LabError> {
             let ready = psn_lab::mdmlab::server::MdmReady::read(&args.dir)?;
             let token = psn_lab::fsutil::read_text(&ready.admin_token, "mdm-lab admin token")?;
             let client = psn_lab::ctl::AdminClient::new(ready.admin, token.trim());
-            let (method, path, body) = args.call.request();
-            let (status, value) = client.call(method, &path, body).await?;
-            let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-            if status.is_success() {
-                out(&format!("{text}\n"));
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("mdm-lab ctl: {status}: {text}");
-                Ok(ExitCode::from(1))
-            }
+            run_ctl(PROGRAM, &client, args.call.request()).await
         }),
     }
 }
 
 fn main() -> ExitCode {
     let cli = MdmLabCli::parse();
-    init_tracing(cli.log_json);
-    match run(&cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("mdm-lab: error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    init_tracing(cli.log.log_json);
+    exit_code(PROGRAM, run(&cli))
 }

@@ -14,32 +14,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Body;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::faults::MdmFault;
 use super::inventory::Device;
 use super::service::MdmLabState;
+use crate::admin_http::{
+    AdminReply as Out, AdminToken, LOOPBACK_ONLY, error_reply as err, json_reply, serve_admin_http,
+};
 
-/// The admin service.
-#[derive(Clone)]
+/// The admin service. (`Debug` is safe: [`AdminToken`] redacts itself.)
+#[derive(Debug, Clone)]
 pub struct MdmAdmin {
     state: Arc<MdmLabState>,
-    token: Arc<str>,
-}
-
-impl std::fmt::Debug for MdmAdmin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MdmAdmin")
-            .field("token", &"<redacted>")
-            .finish()
-    }
+    token: AdminToken,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,18 +43,12 @@ struct ComplianceBody {
     reason: Option<String>,
 }
 
-type Out = (StatusCode, Value);
-
-fn err(status: StatusCode, m: impl Into<String>) -> Out {
-    (status, json!({ "error": m.into() }))
-}
-
 impl MdmAdmin {
     /// Admin over shared state with a token.
     pub fn new(state: Arc<MdmLabState>, token: String) -> Self {
         MdmAdmin {
             state,
-            token: token.into(),
+            token: AdminToken::new(token),
         }
     }
 
@@ -87,15 +74,7 @@ impl MdmAdmin {
         let path = req.uri().path().to_owned();
         let (status, value) = self.route(peer, req).await.unwrap_or_else(|e| e);
         tracing::info!(admin = true, %method, path = %path, status = status.as_u16(), "mdm-lab admin request");
-        let mut text = serde_json::to_vec_pretty(&value).unwrap_or_default();
-        text.push(b'\n');
-        let mut r = Response::new(Full::new(Bytes::from(text)));
-        *r.status_mut() = status;
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        r
+        json_reply(status, &value)
     }
 
     async fn route<B>(&self, peer: SocketAddr, req: Request<B>) -> Result<Out, Out>
@@ -104,22 +83,9 @@ impl MdmAdmin {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         if !peer.ip().is_loopback() {
-            return Err(err(
-                StatusCode::FORBIDDEN,
-                "the admin API answers loopback clients only",
-            ));
+            return Err(err(StatusCode::FORBIDDEN, LOOPBACK_ONLY));
         }
-        let ok = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
-            .is_some_and(|(_, t)| {
-                let (a, b) = (t.trim().as_bytes(), self.token.as_bytes());
-                a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-            });
-        if !ok {
+        if !self.token.accepts(&req) {
             return Err(err(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token (from DIR/mdm-admin-token)",
@@ -187,9 +153,68 @@ mod erased {
 /// Serves the admin API until shutdown (plain HTTP on loopback; see
 /// docs/psn-lab.md for why).
 pub async fn serve(listener: TcpListener, admin: MdmAdmin, shutdown: watch::Receiver<bool>) {
-    crate::server::serve_admin_http(listener, shutdown, move |peer, req| {
+    serve_admin_http(listener, shutdown, move |peer, req| {
         let admin = admin.clone();
         async move { admin.handle(peer, req).await }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use http::header;
+    use http_body_util::BodyExt;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::mdmlab::inventory::Inventory;
+    use crate::mdmlab::service::MdmIdentity;
+
+    async fn ask(admin: &MdmAdmin, peer: [u8; 4], auth: &str) -> (StatusCode, bool, Value) {
+        let req = Request::get("/stats")
+            .header(header::AUTHORIZATION, auth)
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let resp = admin.handle((peer, 40000).into(), req).await;
+        let status = resp.status();
+        let challenge = resp.headers().contains_key(header::WWW_AUTHENTICATE);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, challenge, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn only_loopback_clients_with_the_token_are_answered() {
+        let identity = MdmIdentity {
+            instance: "/networkIntegrationEndpoint/lab".into(),
+            auth: "Basic x".into(),
+            query_max_size: 10,
+            api_version: 3,
+            redirect_url: "https://127.0.0.1/enroll".into(),
+        };
+        let state = Arc::new(MdmLabState::new(
+            identity,
+            Inventory::from_devices(Vec::new()).unwrap(),
+        ));
+        let admin = MdmAdmin::new(state, "c0ffee".into());
+        assert!(!format!("{admin:?}").contains("c0ffee"));
+
+        let (status, _, value) = ask(&admin, [192, 0, 2, 1], "Bearer c0ffee").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(value, json!({ "error": LOOPBACK_ONLY }));
+
+        // mdm-lab's refusal names its own token file and sends no challenge.
+        let (status, challenge, value) = ask(&admin, [127, 0, 0, 1], "Bearer nope").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(!challenge);
+        assert!(
+            value["error"]
+                .as_str()
+                .unwrap()
+                .contains("DIR/mdm-admin-token")
+        );
+
+        let (status, _, value) = ask(&admin, [127, 0, 0, 1], "bearer c0ffee").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(value["info_requests"], 0);
+    }
 }

@@ -8,6 +8,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use super::server::MdmLabConfig;
+use crate::lab_cli::{DEFAULT_LAB_DIR, LogArgs};
 
 /// A JAMF-style MDM for the posture-sync lab (network integration endpoint, MDM API v3).
 #[derive(Debug, Parser)]
@@ -16,9 +17,9 @@ pub struct MdmLabCli {
     /// What to do.
     #[command(subcommand)]
     pub command: MdmLabCommand,
-    /// Log as JSON lines instead of text.
-    #[arg(long, global = true)]
-    pub log_json: bool,
+    /// Logging flags.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Subcommands.
@@ -27,6 +28,8 @@ pub enum MdmLabCommand {
     /// Serve the network integration endpoint over TLS.
     Serve(ServeArgs),
     /// Talk to a running mdm-lab's admin API.
+    // The shared `--dir` help names psn-lab's lab; this one is mdm-lab's.
+    #[command(mut_arg("dir", |a| a.help("Lab directory of the running mdm-lab")))]
     Ctl(CtlArgs),
 }
 
@@ -35,7 +38,7 @@ pub enum MdmLabCommand {
 pub struct ServeArgs {
     /// Lab directory: the lab CA (shared with psn-lab when it is psn-lab's --dir),
     /// mdm.pem, mdm-ready.json, mdm-admin-token.
-    #[arg(long, default_value = "psn-lab")]
+    #[arg(long, default_value = DEFAULT_LAB_DIR)]
     pub dir: PathBuf,
     /// Device inventory (JSON).
     #[arg(long)]
@@ -92,15 +95,7 @@ impl ServeArgs {
 }
 
 /// `mdm-lab ctl`.
-#[derive(Debug, clap::Args)]
-pub struct CtlArgs {
-    /// Lab directory of the running mdm-lab.
-    #[arg(long, default_value = "psn-lab", global = true)]
-    pub dir: PathBuf,
-    /// The call.
-    #[command(subcommand)]
-    pub call: CtlCall,
-}
+pub type CtlArgs = crate::lab_cli::CtlArgs<CtlCall>;
 
 /// Admin calls.
 #[derive(Debug, Subcommand)]

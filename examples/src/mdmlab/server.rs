@@ -1,19 +1,12 @@
 //! Starting mdm-lab: certificate from the lab CA, TLS listener, admin API,
 //! `DIR/mdm-ready.json`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::admin::MdmAdmin;
@@ -22,6 +15,10 @@ use super::service::{MdmIdentity, MdmLabState};
 use crate::certs::{self, CertRequest};
 use crate::error::LabError;
 use crate::fsutil;
+use crate::lab_server::{
+    HANDSHAKE_TIMEOUT, HandshakeError, RunningServer, ServerTasks, accept_until_shutdown, bind,
+    serve_http1, tls_handshake, write_admin_token,
+};
 use crate::mdm::client::basic_auth;
 
 /// Ready file name in the lab directory.
@@ -130,39 +127,9 @@ impl MdmReady {
     }
 }
 
-/// A running mdm-lab.
-#[derive(Debug)]
-pub struct RunningMdm {
-    /// What was written to mdm-ready.json.
-    pub ready: MdmReady,
-    /// Shared state.
-    pub state: Arc<MdmLabState>,
-    /// Admin token.
-    pub token: String,
-    dir: PathBuf,
-    shutdown: watch::Sender<bool>,
-    tasks: JoinSet<()>,
-}
-
-impl RunningMdm {
-    /// Stops the listeners and removes mdm-ready.json.
-    pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        while self.tasks.join_next().await.is_some() {}
-        let _ = std::fs::remove_file(self.dir.join(MDM_READY_FILE));
-    }
-}
-
-async fn bind(addr: SocketAddr, role: &str) -> Result<(TcpListener, SocketAddr), LabError> {
-    let bind_err = |source| LabError::Bind {
-        role: role.to_owned(),
-        addr,
-        source,
-    };
-    let l = TcpListener::bind(addr).await.map_err(bind_err)?;
-    let local = l.local_addr().map_err(bind_err)?;
-    Ok((l, local))
-}
+/// A running mdm-lab: what mdm-ready.json says, shared state, admin token and
+/// tasks.
+pub type RunningMdm = RunningServer<MdmReady, MdmLabState>;
 
 /// Starts mdm-lab with an inventory; returns once it listens and the ready file is written.
 pub async fn start(config: MdmLabConfig, inventory: Inventory) -> Result<RunningMdm, LabError> {
@@ -195,21 +162,22 @@ pub async fn start(config: MdmLabConfig, inventory: Inventory) -> Result<Running
         },
         inventory,
     ));
-    let token = crate::tls::random_hex(32)?;
     let token_path = dir.join(MDM_TOKEN_FILE);
-    fsutil::write_atomic(&token_path, token.as_bytes(), "mdm-lab admin token", true)?;
-    let (shutdown, rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    tasks.spawn(accept_loop(
+    let token = write_admin_token(&token_path, "mdm-lab admin token")?;
+    let mut tasks = ServerTasks::new();
+    let (acceptor, service) = (TlsAcceptor::from(tls), state.clone());
+    let serve = move |stream, peer| connection(stream, peer, acceptor.clone(), service.clone());
+    let on_error = |error: &std::io::Error| tracing::warn!(%error, "mdm-lab: accept failed");
+    tasks.spawn(accept_until_shutdown(
         listener,
-        TlsAcceptor::from(tls),
-        state.clone(),
-        rx.clone(),
+        tasks.shutdown_signal(),
+        serve,
+        on_error,
     ));
     tasks.spawn(super::admin::serve(
         admin_listener,
         MdmAdmin::new(state.clone(), token.clone()),
-        rx,
+        tasks.shutdown_signal(),
     ));
     let ready = MdmReady {
         listen,
@@ -220,61 +188,35 @@ pub async fn start(config: MdmLabConfig, inventory: Inventory) -> Result<Running
         admin_token: token_path,
         pid: std::process::id(),
     };
-    let json = serde_json::to_vec_pretty(&ready).map_err(|e| LabError::Config(e.to_string()))?;
-    fsutil::write_atomic(
-        &dir.join(MDM_READY_FILE),
-        &json,
-        "mdm-lab ready file",
-        false,
-    )?;
-    Ok(RunningMdm {
+    RunningServer::publish(
         ready,
+        dir.join(MDM_READY_FILE),
+        "mdm-lab ready file",
         state,
         token,
-        dir,
-        shutdown,
         tasks,
-    })
+    )
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
     acceptor: TlsAcceptor,
     state: Arc<MdmLabState>,
-    mut shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let acceptor = acceptor.clone();
-                    let state = state.clone();
-                    tokio::spawn(async move {
-                        let tls = match tokio::time::timeout(crate::server::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(error)) => {
-                                tracing::info!(%peer, %error, "mdm-lab: TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => return,
-                        };
-                        let svc = service_fn(move |req| {
-                            let state = state.clone();
-                            async move { Ok::<_, Infallible>(state.handle(req).await) }
-                        });
-                        let _ = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(crate::server::HEADER_TIMEOUT)
-                            .serve_connection(TokioIo::new(tls), svc)
-                            .await;
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "mdm-lab: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
+    let tls = match tls_handshake(&acceptor, stream, HANDSHAKE_TIMEOUT).await {
+        Ok(tls) => tls,
+        Err(HandshakeError::Failed(error)) => {
+            tracing::info!(%peer, %error, "mdm-lab: TLS handshake failed");
+            return;
         }
-    }
+        // Unlike psn-lab, mdm-lab logs neither handshake timeouts nor broken
+        // connections: its client (psn-lab's poller) reports both on its side.
+        Err(HandshakeError::TimedOut(_)) => return,
+    };
+    let _ = serve_http1(tls, move |req| {
+        let state = state.clone();
+        async move { state.handle(req).await }
+    })
+    .await;
 }
