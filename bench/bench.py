@@ -37,8 +37,11 @@ ANSWERED_WINDOW = int(os.environ.get("ANSWERED_WINDOW", "60"))
 REFUSED_WINDOW = int(os.environ.get("REFUSED_WINDOW", "60"))
 LONG = int(os.environ.get("LONG", "600"))
 TRIALS = int(os.environ.get("TRIALS", "30"))
+DROP_TRIALS = int(os.environ.get("DROP_TRIALS", "15"))
 LAT_N = int(os.environ.get("LAT_N", "2000"))
 INTERVAL_S = 1.0  # StateSyncProbeInterval: the profile's minimum
+# The round line's duration field: the line is written at the round's end.
+ROUND_TOOK = re.compile(r"took_ms=(\d+)")
 DELAY_S = 2  # NetworkTransitionDelay: the profile's minimum
 STAGGER_MS = 250.0  # timing::ProbeStagger::DEFAULT
 TICK = os.sysconf("SC_CLK_TCK")
@@ -218,6 +221,53 @@ def line_time(line):
 
 
 # ---------------------------------------------------------------- main ----
+def time_to_notice(lab, state, agent_log, trials):
+    """Milliseconds from a CoA to Unknown to the agent's `-> discovering` line."""
+    notice = []
+    slices = list(range(trials))
+    random.shuffle(slices)
+    offset = os.path.getsize(agent_log)
+    for i in range(trials):
+        st = wait_for("Compliant", lambda: is_compliant(state), every=0.2)
+        session = st["session_id"]
+        _, offset = log_lines_after(agent_log, offset)
+        # The first round after Compliant comes after the transition delay;
+        # wait for the second, a regular one. A round's line is written when
+        # it ends; a dropped round ends an interval after it started.
+        seen = [0]
+
+        def round_started():
+            nonlocal offset
+            text, offset = log_lines_after(agent_log, offset)
+            for line in text.splitlines():
+                if "probe round blocked" in line:
+                    seen[0] += 1
+                    if seen[0] >= 2:
+                        t = line_time(line)
+                        took = ROUND_TOOK.search(line)
+                        return t - (float(took.group(1)) / 1000 if took else 0.0)
+            return None
+
+        t_round = wait_for("a regular probe round", round_started, timeout=30, every=0.005)
+        u = (slices[i] + random.random()) / trials * INTERVAL_S
+        time.sleep(max(0.0, t_round + u - time.time()))
+        t0 = admin_coa(lab, session, "Unknown")
+
+        def noticed():
+            nonlocal offset
+            text, offset = log_lines_after(agent_log, offset)
+            for line in text.splitlines():
+                if "-> discovering" in line:
+                    return line_time(line) or time.time()
+            return None
+
+        t1 = wait_for("the agent to notice the CoA", noticed, timeout=30, every=0.005)
+        notice.append((t1 - t0) * 1000)
+    notice.sort()
+    return {"trials": len(notice), "median_ms": statistics.median(notice),
+            "max_ms": max(notice), "min_ms": min(notice), "all_ms": notice}
+
+
 def main():
     os.makedirs(os.path.join(W, "home"), exist_ok=True)
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "nproc": os.cpu_count(),
@@ -345,52 +395,19 @@ def main():
     time.sleep(7)
 
     # 3. Time to notice a server-side change (CoA to Unknown) in regular
-    # probing. The CoA moments are spread evenly over the probe period
-    # (stratified random): each trial waits for a regular round to end (its
-    # log line), then sends the CoA a random moment within its own slice of
-    # [0, 1.1 x interval) later.
-    log(f"time to notice: {TRIALS} CoAs to Unknown at random moments")
-    notice = []
-    slices = list(range(TRIALS))
-    random.shuffle(slices)
-    offset = os.path.getsize(agent_log)
-    for i in range(TRIALS):
-        st = wait_for("Compliant", lambda: is_compliant(state), every=0.2)
-        session = st["session_id"]
-        _, offset = log_lines_after(agent_log, offset)
-        # The first round after Compliant comes after the transition delay;
-        # wait for the second, a regular one.
-        seen = [0]
-
-        def round_ended():
-            nonlocal offset
-            text, offset = log_lines_after(agent_log, offset)
-            for line in text.splitlines():
-                if "probe round blocked" in line:
-                    seen[0] += 1
-                    if seen[0] >= 2:
-                        return line_time(line)
-            return None
-
-        t_round = wait_for("a regular probe round", round_ended, timeout=30, every=0.005)
-        u = (slices[i] + random.random()) / TRIALS * INTERVAL_S * 1.1
-        time.sleep(max(0.0, t_round + u - time.time()))
-        t0 = admin_coa(lab_a, session, "Unknown")
-
-        def noticed():
-            nonlocal offset
-            text, offset = log_lines_after(agent_log, offset)
-            for line in text.splitlines():
-                if "-> discovering" in line:
-                    return line_time(line) or time.time()
-            return None
-
-        t1 = wait_for("the agent to notice the CoA", noticed, timeout=30, every=0.005)
-        notice.append((t1 - t0) * 1000)
-    notice.sort()
-    results["notice"] = {"trials": len(notice), "median_ms": statistics.median(notice),
-                         "max_ms": max(notice), "min_ms": min(notice), "all_ms": notice}
-    log(json.dumps(results["notice"]))
+    # probing, behind a rejecting dACL and behind a silently dropping one
+    # (psn-lab accepts and never answers: each blocked round waits until the
+    # next is due). The CoA moments are spread evenly over the probe period
+    # (stratified random): each trial waits for a regular round (its log
+    # line), then sends the CoA a random moment within its own slice of
+    # [0, interval) after that round's *start* (jitter only shortens the
+    # interval, and the interval runs from a round's start).
+    for key, mode, trials in (("notice", "reject", TRIALS), ("notice_drop", "drop", DROP_TRIALS)):
+        ctl(lab_a, "dacl", "psn1", mode)
+        log(f"time to notice ({mode} dACL): {trials} CoAs to Unknown at random moments")
+        results[key] = time_to_notice(lab_a, state, agent_log, trials)
+        log(json.dumps(results[key]))
+    ctl(lab_a, "dacl", "psn1", "reject")
     wait_for("Compliant", lambda: is_compliant(state), every=0.2)
 
     # 4. Latency and failover, in process (agent transport vs minimal client).
@@ -464,6 +481,11 @@ def report(r):
     goal("time to notice, median", f"{n['median_ms']:.0f} ms ({n['trials']} CoAs)", f"<= {0.6 * iv:.0f} ms",
          n["median_ms"] <= 0.6 * iv)
     goal("time to notice, max", f"{n['max_ms']:.0f} ms", f"<= {iv + 100:.0f} ms", n["max_ms"] <= iv + 100)
+    nd = r["notice_drop"]
+    goal("time to notice (dropping dACL), median", f"{nd['median_ms']:.0f} ms ({nd['trials']} CoAs)",
+         f"<= {0.6 * iv:.0f} ms", nd["median_ms"] <= 0.6 * iv)
+    goal("time to notice (dropping dACL), max", f"{nd['max_ms']:.0f} ms", f"<= {iv + 100:.0f} ms",
+         nd["max_ms"] <= iv + 100)
     goal("failover round (silent + answering backup)", f"p50 {lat['failover_p50_ms']:.1f} ms, "
          f"max {lat['failover_max_ms']:.1f} ms", f"<= stagger + 100 = {STAGGER_MS + 100:.0f} ms",
          lat["failover_max_ms"] <= STAGGER_MS + 100)

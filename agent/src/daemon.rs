@@ -15,7 +15,7 @@ mod history;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use profile_schema::{Loaded, Profile};
 use tokio::sync::{mpsc, watch};
@@ -23,7 +23,8 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::machine::{
-    self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, Transition,
+    self, Action, BundleReason, Event, Known, OpId, Phase, Probing, Settings, Severity, State,
+    Step, Transition,
 };
 use crate::outcome::{HostPort, RoundVerdict, TargetOutcome, judge_round};
 use crate::reload::ReloadResult;
@@ -212,6 +213,7 @@ impl<H: Hooks> Daemon<H> {
 
     /// One step of the machine: log, act, publish.
     fn handle(&mut self, event: Event) {
+        let now = self.now();
         // The round is recorded with the session it probed (the step may
         // leave the session behind, e.g. when it restarts discovery).
         let round = match &event {
@@ -222,11 +224,11 @@ impl<H: Hooks> Daemon<H> {
             Event::ProbeRoundFinished { op, outcomes } => {
                 self.tasks.remove(op);
                 let session = self.state.session().map(ToString::to_string);
-                Some((*op, session.unwrap_or_default(), outcomes.clone()))
+                let took = round_started(&self.state, *op).map(|t| now.saturating_since(t));
+                Some((*op, session.unwrap_or_default(), outcomes.clone(), took))
             }
             Event::ProfileApplied(_) | Event::TimerFired { .. } => None,
         };
-        let now = self.now();
         let Step {
             state,
             actions,
@@ -238,8 +240,8 @@ impl<H: Hooks> Daemon<H> {
             return;
         }
         self.state = state;
-        if let Some((op, session, outcomes)) = round {
-            self.record_round(op, &session, &outcomes);
+        if let Some((op, session, outcomes, took)) = round {
+            self.record_round(op, &session, &outcomes, took);
         }
         if let Some(t) = &transition {
             log_transition(t);
@@ -376,7 +378,13 @@ impl<H: Hooks> Daemon<H> {
     }
 
     /// One log line per finished round, and one history line.
-    fn record_round(&mut self, op: OpId, session: &str, outcomes: &[TargetOutcome]) {
+    fn record_round(
+        &mut self,
+        op: OpId,
+        session: &str,
+        outcomes: &[TargetOutcome],
+        took: Option<Duration>,
+    ) {
         let verdict = judge_round(outcomes);
         let detail = outcomes
             .iter()
@@ -391,12 +399,15 @@ impl<H: Hooks> Daemon<H> {
         // that finished it has already counted it); `op` is the machine's
         // internal id. A failed round is a fault worth a warning; blocked
         // and answered rounds are the normal course.
+        // `took_ms`: from the round's start to its result, as the machine
+        // timed it (the next round is due an interval after the start).
         let round = self.state.counters().probe_rounds;
         let label = verdict.label();
+        let took_ms = took.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
         if matches!(verdict, RoundVerdict::Fault { .. } | RoundVerdict::Empty) {
-            tracing::warn!(session = %session, psn = %psn, round, op = op.get(), "probe round {label}: {detail}");
+            tracing::warn!(session = %session, psn = %psn, round, op = op.get(), took_ms, "probe round {label}: {detail}");
         } else {
-            tracing::info!(session = %session, psn = %psn, round, op = op.get(), "probe round {label}: {detail}");
+            tracing::info!(session = %session, psn = %psn, round, op = op.get(), took_ms, "probe round {label}: {detail}");
         }
         self.history
             .append(SystemTime::now(), session, &verdict, outcomes);
@@ -429,3 +440,19 @@ fn log_transition(t: &Transition) {
 
 #[cfg(test)]
 mod tests;
+
+/// When the machine started round `op`, if that round is the one in flight.
+fn round_started(state: &State, op: OpId) -> Option<MonoTime> {
+    match state.phase() {
+        Phase::Known(Known {
+            probing:
+                Probing::InFlight {
+                    op: current,
+                    started,
+                    ..
+                },
+            ..
+        }) if *current == op => Some(*started),
+        _ => None,
+    }
+}
