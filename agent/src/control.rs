@@ -90,6 +90,20 @@ pub enum QueryError {
         /// "no status socket at" or "nothing answers on the status socket".
         detail: &'static str,
     },
+    /// The socket path is too long for a unix socket address: no agent can
+    /// run with this state dir (it refuses to start, see
+    /// [`ControlError::PathTooLong`]), so there is none to ask.
+    #[error(
+        "no posture-sync agent is running: the status socket path {path} is {len} bytes long and this platform allows at most {max}, so no agent can use this state dir\nhelp: choose a shorter --state-dir"
+    )]
+    PathTooLong {
+        /// The socket.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// The platform's limit.
+        max: usize,
+    },
     /// Connecting, sending or receiving failed.
     #[error("cannot talk to the agent on {path}: {source}")]
     Io {
@@ -237,12 +251,25 @@ mod imp {
     /// How much late client input is read and discarded after the reply.
     const MAX_DRAIN_BYTES: usize = 64 * 1024;
 
-    /// Longest socket path `bind` accepts (`sun_path` minus the NUL).
+    /// Longest socket path `bind` and `connect` accept (`sun_path` minus the
+    /// NUL).
     const MAX_SOCKET_PATH: usize = if cfg!(any(target_os = "linux", target_os = "android")) {
         107
     } else {
         103
     };
+
+    /// `Err((length, limit))` when `path` does not fit a unix socket address.
+    /// Server and client check the same limit, so a state dir the agent
+    /// refuses is one `status` reports as "no agent" with the same hint.
+    pub(super) fn check_path_len(path: &Path) -> Result<(), (usize, usize)> {
+        let len = path.as_os_str().len();
+        if len > MAX_SOCKET_PATH {
+            Err((len, MAX_SOCKET_PATH))
+        } else {
+            Ok(())
+        }
+    }
 
     #[derive(Debug)]
     pub(super) struct Server {
@@ -274,12 +301,11 @@ mod imp {
         path: &Path,
         status: watch::Receiver<serde_json::Value>,
     ) -> Result<Server, ControlError> {
-        let len = path.as_os_str().len();
-        if len > MAX_SOCKET_PATH {
+        if let Err((len, max)) = check_path_len(path) {
             return Err(ControlError::PathTooLong {
                 path: path.to_path_buf(),
                 len,
-                max: MAX_SOCKET_PATH,
+                max,
             });
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ControlError::NoRuntime)?;
@@ -506,6 +532,15 @@ mod imp {
                 source,
             },
         };
+        // connect() would fail with "path must be shorter than SUN_LEN":
+        // true, but it hides that no agent can ever run there.
+        if let Err((len, max)) = check_path_len(path) {
+            return Err(QueryError::PathTooLong {
+                path: path.to_path_buf(),
+                len,
+                max,
+            });
+        }
         let mut stream = match StdStream::connect(path) {
             Ok(s) => s,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -761,6 +796,31 @@ mod tests {
                 e.to_string().contains("choose a shorter --state-dir"),
                 "{e}"
             );
+        }
+
+        #[test]
+        fn too_long_a_path_is_no_agent_with_the_hint() {
+            let path = PathBuf::from(format!("/tmp/{}/agent.sock", "x".repeat(120)));
+            let len = path.as_os_str().len();
+            let e = query(&path).unwrap_err();
+            let QueryError::PathTooLong { len: l, max, .. } = &e else {
+                panic!("expected PathTooLong, got {e:?}");
+            };
+            assert_eq!(*l, len);
+            assert!(*max < len);
+            let text = e.to_string();
+            assert!(
+                text.starts_with("no posture-sync agent is running"),
+                "{text}"
+            );
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains(&format!("{len} bytes long")), "{text}");
+            assert!(text.contains(&format!("at most {max}")), "{text}");
+            assert!(
+                text.ends_with("help: choose a shorter --state-dir"),
+                "{text}"
+            );
+            assert!(!text.contains("SUN_LEN"), "{text}");
         }
 
         #[test]

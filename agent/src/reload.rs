@@ -14,6 +14,11 @@
 //! The watcher does not see the directory itself being deleted and
 //! recreated; the agent then keeps its current profile until restarted.
 //!
+//! An invalid version is logged here, one line per error with its
+//! `FILE:LINE:COL` (at most [`MAX_LOGGED_ERRORS`], then "and N more"),
+//! followed by a pointer to `posture-sync profile check`, before it goes to
+//! the daemon (which says that it keeps the last good profile).
+//!
 //! Threads: the platform watcher has its own thread (notify's inotify
 //! thread); the debounce runs as a task on the caller's tokio runtime, fed
 //! through a channel from notify's callback, so the profile watch costs one
@@ -30,6 +35,10 @@ use tokio::sync::mpsc;
 
 /// How long the directory must be quiet before the profile is read.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// How many errors of an invalid profile are logged one by one; the rest
+/// are counted ("and N more errors").
+pub const MAX_LOGGED_ERRORS: usize = 20;
 
 /// Errors starting the watch.
 #[derive(Debug, thiserror::Error)]
@@ -215,9 +224,59 @@ async fn watch_loop(
         // A profile is a few KiB: reading and parsing it on the runtime
         // thread costs less than a blocking-pool thread would.
         let result = Profile::load(load_path);
+        if let Err(LoadError::Invalid { path, errors }) = &result {
+            for line in invalid_profile_lines(path, errors) {
+                tracing::error!(profile = %path.display(), "{line}");
+            }
+        }
         if tx.send(result).await.is_err() {
             return; // the daemon stopped listening
         }
+    }
+}
+
+/// The log lines for an invalid profile: each error as `FILE:LINE:COL:
+/// message` (its help on the same line), at most [`MAX_LOGGED_ERRORS`] of
+/// them and then how many more there are, and last the command that prints
+/// them all.
+pub fn invalid_profile_lines(path: &Path, errors: &[profile_schema::Diagnostic]) -> Vec<String> {
+    let mut lines: Vec<String> = errors
+        .iter()
+        .take(MAX_LOGGED_ERRORS)
+        .map(|d| {
+            let mut line = format!("{}:{d}", path.display());
+            if let Some(help) = &d.help {
+                line.push_str(" (help: ");
+                line.push_str(help);
+                line.push(')');
+            }
+            line
+        })
+        .collect();
+    if errors.len() > MAX_LOGGED_ERRORS {
+        lines.push(format!(
+            "and {} more errors in {}",
+            errors.len() - MAX_LOGGED_ERRORS,
+            path.display()
+        ));
+    }
+    lines.push(format!(
+        "run `posture-sync profile check {}` for details",
+        shell_quoted(&path.display().to_string())
+    ));
+    lines
+}
+
+/// `text` as one shell word, so the suggested command can be pasted as is.
+fn shell_quoted(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 
@@ -272,6 +331,122 @@ mod tests {
         std::fs::write(tmp.path().join("other.xml"), profile(5)).unwrap();
         std::fs::write(&path, profile(90)).unwrap();
         assert_eq!(interval(next(&mut rx).await), 90);
+    }
+
+    /// Collects what tracing writes, for tests of log lines.
+    #[derive(Clone, Default)]
+    struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogBuffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl LogBuffer {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// The reload path logs every error of an invalid profile, one record
+    /// per error with FILE:LINE:COL, then where to see the details.
+    #[tokio::test]
+    async fn every_error_of_an_invalid_profile_is_logged_with_its_position() {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        // The test runtime is single-threaded: the watch task logs on this
+        // thread, where this subscriber is the default.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        // With exactly one dispatcher registered, tracing-core computes a
+        // callsite's interest from the default of whichever thread reaches
+        // it first; another test hitting the same `error!` on its own thread
+        // would cache "never" for everyone. A second registered dispatcher
+        // makes it ask every registered one, this test's included.
+        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ISEPostureCFG.xml");
+        std::fs::write(&path, profile(30)).unwrap();
+        let (_watcher, mut rx) = watch(&path).unwrap();
+        std::fs::write(
+            &path,
+            "<cfg>\n<StateSyncProbeInterval>soon</StateSyncProbeInterval>\n\
+             <NetworkTransitionDelay>999</NetworkTransitionDelay>\n<DartCount>x</DartCount>\n</cfg>\n",
+        )
+        .unwrap();
+        let e = next(&mut rx).await.unwrap_err();
+        let LoadError::Invalid { errors, .. } = &e else {
+            panic!("expected an invalid profile, got {e:?}");
+        };
+        assert_eq!(errors.len(), 3);
+        let log = buffer.text();
+        let file = path.display().to_string();
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+        assert_eq!(lines.len(), 4, "{log}");
+        for (line, want) in lines.iter().zip([
+            format!("{file}:2:1: StateSyncProbeInterval"),
+            format!("{file}:3:1: NetworkTransitionDelay: 999 is out of range 2-30"),
+            format!("{file}:4:1: DartCount"),
+            format!("run `posture-sync profile check {file}` for details"),
+        ]) {
+            assert!(line.contains(&want), "{line:?} lacks {want:?}\n{log}");
+        }
+    }
+
+    fn diagnostic(line: u32, help: Option<&str>) -> profile_schema::Diagnostic {
+        profile_schema::Diagnostic {
+            severity: profile_schema::Severity::Error,
+            line,
+            column: 7,
+            key: None,
+            message: format!("problem {line}"),
+            help: help.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn invalid_profile_lines_are_capped_and_end_with_the_check_command() {
+        let path = Path::new("/etc/posture-sync/ISEPostureCFG.xml");
+        let errors: Vec<_> = (1..=25).map(|l| diagnostic(l, None)).collect();
+        let lines = invalid_profile_lines(path, &errors);
+        assert_eq!(lines.len(), MAX_LOGGED_ERRORS + 2);
+        assert_eq!(
+            lines[0],
+            "/etc/posture-sync/ISEPostureCFG.xml:1:7: problem 1"
+        );
+        assert_eq!(
+            lines[MAX_LOGGED_ERRORS - 1],
+            "/etc/posture-sync/ISEPostureCFG.xml:20:7: problem 20"
+        );
+        assert_eq!(
+            lines[MAX_LOGGED_ERRORS],
+            "and 5 more errors in /etc/posture-sync/ISEPostureCFG.xml"
+        );
+        assert_eq!(
+            lines[MAX_LOGGED_ERRORS + 1],
+            "run `posture-sync profile check /etc/posture-sync/ISEPostureCFG.xml` for details"
+        );
+        // Help stays on the error's line; a path with a space is quoted.
+        let lines = invalid_profile_lines(
+            Path::new("/p/my profile.xml"),
+            &[diagnostic(3, Some("use 5"))],
+        );
+        assert_eq!(
+            lines,
+            [
+                "/p/my profile.xml:3:7: problem 3 (help: use 5)",
+                "run `posture-sync profile check '/p/my profile.xml'` for details"
+            ]
+        );
+        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
     }
 
     #[tokio::test]

@@ -17,12 +17,17 @@
 //! or a full disk leaves the old file intact. A file that does not parse is
 //! moved aside (`known-psns.json.corrupt-<unix seconds>`) and reported as a
 //! warning: losing the list only costs one slower discovery, so it is never
-//! fatal.
+//! fatal. A file that parses but holds invalid entries (a host that is no
+//! host name or IP address, port 0) keeps its valid entries: the invalid ones
+//! are dropped with one warning naming the file, each entry and the reason,
+//! and never contacted. Hosts are checked exactly as the profile checks
+//! CallHomeList entries ([`profile_schema::HostPort::parse`]).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use profile_schema::{HostPort, normalize_host, same_host};
 use serde::{Deserialize, Serialize};
 
 /// How many PSNs the store keeps (most recently used first).
@@ -82,6 +87,22 @@ pub enum StoreWarning {
         /// Why the rename failed.
         source: io::Error,
     },
+    /// The file parsed but some entries are invalid; they were dropped and
+    /// the valid ones kept.
+    #[error(
+        "the known-PSN file {path} has {} invalid {}, dropped (the other {kept} kept): {}",
+        dropped.len(),
+        if dropped.len() == 1 { "entry" } else { "entries" },
+        describe_dropped(dropped)
+    )]
+    InvalidEntries {
+        /// The store file.
+        path: PathBuf,
+        /// Each dropped entry, described, and why.
+        dropped: Vec<DroppedEntry>,
+        /// How many entries were kept.
+        kept: usize,
+    },
     /// The file exists but could not be read (permissions, I/O error).
     #[error("cannot read the known-PSN file {path}: {source}; starting with an empty list")]
     Unreadable {
@@ -90,6 +111,32 @@ pub enum StoreWarning {
         /// The OS error.
         source: io::Error,
     },
+}
+
+/// An entry of the store file that was dropped on load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedEntry {
+    /// 1-based position in the file's `psns` list.
+    pub index: usize,
+    /// The entry as `host` and ports, for the log.
+    pub entry: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// At most this many dropped entries are spelled out in the warning.
+const MAX_DROPPED_SHOWN: usize = 8;
+
+fn describe_dropped(dropped: &[DroppedEntry]) -> String {
+    let mut parts: Vec<String> = dropped
+        .iter()
+        .take(MAX_DROPPED_SHOWN)
+        .map(|d| format!("entry {} ({}): {}", d.index, d.entry, d.reason))
+        .collect();
+    if dropped.len() > MAX_DROPPED_SHOWN {
+        parts.push(format!("and {} more", dropped.len() - MAX_DROPPED_SHOWN));
+    }
+    parts.join("; ")
 }
 
 /// Saving the store failed.
@@ -128,12 +175,25 @@ pub fn load(path: &Path) -> (Vec<KnownPsn>, Option<StoreWarning>) {
         }
     };
     match parse(&bytes) {
-        Ok(psns) => (psns, None),
+        Ok((psns, dropped)) if dropped.is_empty() => (psns, None),
+        Ok((psns, dropped)) => {
+            let kept = psns.len();
+            (
+                psns,
+                Some(StoreWarning::InvalidEntries {
+                    path: path.to_path_buf(),
+                    dropped,
+                    kept,
+                }),
+            )
+        }
         Err(reason) => (Vec::new(), Some(set_aside(path, reason, SystemTime::now()))),
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<Vec<KnownPsn>, String> {
+/// The valid entries (at most [`MAX_KNOWN_PSNS`]) and the dropped ones; an
+/// error when the file as a whole is unusable.
+fn parse(bytes: &[u8]) -> Result<(Vec<KnownPsn>, Vec<DroppedEntry>), String> {
     let file: StoreFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != STORE_VERSION {
         return Err(format!(
@@ -141,18 +201,74 @@ fn parse(bytes: &[u8]) -> Result<Vec<KnownPsn>, String> {
             file.version
         ));
     }
-    if let Some(p) = file.psns.iter().find(|p| p.host.trim().is_empty()) {
-        return Err(format!(
-            "an entry has an empty host (discovery port {})",
-            p.discovery_port
-        ));
+    let mut psns: Vec<KnownPsn> = Vec::new();
+    let mut dropped = Vec::new();
+    for (i, mut psn) in file.psns.into_iter().enumerate() {
+        // A file written by hand or by another build may hold more: the
+        // list is most recently used first, so the first MAX_KNOWN_PSNS valid
+        // entries are the ones to keep (more would only make every discovery
+        // round longer), and what follows them is neither checked nor
+        // reported.
+        if psns.len() == MAX_KNOWN_PSNS {
+            break;
+        }
+        let duplicate = |host: &str, port: u16| {
+            psns.iter()
+                .any(|p| p.discovery_port == port && same_host(&p.host, host))
+        };
+        match validate(&psn) {
+            Ok(host) if duplicate(&host, psn.discovery_port) => {
+                // The list is most recently used first: the earlier entry
+                // wins, as `remember` would have kept it. Not worth a warning.
+                tracing::debug!(host = %host, port = psn.discovery_port, "duplicate known PSN entry skipped");
+            }
+            Ok(host) => {
+                psn.host = host;
+                psns.push(psn);
+            }
+            Err(reason) => dropped.push(DroppedEntry {
+                index: i + 1,
+                entry: format!(
+                    "host {:?}, discovery port {}, state sync port {}",
+                    psn.host, psn.discovery_port, psn.state_sync_port
+                ),
+                reason,
+            }),
+        }
     }
-    // A file written by hand or by another build may hold more: the list is
-    // most recently used first, so the first MAX_KNOWN_PSNS are the ones to
-    // keep (more would only make every discovery round longer).
-    let mut psns = file.psns;
-    psns.truncate(MAX_KNOWN_PSNS);
-    Ok(psns)
+    Ok((psns, dropped))
+}
+
+/// Checks one entry as the profile checks a CallHomeList entry: a DNS name
+/// or IP address, ports 1-65535. Returns the host in the form discovery
+/// uses (lower case, IPv6 without brackets).
+fn validate(psn: &KnownPsn) -> Result<String, String> {
+    let host = psn.host.trim();
+    if host.is_empty() {
+        return Err("the host is empty".to_string());
+    }
+    for (name, port) in [
+        ("discovery port", psn.discovery_port),
+        ("state sync port", psn.state_sync_port),
+    ] {
+        if port == 0 {
+            return Err(format!("{name} 0 is out of range 1-65535"));
+        }
+    }
+    // Bracket an IPv6 address so that its colons are not read as a port
+    // (`host:port` in the host field is then refused, as it should be).
+    let bracketed = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    // The parser's messages start with "`TEXT`: ", redundant here: the
+    // warning shows the entry.
+    let parsed = HostPort::parse(&bracketed, psn.discovery_port).map_err(|e| {
+        e.strip_prefix(&format!("`{bracketed}`: "))
+            .map_or_else(|| e.clone(), str::to_string)
+    })?;
+    Ok(normalize_host(&parsed.host))
 }
 
 /// Moves a corrupt file to `<name>.corrupt-<unix seconds>`.
@@ -396,12 +512,112 @@ mod tests {
         assert_eq!(load(&path).0.len(), 1);
     }
 
+    /// One entry of a store file, as JSON.
+    fn entry(host: &str, discovery: u32, sync: u32) -> serde_json::Value {
+        serde_json::json!({
+            "host": host, "discovery_port": discovery, "state_sync_port": sync,
+            "last_used": "2026-01-01T00:00:00Z"
+        })
+    }
+
     #[test]
-    fn wrong_version_bad_time_and_empty_host_are_corrupt() {
+    fn invalid_entries_are_dropped_with_one_warning_and_the_rest_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("known-psns.json");
+        let file = serde_json::json!({"version": 1, "psns": [
+            entry("evil host/x", 8443, 8449),
+            entry("PSN1.example.com", 8443, 8449),
+            entry("psn2.example.com", 0, 8449),
+            entry("10.0.0.2", 8443, 8449),
+            entry("psn3.example.com", 8443, 0),
+            entry("2001:DB8::13", 8443, 8449),
+            entry(" ", 8443, 8449),
+            entry("psn4:8443", 8443, 8449),
+            entry("999.1.1.1", 8443, 8449),
+        ]});
+        std::fs::write(&path, file.to_string()).unwrap();
+        let (psns, warning) = load(&path);
+        let hosts: Vec<&str> = psns.iter().map(|p| p.host.as_str()).collect();
+        assert_eq!(hosts, ["psn1.example.com", "10.0.0.2", "2001:db8::13"]);
+        let warning = warning.expect("dropped entries are reported");
+        let StoreWarning::InvalidEntries { dropped, kept, .. } = &warning else {
+            panic!("expected InvalidEntries, got {warning:?}");
+        };
+        assert_eq!(*kept, 3);
+        let indexes: Vec<usize> = dropped.iter().map(|d| d.index).collect();
+        assert_eq!(indexes, [1, 3, 5, 7, 8, 9]);
+        let msg = warning.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains("6 invalid entries"), "{msg}");
+        assert!(
+            msg.contains("entry 1 (host \"evil host/x\", discovery port 8443, state sync port 8449): `evil host/x` is not a valid host name"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("entry 3 (host \"psn2.example.com\", discovery port 0"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("discovery port 0 is out of range 1-65535"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("state sync port 0 is out of range 1-65535"),
+            "{msg}"
+        );
+        assert!(msg.contains("not an IPv6 address"), "{msg}");
+        assert!(msg.contains("not a valid IPv4 address"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+        // The file itself is kept as it is (not set aside).
+        assert_eq!(dir_entries(tmp.path()), vec!["known-psns.json"]);
+    }
+
+    #[test]
+    fn valid_entries_load_without_warning_and_duplicates_collapse() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("known-psns.json");
+        let file = serde_json::json!({"version": 1, "psns": [
+            entry("psn1.example.com", 8443, 8449),
+            entry("PSN1.Example.com.", 8443, 8449),
+            entry("psn1.example.com", 9443, 8449),
+            entry("[::1]", 8443, 8449),
+        ]});
+        std::fs::write(&path, file.to_string()).unwrap();
+        let (psns, warning) = load(&path);
+        assert!(warning.is_none(), "{warning:?}");
+        let hosts: Vec<(&str, u16)> = psns
+            .iter()
+            .map(|p| (p.host.as_str(), p.discovery_port))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("psn1.example.com", 8443),
+                ("psn1.example.com", 9443),
+                ("::1", 8443)
+            ]
+        );
+    }
+
+    #[test]
+    fn many_invalid_entries_are_summarized() {
+        let dropped: Vec<DroppedEntry> = (1..=20)
+            .map(|i| DroppedEntry {
+                index: i,
+                entry: format!("host \"h {i}\""),
+                reason: "bad".into(),
+            })
+            .collect();
+        let text = describe_dropped(&dropped);
+        assert!(text.ends_with("; and 12 more"), "{text}");
+        assert_eq!(text.matches("entry ").count(), MAX_DROPPED_SHOWN);
+    }
+
+    #[test]
+    fn wrong_version_and_bad_time_are_corrupt() {
         let cases = [
             r#"{"version":2,"psns":[]}"#,
             r#"{"version":1,"psns":[{"host":"a","discovery_port":8443,"state_sync_port":8449,"last_used":"yesterday"}]}"#,
-            r#"{"version":1,"psns":[{"host":" ","discovery_port":8443,"state_sync_port":8449,"last_used":"2026-01-01T00:00:00Z"}]}"#,
             r#"{"version":1,"psns":[{"host":"a","discovery_port":70000,"state_sync_port":8449,"last_used":"2026-01-01T00:00:00Z"}]}"#,
             "",
         ];

@@ -34,21 +34,15 @@ pub fn main(args: StatusArgs) -> ExitCode {
     let socket = dirs.socket_path();
     let status = match control::query(&socket) {
         Ok(v) => v,
-        Err(e @ QueryError::NoAgent { .. }) => {
-            super::print_err(format_args!("{e}"));
-            return ExitCode::from(EXIT_NO_AGENT);
-        }
-        Err(e @ QueryError::NoAnswer { .. }) => {
-            super::print_err(format_args!("{e}"));
-            super::print_err(format_args!(
-                "help: its log is {} unless it runs with --log-dir",
-                dirs.logs.join(crate::logging::LOG_FILE).display()
-            ));
-            return ExitCode::from(EXIT_FAILURE);
-        }
         Err(e) => {
             super::print_err(format_args!("{e}"));
-            return ExitCode::from(EXIT_FAILURE);
+            if matches!(e, QueryError::NoAnswer { .. }) {
+                super::print_err(format_args!(
+                    "help: its log is {} unless it runs with --log-dir",
+                    dirs.logs.join(crate::logging::LOG_FILE).display()
+                ));
+            }
+            return ExitCode::from(exit_code(&e));
         }
     };
     let text = if args.json {
@@ -68,6 +62,20 @@ pub fn main(args: StatusArgs) -> ExitCode {
             super::print_err(format_args!("cannot write to stdout: {e}"));
             ExitCode::from(EXIT_FAILURE)
         }
+    }
+}
+
+/// The exit code for a failed query: [`EXIT_NO_AGENT`] when no agent is
+/// running, or none can run with this state dir (its socket path is too
+/// long: the agent refuses to start there); [`EXIT_FAILURE`] otherwise.
+pub fn exit_code(error: &QueryError) -> u8 {
+    match error {
+        QueryError::NoAgent { .. } | QueryError::PathTooLong { .. } => EXIT_NO_AGENT,
+        QueryError::Io { .. }
+        | QueryError::NoAnswer { .. }
+        | QueryError::Refused { .. }
+        | QueryError::BadReply { .. }
+        | QueryError::Unsupported => EXIT_FAILURE,
     }
 }
 
@@ -126,6 +134,38 @@ pub fn summary(status: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn no_agent_and_a_state_dir_too_long_for_any_agent_exit_3() {
+        let p = std::path::PathBuf::from("/s/agent.sock");
+        let no_agent = QueryError::NoAgent {
+            path: p.clone(),
+            detail: "no status socket at",
+        };
+        assert_eq!(exit_code(&no_agent), EXIT_NO_AGENT);
+        let too_long = QueryError::PathTooLong {
+            path: p.clone(),
+            len: 130,
+            max: 107,
+        };
+        assert_eq!(exit_code(&too_long), EXIT_NO_AGENT);
+        assert_eq!(exit_code(&QueryError::NoAnswer { path: p }), EXIT_FAILURE);
+    }
+
+    /// The command itself, as `posture-sync status --state-dir /tmp/xxx...`
+    /// runs it: exit 3, not 1.
+    #[cfg(unix)]
+    #[test]
+    fn status_with_a_state_dir_too_long_for_a_socket_exits_3() {
+        let args = StatusArgs {
+            state_dir: Some(std::path::PathBuf::from(format!(
+                "/tmp/{}",
+                "x".repeat(120)
+            ))),
+            json: true,
+        };
+        assert_eq!(main(args), ExitCode::from(EXIT_NO_AGENT));
+    }
 
     #[test]
     fn summary_of_a_full_status() {

@@ -5,10 +5,15 @@
 //! last [`HISTORY_KEEP_LINES`] lines (written to a temp file and renamed, so a
 //! crash never leaves half a history). A failure to write is logged once and
 //! never stops the agent.
+//!
+//! The file names sessions and PSN hosts, like the log files, so it is kept
+//! private to the user as they are: created mode 0600 on unix, and an
+//! existing file with a wider mode (from an older build, or a umask) is
+//! tightened to 0600 when it is opened.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde_json::json;
@@ -86,10 +91,7 @@ impl ProbeHistory {
     ) {
         let mut line = Self::line(at, session, verdict, outcomes);
         line.push('\n');
-        let result = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
+        let result = open_private(&self.path, false)
             .and_then(|mut f| f.write_all(line.as_bytes()))
             .and_then(|()| self.trim_if_large());
         match result {
@@ -117,9 +119,41 @@ impl ProbeHistory {
         let mut tmp_name = self.path.file_name().unwrap_or_default().to_os_string();
         tmp_name.push(".tmp");
         let tmp = self.path.with_file_name(tmp_name);
-        std::fs::write(&tmp, out)?;
+        // The temp file becomes the history: private from the start.
+        open_private(&tmp, true)?.write_all(out.as_bytes())?;
         std::fs::rename(&tmp, &self.path)
     }
+}
+
+/// Opens `path` for appending (or truncated, for `truncate`), creating it
+/// mode 0600 on unix; an existing file readable or writable by others is
+/// narrowed to 0600 (as logging.rs `open_log` creates the log files).
+fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true);
+    if truncate {
+        options.write(true).truncate(true);
+    } else {
+        options.append(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // `mode` applies only when the file is created.
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            tracing::info!(
+                file = %path.display(),
+                "the probe history was mode {:o}; made it private (0600)",
+                mode & 0o777
+            );
+        }
+    }
+    Ok(file)
 }
 
 fn outcome_label(o: &Outcome) -> &'static str {
@@ -188,6 +222,51 @@ mod tests {
             text.lines()
                 .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
         );
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_history_is_private_when_created_trimmed_or_found_wider() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let o = outcomes();
+        let verdict = judge_round(&o);
+
+        let path = dir.path().join("probe-rounds.jsonl");
+        let mut h = ProbeHistory::new(path.clone());
+        h.append(SystemTime::UNIX_EPOCH, "s", &verdict, &o);
+        assert_eq!(mode(&path), 0o600);
+
+        // A file left by an older build, world-readable: tightened.
+        let old = dir.path().join("old.jsonl");
+        std::fs::write(&old, "").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut h = ProbeHistory::new(old.clone());
+        h.append(SystemTime::UNIX_EPOCH, "s", &verdict, &o);
+        assert_eq!(mode(&old), 0o600);
+        assert!(!h.warned);
+
+        // Trimming replaces the file: the replacement is private too, even
+        // when a stale, wider temp file was in the way.
+        let trimmed = dir.path().join("t.jsonl");
+        let stale = dir.path().join("t.jsonl.tmp");
+        std::fs::write(&stale, "").unwrap();
+        std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut h = ProbeHistory::new(trimmed.clone()).with_bounds(1, 1);
+        for _ in 0..5 {
+            h.append(SystemTime::UNIX_EPOCH, "s", &verdict, &o);
+        }
+        assert_eq!(
+            std::fs::read_to_string(&trimmed).unwrap().lines().count(),
+            1
+        );
+        assert_eq!(mode(&trimmed), 0o600);
     }
 
     #[test]

@@ -321,31 +321,49 @@ fn slug(reason: &str) -> String {
     }
 }
 
-/// The automatic bundles in `dir`, oldest first (their names sort by time).
+/// The automatic bundles in `dir`, oldest first: by modification time, then
+/// by name (names start with the creation time, so they break ties between
+/// bundles written within the file system's timestamp granularity). The
+/// modification time rather than the name decides: a name carries the wall
+/// clock at creation, and a clock set back would make a new bundle's name
+/// sort before older ones.
 pub fn automatic_bundles(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut v: Vec<PathBuf> = entries
+    let mut v: Vec<(SystemTime, PathBuf)> = entries
         .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
                 .is_some_and(|n| n.starts_with(AUTO_PREFIX) && n.ends_with(".zip"))
+        })
+        .map(|e| {
+            // A bundle whose time cannot be read counts as the oldest: it is
+            // the first candidate for removal, never a reason to keep more.
+            let modified = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            (modified, e.path())
         })
         .collect();
     v.sort();
-    v
+    v.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Removes the oldest automatic bundles until at most `keep` remain;
-/// returns the removed ones. A file that cannot be removed is logged.
-pub fn prune(dir: &Path, keep: usize) -> Vec<PathBuf> {
-    let all = automatic_bundles(dir);
-    let excess = all.len().saturating_sub(keep);
+/// Removes the oldest automatic bundles until at most `keep` remain, never
+/// `just_written` (the bundle this call follows: it counts as the newest
+/// whatever its time says, so at least one is kept); returns the removed
+/// ones. A file that cannot be removed is logged.
+pub fn prune(dir: &Path, keep: usize, just_written: &Path) -> Vec<PathBuf> {
+    let others: Vec<PathBuf> = automatic_bundles(dir)
+        .into_iter()
+        .filter(|p| p != just_written)
+        .collect();
+    let excess = others.len().saturating_sub(keep.saturating_sub(1));
     let mut removed = Vec::new();
-    for p in all.into_iter().take(excess) {
+    for p in others.into_iter().take(excess) {
         match std::fs::remove_file(&p) {
             Ok(()) => removed.push(p),
             Err(e) => {
@@ -379,7 +397,7 @@ pub fn collect_automatic(
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
     // The sequence number keeps names unique and in creation order within
-    // one millisecond (names sort by time; pruning relies on it).
+    // one millisecond (pruning breaks modification-time ties by name).
     let slug = slug(reason);
     let mut seq = 0u32;
     let mut output = dir.join(format!("{AUTO_PREFIX}{stamp}-{seq:03}-{slug}.zip"));
@@ -398,7 +416,7 @@ pub fn collect_automatic(
     };
     let report = collect(&spec, &mut |_| {})?;
     let keep = usize::try_from(dart_count).unwrap_or(usize::MAX);
-    for p in prune(&dir, keep) {
+    for p in prune(&dir, keep, &report.path) {
         tracing::info!(file = %p.display(), "removed an old diagnostic bundle (DartCount {dart_count})");
     }
     tracing::warn!(file = %report.path.display(), reason, "collected a diagnostic bundle automatically");
@@ -435,21 +453,99 @@ mod tests {
         );
     }
 
+    /// Writes a small file with the given modification time (unix seconds).
+    fn write_with_mtime(path: &Path, secs: u64) {
+        std::fs::write(path, "x").unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            .unwrap();
+    }
+
+    #[test]
+    fn bundles_are_ordered_by_modification_time_then_name() {
+        let d = tempfile::tempdir().unwrap();
+        write_with_mtime(&d.path().join("dart-b.zip"), 100);
+        write_with_mtime(&d.path().join("dart-a.zip"), 200);
+        write_with_mtime(&d.path().join("dart-d.zip"), 200);
+        write_with_mtime(&d.path().join("dart-c.zip"), 300);
+        let names: Vec<String> = automatic_bundles(d.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["dart-b.zip", "dart-a.zip", "dart-d.zip", "dart-c.zip"]
+        );
+    }
+
+    /// The clock was set back: the new bundle's name (and its modification
+    /// time) sort before the older bundles'. It is kept; the oldest of the
+    /// others by modification time goes.
+    #[test]
+    fn prune_never_removes_the_bundle_just_written() {
+        let d = tempfile::tempdir().unwrap();
+        let old = d.path().join("dart-20270101T000000000Z-000-x.zip");
+        let newer = d.path().join("dart-20270102T000000000Z-000-x.zip");
+        let just_written = d.path().join("dart-20260101T000000000Z-000-x.zip");
+        write_with_mtime(&newer, 1_800_000_100);
+        write_with_mtime(&old, 1_800_000_000);
+        write_with_mtime(&just_written, 1_700_000_000);
+        let removed = prune(d.path(), 2, &just_written);
+        assert_eq!(removed, vec![old]);
+        assert_eq!(automatic_bundles(d.path()), vec![just_written, newer]);
+    }
+
+    #[test]
+    fn an_automatic_bundle_survives_a_clock_set_back() {
+        let d = tempfile::tempdir().unwrap();
+        let dirs = Dirs {
+            state: d.path().join("state"),
+            logs: d.path().join("logs"),
+        };
+        std::fs::create_dir_all(dirs.bundles_dir()).unwrap();
+        // Written when the clock said 2999 (and touched since).
+        let future = dirs
+            .bundles_dir()
+            .join("dart-29990101T000000000Z-000-misconfiguration.zip");
+        std::fs::write(&future, "x").unwrap();
+        let status = serde_json::json!({"phase": "known"});
+        let made = collect_automatic(&dirs, None, None, status, 1, "misconfiguration x")
+            .unwrap()
+            .unwrap();
+        assert!(
+            made.exists(),
+            "the new bundle {} was removed",
+            made.display()
+        );
+        assert!(!future.exists());
+        assert_eq!(automatic_bundles(&dirs.bundles_dir()), vec![made]);
+    }
+
     #[test]
     fn prune_keeps_the_newest_automatic_bundles_only() {
         let d = tempfile::tempdir().unwrap();
-        for n in [
+        for (i, n) in [
             "dart-20260101T000000Z-a.zip",
             "dart-20260102T000000Z-a.zip",
             "dart-20260103T000000Z-a.zip",
             "manual.zip",
-        ] {
-            std::fs::write(d.path().join(n), "x").unwrap();
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            write_with_mtime(&d.path().join(n), 1_700_000_000 + i as u64);
         }
-        let removed = prune(d.path(), 2);
+        let newest = d.path().join("dart-20260103T000000Z-a.zip");
+        let removed = prune(d.path(), 2, &newest);
         assert_eq!(removed, vec![d.path().join("dart-20260101T000000Z-a.zip")]);
         assert!(d.path().join("manual.zip").exists());
         assert_eq!(automatic_bundles(d.path()).len(), 2);
+        // keep 1: only the bundle just written stays.
+        assert_eq!(
+            prune(d.path(), 1, &newest),
+            vec![d.path().join("dart-20260102T000000Z-a.zip")]
+        );
+        assert_eq!(automatic_bundles(d.path()), vec![newest]);
         assert_eq!(
             slug("misconfiguration 127.0.0.1:8449: the state sync port answered Compliant"),
             "misconfiguration-127-0-0-1-8449"
