@@ -10,7 +10,10 @@
 //! Each request opens its own TCP + TLS connection ([`Transport::request`]):
 //! this mirrors real agents (the network's dACL decides per connection, so a
 //! pooled connection would hide the very thing a probe measures) and keeps the
-//! client free of pool state. Replies are capped at
+//! client free of pool state. The host is read once (`host`: one normaliser
+//! with the rest of the project); a name with several addresses is connected
+//! by racing them, RFC 8305 "Happy Eyeballs" ([`happy_eyeballs`]), so a
+//! black-holed IPv6 path does not eat the connect budget. Replies are capped at
 //! [`posture_protocol::MAX_REPLY_BYTES`]; redirects are never followed (the
 //! caller sees a 3xx like any other unexpected status).
 //!
@@ -23,7 +26,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,7 @@ use tokio_rustls::TlsConnector;
 pub use crate::outcome::HostPort;
 use crate::outcome::{FailureKind, Outcome, Stage, classify_io_failure};
 use deadline::Deadline;
+use host::Address;
 
 /// How long a TCP connect may take. A dACL `deny` on a switch usually drops the
 /// SYN silently, so a blocked probe ends here; 5 s is long enough for a slow
@@ -319,28 +323,24 @@ impl Transport {
             target: target.clone(),
             outcome,
         };
-        let host = target.host.as_str();
-        let server_name = server_name(host).map_err(fail)?;
+        let host = host::parse(&target.host).map_err(fail)?;
         let request = self
             .build_request(target, method, path_and_query, session, body)
             .map_err(fail)?;
         // Kernel timers: one wakeup per limit (see `deadline`).
         let mut connect_by = Deadline::at(tokio::time::Instant::now() + self.timeouts.connect);
-        let tcp = match connect_by.guard(connect(host, target.port)).await {
-            Ok(result) => result.map_err(fail)?,
-            Err(_) => {
-                let detail = format!("no answer within {:?}", self.timeouts.connect);
-                return Err(fail(classify_io_failure(
-                    Stage::Connect,
-                    io::ErrorKind::TimedOut,
-                    &detail,
-                )));
-            }
-        };
+        let tcp = connect(
+            target,
+            &host.address,
+            &mut connect_by,
+            self.timeouts.connect,
+        )
+        .await
+        .map_err(fail)?;
         drop(connect_by);
         let _ = tcp.set_nodelay(true);
         let deadline = Deadline::at(tokio::time::Instant::now() + self.timeouts.exchange);
-        self.exchange(tcp, server_name, request, deadline)
+        self.exchange(tcp, host.server_name, request, deadline)
             .await
             .map_err(fail)
     }
@@ -480,48 +480,82 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// The TLS server name for `host`: an IP literal or a DNS name.
-fn server_name(host: &str) -> Result<ServerName<'static>, Outcome> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(ServerName::IpAddress(ip.into()));
-    }
-    ServerName::try_from(bare.to_owned()).map_err(|_| {
-        classify_io_failure(
-            Stage::Resolve,
-            io::ErrorKind::InvalidInput,
-            &format!("{host:?} is not a valid host name"),
-        )
-    })
-}
-
-/// Resolves `host` and connects to the first address that accepts.
+/// Resolves a name (an IP literal is used as it is) and connects, racing the
+/// addresses as RFC 8305 describes ([`happy_eyeballs`]), all within
+/// `deadline` (the connect time limit `limit`).
 ///
 /// IP literals skip the resolver: `tokio::net::lookup_host` runs the system
 /// resolver on tokio's blocking pool, which costs a thread (it exits after
 /// 10 s idle). Profiles that name PSNs by address keep the agent at its
 /// minimum thread count.
-async fn connect(host: &str, port: u16) -> Result<TcpStream, Outcome> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((bare, port))
+async fn connect(
+    target: &HostPort,
+    address: &Address,
+    deadline: &mut Deadline,
+    limit: Duration,
+) -> Result<TcpStream, Outcome> {
+    let port = target.port;
+    let addrs = match address {
+        Address::Ip(ip) => vec![SocketAddr::new(*ip, port)],
+        Address::Name(name) => match deadline
+            .guard(tokio::net::lookup_host((name.as_str(), port)))
             .await
-            .map_err(|e| classify_io_failure(Stage::Resolve, e.kind(), &e.to_string()))?
-            .collect(),
+        {
+            Ok(Ok(found)) => happy_eyeballs::interleave(found),
+            Ok(Err(e)) => {
+                return Err(classify_io_failure(
+                    Stage::Resolve,
+                    e.kind(),
+                    &e.to_string(),
+                ));
+            }
+            // As before the race: a resolver that does not answer within the
+            // connect limit ends like a connect that does not.
+            Err(deadline::Elapsed) => {
+                return Err(classify_io_failure(
+                    Stage::Connect,
+                    io::ErrorKind::TimedOut,
+                    &format!("no answer within {limit:?}"),
+                ));
+            }
+        },
     };
-    let mut last = classify_io_failure(
-        Stage::Resolve,
-        io::ErrorKind::NotFound,
-        "the name resolved to no address",
-    );
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = classify_io_failure(Stage::Connect, e.kind(), &e.to_string()),
+    if addrs.is_empty() {
+        return Err(classify_io_failure(
+            Stage::Resolve,
+            io::ErrorKind::NotFound,
+            "the name resolved to no address",
+        ));
+    }
+    match happy_eyeballs::race(
+        &addrs,
+        happy_eyeballs::CONNECTION_ATTEMPT_DELAY,
+        deadline,
+        TcpStream::connect,
+    )
+    .await
+    {
+        Ok(won) => {
+            tracing::debug!(
+                psn = %target,
+                address = %won.addr,
+                attempt = won.index + 1,
+                addresses = addrs.len(),
+                "tcp connected"
+            );
+            Ok(won.stream)
+        }
+        Err(lost) => {
+            let outcome = lost.outcome();
+            tracing::debug!(
+                psn = %target,
+                attempts = %lost.summary(),
+                reported = %outcome,
+                "no address of the psn accepted the tcp connection"
+            );
+            Err(outcome)
         }
     }
-    Err(last)
 }
 
 /// Classifies a failed TLS handshake. A rustls error is a TLS failure (a
@@ -586,6 +620,8 @@ fn classify_http_error(e: hyper::Error) -> Outcome {
 }
 
 pub mod deadline;
+pub mod happy_eyeballs;
+mod host;
 
 #[cfg(test)]
 pub(crate) mod test_server;

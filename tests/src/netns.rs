@@ -23,6 +23,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The subnet's first three octets.
 const SUBNET: &str = "10.213.0";
 
+/// The IPv6 prefix of [`Topology::add_ipv6`] (a /64 of the documentation
+/// range: never routed, and, unlike a ULA, ranked above IPv4 by the RFC 6724
+/// address selection of the endpoint's resolver, so names resolve IPv6
+/// first as on a real dual-stack network).
+const SUBNET6: &str = "2001:db8:213:";
+
 /// Why the namespace tests cannot run here, or `None` when they can: they
 /// need root (namespaces, nftables) and the `ip`, `nft` and `tc` tools.
 pub fn unavailable() -> Option<String> {
@@ -126,6 +132,13 @@ impl Host {
     /// `name.lab.test`, as the endpoint's hosts file knows it.
     pub fn fqdn(&self) -> String {
         format!("{}.lab.test", self.name)
+    }
+
+    /// Its IPv6 address (`2001:db8:213::N` for `10.213.0.N`); the host has
+    /// it only after [`Topology::add_ipv6`].
+    pub fn ip6(&self) -> String {
+        let last = self.ip.rsplit('.').next().unwrap_or_default();
+        format!("{SUBNET6}:{last}")
     }
 }
 
@@ -266,6 +279,12 @@ impl Topology {
 
     /// Packets the dACL has denied so far (sum of the rule counters).
     pub fn dacl_hits(&self) -> u64 {
+        self.endpoint_packets("dacl")
+    }
+
+    /// The sum of the rule counters of the endpoint's nftables table
+    /// `inet <table>`, chain `output`.
+    fn endpoint_packets(&self, table: &str) -> u64 {
         let out = Command::new("ip")
             .args([
                 "netns",
@@ -275,7 +294,7 @@ impl Topology {
                 "list",
                 "chain",
                 "inet",
-                "dacl",
+                table,
                 "output",
             ])
             .output()
@@ -287,6 +306,68 @@ impl Topology {
             .filter(|w| w[0] == "packets")
             .filter_map(|w| w[1].parse::<u64>().ok())
             .sum()
+    }
+
+    /// Makes the network dual-stack: every host gets its [`Host::ip6`] too
+    /// (`/64`, duplicate address detection off so the address is usable at
+    /// once), and the endpoint's hosts file names each PSN by its IPv6
+    /// address before its IPv4 one.
+    pub fn add_ipv6(&self) {
+        for h in self.hosts() {
+            let cidr = format!("{}/64", h.ip6());
+            run(
+                "ip",
+                &["-n", &h.ns, "addr", "add", &cidr, "dev", "eth0", "nodad"],
+            );
+        }
+        let mut hosts_file = String::from("127.0.0.1 localhost\n::1 localhost\n");
+        for p in &self.psns {
+            hosts_file.push_str(&format!("{} {} {}\n", p.ip6(), p.fqdn(), p.name));
+            hosts_file.push_str(&format!("{} {} {}\n", p.ip, p.fqdn(), p.name));
+        }
+        let etc = PathBuf::from("/etc/netns").join(&self.endpoint.ns);
+        std::fs::write(etc.join("hosts"), hosts_file).expect("write the endpoint's hosts file");
+    }
+
+    /// What the endpoint's resolver returns for `name`, in its order
+    /// (`getent ahosts`, the same `getaddrinfo` call the agent makes).
+    pub fn resolve(&self, name: &str) -> Vec<std::net::IpAddr> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.endpoint.ns, "getent", "ahosts", name])
+            .output()
+            .expect("getent runs");
+        let mut found = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(ip) = line.split_whitespace().next().and_then(|a| a.parse().ok())
+                && !found.contains(&ip)
+            {
+                found.push(ip);
+            }
+        }
+        found
+    }
+
+    /// Silently drops the endpoint's IPv6 TCP to `host` on `ports` (a
+    /// black-holed IPv6 path: a route exists, the packets vanish). Its own
+    /// table, so [`Topology::set_dacl`] leaves it in place.
+    pub fn blackhole_ipv6(&self, host: &Host, ports: &[u16]) {
+        let ports = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        nft(
+            &self.endpoint.ns,
+            &format!(
+                "table inet v6hole {{\n  chain output {{\n    type filter hook output priority 0; policy accept;\n    ip6 daddr {} tcp dport {{ {ports} }} counter drop\n  }}\n}}\n",
+                host.ip6()
+            ),
+        );
+    }
+
+    /// Packets [`Topology::blackhole_ipv6`] has dropped so far.
+    pub fn blackhole_hits(&self) -> u64 {
+        self.endpoint_packets("v6hole")
     }
 
     /// Impairs the endpoint's link in both directions with `delay_ms` of

@@ -257,3 +257,44 @@ async fn the_startup_config_trusts_the_ca_file() {
         .unwrap();
     assert_eq!(&reply.body[..], b"yes");
 }
+
+#[tokio::test]
+async fn a_name_is_resolved_and_its_certificate_checked_in_normal_form() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["localhost"]), fixed(200, "<ok/>")).await;
+    // The resolver gets the name as written; TLS checks the lower-case
+    // name. (Not `localhost.`: glibc's hosts file lookup does not strip the
+    // dot, so that would be a DNS query off the loopback.)
+    for host in ["localhost", "LocalHost"] {
+        let target = HostPort {
+            host: host.into(),
+            port: server.port(),
+        };
+        let reply = transport(&ca)
+            .get(&target, "/", None)
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert_eq!(&reply.body[..], b"<ok/>", "{host}");
+    }
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_host_with_stray_brackets_fails_before_any_connection() {
+    let ca = TestCa::new();
+    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(200, "")).await;
+    // The hand-written bracket stripping this replaced read `[127.0.0.1`
+    // as 127.0.0.1 and connected.
+    for host in ["[127.0.0.1", "[127.0.0.1]", "127.0.0.1]"] {
+        let target = HostPort {
+            host: host.into(),
+            port: server.port(),
+        };
+        let err = transport(&ca).get(&target, "/", None).await.unwrap_err();
+        assert!(
+            matches!(&err.outcome, Outcome::Failed(FailureKind::Dns { detail }) if detail.contains(host)),
+            "{host}: {err:?}"
+        );
+    }
+    assert!(server.seen().is_empty());
+}
