@@ -104,6 +104,22 @@ impl KeyType {
         }
     }
 
+    /// What a value may be, for administrators: `0-300 s`, `0 or 1`, ...
+    pub fn allowed(self) -> String {
+        match self {
+            KeyType::Bool01 => "0 or 1".to_owned(),
+            KeyType::Text => "any text".to_owned(),
+            KeyType::HostList { .. } => "comma-separated `host` or `host:port`".to_owned(),
+            KeyType::HostPort { .. } => "`host` or `host:port`".to_owned(),
+            KeyType::NamePatterns => "comma-separated patterns, `*` wildcards".to_owned(),
+            ty => match (ty.range(), ty.unit()) {
+                (Some((min, max)), Some(unit)) => format!("{min}-{max} {unit}"),
+                (Some((min, max)), None) => format!("{min}-{max}"),
+                (None, _) => String::new(),
+            },
+        }
+    }
+
     /// The default port of a host type.
     pub fn default_port(self) -> Option<u16> {
         match self {
@@ -124,8 +140,13 @@ pub struct KeyDef {
     pub ty: KeyType,
     /// Value used when the key is absent or empty, as profile text.
     pub default: &'static str,
-    /// Whether posture-sync acts on the key (the others are validated and kept
-    /// for the vendor's agent and UI).
+    /// Whether the agent reads the key. This decides how strict parsing is:
+    /// a bad value of a used key makes the profile invalid (error); a key the
+    /// agent does not use is kept as written for the vendor's agent and UI,
+    /// and a value that does not fit its type or range (or an element inside
+    /// it) is only a lint warning, because ISE may accept what posture-sync
+    /// does not know. Only keys with `used` may be read by the typed
+    /// accessors of [`Profile`](crate::Profile).
     pub used: bool,
     /// What the key means, for administrators (one or two sentences).
     pub doc: &'static str,
@@ -140,7 +161,7 @@ pub const STATE_SYNC_PORT: u16 = 8449;
 pub const DISCOVERY_PORT: u16 = 8443;
 
 /// Every key posture-sync knows, in the order the docs list them: the keys the
-/// agent uses first, then the vendor keys it validates and keeps.
+/// agent uses first, then the vendor keys it keeps (and only lints).
 pub static KEYS: &[KeyDef] = &[
     KeyDef {
         name: "StateSyncProbeInterval",
@@ -205,20 +226,20 @@ pub static KEYS: &[KeyDef] = &[
         note: "",
     },
     KeyDef {
-        name: "RemediationTimer",
-        ty: KeyType::Minutes { min: 1, max: 300 },
-        default: "4",
-        used: true,
-        doc: "Time the user has to remediate a non-compliant endpoint before it is marked non-compliant.",
-        note: "",
-    },
-    KeyDef {
         name: "LogFileSize",
         ty: KeyType::Megabytes { min: 1, max: 100 },
         default: "5",
         used: true,
         doc: "Size of one agent log file before it is rotated.",
         note: "range 1-100 MB chosen by posture-sync",
+    },
+    KeyDef {
+        name: "RemediationTimer",
+        ty: KeyType::Minutes { min: 1, max: 300 },
+        default: "4",
+        used: false,
+        doc: "Time the user has to remediate a non-compliant endpoint in the vendor agent before it is marked non-compliant.",
+        note: "",
     },
     KeyDef {
         name: "OperateOnNonDot1XWireless",

@@ -1,6 +1,7 @@
 //! Typed model of the posture profile (ISEPostureCFG.xml-like).
 //!
-//! A profile is a root `<cfg>` element whose children are keys holding text:
+//! A profile is a root `<cfg>` element whose children are keys, mostly holding
+//! text:
 //!
 //! ```
 //! use profile_schema::Profile;
@@ -13,6 +14,24 @@
 //! assert_eq!(p.get("VendorKey"), Some("x"));              // unknown keys are kept
 //! assert_eq!(loaded.notes.len(), 1);                       // ... and noted
 //! assert_eq!(Profile::parse(&p.to_xml()).unwrap().profile, *p);
+//! ```
+//!
+//! Only the keys the agent uses ([`KeyDef::used`]) can make a profile
+//! invalid; a key it does not use is kept as written, whatever it holds, and
+//! at most linted:
+//!
+//! ```
+//! use profile_schema::Profile;
+//! let loaded = Profile::parse(
+//!     "<cfg><VlanDetectInterval>1000</VlanDetectInterval><Vendor><A b='1'/></Vendor></cfg>",
+//! ).unwrap();
+//! assert_eq!(loaded.profile.get("VlanDetectInterval"), Some("1000"));
+//! assert_eq!(loaded.profile.get("Vendor"), Some("<A b='1'/>"));
+//! let lint = loaded.profile.lint();
+//! assert!(lint.iter().any(|d| d.to_string().ends_with(
+//!     "VlanDetectInterval: 1000 is out of range 0-900; the agent does not use this key; ISE may"
+//! )));
+//! assert!(Profile::parse("<cfg><DartCount>1000</DartCount></cfg>").is_err());
 //! ```
 //!
 //! The table [`KEYS`] drives parsing, defaults, the lint, the JSON schema

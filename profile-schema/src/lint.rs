@@ -1,8 +1,10 @@
-//! Lint: valid profiles that are probably not what the administrator wants.
-//! Every finding is a warning with a `help` the administrator can act on.
+//! Lint: valid profiles that are probably not what the administrator wants,
+//! including values of keys the agent does not use that do not fit the key
+//! table (accepted, see `profile.rs`). Every finding is a warning with a
+//! `help` the administrator can act on.
 
-use crate::diagnostic::{Diagnostic, Severity};
-use crate::profile::Profile;
+use crate::diagnostic::{Diagnostic, Pos, Severity};
+use crate::profile::{Check, Profile};
 use crate::values::HostPort;
 
 /// Below this interval (seconds) the probe load is worth a warning.
@@ -140,6 +142,8 @@ impl Profile {
             }
         }
 
+        out.extend(self.unused_key_findings());
+
         if self.dart_count() == 0 {
             out.push(warn(
                 "DartCount",
@@ -149,6 +153,60 @@ impl Profile {
         }
 
         out.sort_by_key(|d| (d.line, d.column));
+        out
+    }
+}
+
+impl Profile {
+    /// Warnings about keys the agent does not use: values that do not fit the
+    /// table, elements where a value belongs, repeats. Such a profile is
+    /// accepted (ISE may know better) and the value is kept as written.
+    fn unused_key_findings(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        // A handful of keys: a list is cheaper than hashing.
+        let mut first_seen: Vec<(&str, Pos)> = Vec::new();
+        for (entry, pos) in self.positioned_entries() {
+            let Some(def) = entry.def().filter(|d| !d.used) else {
+                continue;
+            };
+            if let Check::Unfit(messages) = entry.check() {
+                let origin = if def.note.is_empty() {
+                    format!("the vendor documents {}", def.ty.allowed())
+                } else {
+                    format!("{}, ISE may allow more", def.note)
+                };
+                for m in messages {
+                    out.push(
+                        Diagnostic::new(
+                            Severity::Warning,
+                            pos,
+                            format!("{m}; the agent does not use this key; ISE may"),
+                        )
+                        .with_key(def.name)
+                        .with_help(format!(
+                            "the profile is accepted and the value kept as written ({origin}); correct the value in the ISE posture profile only if it is a mistake"
+                        )),
+                    );
+                }
+            }
+            match first_seen.iter().find(|(name, _)| *name == def.name) {
+                Some((_, first)) => out.push(
+                    Diagnostic::new(
+                        Severity::Warning,
+                        pos,
+                        format!(
+                            "{}: duplicate key (first at {}:{}); the agent does not use this key; ISE may",
+                            def.name, first.line, first.column
+                        ),
+                    )
+                    .with_key(def.name)
+                    .with_help(
+                        "both are kept as written; remove one: which one the vendor's agent reads is not documented",
+                    ),
+                ),
+                None => first_seen.push((def.name, pos)),
+            }
+        }
         out
     }
 }

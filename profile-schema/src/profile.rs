@@ -1,6 +1,11 @@
 //! The profile: every entry in file order (known keys type-checked, unknown
 //! keys kept verbatim), loading with a size cap, typed accessors and the
 //! writer.
+//!
+//! Only the keys the agent uses ([`KeyDef::used`]) can make a profile
+//! invalid. A key the agent does not use is kept as written whatever its
+//! value: a value that does not fit posture-sync's idea of the key is a lint
+//! warning, because the vendor's agent and ISE may accept it.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -21,9 +26,28 @@ pub const MAX_NOTES: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     key: String,
+    /// The trimmed text, or the trimmed inner XML when `markup` is set.
     text: String,
-    /// The checked value of a known key; `None` for unknown keys.
-    value: Option<Value>,
+    /// The element holds elements: `text` is XML, written back as it is.
+    markup: bool,
+    /// Attributes as written, kept for unknown keys only (known keys hold
+    /// plain values; their attributes are ignored with a note).
+    attributes: String,
+    /// The key's table entry; `None` for unknown keys.
+    def: Option<&'static KeyDef>,
+    check: Check,
+}
+
+/// What stage two made of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Not in the table of known keys.
+    Unknown,
+    /// A known key with a valid value.
+    Valid(Value),
+    /// A known key the agent does not use whose value does not fit the
+    /// table (the messages say how); kept as written and linted.
+    Unfit(Vec<String>),
 }
 
 impl Entry {
@@ -31,13 +55,30 @@ impl Entry {
     pub fn key(&self) -> &str {
         &self.key
     }
-    /// The text content, trimmed, with references resolved.
+    /// The text content, trimmed, with references resolved; for an element
+    /// that holds elements, its inner XML exactly as written (trimmed).
     pub fn text(&self) -> &str {
         &self.text
     }
     /// Whether the key is in the table of known keys.
     pub fn is_known(&self) -> bool {
-        self.value.is_some()
+        !matches!(self.check, Check::Unknown)
+    }
+    /// Whether the element holds elements (its [`text`](Self::text) is XML).
+    /// Only keys the agent does not use may.
+    pub fn holds_elements(&self) -> bool {
+        self.markup
+    }
+    /// The attributes of an unknown key's element as written (empty when
+    /// none); they are written back. Known keys never keep attributes.
+    pub fn attributes(&self) -> &str {
+        &self.attributes
+    }
+    pub(crate) fn check(&self) -> &Check {
+        &self.check
+    }
+    pub(crate) fn def(&self) -> Option<&'static KeyDef> {
+        self.def
     }
 }
 
@@ -106,13 +147,26 @@ impl Profile {
         let mut positions = Vec::with_capacity(raw.entries.len());
         let mut first_seen: HashMap<&'static str, Pos> = HashMap::new();
         for e in &raw.entries {
-            if e.nested {
-                continue; // already reported by stage one
-            }
-            let text = trim_xml(&e.text);
-            let value = match keys::find(&e.name) {
+            let (text, markup) = match &e.child {
+                Some(_) => (trim_xml(&e.markup), true),
+                None => (trim_xml(&e.text), false),
+            };
+            let mut attributes = String::new();
+            let def = keys::find(&e.name);
+            let check = match def {
+                None => {
+                    notes.push(unknown_key_note(&e.name, e.pos, markup));
+                    // An unknown element is kept whole, attributes included.
+                    attributes.clone_from(&e.attributes);
+                    Check::Unknown
+                }
                 Some(def) => {
-                    if let Some(first) = first_seen.get(def.name) {
+                    if !e.attributes.is_empty() {
+                        notes.push(ignored_attributes_note(def.name, e.pos));
+                    }
+                    if let Some(first) = first_seen.get(def.name)
+                        && def.used
+                    {
                         errors.push(
                             Diagnostic::error(
                                 e.pos,
@@ -125,27 +179,45 @@ impl Profile {
                         );
                         continue;
                     }
-                    first_seen.insert(def.name, e.pos);
-                    match parse_value(def, text) {
-                        Ok(v) => Some(v),
-                        Err(msgs) => {
+                    // A repeated unused key is kept and linted.
+                    first_seen.entry(def.name).or_insert(e.pos);
+                    let checked = match &e.child {
+                        Some((child, child_pos)) => {
+                            let what = if def.used {
+                                "this key holds plain text:"
+                            } else {
+                                "allowed is"
+                            };
+                            let allowed = def.ty.allowed();
+                            let m = format!(
+                                "{0}: element <{child}> inside <{0}>; {what} {allowed}",
+                                def.name
+                            );
+                            Err((*child_pos, vec![m]))
+                        }
+                        None => parse_value(def, text).map_err(|m| (e.pos, m)),
+                    };
+                    match checked {
+                        Ok(v) => Check::Valid(v),
+                        // Linted at the key; see `Profile::lint`.
+                        Err((_, msgs)) if !def.used => Check::Unfit(msgs),
+                        Err((pos, msgs)) => {
                             errors.extend(
                                 msgs.into_iter()
-                                    .map(|m| Diagnostic::error(e.pos, m).with_key(def.name)),
+                                    .map(|m| Diagnostic::error(pos, m).with_key(def.name)),
                             );
                             continue;
                         }
                     }
                 }
-                None => {
-                    notes.push(unknown_key_note(&e.name, e.pos));
-                    None
-                }
             };
             entries.push(Entry {
                 key: e.name.clone(),
                 text: text.to_owned(),
-                value,
+                markup,
+                attributes,
+                def,
+                check,
             });
             positions.push(e.pos);
         }
@@ -249,11 +321,20 @@ impl Profile {
         for e in &self.entries {
             out.push_str("    <");
             out.push_str(&e.key);
+            if !e.attributes.is_empty() {
+                out.push(' ');
+                out.push_str(&e.attributes);
+            }
             if e.text.is_empty() {
                 out.push_str("/>\n");
             } else {
                 out.push('>');
-                escape_into(&mut out, &e.text);
+                if e.markup {
+                    // Inner XML checked by the reader: written as read.
+                    out.push_str(&e.text);
+                } else {
+                    escape_into(&mut out, &e.text);
+                }
                 out.push_str("</");
                 out.push_str(&e.key);
                 out.push_str(">\n");
@@ -282,10 +363,14 @@ impl Profile {
 
     /// The checked value of a known key, or the parsed default.
     fn value(&self, key: &str) -> Option<Value> {
-        if let Some(v) = self.entry(key).and_then(|e| e.value.clone()) {
-            return Some(v);
-        }
         let def: &KeyDef = keys::find(key)?;
+        // The typed accessors read only keys marked used: an unused key may
+        // hold anything (see the module doc), so reading one would quietly
+        // return the default. Programming error, caught by the tests.
+        debug_assert!(def.used, "{key} is read by an accessor but not marked used");
+        if let Some(Check::Valid(v)) = self.entry(key).map(|e| &e.check) {
+            return Some(v.clone());
+        }
         // Defaults are valid: the table tests parse every one.
         parse_value(def, def.default).ok()
     }
@@ -303,6 +388,11 @@ impl Profile {
             Some(Value::Hosts(h)) => h,
             _ => Vec::new(),
         }
+    }
+
+    /// Every entry with where it was in the file.
+    pub(crate) fn positioned_entries(&self) -> impl Iterator<Item = (&Entry, Pos)> {
+        self.entries.iter().zip(self.positions.iter().copied())
     }
 
     /// Where a key was in the file, or where `<cfg>` was when it is absent.
@@ -362,18 +452,27 @@ impl Profile {
     pub fn log_file_size_bytes(&self) -> u64 {
         u64::from(self.number("LogFileSize")) * 1024 * 1024
     }
-
-    /// RemediationTimer (minutes, default 4).
-    pub fn remediation_timer(&self) -> Duration {
-        Duration::from_secs(u64::from(self.number("RemediationTimer")) * 60)
-    }
 }
 
-fn unknown_key_note(name: &str, pos: Pos) -> Diagnostic {
+fn ignored_attributes_note(name: &str, pos: Pos) -> Diagnostic {
+    Diagnostic::new(
+        Severity::Note,
+        pos,
+        format!("{name}: attributes on <{name}> are ignored and not written back"),
+    )
+    .with_key(name)
+}
+
+fn unknown_key_note(name: &str, pos: Pos, holds_elements: bool) -> Diagnostic {
+    let what = if holds_elements {
+        "unknown key holding elements, kept as written"
+    } else {
+        "unknown key, kept"
+    };
     let d = Diagnostic::new(
         Severity::Note,
         pos,
-        format!("{name}: unknown key, kept but not used by posture-sync"),
+        format!("{name}: {what} but not used by posture-sync"),
     )
     .with_key(name);
     match keys::find_ignoring_case(name) {
@@ -396,5 +495,359 @@ fn escape_into(out: &mut String, text: &str) {
             '\r' => out.push_str("&#13;"),
             c => out.push(c),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Loaded {
+        Profile::parse(text).unwrap_or_else(|e| panic!("must be valid: {e:?}\n{text}"))
+    }
+
+    fn shown(ds: &[Diagnostic]) -> Vec<String> {
+        ds.iter().map(ToString::to_string).collect()
+    }
+
+    /// The reproduction from the review: a real ISE profile with values
+    /// outside posture-sync's ranges for keys the agent does not use.
+    const UNUSED: &str = "<cfg>
+  <StateSyncProbeInterval>60</StateSyncProbeInterval>
+  <NetworkTransitionDelay>10</NetworkTransitionDelay>
+  <VlanDetectInterval>1000</VlanDetectInterval>
+  <WarningTimer>2000</WarningTimer>
+  <PingArp>3</PingArp>
+  <SignatureCheck>2</SignatureCheck>
+  <RemediationTimer>0</RemediationTimer>
+</cfg>";
+
+    #[test]
+    fn bad_values_of_unused_keys_are_accepted_and_kept_as_written() {
+        let loaded = parse_ok(UNUSED);
+        let p = &loaded.profile;
+        assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
+        assert_eq!(p.get("VlanDetectInterval"), Some("1000"));
+        assert_eq!(p.get("WarningTimer"), Some("2000"));
+        assert_eq!(p.get("PingArp"), Some("3"));
+        assert_eq!(p.get("SignatureCheck"), Some("2"));
+        assert!(p.entries().iter().all(Entry::is_known));
+        // The keys the agent uses are read normally.
+        assert_eq!(p.state_sync_interval(), Some(Duration::from_secs(60)));
+        // Written back unchanged.
+        let written = p.to_xml();
+        for line in [
+            "<VlanDetectInterval>1000</VlanDetectInterval>",
+            "<WarningTimer>2000</WarningTimer>",
+            "<PingArp>3</PingArp>",
+            "<SignatureCheck>2</SignatureCheck>",
+            "<RemediationTimer>0</RemediationTimer>",
+        ] {
+            assert!(written.contains(line), "{line} missing in\n{written}");
+        }
+        assert_eq!(parse_ok(&written).profile, *p);
+    }
+
+    #[test]
+    fn bad_values_of_unused_keys_are_lint_warnings_naming_key_place_and_range() {
+        let lint = parse_ok(UNUSED).profile.lint();
+        let unused: Vec<&Diagnostic> = lint
+            .iter()
+            .filter(|d| d.message.contains("the agent does not use this key"))
+            .collect();
+        assert_eq!(
+            shown(&unused.iter().copied().cloned().collect::<Vec<_>>()),
+            vec![
+                "4:3: warning: VlanDetectInterval: 1000 is out of range 0-900; the agent does not use this key; ISE may",
+                "5:3: warning: WarningTimer: 2000 is out of range 0-1440; the agent does not use this key; ISE may",
+                "6:3: warning: PingArp: 3 is out of range 0-2; the agent does not use this key; ISE may",
+                "7:3: warning: SignatureCheck: `2` is not allowed; use 0 or 1; the agent does not use this key; ISE may",
+                "8:3: warning: RemediationTimer: 0 is out of range 1-300; the agent does not use this key; ISE may",
+            ]
+        );
+        assert_eq!(unused[0].key.as_deref(), Some("VlanDetectInterval"));
+        assert_eq!(unused[0].severity, Severity::Warning);
+        let help = unused[0].help.as_deref().unwrap_or_default();
+        assert!(help.contains("the profile is accepted"), "{help}");
+        assert!(
+            help.contains("range 0-900 s chosen by posture-sync"),
+            "{help}"
+        );
+        let help = unused[3].help.as_deref().unwrap_or_default();
+        assert!(help.contains("the vendor documents 0 or 1"), "{help}");
+        assert_eq!(unused.len(), 5, "{lint:?}");
+    }
+
+    #[test]
+    fn bad_values_of_used_keys_stay_errors() {
+        for (text, want) in [
+            (
+                "<cfg><StateSyncProbeInterval>301</StateSyncProbeInterval></cfg>",
+                "1:6: StateSyncProbeInterval: 301 is out of range 0-300",
+            ),
+            (
+                "<cfg><DartCount>-1</DartCount></cfg>",
+                "1:6: DartCount: `-1` is not a whole number (allowed 0-100)",
+            ),
+            (
+                "<cfg><LogFileSize>0</LogFileSize></cfg>",
+                "1:6: LogFileSize: 0 is out of range 1-100",
+            ),
+            (
+                "<cfg><DiscoveryHost>a b</DiscoveryHost></cfg>",
+                "1:6: DiscoveryHost: `a b`: `a b` is not a valid host name (` ` is not allowed; use letters, digits, `-`, `.`)",
+            ),
+        ] {
+            let errors = Profile::parse(text).expect_err(text);
+            assert_eq!(shown(&errors), vec![want], "{text}");
+        }
+    }
+
+    #[test]
+    fn non_numbers_and_repeats_of_unused_keys_are_warnings_not_errors() {
+        let text = "<cfg>\n<WarningTimer>soon</WarningTimer>\n<PingArp>1</PingArp>\n<PingArp>2</PingArp>\n</cfg>";
+        let p = parse_ok(text).profile;
+        assert_eq!(p.get("PingArp"), Some("1"), "the first one is read");
+        assert_eq!(p.entries().len(), 3, "both PingArp kept");
+        let lint = shown(&p.lint());
+        assert!(
+            lint.contains(&"2:1: warning: WarningTimer: `soon` is not a whole number of minutes (allowed 0-1440); the agent does not use this key; ISE may".to_owned()),
+            "{lint:?}"
+        );
+        assert!(
+            lint.contains(&"4:1: warning: PingArp: duplicate key (first at 3:1); the agent does not use this key; ISE may".to_owned()),
+            "{lint:?}"
+        );
+        assert_eq!(parse_ok(&p.to_xml()).profile, p);
+        // A repeated key the agent uses is still an error.
+        let errors = Profile::parse("<cfg><DartCount>1</DartCount><DartCount>2</DartCount></cfg>")
+            .expect_err("duplicate used key");
+        assert_eq!(
+            shown(&errors),
+            vec!["1:30: DartCount: duplicate key (first at 1:6); a key may appear once"]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_holding_elements_are_kept_as_written() {
+        // The review's reproduction.
+        let loaded = parse_ok(
+            "<cfg><Foo><Bar>1</Bar></Foo><DiscoveryHost>a.corp.example</DiscoveryHost></cfg>",
+        );
+        let p = &loaded.profile;
+        let foo = &p.entries()[0];
+        assert_eq!(foo.key(), "Foo");
+        assert!(foo.holds_elements());
+        assert!(!foo.is_known());
+        assert_eq!(foo.text(), "<Bar>1</Bar>");
+        assert_eq!(p.get("Foo"), Some("<Bar>1</Bar>"));
+        assert_eq!(
+            shown(&loaded.notes),
+            vec![
+                "1:6: note: Foo: unknown key holding elements, kept as written but not used by posture-sync"
+            ]
+        );
+        assert!(
+            p.to_xml().contains("    <Foo><Bar>1</Bar></Foo>\n"),
+            "{}",
+            p.to_xml()
+        );
+        assert_eq!(parse_ok(&p.to_xml()).profile, *p);
+        assert_eq!(
+            p.discovery_host().map(|h| h.to_string()),
+            Some("a.corp.example:8443".into())
+        );
+    }
+
+    #[test]
+    fn inner_xml_keeps_attributes_comments_cdata_references_and_layout() {
+        let inner = "<Rule id=\"r1\" kind='av'>\n      <Name>Defender &amp; co</Name>\n      <!-- vendor comment -->\n      <Script><![CDATA[if (a < b) { run(); }]]></Script>\n      <?vendor hint?>\n      <Empty/>text&#x41;\n    </Rule>";
+        let text = format!(
+            "<cfg>\n  <VendorRules version=\"2\">\n    {inner}\n  </VendorRules>\n</cfg>\n"
+        );
+        let loaded = parse_ok(&text);
+        let e = &loaded.profile.entries()[0];
+        assert_eq!(e.text(), inner, "trimmed, otherwise byte for byte");
+        assert_eq!(e.attributes(), "version=\"2\"");
+        let written = loaded.profile.to_xml();
+        assert!(
+            written.contains(&format!(
+                "    <VendorRules version=\"2\">{inner}</VendorRules>\n"
+            )),
+            "{written}"
+        );
+        let again = parse_ok(&written);
+        assert_eq!(again.profile, loaded.profile);
+        assert_eq!(again.profile.to_xml(), written, "writing is stable");
+    }
+
+    #[test]
+    fn unknown_keys_with_text_drop_comments_and_resolve_cdata() {
+        let p = parse_ok("<cfg><Foo a=\"1\">x<!-- c --><![CDATA[<b>]]>y</Foo></cfg>").profile;
+        let e = &p.entries()[0];
+        assert!(!e.holds_elements());
+        assert_eq!(e.text(), "x<b>y");
+        assert_eq!(e.attributes(), "a=\"1\"");
+        assert!(
+            p.to_xml().contains("<Foo a=\"1\">x&lt;b&gt;y</Foo>"),
+            "{}",
+            p.to_xml()
+        );
+        assert_eq!(parse_ok(&p.to_xml()).profile, p);
+        // Empty unknown element with attributes.
+        let p = parse_ok("<cfg><Foo  x='1'\n y=\"&lt;2\" /></cfg>").profile;
+        assert_eq!(p.entries()[0].attributes(), "x='1'\n y=\"&lt;2\"");
+        assert!(
+            p.to_xml().contains("<Foo x='1'\n y=\"&lt;2\"/>"),
+            "{}",
+            p.to_xml()
+        );
+        assert_eq!(parse_ok(&p.to_xml()).profile, p);
+    }
+
+    #[test]
+    fn attributes_on_known_keys_are_noted_and_dropped() {
+        let loaded = parse_ok("<cfg><PingArp mode=\"x\">1</PingArp></cfg>");
+        assert_eq!(loaded.profile.entries()[0].attributes(), "");
+        assert_eq!(
+            shown(&loaded.notes),
+            vec!["1:6: note: PingArp: attributes on <PingArp> are ignored and not written back"]
+        );
+        assert!(loaded.profile.to_xml().contains("<PingArp>1</PingArp>"));
+    }
+
+    #[test]
+    fn malformed_attributes_are_errors_wherever_they_are() {
+        for (text, want) in [
+            (
+                "<cfg><Foo a>1</Foo></cfg>",
+                "1:6: malformed XML: attributes of <Foo>: ",
+            ),
+            (
+                "<cfg><Foo a=\"1\" a=\"2\"/></cfg>",
+                "1:6: malformed XML: attributes of <Foo>: ",
+            ),
+            (
+                "<cfg><Foo a=1/></cfg>",
+                "1:6: malformed XML: attributes of <Foo>: ",
+            ),
+            (
+                "<cfg><Foo><Bar a=\"&xxe;\"/></Foo></cfg>",
+                "1:11: malformed XML: attributes of <Bar>: the value of `a`: ",
+            ),
+            (
+                "<cfg><Foo a=\"&#0;\"/></cfg>",
+                "1:6: malformed XML: attributes of <Foo>: ",
+            ),
+            (
+                "<cfg x=\"<\"><Foo/></cfg>",
+                "1:1: malformed XML: attributes of <cfg>: the value of `x` contains `<`; write it as &lt;",
+            ),
+        ] {
+            let errors = Profile::parse(text).expect_err(text);
+            assert!(
+                errors.iter().any(|d| d.to_string().starts_with(want)),
+                "{text}: {:?}",
+                shown(&errors)
+            );
+        }
+    }
+
+    #[test]
+    fn elements_inside_known_keys_are_errors_only_when_the_agent_uses_the_key() {
+        let text = "<cfg>\n  <SignatureCheck><On/></SignatureCheck>\n</cfg>";
+        let loaded = parse_ok(text);
+        let e = &loaded.profile.entries()[0];
+        assert!(e.is_known() && e.holds_elements());
+        assert_eq!(e.text(), "<On/>");
+        assert_eq!(
+            shown(&loaded.profile.lint())
+                .into_iter()
+                .filter(|l| l.contains("SignatureCheck"))
+                .collect::<Vec<_>>(),
+            vec![
+                "2:3: warning: SignatureCheck: element <On> inside <SignatureCheck>; allowed is 0 or 1; the agent does not use this key; ISE may"
+            ]
+        );
+        assert!(
+            loaded
+                .profile
+                .to_xml()
+                .contains("<SignatureCheck><On/></SignatureCheck>")
+        );
+        assert_eq!(parse_ok(&loaded.profile.to_xml()).profile, loaded.profile);
+
+        let errors = Profile::parse(
+            "<cfg>\n  <NetworkTransitionDelay><V>10</V></NetworkTransitionDelay>\n</cfg>",
+        )
+        .expect_err("used key holding an element");
+        assert_eq!(
+            shown(&errors),
+            vec![
+                "2:27: NetworkTransitionDelay: element <V> inside <NetworkTransitionDelay>; this key holds plain text: 2-30 s"
+            ]
+        );
+        assert_eq!(errors[0].key.as_deref(), Some("NetworkTransitionDelay"));
+    }
+
+    #[test]
+    fn hostile_content_inside_unknown_keys_is_still_refused() {
+        for (text, want) in [
+            (
+                "<cfg><Foo><Bar>&xxe;</Bar></Foo></cfg>",
+                "unknown entity `&xxe;`",
+            ),
+            (
+                "<cfg><Foo><Bar>a\u{1}</Bar></Foo></cfg>",
+                "character U+0001 is not allowed",
+            ),
+            ("<cfg><Foo><Bar></Baz></Foo></cfg>", "malformed XML"),
+            ("<cfg><Foo><1Bar/></Foo></cfg>", "not a valid element name"),
+            ("<cfg><Foo><!DOCTYPE x></Foo></cfg>", ""),
+        ] {
+            let errors = Profile::parse(text).expect_err(text);
+            assert!(
+                errors.iter().any(|d| d.message.contains(want)),
+                "{text}: {:?}",
+                shown(&errors)
+            );
+        }
+    }
+
+    #[test]
+    fn accessors_read_only_used_keys_and_ignore_every_unused_value() {
+        // Every unused key holds something that does not fit; every accessor
+        // still answers from the used keys (the debug assertion in `value`
+        // would fire if an accessor read an unused key).
+        let mut text = String::from("<cfg>");
+        for k in keys::KEYS.iter().filter(|k| !k.used) {
+            text.push_str(&format!("<{0}><x/>junk</{0}>", k.name));
+        }
+        text.push_str("<StateSyncProbeInterval>45</StateSyncProbeInterval><NetworkTransitionDelay>12</NetworkTransitionDelay><PostureProbingBackupList>b1</PostureProbingBackupList><CallHomeList>c1</CallHomeList><DiscoveryHost>d1</DiscoveryHost><ServerNameRules>*.x</ServerNameRules><DartCount>7</DartCount><LogFileSize>9</LogFileSize></cfg>");
+        let p = parse_ok(&text).profile;
+        assert_eq!(p.state_sync_interval(), Some(Duration::from_secs(45)));
+        assert_eq!(p.network_transition_delay(), Duration::from_secs(12));
+        assert_eq!(p.probing_backup_list()[0].to_string(), "b1:8449");
+        assert_eq!(p.call_home_list()[0].to_string(), "c1:8443");
+        assert_eq!(
+            p.discovery_host().map(|h| h.to_string()),
+            Some("d1:8443".into())
+        );
+        assert_eq!(p.server_name_rules().patterns(), ["*.x"]);
+        assert_eq!(p.dart_count(), 7);
+        assert_eq!(p.log_file_size_bytes(), 9 << 20);
+        let unused = keys::KEYS.iter().filter(|k| !k.used).count();
+        let warned = p
+            .lint()
+            .iter()
+            .filter(|d| {
+                d.message
+                    .ends_with("the agent does not use this key; ISE may")
+            })
+            .count();
+        assert_eq!(
+            warned, unused,
+            "an element fits no key, not even a text one"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::keys::{KEYS, KeyDef, KeyType};
+use crate::keys::{KEYS, KeyDef};
 use crate::profile::MAX_PROFILE_BYTES;
 use crate::xml::{MAX_DEPTH, ROOT};
 
@@ -20,6 +20,8 @@ struct SchemaDoc {
     max_bytes: usize,
     max_depth: usize,
     unknown_keys: &'static str,
+    unused_keys: &'static str,
+    nested_elements: &'static str,
     empty_value: &'static str,
     keys: Vec<KeySchema>,
 }
@@ -39,6 +41,9 @@ struct KeySchema {
     #[serde(skip_serializing_if = "Option::is_none")]
     default_port: Option<u16>,
     used_by_posture_sync: bool,
+    /// What a value outside the type or range is: "error" (the profile is
+    /// refused) or "warning" (kept, linted); follows `used_by_posture_sync`.
+    invalid_value: &'static str,
     meaning: &'static str,
     #[serde(skip_serializing_if = "str::is_empty")]
     range_note: &'static str,
@@ -59,7 +64,9 @@ fn doc() -> SchemaDoc {
         root: ROOT,
         max_bytes: MAX_PROFILE_BYTES,
         max_depth: MAX_DEPTH,
-        unknown_keys: "kept in file order and written back; reported as notes, never errors",
+        unknown_keys: "kept in file order and written back unchanged (attributes and inner elements included); reported as notes, never errors",
+        unused_keys: "keys with used_by_posture_sync false are kept as written; a value outside their type or range is a lint warning (invalid_value), never an error",
+        nested_elements: "an element inside a key is an error for keys with used_by_posture_sync true, a lint warning for the other known keys, and kept as written for unknown keys",
         empty_value: "an empty element (<Key/>) means the key's default",
         keys: KEYS.iter().map(key_schema).collect(),
     }
@@ -80,13 +87,15 @@ fn key_schema(k: &KeyDef) -> KeySchema {
         },
         default_port: k.ty.default_port(),
         used_by_posture_sync: k.used,
+        invalid_value: if k.used { "error" } else { "warning" },
         meaning: k.doc,
         range_note: k.note,
     }
 }
 
 /// A machine-readable description of every known key: name, type, unit,
-/// range, default, default port, whether posture-sync uses it, and meaning.
+/// range, default, default port, whether posture-sync uses it (and so
+/// whether a bad value is an error or a warning), and meaning.
 pub fn schema_json() -> Json {
     // Serializing plain structs of strings and numbers cannot fail.
     serde_json::to_value(doc()).unwrap_or(Json::Null)
@@ -115,18 +124,26 @@ pub fn profile_doc_markdown() -> String {
     );
     out.push_str("\n## Known keys\n\n");
     out.push_str("<!-- generated from profile-schema/src/keys.rs: edit the table there, then run\n     UPDATE_DOCS=1 cargo test -p profile-schema --test docs -->\n\n");
-    for (title, used) in [
-        ("Keys posture-sync uses", true),
-        ("Vendor keys posture-sync checks and keeps", false),
+    for (title, used, lead) in [
+        (
+            "Keys posture-sync uses",
+            true,
+            "The agent reads these keys. A value that is not allowed is an **error**: the profile is refused.",
+        ),
+        (
+            "Vendor keys posture-sync keeps but does not use",
+            false,
+            "The agent does not read these keys; the vendor's agent and ISE do. They are kept as written. A value outside the range below, or an element inside the key, is a lint **warning** (`the agent does not use this key; ISE may`), never an error: many of these ranges are posture-sync's guesses (see \"Where ranges come from\"), and ISE may allow more.",
+        ),
     ] {
-        out.push_str(&format!("### {title}\n\n"));
+        out.push_str(&format!("### {title}\n\n{lead}\n\n"));
         out.push_str("| Key | Type | Allowed | Default | Meaning |\n|---|---|---|---|---|\n");
         for k in KEYS.iter().filter(|k| k.used == used) {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} |\n",
                 k.name,
                 k.ty.name(),
-                allowed(k.ty),
+                k.ty.allowed(),
                 default_text(k),
                 cell(k.doc)
             ));
@@ -134,28 +151,13 @@ pub fn profile_doc_markdown() -> String {
         out.push('\n');
     }
     out.push_str("### Where ranges come from\n\n");
-    out.push_str("Ranges and defaults not given by the vendor's documentation were chosen by posture-sync so that the values seen in real profiles are valid:\n\n");
+    out.push_str("Ranges and defaults not given by the vendor's documentation were chosen by posture-sync so that the values seen in real profiles fit (for keys the agent does not use, a value outside them is only a warning):\n\n");
     for k in KEYS.iter().filter(|k| !k.note.is_empty()) {
         out.push_str(&format!("- `{}`: {}\n", k.name, k.note));
     }
     out.push('\n');
     out.push_str(OUTRO);
     out
-}
-
-fn allowed(ty: KeyType) -> String {
-    match ty {
-        KeyType::Bool01 => "0 or 1".to_owned(),
-        KeyType::Text => "any text".to_owned(),
-        KeyType::HostList { .. } => "comma-separated `host` or `host:port`".to_owned(),
-        KeyType::HostPort { .. } => "`host` or `host:port`".to_owned(),
-        KeyType::NamePatterns => "comma-separated patterns, `*` wildcards".to_owned(),
-        ty => match (ty.range(), ty.unit()) {
-            (Some((min, max)), Some(unit)) => format!("{min}-{max} {unit}"),
-            (Some((min, max)), None) => format!("{min}-{max}"),
-            (None, _) => String::new(),
-        },
-    }
 }
 
 fn default_text(k: &KeyDef) -> String {

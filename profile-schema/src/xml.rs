@@ -1,6 +1,8 @@
-//! Stage one of parsing: XML events with byte offsets become flat raw entries
-//! (key name, text, line and column). Types are checked in stage two
-//! (`profile.rs`).
+//! Stage one of parsing: XML events with byte offsets become raw entries, one
+//! per child of `<cfg>` (key name, text, attributes, line and column, and the
+//! inner XML as written when the element holds elements). Whether a key may
+//! hold elements, and types, are decided in stage two (`profile.rs`), which
+//! knows the key table.
 //!
 //! Hostile input is refused without harm: the caller caps the size, a DTD is
 //! an error (so no entity can be declared, let alone expanded), only the five
@@ -10,7 +12,7 @@
 use quick_xml::Reader;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 
-use crate::diagnostic::{Diagnostic, LineIndex, Pos, Severity};
+use crate::diagnostic::{Diagnostic, LineIndex, Pos};
 
 /// The root element of a profile (ISEPostureCFG.xml uses `cfg`).
 pub const ROOT: &str = "cfg";
@@ -23,12 +25,22 @@ pub const MAX_ERRORS: usize = 100;
 #[derive(Debug, Clone)]
 pub(crate) struct RawEntry {
     pub name: String,
-    /// Text content with references resolved, not yet trimmed.
+    /// Text content directly inside the element, references resolved, not
+    /// yet trimmed.
     pub text: String,
     /// Where the element's `<` is.
     pub pos: Pos,
-    /// The element contained child elements (already reported).
-    pub nested: bool,
+    /// The attributes as written (whitespace around them trimmed), already
+    /// checked to be well-formed; empty when there are none.
+    pub attributes: String,
+    /// The first element inside this one (name and where its `<` is), when
+    /// the element holds elements.
+    pub child: Option<(String, Pos)>,
+    /// The content between the start and the end tag exactly as written,
+    /// markup included; filled only when `child` is set.
+    pub markup: String,
+    /// Byte offset just past the start tag, where `markup` begins.
+    content_start: usize,
 }
 
 /// What stage one found.
@@ -43,10 +55,12 @@ pub(crate) struct RawDoc {
 }
 
 struct State<'a> {
+    /// The profile text (byte offsets index it).
+    src: &'a str,
     idx: LineIndex<'a>,
     doc: RawDoc,
     /// Depth of open elements: 0 outside the root, 1 inside `<cfg>`, 2 inside
-    /// a key, more inside a (forbidden) nested element.
+    /// a key, more inside an element nested in a key.
     depth: usize,
     root_seen: bool,
     root_closed: bool,
@@ -77,7 +91,8 @@ impl State<'_> {
         }
         match (&mut self.current, self.depth) {
             (Some(cur), 2) => cur.text.push_str(text),
-            (Some(_), _) => {} // inside a nested element: already reported
+            // Inside an element nested in a key: kept as markup, not as text.
+            (Some(_), _) => {}
             (None, _) => {
                 let shown = text.trim();
                 if !shown.is_empty() {
@@ -99,7 +114,14 @@ impl State<'_> {
         }
     }
 
-    fn start(&mut self, offset: usize, e: &BytesStart<'_>, empty: bool) -> Result<(), ()> {
+    /// An element starts at `offset`; its start tag ends just before `after`.
+    fn start(
+        &mut self,
+        offset: usize,
+        after: usize,
+        e: &BytesStart<'_>,
+        empty: bool,
+    ) -> Result<(), ()> {
         let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
         let pos = self.idx.pos(offset);
         if !is_xml_name(&name) {
@@ -111,6 +133,7 @@ impl State<'_> {
             );
             return Err(());
         }
+        let attributes = self.attributes(offset, &name, e);
         match self.depth {
             0 => {
                 if self.root_closed {
@@ -134,23 +157,14 @@ impl State<'_> {
                 }
             }
             1 => {
-                if e.attributes_raw().iter().any(|b| !b.is_ascii_whitespace()) {
-                    self.doc.notes.push(
-                        Diagnostic::new(
-                            Severity::Note,
-                            pos,
-                            format!(
-                                "{name}: attributes on <{name}> are ignored and not written back"
-                            ),
-                        )
-                        .with_key(&name),
-                    );
-                }
                 let entry = RawEntry {
                     name,
                     text: String::new(),
                     pos,
-                    nested: false,
+                    attributes,
+                    child: None,
+                    markup: String::new(),
+                    content_start: after,
                 };
                 if empty {
                     self.doc.entries.push(entry);
@@ -160,12 +174,13 @@ impl State<'_> {
                 }
             }
             _ => {
+                // Whether a key may hold elements depends on the key: stage
+                // two decides. Only the first child is remembered.
                 if let Some(cur) = &mut self.current
                     && self.depth == 2
+                    && cur.child.is_none()
                 {
-                    cur.nested = true;
-                    let key = cur.name.clone();
-                    self.error(offset, Some(&key), format!("{key}: element <{name}> inside <{key}>; a profile is flat: each key holds plain text"));
+                    cur.child = Some((name, pos));
                 }
                 if !empty {
                     self.depth += 1;
@@ -186,16 +201,52 @@ impl State<'_> {
         Ok(())
     }
 
-    fn end(&mut self) {
+    /// An end tag starts at `offset`.
+    fn end(&mut self, offset: usize) {
         self.depth = self.depth.saturating_sub(1);
         match self.depth {
             0 => self.root_closed = true,
             1 => {
-                if let Some(entry) = self.current.take() {
+                if let Some(mut entry) = self.current.take() {
+                    if entry.child.is_some() {
+                        // The reader checked that this slice is well-formed
+                        // (matching tags, known entities, valid names), so
+                        // the writer can write it back as it is.
+                        entry.markup = self
+                            .src
+                            .get(entry.content_start..offset)
+                            .unwrap_or_default()
+                            .to_owned();
+                    }
                     self.doc.entries.push(entry);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The attributes of element `name` (which starts at `offset`) as
+    /// written, trimmed; malformed ones are reported and give an empty
+    /// string.
+    fn attributes(&mut self, offset: usize, name: &str, e: &BytesStart<'_>) -> String {
+        let raw = String::from_utf8_lossy(e.attributes_raw()).into_owned();
+        let raw = raw.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+        if raw.is_empty() {
+            return String::new();
+        }
+        match check_attributes(e) {
+            Ok(()) => raw.to_owned(),
+            Err(problem) => {
+                let key = self
+                    .current_key()
+                    .or_else(|| (self.depth == 1).then(|| name.to_owned()));
+                self.error(
+                    offset,
+                    key.as_deref(),
+                    format!("malformed XML: attributes of <{name}>: {problem}"),
+                );
+                String::new()
+            }
         }
     }
 
@@ -232,6 +283,37 @@ impl State<'_> {
             }
         }
     }
+}
+
+/// Check attributes the way a strict XML reader would, since quick-xml reads
+/// them lazily: names, quoting, no repeats, only the predefined entities and
+/// character references, no `<` and no character XML forbids. Attributes of
+/// unknown keys are written back as read, so they must be well-formed.
+fn check_attributes(e: &BytesStart<'_>) -> Result<(), String> {
+    for attr in e.attributes().with_checks(true) {
+        let attr = attr.map_err(|err| err.to_string())?;
+        let name = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+        if !is_xml_name(&name) {
+            return Err(format!(
+                "`{}` is not a valid attribute name",
+                truncate(&name)
+            ));
+        }
+        if attr.value.contains(&b'<') {
+            return Err(format!(
+                "the value of `{name}` contains `<`; write it as &lt;"
+            ));
+        }
+        let value = attr.unescape_value().map_err(|err| {
+            format!("the value of `{name}`: {err}; only &lt; &gt; &amp; &apos; &quot; and character references are allowed")
+        })?;
+        if !value.chars().all(is_xml_char) {
+            return Err(format!(
+                "the value of `{name}` contains a character XML forbids"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An XML 1.0 `Name` (fifth edition): the writer can write back any name
@@ -275,6 +357,7 @@ pub(crate) fn read(text: &str) -> RawDoc {
     // Keep text exactly as written; values are trimmed in stage two.
     reader.config_mut().trim_text(false);
     let mut st = State {
+        src: text,
         idx: LineIndex::new(text),
         doc: RawDoc::default(),
         depth: 0,
@@ -325,16 +408,18 @@ pub(crate) fn read(text: &str) -> RawDoc {
             }
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
             Event::Start(e) => {
-                if st.start(offset, &e, false).is_err() {
+                let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+                if st.start(offset, after, &e, false).is_err() {
                     break;
                 }
             }
             Event::Empty(e) => {
-                if st.start(offset, &e, true).is_err() {
+                let after = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+                if st.start(offset, after, &e, true).is_err() {
                     break;
                 }
             }
-            Event::End(_) => st.end(),
+            Event::End(_) => st.end(offset),
             Event::Text(t) => {
                 let s = t
                     .xml10_content()
@@ -355,6 +440,14 @@ pub(crate) fn read(text: &str) -> RawDoc {
             }
             Event::GeneralRef(r) => st.general_ref(offset, &r),
         }
+    }
+    // Reading stopped inside a key (always with an error). A key that held
+    // an element goes to stage two all the same, which reports the element
+    // when the key must hold plain text: every problem found is reported.
+    if let Some(entry) = st.current.take()
+        && entry.child.is_some()
+    {
+        st.doc.entries.push(entry);
     }
     st.doc
 }

@@ -72,7 +72,7 @@ fn full_profile_has_40_plus_keys_and_typed_values() {
     assert!(!rules.allows("psn.evil.example"));
     assert_eq!(p.dart_count(), 3);
     assert_eq!(p.log_file_size_bytes(), 5 * 1024 * 1024);
-    assert_eq!(p.remediation_timer(), Duration::from_secs(12 * 60));
+    assert_eq!(p.get("RemediationTimer"), Some("12")); // not used: kept as text
     // Text: references resolved, surrounding whitespace trimmed, inner kept.
     assert_eq!(
         p.get("GracePeriodStartDescriptionDetails"),
@@ -173,7 +173,6 @@ fn minimal_profile_uses_defaults() {
     assert!(loaded.notes.is_empty());
     assert_eq!(p.entries().len(), 4);
     assert_eq!(p.dart_count(), 3);
-    assert_eq!(p.remediation_timer(), Duration::from_secs(4 * 60));
     assert_eq!(p.log_file_size_bytes(), 5 << 20);
     assert_eq!(p.probing_backup_list(), vec![]);
     assert_eq!(p.discovery_host(), None);
@@ -213,7 +212,7 @@ fn seed_fragment_from_the_vendor_note_is_valid_and_linted() {
     assert_eq!(p.entries().len(), 27);
     assert_eq!(p.state_sync_interval(), Some(Duration::from_secs(10)));
     assert_eq!(p.network_transition_delay(), Duration::from_secs(10));
-    assert_eq!(p.remediation_timer(), Duration::from_secs(12 * 60));
+    assert_eq!(p.get("RemediationTimer"), Some("12")); // not used: kept as text
     let lint = p.lint();
     let keys: Vec<_> = lint.iter().map(|d| d.key.as_deref()).collect();
     assert_eq!(
@@ -329,7 +328,7 @@ fn nested_elements_are_an_error_naming_the_key() {
         vec![(
             4,
             9,
-            "CallHomeList: element <Host> inside <CallHomeList>; a profile is flat: each key holds plain text"
+            "CallHomeList: element <Host> inside <CallHomeList>; this key holds plain text: comma-separated `host` or `host:port`"
         )]
     );
     assert_eq!(e[0].key.as_deref(), Some("CallHomeList"));
@@ -390,12 +389,13 @@ fn truncated_file_says_what_is_not_closed() {
 
 #[test]
 fn all_errors_are_collected_before_failing() {
+    // `<DisableUAC>yes</DisableUAC>` (line 5) is no error: the agent does not
+    // use DisableUAC, so its value is only linted.
     assert_eq!(
         lcm(&errors("err-several.xml")),
         vec![
             (2, 5, "StateSyncProbeInterval: 400 is out of range 0-300"),
             (3, 5, "NetworkTransitionDelay: 1 is out of range 2-30"),
-            (5, 5, "DisableUAC: `yes` is not allowed; use 0 or 1"),
             (
                 6,
                 5,
@@ -460,4 +460,108 @@ fn lint_reports_refused_and_repeated_hosts_and_the_cscwd58316_window() {
             .is_some_and(|h| h.contains("CSCwd58316"))
     );
     assert!(lint.iter().all(|d| d.help.is_some() && d.key.is_some()));
+}
+
+/// A profile as ISE deploys it: the vendor's real fragment with state sync
+/// on, dozens of keys, vendor values outside posture-sync's ranges, and vendor
+/// sections holding elements, attributes, comments and CDATA.
+#[test]
+fn real_ise_profile_with_nested_sections_and_vendor_values_is_accepted() {
+    let loaded = load("ise-nested.xml");
+    let p = &loaded.profile;
+    assert_eq!(p.entries().len(), 42);
+    // What the agent uses is read as usual.
+    assert_eq!(p.state_sync_interval(), Some(Duration::from_secs(60)));
+    assert_eq!(p.network_transition_delay(), Duration::from_secs(10));
+    assert_eq!(
+        p.probing_backup_list(),
+        vec![
+            hp("psn1.corp.example.com", 8449),
+            hp("psn2.corp.example.com", 8449)
+        ]
+    );
+    assert_eq!(p.discovery_host(), Some(hp("psn1.corp.example.com", 8443)));
+    assert_eq!(p.dart_count(), 3);
+    // Vendor values are kept as written, in range or not.
+    for (key, value) in [
+        ("WarningTimer", "2000"),
+        ("PingArp", "3"),
+        ("SignatureCheck", "2"),
+        ("VlanDetectInterval", "1000"),
+        ("RemediationTimer", "12"),
+        ("AgentLanguage", "ja-JP"),
+        ("AgentBranding", "Example Corp  IT"),
+    ] {
+        assert_eq!(p.get(key), Some(value), "{key}");
+    }
+    // The only warnings are about the vendor values, each naming the key,
+    // its place and the range.
+    let lint: Vec<String> = p.lint().iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        lint,
+        vec![
+            "16:5: warning: WarningTimer: 2000 is out of range 0-1440; the agent does not use this key; ISE may",
+            "24:5: warning: PingArp: 3 is out of range 0-2; the agent does not use this key; ISE may",
+            "28:5: warning: SignatureCheck: `2` is not allowed; use 0 or 1; the agent does not use this key; ISE may",
+            "33:5: warning: VlanDetectInterval: 1000 is out of range 0-900; the agent does not use this key; ISE may",
+        ]
+    );
+    // Unknown keys, nested or not, are notes, never errors.
+    assert!(loaded.notes.iter().all(|n| n.severity == Severity::Note));
+    assert_eq!(loaded.notes.len(), 14, "{:?}", loaded.notes);
+    let nested: Vec<(&str, &str)> = p
+        .entries()
+        .iter()
+        .filter(|e| e.holds_elements())
+        .map(|e| (e.key(), e.attributes()))
+        .collect();
+    assert_eq!(
+        nested,
+        vec![
+            ("RemediationActions", "version=\"2\""),
+            ("PsnFailover", ""),
+            ("UiStrings", "lang=\"en\"")
+        ]
+    );
+    let actions = p.get("RemediationActions").expect("kept");
+    assert!(
+        actions.starts_with("<Action id=\"av-update\" type=\"link\">"),
+        "{actions}"
+    );
+    assert!(actions.contains("<!-- a second action is added by the 3.2 profile editor -->"));
+    assert!(actions.contains("<Label>ウイルス定義を更新 &amp; 再スキャン</Label>"));
+    assert!(actions.ends_with("</Action>"), "{actions}");
+}
+
+#[test]
+fn real_ise_profile_round_trips_with_its_nested_sections_byte_for_byte() {
+    let loaded = load("ise-nested.xml");
+    let source = std::fs::read_to_string(fixture("ise-nested.xml")).expect("fixture");
+    let written = loaded.profile.to_xml();
+    // Each vendor section is written back exactly as it was in the file.
+    for key in ["RemediationActions", "PsnFailover", "UiStrings"] {
+        let start = source.find(&format!("<{key}")).expect("in source");
+        let end_tag = format!("</{key}>");
+        let end = source.find(&end_tag).expect("closed") + end_tag.len();
+        let original = &source[start..end];
+        let inner_start = original.find('>').expect("start tag") + 1;
+        let inner = original[inner_start..original.len() - end_tag.len()].trim();
+        let expected = format!("{}{inner}{end_tag}", &original[..inner_start]);
+        assert!(
+            written.contains(&expected),
+            "{key}:\n{expected}\nnot in\n{written}"
+        );
+    }
+    assert!(written.contains("<AgentBranding theme=\"dark\">Example Corp  IT</AgentBranding>"));
+    assert!(written.contains("<VlanDetectInterval>1000</VlanDetectInterval>"));
+    let again = Profile::parse(&written).expect("written profile parses");
+    assert_eq!(again.profile, loaded.profile);
+    assert_eq!(again.profile.to_xml(), written, "writing is stable");
+    let messages = |p: &Profile| {
+        p.lint()
+            .into_iter()
+            .map(|d| (d.key, d.message, d.help))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(messages(&again.profile), messages(&loaded.profile));
 }

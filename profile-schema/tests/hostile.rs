@@ -84,23 +84,43 @@ fn external_entities_are_never_resolved() {
 #[test]
 fn deep_nesting_stops_at_the_depth_limit() {
     let depth = 100_000;
+    // An unknown key may hold elements, but not nested without bound.
     let text = format!(
         "<cfg><K>{}{}</K></cfg>",
         "<a>".repeat(depth),
         "</a>".repeat(depth)
     );
     let errors = Profile::parse(&text).expect_err("refused");
-    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(
         errors[0].to_string(),
-        "1:9: K: element <a> inside <K>; a profile is flat: each key holds plain text"
+        format!("1:27: elements nested deeper than {MAX_DEPTH} levels; parsing stopped")
     );
-    assert!(
-        errors[1]
-            .message
-            .contains(&format!("nested deeper than {MAX_DEPTH} levels")),
-        "{errors:?}"
+    assert_eq!(errors[0].key.as_deref(), Some("K"));
+    // In a key the agent uses, the first inner element is an error as well.
+    let text = format!(
+        "<cfg><DartCount>{}{}</DartCount></cfg>",
+        "<a>".repeat(depth),
+        "</a>".repeat(depth)
     );
+    let errors = Profile::parse(&text).expect_err("refused");
+    let shown: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "1:17: DartCount: element <a> inside <DartCount>; this key holds plain text: 0-100"
+                .to_owned(),
+            format!("1:35: elements nested deeper than {MAX_DEPTH} levels; parsing stopped"),
+        ]
+    );
+    // Exactly at the limit is fine (root 1, key 2, six more levels).
+    let inner = MAX_DEPTH - 2;
+    let text = format!(
+        "<cfg><K>{}x{}</K></cfg>",
+        "<a>".repeat(inner),
+        "</a>".repeat(inner)
+    );
+    assert!(Profile::parse(&text).is_ok());
 }
 
 #[test]

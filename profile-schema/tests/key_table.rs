@@ -175,3 +175,73 @@ fn schema_lists_every_key_with_its_range_and_default() {
         .expect("backup");
     assert_eq!(backup["default_port"], 8449);
 }
+
+/// `used` decides how strict parsing is, so it must say exactly which keys
+/// the agent reads (agent/src/machine/settings.rs, cmd/run.rs: state sync,
+/// discovery, name rules, bundles, log size). Change this list together with
+/// the agent.
+#[test]
+fn used_marks_exactly_the_keys_the_agent_reads_and_they_come_first() {
+    let used: Vec<&str> = KEYS.iter().filter(|k| k.used).map(|k| k.name).collect();
+    assert_eq!(
+        used,
+        vec![
+            "StateSyncProbeInterval",
+            "PostureProbingBackupList",
+            "NetworkTransitionDelay",
+            "DartCount",
+            "CallHomeList",
+            "DiscoveryHost",
+            "ServerNameRules",
+            "LogFileSize",
+        ]
+    );
+    let first_unused = KEYS.iter().position(|k| !k.used).expect("vendor keys");
+    assert!(
+        KEYS[first_unused..].iter().all(|k| !k.used),
+        "used keys first"
+    );
+}
+
+#[test]
+fn schema_says_which_keys_are_used_and_what_a_bad_value_is() {
+    let schema = schema_json();
+    assert!(
+        schema["unused_keys"]
+            .as_str()
+            .is_some_and(|s| s.contains("warning")),
+        "{schema}"
+    );
+    for (json, k) in schema["keys"].as_array().expect("keys").iter().zip(KEYS) {
+        assert_eq!(json["used_by_posture_sync"], k.used, "{}", k.name);
+        let want = if k.used { "error" } else { "warning" };
+        assert_eq!(json["invalid_value"], want, "{}", k.name);
+    }
+}
+
+#[test]
+fn a_value_outside_the_range_is_an_error_exactly_for_used_keys() {
+    for k in KEYS {
+        let Some((_, max)) = k.ty.range() else {
+            continue;
+        };
+        let xml = format!("<cfg><{0}>{1}</{0}></cfg>", k.name, u64::from(max) + 1);
+        match (Profile::parse(&xml), k.used) {
+            (Err(e), true) => assert_eq!(e[0].key.as_deref(), Some(k.name)),
+            (Ok(l), false) => {
+                assert_eq!(
+                    l.profile.get(k.name),
+                    Some((u64::from(max) + 1).to_string().as_str())
+                );
+                assert!(
+                    l.profile
+                        .lint()
+                        .iter()
+                        .any(|d| d.key.as_deref() == Some(k.name)
+                            && d.message.contains("the agent does not use this key"))
+                );
+            }
+            (r, used) => panic!("{}: used {used}, got {r:?}", k.name),
+        }
+    }
+}

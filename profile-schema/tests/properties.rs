@@ -50,36 +50,150 @@ fn value_for(def: &'static KeyDef) -> BoxedStrategy<String> {
     prop_oneof![1 => Just(String::new()), 6 => v].boxed()
 }
 
-/// A list of (key, value text) with each known key at most once and unknown
-/// vendor keys (possibly repeated) mixed in, in random order.
-fn entries() -> impl Strategy<Value = Vec<(String, String)>> {
+/// Text that fits no numeric key's range or type: too large, negative, words.
+fn unfit_number(def: &'static KeyDef) -> BoxedStrategy<String> {
+    let max = def.ty.range().map_or(0, |r| r.1);
+    prop_oneof![
+        (u64::from(max) + 1..=u64::MAX).prop_map(|n| n.to_string()),
+        "-[1-9][0-9]{0,3}",
+        "[a-z]{1,8}",
+    ]
+    .boxed()
+}
+
+/// Well-formed inner XML holding at least one element: elements with
+/// attributes, nested one level, text with references, comments, CDATA.
+fn markup() -> impl Strategy<Value = String> {
+    let text = "[a-z0-9 .]{0,8}(&amp;|&lt;|&#x41;)?[a-z ]{0,4}";
+    let attr = proptest::option::of(("[a-z]{1,4}", "[a-z0-9 ]{0,6}"))
+        .prop_map(|a| a.map_or(String::new(), |(k, v)| format!(" {k}=\"{v}\"")));
+    let leaf = ("[A-Z][A-Za-z0-9]{0,6}", attr.clone(), text).prop_map(|(n, a, t)| {
+        if t.is_empty() {
+            format!("<{n}{a}/>")
+        } else {
+            format!("<{n}{a}>{t}</{n}>")
+        }
+    });
+    let element = prop_oneof![
+        3 => leaf.clone(),
+        1 => ("[A-Z][a-z]{0,6}", attr, proptest::collection::vec(leaf, 1..3))
+            .prop_map(|(n, a, kids)| format!("<{n}{a}>\n  {}\n</{n}>", kids.concat())),
+    ];
+    let extra = prop_oneof![
+        Just(String::new()),
+        Just("<!-- vendor note -->".to_owned()),
+        Just("<![CDATA[a < b && c]]>".to_owned()),
+        Just("<?vendor x?>".to_owned()),
+        "[a-z ]{1,6}",
+    ];
+    (proptest::collection::vec(element, 1..4), extra).prop_map(|(els, extra)| {
+        let mut s = els.join("\n    ");
+        s.push_str(&extra);
+        s
+    })
+}
+
+/// One generated entry of a profile.
+#[derive(Debug, Clone)]
+struct Gen {
+    key: String,
+    /// Text (escaped when written) or, with `markup`, inner XML as is.
+    value: String,
+    markup: bool,
+    /// Attributes of an unknown element, as written.
+    attributes: String,
+    /// A known unused key whose value does not fit: accepted, linted.
+    unfit: bool,
+}
+
+impl Gen {
+    fn text(key: &str, value: String) -> Gen {
+        Gen {
+            key: key.to_owned(),
+            value,
+            markup: false,
+            attributes: String::new(),
+            unfit: false,
+        }
+    }
+}
+
+/// Known keys (each at most once; unused numeric ones sometimes with values
+/// that do not fit, unused ones sometimes holding elements) and unknown
+/// vendor keys (possibly repeated, some with attributes, some holding
+/// elements) mixed in, in random order.
+fn entries() -> impl Strategy<Value = Vec<Gen>> {
     let known = proptest::sample::subsequence(KEYS.iter().collect::<Vec<_>>(), 0..=KEYS.len())
         .prop_flat_map(|defs| {
             defs.into_iter()
-                .map(|d| value_for(d).prop_map(move |v| (d.name.to_owned(), v)))
+                .map(|d| {
+                    let fit = value_for(d).prop_map(move |v| Gen::text(d.name, v));
+                    if d.used {
+                        return fit.boxed();
+                    }
+                    let nested = markup().prop_map(move |m| Gen {
+                        markup: true,
+                        unfit: true,
+                        ..Gen::text(d.name, m)
+                    });
+                    if d.ty.range().is_none() {
+                        return prop_oneof![4 => fit, 1 => nested].boxed();
+                    }
+                    let unfit = unfit_number(d).prop_map(move |v| Gen {
+                        unfit: true,
+                        ..Gen::text(d.name, v)
+                    });
+                    prop_oneof![4 => fit, 2 => unfit, 1 => nested].boxed()
+                })
                 .collect::<Vec<_>>()
         });
+    let attributes = prop_oneof![
+        2 => Just(String::new()),
+        1 => "[a-m]{1,5}=\"[a-z0-9 ]{0,6}\"( [n-z]{1,5}='&amp;[a-z]{0,3}')?",
+    ];
     let unknown = proptest::collection::vec(
         (
             "Vendor[A-Za-z0-9]{0,10}",
-            "[^\u{0}-\u{1f}\u{fffe}\u{ffff}]{0,20}",
-        ),
+            prop_oneof![
+                3 => "[^\u{0}-\u{1f}\u{fffe}\u{ffff}]{0,20}".prop_map(|v| (v, false)),
+                1 => markup().prop_map(|m| (m, true)),
+            ],
+            attributes,
+        )
+            .prop_map(|(key, (value, markup), attributes)| Gen {
+                key,
+                value,
+                markup,
+                attributes,
+                unfit: false,
+            }),
         0..8,
     );
     (known, unknown).prop_flat_map(|(k, u)| {
-        let mut all: Vec<(String, String)> = k;
+        let mut all: Vec<Gen> = k;
         all.extend(u);
         Just(all).prop_shuffle()
     })
 }
 
-fn to_input(entries: &[(String, String)], style: u8) -> String {
+fn to_input(entries: &[Gen], style: u8) -> String {
     let mut s = String::from("<?xml version=\"1.0\"?>\n<!-- generated -->\n<cfg>");
-    for (k, v) in entries {
+    for g in entries {
+        let k = &g.key;
+        let open = if g.attributes.is_empty() {
+            k.clone()
+        } else {
+            format!("{k} {}", g.attributes)
+        };
+        let v = if g.markup {
+            g.value.clone()
+        } else {
+            escape(&g.value)
+        };
         match (style % 3, v.is_empty()) {
-            (0, true) => s.push_str(&format!("<{k}/>")),
-            (1, _) => s.push_str(&format!("\n  <{k}>  {}\n  </{k}>", escape(v))),
-            _ => s.push_str(&format!("<{k}>{}</{k}>", escape(v))),
+            (0, true) => s.push_str(&format!("<{open}/>")),
+            (1, _) => s.push_str(&format!("\n  <{open}>  {v}\n  </{k}>")),
+            _ => s.push_str(&format!("<{open}>{v}</{k}>")),
         }
     }
     s.push_str("\n</cfg>\n");
@@ -99,12 +213,24 @@ proptest! {
         let first = Profile::parse(&input)
             .unwrap_or_else(|e| panic!("generated profile must be valid: {e:?}\n{input}"));
         let p = first.profile;
-        // Every entry kept, in order, with its trimmed text.
+        // Every entry kept, in order, with its trimmed text (inner XML as
+        // written for elements holding elements), and attributes of unknown
+        // elements.
         prop_assert_eq!(p.entries().len(), entries.len());
-        for (entry, (k, v)) in p.entries().iter().zip(&entries) {
-            prop_assert_eq!(entry.key(), k.as_str());
-            prop_assert_eq!(entry.text(), xml_trim(v));
+        for (entry, g) in p.entries().iter().zip(&entries) {
+            prop_assert_eq!(entry.key(), g.key.as_str());
+            prop_assert_eq!(entry.text(), xml_trim(&g.value));
+            prop_assert_eq!(entry.holds_elements(), g.markup);
+            prop_assert_eq!(entry.attributes(), g.attributes.as_str());
         }
+        // Each value that does not fit an unused key is one warning.
+        let unfit = entries.iter().filter(|g| g.unfit).count();
+        let warned = p
+            .lint()
+            .iter()
+            .filter(|d| d.message.ends_with("the agent does not use this key; ISE may"))
+            .count();
+        prop_assert_eq!(warned, unfit);
         let written = p.to_xml();
         let second = Profile::parse(&written)
             .unwrap_or_else(|e| panic!("written profile must parse: {e:?}\n{written}"));
