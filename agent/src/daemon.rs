@@ -201,6 +201,15 @@ impl<H: Hooks> Daemon<H> {
         }
         match Settings::from_profile(&loaded.profile) {
             Ok(settings) => {
+                // The advice `profile check` prints, including vendor keys
+                // the agent does not use that hold values it would not
+                // accept: the profile is applied anyway (behaviour.md).
+                for warning in loaded.profile.lint() {
+                    match &warning.help {
+                        Some(help) => tracing::warn!("profile: {warning} (help: {help})"),
+                        None => tracing::warn!("profile: {warning}"),
+                    }
+                }
                 self.hooks.profile_applied(&loaded.profile);
                 self.profile = Some(loaded.profile);
                 self.handle(Event::ProfileApplied(settings));

@@ -1,0 +1,32 @@
+//! A real ISE profile carries dozens of keys for other features, with the
+//! vendor's values and nested sections: the agent runs with it, reaches a
+//! known posture, and says what it does not use (behaviour.md, "Profile").
+
+use e2e_tests::{Agent, Lab, ProfileSpec, is_known};
+
+#[test]
+fn vendor_values_and_nested_sections_do_not_stop_the_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
+    lab.dacl("psn1", "reject");
+    let psn1 = lab.node("psn1");
+    let base = ProfileSpec::fast(&psn1.discovery).xml();
+    // Values outside the ranges posture-sync documents for keys it does not
+    // use, and an unknown key holding elements, as an ISE export may have.
+    let vendor = "  <VlanDetectInterval>1000</VlanDetectInterval>\n  \
+                  <WarningTimer>2000</WarningTimer>\n  \
+                  <PingArp>3</PingArp>\n  \
+                  <SignatureCheck>2</SignatureCheck>\n  \
+                  <RemediationUI><Title lang=\"en\">Posture</Title><!-- kept --></RemediationUI>\n\
+                  </cfg>\n";
+    let xml = base.replace("</cfg>\n", vendor);
+    let mut agent = Agent::start_with(tmp.path(), &lab.ca(), &xml);
+
+    let status = agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
+    assert_eq!(status["sync"]["enabled"], true);
+    let log = agent.log();
+    assert!(log.contains("VlanDetectInterval"), "{log}");
+    assert!(log.contains("the agent does not use this key"), "{log}");
+    // The profile on disk is the administrator's: never rewritten.
+    assert_eq!(std::fs::read_to_string(&agent.profile).unwrap(), xml);
+}
