@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::status_report::Snapshot;
+
 /// The only request the server understands.
 pub const STATUS_REQUEST: &str = "status";
 /// The longest request line the server reads.
@@ -168,7 +170,7 @@ impl ControlServer {
 /// which another agent answers is not.
 pub fn serve(
     path: &Path,
-    status: watch::Receiver<serde_json::Value>,
+    status: watch::Receiver<Snapshot>,
 ) -> Result<ControlServer, ControlError> {
     imp::serve(path, status).map(|inner| ControlServer { inner })
 }
@@ -246,6 +248,7 @@ mod imp {
 
     use super::{
         ControlError, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, QueryError,
+        Snapshot,
     };
 
     /// How much late client input is read and discarded after the reply.
@@ -299,7 +302,7 @@ mod imp {
 
     pub(super) fn serve(
         path: &Path,
-        status: watch::Receiver<serde_json::Value>,
+        status: watch::Receiver<Snapshot>,
     ) -> Result<Server, ControlError> {
         if let Err((len, max)) = check_path_len(path) {
             return Err(ControlError::PathTooLong {
@@ -382,7 +385,7 @@ mod imp {
 
     async fn accept_loop(
         listener: UnixListener,
-        status: watch::Receiver<serde_json::Value>,
+        status: watch::Receiver<Snapshot>,
         owner: u32,
         path: PathBuf,
     ) {
@@ -413,11 +416,7 @@ mod imp {
         }
     }
 
-    async fn handle(
-        mut stream: UnixStream,
-        status: watch::Receiver<serde_json::Value>,
-        owner: u32,
-    ) {
+    async fn handle(mut stream: UnixStream, status: watch::Receiver<Snapshot>, owner: u32) {
         match stream.peer_cred() {
             Ok(cred) if cred.uid() == owner || cred.uid() == 0 => {}
             Ok(cred) => {
@@ -438,8 +437,8 @@ mod imp {
         }
         let reply = match tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
             Ok(Ok(request)) => {
-                // Clone out of the borrow so the watch lock is not held across an await.
-                let current = status.borrow().clone();
+                // Built out of the borrow so the watch lock is not held across an await.
+                let current = status.borrow().to_value();
                 super::reply_for(&request, &current)
             }
             Ok(Err(RequestError::TooLong)) => super::error_line(&format!(
@@ -583,7 +582,7 @@ mod imp {
 
     use tokio::sync::watch;
 
-    use super::{ControlError, QueryError};
+    use super::{ControlError, QueryError, Snapshot};
 
     #[derive(Debug)]
     pub(super) struct Server {
@@ -598,7 +597,7 @@ mod imp {
 
     pub(super) fn serve(
         _path: &Path,
-        _status: watch::Receiver<serde_json::Value>,
+        _status: watch::Receiver<Snapshot>,
     ) -> Result<Server, ControlError> {
         Err(ControlError::Unsupported)
     }
@@ -692,14 +691,15 @@ mod tests {
         async fn serves_the_latest_status_and_cleans_up() {
             let tmp = tempfile::tempdir().unwrap();
             let path = tmp.path().join("agent.sock");
-            let (tx, rx) = watch::channel(sample());
+            let (tx, rx) = watch::channel(Snapshot::fixed(sample()));
             let server = serve(&path, rx).unwrap();
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
 
             let p = path.clone();
             assert_eq!(blocking(move || query(&p)).await.unwrap(), sample());
-            tx.send(json!({"phase": "discovering"})).unwrap();
+            tx.send(Snapshot::fixed(json!({"phase": "discovering"})))
+                .unwrap();
             let p = path.clone();
             assert_eq!(
                 blocking(move || query(&p)).await.unwrap(),
@@ -724,7 +724,7 @@ mod tests {
         async fn garbage_oversized_and_silent_clients_get_an_error_line() {
             let tmp = tempfile::tempdir().unwrap();
             let path = tmp.path().join("agent.sock");
-            let (_tx, rx) = watch::channel(sample());
+            let (_tx, rx) = watch::channel(Snapshot::fixed(sample()));
             let _server = serve(&path, rx).unwrap();
             let p = path.clone();
             let replies = blocking(move || {
@@ -764,7 +764,7 @@ mod tests {
             // A stale socket: bound, then its listener closed.
             drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
             assert!(path.exists());
-            let (_tx, rx) = watch::channel(sample());
+            let (_tx, rx) = watch::channel(Snapshot::fixed(sample()));
             let first = serve(&path, rx.clone()).unwrap();
 
             let e = serve(&path, rx.clone()).unwrap_err();
@@ -781,7 +781,7 @@ mod tests {
             let tmp = tempfile::tempdir().unwrap();
             let path = tmp.path().join("agent.sock");
             std::fs::write(&path, b"keep me").unwrap();
-            let (_tx, rx) = watch::channel(sample());
+            let (_tx, rx) = watch::channel(Snapshot::fixed(sample()));
             let e = serve(&path, rx).unwrap_err();
             assert!(matches!(e, ControlError::NotASocket { .. }), "{e:?}");
             assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
@@ -790,7 +790,7 @@ mod tests {
         #[tokio::test]
         async fn too_long_a_path_is_reported() {
             let path = PathBuf::from(format!("/tmp/{}/agent.sock", "d".repeat(200)));
-            let (_tx, rx) = watch::channel(sample());
+            let (_tx, rx) = watch::channel(Snapshot::fixed(sample()));
             let e = serve(&path, rx).unwrap_err();
             assert!(
                 e.to_string().contains("choose a shorter --state-dir"),
@@ -826,7 +826,7 @@ mod tests {
         #[test]
         fn serve_outside_a_runtime_is_an_error() {
             let tmp = tempfile::tempdir().unwrap();
-            let (_tx, rx) = watch::channel(sample());
+            let (_tx, rx) = watch::channel(Snapshot::fixed(sample()));
             let e = serve(&tmp.path().join("agent.sock"), rx).unwrap_err();
             assert!(matches!(e, ControlError::NoRuntime), "{e:?}");
             assert!(!tmp.path().join("agent.sock").exists());

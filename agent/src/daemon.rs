@@ -15,6 +15,7 @@ mod history;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use profile_schema::{Loaded, Profile};
@@ -67,12 +68,13 @@ pub struct Io {
     /// The probe history (one JSON line per round).
     pub probe_history: PathBuf,
     /// Where the status report goes after every step.
-    pub status: watch::Sender<serde_json::Value>,
+    pub status: watch::Sender<status_report::Snapshot>,
 }
 
 /// The running driver.
 pub struct Daemon<H> {
-    state: State,
+    /// Shared with the status socket's snapshot (no copy per step).
+    state: Arc<State>,
     started: Instant,
     io: Io,
     hooks: H,
@@ -119,7 +121,7 @@ impl<H: Hooks> Daemon<H> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let history = ProbeHistory::new(io.probe_history.clone());
         Daemon {
-            state: State::new(persisted, fastrand::u64(..)),
+            state: Arc::new(State::new(persisted, fastrand::u64(..))),
             started: Instant::now(),
             io,
             hooks,
@@ -188,7 +190,7 @@ impl<H: Hooks> Daemon<H> {
             task.abort();
         }
         self.publish();
-        self.state
+        Arc::unwrap_or_clone(self.state)
     }
 
     fn now(&self) -> MonoTime {
@@ -248,7 +250,7 @@ impl<H: Hooks> Daemon<H> {
             tracing::debug!("ignored a stale result or timer");
             return;
         }
-        self.state = state;
+        self.state = Arc::new(state);
         if let Some((op, session, outcomes, took)) = round {
             self.record_round(op, &session, &outcomes, took);
         }
@@ -323,7 +325,7 @@ impl<H: Hooks> Daemon<H> {
             }
             Action::PersistPsns(psns) => self.persist(psns),
             Action::CollectBundle { reason } => {
-                let status = self.status_value().unwrap_or_default();
+                let status = self.snapshot().to_value();
                 self.hooks
                     .collect_bundle(&reason, self.profile.as_ref(), status);
             }
@@ -422,17 +424,12 @@ impl<H: Hooks> Daemon<H> {
             .append(SystemTime::now(), session, &verdict, outcomes);
     }
 
-    fn status_value(&self) -> Option<serde_json::Value> {
-        let report = status_report::report(&self.state, self.now(), SystemTime::now());
-        serde_json::to_value(&report)
-            .map_err(|e| tracing::error!("cannot serialise the status report: {e}"))
-            .ok()
+    fn snapshot(&self) -> status_report::Snapshot {
+        status_report::Snapshot::of(Arc::clone(&self.state), self.now(), SystemTime::now())
     }
 
     fn publish(&self) {
-        if let Some(value) = self.status_value() {
-            self.io.status.send_replace(value);
-        }
+        self.io.status.send_replace(self.snapshot());
     }
 }
 

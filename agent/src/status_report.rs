@@ -9,6 +9,7 @@
 //! converted from the monotonic clock to wall-clock time here.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use posture_protocol::{PostureStatus, SessionId};
@@ -17,6 +18,57 @@ use serde::{Deserialize, Serialize};
 use crate::machine::{PhaseName, State};
 use crate::outcome::{Answer, Outcome, RoundVerdict};
 use crate::timing::MonoTime;
+
+/// What the daemon publishes after every step for the status socket: the
+/// machine's state and both clocks at that moment, shared rather than
+/// copied. The report is built only when someone asks: building and
+/// dropping it after every step was a tenth of the instructions of a probe
+/// round (docs/benchmarks.md). What a client reads is the same as before:
+/// the state and clocks of the last step.
+#[derive(Debug, Clone)]
+pub struct Snapshot(Snap);
+
+#[derive(Debug, Clone)]
+enum Snap {
+    Fixed(Arc<serde_json::Value>),
+    State {
+        state: Arc<State>,
+        now: MonoTime,
+        wall_now: SystemTime,
+    },
+}
+
+impl Snapshot {
+    /// A report given in advance: `null` before the daemon's first step, or
+    /// a test's sample.
+    pub fn fixed(value: serde_json::Value) -> Snapshot {
+        Snapshot(Snap::Fixed(Arc::new(value)))
+    }
+
+    /// The daemon's state at the monotonic `now` and wall-clock `wall_now`.
+    pub fn of(state: Arc<State>, now: MonoTime, wall_now: SystemTime) -> Snapshot {
+        Snapshot(Snap::State {
+            state,
+            now,
+            wall_now,
+        })
+    }
+
+    /// The `status --json` object.
+    pub fn to_value(&self) -> serde_json::Value {
+        match &self.0 {
+            Snap::Fixed(value) => (**value).clone(),
+            Snap::State {
+                state,
+                now,
+                wall_now,
+            } => serde_json::to_value(report(state, *now, *wall_now)).unwrap_or_else(|e| {
+                // Unreachable in practice: the report is plain data.
+                serde_json::json!({ "error": format!("cannot serialise the status report: {e}") })
+            }),
+        }
+    }
+}
 
 /// The `status --json` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,7 +45,8 @@ impl TestAgent {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let (_tx, rx) = watch::channel(status);
+                let (_tx, rx) =
+                    watch::channel(posture_sync::status_report::Snapshot::fixed(status));
                 let server = control::serve(&socket, rx).unwrap();
                 ready_tx.send(()).unwrap();
                 let _ = stop_rx.await;

@@ -181,7 +181,9 @@ async fn serve(
     loaded: Loaded,
     log: &LogHandle,
 ) -> Exit {
-    let (status_tx, status_rx) = watch::channel(serde_json::Value::Null);
+    let (status_tx, status_rx) = watch::channel(crate::status_report::Snapshot::fixed(
+        serde_json::Value::Null,
+    ));
     let control = match control::serve(&dirs.socket_path(), status_rx) {
         Ok(c) => c,
         Err(e) => return fail(Exit::Startup, e),

@@ -28,12 +28,20 @@ pub const HISTORY_KEEP_LINES: usize = 1000;
 pub const HISTORY_MAX_BYTES: u64 = 512 * 1024;
 
 /// Appends rounds to the history file.
+///
+/// The file stays open between rounds and its size is counted, not asked
+/// for: opening, checking and closing it every round was five system calls
+/// of a probe round that makes about fifty (docs/benchmarks.md). It is
+/// opened again after a trim or a failed write; a history deleted behind
+/// the agent's back is recreated at the next trim or restart.
 #[derive(Debug)]
 pub struct ProbeHistory {
     path: PathBuf,
     max_bytes: u64,
     keep_lines: usize,
     warned: bool,
+    /// The open file and its size, while writing works.
+    open: Option<(File, u64)>,
 }
 
 impl ProbeHistory {
@@ -44,6 +52,7 @@ impl ProbeHistory {
             max_bytes: HISTORY_MAX_BYTES,
             keep_lines: HISTORY_KEEP_LINES,
             warned: false,
+            open: None,
         }
     }
 
@@ -91,9 +100,7 @@ impl ProbeHistory {
     ) {
         let mut line = Self::line(at, session, verdict, outcomes);
         line.push('\n');
-        let result = open_private(&self.path, false)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .and_then(|()| self.trim_if_large());
+        let result = self.write_line(line.as_bytes());
         match result {
             Ok(()) => self.warned = false,
             Err(e) if !self.warned => {
@@ -107,10 +114,29 @@ impl ProbeHistory {
         }
     }
 
-    fn trim_if_large(&self) -> std::io::Result<()> {
-        if std::fs::metadata(&self.path)?.len() <= self.max_bytes {
-            return Ok(());
+    fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        if self.open.is_none() {
+            let file = open_private(&self.path, false)?;
+            let size = file.metadata()?.len();
+            self.open = Some((file, size));
         }
+        let Some((file, size)) = self.open.as_mut() else {
+            return Ok(()); // just opened above
+        };
+        if let Err(e) = file.write_all(line) {
+            self.open = None;
+            return Err(e);
+        }
+        *size += line.len() as u64;
+        if *size > self.max_bytes {
+            // The trim renames a new file over the path: write there next.
+            self.open = None;
+            self.trim()?;
+        }
+        Ok(())
+    }
+
+    fn trim(&self) -> std::io::Result<()> {
         let text = std::fs::read_to_string(&self.path)?;
         let lines: Vec<&str> = text.lines().collect();
         let keep = &lines[lines.len().saturating_sub(self.keep_lines)..];

@@ -114,7 +114,7 @@ impl Hooks for RecordingHooks {
 }
 
 struct Running {
-    status: watch::Receiver<serde_json::Value>,
+    status: watch::Receiver<crate::status_report::Snapshot>,
     stop: Option<oneshot::Sender<()>>,
     reload: mpsc::Sender<crate::reload::ReloadResult>,
     task: tokio::task::JoinHandle<State>,
@@ -133,7 +133,9 @@ fn profile(port: u16, interval: u32) -> profile_schema::Loaded {
 
 fn start_daemon(ca: &TestCa, port: u16) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let (status_tx, status) = watch::channel(serde_json::Value::Null);
+    let (status_tx, status) = watch::channel(crate::status_report::Snapshot::fixed(
+        serde_json::Value::Null,
+    ));
     let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
     let io = Io {
         probe_transport: transport.clone().with_timeouts(PROBE_TIMEOUTS),
@@ -165,17 +167,19 @@ impl Running {
         what: &str,
         cond: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let found =
-            tokio::time::timeout(Duration::from_secs(60), self.status.wait_for(|v| cond(v)))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|v| v.clone());
+        let found = tokio::time::timeout(
+            Duration::from_secs(60),
+            self.status.wait_for(|v| cond(&v.to_value())),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|v| v.to_value());
         match found {
             Some(v) => v,
             None => panic!(
                 "timed out waiting for {what}; last status {}",
-                *self.status.borrow()
+                self.status.borrow().to_value()
             ),
         }
     }

@@ -184,7 +184,8 @@ pub fn serve_status(state: &Path, status: Value) -> mpsc::Sender<()> {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let (_tx, rx) = tokio::sync::watch::channel(status);
+            let (_tx, rx) =
+                tokio::sync::watch::channel(posture_sync::status_report::Snapshot::fixed(status));
             let server = posture_sync::control::serve(&socket, rx).unwrap();
             ready_tx.send(()).unwrap();
             // Wait for the test to finish without blocking the runtime.
