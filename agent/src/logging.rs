@@ -198,9 +198,10 @@ impl SizeRotatingWriter {
     }
 }
 
-/// Opens a log file for appending (or truncated), private to the user on
-/// unix when created: records name hosts, sessions and MAC addresses.
-fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
+/// Opens a log file (or the probe history) for appending, or truncated,
+/// private to the user on unix when created: records name hosts, sessions
+/// and MAC addresses.
+pub(crate) fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.create(true);
     if truncate {

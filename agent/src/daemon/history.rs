@@ -11,7 +11,7 @@
 //! existing file with a wider mode (from an older build, or a umask) is
 //! tightened to 0600 when it is opened.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -151,20 +151,11 @@ impl ProbeHistory {
     }
 }
 
-/// Opens `path` for appending (or truncated, for `truncate`), creating it
-/// mode 0600 on unix; an existing file readable or writable by others is
-/// narrowed to 0600 (as logging.rs `open_log` creates the log files).
+/// Opens `path` as [`crate::logging::open_log`] does (created mode 0600 on
+/// unix); an existing file readable or writable by others is narrowed to
+/// 0600.
 fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.create(true);
-    if truncate {
-        options.write(true).truncate(true);
-    } else {
-        options.append(true);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
+    let file = crate::logging::open_log(path, truncate)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
