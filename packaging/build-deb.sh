@@ -50,8 +50,11 @@ do
         exit 1
     fi
 done
-dpkg-deb -I "$deb" | grep -q "Package: posture-sync"
-dpkg-deb -I "$deb" | grep -q "postinst"
+# Read whole, then searched: `cmd | grep -q` under pipefail fails with
+# SIGPIPE (141) when grep stops reading before cmd has written everything.
+info=$(dpkg-deb -I "$deb")
+grep -q "Package: posture-sync" <<<"$info"
+grep -q "postinst" <<<"$info"
 
 echo "==> install into a temporary root"
 root=$(mktemp -d)
@@ -63,7 +66,8 @@ touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
 # empty root has no libc6 package record.
 dpkg --root="$root" --log=/dev/null --force-not-root --force-script-chrootless \
     --force-depends --install "$deb"
-dpkg --root="$root" -s posture-sync | grep -q "Status: install ok installed"
+installed=$(dpkg --root="$root" -s posture-sync)
+grep -q "Status: install ok installed" <<<"$installed"
 "$root/usr/bin/posture-sync" --version
 "$root/usr/bin/posture-sync" profile check "$root/usr/share/doc/posture-sync/examples/ISEPostureCFG.xml"
 grep -q "X-systemd-skip=true" "$root/etc/xdg/autostart/posture-sync.desktop"

@@ -311,26 +311,17 @@ fn a_blackholed_connected_psn_does_not_delay_a_backup_that_answers() {
     );
     assert_eq!(status["last_probe"]["status"], "Unknown", "{status}");
 
-    // How long the deciding round took, from the probe history: rounds start
-    // one interval (1 s, at most 10 % jitter) after the previous round ended,
-    // so the deciding round lasted at most `gap - 1 s`. The connect timeout
-    // is 5 s: a round that waited for the blackholed psn1 would last at least
-    // that. A bound of 3 s therefore does not measure speed; it shows which
-    // event ended the round: psn2's answer (started 250 ms after psn1, then
-    // one TCP + TLS exchange on a local bridge), not psn1's timeout.
+    // Which event ended the deciding round, from the probe history: psn2's
+    // answer (started 250 ms after psn1, then one TCP + TLS exchange on a
+    // local bridge) ends it and cancels psn1, whose connect is still
+    // waiting on the dropped SYN (until the interval, behaviour.md). A round
+    // that waited for psn1 would hold psn1's outcome (connect timed out)
+    // too. Not a timing assertion: only the outcomes the round recorded.
     let history = probe_history(&agent.state);
     let i = history
         .iter()
         .rposition(|r| r["target"] == sync_target(psn2).as_str())
         .unwrap_or_else(|| panic!("the deciding round is in the history: {history:?}"));
-    assert!(i > 0, "a round came before it: {history:?}");
-    let at = |r: &Value| humantime::parse_rfc3339(r["at"].as_str().unwrap()).unwrap();
-    let gap = at(&history[i]).duration_since(at(&history[i - 1])).unwrap();
-    let round = gap.saturating_sub(std::time::Duration::from_secs(1));
-    assert!(
-        round < std::time::Duration::from_secs(3),
-        "the deciding round lasted up to {round:?} (gap {gap:?}): it waited for the blackholed PSN\n{history:?}"
-    );
     let targets = history[i]["targets"].as_array().unwrap();
     assert_eq!(
         targets.len(),
