@@ -221,6 +221,17 @@ def line_time(line):
 
 
 # ---------------------------------------------------------------- main ----
+def window(agent, state, seconds):
+    """The agent's CPU and context switches per probe round over `seconds`."""
+    r0, s0 = rounds(state), sample(agent.pid)
+    time.sleep(seconds)
+    s1, r1 = sample(agent.pid), rounds(state)
+    d = diff(s0, s1)
+    n = max(r1 - r0, 1)
+    return {"rounds": r1 - r0, "cpu_ms_per_round": d["ns"] / n / 1e6,
+            "cs_per_round": (d["vcs"] + d["nvcs"]) / n, "threads": s1["threads"]}
+
+
 def time_to_notice(lab, state, agent_log, trials):
     """Milliseconds from a CoA to Unknown to the agent's `-> discovering` line."""
     notice = []
@@ -373,12 +384,7 @@ def main():
     ctl(lab_a, "fault", "psn1", "http500", "--scope", "sync")
     ctl(lab_a, "dacl", "psn1", "off")
     time.sleep(3)
-    r0, s0 = rounds(state), sample(agent.pid)
-    time.sleep(ANSWERED_WINDOW)
-    s1, r1 = sample(agent.pid), rounds(state)
-    d = diff(s0, s1)
-    results["answered"] = {"rounds": r1 - r0, "cpu_ms_per_round": d["ns"] / max(r1 - r0, 1) / 1e6,
-                           "cs_per_round": (d["vcs"] + d["nvcs"]) / max(r1 - r0, 1)}
+    results["answered"] = window(agent, state, ANSWERED_WINDOW)
     log(json.dumps(results["answered"]))
     ctl(lab_a, "dacl", "psn1", "reject")
     ctl(lab_a, "fault", "psn1", "none")
@@ -388,13 +394,7 @@ def main():
     log(f"silent drop: {DROP_WINDOW} s")
     ctl(lab_a, "dacl", "psn1", "drop")
     time.sleep(7)  # let the round in flight end
-    r0, s0 = rounds(state), sample(agent.pid)
-    time.sleep(DROP_WINDOW)
-    s1, r1 = sample(agent.pid), rounds(state)
-    d = diff(s0, s1)
-    results["dropped"] = {"rounds": r1 - r0, "cpu_ms_per_round": d["ns"] / max(r1 - r0, 1) / 1e6,
-                          "cs_per_round": (d["vcs"] + d["nvcs"]) / max(r1 - r0, 1),
-                          "threads": s1["threads"]}
+    results["dropped"] = window(agent, state, DROP_WINDOW)
     log(json.dumps(results["dropped"]))
     ctl(lab_a, "dacl", "psn1", "reject")
     time.sleep(7)
@@ -437,12 +437,7 @@ def main():
     os.killpg(lab_a["proc"].pid, signal.SIGTERM)
     lab_a["proc"].wait()
     time.sleep(3)
-    r0, s0 = rounds(state), sample(agent.pid)
-    time.sleep(REFUSED_WINDOW)
-    s1, r1 = sample(agent.pid), rounds(state)
-    d = diff(s0, s1)
-    results["refused"] = {"rounds": r1 - r0, "cpu_ms_per_round": d["ns"] / max(r1 - r0, 1) / 1e6,
-                          "cs_per_round": (d["vcs"] + d["nvcs"]) / max(r1 - r0, 1)}
+    results["refused"] = window(agent, state, REFUSED_WINDOW)
     log(json.dumps(results["refused"]))
     st = agent_status(state)
     results["refused"]["phase_after"] = st and st.get("phase")

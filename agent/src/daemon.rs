@@ -444,9 +444,6 @@ fn log_transition(t: &Transition) {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// When the machine started round `op`, if that round is the one in flight.
 fn round_started(state: &State, op: OpId) -> Option<MonoTime> {
     match state.phase() {
@@ -462,3 +459,6 @@ fn round_started(state: &State, op: OpId) -> Option<MonoTime> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;
