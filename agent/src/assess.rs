@@ -1,48 +1,91 @@
-//! Posture assessment: fetch the requirements, evaluate the three version 1
-//! check types locally, post the report, read the PSN's verdict.
+//! Posture assessment: fetch the requirements, evaluate their checks
+//! locally, post the report, read the PSN's verdict.
 //!
-//! The agent never runs a command because a server said so: any check type
-//! other than `file-exists`, `file-contains` and `process-running` is refused
-//! without being executed, fails its requirement, and is logged.
+//! The PSN is trusted with posture decisions, never with the endpoint's data,
+//! CPU or network (docs/agent.md, "What a PSN can learn"):
 //!
-//! Checks run on tokio's blocking pool, never on the driver's thread, and the
-//! whole evaluation is bounded by [`EVALUATION_TIMEOUT`]: the paths are chosen
-//! by the server, and a FIFO, a device or a file on a hung network file system
-//! must not freeze the agent (signals, status, probes). `file-contains` reads
-//! regular files only (symbolic links to regular files are followed), opened
-//! with `O_NONBLOCK` on Unix so that a path swapped for a FIFO between the
-//! check and the open cannot block either.
+//! - the agent never runs a command because a server said so: a check type
+//!   other than `file-exists`, `file-newer-than`, `file-sha256`,
+//!   `file-contains` and `process-running` is refused, fails its
+//!   requirement, and is logged;
+//! - every path a check names passes the local rules of [`policy`] first:
+//!   nothing under home directories, `/proc`, `/sys`, `/dev` or the agent's
+//!   own directories, no network or automount path, and `file-contains`
+//!   only under the local profile's ContentCheckPaths;
+//! - one assessment's checks share a [`budget`] of time and bytes that is
+//!   asked between checks and between the chunks of every read, at most one
+//!   evaluation runs at a time ([`Assessor`]), and a reply holds at most
+//!   [`posture_protocol::MAX_REQUIREMENTS`] requirements;
+//! - checks run on tokio's blocking pool, never on the driver's thread:
+//!   a FIFO, a device or a file on a hung network file system must not
+//!   freeze the agent (signals, status, probes). Reads open regular files
+//!   only, with `O_NONBLOCK` on Unix.
 
-use std::fs::File;
-use std::io::Read;
-use std::path::Path;
+pub mod budget;
+mod checks;
+pub mod policy;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use posture_protocol::{
-    Check, PostureResult, PostureStatus, Report, ReportResult, Requirement, Requirements,
-    SessionId, paths,
+    PostureResult, PostureStatus, Report, ReportResult, Requirement, Requirements, SessionId, paths,
 };
+use tokio::sync::Semaphore;
 
 use crate::outcome::{FailureKind, HostPort};
 use crate::transport::{RequestError, Transport};
 
-/// How much of a file `file-contains` reads: the first 1 MiB. Posture checks
-/// look at configuration files; a larger file is matched on its first MiB
-/// (a check that needs more is a profile mistake, not a reason to read
-/// gigabytes on an endpoint).
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub use budget::Budget;
+pub use checks::{
+    CheckCx, MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_PATTERN_LEN, REGEX_SIZE_LIMIT, evaluate_check,
+};
+pub use policy::CheckPolicy;
 
-/// Longest `file-contains` pattern accepted.
-pub const MAX_PATTERN_LEN: usize = 4096;
+/// Grace beyond the time budget before the driver stops waiting for the
+/// checks (a check stops at the budget unless it is stuck in the kernel,
+/// e.g. reading a hung network file system).
+pub const EVALUATION_GRACE: Duration = Duration::from_secs(2);
 
-/// Size limit of a compiled `file-contains` pattern (regex crate's
-/// `size_limit`): a hostile pattern cannot make the agent build a huge automaton.
-pub const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
+/// Evaluates assessments one at a time under the local rules. Cloning shares
+/// the one-at-a-time gate.
+#[derive(Debug, Clone)]
+pub struct Assessor {
+    policy: Arc<CheckPolicy>,
+    gate: Arc<Semaphore>,
+    time: Duration,
+}
 
-/// Bound on evaluating all the checks of one requirements reply. When it
-/// passes, every requirement fails with a reason naming the limit (a thread
-/// stuck in a read on a hung file system is left behind; it holds no lock).
-pub const EVALUATION_TIMEOUT: Duration = Duration::from_secs(10);
+impl Assessor {
+    /// An assessor with `policy` and the standard time budget.
+    pub fn new(policy: CheckPolicy) -> Self {
+        Assessor {
+            policy: Arc::new(policy),
+            gate: Arc::new(Semaphore::new(1)),
+            time: budget::TIME_BUDGET,
+        }
+    }
+
+    /// The same gate with another policy (a changed profile).
+    pub fn with_policy(&self, policy: CheckPolicy) -> Self {
+        Assessor {
+            policy: Arc::new(policy),
+            gate: Arc::clone(&self.gate),
+            time: self.time,
+        }
+    }
+
+    /// The same with another time budget (tests, benchmarks).
+    pub fn with_time_budget(mut self, time: Duration) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// The rules in force.
+    pub fn policy(&self) -> &CheckPolicy {
+        &self.policy
+    }
+}
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +139,8 @@ pub struct Assessment {
     pub status: PostureStatus,
     /// What the agent evaluated.
     pub requirements: Vec<RequirementOutcome>,
+    /// How long the checks ran.
+    pub evaluated_in: Duration,
 }
 
 /// Which request of the assessment failed.
@@ -124,25 +169,33 @@ pub struct AssessError {
     pub stage: AssessStage,
     /// What went wrong, with host and port.
     pub error: RequestError,
+    /// How long the checks ran before the failure (zero when they did not).
+    pub evaluated_in: Duration,
 }
 
 /// Runs one assessment against the PSN that holds `session` (`target` is its
 /// discovery/assessment port, see [`crate::targets::assessment_target`]).
 pub async fn assess(
     transport: &Transport,
+    assessor: &Assessor,
     target: &HostPort,
     session: &SessionId,
 ) -> Result<Assessment, AssessError> {
     let fail = |stage, kind| AssessError {
         stage,
         error: RequestError::failed(target, kind),
+        evaluated_in: Duration::ZERO,
     };
     let stage = AssessStage::Requirements;
     let query = format!("{}?session={}", paths::REQUIREMENTS, session);
     let reply = transport
         .get(target, &query, Some(session))
         .await
-        .map_err(|error| AssessError { stage, error })?;
+        .map_err(|error| AssessError {
+            stage,
+            error,
+            evaluated_in: Duration::ZERO,
+        })?;
     if reply.status != 200 {
         return Err(fail(stage, FailureKind::HttpStatus(reply.status)));
     }
@@ -166,7 +219,13 @@ pub async fn assess(
         ));
     }
 
-    let outcomes = evaluate_bounded(requirements.requirements, EVALUATION_TIMEOUT).await;
+    let started = std::time::Instant::now();
+    let outcomes = evaluate_bounded(assessor, requirements.requirements).await;
+    let evaluated_in = started.elapsed();
+    let fail = |stage, kind| AssessError {
+        evaluated_in,
+        ..fail(stage, kind)
+    };
     for r in &outcomes {
         // Requirement ids and reasons carry server-chosen text: logged with
         // Debug so control characters are escaped (no forged log lines).
@@ -187,7 +246,11 @@ pub async fn assess(
     let reply = transport
         .post(target, &query, Some(session), report.to_xml())
         .await
-        .map_err(|error| AssessError { stage, error })?;
+        .map_err(|error| AssessError {
+            stage,
+            error,
+            evaluated_in,
+        })?;
     if reply.status != 200 {
         return Err(fail(stage, FailureKind::HttpStatus(reply.status)));
     }
@@ -211,6 +274,7 @@ pub async fn assess(
         session: session.clone(),
         status: result.status,
         requirements: outcomes,
+        evaluated_in,
     })
 }
 
@@ -228,20 +292,35 @@ pub fn build_report(session: &SessionId, outcomes: &[RequirementOutcome]) -> Rep
     }
 }
 
-/// Evaluates every requirement on tokio's blocking pool, giving up after
-/// `limit`: then every requirement fails with a reason saying so.
+/// Evaluates every requirement on tokio's blocking pool, after the
+/// evaluation before it has finished (one at a time), within the
+/// assessor's budget. When the previous evaluation is still stuck, or this
+/// one overruns its budget by [`EVALUATION_GRACE`], every requirement fails
+/// with a reason saying so.
 pub async fn evaluate_bounded(
+    assessor: &Assessor,
     requirements: Vec<Requirement>,
-    limit: Duration,
 ) -> Vec<RequirementOutcome> {
-    evaluate_bounded_with(requirements, limit, evaluate).await
+    let policy = Arc::clone(&assessor.policy);
+    let time = assessor.time;
+    evaluate_bounded_with(assessor, requirements, move |reqs| {
+        let budget = Budget::new(time, budget::BYTE_BUDGET);
+        evaluate(
+            reqs,
+            &CheckCx {
+                policy: &policy,
+                budget: &budget,
+            },
+        )
+    })
+    .await
 }
 
 /// [`evaluate_bounded`] with the evaluation passed in (tests give one that
-/// blocks to exercise the limit).
+/// blocks to exercise the limits).
 async fn evaluate_bounded_with<F>(
+    assessor: &Assessor,
     requirements: Vec<Requirement>,
-    limit: Duration,
     evaluate: F,
 ) -> Vec<RequirementOutcome>
 where
@@ -251,12 +330,29 @@ where
         .iter()
         .map(|r| (r.id.clone(), r.mandatory))
         .collect();
-    let task = tokio::task::spawn_blocking(move || evaluate(&requirements));
-    let why = match tokio::time::timeout(limit, task).await {
-        Ok(Ok(outcomes)) => return outcomes,
-        Ok(Err(e)) => format!("the checks could not be evaluated: {e}"),
+    let limit = assessor.time + EVALUATION_GRACE;
+    let why = match tokio::time::timeout(limit, Arc::clone(&assessor.gate).acquire_owned()).await {
+        Ok(Ok(permit)) => {
+            // The permit goes with the work: a check stuck in the kernel
+            // keeps it, and no second evaluation piles up behind it.
+            let task = tokio::task::spawn_blocking(move || {
+                let outcomes = evaluate(&requirements);
+                drop(permit);
+                outcomes
+            });
+            match tokio::time::timeout(limit, task).await {
+                Ok(Ok(outcomes)) => return outcomes,
+                Ok(Err(e)) => format!("the checks could not be evaluated: {e}"),
+                Err(_) => format!(
+                    "the checks did not finish within {} s (a checked path may be on a hung file system); the requirement fails",
+                    limit.as_secs_f64()
+                ),
+            }
+        }
+        // The semaphore is never closed.
+        Ok(Err(_)) => "the checks could not be evaluated".to_owned(),
         Err(_) => format!(
-            "the checks did not finish within {} s (a checked path may be a FIFO, a device or on a hung file system); the requirement fails",
+            "the previous evaluation is still running after {} s (a checked path may be on a hung file system); the requirement fails without a new evaluation",
             limit.as_secs_f64()
         ),
     };
@@ -273,11 +369,13 @@ where
 
 /// Evaluates every requirement. A requirement passes when all its checks
 /// pass (so one with no checks passes, as `docs/protocol.md` decides).
-pub fn evaluate(requirements: &[Requirement]) -> Vec<RequirementOutcome> {
+/// Once the budget is spent every remaining check fails saying so.
+pub fn evaluate(requirements: &[Requirement], cx: &CheckCx<'_>) -> Vec<RequirementOutcome> {
     requirements
         .iter()
         .map(|req| {
-            let checks: Vec<CheckOutcome> = req.checks.iter().map(evaluate_check).collect();
+            let checks: Vec<CheckOutcome> =
+                req.checks.iter().map(|c| evaluate_check(c, cx)).collect();
             RequirementOutcome {
                 id: req.id.clone(),
                 mandatory: req.mandatory,
@@ -286,192 +384,6 @@ pub fn evaluate(requirements: &[Requirement]) -> Vec<RequirementOutcome> {
             }
         })
         .collect()
-}
-
-/// Evaluates one check on this endpoint.
-pub fn evaluate_check(check: &Check) -> CheckOutcome {
-    match check {
-        Check::FileExists { path } => file_exists(path),
-        Check::FileContains { path, pattern } => file_contains(path, pattern),
-        Check::ProcessRunning { name } => process_running(name),
-        Check::Unsupported { check_type } => {
-            tracing::warn!(
-                check_type = ?check_type,
-                "refusing check type {check_type:?}: posture-sync never runs commands and evaluates only file-exists, file-contains and process-running; the requirement fails"
-            );
-            CheckOutcome {
-                passed: false,
-                reason: format!(
-                    "check type {check_type:?} refused: posture-sync never runs commands"
-                ),
-                refused: true,
-            }
-        }
-    }
-}
-
-/// Paths must be absolute: the agent's working directory means nothing to
-/// the server that wrote the check.
-fn absolute(path: &str) -> Result<&Path, CheckOutcome> {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        Ok(p)
-    } else {
-        Err(CheckOutcome::fail(format!(
-            "{path:?} is not an absolute path"
-        )))
-    }
-}
-
-fn file_exists(path: &str) -> CheckOutcome {
-    let p = match absolute(path) {
-        Ok(p) => p,
-        Err(outcome) => return outcome,
-    };
-    match std::fs::metadata(p) {
-        Ok(_) => CheckOutcome::pass(format!("{path} exists")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            CheckOutcome::fail(format!("{path} does not exist"))
-        }
-        Err(e) => CheckOutcome::fail(format!("cannot inspect {path}: {e}")),
-    }
-}
-
-fn file_contains(path: &str, pattern: &str) -> CheckOutcome {
-    let p = match absolute(path) {
-        Ok(p) => p,
-        Err(outcome) => return outcome,
-    };
-    if pattern.len() > MAX_PATTERN_LEN {
-        return CheckOutcome::fail(format!(
-            "pattern of {} bytes is longer than the {MAX_PATTERN_LEN} allowed",
-            pattern.len()
-        ));
-    }
-    let regex = match regex::bytes::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .multi_line(true)
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            return CheckOutcome::fail(format!("invalid pattern {pattern:?}: {e}"));
-        }
-    };
-    let mut text = Vec::new();
-    let read = open_regular(p).and_then(|f| match f {
-        Some(f) => f.take(MAX_FILE_BYTES).read_to_end(&mut text).map(Some),
-        None => Ok(None),
-    });
-    match read {
-        Ok(Some(_)) if regex.is_match(&text) => {
-            CheckOutcome::pass(format!("{path} matches {pattern:?}"))
-        }
-        Ok(Some(_)) => CheckOutcome::fail(format!("{path} does not match {pattern:?}")),
-        Ok(None) => CheckOutcome::fail(format!(
-            "{path} is not a regular file (file-contains reads regular files only, never FIFOs, devices, sockets or directories)"
-        )),
-        Err(e) => CheckOutcome::fail(format!("cannot read {path}: {e}")),
-    }
-}
-
-/// Opens `p` for reading when it is a regular file (symbolic links are
-/// followed), `Ok(None)` when it is anything else. Checked before the open
-/// (opening a device can have side effects) and again on the open file
-/// (the path may have been swapped in between); on Unix the open is
-/// non-blocking so that a swapped-in FIFO cannot block it.
-fn open_regular(p: &Path) -> std::io::Result<Option<File>> {
-    if !std::fs::metadata(p)?.is_file() {
-        return Ok(None);
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(p)?;
-    if !file.metadata()?.is_file() {
-        return Ok(None);
-    }
-    Ok(Some(file))
-}
-
-fn process_running(name: &str) -> CheckOutcome {
-    if name.is_empty() || name.contains('/') {
-        return CheckOutcome::fail(format!("{name:?} is not a process name"));
-    }
-    match imp::process_running(name) {
-        Ok(true) => CheckOutcome::pass(format!("process {name} runs")),
-        Ok(false) => CheckOutcome::fail(format!("no process named {name} runs")),
-        Err(why) => CheckOutcome::fail(why),
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod imp {
-    use std::path::Path;
-
-    /// Linux truncates `comm` to 15 bytes.
-    const COMM_LEN: usize = 15;
-
-    /// Scans `/proc/*/comm`; for names longer than `comm` holds, the
-    /// command line's program name decides.
-    pub(super) fn process_running(name: &str) -> Result<bool, String> {
-        let entries = std::fs::read_dir("/proc").map_err(|e| format!("cannot list /proc: {e}"))?;
-        let truncated = truncate(name);
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(pid) = file_name.to_str() else {
-                continue;
-            };
-            if !pid.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            // Processes come and go during the scan: unreadable ones are skipped.
-            let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
-                continue;
-            };
-            let comm = comm.trim_end_matches('\n');
-            if comm == name {
-                return Ok(true);
-            }
-            if name.len() > COMM_LEN
-                && comm == truncated
-                && program_name(&entry.path()).as_deref() == Some(name)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    fn truncate(name: &str) -> &str {
-        let mut end = name.len().min(COMM_LEN);
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        &name[..end]
-    }
-
-    fn program_name(proc_dir: &Path) -> Option<String> {
-        let cmdline = std::fs::read(proc_dir.join("cmdline")).ok()?;
-        let argv0 = cmdline.split(|b| *b == 0).next()?;
-        let argv0 = std::str::from_utf8(argv0).ok()?;
-        Some(argv0.rsplit('/').next()?.to_owned())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod imp {
-    /// Fails closed: reading the process table is implemented for Linux only.
-    pub(super) fn process_running(name: &str) -> Result<bool, String> {
-        Err(format!(
-            "cannot check for process {name}: process-running is implemented on Linux only (failed closed)"
-        ))
-    }
 }
 
 #[cfg(test)]

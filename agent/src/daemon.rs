@@ -69,6 +69,11 @@ pub struct Io {
     pub probe_history: PathBuf,
     /// Where the status report goes after every step.
     pub status: watch::Sender<status_report::Snapshot>,
+    /// Places no posture check may look unless the profile's
+    /// ContentCheckPaths allow them, besides the platform's own
+    /// ([`assess::policy`]): the agent's state and log directories and the
+    /// user's home directory.
+    pub check_off_limits: Vec<PathBuf>,
 }
 
 /// The running driver.
@@ -85,6 +90,7 @@ pub struct Daemon<H> {
     tasks: HashMap<OpId, AbortHandle>,
     timer: Option<(OpId, Instant)>,
     history: ProbeHistory,
+    assessor: assess::Assessor,
 }
 
 impl<H> std::fmt::Debug for Daemon<H> {
@@ -120,6 +126,11 @@ impl<H: Hooks> Daemon<H> {
             .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let history = ProbeHistory::new(io.probe_history.clone());
+        let assessor = assess::Assessor::new(assess::CheckPolicy::new(
+            &[],
+            io.check_off_limits.iter().cloned(),
+            None,
+        ));
         Daemon {
             state: Arc::new(State::new(persisted, fastrand::u64(..))),
             started: Instant::now(),
@@ -132,6 +143,7 @@ impl<H: Hooks> Daemon<H> {
             tasks: HashMap::new(),
             timer: None,
             history,
+            assessor,
         }
     }
 
@@ -213,6 +225,11 @@ impl<H: Hooks> Daemon<H> {
                     }
                 }
                 self.hooks.profile_applied(&loaded.profile);
+                self.assessor = self.assessor.with_policy(assess::CheckPolicy::new(
+                    &loaded.profile.content_check_paths(),
+                    self.io.check_off_limits.iter().cloned(),
+                    None,
+                ));
                 self.profile = Some(loaded.profile);
                 self.handle(Event::ProfileApplied(settings));
             }
@@ -282,15 +299,24 @@ impl<H: Hooks> Daemon<H> {
             }
             Action::StartAssessment { op, session, psn } => {
                 let transport = self.io.transport.clone();
+                let assessor = self.assessor.clone();
                 self.spawn(op, async move {
-                    let result = assess::assess(&transport, &psn, &session)
-                        .await
-                        .map(|a| a.status)
-                        .map_err(|e| {
-                            tracing::warn!(session = %session, psn = %e.error.target, "{e}");
-                            TargetOutcome::new(e.error.target, e.error.outcome)
-                        });
-                    Event::AssessmentFinished { op, result }
+                    let (result, evaluated_in) =
+                        match assess::assess(&transport, &assessor, &psn, &session).await {
+                            Ok(a) => (Ok(a.status), a.evaluated_in),
+                            Err(e) => {
+                                tracing::warn!(session = %session, psn = %e.error.target, "{e}");
+                                (
+                                    Err(TargetOutcome::new(e.error.target, e.error.outcome)),
+                                    e.evaluated_in,
+                                )
+                            }
+                        };
+                    Event::AssessmentFinished {
+                        op,
+                        result,
+                        evaluated_in,
+                    }
                 });
             }
             Action::StartProbeRound {

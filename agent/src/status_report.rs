@@ -433,12 +433,17 @@ mod tests {
                 state,
                 Event::AssessmentFinished {
                     op,
+                    evaluated_in: std::time::Duration::ZERO,
                     result: Ok(PostureStatus::Compliant),
                 },
                 mono(2),
             );
             *state = s.state;
-            let Some(crate::machine::Action::ArmTimer { timer, .. }) = s.actions.first().cloned()
+            let Some(crate::machine::Action::ArmTimer { timer, .. }) = s
+                .actions
+                .iter()
+                .find(|a| matches!(a, crate::machine::Action::ArmTimer { .. }))
+                .cloned()
             else {
                 return state.clone();
             };

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use posture_protocol::PsnRef;
-use profile_schema::{HostPort, ServerNameRules};
+use profile_schema::{HostPort, PortRanges, ServerNameRules};
 
 /// Where a target came from (for logs: an administrator wants to know which
 /// profile key or which server named a refused host).
@@ -46,22 +46,41 @@ impl fmt::Display for TargetSource {
     }
 }
 
-/// A target left out because ServerNameRules do not allow its host.
+/// Which local rule refused a target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// ServerNameRules do not allow its host.
+    ServerNameRules,
+    /// A server named it on a port outside ServerPorts (shown as written,
+    /// e.g. `8000-8999`).
+    ServerPorts(String),
+}
+
+/// A target left out because a local rule does not allow it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RefusedTarget {
     /// The refused target.
     pub target: HostPort,
     /// Where it came from.
     pub source: TargetSource,
+    /// Which rule refused it.
+    pub why: Refusal,
 }
 
 impl fmt::Display for RefusedTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} (from {}) is not allowed by ServerNameRules; skipped",
-            self.target, self.source
-        )
+        match &self.why {
+            Refusal::ServerNameRules => write!(
+                f,
+                "{} (from {}) is not allowed by ServerNameRules; skipped",
+                self.target, self.source
+            ),
+            Refusal::ServerPorts(allowed) => write!(
+                f,
+                "{} (from {}) names port {}, outside ServerPorts ({allowed}); skipped: a PSN may not aim the endpoint at other ports",
+                self.target, self.source, self.target.port
+            ),
+        }
     }
 }
 
@@ -84,8 +103,33 @@ impl Selection {
         if rules.allows(&target.host) {
             self.targets.push(target);
         } else {
-            self.refused.push(RefusedTarget { target, source });
+            self.refused.push(RefusedTarget {
+                target,
+                source,
+                why: Refusal::ServerNameRules,
+            });
         }
+    }
+
+    /// A target a server named: its port must be in `ports` too.
+    fn push_named(
+        &mut self,
+        rules: &ServerNameRules,
+        ports: &PortRanges,
+        target: HostPort,
+        source: TargetSource,
+    ) {
+        if !ports.allows(target.port)
+            && !self.refused.iter().any(|r| same_target(&r.target, &target))
+        {
+            self.refused.push(RefusedTarget {
+                target,
+                source,
+                why: Refusal::ServerPorts(ports.to_string()),
+            });
+            return;
+        }
+        self.push(rules, target, source);
     }
 }
 
@@ -123,7 +167,10 @@ pub const PSN_LIST_PROBE_TARGETS: usize = 2;
 
 /// Probe targets: the profile's PostureProbingBackupList if it names PSNs;
 /// otherwise the connected PSN (first) plus up to two PSNs from the last
-/// discovery's psnList. Filtered by ServerNameRules, deduplicated.
+/// discovery's psnList. Filtered by ServerNameRules, deduplicated; the
+/// PSNs a server named must also use a port of `ports` (ServerPorts), so a
+/// PSN cannot turn the fleet into a port scanner. The backup list is the
+/// local profile's and keeps its ports.
 ///
 /// The two psnList PSNs are the first two allowed ones (refused entries do
 /// not use up a slot), so a fleet probes in a predictable order that an
@@ -133,6 +180,7 @@ pub fn probe_targets(
     connected: &PsnRef,
     psn_list: &[PsnRef],
     rules: &ServerNameRules,
+    ports: &PortRanges,
 ) -> Selection {
     let mut sel = Selection::default();
     if !backup_list.is_empty() {
@@ -141,8 +189,9 @@ pub fn probe_targets(
         }
         return sel;
     }
-    sel.push(
+    sel.push_named(
         rules,
+        ports,
         state_sync_target(connected),
         TargetSource::ConnectedPsn,
     );
@@ -151,7 +200,7 @@ pub fn probe_targets(
         if sel.targets.len() >= limit {
             break;
         }
-        sel.push(rules, state_sync_target(psn), TargetSource::PsnList);
+        sel.push_named(rules, ports, state_sync_target(psn), TargetSource::PsnList);
     }
     sel
 }
@@ -226,6 +275,10 @@ mod tests {
         ServerNameRules::parse(text).unwrap()
     }
 
+    fn ise_ports() -> PortRanges {
+        PortRanges::parse("8000-8999").unwrap()
+    }
+
     #[test]
     fn discovery_order_is_persisted_then_discovery_host_then_call_home() {
         let sel = discovery_targets(
@@ -266,7 +319,8 @@ mod tests {
             sel.refused,
             [RefusedTarget {
                 target: hp("evil.example", 8443),
-                source: TargetSource::Persisted
+                source: TargetSource::Persisted,
+                why: Refusal::ServerNameRules,
             }]
         );
         assert!(sel.refused[0].to_string().contains("evil.example:8443"));
@@ -285,6 +339,7 @@ mod tests {
             &psn("psn1"),
             &[psn("psn2"), psn("psn3")],
             &rules(""),
+            &ise_ports(),
         );
         assert_eq!(sel.targets, [hp("b1", 8449), hp("b2", 8500)]);
     }
@@ -296,6 +351,7 @@ mod tests {
             &psn("psn1"),
             &[psn("psn1"), psn("psn2"), psn("psn3"), psn("psn4")],
             &rules(""),
+            &ise_ports(),
         );
         assert_eq!(
             sel.targets,
@@ -314,6 +370,7 @@ mod tests {
                 psn("psn3.lab.test"),
             ],
             &rules("*.lab.test"),
+            &ise_ports(),
         );
         assert_eq!(
             sel.targets,
@@ -329,9 +386,52 @@ mod tests {
 
     #[test]
     fn a_refused_connected_psn_is_reported() {
-        let sel = probe_targets(&[], &psn("rogue.example"), &[], &rules("*.lab.test"));
+        let sel = probe_targets(
+            &[],
+            &psn("rogue.example"),
+            &[],
+            &rules("*.lab.test"),
+            &ise_ports(),
+        );
         assert!(sel.targets.is_empty());
         assert_eq!(sel.refused[0].source, TargetSource::ConnectedPsn);
+    }
+
+    /// The review's port scanner: a psnList entry naming `127.0.0.1:22` was
+    /// probed by every endpoint every interval.
+    #[test]
+    fn a_server_cannot_aim_probes_at_ports_outside_server_ports() {
+        let on = |host: &str, port: u16| PsnRef {
+            host: host.to_owned(),
+            state_sync_port: port,
+        };
+        let sel = probe_targets(
+            &[],
+            &on("psn1.lab.test", 22),
+            &[
+                on("127.0.0.1", 22),
+                on("psn2.lab.test", 445),
+                on("psn3.lab.test", 8449),
+            ],
+            &rules(""),
+            &ise_ports(),
+        );
+        assert_eq!(sel.targets, [hp("psn3.lab.test", 8449)]);
+        assert_eq!(sel.refused.len(), 3);
+        assert_eq!(sel.refused[0].source, TargetSource::ConnectedPsn);
+        assert_eq!(
+            sel.refused[1].to_string(),
+            "127.0.0.1:22 (from discovery reply <psnList>) names port 22, outside ServerPorts (8000-8999); skipped: a PSN may not aim the endpoint at other ports"
+        );
+        // The profile's own backup list keeps its ports.
+        let sel = probe_targets(
+            &[hp("b1", 22)],
+            &on("psn1", 22),
+            &[],
+            &rules(""),
+            &ise_ports(),
+        );
+        assert_eq!(sel.targets, [hp("b1", 22)]);
     }
 
     #[test]
@@ -388,7 +488,7 @@ mod tests {
             list in proptest::collection::vec(host(), 0..8)
         ) {
             let psns: Vec<PsnRef> = list.iter().map(|h| psn(h)).collect();
-            let sel = probe_targets(&[], &psn("conn.lab.test"), &psns, &rules(""));
+            let sel = probe_targets(&[], &psn("conn.lab.test"), &psns, &rules(""), &ise_ports());
             prop_assert!(sel.targets.len() <= 1 + PSN_LIST_PROBE_TARGETS);
             prop_assert_eq!(&sel.targets[0], &hp("conn.lab.test", 8449));
         }

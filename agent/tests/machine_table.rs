@@ -76,6 +76,7 @@ impl Agent {
         a.now = a.now + Duration::from_secs(2);
         a.send(Event::AssessmentFinished {
             op,
+            evaluated_in: std::time::Duration::ZERO,
             result: Ok(posture),
         });
         assert_eq!(a.state.phase().name(), PhaseName::Known);
@@ -479,6 +480,7 @@ fn probing_resumes_after_reassessment() {
     });
     a.send(Event::AssessmentFinished {
         op,
+        evaluated_in: std::time::Duration::ZERO,
         result: Ok(PostureStatus::NonCompliant),
     });
     assert_eq!(a.next_probe_in(), Some(DELAY));

@@ -56,9 +56,14 @@ pub enum KeyType {
         default_port: u16,
     },
     /// Comma-separated host name patterns with `*` wildcards (within one DNS
-    /// label; a leading `*.` spans labels), compared without regard to case;
-    /// empty or `*` accepts any host.
+    /// label; a leading `*.` spans labels), compared without regard to case.
+    /// `*` accepts any host; empty derives the patterns from the hosts the
+    /// profile names ([`crate::ServerNameRules::derived`]).
     NamePatterns,
+    /// Comma-separated TCP ports and `first-last` ranges.
+    PortRanges,
+    /// Comma-separated absolute path prefixes; empty means none.
+    PathList,
 }
 
 impl KeyType {
@@ -74,7 +79,9 @@ impl KeyType {
             KeyType::Text
             | KeyType::HostList { .. }
             | KeyType::HostPort { .. }
-            | KeyType::NamePatterns => None,
+            | KeyType::NamePatterns
+            | KeyType::PortRanges
+            | KeyType::PathList => None,
         }
     }
 
@@ -91,6 +98,8 @@ impl KeyType {
             KeyType::HostList { .. } => "host-list",
             KeyType::HostPort { .. } => "host-port",
             KeyType::NamePatterns => "name-patterns",
+            KeyType::PortRanges => "port-ranges",
+            KeyType::PathList => "path-list",
         }
     }
 
@@ -112,6 +121,8 @@ impl KeyType {
             KeyType::HostList { .. } => "comma-separated `host` or `host:port`".to_owned(),
             KeyType::HostPort { .. } => "`host` or `host:port`".to_owned(),
             KeyType::NamePatterns => "comma-separated patterns, `*` wildcards".to_owned(),
+            KeyType::PortRanges => "comma-separated ports or `first-last` ranges".to_owned(),
+            KeyType::PathList => "comma-separated absolute path prefixes".to_owned(),
             ty => match (ty.range(), ty.unit()) {
                 (Some((min, max)), Some(unit)) => format!("{min}-{max} {unit}"),
                 (Some((min, max)), None) => format!("{min}-{max}"),
@@ -222,8 +233,24 @@ pub static KEYS: &[KeyDef] = &[
         ty: KeyType::NamePatterns,
         default: "",
         used: true,
-        doc: "Which PSN host names the agent accepts: comma-separated patterns with `*` wildcards, compared without regard to case (e.g. `*.corp.example.com`). `*` matches within one DNS label; a leading `*.` matches one or more labels; IP addresses match only patterns naming them exactly. Empty or `*` accepts any host.",
-        note: "",
+        doc: "Which PSN host names the agent accepts: comma-separated patterns with `*` wildcards, compared without regard to case (e.g. `*.corp.example.com`). `*` matches within one DNS label; a leading `*.` matches one or more labels; IP addresses match only patterns naming them exactly. A lone `*` accepts any host. Empty: only the hosts the profile itself names (DiscoveryHost, CallHomeList, PostureProbingBackupList) and the other hosts of their DNS domains (`psn1.corp.example` allows `*.corp.example`); an address allows only itself.",
+        note: "posture-sync's safe default for an empty value (the vendor accepts any host); `profile check` prints the derived patterns",
+    },
+    KeyDef {
+        name: "ServerPorts",
+        ty: KeyType::PortRanges,
+        default: "8000-8999",
+        used: true,
+        doc: "TCP ports a PSN may name for state sync (the discovery reply's `<psn>` and `<psnList>`): a target on any other port is never probed, so a PSN cannot aim the endpoint at other services. Ports the profile itself names (PostureProbingBackupList, DiscoveryHost, CallHomeList) are always allowed.",
+        note: "posture-sync's key; the default is the range ISE uses for its state sync port",
+    },
+    KeyDef {
+        name: "ContentCheckPaths",
+        ty: KeyType::PathList,
+        default: "",
+        used: true,
+        doc: "Absolute path prefixes under which posture checks may read file contents (`file-contains`, `file-sha256`) and may look inside the places that are otherwise off limits to every check (home directories, /proc, /sys, /dev, the agent's own directories). Set locally by the administrator, never by a server. Empty: no `file-contains` check runs, `file-sha256` reads only outside the off-limits places.",
+        note: "posture-sync's key (docs/agent.md, \"What a PSN can learn\")",
     },
     KeyDef {
         name: "LogFileSize",

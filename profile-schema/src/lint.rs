@@ -77,6 +77,23 @@ impl Profile {
         }
 
         let rules = self.server_name_rules();
+        if rules.is_derived() {
+            // Not a mistake: the safe default. Said as a note so that the
+            // administrator sees which hosts a PSN may lead the agent to.
+            let message = if rules.patterns().is_empty() {
+                "ServerNameRules: empty and the profile names no host, so the agent follows no host a PSN names (only the PSNs remembered from earlier sessions are tried, and they too must match)".to_owned()
+            } else {
+                format!(
+                    "ServerNameRules: empty, so the agent accepts only the hosts this profile names and their domains: `{}`",
+                    rules.patterns().join(", ")
+                )
+            };
+            out.push(
+                Diagnostic::new(Severity::Note, self.pos_of("ServerNameRules"), message)
+                    .with_key("ServerNameRules")
+                    .with_help("write ServerNameRules explicitly, e.g. `*.corp.example.com`, to allow other PSN names; `*` accepts any host (not recommended)".to_owned()),
+            );
+        }
         if rules.allows_any() {
             let shown = match self.get("ServerNameRules") {
                 Some(t) if !t.is_empty() => format!("`{t}`"),
@@ -87,7 +104,7 @@ impl Profile {
                 format!("ServerNameRules: {shown} accepts any host name"),
                 "list your PSNs' names, e.g. `*.corp.example.com`, so that the agent talks only to your PSNs".into(),
             ));
-        } else {
+        } else if !rules.is_derived() {
             // `*` never matches inside an IP address (a wildcard that spans
             // networks is a host-name idea): say so instead of letting the
             // administrator wonder why `10.20.0.*` refuses 10.20.0.13.

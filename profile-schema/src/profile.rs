@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::diagnostic::{Diagnostic, LineIndex, LoadError, Pos, Severity};
 use crate::keys::{self, KeyDef};
-use crate::values::{HostPort, ServerNameRules, Value, parse_value};
+use crate::values::{HostPort, PortRanges, ServerNameRules, Value, parse_value};
 use crate::xml::{self, ROOT};
 
 /// Profiles larger than this are refused before they are parsed.
@@ -435,11 +435,40 @@ impl Profile {
         }
     }
 
-    /// ServerNameRules (empty accepts any host).
+    /// ServerNameRules as the agent applies them: the written patterns, or,
+    /// when the key is empty or absent, the rules derived from the hosts this
+    /// profile names ([`ServerNameRules::derived`]; no named host gives rules
+    /// that accept no host).
     pub fn server_name_rules(&self) -> ServerNameRules {
         match self.value("ServerNameRules") {
-            Some(Value::Rules(r)) => r,
-            _ => ServerNameRules::default(),
+            Some(Value::Rules(r)) if !r.patterns().is_empty() => r,
+            _ => {
+                let named: Vec<HostPort> = self
+                    .discovery_host()
+                    .into_iter()
+                    .chain(self.call_home_list())
+                    .chain(self.probing_backup_list())
+                    .collect();
+                ServerNameRules::derived(named.iter().map(|h| h.host.as_str()))
+            }
+        }
+    }
+
+    /// ServerPorts: the ports a PSN may name for state sync (default 8000-8999).
+    pub fn server_ports(&self) -> PortRanges {
+        match self.value("ServerPorts") {
+            Some(Value::Ports(p)) => p,
+            // The default parses (tested in the key table); ISE's range.
+            _ => PortRanges::parse("8000-8999").unwrap_or_else(|_| PortRanges::none()),
+        }
+    }
+
+    /// ContentCheckPaths: absolute path prefixes content checks may read
+    /// (empty by default).
+    pub fn content_check_paths(&self) -> Vec<String> {
+        match self.value("ContentCheckPaths") {
+            Some(Value::Paths(p)) => p,
+            _ => Vec::new(),
         }
     }
 

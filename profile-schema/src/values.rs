@@ -148,6 +148,9 @@ pub fn parse_host_list(text: &str, default_port: u16) -> Result<Vec<HostPort>, V
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServerNameRules {
     patterns: Vec<String>,
+    /// Derived from the hosts a profile names (its ServerNameRules key was
+    /// empty): then no patterns means no host, not any host.
+    derived: bool,
 }
 
 impl ServerNameRules {
@@ -174,10 +177,58 @@ impl ServerNameRules {
             patterns.push(normalize(p));
         }
         if errors.is_empty() {
-            Ok(ServerNameRules { patterns })
+            Ok(ServerNameRules {
+                patterns,
+                derived: false,
+            })
         } else {
             Err(errors)
         }
+    }
+
+    /// The rules an empty ServerNameRules stands for: the hosts the profile
+    /// names and the other hosts of their DNS domains. A name of three or
+    /// more labels allows its parent domain (`psn1.corp.example` gives
+    /// `*.corp.example`), a two-label name itself and its subdomains, a
+    /// one-label name and an IP address only themselves. No hosts give rules
+    /// that accept no host at all: a PSN can then never lead the agent to a
+    /// host the administrator did not name.
+    pub fn derived<'a>(hosts: impl IntoIterator<Item = &'a str>) -> ServerNameRules {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut add = |p: String| {
+            if !patterns.contains(&p) {
+                patterns.push(p);
+            }
+        };
+        for host in hosts {
+            let host = normalize_host(host);
+            if host.is_empty() {
+                continue;
+            }
+            if host.parse::<std::net::IpAddr>().is_ok() {
+                add(host);
+                continue;
+            }
+            let labels: Vec<&str> = host.split('.').collect();
+            match labels.len() {
+                1 => add(host.clone()),
+                2 => {
+                    add(host.clone());
+                    add(format!("*.{host}"));
+                }
+                _ => add(format!("*.{}", labels[1..].join("."))),
+            }
+        }
+        ServerNameRules {
+            patterns,
+            derived: true,
+        }
+    }
+
+    /// Whether the rules were derived from the profile's hosts
+    /// ([`ServerNameRules::derived`]) rather than written in the profile.
+    pub fn is_derived(&self) -> bool {
+        self.derived
     }
 
     /// The patterns, lowercased, in profile order.
@@ -185,9 +236,10 @@ impl ServerNameRules {
         &self.patterns
     }
 
-    /// Whether every host is accepted (no patterns, or a lone `*`).
+    /// Whether every host is accepted (no patterns written, or a lone `*`).
     pub fn allows_any(&self) -> bool {
-        self.patterns.is_empty() || self.patterns.iter().any(|p| p.chars().all(|c| c == '*'))
+        (self.patterns.is_empty() && !self.derived)
+            || self.patterns.iter().any(|p| p.chars().all(|c| c == '*'))
     }
 
     /// Whether `host` (a name or address, no port) matches a pattern.
@@ -289,6 +341,114 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
+/// The profile's ServerPorts: which TCP ports a PSN may name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRanges {
+    ranges: Vec<(u16, u16)>,
+}
+
+impl PortRanges {
+    /// Parse `8000-8999, 443`; every error names the bad entry.
+    pub fn parse(text: &str) -> Result<PortRanges, Vec<String>> {
+        let mut ranges = Vec::new();
+        let mut errors = Vec::new();
+        let port = |t: &str| -> Result<u16, String> {
+            match t.trim().parse::<u32>() {
+                Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+                Ok(n) => Err(format!("port {n} is out of range 1-65535")),
+                Err(_) => Err(format!("`{}` is not a port number", t.trim())),
+            }
+        };
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let parsed = match entry.split_once('-') {
+                Some((a, b)) => match (port(a), port(b)) {
+                    (Ok(a), Ok(b)) if a <= b => Ok((a, b)),
+                    (Ok(a), Ok(b)) => {
+                        Err(format!("range `{entry}` ends ({b}) before it starts ({a})"))
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(format!("range `{entry}`: {e}")),
+                },
+                None => port(entry).map(|p| (p, p)),
+            };
+            match parsed {
+                Ok(r) => ranges.push(r),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(PortRanges { ranges })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// No port at all.
+    pub fn none() -> PortRanges {
+        PortRanges { ranges: Vec::new() }
+    }
+
+    /// Whether `port` lies in one of the ranges.
+    pub fn allows(&self, port: u16) -> bool {
+        self.ranges.iter().any(|&(a, b)| (a..=b).contains(&port))
+    }
+
+    /// The ranges in profile order.
+    pub fn ranges(&self) -> &[(u16, u16)] {
+        &self.ranges
+    }
+}
+
+impl std::fmt::Display for PortRanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, &(a, b)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            if a == b {
+                write!(f, "{a}")?;
+            } else {
+                write!(f, "{a}-{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parse comma-separated absolute path prefixes (ContentCheckPaths). A
+/// prefix must be absolute (`/…` or a Windows drive `C:\…`), without `..`
+/// components, and never a network path (`\\host\share`, `\\?\`,
+/// `\\.\`): the allowlist widens what checks may read, so it must name
+/// local places unambiguously.
+pub fn parse_path_list(text: &str) -> Result<Vec<String>, Vec<String>> {
+    let mut paths = Vec::new();
+    let mut errors = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bytes = entry.as_bytes();
+        let drive = bytes.len() >= 3
+            && bytes[0].is_ascii_alphabetic()
+            && bytes[1] == b':'
+            && (bytes[2] == b'\\' || bytes[2] == b'/');
+        if entry.starts_with("\\\\") || entry.starts_with("//") {
+            errors.push(format!(
+                "`{entry}` is a network or device path; allowed are local absolute paths"
+            ));
+        } else if !(entry.starts_with('/') || drive) {
+            errors.push(format!("`{entry}` is not an absolute path"));
+        } else if entry.split(['/', '\\']).any(|c| c == "..") {
+            errors.push(format!(
+                "`{entry}` contains `..`; write the path it stands for"
+            ));
+        } else {
+            paths.push(entry.to_owned());
+        }
+    }
+    if errors.is_empty() {
+        Ok(paths)
+    } else {
+        Err(errors)
+    }
+}
+
 /// A known key's value after type checking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
@@ -297,6 +457,8 @@ pub(crate) enum Value {
     Hosts(Vec<HostPort>),
     Host(Option<HostPort>),
     Rules(ServerNameRules),
+    Ports(PortRanges),
+    Paths(Vec<String>),
 }
 
 /// Type-check `text` (already trimmed) against `def`. Empty text means the
@@ -324,6 +486,12 @@ pub(crate) fn parse_value(def: &KeyDef, text: &str) -> Result<Value, Vec<String>
         }
         KeyType::NamePatterns => ServerNameRules::parse(text)
             .map(Value::Rules)
+            .map_err(|es| es.into_iter().map(|e| format!("{key}: {e}")).collect()),
+        KeyType::PortRanges => PortRanges::parse(text)
+            .map(Value::Ports)
+            .map_err(|es| es.into_iter().map(|e| format!("{key}: {e}")).collect()),
+        KeyType::PathList => parse_path_list(text)
+            .map(Value::Paths)
             .map_err(|es| es.into_iter().map(|e| format!("{key}: {e}")).collect()),
         ty => {
             let (min, max) = ty.range().unwrap_or((0, u32::MAX));
@@ -507,5 +675,103 @@ mod tests {
         assert!(!wildcard_match(b"*a*b*c", b"xxaxxbxxbx"));
         assert!(wildcard_match(b"**", b""));
         assert!(!wildcard_match(b"a", b""));
+    }
+    #[test]
+    fn derived_rules_allow_the_named_hosts_and_their_domains_only() {
+        let r = ServerNameRules::derived([
+            "psn1.lab.test",
+            "10.0.0.5",
+            "ise",
+            "corp.example",
+            "[2001:db8::1]",
+        ]);
+        assert!(r.is_derived());
+        assert_eq!(
+            r.patterns(),
+            [
+                "*.lab.test",
+                "10.0.0.5",
+                "ise",
+                "corp.example",
+                "*.corp.example",
+                "2001:db8::1"
+            ]
+        );
+        for ok in [
+            "psn1.lab.test",
+            "psn2.lab.test",
+            "a.b.lab.test",
+            "10.0.0.5",
+            "ISE",
+            "corp.example",
+            "x.corp.example",
+            "2001:db8:0::1",
+        ] {
+            assert!(r.allows(ok), "{ok}");
+        }
+        for refused in [
+            "lab.test",
+            "evil.example",
+            "10.0.0.6",
+            "127.0.0.1",
+            "ise.attacker.net",
+            "psn1.lab.test.attacker.net",
+        ] {
+            assert!(!r.allows(refused), "{refused}");
+        }
+        assert!(!r.allows_any());
+    }
+
+    #[test]
+    fn derived_rules_from_no_host_accept_no_host() {
+        let r = ServerNameRules::derived([]);
+        assert!(r.patterns().is_empty());
+        assert!(!r.allows_any());
+        assert!(!r.allows("psn1.lab.test"));
+        assert!(!r.allows("127.0.0.1"));
+        // An empty written value alone still means "any" as a raw value;
+        // the profile's accessor never hands that to the agent.
+        assert!(ServerNameRules::parse("").unwrap().allows_any());
+    }
+
+    #[test]
+    fn port_ranges_parse_and_match() {
+        let p = PortRanges::parse("8000-8999, 443,9443").unwrap();
+        assert_eq!(p.ranges(), [(8000, 8999), (443, 443), (9443, 9443)]);
+        assert_eq!(p.to_string(), "8000-8999, 443, 9443");
+        for ok in [8000, 8449, 8999, 443, 9443] {
+            assert!(p.allows(ok), "{ok}");
+        }
+        for refused in [22, 80, 7999, 9000, 445, 65535] {
+            assert!(!p.allows(refused), "{refused}");
+        }
+        let errors = PortRanges::parse("0, 70000, ssh, 9000-8000, 1-x").unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "port 0 is out of range 1-65535",
+                "port 70000 is out of range 1-65535",
+                "`ssh` is not a port number",
+                "range `9000-8000` ends (8000) before it starts (9000)",
+                "range `1-x`: `x` is not a port number",
+            ]
+        );
+        assert!(!PortRanges::none().allows(8449));
+    }
+
+    #[test]
+    fn path_lists_take_local_absolute_prefixes_only() {
+        assert_eq!(
+            parse_path_list("/etc/ssh/, C:\\ProgramData\\Vendor, /opt/edr").unwrap(),
+            ["/etc/ssh/", "C:\\ProgramData\\Vendor", "/opt/edr"]
+        );
+        assert_eq!(parse_path_list("").unwrap(), Vec::<String>::new());
+        let errors =
+            parse_path_list("etc/x, /etc/../root, \\\\host\\share, \\\\?\\C:\\x, //host/share")
+                .unwrap_err();
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(errors[0].contains("not an absolute path"));
+        assert!(errors[1].contains("`..`"));
+        assert!(errors[2].contains("network or device path"));
     }
 }

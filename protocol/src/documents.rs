@@ -201,7 +201,27 @@ pub enum Check {
         /// Absolute path.
         path: String,
     },
-    /// Passes when `path` can be read and its text matches the regular expression `pattern`.
+    /// Passes when `path` is a regular file whose SHA-256 digest is `sha256`
+    /// (ISE's checksum condition): it answers one question about the file
+    /// without exposing its content.
+    FileSha256 {
+        /// Absolute path.
+        path: String,
+        /// The expected digest, 64 lowercase hexadecimal digits.
+        sha256: String,
+    },
+    /// Passes when `path` exists and was modified less than `days` days ago
+    /// (signature files, update stamps).
+    FileNewerThan {
+        /// Absolute path.
+        path: String,
+        /// Largest age in days, 1 to [`MAX_AGE_DAYS`].
+        days: u32,
+    },
+    /// Passes when `path` can be read and a line of its text matches the
+    /// regular expression `pattern`. Agents evaluate it only under path
+    /// prefixes their local profile allows (docs/agent.md): a server cannot
+    /// turn it into a file reader.
     FileContains {
         /// Absolute path.
         path: String,
@@ -225,6 +245,8 @@ impl Check {
     pub fn type_name(&self) -> &str {
         match self {
             Check::FileExists { .. } => "file-exists",
+            Check::FileSha256 { .. } => "file-sha256",
+            Check::FileNewerThan { .. } => "file-newer-than",
             Check::FileContains { .. } => "file-contains",
             Check::ProcessRunning { .. } => "process-running",
             Check::Unsupported { check_type } => check_type,
@@ -237,6 +259,39 @@ impl Check {
             "file-exists" => Check::FileExists {
                 path: text_attr(el, "check", "path")?.to_owned(),
             },
+            "file-sha256" => {
+                let digest = text_attr(el, "check", "sha256")?;
+                if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(ParseError::invalid(
+                        "check",
+                        "sha256",
+                        digest,
+                        "64 hexadecimal digits",
+                    ));
+                }
+                Check::FileSha256 {
+                    path: text_attr(el, "check", "path")?.to_owned(),
+                    sha256: digest.to_ascii_lowercase(),
+                }
+            }
+            "file-newer-than" => {
+                let raw = text_attr(el, "check", "days")?;
+                let days = match raw.parse::<u32>() {
+                    Ok(d) if (1..=MAX_AGE_DAYS).contains(&d) => d,
+                    _ => {
+                        return Err(ParseError::invalid(
+                            "check",
+                            "days",
+                            raw,
+                            format!("a whole number of days, 1-{MAX_AGE_DAYS}"),
+                        ));
+                    }
+                };
+                Check::FileNewerThan {
+                    path: text_attr(el, "check", "path")?.to_owned(),
+                    days,
+                }
+            }
             "file-contains" => Check::FileContains {
                 path: text_attr(el, "check", "path")?.to_owned(),
                 pattern: text_attr(el, "check", "pattern")?.to_owned(),
@@ -259,6 +314,17 @@ impl Check {
                     escape(path)
                 )
             }
+            Check::FileSha256 { path, sha256 } => write!(
+                out,
+                r#"<check type="file-sha256" path="{}" sha256="{}"/>"#,
+                escape(path),
+                escape(sha256)
+            ),
+            Check::FileNewerThan { path, days } => write!(
+                out,
+                r#"<check type="file-newer-than" path="{}" days="{days}"/>"#,
+                escape(path)
+            ),
             Check::FileContains { path, pattern } => write!(
                 out,
                 r#"<check type="file-contains" path="{}" pattern="{}"/>"#,
@@ -299,6 +365,17 @@ fn text_attr<'a>(
     Ok(value)
 }
 
+/// Largest `days` of a `file-newer-than` check (ten years).
+pub const MAX_AGE_DAYS: u32 = 3650;
+
+/// Most requirements one requirements reply may hold: a real posture policy
+/// has a handful; a server that sends more is refused (the reply is
+/// malformed), so it cannot make the endpoint evaluate without end.
+pub const MAX_REQUIREMENTS: usize = 64;
+
+/// Most checks one requirement may hold.
+pub const MAX_CHECKS_PER_REQUIREMENT: usize = 16;
+
 /// One requirement: passes when all its checks pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requirement {
@@ -326,6 +403,15 @@ impl Requirements {
         check_version(&el, "requirements")?;
         let session = session_attr(&el, "requirements")?;
         let mut requirements = Vec::new();
+        let count = el.children_named("requirement").count();
+        if count > MAX_REQUIREMENTS {
+            return Err(ParseError::invalid(
+                "requirements",
+                "requirement",
+                &format!("{count} requirements"),
+                format!("at most {MAX_REQUIREMENTS} requirements per reply"),
+            ));
+        }
         for req in el.children_named("requirement") {
             let id = text_attr(req, "requirement", "id")?.to_owned();
             if id.is_empty() {
@@ -340,6 +426,15 @@ impl Requirements {
                 None => true,
                 Some(_) => bool_attr(req, "requirement", "mandatory")?,
             };
+            let checks = req.children_named("check").count();
+            if checks > MAX_CHECKS_PER_REQUIREMENT {
+                return Err(ParseError::invalid(
+                    "requirement",
+                    "check",
+                    &format!("{checks} checks in requirement {id:?}"),
+                    format!("at most {MAX_CHECKS_PER_REQUIREMENT} checks per requirement"),
+                ));
+            }
             let checks = req
                 .children_named("check")
                 .map(Check::from_element)
@@ -611,6 +706,78 @@ mod tests {
     }
 
     #[test]
+    fn digest_and_age_checks_are_read_and_validated() {
+        let digest = "A".repeat(64);
+        let xml = format!(
+            r#"<requirements session="s"><requirement id="r"><check type="file-sha256" path="/opt/edr/agent" sha256="{digest}"/><check type="file-newer-than" path="/var/lib/edr/defs" days="7"/></requirement></requirements>"#
+        );
+        let r = Requirements::from_xml(xml.as_bytes()).unwrap();
+        assert_eq!(
+            r.requirements[0].checks,
+            vec![
+                Check::FileSha256 {
+                    path: "/opt/edr/agent".into(),
+                    sha256: "a".repeat(64)
+                },
+                Check::FileNewerThan {
+                    path: "/var/lib/edr/defs".into(),
+                    days: 7
+                },
+            ]
+        );
+        for bad in [
+            r#"<check type="file-sha256" path="/x" sha256="abc"/>"#.to_owned(),
+            format!(
+                r#"<check type="file-sha256" path="/x" sha256="{}"/>"#,
+                "g".repeat(64)
+            ),
+            r#"<check type="file-sha256" path="/x"/>"#.to_owned(),
+            r#"<check type="file-newer-than" path="/x" days="0"/>"#.to_owned(),
+            r#"<check type="file-newer-than" path="/x" days="3651"/>"#.to_owned(),
+            r#"<check type="file-newer-than" path="/x" days="-1"/>"#.to_owned(),
+        ] {
+            let xml = format!(
+                r#"<requirements session="s"><requirement id="r">{bad}</requirement></requirements>"#
+            );
+            assert!(
+                Requirements::from_xml(xml.as_bytes()).is_err(),
+                "accepted {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn requirement_and_check_counts_are_capped() {
+        let check = r#"<check type="file-exists" path="/etc/hostname"/>"#;
+        let reply = |requirements: usize, checks: usize| {
+            let one = format!(
+                r#"<requirement id="r">{}</requirement>"#,
+                check.repeat(checks)
+            );
+            format!(
+                r#"<requirements session="s">{}</requirements>"#,
+                one.repeat(requirements)
+            )
+        };
+        let at_cap =
+            Requirements::from_xml(reply(MAX_REQUIREMENTS, MAX_CHECKS_PER_REQUIREMENT).as_bytes());
+        assert_eq!(at_cap.unwrap().requirements.len(), MAX_REQUIREMENTS);
+        let e = Requirements::from_xml(reply(MAX_REQUIREMENTS + 1, 1).as_bytes()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                r#"<requirements> requirement: "65 requirements" is invalid (at most {MAX_REQUIREMENTS} requirements per reply)"#
+            )
+        );
+        let e = Requirements::from_xml(reply(1, MAX_CHECKS_PER_REQUIREMENT + 1).as_bytes())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("at most 16 checks per requirement"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn malformed_replies_are_errors() {
         let cases: &[&[u8]] = &[
             br#"<postureStatus session="ID" status="Great"/>"#,
@@ -661,10 +828,18 @@ mod tests {
             (arb_text(), arb_text())
                 .prop_map(|(path, pattern)| Check::FileContains { path, pattern }),
             arb_text().prop_map(|name| Check::ProcessRunning { name }),
+            (arb_text(), "[0-9a-f]{64}")
+                .prop_map(|(path, sha256)| Check::FileSha256 { path, sha256 }),
+            (arb_text(), 1..=MAX_AGE_DAYS)
+                .prop_map(|(path, days)| Check::FileNewerThan { path, days }),
             "[a-z][a-z-]{0,20}"
                 .prop_filter("not a known type", |t| !matches!(
                     t.as_str(),
-                    "file-exists" | "file-contains" | "process-running"
+                    "file-exists"
+                        | "file-contains"
+                        | "process-running"
+                        | "file-sha256"
+                        | "file-newer-than"
                 ))
                 .prop_map(|check_type| Check::Unsupported { check_type }),
         ]

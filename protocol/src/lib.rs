@@ -11,8 +11,8 @@ mod dom;
 mod status;
 
 pub use documents::{
-    Check, Discovery, PostureResult, PostureStatusReply, PsnRef, Report, ReportResult, Requirement,
-    Requirements,
+    Check, Discovery, MAX_AGE_DAYS, MAX_CHECKS_PER_REQUIREMENT, MAX_REQUIREMENTS, PostureResult,
+    PostureStatusReply, PsnRef, Report, ReportResult, Requirement, Requirements,
 };
 pub use dom::ParseError;
 pub use status::{PostureStatus, SessionId, SessionIdError, UnknownStatus};

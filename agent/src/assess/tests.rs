@@ -14,6 +14,22 @@ fn local(port: u16) -> HostPort {
 use crate::transport::Transport;
 use crate::transport::test_server::{Behaviour, TestCa, TestServer, fixed};
 
+/// Rules that let checks read the temporary directory the tests use, and
+/// nothing the platform keeps off limits.
+fn tmp_policy() -> CheckPolicy {
+    let tmp = std::env::temp_dir().canonicalize().unwrap();
+    CheckPolicy::new(&[tmp.to_str().unwrap().to_owned()], [], None)
+}
+
+/// Evaluates one check under [`tmp_policy`] and the standard budget.
+fn check(c: &Check) -> CheckOutcome {
+    check_with(c, &tmp_policy(), &Budget::standard())
+}
+
+fn check_with(c: &Check, policy: &CheckPolicy, budget: &Budget) -> CheckOutcome {
+    evaluate_check(c, &CheckCx { policy, budget })
+}
+
 fn file_with(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     let p = dir.path().join(name);
     std::fs::write(&p, text).unwrap();
@@ -24,16 +40,16 @@ fn file_with(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 fn file_exists_checks_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let present = file_with(&dir, "crypttab", "");
-    assert!(evaluate_check(&Check::FileExists { path: present }).passed);
+    assert!(check(&Check::FileExists { path: present }).passed);
     let absent = dir.path().join("nope").to_str().unwrap().to_owned();
-    let out = evaluate_check(&Check::FileExists { path: absent });
+    let out = check(&Check::FileExists { path: absent });
     assert!(!out.passed);
     assert!(out.reason.contains("does not exist"), "{}", out.reason);
 }
 
 #[test]
 fn relative_paths_fail() {
-    let out = evaluate_check(&Check::FileExists {
+    let out = check(&Check::FileExists {
         path: "etc/crypttab".into(),
     });
     assert!(!out.passed);
@@ -44,28 +60,28 @@ fn relative_paths_fail() {
 fn file_contains_matches_a_regular_expression_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = file_with(&dir, "sshd_config", "Port 22\nPasswordAuthentication no\n");
-    let check = |pattern: &str| {
-        evaluate_check(&Check::FileContains {
+    let contains = |pattern: &str| {
+        check(&Check::FileContains {
             path: path.clone(),
             pattern: pattern.into(),
         })
     };
-    assert!(check("^PasswordAuthentication no$").passed);
-    assert!(!check("^PasswordAuthentication yes$").passed);
+    assert!(contains("^PasswordAuthentication no$").passed);
+    assert!(!contains("^PasswordAuthentication yes$").passed);
 }
 
 #[test]
 fn file_contains_speaks_unicode_perl_classes_and_case() {
     let dir = tempfile::tempdir().unwrap();
     let path = file_with(&dir, "motd", "Grüße, ΚΑΛΗΜΕΡΑ 42\n");
-    let check = |pattern: &str| {
-        evaluate_check(&Check::FileContains {
+    let contains = |pattern: &str| {
+        check(&Check::FileContains {
             path: path.clone(),
             pattern: pattern.into(),
         })
     };
-    assert!(check(r"^\w+, \w+ \d+$").passed, "Unicode \\w and \\d");
-    assert!(check(r"(?i)καλημερα").passed, "Unicode case folding");
+    assert!(contains(r"^\w+, \w+ \d+$").passed, "Unicode \\w and \\d");
+    assert!(contains(r"(?i)καλημερα").passed, "Unicode case folding");
     // `\p{..}` is left out of the shipped binary (docs/agent.md) but not
     // out of a test build, where other crates' regex features are unified
     // in: nothing to assert about it here.
@@ -76,7 +92,7 @@ fn file_contains_reads_binary_files_without_failing() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bin");
     std::fs::write(&p, b"\xff\xfe marker \x00").unwrap();
-    let out = evaluate_check(&Check::FileContains {
+    let out = check(&Check::FileContains {
         path: p.to_str().unwrap().into(),
         pattern: "marker".into(),
     });
@@ -90,7 +106,7 @@ fn file_contains_reads_only_the_first_mebibyte() {
     let mut text = vec![b'a'; MAX_FILE_BYTES as usize];
     text.extend_from_slice(b"needle");
     std::fs::write(&p, text).unwrap();
-    let out = evaluate_check(&Check::FileContains {
+    let out = check(&Check::FileContains {
         path: p.to_str().unwrap().into(),
         pattern: "needle".into(),
     });
@@ -101,7 +117,7 @@ fn file_contains_reads_only_the_first_mebibyte() {
 fn invalid_or_huge_patterns_fail_the_check_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let path = file_with(&dir, "f", "x");
-    let out = evaluate_check(&Check::FileContains {
+    let out = check(&Check::FileContains {
         path: path.clone(),
         pattern: "(unclosed".into(),
     });
@@ -109,14 +125,14 @@ fn invalid_or_huge_patterns_fail_the_check_with_a_reason() {
     assert!(out.reason.contains("invalid pattern"), "{}", out.reason);
 
     // Compiles to far more than the size limit.
-    let out = evaluate_check(&Check::FileContains {
+    let out = check(&Check::FileContains {
         path: path.clone(),
         pattern: r"\w{1000}\w{1000}\w{1000}".into(),
     });
     assert!(!out.passed);
     assert!(out.reason.contains("invalid pattern"), "{}", out.reason);
 
-    let out = evaluate_check(&Check::FileContains {
+    let out = check(&Check::FileContains {
         path,
         pattern: "a".repeat(MAX_PATTERN_LEN + 1),
     });
@@ -126,12 +142,12 @@ fn invalid_or_huge_patterns_fail_the_check_with_a_reason() {
 #[test]
 fn an_unreadable_file_fails_file_contains() {
     let dir = tempfile::tempdir().unwrap();
-    let out = evaluate_check(&Check::FileContains {
+    let out = check(&Check::FileContains {
         path: dir.path().join("missing").to_str().unwrap().into(),
         pattern: ".".into(),
     });
     assert!(!out.passed);
-    assert!(out.reason.contains("cannot read"));
+    assert!(out.reason.contains("does not exist"), "{}", out.reason);
 }
 
 #[cfg(target_os = "linux")]
@@ -140,28 +156,28 @@ fn process_running_finds_this_process_and_not_a_made_up_one() {
     let me = std::fs::read_to_string("/proc/self/comm").unwrap();
     let me = me.trim_end();
     assert!(
-        evaluate_check(&Check::ProcessRunning { name: me.into() }).passed,
+        check(&Check::ProcessRunning { name: me.into() }).passed,
         "{me}"
     );
     // The full program name also matches when comm is truncated.
     let exe = std::env::current_exe().unwrap();
     let full = exe.file_name().unwrap().to_str().unwrap();
     assert!(
-        evaluate_check(&Check::ProcessRunning { name: full.into() }).passed,
+        check(&Check::ProcessRunning { name: full.into() }).passed,
         "{full}"
     );
     assert!(
-        !evaluate_check(&Check::ProcessRunning {
+        !check(&Check::ProcessRunning {
             name: "no-such-process-zz9".into()
         })
         .passed
     );
-    assert!(!evaluate_check(&Check::ProcessRunning { name: "a/b".into() }).passed);
+    assert!(!check(&Check::ProcessRunning { name: "a/b".into() }).passed);
 }
 
 #[test]
 fn other_check_types_are_refused_not_executed() {
-    let out = evaluate_check(&Check::Unsupported {
+    let out = check(&Check::Unsupported {
         check_type: "run-script".into(),
     });
     assert!(!out.passed);
@@ -197,7 +213,15 @@ fn a_requirement_passes_only_when_all_its_checks_pass() {
             checks: vec![],
         },
     ];
-    let out = evaluate(&reqs);
+    let policy = tmp_policy();
+    let budget = Budget::standard();
+    let out = evaluate(
+        &reqs,
+        &CheckCx {
+            policy: &policy,
+            budget: &budget,
+        },
+    );
     assert_eq!(
         out.iter()
             .map(|r| (r.id.as_str(), r.passed))
@@ -253,7 +277,8 @@ async fn assess_fetches_evaluates_reports_and_returns_the_verdict() {
     let server = TestServer::start(ca.server_config(&["127.0.0.1"]), psn(xml)).await;
     let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
     let session = SessionId::new("s1").unwrap();
-    let a = assess(&transport, &local(server.port()), &session)
+    let assessor = Assessor::new(tmp_policy());
+    let a = assess(&transport, &assessor, &local(server.port()), &session)
         .await
         .unwrap();
     assert_eq!(a.status, PostureStatus::Compliant);
@@ -282,9 +307,14 @@ async fn assess_failures_name_the_stage() {
     let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
 
     let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(500, "")).await;
-    let err = assess(&transport, &local(server.port()), &session)
-        .await
-        .unwrap_err();
+    let err = assess(
+        &transport,
+        &Assessor::new(tmp_policy()),
+        &local(server.port()),
+        &session,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.stage, AssessStage::Requirements);
     assert_eq!(
         err.error.outcome,
@@ -297,9 +327,14 @@ async fn assess_failures_name_the_stage() {
         psn(r#"<requirements session="other"/>"#.into()),
     )
     .await;
-    let err = assess(&transport, &local(server.port()), &session)
-        .await
-        .unwrap_err();
+    let err = assess(
+        &transport,
+        &Assessor::new(tmp_policy()),
+        &local(server.port()),
+        &session,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(
             err.error.outcome,
@@ -344,7 +379,7 @@ fn file_contains_on_a_fifo_fails_promptly_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = make_fifo(&dir);
     let out = within_bound(move || {
-        evaluate_check(&Check::FileContains {
+        check(&Check::FileContains {
             path: fifo,
             pattern: ".".into(),
         })
@@ -364,15 +399,28 @@ fn file_contains_refuses_directories_and_devices_but_follows_symlinks_to_files()
     let target = file_with(&dir, "real", "Encrypted yes\n");
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let check = |path: &str| {
-        evaluate_check(&Check::FileContains {
+    let contains = |path: &str| {
+        check(&Check::FileContains {
             path: path.into(),
             pattern: "^Encrypted yes$".into(),
         })
     };
-    assert!(check(link.to_str().unwrap()).passed);
-    for not_regular in [dir.path().to_str().unwrap(), "/dev/null"] {
-        let out = check(not_regular);
+    assert!(contains(link.to_str().unwrap()).passed);
+    let out = check_with(
+        &Check::FileContains {
+            path: "/dev/null".into(),
+            pattern: ".".into(),
+        },
+        &CheckPolicy::new(&["/dev/null".to_owned()], [], None),
+        &Budget::standard(),
+    );
+    assert!(
+        out.reason.contains("is not a regular file"),
+        "{}",
+        out.reason
+    );
+    for not_regular in [dir.path().to_str().unwrap()] {
+        let out = contains(not_regular);
         assert!(!out.passed, "{not_regular}");
         assert!(
             out.reason.contains("is not a regular file"),
@@ -397,10 +445,11 @@ async fn evaluation_is_bounded_and_fails_every_requirement_when_it_overruns() {
         },
     ];
     let (release, blocked) = std::sync::mpsc::channel::<()>();
-    let out = evaluate_bounded_with(requirements, Duration::from_millis(50), move |r| {
+    let assessor = Assessor::new(tmp_policy()).with_time_budget(Duration::from_millis(50));
+    let out = evaluate_bounded_with(&assessor, requirements, move |_| {
         // Stands for a read stuck on a hung file system.
         let _ = blocked.recv();
-        evaluate(r)
+        Vec::new()
     })
     .await;
     drop(release);
@@ -432,9 +481,10 @@ async fn a_fifo_in_the_requirements_does_not_stall_the_runtime() {
             pattern: ".".into(),
         }],
     }];
+    let assessor = Assessor::new(tmp_policy());
     let out = tokio::time::timeout(
         Duration::from_secs(30),
-        evaluate_bounded(requirements, EVALUATION_TIMEOUT),
+        evaluate_bounded(&assessor, requirements),
     )
     .await
     .expect("evaluation stalled");
@@ -465,11 +515,247 @@ fn server_text_is_logged_with_control_characters_escaped() {
         .finish();
     let forged = "x\n2026-11-21T21:00:40Z ERROR posture_sync::daemon: known -> known (dacl misconfiguration)";
     tracing::subscriber::with_default(subscriber, || {
-        evaluate_check(&Check::Unsupported {
+        check(&Check::Unsupported {
             check_type: forged.into(),
         });
     });
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains(r"x\n2026"), "{text}");
+}
+
+// ---- issue 11: a compromised PSN cannot read, burn or aim the endpoint ----
+
+/// The attack from the review: requirements of the shape
+/// `path=<private key> pattern=(?s)\A.{N}[bit b set]` read a file bit by
+/// bit. Without a ContentCheckPaths prefix every such check is refused, its
+/// outcome is the same whatever the file holds, and the reason says why.
+#[test]
+fn file_contains_cannot_read_a_file_outside_the_local_allowlist() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = file_with(
+        &dir,
+        "id_ed25519",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n",
+    );
+    let empty = file_with(&dir, "empty", "");
+    let policy = CheckPolicy::new(&[], [], None);
+    let budget = Budget::standard();
+    for (path, pattern) in [
+        (&key, r"(?s)\A.{0}[-]"),
+        (&key, "OPENSSH"),
+        (&key, "^nothing$"),
+        (&empty, "."),
+    ] {
+        let out = check_with(
+            &Check::FileContains {
+                path: path.clone(),
+                pattern: pattern.into(),
+            },
+            &policy,
+            &budget,
+        );
+        assert!(!out.passed);
+        assert!(out.refused);
+        assert!(
+            out.reason.contains("not under a ContentCheckPaths prefix"),
+            "{}",
+            out.reason
+        );
+    }
+    // Allowed locally, the same check works.
+    let allowed = CheckPolicy::new(
+        &[dir
+            .path()
+            .canonicalize()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()],
+        [],
+        None,
+    );
+    let out = check_with(
+        &Check::FileContains {
+            path: key,
+            pattern: "OPENSSH".into(),
+        },
+        &allowed,
+        &budget,
+    );
+    assert!(out.passed, "{}", out.reason);
+}
+
+#[test]
+fn secrets_of_the_kernel_and_other_users_are_off_limits_to_every_check() {
+    let policy = CheckPolicy::new(&[], [], None);
+    let budget = Budget::standard();
+    for c in [
+        Check::FileContains {
+            path: "/proc/self/environ".into(),
+            pattern: "PATH".into(),
+        },
+        Check::FileSha256 {
+            path: "/proc/self/environ".into(),
+            sha256: "0".repeat(64),
+        },
+        Check::FileExists {
+            path: "/root/.ssh/id_ed25519".into(),
+        },
+        Check::FileNewerThan {
+            path: "/home/alice/.bash_history".into(),
+            days: 1,
+        },
+        Check::FileExists {
+            path: "\\\\fileserver.attacker.example\\share\\x".into(),
+        },
+        Check::FileExists {
+            path: "/net/fileserver.attacker.example/share".into(),
+        },
+    ] {
+        let out = check_with(&c, &policy, &budget);
+        assert!(!out.passed && out.refused, "{c:?}: {}", out.reason);
+    }
+}
+
+#[test]
+fn the_agent_own_state_is_off_limits() {
+    let state = tempfile::tempdir().unwrap();
+    let store = file_with(&state, "known-psns.json", "[]");
+    let policy = CheckPolicy::new(&[], [state.path().canonicalize().unwrap()], None);
+    let out = check_with(
+        &Check::FileExists { path: store },
+        &policy,
+        &Budget::standard(),
+    );
+    assert!(
+        out.refused && out.reason.contains("off limits"),
+        "{}",
+        out.reason
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn file_sha256_compares_the_digest_and_never_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_with(&dir, "edr-agent", "edr binary v7");
+    let right = sha256_hex(b"edr binary v7");
+    let policy = CheckPolicy::new(&[], [], None);
+    let budget = Budget::standard();
+    let out = check_with(
+        &Check::FileSha256 {
+            path: path.clone(),
+            sha256: right.clone(),
+        },
+        &policy,
+        &budget,
+    );
+    assert!(out.passed, "{}", out.reason);
+    let out = check_with(
+        &Check::FileSha256 {
+            path: path.clone(),
+            sha256: "0".repeat(64),
+        },
+        &policy,
+        &budget,
+    );
+    assert!(!out.passed);
+    assert_eq!(
+        out.reason,
+        format!("{path} does not have the expected SHA-256 digest")
+    );
+    assert!(!out.reason.contains(&right));
+}
+
+#[test]
+fn a_spent_budget_stops_every_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_with(&dir, "f", &"x".repeat(100));
+    let policy = tmp_policy();
+    let spent = Budget::new(Duration::ZERO, u64::MAX);
+    for c in [
+        Check::FileExists { path: path.clone() },
+        Check::FileSha256 {
+            path: path.clone(),
+            sha256: "0".repeat(64),
+        },
+        Check::FileContains {
+            path: path.clone(),
+            pattern: "x".into(),
+        },
+    ] {
+        let out = check_with(&c, &policy, &spent);
+        assert!(!out.passed);
+        assert!(out.reason.contains("time budget"), "{}", out.reason);
+    }
+    let few_bytes = Budget::new(Duration::from_secs(3600), 10);
+    let out = check_with(
+        &Check::FileSha256 {
+            path,
+            sha256: "0".repeat(64),
+        },
+        &policy,
+        &few_bytes,
+    );
+    assert!(out.reason.contains("read budget"), "{}", out.reason);
+}
+
+/// The review's CPU burn: every Unknown started another evaluation on top of
+/// the one still running. Now the second waits for the first and, when the
+/// first is stuck, fails without evaluating anything.
+#[tokio::test]
+async fn a_second_evaluation_never_runs_beside_a_stuck_one() {
+    let assessor = Assessor::new(tmp_policy()).with_time_budget(Duration::from_millis(20));
+    let reqs = || {
+        vec![Requirement {
+            id: "r".into(),
+            mandatory: true,
+            checks: vec![],
+        }]
+    };
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let first = evaluate_bounded_with(&assessor, reqs(), move |_| {
+        let _ = blocked.recv();
+        Vec::new()
+    })
+    .await;
+    assert!(first[0].checks[0].reason.contains("did not finish within"));
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let second = evaluate_bounded_with(&assessor.with_policy(tmp_policy()), reqs(), move |r| {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        evaluate(
+            r,
+            &CheckCx {
+                policy: &tmp_policy(),
+                budget: &Budget::standard(),
+            },
+        )
+    })
+    .await;
+    assert!(
+        !ran.load(std::sync::atomic::Ordering::SeqCst),
+        "evaluated beside a stuck evaluation"
+    );
+    assert!(
+        second[0].checks[0]
+            .reason
+            .contains("the previous evaluation is still running"),
+        "{}",
+        second[0].checks[0].reason
+    );
+    // Once the stuck one returns, evaluations run again.
+    drop(release);
+    let third = tokio::time::timeout(Duration::from_secs(30), evaluate_bounded(&assessor, reqs()))
+        .await
+        .expect("the gate was never released");
+    assert!(third[0].passed);
 }

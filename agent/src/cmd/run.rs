@@ -204,6 +204,10 @@ async fn serve(
         psn_store: dirs.psn_store_path(),
         probe_history: dirs.probe_history_path(),
         status: status_tx,
+        check_off_limits: [dirs.state.clone(), dirs.logs.clone()]
+            .into_iter()
+            .chain(crate::paths::Env::home_dir(&crate::paths::ProcessEnv))
+            .collect(),
     };
     let daemon = Daemon::new(
         io,

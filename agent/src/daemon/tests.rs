@@ -126,6 +126,7 @@ fn profile(port: u16, interval: u32) -> profile_schema::Loaded {
     Profile::parse(&format!(
         "<cfg><StateSyncProbeInterval>{interval}</StateSyncProbeInterval>\
          <NetworkTransitionDelay>2</NetworkTransitionDelay>\
+         <ServerPorts>1024-65535</ServerPorts>\
          <CallHomeList>127.0.0.1:{port}</CallHomeList></cfg>"
     ))
     .unwrap()
@@ -143,6 +144,7 @@ fn start_daemon(ca: &TestCa, port: u16) -> Running {
         psn_store: dir.path().join("known-psns.json"),
         probe_history: dir.path().join("probe-rounds.jsonl"),
         status: status_tx,
+        check_off_limits: vec![dir.path().to_owned()],
     };
     let hooks = RecordingHooks::default();
     let daemon = Daemon::new(io, hooks.clone());

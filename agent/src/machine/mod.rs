@@ -11,6 +11,7 @@
 //! cancelled round, an abandoned discovery, a replaced timer) and is ignored
 //! without any change. See `docs/behaviour.md` for the decision table.
 
+pub mod evaluation;
 mod settings;
 mod transition;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 use posture_protocol::{Discovery, PostureStatus, PsnRef, SessionId};
 use profile_schema::HostPort;
 
+pub use evaluation::EvaluationAccount;
 pub use settings::Settings;
 pub use transition::{PhaseName, Reason, Severity, Transition};
 
@@ -268,6 +270,9 @@ pub struct State {
     last_probe: Option<LastProbe>,
     /// The last session a discovery answered with; kept across phases.
     last_session: Option<SessionId>,
+    /// Evaluation time spent, for the rate limit on reassessments a server
+    /// provokes ([`evaluation`]).
+    evaluation: EvaluationAccount,
     next_op: u64,
     rng: JitterRng,
 }
@@ -285,6 +290,7 @@ impl State {
             counters: Counters::default(),
             last_probe: None,
             last_session: None,
+            evaluation: EvaluationAccount::default(),
             next_op: 1,
             rng: JitterRng::new(seed),
         }
@@ -387,6 +393,8 @@ pub enum Event {
         /// The posture the PSN decided (`postureResult`), or the classified
         /// failure of the request that failed.
         result: Result<PostureStatus, TargetOutcome>,
+        /// How long the checks ran (zero when none ran).
+        evaluated_in: Duration,
     },
     /// A probe round started with [`Action::StartProbeRound`] finished.
     ProbeRoundFinished {
@@ -556,7 +564,11 @@ pub fn step(state: &State, event: Event, now: MonoTime) -> Step {
             true
         }
         Event::DiscoveryFinished { op, result } => cx.on_discovery(op, result),
-        Event::AssessmentFinished { op, result } => cx.on_assessment(op, result),
+        Event::AssessmentFinished {
+            op,
+            result,
+            evaluated_in,
+        } => cx.on_assessment(op, result, evaluated_in),
         Event::ProbeRoundFinished { op, outcomes } => cx.on_round(op, outcomes),
         Event::TimerFired { timer } => cx.on_timer(timer),
     };
@@ -821,11 +833,9 @@ impl Cx {
             });
             return true;
         }
-        let persisted = targets::merge_persisted(&self.s.persisted, &discovery.psn, &answered);
-        if persisted != self.s.persisted {
-            self.s.persisted = persisted.clone();
-            self.actions.push(Action::PersistPsns(persisted));
-        }
+        // Remembered only once an assessment completes (`enter_known`): a
+        // host that merely answered discovery is not preferred at the next
+        // start.
         let psn = targets::assessment_target(&discovery.psn, &answered);
         let op = self.s.next_id();
         self.actions.push(Action::StartAssessment {
@@ -858,11 +868,17 @@ impl Cx {
 
     // ---- assessment ------------------------------------------------------
 
-    fn on_assessment(&mut self, op: OpId, result: Result<PostureStatus, TargetOutcome>) -> bool {
+    fn on_assessment(
+        &mut self,
+        op: OpId,
+        result: Result<PostureStatus, TargetOutcome>,
+        evaluated_in: Duration,
+    ) -> bool {
         let assessing = match &self.s.phase {
             Phase::Assessing(a) if a.op == op => a.clone(),
             _ => return false,
         };
+        self.s.evaluation.spend(self.now, evaluated_in);
         let from = PhaseName::Assessing;
         let psn = targets::assessment_target(&assessing.info.connected, &assessing.info.answered);
         match result {
@@ -890,6 +906,12 @@ impl Cx {
 
     fn enter_known(&mut self, info: SessionInfo, posture: PostureStatus, psn: HostPort) {
         let from = self.s.phase.name();
+        let persisted =
+            targets::merge_persisted(&self.s.persisted, &info.connected, &info.answered);
+        if persisted != self.s.persisted {
+            self.s.persisted = persisted.clone();
+            self.actions.push(Action::PersistPsns(persisted));
+        }
         let (sync, delay) = match &self.s.settings {
             Some(s) => (s.sync, s.transition_delay.get()),
             None => (None, Duration::ZERO),
@@ -963,6 +985,7 @@ impl Cx {
             &known.info.connected,
             &known.info.psn_list,
             &settings.server_name_rules,
+            &settings.server_ports,
         );
         if sel.targets.is_empty() {
             // Nothing may be probed: skip the round (a confirmation cannot
@@ -1131,7 +1154,29 @@ impl Cx {
         // The transition names the session that was lost and the PSN that
         // said so; record it before the phase drops the session.
         let session = self.s.session().cloned();
-        self.start_discovery(0, PhaseName::Known, reason);
+        let wait = self.s.evaluation.wait(self.now);
+        if wait.is_zero() {
+            self.start_discovery(0, PhaseName::Known, reason);
+        } else {
+            // The server has made this endpoint evaluate more than its share
+            // (machine/evaluation.rs): rediscover once that has drained.
+            let (timer, at) = self.arm(wait);
+            let episode = self.episode();
+            self.s.phase = Phase::Discovering(Discovering {
+                attempt: 0,
+                episode,
+                wait: DiscoveryWait::Backoff { timer, at },
+            });
+            self.record(
+                PhaseName::Known,
+                Reason::ReassessmentRateLimited {
+                    cause: Box::new(reason),
+                    wait,
+                },
+                Severity::Warn,
+                None,
+            );
+        }
         if let Some(t) = &mut self.transition {
             t.session = session;
             t.psn = Some(psn);

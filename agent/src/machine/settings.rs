@@ -1,7 +1,7 @@
 //! The few profile values the state machine acts on, as a plain struct built
 //! from a [`Profile`], so that machine tests need no XML.
 
-use profile_schema::{HostPort, Profile, ServerNameRules};
+use profile_schema::{HostPort, PortRanges, Profile, ServerNameRules};
 
 use crate::timing::{Backoff, ProbeInterval, TimingError, TransitionDelay};
 
@@ -18,8 +18,11 @@ pub struct Settings {
     pub discovery_host: Option<HostPort>,
     /// CallHomeList (ports already defaulted to 8443).
     pub call_home_list: Vec<HostPort>,
-    /// ServerNameRules: every discovery and probe target must match.
+    /// ServerNameRules as applied (derived from the profile's hosts when
+    /// the key is empty): every discovery and probe target must match.
     pub server_name_rules: ServerNameRules,
+    /// ServerPorts: the ports a server may name for state sync.
+    pub server_ports: PortRanges,
 }
 
 impl Settings {
@@ -35,12 +38,13 @@ impl Settings {
             discovery_host: profile.discovery_host(),
             call_home_list: profile.call_home_list(),
             server_name_rules: profile.server_name_rules(),
+            server_ports: profile.server_ports(),
         })
     }
 
     /// A profile with sync at `interval` (or disabled), default transition
-    /// delay, one discovery host and no other keys: handy for tests and for
-    /// building settings by hand.
+    /// delay, one discovery host, any host name and port allowed: handy for
+    /// tests and for building settings by hand.
     pub fn minimal(sync: Option<ProbeInterval>, discovery_host: HostPort) -> Settings {
         Settings {
             sync,
@@ -49,6 +53,7 @@ impl Settings {
             discovery_host: Some(discovery_host),
             call_home_list: Vec::new(),
             server_name_rules: ServerNameRules::default(),
+            server_ports: PortRanges::parse("1-65535").unwrap_or_else(|_| PortRanges::none()),
         }
     }
 

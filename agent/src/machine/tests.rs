@@ -92,6 +92,7 @@ impl Driver {
         self.wait(Duration::from_millis(300));
         self.send(Event::AssessmentFinished {
             op,
+            evaluated_in: std::time::Duration::ZERO,
             result: Ok(posture),
         })
     }
@@ -263,8 +264,11 @@ fn backoff_is_capped_at_60_seconds_when_sync_is_disabled() {
     assert!(last <= secs(60) && last >= secs(54), "{last:?}");
 }
 
+/// The review's persisted redirect: a host that merely answered discovery was
+/// written first into `known-psns.json` and preferred at every later start.
+/// Now a PSN is remembered only once an assessment with it completed.
 #[test]
-fn discovery_persists_the_psn_and_starts_the_assessment_on_the_discovery_port() {
+fn discovery_starts_the_assessment_on_the_discovery_port_and_persists_only_after_it() {
     let mut d = Driver::new();
     let s = d.send(Event::ProfileApplied(settings(Some(60))));
     let (op, _) = discovery_action(&s);
@@ -275,16 +279,57 @@ fn discovery_persists_the_psn_and_starts_the_assessment_on_the_discovery_port() 
             discovery: discovery(PostureStatus::Pending),
         }),
     });
-    assert!(s.actions.contains(&Action::PersistPsns(vec![
-        hp("psn1.lab.test", 9443),
-        hp("ise.lab.test", 9443)
-    ])));
-    let (_, session, target) = assessment_action(&s);
+    assert!(
+        !s.actions
+            .iter()
+            .any(|a| matches!(a, Action::PersistPsns(_))),
+        "{:?}",
+        s.actions
+    );
+    assert!(d.state.persisted().is_empty());
+    let (op, session, target) = assessment_action(&s);
     assert_eq!(session.as_str(), SID);
     assert_eq!(target, hp("psn1.lab.test", 9443));
     assert_eq!(d.state.phase().name(), PhaseName::Assessing);
     assert_eq!(d.state.posture(), PostureStatus::Pending);
     assert_eq!(d.state.connected_psn(), Some(hp("psn1.lab.test", 8449)));
+
+    // A failed assessment remembers nothing either.
+    let failed = d.send(Event::AssessmentFinished {
+        op,
+        evaluated_in: Duration::ZERO,
+        result: Err(TargetOutcome::new(
+            hp("psn1.lab.test", 9443),
+            Outcome::Failed(FailureKind::HttpStatus(500)),
+        )),
+    });
+    assert!(
+        !failed
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::PersistPsns(_)))
+    );
+    assert!(d.state.persisted().is_empty());
+
+    let s = d.fire(&failed);
+    let (op, _) = discovery_action(&s);
+    let s = d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 9443),
+            discovery: discovery(PostureStatus::Pending),
+        }),
+    });
+    let (op, _, _) = assessment_action(&s);
+    let s = d.send(Event::AssessmentFinished {
+        op,
+        evaluated_in: Duration::ZERO,
+        result: Ok(PostureStatus::NonCompliant),
+    });
+    assert!(s.actions.contains(&Action::PersistPsns(vec![
+        hp("psn1.lab.test", 9443),
+        hp("ise.lab.test", 9443)
+    ])));
     assert_eq!(d.state.persisted()[0], hp("psn1.lab.test", 9443));
 }
 
@@ -359,6 +404,7 @@ fn the_configured_transition_delay_is_used() {
     let (op, _, _) = assessment_action(&s);
     let s = d.send(Event::AssessmentFinished {
         op,
+        evaluated_in: std::time::Duration::ZERO,
         result: Ok(PostureStatus::NonCompliant),
     });
     assert_eq!(timer_action(&s).unwrap().1, d.now + secs(10));
@@ -492,6 +538,7 @@ fn assessment_failure_rediscovers_after_backoff() {
     let (op, _, target) = assessment_action(&s);
     let s = d.send(Event::AssessmentFinished {
         op,
+        evaluated_in: std::time::Duration::ZERO,
         result: Err(TargetOutcome::new(
             target,
             Outcome::Failed(FailureKind::HttpStatus(503)),
@@ -681,6 +728,7 @@ fn a_profile_change_while_assessing_waits_for_the_result() {
     assert_eq!(d.state.phase().name(), PhaseName::Assessing);
     let s = d.send(Event::AssessmentFinished {
         op,
+        evaluated_in: std::time::Duration::ZERO,
         result: Ok(PostureStatus::Compliant),
     });
     assert!(timer_action(&s).is_none(), "the new profile disables sync");
@@ -819,6 +867,7 @@ fn a_successful_discovery_ends_the_episode_and_the_next_one_may_bundle_again() {
     let (op, _, psn) = assessment_action(&found);
     let failed = d.send(Event::AssessmentFinished {
         op,
+        evaluated_in: std::time::Duration::ZERO,
         result: Err(TargetOutcome::new(
             psn,
             Outcome::Failed(FailureKind::ReplyTimeout),
@@ -916,6 +965,7 @@ fn results_with_unknown_ids_are_stale_in_every_phase() {
             },
             Event::AssessmentFinished {
                 op: bogus,
+                evaluated_in: std::time::Duration::ZERO,
                 result: Ok(PostureStatus::Compliant),
             },
             Event::ProbeRoundFinished {
@@ -976,6 +1026,7 @@ fn a_result_for_the_right_id_but_the_wrong_kind_is_stale() {
     assert!(
         d.send(Event::AssessmentFinished {
             op,
+            evaluated_in: std::time::Duration::ZERO,
             result: Ok(PostureStatus::Compliant)
         })
         .stale
@@ -1129,6 +1180,7 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                 },
                 Some(Action::StartAssessment { op, psn, .. }) => Event::AssessmentFinished {
                     op,
+                    evaluated_in: std::time::Duration::ZERO,
                     result: if n % 5 == 0 {
                         Err(TargetOutcome::new(
                             psn,
@@ -1284,5 +1336,125 @@ fn random_sequences_explore_known_restarts_and_sync_stopped() {
     assert!(
         stopped_runs >= 5,
         "only {stopped_runs} of 200 runs reached sync-stopped"
+    );
+}
+
+/// The review's CPU burn, at the machine's level: a server that answers
+/// `Unknown` after every assessment whose checks ran the whole budget gets a
+/// burst of free reassessments, then waits that grow with what it made the
+/// endpoint spend; a cheap CoA is never delayed.
+#[test]
+fn reassessments_a_server_provokes_are_rate_limited_by_their_cost() {
+    let mut d = Driver::new();
+    let s = d.send(Event::ProfileApplied(settings(Some(5))));
+    let (mut op, _) = discovery_action(&s);
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        let s = d.send(Event::DiscoveryFinished {
+            op,
+            result: Ok(DiscoverySuccess {
+                answered: hp("ise.lab.test", 8443),
+                discovery: discovery(PostureStatus::Unknown),
+            }),
+        });
+        let (assess, _, _) = assessment_action(&s);
+        d.wait(secs(5));
+        let s = d.send(Event::AssessmentFinished {
+            op: assess,
+            evaluated_in: evaluation::BURST / 4,
+            result: Ok(PostureStatus::Compliant),
+        });
+        let s = d.fire(&s);
+        let s = d.finish_round(
+            &s,
+            vec![TargetOutcome::new(
+                hp("psn1.lab.test", 8449),
+                Outcome::Answered(PostureStatus::Unknown),
+            )],
+        );
+        assert_eq!(d.state.phase().name(), PhaseName::Discovering);
+        let t = s.transition.clone().unwrap();
+        match discovery_or_timer(&s) {
+            Ok(next) => {
+                waits.push(Duration::ZERO);
+                op = next;
+            }
+            Err((timer, when)) => {
+                let wait = when.saturating_since(d.now);
+                assert!(
+                    matches!(t.reason, Reason::ReassessmentRateLimited { .. }),
+                    "{t}"
+                );
+                assert!(t.to_string().contains("rate limit"), "{t}");
+                assert_eq!(t.severity, Severity::Warn);
+                waits.push(wait);
+                d.now = when;
+                let s = d.send(Event::TimerFired { timer });
+                op = discovery_action(&s).0;
+            }
+        }
+    }
+    // Four evaluations of 5 s fill the burst; from then on each waits
+    // about the 100 s its 5 s take to drain at 5 %, less the time between.
+    assert_eq!(&waits[..4], [Duration::ZERO; 4], "{waits:?}");
+    assert!(waits[4..].iter().all(|w| *w >= secs(60)), "{waits:?}");
+    assert_eq!(d.state.counters().discovery_restarts, 8);
+}
+
+fn discovery_or_timer(s: &Step) -> Result<OpId, (OpId, MonoTime)> {
+    s.actions
+        .iter()
+        .find_map(|a| match a {
+            Action::StartDiscovery { op, .. } => Some(Ok(*op)),
+            Action::ArmTimer { timer, at } => Some(Err((*timer, *at))),
+            _ => None,
+        })
+        .expect("a discovery or a timer")
+}
+
+#[test]
+fn a_psn_named_on_a_port_outside_server_ports_is_never_probed() {
+    let mut d = Driver::new();
+    let mut st = settings(Some(5));
+    st.server_ports = profile_schema::PortRanges::parse("8000-8999").unwrap();
+    let s = d.send(Event::ProfileApplied(st));
+    let (op, _) = discovery_action(&s);
+    let mut reply = discovery(PostureStatus::Unknown);
+    reply.psn.state_sync_port = 22;
+    reply.psn_list = vec![
+        PsnRef {
+            host: "psn2.lab.test".into(),
+            state_sync_port: 445,
+        },
+        psn("psn3.lab.test"),
+    ];
+    let s = d.send(Event::DiscoveryFinished {
+        op,
+        result: Ok(DiscoverySuccess {
+            answered: hp("ise.lab.test", 8443),
+            discovery: reply,
+        }),
+    });
+    let (op, _, _) = assessment_action(&s);
+    let s = d.send(Event::AssessmentFinished {
+        op,
+        evaluated_in: Duration::ZERO,
+        result: Ok(PostureStatus::Compliant),
+    });
+    let s = d.fire(&s);
+    let round = s
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::StartProbeRound {
+                targets, refused, ..
+            } => Some((targets.clone(), refused.clone())),
+            _ => None,
+        })
+        .expect("a round");
+    assert_eq!(round.0, [hp("psn3.lab.test", 8449)]);
+    assert_eq!(
+        round.1.iter().map(|r| r.target.port).collect::<Vec<_>>(),
+        [22, 445]
     );
 }

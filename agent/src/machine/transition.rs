@@ -8,6 +8,7 @@ use posture_protocol::{PostureStatus, SessionId};
 use profile_schema::HostPort;
 use serde::{Deserialize, Serialize};
 
+use super::evaluation;
 use crate::outcome::{Answer, TargetOutcome};
 use crate::targets::RefusedTarget;
 
@@ -142,10 +143,19 @@ pub enum Reason {
     /// The confirmation probe failed on every target; no alarm, normal
     /// probing resumes (a still-missing dACL is caught by the next round).
     ConfirmationInconclusive,
-    /// No probe target is allowed by the ServerNameRules: the round is skipped.
+    /// No probe target is allowed by ServerNameRules and ServerPorts: the
+    /// round is skipped.
     NoProbeTarget {
         /// Targets the ServerNameRules refused.
         refused: Vec<RefusedTarget>,
+    },
+    /// A probe showed a server-side change (`cause`), but the server has
+    /// provoked more evaluation than its share: rediscovery waits `wait`.
+    ReassessmentRateLimited {
+        /// What the probe showed.
+        cause: Box<Reason>,
+        /// How long rediscovery waits.
+        wait: Duration,
     },
     /// The profile disabled state sync.
     SyncDisabledByProfile,
@@ -227,7 +237,7 @@ impl fmt::Display for Reason {
             }
             Reason::NoProbeTarget { refused } => {
                 f.write_str(
-                    "no state sync probe target is allowed by ServerNameRules; round skipped",
+                    "no state sync probe target is allowed by ServerNameRules and ServerPorts; round skipped",
                 )?;
                 if !refused.is_empty() {
                     let names: Vec<String> = refused.iter().map(|r| r.target.to_string()).collect();
@@ -235,6 +245,12 @@ impl fmt::Display for Reason {
                 }
                 Ok(())
             }
+            Reason::ReassessmentRateLimited { cause, wait } => write!(
+                f,
+                "{cause}; rate limit: the server has provoked more assessments than the endpoint spends on them (at most {}% of a core), so rediscovery waits {}",
+                (evaluation::DUTY * 100.0).round(),
+                secs(wait)
+            ),
             Reason::SyncDisabledByProfile => f.write_str("state sync disabled by the profile"),
             Reason::SyncEnabledByProfile => f.write_str("state sync enabled by the profile"),
         }
