@@ -11,8 +11,10 @@
 //! ] }
 //! ```
 //!
-//! Check types are those of protocol.md: `file-exists` (`path`), `file-contains`
-//! (`path`, `pattern`), `process-running` (`name`); `{"type": "unsupported",
+//! Check types are those of protocol.md: `file-exists` (`path`),
+//! `file-newer-than` (`path`, `days`), `file-sha256` (`path`, `sha256`),
+//! `file-contains` (`path`, `pattern`; agents evaluate it only under their
+//! local ContentCheckPaths), `process-running` (`name`); `{"type": "unsupported",
 //! "check_type": "run-script"}` serves a check type the agent must refuse (to
 //! test fail-closed handling).
 
@@ -34,8 +36,9 @@ pub struct Policy {
 }
 
 impl Default for Policy {
-    /// A policy that a stock Linux machine passes: `/etc/os-release` exists and
-    /// names the distribution (mandatory), systemd runs (optional, so containers pass too).
+    /// A policy that a stock Linux machine passes: `/etc/os-release` and the
+    /// distribution's `/usr/lib/os-release` exist (mandatory), systemd runs
+    /// (optional, so containers pass too).
     fn default() -> Self {
         Policy {
             requirements: vec![
@@ -46,12 +49,14 @@ impl Default for Policy {
                         path: "/etc/os-release".into(),
                     }],
                 },
+                // Agents read file contents only where their local profile
+                // allows it (ContentCheckPaths, docs/agent.md), so the
+                // default policy asks nothing a stock agent refuses.
                 Requirement {
                     id: "os-identified".into(),
                     mandatory: true,
-                    checks: vec![Check::FileContains {
-                        path: "/etc/os-release".into(),
-                        pattern: "ID=".into(),
+                    checks: vec![Check::FileExists {
+                        path: "/usr/lib/os-release".into(),
                     }],
                 },
                 Requirement {

@@ -370,6 +370,9 @@ impl Lab {
     }
 }
 
+/// The ServerPorts of test profiles: the ephemeral ports psn-lab binds.
+pub const LAB_SERVER_PORTS: &str = "1024-65535";
+
 /// The keys of a test profile.
 #[derive(Debug, Clone)]
 pub struct ProfileSpec {
@@ -383,6 +386,9 @@ pub struct ProfileSpec {
     pub backup: Vec<String>,
     /// ServerNameRules.
     pub rules: Option<String>,
+    /// ServerPorts: psn-lab listens on ephemeral ports, outside ISE's
+    /// 8000-8999 that the agent allows by default.
+    pub server_ports: Option<String>,
 }
 
 impl ProfileSpec {
@@ -394,6 +400,7 @@ impl ProfileSpec {
             call_home: vec![call_home.to_owned()],
             backup: Vec::new(),
             rules: None,
+            server_ports: Some(LAB_SERVER_PORTS.to_owned()),
         }
     }
 
@@ -420,6 +427,9 @@ impl ProfileSpec {
         }
         if let Some(r) = &self.rules {
             s.push_str(&format!("  <ServerNameRules>{r}</ServerNameRules>\n"));
+        }
+        if let Some(p) = &self.server_ports {
+            s.push_str(&format!("  <ServerPorts>{p}</ServerPorts>\n"));
         }
         s.push_str("</cfg>\n");
         s

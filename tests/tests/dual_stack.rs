@@ -68,6 +68,7 @@ impl Net {
             call_home: vec![format!("{}:{DISCOVERY}", psn.fqdn())],
             backup: vec![format!("{}:{SYNC}", psn.fqdn())],
             rules: None,
+            server_ports: None,
         };
         let root = self.tmp.path().join("ep");
         std::fs::create_dir_all(&root).unwrap();

@@ -71,6 +71,7 @@ impl Net {
             call_home: vec![format!("{}:{DISCOVERY}", self.topo.psn(1).fqdn())],
             backup: self.topo.psns.iter().map(sync_target).collect(),
             rules: None,
+            server_ports: None,
         }
     }
 
