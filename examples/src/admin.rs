@@ -63,6 +63,9 @@ fn session_err(e: SessionError) -> Out {
             err(StatusCode::BAD_REQUEST, e.to_string())
         }
         SessionError::Storage(_) => err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        // Admin calls act on the lab's authority and never name a source
+        // address; mapped for completeness.
+        SessionError::ForeignAddress { .. } => err(StatusCode::FORBIDDEN, e.to_string()),
     }
 }
 

@@ -57,6 +57,9 @@ pub struct NodeCounters {
     pub dacl_rejected: AtomicU64,
     /// Connections held unanswered by the dACL emulation.
     pub dacl_dropped: AtomicU64,
+    /// Requirements, report and probe requests refused because they came from
+    /// another address than the session's endpoint address (403).
+    pub binding_refused: AtomicU64,
 }
 
 /// A node: facts, knobs and counters.
@@ -86,6 +89,8 @@ pub struct NodeView {
     pub dacl_rejected: u64,
     /// Connections held by the dACL emulation.
     pub dacl_dropped: u64,
+    /// Requests refused because the session is bound to another address.
+    pub binding_refused: u64,
 }
 
 impl NodeState {
@@ -128,6 +133,7 @@ impl NodeState {
             requests: self.counters.requests.load(Ordering::Relaxed),
             dacl_rejected: self.counters.dacl_rejected.load(Ordering::Relaxed),
             dacl_dropped: self.counters.dacl_dropped.load(Ordering::Relaxed),
+            binding_refused: self.counters.binding_refused.load(Ordering::Relaxed),
         }
     }
 
@@ -252,6 +258,38 @@ fn query_session(query: Option<&str>) -> Result<SessionId, Reply> {
         )
     })?;
     SessionId::new(raw).map_err(|e| Reply::text(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// The answer to a requirements, report or probe request that the session
+/// store refused. A request from another address than the session's is
+/// logged and counted, and answered 403 without the session's posture or its
+/// address: a 404 would tell the real endpoint, were it the one whose address
+/// changed, that its session ended.
+fn session_refusal(node: &NodeState, ctx: RequestCtx, route: &str, e: SessionError) -> Reply {
+    match e {
+        SessionError::ForeignAddress { id, bound, peer } => {
+            node.counters
+                .binding_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                node = %node.info.name,
+                session = %id,
+                bound = %bound,
+                peer = %peer,
+                route,
+                "request refused: the session is bound to another endpoint address"
+            );
+            Reply::text(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "session {id} is bound to another endpoint address; a discovery from {} re-binds it",
+                    ctx.peer.ip().to_canonical()
+                ),
+            )
+            .with_session(&id)
+        }
+        other => storage_failure(other),
+    }
 }
 
 fn storage_failure(e: SessionError) -> Reply {
@@ -416,8 +454,8 @@ impl App {
         }
         match path {
             paths::DISCOVERY => self.discovery(node, ctx, &req, fault),
-            paths::REQUIREMENTS => self.requirements(req.uri().query()),
-            paths::REPORT => self.report(req).await,
+            paths::REQUIREMENTS => self.requirements(node, ctx, req.uri().query()),
+            paths::REPORT => self.report(node, ctx, req).await,
             _ => self.probe(node, ctx, req.uri().query()),
         }
     }
@@ -493,19 +531,15 @@ impl App {
         Reply::xml(doc.to_xml(), &session.id)
     }
 
-    fn requirements(&self, query: Option<&str>) -> Reply {
+    fn requirements(&self, node: &NodeState, ctx: RequestCtx, query: Option<&str>) -> Reply {
         let id = match query_session(query) {
             Ok(id) => id,
             Err(r) => return r,
         };
         // An assessment begins: Pending until the report decides.
-        match self
-            .state
-            .sessions
-            .set_status(&id, posture_protocol::PostureStatus::Pending)
-        {
+        match self.state.sessions.begin_assessment(&id, ctx.peer.ip()) {
             Ok(_) => {}
-            Err(e) => return storage_failure(e),
+            Err(e) => return session_refusal(node, ctx, paths::REQUIREMENTS, e),
         }
         let doc = Requirements {
             session: id.clone(),
@@ -514,7 +548,7 @@ impl App {
         Reply::xml(doc.to_xml(), &id)
     }
 
-    async fn report<B>(&self, req: Request<B>) -> Reply
+    async fn report<B>(&self, node: &NodeState, ctx: RequestCtx, req: Request<B>) -> Reply
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -523,9 +557,11 @@ impl App {
             Ok(id) => id,
             Err(r) => return r,
         };
-        let Some(known) = self.state.sessions.get(&id) else {
-            return Reply::text(StatusCode::NOT_FOUND, format!("no session {id}"))
-                .with_session(&id);
+        // Checked before the body is read, so that a foreign client learns
+        // nothing from how its report would have been judged.
+        let known = match self.state.sessions.authorize(&id, ctx.peer.ip()) {
+            Ok(s) => s,
+            Err(e) => return session_refusal(node, ctx, paths::REPORT, e),
         };
         let body = match read_body(req).await {
             Ok(b) => b,
@@ -563,12 +599,12 @@ impl App {
         match self
             .state
             .sessions
-            .record_report(&id, decision.status, report.results)
+            .record_report(&id, ctx.peer.ip(), decision.status, report.results)
         {
             Ok((_, old)) => {
                 tracing::info!(session = %id, from = %old, to = %decision.status, failed_mandatory = ?decision.failed_mandatory, "posture decided");
             }
-            Err(e) => return storage_failure(e),
+            Err(e) => return session_refusal(node, ctx, paths::REPORT, e),
         }
         let doc = PostureResult {
             session: id.clone(),
@@ -582,9 +618,9 @@ impl App {
             Ok(id) => id,
             Err(r) => return r,
         };
-        let Some(session) = self.state.sessions.record_probe(&id) else {
-            return Reply::text(StatusCode::NOT_FOUND, format!("no session {id}"))
-                .with_session(&id);
+        let session = match self.state.sessions.record_probe(&id, ctx.peer.ip()) {
+            Ok(s) => s,
+            Err(e) => return session_refusal(node, ctx, paths::POSTURE_STATUS, e),
         };
         if session.status.is_known() {
             self.state.alarms.raise(AlarmInput {

@@ -6,6 +6,17 @@
 //! files are read back at startup (a corrupt file is moved aside as
 //! `*.corrupt`, never fatal). Probe counters live in memory and reach the file
 //! with the session's next change.
+//!
+//! A session is bound to its endpoint's address (`endpoint`): the source
+//! address of the endpoint's latest discovery. Requirements, report and probe
+//! name the session by id only, so the id alone would otherwise let any host
+//! read the posture or post a report; the endpoint-facing operations here take
+//! the request's source address and refuse another one
+//! ([`SessionError::ForeignAddress`]). Only a discovery, which names the
+//! endpoint by its MAC, moves the binding (a roaming laptop rediscovers from
+//! its new address). Addresses compare in canonical form, so the IPv4-mapped
+//! IPv6 address a dual-stack socket reports (`::ffff:192.0.2.7`) is the IPv4
+//! address `192.0.2.7`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -30,7 +41,10 @@ pub struct Session {
     pub status: PostureStatus,
     /// Name of the node that owns the session (named as `<psn>` in discovery).
     pub owner: String,
-    /// The endpoint's address: the source address seen at its latest discovery.
+    /// The endpoint's address, to which the session is bound: the source
+    /// address seen at its latest discovery (canonical form: never an
+    /// IPv4-mapped IPv6 address). `None` only for a session seeded without an
+    /// address and not yet used; its first request binds it.
     pub endpoint: Option<IpAddr>,
     /// Creation time, RFC 3339.
     pub created: String,
@@ -83,9 +97,53 @@ pub enum SessionError {
     /// The id is already used by another MAC's session.
     #[error("session id {0} is already used by another endpoint")]
     DuplicateId(SessionId),
+    /// A requirements request, report or probe came from another address than
+    /// the one the session is bound to.
+    #[error(
+        "session {id} is bound to endpoint address {bound}, not {peer}: only a discovery from {peer} re-binds it"
+    )]
+    ForeignAddress {
+        /// The session asked about.
+        id: SessionId,
+        /// The address the session is bound to.
+        bound: IpAddr,
+        /// The request's source address.
+        peer: IpAddr,
+    },
     /// The session file could not be written.
     #[error(transparent)]
     Storage(#[from] LabError),
+}
+
+/// Whether two addresses name the same endpoint: an IPv4-mapped IPv6 address
+/// (what a socket bound to `[::]` reports for an IPv4 peer) equals its IPv4 form.
+pub fn same_host(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// Lets a request from `peer` act on `s`, binding a session that has no
+/// address yet to `peer`. `Ok(true)` means the session was bound now (the
+/// caller persists it).
+fn admit(s: &mut Session, peer: IpAddr) -> Result<bool, SessionError> {
+    match s.endpoint {
+        Some(bound) if same_host(bound, peer) => Ok(false),
+        Some(bound) => Err(SessionError::ForeignAddress {
+            id: s.id.clone(),
+            bound,
+            peer: peer.to_canonical(),
+        }),
+        None => {
+            s.endpoint = Some(peer.to_canonical());
+            Ok(true)
+        }
+    }
+}
+
+/// Logs a binding made by a session's first request, once it is stored.
+fn log_first_binding(s: &Session) {
+    if let Some(endpoint) = s.endpoint {
+        tracing::info!(session = %s.id, mac = %s.mac, %endpoint, "session bound to the address of its first request");
+    }
 }
 
 /// Current time, RFC 3339 with milliseconds.
@@ -189,7 +247,7 @@ impl SessionStore {
     }
 
     /// Discovery for `mac` seen from `endpoint` on node `node`: the existing session
-    /// (endpoint address updated; ownership taken over when its owner is not a
+    /// (re-bound to `endpoint`; ownership taken over when its owner is not a
     /// node of this lab), or a new one with status Unknown owned by `node`.
     pub fn discover(
         &self,
@@ -199,10 +257,14 @@ impl SessionStore {
         endpoint: IpAddr,
         valid_owners: &[&str],
     ) -> Result<(Session, bool), SessionError> {
+        let endpoint = endpoint.to_canonical();
         let mut inner = self.lock();
         if let Some(s) = inner.by_mac.get_mut(mac) {
             let mut changed = false;
             if s.endpoint != Some(endpoint) {
+                if let Some(old) = s.endpoint {
+                    tracing::info!(session = %s.id, %mac, from = %old, to = %endpoint, "session re-bound to the endpoint's new address by its discovery");
+                }
                 s.endpoint = Some(endpoint);
                 changed = true;
             }
@@ -243,9 +305,12 @@ impl SessionStore {
         Ok((s, true))
     }
 
+    /// Applies `f` to a session and stores it. With `peer`, the change is a
+    /// request of the endpoint's and is refused from another address.
     fn update<T>(
         &self,
         id: &SessionId,
+        peer: Option<IpAddr>,
         f: impl FnOnce(&mut Session) -> T,
     ) -> Result<(Session, T), SessionError> {
         let mut inner = self.lock();
@@ -259,6 +324,10 @@ impl SessionStore {
             .get_mut(&mac)
             .ok_or_else(|| SessionError::NotFound(id.clone()))?;
         let before = s.clone();
+        let bound_now = match peer {
+            Some(peer) => admit(s, peer)?,
+            None => false,
+        };
         let out = f(s);
         s.updated = now_rfc3339();
         let snapshot = s.clone();
@@ -267,39 +336,100 @@ impl SessionStore {
             *s = before;
             return Err(e.into());
         }
+        if bound_now {
+            log_first_binding(&snapshot);
+        }
         Ok((snapshot, out))
     }
 
-    /// Sets a session's status (CoA, report decision). Returns the session and the old status.
+    /// Sets a session's status on the lab's own authority (CoA, MDM): no
+    /// address check. Returns the session and the old status.
     pub fn set_status(
         &self,
         id: &SessionId,
         status: PostureStatus,
     ) -> Result<(Session, PostureStatus), SessionError> {
-        self.update(id, |s| std::mem::replace(&mut s.status, status))
+        self.update(id, None, |s| std::mem::replace(&mut s.status, status))
     }
 
-    /// Records a report and its decision.
+    /// The endpoint at `peer` fetches its requirements: the session becomes
+    /// Pending. Returns the session and the old status.
+    pub fn begin_assessment(
+        &self,
+        id: &SessionId,
+        peer: IpAddr,
+    ) -> Result<(Session, PostureStatus), SessionError> {
+        self.update(id, Some(peer), |s| {
+            std::mem::replace(&mut s.status, PostureStatus::Pending)
+        })
+    }
+
+    /// The session as the endpoint at `peer` may see it: refused from another
+    /// address than the session's. Changes nothing: a session without an
+    /// address is bound by the request that succeeds, not by one that may
+    /// still be refused (a malformed report).
+    pub fn authorize(&self, id: &SessionId, peer: IpAddr) -> Result<Session, SessionError> {
+        let s = self
+            .get(id)
+            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        match s.endpoint {
+            Some(bound) if !same_host(bound, peer) => Err(SessionError::ForeignAddress {
+                id: s.id,
+                bound,
+                peer: peer.to_canonical(),
+            }),
+            _ => Ok(s),
+        }
+    }
+
+    /// The session `id` in `inner` once a request from `peer` is admitted to
+    /// it; a binding made now is stored before the session is handed out.
+    fn admitted<'a>(
+        &self,
+        inner: &'a mut Inner,
+        id: &SessionId,
+        peer: IpAddr,
+    ) -> Result<&'a mut Session, SessionError> {
+        let s = match inner.by_id.get(id) {
+            Some(mac) => inner.by_mac.get_mut(mac),
+            None => None,
+        }
+        .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        if admit(s, peer)? {
+            let updated = std::mem::replace(&mut s.updated, now_rfc3339());
+            if let Err(e) = self.persist(s) {
+                // Keep memory and disk in step: an unstored binding is no binding.
+                s.endpoint = None;
+                s.updated = updated;
+                return Err(e.into());
+            }
+            log_first_binding(s);
+        }
+        Ok(s)
+    }
+
+    /// Records a report from the endpoint at `peer` and its decision.
     pub fn record_report(
         &self,
         id: &SessionId,
+        peer: IpAddr,
         status: PostureStatus,
         results: Vec<ReportResult>,
     ) -> Result<(Session, PostureStatus), SessionError> {
-        self.update(id, |s| {
+        self.update(id, Some(peer), |s| {
             s.last_report = Some(results);
             std::mem::replace(&mut s.status, status)
         })
     }
 
-    /// Counts a state sync probe (in memory only) and returns the session as it is now.
-    pub fn record_probe(&self, id: &SessionId) -> Option<Session> {
+    /// Counts a state sync probe from `peer` (in memory only, unless it binds
+    /// the session) and returns the session as it is now.
+    pub fn record_probe(&self, id: &SessionId, peer: IpAddr) -> Result<Session, SessionError> {
         let mut inner = self.lock();
-        let mac = inner.by_id.get(id)?.clone();
-        let s = inner.by_mac.get_mut(&mac)?;
+        let s = self.admitted(&mut inner, id, peer)?;
         s.probes += 1;
         s.last_probe = Some(now_rfc3339());
-        Some(s.clone())
+        Ok(s.clone())
     }
 
     /// Ends a session: it is forgotten and its file removed.
@@ -353,7 +483,7 @@ impl SessionStore {
             mac: mac.clone(),
             status: spec.status,
             owner: owner.to_owned(),
-            endpoint: spec.endpoint,
+            endpoint: spec.endpoint.map(|a| a.to_canonical()),
             created: now.clone(),
             updated: now,
             probes: 0,
@@ -394,7 +524,7 @@ impl SessionStore {
         self.lock()
             .by_mac
             .values()
-            .any(|s| s.endpoint == Some(addr) && s.status.is_known())
+            .any(|s| s.endpoint.is_some_and(|e| same_host(e, addr)) && s.status.is_known())
     }
 }
 
@@ -447,6 +577,116 @@ mod tests {
         reopened.end(&a.id).unwrap();
         assert!(reopened.get(&a.id).is_none());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn endpoint_operations_are_refused_from_another_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path()).unwrap();
+        let (s, _) = store
+            .discover(MAC, "psn1", ip("127.0.0.1"), ip("127.0.0.2"), &["psn1"])
+            .unwrap();
+        let foreign = ip("127.0.0.3");
+        let refused = |e: SessionError| match e {
+            SessionError::ForeignAddress { id, bound, peer } => {
+                assert_eq!((id, bound, peer), (s.id.clone(), ip("127.0.0.2"), foreign));
+            }
+            other => panic!("expected a foreign-address refusal, got {other}"),
+        };
+        refused(store.begin_assessment(&s.id, foreign).unwrap_err());
+        refused(
+            store
+                .record_report(&s.id, foreign, PostureStatus::Compliant, Vec::new())
+                .unwrap_err(),
+        );
+        refused(store.record_probe(&s.id, foreign).unwrap_err());
+        refused(store.authorize(&s.id, foreign).unwrap_err());
+        let now = store.get(&s.id).unwrap();
+        assert_eq!((now.status, now.probes), (PostureStatus::Unknown, 0));
+        assert!(now.last_report.is_none());
+        // The admin's CoA is not an endpoint request.
+        store.set_status(&s.id, PostureStatus::Compliant).unwrap();
+        // The endpoint itself, in either form of its address.
+        assert_eq!(
+            store.record_probe(&s.id, ip("127.0.0.2")).unwrap().probes,
+            1
+        );
+        assert_eq!(
+            store
+                .record_probe(&s.id, ip("::ffff:127.0.0.2"))
+                .unwrap()
+                .probes,
+            2
+        );
+        let msg = store.authorize(&s.id, foreign).unwrap_err().to_string();
+        assert!(
+            msg.contains("bound to endpoint address 127.0.0.2, not 127.0.0.3"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn addresses_are_stored_in_canonical_form_and_rebinding_takes_a_discovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path()).unwrap();
+        let (s, _) = store
+            .discover(
+                MAC,
+                "psn1",
+                ip("127.0.0.1"),
+                ip("::ffff:10.0.0.2"),
+                &["psn1"],
+            )
+            .unwrap();
+        assert_eq!(s.endpoint, Some(ip("10.0.0.2")));
+        assert!(same_host(ip("::ffff:10.0.0.2"), ip("10.0.0.2")));
+        assert!(!same_host(ip("::10.0.0.2"), ip("10.0.0.2")));
+        store.set_status(&s.id, PostureStatus::Compliant).unwrap();
+        assert!(store.endpoint_is_known(ip("::ffff:10.0.0.2")));
+        // The same address in the other form is no change.
+        let (again, _) = store
+            .discover(MAC, "psn1", ip("127.0.0.1"), ip("10.0.0.2"), &["psn1"])
+            .unwrap();
+        assert_eq!(again.updated, store.get(&s.id).unwrap().updated);
+        // A discovery from a new address re-binds.
+        store
+            .discover(MAC, "psn1", ip("127.0.0.1"), ip("10.0.0.3"), &["psn1"])
+            .unwrap();
+        assert!(store.authorize(&s.id, ip("10.0.0.3")).is_ok());
+        assert!(store.authorize(&s.id, ip("10.0.0.2")).is_err());
+    }
+
+    #[test]
+    fn a_session_seeded_without_an_address_is_bound_by_its_first_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path()).unwrap();
+        let spec = SeedSpec {
+            mac: MAC.into(),
+            status: PostureStatus::Unknown,
+            node: None,
+            endpoint: None,
+            id: None,
+        };
+        let s = store.seed(&spec, "psn1", ip("127.0.0.1")).unwrap();
+        assert_eq!(s.endpoint, None);
+        store
+            .begin_assessment(&s.id, ip("::ffff:127.0.0.5"))
+            .unwrap();
+        assert!(store.record_probe(&s.id, ip("127.0.0.6")).is_err());
+        drop(store);
+        let reopened = SessionStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.get(&s.id).unwrap().endpoint, Some(ip("127.0.0.5")));
+        let seeded = reopened
+            .seed(
+                &SeedSpec {
+                    endpoint: Some(ip("::ffff:127.0.0.9")),
+                    ..spec
+                },
+                "psn1",
+                ip("127.0.0.1"),
+            )
+            .unwrap();
+        assert_eq!(seeded.endpoint, Some(ip("127.0.0.9")));
     }
 
     #[test]
