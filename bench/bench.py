@@ -319,6 +319,7 @@ def main():
   <StateSyncProbeInterval>{int(INTERVAL_S)}</StateSyncProbeInterval>
   <NetworkTransitionDelay>{DELAY_S}</NetworkTransitionDelay>
   <CallHomeList>{psn1['discovery']}</CallHomeList>
+  <ServerPorts>1024-65535</ServerPorts>
 </cfg>
 """)
     agent = spawn([AGENT, "run", "--profile", profile, "--state-dir", state, "--log-dir", logs,

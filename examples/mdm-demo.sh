@@ -76,7 +76,7 @@ discovery="$(json_field discovery "$work/lab/ready.json")"
 cat >"$work/profile.xml" <<XML
 <?xml version="1.0" encoding="UTF-8"?>
 <cfg><StateSyncProbeInterval>2</StateSyncProbeInterval><NetworkTransitionDelay>2</NetworkTransitionDelay>
-<CallHomeList>$discovery</CallHomeList></cfg>
+<CallHomeList>$discovery</CallHomeList><ServerPorts>1024-65535</ServerPorts></cfg>
 XML
 say "starting the agent (probe every 2 s)"
 "$agent_bin" run --profile "$work/profile.xml" --state-dir "$work/state" --log-dir "$work/logs" \

@@ -88,7 +88,8 @@ fn run() -> Result<(), String> {
     let path = format!("/auth/posturestatus?session={session}");
     let minimal = tokio_rustls::TlsConnector::from(minimal_client::config(&ca)?);
     let agent = Transport::new(
-        client_config(Some(&ca)).map_err(|e| e.to_string())?,
+        client_config(Some(&ca), posture_sync::transport::Trust::PlatformAndCaFile)
+            .map_err(|e| e.to_string())?,
         "02:00:00:00:00:01",
     )
     .map_err(|e| e.to_string())?

@@ -77,6 +77,11 @@ pub struct RunArgs {
     /// A PEM bundle of CAs to trust in addition to the platform's roots.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+    /// Trust only the CAs of --ca-file, not the platform's roots (closed
+    /// deployments: a certificate a public CA issued for a name the
+    /// ServerNameRules allow is then refused).
+    #[arg(long, requires = "ca_file")]
+    pub ca_only: bool,
     /// The endpoint MAC to present [default: the primary interface's].
     #[arg(long, value_name = "MAC")]
     pub mac: Option<String>,

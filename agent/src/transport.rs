@@ -103,6 +103,12 @@ pub enum SetupError {
         "no trusted certificate authority: the platform's roots could not be loaded and no --ca-file was given\nhelp: pass --ca-file with the CA that signed your PSNs' certificates"
     )]
     NoRoots,
+    /// `--ca-only` without a CA file (the CLI requires both; a caller that
+    /// builds the configuration itself gets this).
+    #[error(
+        "--ca-only trusts only the CAs of --ca-file, and no --ca-file was given\nhelp: pass --ca-file with the CA that signed your PSNs' certificates"
+    )]
+    CaOnlyWithoutCaFile,
     /// rustls refused the configuration (an internal invariant broke).
     #[error("cannot build the TLS client configuration: {0}")]
     Tls(#[from] rustls::Error),
@@ -116,14 +122,45 @@ pub enum SetupError {
 /// provider; rustls offers 1.3 first, so 1.2 is used only with a PSN that cannot
 /// speak 1.3. The default [`rustls::client::Resumption`] keeps an in-memory
 /// session cache in the config, so every connection made with it can resume.
-pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, SetupError> {
+pub fn client_config(
+    ca_file: Option<&Path>,
+    trust: Trust,
+) -> Result<Arc<ClientConfig>, SetupError> {
+    let roots = trust_anchors(ca_file, trust)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The roots the agent trusts: the platform's (unless `trust` says the CA
+/// file only) and the CA file's.
+pub fn trust_anchors(
+    ca_file: Option<&Path>,
+    trust: Trust,
+) -> Result<rustls::RootCertStore, SetupError> {
     let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for error in &native.errors {
-        tracing::warn!(%error, "could not load some of the platform's trusted roots");
+    match trust {
+        Trust::PlatformAndCaFile => {
+            let native = rustls_native_certs::load_native_certs();
+            for error in &native.errors {
+                tracing::warn!(%error, "could not load some of the platform's trusted roots");
+            }
+            let (added, ignored) = roots.add_parsable_certificates(native.certs);
+            tracing::debug!(added, ignored, "platform roots loaded");
+        }
+        Trust::CaFileOnly => {
+            if ca_file.is_none() {
+                return Err(SetupError::CaOnlyWithoutCaFile);
+            }
+            tracing::info!(
+                "trusting only the CA file (--ca-only): the platform's roots are not used"
+            );
+        }
     }
-    let (added, ignored) = roots.add_parsable_certificates(native.certs);
-    tracing::debug!(added, ignored, "platform roots loaded");
     if let Some(path) = ca_file {
         let certs = read_ca_file(path)?;
         let (added, ignored) = roots.add_parsable_certificates(certs);
@@ -138,13 +175,17 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, SetupE
     if roots.is_empty() {
         return Err(SetupError::NoRoots);
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(roots)
+}
+
+/// Which roots the agent trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The platform's roots plus the CA file, if any (the default).
+    PlatformAndCaFile,
+    /// The CA file's CAs only (`--ca-only`): for closed deployments whose
+    /// PSNs carry certificates of a private CA.
+    CaFileOnly,
 }
 
 fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, SetupError> {

@@ -45,7 +45,7 @@ fn valid_profile_exits_0_with_a_summary_and_notes_on_stderr() {
     );
     assert!(
         stderr.contains(&format!(
-            "{path}:35:5: note: RetryDetection: unknown key, kept but not used by posture-sync\n"
+            "{path}:37:5: note: RetryDetection: unknown key, kept but not used by posture-sync\n"
         )),
         "{stderr}"
     );
@@ -186,4 +186,52 @@ fn schema_piped_into_a_closed_reader_does_not_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// An empty ServerNameRules no longer accepts any host: `profile check`
+/// says which hosts it stands for, as a note (the safe default is no
+/// mistake), and the summary counts no warning for it.
+#[test]
+fn an_empty_server_name_rules_is_explained_with_the_derived_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.xml");
+    std::fs::write(
+        &path,
+        "<cfg>\n<StateSyncProbeInterval>60</StateSyncProbeInterval>\n<NetworkTransitionDelay>10</NetworkTransitionDelay>\n<CallHomeList>psn1.corp.example, 10.1.2.3</CallHomeList>\n</cfg>\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let out = posture_sync(&["profile", "check", p]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{p}:1:1: note: ServerNameRules: empty, so the agent accepts only the hosts this profile names and their domains: `*.corp.example, 10.1.2.3`")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning:"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 warnings"));
+}
+
+#[test]
+fn server_ports_and_content_check_paths_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.xml");
+    std::fs::write(
+        &path,
+        "<cfg>\n<ServerPorts>8449, 9000-8000</ServerPorts>\n<ContentCheckPaths>etc/ssh, \\\\files\\share</ContentCheckPaths>\n</cfg>\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let out = posture_sync(&["profile", "check", p]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for line in [
+        format!("{p}:2:1: ServerPorts: range `9000-8000` ends (8000) before it starts (9000)"),
+        format!("{p}:3:1: ContentCheckPaths: `etc/ssh` is not an absolute path"),
+        format!(
+            "{p}:3:1: ContentCheckPaths: `\\\\files\\share` is a network or device path; allowed are local absolute paths"
+        ),
+    ] {
+        assert!(stderr.contains(&line), "missing {line}\n{stderr}");
+    }
 }

@@ -49,6 +49,11 @@ fn full_profile_has_40_plus_keys_and_typed_values() {
     assert!(p.entries().len() >= 40, "{}", p.entries().len());
     assert_eq!(p.state_sync_interval(), Some(Duration::from_secs(60)));
     assert_eq!(p.network_transition_delay(), Duration::from_secs(10));
+    assert_eq!(p.server_ports().to_string(), "8443-8449");
+    assert_eq!(
+        p.content_check_paths(),
+        ["/etc/ssh/sshd_config", "/opt/edr/etc/"]
+    );
     assert_eq!(
         p.probing_backup_list(),
         vec![
@@ -118,7 +123,7 @@ fn full_profile_keeps_unknown_keys_in_order_as_notes_and_lints_clean() {
     assert_eq!(loaded.notes.len(), 15);
     assert!(loaded.notes.iter().all(|n| n.severity == Severity::Note));
     assert_eq!(loaded.notes[0].key.as_deref(), Some("RetryDetection"));
-    assert_eq!((loaded.notes[0].line, loaded.notes[0].column), (35, 5));
+    assert_eq!((loaded.notes[0].line, loaded.notes[0].column), (37, 5));
     assert_eq!(
         loaded.profile.lint(),
         vec![],
@@ -186,7 +191,14 @@ fn empty_cfg_is_a_valid_profile_with_sync_disabled() {
     let p = &loaded.profile;
     assert_eq!(p.state_sync_interval(), None);
     assert_eq!(p.network_transition_delay(), Duration::from_secs(3));
-    assert!(p.server_name_rules().allows_any());
+    // Empty ServerNameRules and no named host: the agent follows no host
+    // a server names (docs/agent.md, "What a PSN can learn").
+    let rules = p.server_name_rules();
+    assert!(rules.is_derived() && rules.patterns().is_empty());
+    assert!(!rules.allows_any());
+    assert!(!rules.allows("psn1.corp.example.com"));
+    assert!(p.server_ports().allows(8449) && !p.server_ports().allows(22));
+    assert!(p.content_check_paths().is_empty());
     let lint = p.lint();
     let keys: Vec<&str> = lint
         .iter()

@@ -84,3 +84,21 @@ fn a_bad_ca_file_or_mac_exits_1_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--mac"), "{stderr}");
 }
+
+/// `--ca-only` trusts only the CA file; without one there would be nothing
+/// to trust, so the command line refuses it before anything starts.
+#[test]
+fn ca_only_needs_a_ca_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("profile.xml");
+    std::fs::write(
+        &profile,
+        "<cfg><CallHomeList>127.0.0.1:1</CallHomeList></cfg>",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &profile, &["--ca-only"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--ca-file"), "{stderr}");
+    assert!(!tmp.path().join("state").exists(), "nothing started");
+}

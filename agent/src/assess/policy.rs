@@ -132,14 +132,16 @@ impl CheckPolicy {
                 p.display()
             )));
         }
-        if !allowed {
-            if let Some(place) = self.off_limits.iter().find(|o| under(p, o, true)) {
-                return Err(Refused(format!(
-                    "{} is in {}, which is off limits to posture checks unless the local profile's ContentCheckPaths allow it",
-                    p.display(),
-                    place.display()
-                )));
-            }
+        if let Some(place) = self
+            .off_limits
+            .iter()
+            .find(|o| !allowed && under(p, o, true))
+        {
+            return Err(Refused(format!(
+                "{} is in {}, which is off limits to posture checks unless the local profile's ContentCheckPaths allow it",
+                p.display(),
+                place.display()
+            )));
         }
         Ok(())
     }

@@ -37,7 +37,10 @@ pub fn check(file: &Path) -> ExitCode {
                 .filter(|e| e.is_known())
                 .count();
             let unknown = loaded.profile.entries().len() - known;
-            let n = warnings.len();
+            let n = warnings
+                .iter()
+                .filter(|d| d.severity == profile_schema::Severity::Warning)
+                .count();
             let summary = format!(
                 "{}: valid profile ({known} known keys, {unknown} unknown kept, {n} warning{})",
                 file.display(),

@@ -102,7 +102,12 @@ fn run(args: RunArgs) -> Exit {
         Err(e) => return fail(Exit::Startup, e),
     };
     // Build.
-    let tls = match transport::client_config(args.ca_file.as_deref()) {
+    let trust = if args.ca_only {
+        transport::Trust::CaFileOnly
+    } else {
+        transport::Trust::PlatformAndCaFile
+    };
+    let tls = match transport::client_config(args.ca_file.as_deref(), trust) {
         Ok(c) => c,
         Err(e) => return fail(Exit::Startup, e),
     };

@@ -229,33 +229,51 @@ fn the_mac_is_validated_and_normalised() {
 fn ca_file_problems_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.pem");
-    let err = client_config(Some(&missing)).unwrap_err();
+    let err = client_config(Some(&missing), Trust::PlatformAndCaFile).unwrap_err();
     assert!(matches!(err, SetupError::CaFileUnreadable { .. }));
     assert!(err.to_string().contains("missing.pem"), "{err}");
 
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").unwrap();
-    let err = client_config(Some(&empty)).unwrap_err();
+    let err = client_config(Some(&empty), Trust::PlatformAndCaFile).unwrap_err();
     assert!(matches!(err, SetupError::CaFileEmpty { .. }), "{err:?}");
     assert!(err.to_string().contains("empty.pem"), "{err}");
 
     let ca = TestCa::new();
     let good = ca.write_pem(dir.path());
-    assert!(client_config(Some(&good)).is_ok());
+    assert!(client_config(Some(&good), Trust::PlatformAndCaFile).is_ok());
 }
 
 #[tokio::test]
 async fn the_startup_config_trusts_the_ca_file() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new();
-    let config = client_config(Some(&ca.write_pem(dir.path()))).unwrap();
     let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(200, "yes")).await;
-    let reply = Transport::new(config, MAC)
-        .unwrap()
-        .get(&local(server.port()), "/", None)
-        .await
-        .unwrap();
-    assert_eq!(&reply.body[..], b"yes");
+    for trust in [Trust::PlatformAndCaFile, Trust::CaFileOnly] {
+        let config = client_config(Some(&ca.write_pem(dir.path())), trust).unwrap();
+        let reply = Transport::new(config, MAC)
+            .unwrap()
+            .get(&local(server.port()), "/", None)
+            .await
+            .unwrap();
+        assert_eq!(&reply.body[..], b"yes");
+    }
+}
+
+#[test]
+fn ca_only_trusts_the_ca_file_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = TestCa::new().write_pem(dir.path());
+    let only = trust_anchors(Some(&pem), Trust::CaFileOnly).unwrap();
+    assert_eq!(only.len(), 1, "the CA file's one CA, no platform root");
+    let err = trust_anchors(None, Trust::CaFileOnly).unwrap_err();
+    assert!(matches!(err, SetupError::CaOnlyWithoutCaFile), "{err:?}");
+    assert!(err.to_string().contains("--ca-file"), "{err}");
+    // With the platform's roots, where the platform has any, there are more.
+    if let Ok(platform) = trust_anchors(None, Trust::PlatformAndCaFile) {
+        let both = trust_anchors(Some(&pem), Trust::PlatformAndCaFile).unwrap();
+        assert_eq!(both.len(), platform.len() + 1);
+    }
 }
 
 #[tokio::test]
