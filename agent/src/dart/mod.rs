@@ -265,7 +265,7 @@ pub fn collect(
     b.add("bundle.json", &bundle_info(spec, now), progress)?;
     let profile_text = match &spec.profile {
         Some(p) => read_or_note(p, "profile"),
-        None => "(no profile: none given with --profile, no running agent named one, none installed; pass --profile FILE to include it)\n".to_string(),
+        None => "(no profile given: no --profile, no running agent named one, none installed; pass --profile FILE to include it)\n".to_string(),
     };
     b.add(
         "profile.xml",
