@@ -8,7 +8,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
@@ -57,10 +57,12 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// `run --state-dir state`; it must exit at once.
-fn run_once(tmp: &Path, state: &Path) -> Output {
+/// `run --state-dir state`, which must exit at once: the exit code and
+/// stderr. An agent that starts instead is killed and the test fails.
+fn run_once(tmp: &Path, state: &Path) -> (Option<i32>, String) {
     let p = profile(tmp);
-    run_cmd(
+    let stderr_path = tmp.join("run-once.stderr");
+    let child = run_cmd(
         tmp,
         &[
             "--profile".as_ref(),
@@ -69,8 +71,28 @@ fn run_once(tmp: &Path, state: &Path) -> Output {
             state.as_os_str(),
         ],
     )
-    .output()
-    .unwrap()
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&stderr_path).unwrap())
+    .spawn()
+    .unwrap();
+    let mut agent = Running(child);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = agent.0.try_wait().unwrap() {
+            break status;
+        }
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "posture-sync run did not refuse {} and is still running:\n{stderr}",
+            state.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        status.code(),
+        std::fs::read_to_string(&stderr_path).unwrap(),
+    )
 }
 
 fn is_root() -> bool {
@@ -100,9 +122,8 @@ fn run_refuses_a_state_dir_writable_by_others_and_creates_nothing_in_it() {
     let state = tmp.path().join("x");
     std::fs::create_dir(&state).unwrap();
     chmod(&state, 0o777);
-    let out = run_once(tmp.path(), &state);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = run_once(tmp.path(), &state);
+    assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
         stderr,
         format!(
@@ -124,9 +145,8 @@ fn run_refuses_a_state_dir_of_another_user_and_creates_nothing_in_it() {
     std::fs::create_dir(&state).unwrap();
     chmod(&state, 0o700);
     std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
-    let out = run_once(tmp.path(), &state);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = run_once(tmp.path(), &state);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.starts_with(&format!(
             "posture-sync: the state directory {} is owned by uid 65534, not by uid 0 who runs posture-sync\nhelp: run posture-sync as uid 65534",
@@ -147,9 +167,8 @@ fn a_symlink_at_the_lock_file_name_is_not_followed() {
     std::fs::create_dir(&state).unwrap();
     chmod(&state, 0o700);
     std::os::unix::fs::symlink(&victim, state.join("agent.lock")).unwrap();
-    let out = run_once(tmp.path(), &state);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = run_once(tmp.path(), &state);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("agent.lock") && stderr.contains("symbolic link"),
         "{stderr}"
