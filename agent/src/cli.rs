@@ -54,7 +54,7 @@ pub struct DartArgs {
     /// The agent's log dir [default: per-user log dir].
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-    /// The profile to include [default: the installed one, if found].
+    /// The profile to include [default: the running agent's, else the installed one, if found].
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
     /// The extra CA bundle the agent trusts (summarized, never copied).

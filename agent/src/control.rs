@@ -1,7 +1,10 @@
 //! The status socket: how `posture-sync status` asks the running agent.
 //!
-//! A unix domain socket at `<state dir>/agent.sock`, mode 0600 inside the
-//! 0700 state dir, so only the user who runs the agent can connect. The
+//! A unix domain socket at `<state dir>/agent.sock`, mode 0600 from the
+//! moment it appears (bound in a private staging directory and renamed into
+//! place: nothing is ever chmodded through a path another user could
+//! redirect) inside the state dir, which `run` has checked is private to
+//! the user, so only the user who runs the agent can connect. The
 //! server also checks the peer's credentials and answers only the socket's
 //! owner (and root, who can read the state dir anyway).
 //!
@@ -21,7 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::status_report::Snapshot;
+use crate::status_report::{AgentInfo, Snapshot};
 
 /// The only request the server understands.
 pub const STATUS_REQUEST: &str = "status";
@@ -172,7 +175,17 @@ pub fn serve(
     path: &Path,
     status: watch::Receiver<Snapshot>,
 ) -> Result<ControlServer, ControlError> {
-    imp::serve(path, status).map(|inner| ControlServer { inner })
+    serve_with(path, status, AgentInfo::default())
+}
+
+/// [`serve`], adding the facts of this run (`info`, such as the profile's
+/// path) to every report.
+pub fn serve_with(
+    path: &Path,
+    status: watch::Receiver<Snapshot>,
+    info: AgentInfo,
+) -> Result<ControlServer, ControlError> {
+    imp::serve(path, status, info).map(|inner| ControlServer { inner })
 }
 
 /// Asks the agent listening on `path` for its status (blocking, with
@@ -247,8 +260,8 @@ mod imp {
     use tokio::task::JoinHandle;
 
     use super::{
-        ControlError, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, QueryError,
-        Snapshot,
+        AgentInfo, ControlError, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REPLY_BYTES, MAX_REQUEST_BYTES,
+        QueryError, Snapshot,
     };
 
     /// How much late client input is read and discarded after the reply.
@@ -303,6 +316,7 @@ mod imp {
     pub(super) fn serve(
         path: &Path,
         status: watch::Receiver<Snapshot>,
+        info: AgentInfo,
     ) -> Result<Server, ControlError> {
         if let Err((len, max)) = check_path_len(path) {
             return Err(ControlError::PathTooLong {
@@ -317,16 +331,13 @@ mod imp {
             source,
         };
         remove_stale(path)?;
-        let listener = StdListener::bind(path).map_err(bind_err)?;
+        let listener = bind_private(path).map_err(bind_err)?;
         let meta = std::fs::symlink_metadata(path).map_err(bind_err)?;
         let ident = (meta.dev(), meta.ino());
         // The socket's owner is this process's effective user: the one user
         // (besides root) the server answers.
         let owner = meta.uid();
         let setup = || -> io::Result<UnixListener> {
-            // The state dir is 0700 already; 0600 on the socket keeps it
-            // private even when --state-dir points somewhere shared.
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
             listener.set_nonblocking(true)?;
             let _guard = runtime.enter();
             UnixListener::from_std(listener)
@@ -338,13 +349,62 @@ mod imp {
                 return Err(bind_err(source));
             }
         };
-        let task = runtime.spawn(accept_loop(listener, status, owner, path.to_path_buf()));
+        let task = runtime.spawn(accept_loop(
+            listener,
+            status,
+            Arc::new(info),
+            owner,
+            path.to_path_buf(),
+        ));
         tracing::info!(socket = %path.display(), "status socket ready");
         Ok(Server {
             path: path.to_path_buf(),
             ident,
             task,
         })
+    }
+
+    /// Binds a listening socket at `path` that is mode 0600 from the moment
+    /// it appears there. A socket cannot be opened, so there is no
+    /// descriptor to chmod: it is bound and chmodded inside a directory this
+    /// call creates (mode 0700, `mkdir` fails on anything already there), where
+    /// no other user can put a link in its place, then renamed to `path`
+    /// (a rename replaces a link, never follows it). The staging path is no
+    /// longer than `path`, so the socket address fits wherever `path` does.
+    fn bind_private(path: &Path) -> io::Result<StdListener> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name_len = path.file_name().map_or(0, |n| n.len());
+        // `<dir>/.<random>/s` is no longer than `<dir>/<name>`.
+        let random_len = name_len.saturating_sub(3).clamp(1, 12);
+        let mut attempts = 0;
+        let staging = loop {
+            let random: String = (0..random_len).map(|_| fastrand::alphanumeric()).collect();
+            let staging = dir.join(format!(".{random}"));
+            match std::fs::DirBuilder::new().mode(0o700).create(&staging) {
+                Ok(()) => break staging,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let inner = staging.join("s");
+        let result = (|| {
+            let listener = StdListener::bind(&inner)?;
+            std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o600))?;
+            std::fs::rename(&inner, path)?;
+            Ok(listener)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&inner);
+        }
+        // Empty now (the socket moved out, or was removed above).
+        let _ = std::fs::remove_dir(&staging);
+        result
     }
 
     /// Removes a socket left behind by an agent that is gone; refuses when an
@@ -386,6 +446,7 @@ mod imp {
     async fn accept_loop(
         listener: UnixListener,
         status: watch::Receiver<Snapshot>,
+        info: Arc<AgentInfo>,
         owner: u32,
         path: PathBuf,
     ) {
@@ -409,14 +470,20 @@ mod imp {
                 continue;
             };
             let status = status.clone();
+            let info = Arc::clone(&info);
             tokio::spawn(async move {
-                handle(stream, status, owner).await;
+                handle(stream, status, &info, owner).await;
                 drop(permit);
             });
         }
     }
 
-    async fn handle(mut stream: UnixStream, status: watch::Receiver<Snapshot>, owner: u32) {
+    async fn handle(
+        mut stream: UnixStream,
+        status: watch::Receiver<Snapshot>,
+        info: &AgentInfo,
+        owner: u32,
+    ) {
         match stream.peer_cred() {
             Ok(cred) if cred.uid() == owner || cred.uid() == 0 => {}
             Ok(cred) => {
@@ -438,7 +505,7 @@ mod imp {
         let reply = match tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
             Ok(Ok(request)) => {
                 // Built out of the borrow so the watch lock is not held across an await.
-                let current = status.borrow().to_value();
+                let current = status.borrow().to_value_with(info);
                 super::reply_for(&request, &current)
             }
             Ok(Err(RequestError::TooLong)) => super::error_line(&format!(
@@ -598,6 +665,7 @@ mod imp {
     pub(super) fn serve(
         _path: &Path,
         _status: watch::Receiver<Snapshot>,
+        _info: super::AgentInfo,
     ) -> Result<Server, ControlError> {
         Err(ControlError::Unsupported)
     }

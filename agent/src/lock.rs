@@ -6,7 +6,9 @@
 //! on a crash, so a stale file never blocks a new agent. The file itself is
 //! left in place: removing it on exit would race with a starting agent.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+
+use crate::paths::{OpenHow, open_private};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -71,14 +73,9 @@ pub fn acquire(state_dir: &Path) -> Result<AgentLock, LockError> {
         path: path.clone(),
         source,
     };
-    // Not truncated on open: the holder's PID must stay readable.
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err)?;
+    // Not truncated on open: the holder's PID must stay readable. Never
+    // through a link, mode 0600 (paths/files.rs).
+    let mut file = open_private(&path, OpenHow::ReadWrite).map_err(io_err)?;
     match fs4::FileExt::try_lock(&file) {
         Ok(()) => {}
         Err(fs4::TryLockError::WouldBlock) => {

@@ -12,8 +12,11 @@
 //! A log dir that cannot be written (permissions, full disk) never stops the
 //! agent: the writer says so once on stderr, drops file records, and retries
 //! every [`RETRY_INTERVAL`].
+//!
+//! Log files are opened by [`crate::paths::open_private`]: mode 0600, and a
+//! symbolic link at a log file's name is refused, never followed.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::filter::Targets;
+
+use crate::paths::{DirRole, OpenHow, open_private};
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -146,10 +151,11 @@ impl SizeRotatingWriter {
         self.dir.join(format!("{LOG_FILE}.{n}"))
     }
 
-    /// Opens the current file for appending (creating the dir if it went away).
+    /// Opens the current file for appending (creating the dir if it went
+    /// away, and checking it is still private either way).
     fn open(&mut self) -> io::Result<()> {
-        crate::paths::ensure_dir(&self.dir, "log directory").map_err(io::Error::other)?;
-        let file = open_log(&self.path(), false)?;
+        crate::paths::ensure_private_dir(DirRole::Logs, &self.dir).map_err(io::Error::other)?;
+        let file = open_private(&self.path(), OpenHow::Append)?;
         self.size = file.metadata()?.len();
         self.file = Some(file);
         Ok(())
@@ -168,7 +174,7 @@ impl SizeRotatingWriter {
             }
             std::fs::rename(self.path(), self.numbered(1))?;
         }
-        let file = open_log(&self.path(), true)?;
+        let file = open_private(&self.path(), OpenHow::Truncate)?;
         self.size = 0;
         self.file = Some(file);
         Ok(())
@@ -196,22 +202,6 @@ impl SizeRotatingWriter {
         let _ = writeln!(self.report, "posture-sync: {line}");
         let _ = self.report.flush();
     }
-}
-
-/// Opens a log file (or the probe history) for appending, or truncated,
-/// private to the user on unix when created: records name hosts, sessions
-/// and MAC addresses.
-pub(crate) fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.create(true);
-    if truncate {
-        options.write(true).truncate(true);
-    } else {
-        options.append(true);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 impl Write for SizeRotatingWriter {
@@ -371,6 +361,7 @@ fn one_line(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
     use std::sync::Mutex;
 
     /// A report sink the test can read.
@@ -572,19 +563,47 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn full_disk_is_reported_once() {
-        // /dev/full fails every write with ENOSPC, like a full disk.
+        // /dev/full fails every write with ENOSPC, like a full disk. It is
+        // handed to the writer as its open file: a symbolic link to it at the
+        // log file's name is refused now (see the next test).
         let tmp = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink("/dev/full", tmp.path().join(LOG_FILE)).unwrap();
         let report = Captured::default();
         let mut w = SizeRotatingWriter::new(tmp.path(), FileSizeLimit::new(MIN_FILE_BYTES))
             .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::ZERO);
+            .with_retry_interval(Duration::from_secs(3600));
+        w.file = Some(OpenOptions::new().append(true).open("/dev/full").unwrap());
         for i in 0..3 {
             w.write_all(line(i).as_bytes()).unwrap();
         }
         let text = report.text();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.to_lowercase().contains("no space left"), "{text}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_log_file_name_is_neither_followed_nor_chmodded() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let logs = tmp.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        std::os::unix::fs::symlink(&victim, logs.join(LOG_FILE)).unwrap();
+        let report = Captured::default();
+        let mut w = SizeRotatingWriter::new(&logs, FileSizeLimit::new(MIN_FILE_BYTES))
+            .with_report(Box::new(report.clone()))
+            .with_retry_interval(Duration::ZERO);
+        for i in 0..3 {
+            w.write_all(line(i).as_bytes()).unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        let text = report.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("symbolic link"), "{text}");
     }
 
     #[test]

@@ -13,10 +13,19 @@
 //! only through the [`Env`] trait so that tests inject it and never mutate the
 //! real environment; the per-platform rules are a pure function
 //! ([`default_dirs`]) tested for every platform on every platform.
+//!
+//! Before a command uses a directory it checks that the directory is private
+//! to the user ([`Dirs::ensure`], [`Dirs::check`], [`ensure_private_dir`]),
+//! and every file the agent writes there is opened by [`open_private`]
+//! (`paths/files.rs`): never through a symbolic link, mode 0600.
+
+mod files;
 
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
+
+pub use files::{OpenHow, PrivateTemp, open_private, write_atomically};
 
 /// The directory name the agent uses under the platform's base directories.
 pub const APP_DIR: &str = "posture-sync";
@@ -70,6 +79,130 @@ pub enum PathsError {
         /// The path.
         path: PathBuf,
     },
+    /// The directory belongs to another user: that user could replace the
+    /// agent's files with links to files of their choosing.
+    #[error(
+        "the {role} {path} is owned by uid {owner}, not by uid {me} who runs posture-sync\nhelp: {}, or choose another {}",
+        owner_fix(*me, *owner, path), role.flag()
+    )]
+    ForeignOwner {
+        /// Which directory.
+        role: DirRole,
+        /// The directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// This process's effective uid.
+        me: u32,
+    },
+    /// Others may create, rename or remove entries in the directory.
+    #[error(
+        "the {role} {path} is writable by other users (mode {mode:04o})\nhelp: chmod 700 {path}, or choose another {}",
+        role.flag()
+    )]
+    WritableByOthers {
+        /// Which directory.
+        role: DirRole,
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits (with setuid, setgid and sticky).
+        mode: u32,
+    },
+    /// A directory above the agent's directory lets another user replace it.
+    #[error(
+        "the {role} {path} is inside {parent}, which {}\nhelp: {}, or choose another {}",
+        parent_problem(*owner, *mode), parent_fix(*owner, *mode, parent), role.flag()
+    )]
+    UntrustedParent {
+        /// Which directory.
+        role: DirRole,
+        /// The agent's directory.
+        path: PathBuf,
+        /// The parent at fault.
+        parent: PathBuf,
+        /// The parent's owner.
+        owner: u32,
+        /// The parent's permission bits.
+        mode: u32,
+    },
+    /// The directory's owner and mode could not be read.
+    #[error("cannot check the {role} {path}: {source}")]
+    Inspect {
+        /// Which directory.
+        role: DirRole,
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Which of the agent's directories a check is about: named in errors,
+/// with the flag that chooses another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirRole {
+    /// `--state-dir`.
+    State,
+    /// `--log-dir`.
+    Logs,
+    /// `<state dir>/bundles`.
+    Bundles,
+}
+
+impl DirRole {
+    /// "state directory", "log directory", "bundle directory".
+    pub fn name(self) -> &'static str {
+        match self {
+            DirRole::State => "state directory",
+            DirRole::Logs => "log directory",
+            DirRole::Bundles => "bundle directory",
+        }
+    }
+
+    /// The flag that chooses another directory.
+    pub fn flag(self) -> &'static str {
+        match self {
+            DirRole::State | DirRole::Bundles => "--state-dir",
+            DirRole::Logs => "--log-dir",
+        }
+    }
+}
+
+impl std::fmt::Display for DirRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn owner_fix(me: u32, owner: u32, path: &Path) -> String {
+    if me == 0 {
+        // Root never works in a user's directory (docs/cli.md, Directories).
+        format!(
+            "run posture-sync as uid {owner} (root uses only directories root owns), or chown 0 {}",
+            path.display()
+        )
+    } else {
+        format!("as root: chown {me} {}", path.display())
+    }
+}
+
+fn parent_problem(owner: u32, mode: u32) -> String {
+    if mode & 0o022 != 0 {
+        format!("is writable by other users (mode {mode:04o}, owner uid {owner})")
+    } else {
+        format!("is owned by uid {owner}, neither this user nor root")
+    }
+}
+
+fn parent_fix(owner: u32, mode: u32, parent: &Path) -> String {
+    if mode & 0o022 != 0 {
+        format!("chmod go-w {}", parent.display())
+    } else {
+        format!(
+            "chown root or this user {} (owner uid {owner})",
+            parent.display()
+        )
+    }
 }
 
 /// The process state the default directories derive from. Implemented by
@@ -230,13 +363,62 @@ impl Dirs {
         }
     }
 
-    /// Creates the state and log directories (and parents) if missing.
-    /// Directories created here are private to the user (0700 on unix).
-    /// Existing directories are left as they are: an administrator may have
-    /// chosen their permissions on purpose.
+    /// Creates the state and log directories (and parents) if missing, then
+    /// checks that both are private to this user ([`ensure_private_dir`]);
+    /// `run` calls it before it puts anything there. Directories created
+    /// here are mode 0700 on unix. The state dir is checked before the log
+    /// dir is created, so nothing is created inside a refused state dir.
     pub fn ensure(&self) -> Result<(), PathsError> {
-        ensure_dir(&self.state, "state directory")?;
-        ensure_dir(&self.logs, "log directory")
+        self.ensure_with(Platform::current(), &ProcessEnv)
+    }
+
+    /// [`Dirs::ensure`] with the platform and environment injected.
+    pub fn ensure_with(&self, platform: Platform, env: &dyn Env) -> Result<(), PathsError> {
+        for (role, dir) in [(DirRole::State, &self.state), (DirRole::Logs, &self.logs)] {
+            private_dir(role, dir, &self.top_of(dir, platform, env), true)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the directories that exist, creating nothing: `status` and
+    /// `dart` call it before they read or connect to anything there.
+    pub fn check(&self) -> Result<(), PathsError> {
+        self.check_with(Platform::current(), &ProcessEnv)
+    }
+
+    /// [`Dirs::check`] with the platform and environment injected.
+    pub fn check_with(&self, platform: Platform, env: &dyn Env) -> Result<(), PathsError> {
+        for (role, dir) in [(DirRole::State, &self.state), (DirRole::Logs, &self.logs)] {
+            private_dir(role, dir, &self.top_of(dir, platform, env), false)?;
+        }
+        Ok(())
+    }
+
+    /// The highest directory whose trust `dir` depends on and that the
+    /// check walks up to: for a default directory the base it derives from
+    /// (`$XDG_STATE_HOME`, `%LOCALAPPDATA%` or the home directory), so that
+    /// `~/.local` and `~/.local/state` are checked too; for `<state>/logs`
+    /// the state dir; for a directory given with a flag, the directory
+    /// itself (its parents are the administrator's choice).
+    fn top_of(&self, dir: &Path, platform: Platform, env: &dyn Env) -> PathBuf {
+        let is_default = default_dirs(platform, env)
+            .is_ok_and(|d| dir == d.state.as_path() || dir == d.logs.as_path());
+        if is_default {
+            let bases = ["XDG_STATE_HOME", "LOCALAPPDATA"]
+                .into_iter()
+                .filter_map(|v| env.var_os(v).map(PathBuf::from))
+                .chain(env.home_dir())
+                .filter(|b| b.is_absolute());
+            for base in bases {
+                if dir.starts_with(&base) {
+                    return base;
+                }
+            }
+        }
+        if dir != self.state.as_path() && dir.starts_with(&self.state) {
+            return self.state.clone();
+        }
+        dir.to_path_buf()
     }
 
     /// The status socket (`<state>/agent.sock`).
@@ -260,31 +442,97 @@ impl Dirs {
     }
 }
 
-/// Creates `path` and its missing parents, private to the user on unix.
-/// `role` names the directory in errors ("state directory").
-pub fn ensure_dir(path: &Path, role: &'static str) -> Result<(), PathsError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => {
-            return Err(PathsError::NotADirectory {
-                role,
-                path: path.to_path_buf(),
-            });
+/// Makes sure `dir` is a directory private to this user, creating it (and
+/// missing parents, mode 0700 on unix) if needed. The one check every
+/// command runs before it uses one of the agent's directories; see
+/// [`Dirs::ensure`] for the state and log dirs. Here only `dir` itself is
+/// checked (it sits in a directory that was checked already, or was given
+/// with a flag).
+///
+/// On unix `dir` must be owned by the effective uid (root included: root
+/// never works in a user's directory) and writable by nobody else
+/// (mode & 0o022 == 0): whoever can write to it can replace the agent's files
+/// with links to files of their choosing.
+pub fn ensure_private_dir(role: DirRole, dir: &Path) -> Result<(), PathsError> {
+    private_dir(role, dir, dir, true)
+}
+
+/// Checks `dir` and each existing directory above it up to `top`, creating
+/// `dir` first when `create`. Parents may belong to root as well as to this
+/// user, and may be writable by others when they are sticky and root's
+/// (`/tmp`): there others can create entries but not replace ours.
+fn private_dir(role: DirRole, dir: &Path, top: &Path, create: bool) -> Result<(), PathsError> {
+    // Parents first: a missing directory is created only below trusted ones.
+    if dir != top && dir.starts_with(top) {
+        let mut parent = dir.parent();
+        while let Some(p) = parent {
+            if let Some(meta) = inspect(role, p)? {
+                imp::check_parent(role, dir, p, &meta)?;
+            }
+            if p == top {
+                break;
+            }
+            parent = p.parent();
         }
-        Err(_) => {}
     }
-    imp::create_private_dir_all(path).map_err(|source| PathsError::Create {
-        role,
-        path: path.to_path_buf(),
-        source,
-    })
+    let meta = match inspect(role, dir)? {
+        Some(m) => m,
+        None if create => {
+            imp::create_private_dir_all(dir).map_err(|source| PathsError::Create {
+                role: role.name(),
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            match inspect(role, dir)? {
+                Some(m) => m,
+                None => {
+                    return Err(PathsError::Inspect {
+                        role,
+                        path: dir.to_path_buf(),
+                        source: io::Error::new(
+                            io::ErrorKind::NotFound,
+                            "removed as it was created",
+                        ),
+                    });
+                }
+            }
+        }
+        None => return Ok(()),
+    };
+    if !meta.is_dir() {
+        return Err(PathsError::NotADirectory {
+            role: role.name(),
+            path: dir.to_path_buf(),
+        });
+    }
+    imp::check_dir(role, dir, &meta)
+}
+
+/// The directory's metadata (following a symbolic link: a link the user
+/// made to a directory of theirs is fine, and the target is what gets
+/// checked), `None` when it does not exist.
+fn inspect(role: DirRole, path: &Path) -> Result<Option<std::fs::Metadata>, PathsError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        // A path through a plain file ("a/file/logs"): creating it fails
+        // with the clearer message.
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => Ok(None),
+        Err(source) => Err(PathsError::Inspect {
+            role,
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 #[cfg(unix)]
 mod imp {
     use std::io;
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     use std::path::Path;
+
+    use super::{DirRole, PathsError};
 
     /// `mkdir -p` with mode 0700 for every directory it creates.
     pub(super) fn create_private_dir_all(path: &Path) -> io::Result<()> {
@@ -293,6 +541,60 @@ mod imp {
             .mode(0o700)
             .create(path)
     }
+
+    /// This process's effective uid: the user whose files the agent writes.
+    pub(super) fn euid() -> u32 {
+        rustix::process::geteuid().as_raw()
+    }
+
+    /// The agent's own directory: this user's, and nobody else may write.
+    pub(super) fn check_dir(
+        role: DirRole,
+        dir: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<(), PathsError> {
+        let me = euid();
+        if meta.uid() != me {
+            return Err(PathsError::ForeignOwner {
+                role,
+                path: dir.to_path_buf(),
+                owner: meta.uid(),
+                me,
+            });
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(PathsError::WritableByOthers {
+                role,
+                path: dir.to_path_buf(),
+                mode,
+            });
+        }
+        Ok(())
+    }
+
+    /// A directory above it: this user's or root's, and writable by nobody
+    /// else unless it is root's and sticky (`/tmp`).
+    pub(super) fn check_parent(
+        role: DirRole,
+        dir: &Path,
+        parent: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<(), PathsError> {
+        let (owner, mode) = (meta.uid(), meta.mode() & 0o7777);
+        let owner_ok = owner == euid() || owner == 0;
+        let sticky_root = owner == 0 && mode & 0o1000 != 0;
+        if owner_ok && (mode & 0o022 == 0 || sticky_root) {
+            return Ok(());
+        }
+        Err(PathsError::UntrustedParent {
+            role,
+            path: dir.to_path_buf(),
+            parent: parent.to_path_buf(),
+            owner,
+            mode,
+        })
+    }
 }
 
 #[cfg(not(unix))]
@@ -300,10 +602,35 @@ mod imp {
     use std::io;
     use std::path::Path;
 
+    use super::{DirRole, PathsError};
+
     /// `mkdir -p`. On Windows the per-user `%LOCALAPPDATA%` already carries
     /// an ACL private to the user, and new directories inherit it.
     pub(super) fn create_private_dir_all(path: &Path) -> io::Result<()> {
         std::fs::create_dir_all(path)
+    }
+
+    /// No check on Windows yet: the default directories live in the
+    /// per-user `%LOCALAPPDATA%`, whose ACL gives only the user (and
+    /// SYSTEM, Administrators) access, and directories created there
+    /// inherit it. Reading and judging a directory's ACL given with
+    /// `--state-dir` is future work (docs/cli.md, Directories).
+    pub(super) fn check_dir(
+        _role: DirRole,
+        _dir: &Path,
+        _meta: &std::fs::Metadata,
+    ) -> Result<(), PathsError> {
+        Ok(())
+    }
+
+    /// See [`check_dir`]: no check on Windows yet.
+    pub(super) fn check_parent(
+        _role: DirRole,
+        _dir: &Path,
+        _parent: &Path,
+        _meta: &std::fs::Metadata,
+    ) -> Result<(), PathsError> {
+        Ok(())
     }
 }
 
@@ -524,5 +851,164 @@ mod tests {
             )),
             "{msg}"
         );
+    }
+
+    /// True when the test can act as root (chown to another uid); else
+    /// says why it skips, or fails where every test must run (CI sets
+    /// `POSTURE_SYNC_REQUIRE_ALL`).
+    #[cfg(unix)]
+    fn root_or_skip(test: &str) -> bool {
+        if imp::euid() == 0 {
+            return true;
+        }
+        let why = "needs root to give a directory to another uid; CI runs it as root";
+        assert!(
+            std::env::var_os("POSTURE_SYNC_REQUIRE_ALL").is_none(),
+            "{test} cannot run here ({why}), and POSTURE_SYNC_REQUIRE_ALL requires every test to run"
+        );
+        eprintln!("SKIPPED {test}: {why}");
+        false
+    }
+
+    #[cfg(unix)]
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_state_dir_writable_by_others_is_refused_and_nothing_is_created_in_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("x");
+        std::fs::create_dir(&state).unwrap();
+        chmod(&state, 0o777);
+        let d = Dirs::resolve_with(
+            Platform::Xdg,
+            &FakeEnv::default(),
+            Some(state.clone()),
+            None,
+        )
+        .unwrap();
+        let e = d
+            .ensure_with(Platform::Xdg, &FakeEnv::default())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the state directory {0} is writable by other users (mode 0777)\nhelp: chmod 700 {0}, or choose another --state-dir",
+                state.display()
+            )
+        );
+        assert_eq!(
+            std::fs::read_dir(&state).unwrap().count(),
+            0,
+            "logs/ was created"
+        );
+        // status and dart refuse it the same way, creating nothing either.
+        assert!(matches!(
+            d.check_with(Platform::Xdg, &FakeEnv::default()),
+            Err(PathsError::WritableByOthers { .. })
+        ));
+        // Sticky does not help the directory itself (only parents).
+        chmod(&state, 0o1777);
+        assert!(d.ensure_with(Platform::Xdg, &FakeEnv::default()).is_err());
+        // Group-writable is refused too; 0750 and 0700 are fine.
+        chmod(&state, 0o770);
+        assert!(d.ensure_with(Platform::Xdg, &FakeEnv::default()).is_err());
+        chmod(&state, 0o750);
+        d.ensure_with(Platform::Xdg, &FakeEnv::default()).unwrap();
+        assert!(state.join("logs").is_dir());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_log_dir_of_another_user_is_refused() {
+        if !root_or_skip("a_log_dir_of_another_user_is_refused") {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let logs = tmp.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        chmod(&logs, 0o700);
+        std::os::unix::fs::chown(&logs, Some(65534), Some(65534)).unwrap();
+        let e = ensure_private_dir(DirRole::Logs, &logs).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the log directory {0} is owned by uid 65534, not by uid 0 who runs posture-sync\nhelp: run posture-sync as uid 65534 (root uses only directories root owns), or chown 0 {0}, or choose another --log-dir",
+                logs.display()
+            )
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn default_dirs_need_trusted_parents_up_to_home() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        chmod(&home, 0o755);
+        let env = FakeEnv {
+            home: Some(home.clone()),
+            ..FakeEnv::default()
+        };
+        let d = Dirs::resolve_with(Platform::Xdg, &env, None, None).unwrap();
+        // Nothing exists below home yet: status has nothing to refuse.
+        d.check_with(Platform::Xdg, &env).unwrap();
+        // ~/.local writable by others: anyone could swap ~/.local/state.
+        let local = home.join(".local");
+        std::fs::create_dir(&local).unwrap();
+        chmod(&local, 0o777);
+        let e = d.ensure_with(Platform::Xdg, &env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the state directory {} is inside {1}, which is writable by other users (mode 0777, owner uid {2})\nhelp: chmod go-w {1}, or choose another --state-dir",
+                d.state.display(),
+                local.display(),
+                imp::euid()
+            )
+        );
+        assert!(!local.join("state").exists(), "nothing created below it");
+        // The home dir itself is checked too.
+        chmod(&local, 0o700);
+        chmod(&home, 0o775);
+        assert!(matches!(
+            d.ensure_with(Platform::Xdg, &env),
+            Err(PathsError::UntrustedParent { .. })
+        ));
+        // A sticky parent is fine when root owns it (as /tmp).
+        chmod(&home, 0o1777);
+        let sticky = d.ensure_with(Platform::Xdg, &env);
+        if imp::euid() == 0 {
+            sticky.unwrap();
+            for p in [&d.state, &d.logs, &local.join("state")] {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o700, "{}", p.display());
+            }
+        } else {
+            assert!(sticky.is_err(), "a sticky dir of a user is no /tmp");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_explicit_dir_is_checked_but_not_its_parents() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        chmod(&shared, 0o777);
+        let d = Dirs::resolve_with(
+            Platform::Xdg,
+            &FakeEnv::default(),
+            Some(shared.join("state")),
+            None,
+        )
+        .unwrap();
+        // The administrator chose the place; the dir itself is created 0700.
+        d.ensure_with(Platform::Xdg, &FakeEnv::default()).unwrap();
+        assert!(d.logs.is_dir());
     }
 }

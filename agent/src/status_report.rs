@@ -9,6 +9,7 @@
 //! converted from the monotonic clock to wall-clock time here.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -56,18 +57,46 @@ impl Snapshot {
 
     /// The `status --json` object.
     pub fn to_value(&self) -> serde_json::Value {
+        self.to_value_with(&AgentInfo::default())
+    }
+
+    /// The `status --json` object with the facts of this run added (the
+    /// control server's answer).
+    pub fn to_value_with(&self, info: &AgentInfo) -> serde_json::Value {
+        let profile = info.profile.as_ref().map(|p| p.display().to_string());
         match &self.0 {
-            Snap::Fixed(value) => (**value).clone(),
+            Snap::Fixed(value) => {
+                let mut value = (**value).clone();
+                if let (Some(object), Some(profile)) = (value.as_object_mut(), profile) {
+                    object
+                        .entry("profile")
+                        .or_insert(serde_json::Value::String(profile));
+                }
+                value
+            }
             Snap::State {
                 state,
                 now,
                 wall_now,
-            } => serde_json::to_value(report(state, *now, *wall_now)).unwrap_or_else(|e| {
-                // Unreachable in practice: the report is plain data.
-                serde_json::json!({ "error": format!("cannot serialise the status report: {e}") })
-            }),
+            } => {
+                let mut r = report(state, *now, *wall_now);
+                r.profile = profile;
+                serde_json::to_value(r).unwrap_or_else(|e| {
+                    // Unreachable in practice: the report is plain data.
+                    serde_json::json!({ "error": format!("cannot serialise the status report: {e}") })
+                })
+            }
         }
     }
+}
+
+/// What the running agent knows about itself beyond the machine's state:
+/// fixed for the run, added to every report by the control server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentInfo {
+    /// The profile the agent runs with, as an absolute path (`profile` in
+    /// `status --json`; `dart` bundles it when not given `--profile`).
+    pub profile: Option<PathBuf>,
 }
 
 /// The `status --json` object.
@@ -90,6 +119,10 @@ pub struct StatusReport {
     /// The agent's version (extra key; set by the control server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The absolute path of the profile the agent runs with (extra key; set
+    /// by the control server from [`AgentInfo`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// `sync`.
@@ -285,6 +318,7 @@ pub fn report(state: &State, now: MonoTime, wall_now: SystemTime) -> StatusRepor
             misconfigurations: counters.misconfigurations,
         },
         version: None,
+        profile: None,
     }
 }
 
@@ -532,6 +566,29 @@ mod tests {
             "the outcome word once, then why: {text}"
         );
         assert!(text.contains("probe rounds 1"), "{text}");
+    }
+
+    #[test]
+    fn the_control_server_adds_the_profile_path() {
+        let info = AgentInfo {
+            profile: Some(PathBuf::from("/etc/posture-sync/ISEPostureCFG.xml")),
+        };
+        let snap = Snapshot::of(Arc::new(State::new(vec![], 1)), mono(0), wall());
+        let v = snap.to_value_with(&info);
+        assert_eq!(v["profile"], "/etc/posture-sync/ISEPostureCFG.xml");
+        let back: StatusReport = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            back.profile.as_deref(),
+            Some("/etc/posture-sync/ISEPostureCFG.xml")
+        );
+        // Without it (an older agent) the key is absent, not null.
+        assert!(snap.to_value().get("profile").is_none());
+        // A fixed sample gets it too, unless it has its own.
+        let fixed = Snapshot::fixed(serde_json::json!({"phase": "idle"}));
+        assert_eq!(
+            fixed.to_value_with(&info)["profile"],
+            "/etc/posture-sync/ISEPostureCFG.xml"
+        );
     }
 
     #[test]

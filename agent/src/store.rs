@@ -23,7 +23,7 @@
 //! and never contacted. Hosts are checked exactly as the profile checks
 //! CallHomeList entries ([`profile_schema::HostPort::parse`]).
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -322,41 +322,14 @@ pub(crate) enum AtomicWriteError {
     Io(io::Error),
 }
 
-/// Writes `bytes` to `path` via a temp file in the same directory and a
-/// rename. The temp file is removed on failure (the `tempfile` crate does it
-/// on drop).
+/// Writes `bytes` to `path` via a private temp file in the same directory
+/// (created exclusively, never through a link: [`crate::paths::PrivateTemp`])
+/// and a rename.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
-    let dir = match path.parent() {
-        Some(d) if path.file_name().is_some() => {
-            if d.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                d
-            }
-        }
-        _ => return Err(AtomicWriteError::BadPath),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(AtomicWriteError::Io)?;
-    tmp.write_all(bytes).map_err(AtomicWriteError::Io)?;
-    tmp.as_file().sync_all().map_err(AtomicWriteError::Io)?;
-    tmp.persist(path)
-        .map_err(|e| AtomicWriteError::Io(e.error))?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// Best effort: make the rename durable. Not all platforms allow opening a
-/// directory (Windows does not), and a failure here does not undo the write.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    if path.parent().is_none() || path.file_name().is_none() {
+        return Err(AtomicWriteError::BadPath);
     }
-    #[cfg(not(unix))]
-    let _ = dir;
+    crate::paths::write_atomically(path, bytes).map_err(AtomicWriteError::Io)
 }
 
 /// Records `psn` as the most recently used: replaces the entry with the same

@@ -74,6 +74,7 @@ fn summary_renders_in_headless_chromium() {
         },
         output: fx.dir.path().join("bundle.zip"),
         profile: Some(fx.profile.clone()),
+        profile_source: dart::ProfileSource::Flag,
         ca_file: None,
         status: StatusSource::Given(fx.status.clone()),
         reason: Some("misconfiguration confirmed for PSN 127.0.0.1:8449".into()),

@@ -1,8 +1,10 @@
 //! The status socket refuses other users and garbage requests, checked
 //! against the real agent binary: as root, `posture-sync status` run as
 //! another user (uid 65534 through `setpriv`) is refused by the state dir's
-//! permissions, and, with those permissions opened up (a careless
-//! `--state-dir`), by the agent itself after reading the peer's credentials.
+//! permissions; with those permissions opened up (a careless
+//! `--state-dir`), by `status` itself (the dir is not that user's), and a
+//! client that connects anyway by the agent after reading the peer's
+//! credentials.
 //! Garbage and overlong requests get an error line and the agent keeps
 //! serving. Needs root and `setpriv` (util-linux); skips otherwise.
 
@@ -34,6 +36,39 @@ fn status_as_nobody(state: &std::path::Path) -> Output {
         .env("HOME", "/nonexistent")
         .output()
         .expect("setpriv runs")
+}
+
+/// Variable naming the socket for [`raw_status_helper`].
+const SOCKET_VAR: &str = "POSTURE_SYNC_TEST_SOCKET";
+
+/// Runs [`raw_status_helper`] (this test binary) as another user: a client
+/// that skips the checks `posture-sync status` makes.
+fn raw_status_as_nobody(socket: &std::path::Path) -> Output {
+    let me = std::env::current_exe().expect("the test binary's path");
+    Command::new("setpriv")
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+        ])
+        .arg(me)
+        .args(["--exact", "raw_status_helper", "--ignored", "--nocapture"])
+        .env_clear()
+        .env(SOCKET_VAR, socket)
+        .output()
+        .expect("setpriv runs")
+}
+
+/// Not a test on its own: prints the agent's reply to `status` on the
+/// socket named by [`SOCKET_VAR`]; [`raw_status_as_nobody`] runs it.
+#[test]
+#[ignore = "a helper that the_status_socket_refuses_other_users_and_garbage runs as another user"]
+fn raw_status_helper() {
+    let Some(socket) = std::env::var_os(SOCKET_VAR) else {
+        return;
+    };
+    let reply = ask(std::path::Path::new(&socket), b"status\n");
+    println!("REPLY {reply}");
 }
 
 /// Sends `request` on the socket and returns the one reply line.
@@ -78,14 +113,29 @@ fn the_status_socket_refuses_other_users_and_garbage() {
     }
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // `posture-sync status` itself now refuses a state dir another user
+    // owns (a socket there may be a stranger's) before it connects.
     let out = status_as_nobody(&agent.state);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stdout.is_empty(), "no status leaked: {out:?}");
     assert!(
-        stderr.contains("permission denied") && stderr.contains("its own user"),
-        "the agent's refusal reaches the client: {stderr}"
+        stderr.contains(&format!(
+            "the state directory {} is owned by uid 0, not by uid {NOBODY}",
+            agent.state.display()
+        )),
+        "the client refuses the dir: {stderr}"
     );
+    // A client that connects anyway (this test binary as the other user)
+    // meets the agent's own check of the peer's uid.
+    let out = raw_status_as_nobody(&socket);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains("permission denied") && stdout.contains("its own user"),
+        "the agent's refusal reaches the client: {out:?}"
+    );
+    assert!(!stdout.contains("\"phase\""), "no status leaked: {stdout}");
     wait_until(
         "the agent to log the refusal",
         || {

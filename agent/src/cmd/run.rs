@@ -89,6 +89,8 @@ fn run(args: RunArgs) -> Exit {
         Ok(d) => d,
         Err(e) => return fail(Exit::Startup, e),
     };
+    // Creates missing dirs 0700 and refuses dirs other users could write
+    // or own (docs/cli.md, Directories) before anything goes into them.
     if let Err(e) = dirs.ensure() {
         return fail(Exit::Startup, e);
     }
@@ -189,7 +191,12 @@ async fn serve(
     let (status_tx, status_rx) = watch::channel(crate::status_report::Snapshot::fixed(
         serde_json::Value::Null,
     ));
-    let control = match control::serve(&dirs.socket_path(), status_rx) {
+    // `dart` asks the running agent which profile it runs: an absolute
+    // path, whatever the working directory of the asker.
+    let info = crate::status_report::AgentInfo {
+        profile: std::path::absolute(profile_path).ok(),
+    };
+    let control = match control::serve_with(&dirs.socket_path(), status_rx, info) {
         Ok(c) => c,
         Err(e) => return fail(Exit::Startup, e),
     };

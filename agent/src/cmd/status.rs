@@ -1,7 +1,9 @@
 //! `posture-sync status [--state-dir DIR] [--json]`: asks the running agent
 //! over its status socket (`docs/cli.md`).
 //!
-//! Exit codes: 0 the agent answered, 3 no agent is running, 1 anything else.
+//! Exit codes: 0 the agent answered, 3 no agent is running, 1 anything else
+//! (also a state dir that is not private to the user: `docs/cli.md`,
+//! Directories).
 //! `--json` prints the agent's object exactly as received, on one line; the
 //! default is a short summary for people: [`status_report::summary`] when
 //! the object is a [`StatusReport`] this build understands, else a plain
@@ -31,6 +33,11 @@ pub fn main(args: StatusArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    // A socket in a directory another user can write may be theirs.
+    if let Err(e) = dirs.check() {
+        super::print_err(format_args!("{e}"));
+        return ExitCode::from(EXIT_FAILURE);
+    }
     let socket = dirs.socket_path();
     let status = match control::query(&socket) {
         Ok(v) => v,

@@ -7,18 +7,20 @@
 //! never stops the agent.
 //!
 //! The file names sessions and PSN hosts, like the log files, so it is kept
-//! private to the user as they are: created mode 0600 on unix, and an
-//! existing file with a wider mode (from an older build, or a umask) is
-//! tightened to 0600 when it is opened.
+//! private to the user as they are: opened by [`crate::paths::open_private`]
+//! (created mode 0600 on unix, an existing file with a wider mode, from an
+//! older build or a umask, tightened to 0600 through the open descriptor, a
+//! symbolic link at its name refused).
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde_json::json;
 
 use crate::outcome::{Outcome, RoundVerdict, TargetOutcome};
+use crate::paths::{OpenHow, open_private, write_atomically};
 
 /// Lines kept when the history is trimmed.
 pub const HISTORY_KEEP_LINES: usize = 1000;
@@ -116,7 +118,7 @@ impl ProbeHistory {
 
     fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
         if self.open.is_none() {
-            let file = open_private(&self.path, false)?;
+            let file = open_private(&self.path, OpenHow::Append)?;
             let size = file.metadata()?.len();
             self.open = Some((file, size));
         }
@@ -142,35 +144,9 @@ impl ProbeHistory {
         let keep = &lines[lines.len().saturating_sub(self.keep_lines)..];
         let mut out = keep.join("\n");
         out.push('\n');
-        let mut tmp_name = self.path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(".tmp");
-        let tmp = self.path.with_file_name(tmp_name);
-        // The temp file becomes the history: private from the start.
-        open_private(&tmp, true)?.write_all(out.as_bytes())?;
-        std::fs::rename(&tmp, &self.path)
+        // A new private temp file becomes the history (paths/files.rs).
+        write_atomically(&self.path, out.as_bytes())
     }
-}
-
-/// Opens `path` as [`crate::logging::open_log`] does (created mode 0600 on
-/// unix); an existing file readable or writable by others is narrowed to
-/// 0600.
-fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
-    let file = crate::logging::open_log(path, truncate)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // `mode` applies only when the file is created.
-        let mode = file.metadata()?.permissions().mode();
-        if mode & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            tracing::info!(
-                file = %path.display(),
-                "the probe history was mode {:o}; made it private (0600)",
-                mode & 0o777
-            );
-        }
-    }
-    Ok(file)
 }
 
 fn outcome_label(o: &Outcome) -> &'static str {
@@ -242,7 +218,7 @@ mod tests {
     }
 
     #[cfg(unix)]
-    fn mode(path: &Path) -> u32 {
+    fn mode(path: &std::path::Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
@@ -284,6 +260,24 @@ mod tests {
             1
         );
         assert_eq!(mode(&trimmed), 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_history_name_is_not_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = dir.path().join("probe-rounds.jsonl");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let o = outcomes();
+        let mut h = ProbeHistory::new(path.clone());
+        h.append(SystemTime::UNIX_EPOCH, "s", &judge_round(&o), &o);
+        assert!(h.warned, "the refusal is reported");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(mode(&victim), 0o644);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `summary.html` | phase, posture, findings with the fix, timeline (open first) |
 //! | `logs/posture-sync.log*` | every rolled log file |
+//! | `bundle.json` | when, why, which dirs, and the profile's path and where it came from |
 //! | `profile.xml` | the profile |
 //! | `known-psns.json` | the persisted PSN list |
 //! | `probe-rounds.jsonl` | the last [`DEFAULT_ROUNDS`] probe rounds |
@@ -32,7 +33,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use zip::write::SimpleFileOptions;
 
-use crate::paths::Dirs;
+use crate::paths::{DirRole, Dirs, PrivateTemp};
 
 /// How many probe rounds a bundle carries.
 pub const DEFAULT_ROUNDS: usize = 200;
@@ -66,11 +67,41 @@ pub enum DartError {
 /// Where the agent's status comes from.
 #[derive(Debug, Clone)]
 pub enum StatusSource {
-    /// Ask the running agent on its status socket (the `dart` command).
+    /// Ask the running agent on its status socket.
     Query,
     /// The daemon's own current status (automatic bundles: the daemon must
     /// not query its own socket).
     Given(Value),
+    /// The caller asked already (the `dart` command, which needs the answer
+    /// to find the profile): the status, or why no agent answered.
+    Asked(Result<Value, String>),
+}
+
+/// Where the bundle's profile came from; said in `bundle.json` and in
+/// `profile.xml` when there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileSource {
+    /// `dart --profile FILE`.
+    Flag,
+    /// The running agent named it (its `status --json` `profile` key), or
+    /// the agent collected the bundle itself.
+    RunningAgent,
+    /// The installed profile (per-user config dir, then `/etc/posture-sync`).
+    Installed,
+    /// No profile: none given, no agent answered, none installed.
+    None,
+}
+
+impl ProfileSource {
+    /// In words, for the bundle.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProfileSource::Flag => "--profile",
+            ProfileSource::RunningAgent => "from the running agent",
+            ProfileSource::Installed => "installed",
+            ProfileSource::None => "none",
+        }
+    }
 }
 
 /// What to collect and where to write it.
@@ -82,6 +113,8 @@ pub struct BundleSpec {
     pub output: PathBuf,
     /// The profile, if known.
     pub profile: Option<PathBuf>,
+    /// Where `profile` came from.
+    pub profile_source: ProfileSource,
     /// The extra CA bundle, if any.
     pub ca_file: Option<PathBuf>,
     /// Where the status comes from.
@@ -190,19 +223,17 @@ pub fn collect(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".dart-")
-        .suffix(".zip.tmp")
-        .tempfile_in(&dir)
-        .map_err(write_err)?;
+    // Private, created exclusively, never through a link (paths/files.rs).
+    let mut tmp = PrivateTemp::new_in(&dir, ".dart-", ".zip.tmp").map_err(write_err)?;
     let mut b = Bundle {
-        zip: zip::ZipWriter::new(tmp.reopen().map_err(write_err)?),
+        zip: zip::ZipWriter::new(tmp.file().try_clone().map_err(write_err)?),
         parts: Vec::new(),
         output: output.clone(),
     };
 
     let status: Result<Value, String> = match &spec.status {
         StatusSource::Given(v) => Ok(v.clone()),
+        StatusSource::Asked(answer) => answer.clone(),
         StatusSource::Query => {
             crate::control::query(&spec.dirs.socket_path()).map_err(|e| e.to_string())
         }
@@ -231,9 +262,10 @@ pub fn collect(
         )?;
     }
 
+    b.add("bundle.json", &bundle_info(spec, now), progress)?;
     let profile_text = match &spec.profile {
         Some(p) => read_or_note(p, "profile"),
-        None => "(no profile given: pass --profile FILE to include it)\n".to_string(),
+        None => "(no profile given: no --profile, no running agent named one, none installed; pass --profile FILE to include it)\n".to_string(),
     };
     b.add(
         "profile.xml",
@@ -280,13 +312,30 @@ pub fn collect(
         path: output.clone(),
         source,
     })?;
-    file.sync_all().map_err(write_err)?;
     drop(file);
-    tmp.persist(&output).map_err(|e| write_err(e.error))?;
+    tmp.persist(&output).map_err(write_err)?;
     Ok(BundleReport {
         path: output,
         parts: b.parts,
     })
+}
+
+/// `bundle.json`: what the bundle is about, for a reader or a script.
+fn bundle_info(spec: &BundleSpec, now: SystemTime) -> String {
+    let info = serde_json::json!({
+        "generated": humantime::format_rfc3339_seconds(now).to_string(),
+        "reason": spec.reason,
+        "profile": {
+            "path": spec.profile.as_ref().map(|p| p.display().to_string()),
+            "source": spec.profile_source.describe(),
+        },
+        "state_dir": spec.dirs.state.display().to_string(),
+        "log_dir": spec.dirs.logs.display().to_string(),
+    });
+    // A `Value` built from strings serialises.
+    let mut text = serde_json::to_string_pretty(&info).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// A file-name-safe form of `reason`.
@@ -390,7 +439,7 @@ pub fn collect_automatic(
         return Ok(None);
     }
     let dir = dirs.bundles_dir();
-    crate::paths::ensure_dir(&dir, "bundle directory")?;
+    crate::paths::ensure_private_dir(DirRole::Bundles, &dir)?;
     let stamp: String = humantime::format_rfc3339_millis(SystemTime::now())
         .to_string()
         .chars()
@@ -409,6 +458,12 @@ pub fn collect_automatic(
         dirs: dirs.clone(),
         output,
         profile: profile.map(Path::to_path_buf),
+        // The agent collects it: its own profile.
+        profile_source: if profile.is_some() {
+            ProfileSource::RunningAgent
+        } else {
+            ProfileSource::None
+        },
         ca_file: ca_file.map(Path::to_path_buf),
         status: StatusSource::Given(status),
         reason: Some(reason.to_string()),

@@ -81,6 +81,9 @@ pub enum InstallError {
         /// Its stderr, or why it could not start.
         detail: String,
     },
+    /// The log directory cannot be created or is not private to the user.
+    #[error(transparent)]
+    Dir(#[from] crate::paths::PathsError),
     /// The Windows login launcher is not next to the binary.
     #[error("{} is missing; it starts the agent at login without a console window\nhelp: reinstall posture-sync so that both binaries are in the same folder", path.display())]
     LauncherMissing {
@@ -343,9 +346,8 @@ fn write_if_changed(path: &Path, content: &str) -> Result<Change, InstallError> 
         path: dir.to_path_buf(),
         source: e,
     })?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| file_err("write", e))?;
-    io::Write::write_all(&mut tmp, content.as_bytes()).map_err(|e| file_err("write", e))?;
-    tmp.persist(path).map_err(|e| file_err("write", e.error))?;
+    // Private, created exclusively, never through a link (paths/files.rs).
+    crate::paths::write_atomically(path, content.as_bytes()).map_err(|e| file_err("write", e))?;
     Ok(Change::Wrote(path.to_path_buf()))
 }
 
@@ -518,12 +520,9 @@ fn gui_domain(ctx: &mut Context<'_>) -> Result<String, InstallError> {
 
 fn install_macos(ctx: &mut Context<'_>, spec: &InstallSpec) -> Result<Vec<Change>, InstallError> {
     let plist_path = launch_agent_path(ctx.env)?;
-    // launchd opens the log files but does not create their directory.
-    std::fs::create_dir_all(&spec.launchd_log_dir).map_err(|source| InstallError::File {
-        action: "create the directory",
-        path: spec.launchd_log_dir.clone(),
-        source,
-    })?;
+    // launchd opens the log files but does not create their directory. It
+    // is the agent's log dir on macOS: private to the user, checked.
+    crate::paths::ensure_private_dir(crate::paths::DirRole::Logs, &spec.launchd_log_dir)?;
     let mut changes = Vec::new();
     let wrote = write_if_changed(&plist_path, &render::launch_agent_plist(spec))?;
     let changed = matches!(wrote, Change::Wrote(_));
