@@ -23,10 +23,22 @@
 //! thread); the debounce runs as a task on the caller's tokio runtime, fed
 //! through a channel from notify's callback, so the profile watch costs one
 //! thread, not two, and nothing wakes up while the directory is quiet.
+//!
+//! Reading never happens on the runtime's thread: each version is read and
+//! parsed on tokio's blocking pool, bounded by [`READ_TIMEOUT`]. Whatever
+//! sits at the profile's path, the runtime (probes, signals, the status
+//! socket) keeps running: the file is opened with
+//! [`profile_schema::open_regular`] (a FIFO, device, socket or directory is
+//! "no profile" without being read), at most one byte past the size cap is
+//! read, and a read that outlives the timeout (a hung network file system)
+//! is logged as an error and the last good profile stays in force. While
+//! such a read is stuck no second one starts; when it ends, the profile is
+//! read again.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -35,6 +47,12 @@ use tokio::sync::mpsc;
 
 /// How long the directory must be quiet before the profile is read.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// How long one read of the profile (fingerprint, read and parse, on the
+/// blocking pool) may take before the watcher gives up on it and keeps the
+/// last good profile. A 1 MiB profile reads and parses in well under a
+/// second; only a hung file system takes this long.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many errors of an invalid profile are logged one by one; the rest
 /// are counted ("and N more errors").
@@ -97,8 +115,57 @@ impl ProfileWatcher {
 /// channel receives a [`Profile::load`] result each time the content changes
 /// from then on (including `Err(LoadError::Read)` when the file is gone for
 /// longer than the debounce). Must be called within a tokio runtime: the
-/// debounce runs as a task on it (see the module doc).
+/// debounce runs as a task on it, and each read on its blocking pool (see
+/// the module doc).
 pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult>), ReloadError> {
+    watch_with(path, Reader::default())
+}
+
+/// Reads one version: `(target, load_path, last fingerprint)`; see
+/// [`read_version`].
+type ReadFn = dyn Fn(&Path, &Path, Option<u64>) -> Version + Send + Sync;
+
+/// How the watcher reads a version: the function (injected by tests) and
+/// its bound.
+#[derive(Clone)]
+struct Reader {
+    timeout: Duration,
+    read: Arc<ReadFn>,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader {
+            timeout: READ_TIMEOUT,
+            read: Arc::new(read_version),
+        }
+    }
+}
+
+/// What one read of the profile found.
+#[derive(Debug)]
+struct Version {
+    /// The content's fingerprint ([`fingerprint`]).
+    fingerprint: Option<u64>,
+    /// The profile, when the content differs from the last one seen.
+    loaded: Option<ReloadResult>,
+}
+
+/// Reads the file at `target` and, when its content is not `last`, loads the
+/// profile at `load_path` (the same file, named as the user gave it). Blocks
+/// on the file system: runs on the blocking pool.
+fn read_version(target: &Path, load_path: &Path, last: Option<u64>) -> Version {
+    let now = fingerprint(target);
+    Version {
+        fingerprint: now,
+        loaded: (now != last).then(|| Profile::load(load_path)),
+    }
+}
+
+fn watch_with(
+    path: &Path,
+    reader: Reader,
+) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult>), ReloadError> {
     let Some(name) = path.file_name().map(ToOwned::to_owned) else {
         return Err(ReloadError::NoFileName {
             path: path.to_path_buf(),
@@ -132,13 +199,18 @@ pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult
             source,
         })?;
     // The baseline is read after the watch started, so a change racing with
-    // start-up is either in the baseline or produces an event.
+    // start-up is either in the baseline or produces an event. It is read
+    // here, before returning, so that a change made right after `watch`
+    // returns is never taken for the baseline; `fingerprint` opens only
+    // regular files and reads at most the cap, so a FIFO cannot block it.
     let baseline = fingerprint(&target);
     // Capacity 1: the daemon only ever needs the latest version; the task
     // waits (send().await) rather than dropping one.
     let (tx, rx) = mpsc::channel(1);
     let load_path = path.to_path_buf();
-    tokio::spawn(async move { watch_loop(event_rx, &target, &load_path, baseline, &tx).await });
+    tokio::spawn(async move {
+        watch_loop(event_rx, target, load_path, baseline, reader, &tx).await;
+    });
     tracing::debug!(profile = %path.display(), dir = %dir.display(), "watching the profile for changes");
     Ok((
         ProfileWatcher {
@@ -149,14 +221,16 @@ pub fn watch(path: &Path) -> Result<(ProfileWatcher, mpsc::Receiver<ReloadResult
     ))
 }
 
-/// The content of `path` as a hash, `None` when it cannot be read.
+/// The content of `path` as a hash, `None` when it cannot be read or is not
+/// a regular file ([`profile_schema::open_regular`]: a FIFO or a device is
+/// never read).
 fn fingerprint(path: &Path) -> Option<u64> {
     use std::io::Read as _;
     // At most one byte past the profile cap: a bigger file is refused by the
     // loader anyway, and a huge one must not be read whole on every change.
     let limit = profile_schema::MAX_PROFILE_BYTES as u64 + 1;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    profile_schema::open_regular(path)
         .ok()?
         .take(limit)
         .read_to_end(&mut bytes)
@@ -184,46 +258,99 @@ fn concerns(event: &notify::Event, target: &Path) -> bool {
             .any(|p| p.file_name().is_some() && p.file_name() == target.file_name())
 }
 
+/// Why the watch loop woke up.
+enum Wake {
+    /// notify reported something.
+    Event(notify::Result<notify::Event>),
+    /// A read that had outlived [`READ_TIMEOUT`] has ended.
+    StuckReadEnded,
+    /// The watcher was dropped.
+    Closed,
+}
+
+type ReadTask = tokio::task::JoinHandle<Version>;
+
 /// Runs until the watcher (the event sender) or the receiver is dropped.
 async fn watch_loop(
     mut events: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
-    target: &Path,
-    load_path: &Path,
+    target: PathBuf,
+    load_path: PathBuf,
     mut last: Option<u64>,
+    reader: Reader,
     tx: &mpsc::Sender<ReloadResult>,
 ) {
+    // A read that outlived the timeout: left to finish on its own thread
+    // (a blocking-pool thread cannot be cancelled), never started twice.
+    let mut stuck: Option<ReadTask> = None;
     loop {
-        // Wait for the first relevant event.
-        match events.recv().await {
-            Some(Ok(event)) if concerns(&event, target) => {}
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => {
+        let wake = match stuck.as_mut() {
+            Some(task) => tokio::select! {
+                event = events.recv() => event.map_or(Wake::Closed, Wake::Event),
+                _ = task => Wake::StuckReadEnded,
+            },
+            None => events.recv().await.map_or(Wake::Closed, Wake::Event),
+        };
+        match wake {
+            Wake::Closed => return, // watcher dropped
+            Wake::Event(Ok(event)) if concerns(&event, &target) => {
+                // Debounce: wait until no relevant event for DEBOUNCE.
+                let mut deadline = tokio::time::Instant::now() + DEBOUNCE;
+                loop {
+                    match tokio::time::timeout_at(deadline, events.recv()).await {
+                        Ok(Some(Ok(event))) if concerns(&event, &target) => {
+                            deadline = tokio::time::Instant::now() + DEBOUNCE;
+                        }
+                        Ok(Some(_)) => {}
+                        Err(_elapsed) => break,
+                        Ok(None) => return,
+                    }
+                }
+            }
+            Wake::Event(Ok(_)) => continue,
+            Wake::Event(Err(e)) => {
                 tracing::warn!(profile = %load_path.display(), error = %e, "profile watcher error");
                 continue;
             }
-            None => return, // watcher dropped
-        }
-        // Debounce: wait until no relevant event for DEBOUNCE.
-        let mut deadline = tokio::time::Instant::now() + DEBOUNCE;
-        loop {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Some(Ok(event))) if concerns(&event, target) => {
-                    deadline = tokio::time::Instant::now() + DEBOUNCE;
-                }
-                Ok(Some(_)) => {}
-                Err(_elapsed) => break,
-                Ok(None) => return,
+            Wake::StuckReadEnded => {
+                stuck = None;
+                tracing::info!(profile = %load_path.display(), "the stuck read of the profile has ended; reading it again");
             }
         }
-        let now = fingerprint(target);
-        if now == last {
-            tracing::debug!(profile = %load_path.display(), "profile touched but its content is unchanged");
+        if stuck.as_ref().is_some_and(|task| task.is_finished()) {
+            stuck = None;
+        }
+        if stuck.is_some() {
+            tracing::warn!(
+                profile = %load_path.display(),
+                "the profile changed, but the previous read of it is still stuck; it is read again once that one ends"
+            );
             continue;
         }
-        last = now;
-        // A profile is a few KiB: reading and parsing it on the runtime
-        // thread costs less than a blocking-pool thread would.
-        let result = Profile::load(load_path);
+        let read = Arc::clone(&reader.read);
+        let (job_target, job_path) = (target.clone(), load_path.clone());
+        let mut task = tokio::task::spawn_blocking(move || read(&job_target, &job_path, last));
+        let version = match tokio::time::timeout(reader.timeout, &mut task).await {
+            Ok(Ok(version)) => version,
+            Ok(Err(e)) => {
+                tracing::error!(profile = %load_path.display(), error = %e, "reading the profile failed; keeping the last good profile");
+                continue;
+            }
+            Err(_elapsed) => {
+                tracing::error!(
+                    profile = %load_path.display(),
+                    timeout_s = reader.timeout.as_secs_f64(),
+                    "reading the profile took longer than {:?} (is its file system hung?); keeping the last good profile",
+                    reader.timeout
+                );
+                stuck = Some(task);
+                continue;
+            }
+        };
+        last = version.fingerprint;
+        let Some(result) = version.loaded else {
+            tracing::debug!(profile = %load_path.display(), "profile touched but its content is unchanged");
+            continue;
+        };
         if let Err(LoadError::Invalid { path, errors }) = &result {
             for line in invalid_profile_lines(path, errors) {
                 tracing::error!(profile = %path.display(), "{line}");
@@ -516,5 +643,173 @@ mod tests {
         big[cap] = b'y';
         std::fs::write(&b, &big).unwrap();
         assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+
+    /// Creates a FIFO with the system's `mkfifo` (the workspace forbids the
+    /// unsafe `mkfifo(3)` call).
+    #[cfg(unix)]
+    #[allow(clippy::disallowed_methods)] // test harness: creates a FIFO fixture
+    fn make_fifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkfifo failed: {status}");
+    }
+
+    /// The watcher on its own runtime thread, its versions forwarded to a
+    /// std channel: if the runtime's thread blocks, the test's bounded wait
+    /// fails instead of the test hanging with it. Dropping the returned
+    /// sender stops the watch.
+    fn watch_on_own_thread(
+        path: PathBuf,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        std::sync::mpsc::Receiver<ReloadResult>,
+    ) {
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (_watcher, mut reloads) = watch(&path).unwrap();
+                ready_tx.send(()).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut stop_rx => return,
+                        version = reloads.recv() => {
+                            let Some(v) = version else { return };
+                            if tx.send(v).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        });
+        ready_rx
+            .recv_timeout(WAIT)
+            .expect("the watch did not start");
+        (stop_tx, rx)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_swapped_in_is_no_profile_and_does_not_block_the_watcher() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ISEPostureCFG.xml");
+        std::fs::write(&path, profile(30)).unwrap();
+        let (_stop, rx) = watch_on_own_thread(path.clone());
+        // A deployment tool's rename, with a FIFO in place of the file.
+        let fifo = tmp.path().join(".ISEPostureCFG.xml.new");
+        make_fifo(&fifo);
+        std::fs::rename(&fifo, &path).unwrap();
+        let e = rx
+            .recv_timeout(WAIT)
+            .expect("the watcher blocked on the FIFO")
+            .unwrap_err();
+        assert!(matches!(e, LoadError::Read { .. }), "{e:?}");
+        assert!(
+            e.to_string().ends_with(
+                "it is a FIFO (named pipe), not a regular file; a profile must be a regular file"
+            ),
+            "{e}"
+        );
+        // The watcher goes on: a regular file again is read.
+        let next_file = tmp.path().join(".ISEPostureCFG.xml.next");
+        std::fs::write(&next_file, profile(75)).unwrap();
+        std::fs::rename(&next_file, &path).unwrap();
+        let r = rx.recv_timeout(WAIT).expect("no reload after the FIFO");
+        assert_eq!(interval(r), 75);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_fingerprint_of_a_fifo_or_a_device_is_none_without_reading_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("fifo");
+        make_fifo(&fifo);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send((fingerprint(&fifo), fingerprint(Path::new("/dev/zero"))));
+        });
+        let (fifo, zero) = rx.recv_timeout(WAIT).expect("the fingerprint blocked");
+        assert_eq!(fifo, None);
+        assert_eq!(zero, None);
+    }
+
+    /// A read that never ends (a hung file system) is given up after the
+    /// timeout: an error is logged, nothing reaches the daemon (which keeps
+    /// its last good profile), no second read starts while it is stuck, and
+    /// once it ends the profile is read again.
+    #[tokio::test]
+    async fn a_stuck_read_is_given_up_and_the_last_good_profile_kept() {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        // See every_error_of_an_invalid_profile_is_logged_with_its_position.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("ISEPostureCFG.xml");
+        std::fs::write(&path, profile(30)).unwrap();
+        // The first read blocks until released; later ones read for real.
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = std::sync::Mutex::new(Some(release_rx));
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let reader = Reader {
+            timeout: Duration::from_millis(200),
+            read: Arc::new(move |target, load_path, last| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if let Some(rx) = release_rx.lock().unwrap().take() {
+                    let _ = rx.recv();
+                }
+                read_version(target, load_path, last)
+            }),
+        };
+        let (_watcher, mut rx) = watch_with(&path, reader).unwrap();
+
+        std::fs::write(&path, profile(60)).unwrap();
+        let log = wait_for_log(&buffer, "reading the profile took longer than 200ms").await;
+        assert!(log.contains("keeping the last good profile"), "{log}");
+        assert!(rx.try_recv().is_err(), "nothing reaches the daemon");
+
+        // A change while the read is stuck starts no second read.
+        std::fs::write(&path, profile(90)).unwrap();
+        wait_for_log(&buffer, "the previous read of it is still stuck").await;
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Once it ends, the profile is read again: the latest version.
+        release_tx.send(()).unwrap();
+        assert_eq!(interval(next(&mut rx).await), 90);
+    }
+
+    /// Waits (bounded) until the log holds `needle`; returns the log.
+    async fn wait_for_log(buffer: &LogBuffer, needle: &str) -> String {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let log = buffer.text();
+                if log.contains(needle) {
+                    return log;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "no log line with {needle:?} within 10 s:\n{}",
+                buffer.text()
+            )
+        })
     }
 }

@@ -233,5 +233,67 @@ fn server_ports_and_content_check_paths_are_checked() {
         ),
     ] {
         assert!(stderr.contains(&line), "missing {line}\n{stderr}");
+
+/// Waits for `child` with a generous bound; a child still running then is
+/// killed and the test fails, instead of hanging on it.
+fn wait_bounded(mut child: std::process::Child) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("posture-sync did not exit within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_not_a_regular_file_exit_2_without_hanging() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("ISEPostureCFG.xml");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success(), "mkfifo failed: {status}");
+    let path = fifo.to_str().expect("utf-8 path");
+    let child = Command::new(env!("CARGO_BIN_EXE_posture-sync"))
+        .args(["profile", "check", path])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = wait_bounded(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "posture-sync: no profile at {path}: it is a FIFO (named pipe), not a regular file; a profile must be a regular file\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_or_a_directory_is_not_a_regular_file_exit_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir_path = dir.path().to_str().expect("utf-8 path").to_owned();
+    for (path, what) in [
+        ("/dev/zero".to_owned(), "a character device"),
+        (dir_path, "a directory"),
+    ] {
+        let out = posture_sync(&["profile", "check", &path]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "no profile at {path}: it is {what}, not a regular file"
+            )),
+            "{stderr}"
+        );
     }
 }

@@ -48,9 +48,9 @@ mod xml;
 
 pub use diagnostic::{Diagnostic, LoadError, Severity};
 pub use keys::{DISCOVERY_PORT, KEYS, KeyDef, KeyType, STATE_SYNC_PORT};
-pub use profile::{Entry, Loaded, MAX_PROFILE_BYTES, Profile};
+pub use profile::{Entry, Loaded, MAX_PROFILE_BYTES, Profile, open_regular};
 pub use schema::{SCHEMA_FORMAT, profile_doc_markdown, schema_json, schema_json_pretty};
 pub use values::{
     HostPort, PortRanges, ServerNameRules, normalize_host, parse_path_list, same_host,
 };
-pub use xml::{MAX_DEPTH, ROOT};
+pub use xml::{MAX_ATTRIBUTES, MAX_DEPTH, ROOT};

@@ -122,6 +122,69 @@ pub struct Loaded {
     pub notes: Vec<Diagnostic>,
 }
 
+/// Opens `path` for reading when it is a regular file (a symbolic link to
+/// one is followed). Anything else is an error of kind
+/// [`std::io::ErrorKind::InvalidInput`] that says what the path is: reading
+/// a FIFO blocks until a writer comes, a device can be endless or have side
+/// effects, and neither is a profile. Checked before the open (so a device
+/// is never opened) and again on the open file (the path may have been
+/// swapped in between); on Unix the open is non-blocking, so a FIFO swapped
+/// in cannot block it either. Reads of a regular file ignore the flag.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let before = std::fs::metadata(path)?;
+    if !before.is_file() {
+        return Err(not_regular(before.file_type()));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let opened = file.metadata()?;
+    if !opened.is_file() {
+        return Err(not_regular(opened.file_type()));
+    }
+    Ok(file)
+}
+
+fn not_regular(kind: std::fs::FileType) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "it is {}, not a regular file; a profile must be a regular file",
+            describe(kind)
+        ),
+    )
+}
+
+/// What a non-regular file is, for an administrator.
+fn describe(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "something other than a file"
+    }
+}
+
 fn trim_xml(s: &str) -> &str {
     s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
 }
@@ -264,8 +327,13 @@ impl Profile {
     }
 
     /// Read and parse the profile at `path`. A missing or unreadable file is
-    /// [`LoadError::Read`] ("no profile"); the size is checked before the file
-    /// is read; anything else wrong is [`LoadError::Invalid`].
+    /// [`LoadError::Read`] ("no profile"), and so is anything but a regular
+    /// file (see [`open_regular`]); the size is checked before the file is
+    /// read and at most one byte past [`MAX_PROFILE_BYTES`] is ever read;
+    /// anything else wrong is [`LoadError::Invalid`].
+    ///
+    /// This blocks on the file system: async callers run it on a blocking
+    /// pool thread (the agent's reload watcher does).
     pub fn load(path: &Path) -> Result<Loaded, LoadError> {
         let read_err = |source| LoadError::Read {
             path: path.to_owned(),
@@ -276,7 +344,7 @@ impl Profile {
             size,
             max: MAX_PROFILE_BYTES as u64,
         };
-        let file = std::fs::File::open(path).map_err(read_err)?;
+        let file = open_regular(path).map_err(read_err)?;
         let size = file.metadata().map_err(read_err)?.len();
         if size > MAX_PROFILE_BYTES as u64 {
             return Err(too_large(size));

@@ -119,6 +119,10 @@ pub fn profile_doc_markdown() -> String {
     out.push_str(
         &INTRO
             .replace("{{MAX_DEPTH}}", &MAX_DEPTH.to_string())
+            .replace(
+                "{{MAX_ATTRIBUTES}}",
+                &crate::xml::MAX_ATTRIBUTES.to_string(),
+            )
             .replace("{{MAX_ERRORS}}", &crate::xml::MAX_ERRORS.to_string())
             .replace("{{MAX_NOTES}}", &crate::profile::MAX_NOTES.to_string()),
     );

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use profile_schema::{LoadError, MAX_DEPTH, MAX_PROFILE_BYTES, Profile};
+use profile_schema::{LoadError, MAX_ATTRIBUTES, MAX_DEPTH, MAX_PROFILE_BYTES, Profile};
 
 fn only_error(text: &str) -> String {
     let errors = Profile::parse(text).expect_err("must be refused");
@@ -275,4 +275,175 @@ fn a_one_line_profile_with_many_keys_is_parsed_in_linear_time() {
         errors[0].column as usize,
         text.len() - "</cfg>".len() - 64 + 1
     );
+}
+
+/// `<tag a0="" a1="" ...>` with `count` distinct attribute names.
+fn start_tag_with_attributes(tag: &str, count: usize) -> String {
+    let mut s = format!("<{tag}");
+    for i in 0..count {
+        s.push_str(&format!(" a{i}=\"\""));
+    }
+    s.push('>');
+    s
+}
+
+#[test]
+fn an_element_over_the_attribute_cap_is_an_error_at_its_position() {
+    let vendor = start_tag_with_attributes("VendorUi", MAX_ATTRIBUTES + 1);
+    let text = format!(
+        "<cfg>\n  <StateSyncProbeInterval>30</StateSyncProbeInterval>\n  {vendor}x</VendorUi>\n</cfg>\n"
+    );
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    f.write_all(text.as_bytes()).expect("write");
+    let Err(LoadError::Invalid { path, errors }) = Profile::load(f.path()) else {
+        panic!("expected an invalid profile");
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].render(&path),
+        format!(
+            "{}:3:3: malformed XML: attributes of <VendorUi>: more than {MAX_ATTRIBUTES} attributes, the most one element may have",
+            path.display()
+        )
+    );
+    assert_eq!(errors[0].key.as_deref(), Some("VendorUi"));
+
+    // Inside a key too, at the nested element.
+    let nested = start_tag_with_attributes("Row", MAX_ATTRIBUTES + 1);
+    assert_eq!(
+        only_error(&format!("<cfg><VendorUi>\n{nested}</Row></VendorUi></cfg>")),
+        format!(
+            "2:1: malformed XML: attributes of <Row>: more than {MAX_ATTRIBUTES} attributes, the most one element may have"
+        )
+    );
+}
+
+#[test]
+fn an_element_at_the_attribute_cap_is_kept_and_written_back() {
+    let vendor = start_tag_with_attributes("VendorUi", MAX_ATTRIBUTES);
+    let text = format!("<cfg>{vendor}x</VendorUi></cfg>");
+    let loaded = Profile::parse(&text).expect("at the cap is fine");
+    let entry = &loaded.profile.entries()[0];
+    assert_eq!(entry.attributes().split(' ').count(), MAX_ATTRIBUTES);
+    let again = Profile::parse(&loaded.profile.to_xml()).expect("round trip");
+    assert_eq!(again.profile, loaded.profile);
+}
+
+#[test]
+fn duplicate_attributes_are_still_reported() {
+    assert_eq!(
+        only_error("<cfg><VendorUi x='1' y='2' x='3'>v</VendorUi></cfg>"),
+        "1:6: malformed XML: attributes of <VendorUi>: position 21: duplicated attribute, previous declaration at position 9"
+    );
+    // Far apart in a long list, and at the cap's edge.
+    let mut tag = start_tag_with_attributes("VendorUi", MAX_ATTRIBUTES - 1);
+    tag.insert_str(tag.len() - 1, " a7=\"again\"");
+    let e = only_error(&format!("<cfg>{tag}v</VendorUi></cfg>"));
+    assert!(e.contains("duplicated attribute"), "{e}");
+}
+
+/// The review's profile: 1 MB, 140,000 attributes on one element. Refused
+/// at the cap (the test asserts the outcome, never a duration; the
+/// figures are in `docs/benchmarks.md`).
+#[test]
+fn a_megabyte_of_attributes_on_one_element_is_refused() {
+    let mut text = String::from("<cfg>\n<VendorUi");
+    let mut i = 0;
+    while text.len() < MAX_PROFILE_BYTES - 64 {
+        text.push_str(&format!(" a{i}=\"\""));
+        i += 1;
+    }
+    text.push_str("/>\n</cfg>\n");
+    assert!(i > 100_000, "{i} attributes");
+    let e = only_error(&text);
+    assert!(
+        e.starts_with(&format!(
+            "2:1: malformed XML: attributes of <VendorUi>: more than {MAX_ATTRIBUTES} attributes"
+        )),
+        "{e}"
+    );
+}
+
+/// As many attributes spread over elements within the cap: accepted whole.
+#[test]
+fn a_megabyte_of_attributes_spread_over_elements_is_parsed() {
+    let mut text = String::from("<cfg>");
+    let mut elements = 0;
+    while text.len() < MAX_PROFILE_BYTES - 8192 {
+        text.push_str(&start_tag_with_attributes(&format!("V{elements}"), 200));
+        text.push_str(&format!("</V{elements}>"));
+        elements += 1;
+    }
+    text.push_str("</cfg>");
+    let loaded = Profile::parse(&text).expect("valid");
+    assert_eq!(loaded.profile.entries().len(), elements);
+}
+
+/// Runs `f` on a thread and waits for it with a generous bound, so a load
+/// that blocks fails the test instead of hanging it.
+fn within_bound<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("loading the profile blocked")
+}
+
+/// Creates a FIFO with the system's `mkfifo` (the workspace forbids the
+/// unsafe `mkfifo(3)` call).
+#[cfg(unix)]
+#[allow(clippy::disallowed_methods)] // test harness: creates a FIFO fixture
+fn make_fifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed: {status}");
+}
+
+fn no_profile_message(path: std::path::PathBuf) -> String {
+    match within_bound(move || Profile::load(&path)) {
+        Err(e @ LoadError::Read { .. }) => e.to_string(),
+        other => panic!("expected no profile, got {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_at_the_profile_path_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("ISEPostureCFG.xml");
+    make_fifo(&fifo);
+    assert_eq!(
+        no_profile_message(fifo.clone()),
+        format!(
+            "no profile at {}: it is a FIFO (named pipe), not a regular file; a profile must be a regular file",
+            fifo.display()
+        )
+    );
+    // A symbolic link to it is no better.
+    let link = dir.path().join("link.xml");
+    std::os::unix::fs::symlink(&fifo, &link).expect("symlink");
+    assert!(no_profile_message(link).contains("it is a FIFO (named pipe)"));
+}
+
+#[cfg(unix)]
+#[test]
+fn devices_and_directories_are_not_profiles() {
+    assert!(
+        no_profile_message("/dev/zero".into())
+            .contains("it is a character device, not a regular file"),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(
+        no_profile_message(dir.path().to_owned()).contains("it is a directory, not a regular file")
+    );
+    // A symbolic link to a regular file is fine.
+    let file = dir.path().join("real.xml");
+    std::fs::write(&file, "<cfg><DartCount>2</DartCount></cfg>").expect("write");
+    let link = dir.path().join("ISEPostureCFG.xml");
+    std::os::unix::fs::symlink(&file, &link).expect("symlink");
+    let loaded = Profile::load(&link).expect("a link to a regular file");
+    assert_eq!(loaded.profile.dart_count(), 2);
 }

@@ -2,16 +2,30 @@
 //!
 //! Replies come from the network, so the tree refuses what a careful parser must:
 //! DTDs (no entity expansion of any kind beyond XML's five predefined entities),
-//! nesting deeper than [`MAX_DEPTH`], more than [`MAX_ELEMENTS`] elements, and
-//! anything after the root element.
+//! nesting deeper than [`MAX_DEPTH`], more than [`MAX_ELEMENTS`] elements, more
+//! than [`MAX_ATTRIBUTES`] attributes on one element, and anything after the
+//! root element.
+//!
+//! Every step is linear in the size of the document: in particular repeated
+//! attribute names are found with a hash set, not with quick-xml's duplicate
+//! check, which compares each attribute with every earlier one (a 64 KiB
+//! reply with 9,319 attributes on one element took 0.7 s of the agent's
+//! runtime that way).
+
+use std::collections::HashMap;
 
 use quick_xml::Reader;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 16;
 /// Most elements accepted in one document.
 pub const MAX_ELEMENTS: usize = 4096;
+/// Most attributes accepted on one element. The richest wire element has
+/// five (`<check>`); the margin leaves room for later versions of the
+/// protocol without letting one element carry thousands.
+pub const MAX_ATTRIBUTES: usize = 64;
 
 /// Why a document could not be read. Messages name the element or attribute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,17 +139,36 @@ fn start_element(reader: &Reader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, 
     let name = String::from_utf8(e.name().as_ref().to_vec())
         .map_err(|_| xml_err(reader, "element name is not UTF-8"))?;
     let mut attrs = Vec::new();
-    for attr in e.attributes() {
+    // Name -> where it starts in the tag, for quick-xml's own duplicate
+    // message; a hash map keeps the check linear.
+    let mut seen: HashMap<&[u8], usize> = HashMap::new();
+    let mut iter = e.attributes();
+    iter.with_checks(false);
+    for attr in iter {
         let attr = attr.map_err(|err| xml_err(reader, err.to_string()))?;
-        let key = String::from_utf8(attr.key.as_ref().to_vec())
+        if attrs.len() == MAX_ATTRIBUTES {
+            return Err(xml_err(
+                reader,
+                format!(
+                    "<{name}> has more than {MAX_ATTRIBUTES} attributes, the most one element may have"
+                ),
+            ));
+        }
+        let key_bytes: &[u8] = attr.key.into_inner();
+        let at = offset_in(e, key_bytes);
+        if let Some(&first) = seen.get(key_bytes) {
+            return Err(xml_err(
+                reader,
+                AttrError::Duplicated(at, first).to_string(),
+            ));
+        }
+        seen.insert(key_bytes, at);
+        let key = String::from_utf8(key_bytes.to_vec())
             .map_err(|_| xml_err(reader, "attribute name is not UTF-8"))?;
         let value = attr
             .unescape_value()
             .map_err(|err| xml_err(reader, err.to_string()))?
             .into_owned();
-        if attrs.iter().any(|(k, _)| *k == key) {
-            return Err(xml_err(reader, format!("duplicate attribute {key}")));
-        }
         attrs.push((key, value));
     }
     Ok(Element {
@@ -143,6 +176,13 @@ fn start_element(reader: &Reader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, 
         attrs,
         ..Element::default()
     })
+}
+
+/// Where `part`, a slice of the tag `e`, starts in it: the position
+/// quick-xml's attribute errors count from.
+fn offset_in(e: &BytesStart<'_>, part: &[u8]) -> usize {
+    let tag: &[u8] = e;
+    (part.as_ptr() as usize).saturating_sub(tag.as_ptr() as usize)
 }
 
 /// Reads `input` into an element tree.
@@ -291,5 +331,50 @@ mod tests {
         assert!(parse(b"<a/><b/>").is_err());
         assert!(parse(b"<a x='1' x='2'/>").is_err());
         assert!(parse(&[0xff, 0xfe, 0x00]).is_err());
+    }
+
+    /// `<tag n0="" n1="" ...>` with `count` distinct attribute names.
+    fn with_attributes(tag: &str, count: usize) -> String {
+        let mut s = format!("<{tag}");
+        for i in 0..count {
+            s.push_str(&format!(" n{i}=\"\""));
+        }
+        s.push_str("/>");
+        s
+    }
+
+    #[test]
+    fn an_element_with_thousands_of_attributes_is_refused_naming_it_and_the_limit() {
+        let doc = with_attributes("requirements", 9_319);
+        let err = parse(doc.as_bytes()).unwrap_err();
+        let ParseError::Xml { message, .. } = &err else {
+            panic!("expected malformed XML, got {err:?}");
+        };
+        assert_eq!(
+            message,
+            "<requirements> has more than 64 attributes, the most one element may have"
+        );
+        // At the limit is fine.
+        let el = parse(with_attributes("a", MAX_ATTRIBUTES).as_bytes()).unwrap();
+        assert_eq!(el.attrs.len(), MAX_ATTRIBUTES);
+        assert_eq!(el.attr("n63"), Some(""));
+        let over = parse(with_attributes("a", MAX_ATTRIBUTES + 1).as_bytes());
+        assert!(matches!(over, Err(ParseError::Xml { .. })), "{over:?}");
+    }
+
+    #[test]
+    fn duplicate_attributes_are_refused_with_quick_xml_s_message() {
+        let err = parse(b"<a x='1' y='2' x='3'/>").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed XML at byte 22: position 14: duplicated attribute, previous declaration at position 2"
+        );
+        // Names are compared whole: `x` and `xx` are different.
+        let el = parse(b"<a x='1' xx='2'><b x='3'/></a>").unwrap();
+        assert_eq!(el.attr("xx"), Some("2"));
+        // Still refused far apart in a long list.
+        let mut doc = with_attributes("a", 60);
+        doc.insert_str(doc.len() - 2, " n3=\"again\"");
+        assert!(parse(doc.as_bytes()).is_err());
     }
 }

@@ -5,7 +5,9 @@
 //! `FILE:LINE:COL: note: message` otherwise, each optionally followed by
 //! `  help: ...`. A valid profile also gets one summary line on stdout.
 //! Exit codes: 0 valid (possibly with warnings), 1 invalid, 2 no profile
-//! (missing or unreadable file).
+//! (missing or unreadable file, or not a regular file: a FIFO, device,
+//! socket or directory at FILE is refused without being read, so the check
+//! never blocks on it; see `profile_schema::open_regular`).
 
 use std::io::{self, Write};
 use std::path::Path;

@@ -157,7 +157,9 @@ fn run(args: RunArgs) -> Exit {
 
 /// Reads the profile at start: "no profile" and "invalid profile" are
 /// different errors with different exit codes; every error is printed as
-/// `FILE:LINE:COL: message`.
+/// `FILE:LINE:COL: message`. Called before the runtime exists, so blocking
+/// here stalls nothing else; `Profile::load` reads regular files only (a
+/// FIFO at the path is "no profile", exit 2) and at most the size cap.
 fn load_profile(path: &Path) -> Result<Loaded, Exit> {
     match Profile::load(path) {
         Ok(l) => Ok(l),

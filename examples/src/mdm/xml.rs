@@ -12,16 +12,25 @@
 //!   `<attributes><register_status>true</register_status><compliance>
 //!   <status>false</status><failure_reason>...</failure_reason></compliance>`.
 //!
-//! Replies come from the network: the tree refuses DTDs, bounds nesting and the
-//! element count, and every value is checked for its type.
+//! Replies come from the network: the tree refuses DTDs, bounds nesting, the
+//! element count and the attributes of one element, and every value is
+//! checked for its type. The API uses no attributes; they are still read
+//! (well-formed, no name twice, at most [`MAX_ATTRIBUTES`]) so that a reply
+//! that is not XML is refused, in one linear pass: quick-xml's own duplicate
+//! check compares each attribute with every earlier one.
+
+use std::collections::HashSet;
 
 use quick_xml::Reader;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 16;
 /// Most elements accepted in one document (a batch of 1000 devices needs ~6000).
 pub const MAX_ELEMENTS: usize = 50_000;
+/// Most attributes accepted on one element (the API uses none; namespace
+/// declarations and the like fit easily).
+pub const MAX_ATTRIBUTES: usize = 64;
 
 /// Why a document from the MDM is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,6 +124,7 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
                 }
                 let name = String::from_utf8(e.name().as_ref().to_vec())
                     .map_err(|_| err(&reader, "element name is not UTF-8".into()))?;
+                check_attributes(&name, e).map_err(|m| err(&reader, m))?;
                 let el = Element {
                     name,
                     ..Element::default()
@@ -178,6 +188,30 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
         return Err(err(&reader, "document ends inside an element".into()));
     }
     root.ok_or_else(|| err(&reader, "no root element".into()))
+}
+
+/// Reads the attributes of element `name` without keeping them: well-formed,
+/// no name twice, at most [`MAX_ATTRIBUTES`].
+fn check_attributes(name: &str, e: &BytesStart<'_>) -> Result<(), String> {
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    let mut attributes = e.attributes();
+    attributes.with_checks(false);
+    for attr in attributes {
+        let attr = attr.map_err(|e| e.to_string())?;
+        if seen.len() == MAX_ATTRIBUTES {
+            return Err(format!(
+                "<{name}> has more than {MAX_ATTRIBUTES} attributes, the most one element may have"
+            ));
+        }
+        let key = attr.key.into_inner();
+        if !seen.insert(key) {
+            return Err(format!(
+                "<{name}> has the attribute {} twice",
+                String::from_utf8_lossy(key)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn esc(s: &str) -> std::borrow::Cow<'_, str> {
@@ -502,5 +536,45 @@ mod tests {
         };
         assert_eq!(DeviceQuery::from_xml(q.to_xml().as_bytes()).unwrap(), q);
         assert_eq!(mac_for_mdm("02:00:5e:00:53:01"), "02005E005301");
+    }
+
+    /// `<ise_api a0="" a1="" ...>` with `count` attributes, a valid server
+    /// info document otherwise.
+    fn server_info_with_attributes(count: usize) -> String {
+        let attrs: String = (0..count).map(|i| format!(" a{i}=\"\"")).collect();
+        format!(
+            "<ise_api{attrs}><name>mdminfo</name><api_version>3</api_version><api_path>/ID/v3</api_path><query_max_size>10</query_max_size></ise_api>"
+        )
+    }
+
+    #[test]
+    fn an_element_with_thousands_of_attributes_is_malformed() {
+        let err = ServerInfo::from_xml(server_info_with_attributes(9_319).as_bytes()).unwrap_err();
+        let XmlError::Malformed { message, .. } = &err else {
+            panic!("expected malformed XML, got {err:?}");
+        };
+        assert_eq!(
+            message,
+            "<ise_api> has more than 64 attributes, the most one element may have"
+        );
+        // At the limit is fine: the API ignores attributes.
+        let info =
+            ServerInfo::from_xml(server_info_with_attributes(MAX_ATTRIBUTES).as_bytes()).unwrap();
+        assert_eq!(info.api_path, "/ID/v3");
+    }
+
+    #[test]
+    fn duplicate_and_broken_attributes_are_malformed() {
+        let twice = server_info_with_attributes(3).replace(" a2=", " a0=");
+        let err = ServerInfo::from_xml(twice.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, XmlError::Malformed { message, .. } if message == "<ise_api> has the attribute a0 twice"),
+            "{err:?}"
+        );
+        let unquoted = server_info_with_attributes(0).replace("<ise_api>", "<ise_api a=1>");
+        assert!(matches!(
+            ServerInfo::from_xml(unquoted.as_bytes()),
+            Err(XmlError::Malformed { .. })
+        ));
     }
 }
