@@ -233,6 +233,8 @@ fn server_ports_and_content_check_paths_are_checked() {
         ),
     ] {
         assert!(stderr.contains(&line), "missing {line}\n{stderr}");
+    }
+}
 
 /// Waits for `child` with a generous bound; a child still running then is
 /// killed and the test fails, instead of hanging on it.
