@@ -551,45 +551,47 @@ fn options(s: &mut Scan<'_>) {
     }
 }
 
-/// Line-shaped configuration: `.netrc` lines (`machine h login u password
-/// p`, or one keyword a line) lose the token after `password`, `passwd` and
-/// `account`; a line whose first word names a secret and is followed by a
-/// blank and a value (`Password hunter2`, `ProxyPass x`) loses the rest.
+/// Line-shaped configuration: `.netrc` lines lose the token after
+/// `password`, `passwd` and `account` (from the first `machine`, `default`
+/// or `login` token of a line on, also inside a log line; or in a line of
+/// its own: `  password p`); a line whose first word names a secret and is
+/// followed by a blank and a value (`Password hunter2`, `ProxyPass x`)
+/// loses the rest.
 fn lines(s: &mut Scan<'_>) {
-    const NETRC: &[&str] = &[
-        "machine", "default", "login", "password", "passwd", "account", "macdef",
-    ];
+    let is = |t: &str, words: &[&str]| words.iter().any(|w| t.eq_ignore_ascii_case(w));
+    const START: &[&str] = &["machine", "default", "login"];
+    const SECRET: &[&str] = &["password", "passwd", "account"];
     let bytes = s.bytes();
     let mut start = 0;
     while start < bytes.len() {
         let end = s.line_end(start);
         let line = &s.text()[start..end];
-        let mut tokens = line
+        let tokens = line
             .split_ascii_whitespace()
             .map(|t| (t.as_ptr() as usize - line.as_ptr() as usize + start, t));
-        if let Some((first_at, first)) = tokens.next() {
-            let lower = first.to_ascii_lowercase();
-            if NETRC.contains(&lower.as_str()) {
-                let mut secret_next = matches!(lower.as_str(), "password" | "passwd" | "account");
-                for (at, t) in tokens {
-                    if secret_next {
-                        s.edit(at, at + t.len(), With::Redacted);
+        let mut netrc = false;
+        let mut secret_next = false;
+        for (n, (at, t)) in tokens.enumerate() {
+            if secret_next {
+                s.edit(at, at + t.len(), With::Redacted);
+                secret_next = false;
+                continue;
+            }
+            if n == 0 && !is(t, START) && !is(t, SECRET) {
+                if t.bytes().all(is_key_byte) && is_secret_name(t) {
+                    let after = at + t.len();
+                    let mut v = after;
+                    while v < end && is_blank(bytes[v]) {
+                        v += 1;
                     }
-                    secret_next = matches!(
-                        t.to_ascii_lowercase().as_str(),
-                        "password" | "passwd" | "account"
-                    );
-                }
-            } else if first.bytes().all(is_key_byte) && is_secret_name(first) {
-                let after = first_at + first.len();
-                let mut v = after;
-                while v < end && is_blank(bytes[v]) {
-                    v += 1;
-                }
-                if v > after && v < end && !matches!(bytes[v], b'=' | b':') {
-                    s.edit(v, end, With::Redacted);
+                    if v > after && v < end && !matches!(bytes[v], b'=' | b':') {
+                        s.edit(v, end, With::Redacted);
+                        break;
+                    }
                 }
             }
+            netrc |= is(t, START) || (n == 0 && is(t, SECRET));
+            secret_next = netrc && is(t, SECRET);
         }
         start = s.next_line(start);
     }
