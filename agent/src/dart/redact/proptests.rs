@@ -112,7 +112,9 @@ fn shape(n: usize, k: &str, e: &str, pem: &str, s: &[String], b: &[String]) -> (
         3 => xml(format!("<{k}>{s0} {s1}</{k}>")),
         4 => xml(format!("<Entry key=\"{k}\">{s0}</Entry>")),
         5 => xml(format!("<{k}><![CDATA[{s0}]]></{k}>")),
-        6 => xml(format!("<dict>\n<key>{k}</key>\n<string>{s0}</string>\n</dict>")),
+        6 => xml(format!(
+            "<dict>\n<key>{k}</key>\n<string>{s0}</string>\n</dict>"
+        )),
         7 => text(format!("{{\"{k}\":\"{s0}\\\"{s1}\",\"next\":\"ok\"}}")),
         8 => text(format!("{k}: {s0} {s1} {s2}")),
         9 => text(format!("{e}={s0}")),
@@ -122,7 +124,9 @@ fn shape(n: usize, k: &str, e: &str, pem: &str, s: &[String], b: &[String]) -> (
         13 => text(format!("Authorization: Basic {s0}")),
         14 => text(format!("Proxy-Authorization: Bearer {s0}")),
         15 => text(format!("authorization: {s0} {s1}")),
-        16 => text(format!("-----BEGIN {pem}-----\n{b0}\n{b1}\n-----END {pem}-----")),
+        16 => text(format!(
+            "-----BEGIN {pem}-----\n{b0}\n{b1}\n-----END {pem}-----"
+        )),
         17 => text(format!(
             "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{b0}\n{b1}\n-----END PGP PRIVATE KEY BLOCK-----"
         )),
