@@ -23,7 +23,7 @@ pub(super) fn private_keys(s: &mut Scan<'_>) {
         }
         let line_end = s.line_end(i);
         let limit = line_end.min(pos + MAX_LABEL);
-        let Some(label_len) = s.lower()[pos..limit].find('-') else {
+        let Some(label_len) = s.bytes()[pos..limit].iter().position(|&b| b == b'-') else {
             continue;
         };
         let label = s.lower()[pos..pos + label_len].trim().to_string();

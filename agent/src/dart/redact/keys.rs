@@ -148,12 +148,6 @@ pub fn classify(name: &str) -> Class {
     Class::Other
 }
 
-/// Whether a name is an `Authorization` header's (its own rule keeps the
-/// scheme: `Authorization: Bearer [redacted]`).
-pub fn is_authorization_name(name: &str) -> bool {
-    classify(name) == Class::Authorization
-}
-
 /// Whether a key names a posture session id: `session`, `session_id`,
 /// `last_session_id`, `X-Posture-Session`, `sessionId`.
 pub fn is_session_name(name: &str) -> bool {

@@ -250,6 +250,21 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Any text, multi-byte characters next to every delimiter the rules
+    /// look at: no panic, and the text outside the edits is kept in order.
+    #[test]
+    fn any_text_redacts_without_panicking(
+        text in "[-<>=:\"'\\/@ \n\r\t|{}\\[\\]&?#a-zA-Z0-9é€😀]{0,400}",
+        noise in any::<String>(),
+    ) {
+        for t in [&text, &noise, &format!("password={text}"), &format!("-----BEGIN €{text}")] {
+            let _ = redact(t);
+            let _ = redact_profile(t);
+        }
+    }
+}
+
 /// The free function numbers sessions per text; a [`Redactor`] keeps them
 /// for a whole bundle.
 #[test]

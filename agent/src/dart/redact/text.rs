@@ -474,10 +474,10 @@ fn userinfo(s: &mut Scan<'_>) {
         {
             e += 1;
         }
-        if let Some(at) = bytes[pos..e].iter().rposition(|&b| b == b'@') {
-            if at > 0 {
-                s.edit(pos, pos + at, With::Redacted);
-            }
+        if let Some(at) = bytes[pos..e].iter().rposition(|&b| b == b'@')
+            && at > 0
+        {
+            s.edit(pos, pos + at, With::Redacted);
         }
     }
 }
@@ -577,17 +577,20 @@ fn lines(s: &mut Scan<'_>) {
                 secret_next = false;
                 continue;
             }
-            if n == 0 && !is(t, START) && !is(t, SECRET) {
-                if t.bytes().all(is_key_byte) && is_secret_name(t) {
-                    let after = at + t.len();
-                    let mut v = after;
-                    while v < end && is_blank(bytes[v]) {
-                        v += 1;
-                    }
-                    if v > after && v < end && !matches!(bytes[v], b'=' | b':') {
-                        s.edit(v, end, With::Redacted);
-                        break;
-                    }
+            if n == 0
+                && !is(t, START)
+                && !is(t, SECRET)
+                && t.bytes().all(is_key_byte)
+                && is_secret_name(t)
+            {
+                let after = at + t.len();
+                let mut v = after;
+                while v < end && is_blank(bytes[v]) {
+                    v += 1;
+                }
+                if v > after && v < end && !matches!(bytes[v], b'=' | b':') {
+                    s.edit(v, end, With::Redacted);
+                    break;
                 }
             }
             netrc |= is(t, START) || (n == 0 && is(t, SECRET));
