@@ -282,6 +282,12 @@ fn unquoted_values_lose_the_rest_of_the_line() {
     );
     assert!(out.ends_with("next: kept"), "{out}");
     assert_gone("DB_PASSWORD=two words", &["two", "words"]);
+    // In a comment, the closing `-->` stays (the profile stays XML).
+    let out = assert_gone(
+        "<!-- proxy password=in comment -->\n<a/>",
+        &["in", "comment"],
+    );
+    assert_eq!(out, "<!-- proxy password=[redacted] -->\n<a/>");
     assert_gone(
         "[db]\nPassword = alpha beta gamma\n",
         &["alpha", "beta", "gamma"],

@@ -246,7 +246,12 @@ fn secret_value(s: &mut Scan<'_>, value: Value) {
             (v, e)
         }
         _ if value.json => (v, json_literal_end(bytes, v, eol).unwrap_or(eol)),
-        _ => (v, eol),
+        // The rest of the line, but a comment's closing `-->` stays, so
+        // that a profile's comment does not swallow the rest of the file.
+        _ => match s.text()[v..eol].trim_end().strip_suffix("-->") {
+            Some(value) => (v, v + value.trim_end().len()),
+            None => (v, eol),
+        },
     };
     s.edit(start, end, With::Redacted);
 }
