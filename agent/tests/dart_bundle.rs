@@ -1,6 +1,7 @@
 //! `posture-sync dart` with the real binary: a bundle from a state dir whose
 //! agent answers on its status socket holds every part, one progress line
-//! per part, and none of the secrets seeded into logs, profile and CA file.
+//! per part, none of the secrets seeded into logs, profile and CA file, and
+//! no session id: each is one `[session-N]` pseudonym throughout.
 #![cfg(unix)]
 // A test harness: it runs the binary under test.
 #![allow(clippy::disallowed_methods)]
@@ -9,7 +10,7 @@ mod dart_fixture;
 
 use std::process::Command;
 
-use dart_fixture::{SECRETS, build, serve_status, unzip};
+use dart_fixture::{LAST_SESSION, SECRETS, SESSION, build, serve_status, unzip};
 
 const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
 
@@ -64,9 +65,13 @@ fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
     }
     let get = |n: &str| &files.iter().find(|(name, _)| name == n).unwrap().1;
 
-    // Secrets: absent from every part; the lines around them survive.
+    // Secrets and session ids: absent from every part; the lines around
+    // them survive.
     for (name, text) in &files {
-        for s in SECRETS.iter().chain([&fx.ca_key_line.as_str()]) {
+        for s in SECRETS
+            .iter()
+            .chain([&fx.ca_key_line.as_str(), &SESSION, &LAST_SESSION])
+        {
             assert!(!text.contains(s), "secret {s} in {name}:\n{text}");
         }
         assert!(
@@ -80,10 +85,32 @@ fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
     assert!(get("profile.xml").contains("<XPassword>[redacted]</XPassword>"));
     assert!(get("logs/posture-sync.log").contains("<PreSharedKey>[redacted]</PreSharedKey>"));
     assert!(get("profile.xml").contains("<StateSyncProbeInterval>5</StateSyncProbeInterval>"));
+    assert!(get("profile.xml").contains("<Setting name=\"Password\" value=\"[redacted]\"/>"));
+    let log = get("logs/posture-sync.log");
+    assert!(
+        log.contains("Proxy-Authorization: Basic [redacted]"),
+        "{log}"
+    );
+    assert!(
+        log.contains("-----BEGIN OPENSSH PRIVATE KEY----- [redacted] -----END"),
+        "{log}"
+    );
+    assert!(log.contains(r#""user":"ann""#), "{log}");
 
-    // Parts hold what they say.
+    // Session ids: the current one is [session-1] in every part (status,
+    // history, logs, summary), the PSN list's last one [session-2].
+    assert!(get("status.json").contains("\"session_id\": \"[session-1]\""));
+    assert!(get("probe-rounds.jsonl").contains("\"session\":\"[session-1]\""));
+    assert!(get("logs/posture-sync.log.1").contains("session=[session-1]; psn=127.0.0.1:8443"));
+    assert!(log.contains("x-posture-session: [session-1]"), "{log}");
+    assert!(get("known-psns.json").contains("\"last_session_id\":\"[session-2]\""));
+    assert!(get("summary.html").contains("Session [session-1]"));
+
+    // Parts hold what they say (the status with the session's pseudonym).
     let status: serde_json::Value = serde_json::from_str(get("status.json")).unwrap();
-    assert_eq!(status, fx.status);
+    let mut want = fx.status.clone();
+    want["session_id"] = "[session-1]".into();
+    assert_eq!(status, want);
     let rounds = get("probe-rounds.jsonl");
     assert_eq!(rounds.lines().count(), posture_sync::dart::DEFAULT_ROUNDS);
     assert!(

@@ -16,8 +16,10 @@
 //! | `system/*.txt` | OS, kernel, interfaces, addresses, routes, DNS, clock |
 //! | `trust.txt` | subjects and SHA-256 fingerprints of the trusted CAs |
 //!
-//! Every text part goes through [`redact::redact`]. The zip is written to a
-//! temporary file next to the output and renamed into place, so a reader
+//! Every text part goes through one [`redact::Redactor`], which first learns
+//! the session ids that status, PSN list, probe history and logs name, so
+//! that each id gets the same pseudonym in every part. The zip is written to
+//! a temporary file next to the output and renamed into place, so a reader
 //! never sees half a bundle.
 
 pub mod facts;
@@ -139,6 +141,7 @@ struct Bundle<W: Write + io::Seek> {
     zip: zip::ZipWriter<W>,
     parts: Vec<String>,
     output: PathBuf,
+    redactor: redact::Redactor,
 }
 
 impl<W: Write + io::Seek> Bundle<W> {
@@ -148,7 +151,7 @@ impl<W: Write + io::Seek> Bundle<W> {
         text: &str,
         progress: &mut dyn FnMut(&str),
     ) -> Result<(), DartError> {
-        let clean = redact::redact(text);
+        let clean = self.redactor.redact(text);
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .unix_permissions(0o600);
@@ -229,6 +232,7 @@ pub fn collect(
         zip: zip::ZipWriter::new(tmp.file().try_clone().map_err(write_err)?),
         parts: Vec::new(),
         output: output.clone(),
+        redactor: redact::Redactor::new(),
     };
 
     let status: Result<Value, String> = match &spec.status {
@@ -244,13 +248,30 @@ pub fn collect(
     };
 
     // Logs: every rolled file, oldest first; also read for the timeline.
+    let logs: Vec<(String, String)> = log_files(&spec.dirs.logs)
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, read_or_note(&path, "log file"))
+        })
+        .collect();
+    let store_text = read_or_note(&spec.dirs.psn_store_path(), "PSN list");
+    let history_text = std::fs::read_to_string(spec.dirs.probe_history_path()).unwrap_or_default();
+
+    // Session pseudonyms are numbered in this order (the current session
+    // first), and every id is known before the first part is written.
+    b.redactor.learn(&status_text);
+    b.redactor.learn(&store_text);
+    b.redactor.learn(&history_text);
+    for (_, text) in &logs {
+        b.redactor.learn(text);
+    }
+
     let mut log_texts = Vec::new();
-    for path in log_files(&spec.dirs.logs) {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let text = read_or_note(&path, "log file");
+    for (name, text) in logs {
         b.add(&format!("logs/{name}"), &text, progress)?;
         log_texts.push(text);
     }
@@ -272,12 +293,7 @@ pub fn collect(
         &redact::redact_profile(&profile_text),
         progress,
     )?;
-    b.add(
-        crate::paths::PSN_STORE_FILE,
-        &read_or_note(&spec.dirs.psn_store_path(), "PSN list"),
-        progress,
-    )?;
-    let history_text = std::fs::read_to_string(spec.dirs.probe_history_path()).unwrap_or_default();
+    b.add(crate::paths::PSN_STORE_FILE, &store_text, progress)?;
     b.add(
         crate::paths::PROBE_HISTORY_FILE,
         &history::last_lines(&history_text, spec.rounds),

@@ -33,6 +33,60 @@ pub const SECRETS: &[&str] = &[
     "psk-kv-seeded",
     "pin-kv-seeded",
     "community-kv-seeded",
+    // Issue 11 item 4: shapes that reached bundles (SEEDED_SHAPES, and the
+    // profile's attributes).
+    "attr-seeded-9Qx",
+    "selfclose-seeded-7Rk",
+    "entry-seeded-4Zp",
+    "json-esc-seeded",
+    "tail-seeded-5Tq",
+    "correcthorse-seeded",
+    "battery-seeded-77",
+    "curl-seeded-6Lk",
+    "userinfo-seeded-8Xc",
+    "proxy-auth-seeded",
+    "pass-seeded-1",
+    "pw-seeded-2",
+    "pgp-body-seeded",
+    "putty-body-seeded",
+    "putty-mac-seeded",
+    "openssh-body-seeded",
+    "netrc-seeded-3",
+    "plist-seeded-5",
+    "profile-attr-seeded",
+    "profile-entry-seeded",
+];
+
+/// The session ids the agent saw (status, history, logs; the PSN list's
+/// last session): none may reach a bundle, each becomes `[session-N]`.
+pub const SESSION: &str = "c0a80001000a1b2c";
+/// The PSN list's last session id, different from the current one.
+pub const LAST_SESSION: &str = "c0a80002ffee0011";
+
+/// Secret shapes seeded into the newest log, one a line (issue 11 item 4).
+pub const SEEDED_SHAPES: &[&str] = &[
+    "2026-11-21T21:00:44.000001Z DEBUG posture_sync::x: <Setting name=\"Password\" value=\"attr-seeded-9Qx\"/> <Password value=\"selfclose-seeded-7Rk\"/> <Entry key=\"secret\">entry-seeded-4Zp</Entry>",
+    r#"2026-11-21T21:00:45.000001Z DEBUG posture_sync::x: body {"password":"json-esc-seeded\"tail-seeded-5Tq","user":"ann"}"#,
+    "password: correcthorse-seeded battery-seeded-77",
+    "2026-11-21T21:00:46.000001Z DEBUG posture_sync::x: ran curl -u ann:curl-seeded-6Lk https://userinfo:userinfo-seeded-8Xc@proxy.lab/x",
+    "2026-11-21T21:00:47.000001Z DEBUG posture_sync::x: Proxy-Authorization: Basic proxy-auth-seeded",
+    "2026-11-21T21:00:48.000001Z DEBUG posture_sync::x: pass=pass-seeded-1 pw=pw-seeded-2",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+    "",
+    "lQOYBGpgp-body-seeded",
+    "-----END PGP PRIVATE KEY BLOCK-----",
+    "PuTTY-User-Key-File-3: ssh-ed25519",
+    "Public-Lines: 1",
+    "AAAAC3NzaC1lZDI1NTE5",
+    "Private-Lines: 1",
+    "AAAAputty-body-seeded",
+    "Private-MAC: putty-mac-seeded",
+    "-----BEGIN OPENSSH PRIVATE KEY-----",
+    "b3BlbnNzaopenssh-body-seeded",
+    "-----END OPENSSH PRIVATE KEY-----",
+    "machine psn1.lab login ann password netrc-seeded-3",
+    "<key>Password</key><string>plist-seeded-5</string>",
+    "2026-11-21T21:00:49.000001Z DEBUG posture_sync::transport: request headers: x-posture-session: c0a80001000a1b2c",
 ];
 
 /// Secret elements seeded into both the profile and the newest log.
@@ -60,7 +114,7 @@ pub fn status() -> Value {
     json!({
         "phase": "known",
         "posture": "Compliant",
-        "session_id": "c0a80001000a1b2c",
+        "session_id": SESSION,
         "connected_psn": "127.0.0.1:8443",
         "sync": { "enabled": true, "stopped_reason": "misconfiguration" },
         "last_probe": { "at": "2026-11-21T21:00:40Z", "target": "127.0.0.1:8449", "outcome": "status" },
@@ -70,7 +124,7 @@ pub fn status() -> Value {
 
 fn round(at: &str, outcome: &str, detail: &str) -> String {
     json!({
-        "at": at, "session": "c0a80001000a1b2c", "outcome": outcome,
+        "at": at, "session": SESSION, "outcome": outcome,
         "target": "127.0.0.1:8449",
         "targets": [{ "target": "127.0.0.1:8449", "outcome": outcome, "detail": detail }]
     })
@@ -112,12 +166,13 @@ pub fn build() -> Fixture {
             "2026-11-21T21:00:41.000001Z  INFO posture_sync::store: api_token=tok_live_51seededtoken saved",
             &format!("2026-11-21T21:00:42.000001Z DEBUG posture_sync::x: profile fragment {SEEDED_ELEMENTS}"),
             "2026-11-21T21:00:43.000001Z DEBUG posture_sync::x: wlan psk=psk-kv-seeded sim pin: pin-kv-seeded snmp community=\"community-kv-seeded\"",
+            &SEEDED_SHAPES.join("\n"),
         ]),
     )
     .unwrap();
     std::fs::write(
         state.join("known-psns.json"),
-        r#"{"version":1,"psns":[{"host":"127.0.0.1","discovery_port":8443,"state_sync_port":8449}]}"#,
+        format!(r#"{{"version":1,"psns":[{{"host":"127.0.0.1","discovery_port":8443,"state_sync_port":8449,"last_session_id":"{LAST_SESSION}"}}]}}"#),
     )
     .unwrap();
     let mut rounds = Vec::new();
@@ -145,7 +200,7 @@ pub fn build() -> Fixture {
     let profile = dir.path().join("ISEPostureCFG.xml");
     std::fs::write(
         &profile,
-        format!("<cfg>\n  <!-- proxy password=hunter2-profile-password -->\n  <DiscoveryHost>127.0.0.1</DiscoveryHost>\n  <ProxyPassword>hunter2-profile-password</ProxyPassword>\n  {SEEDED_ELEMENTS}\n  <StateSyncProbeInterval>5</StateSyncProbeInterval>\n</cfg>\n"),
+        format!("<cfg>\n  <!-- proxy password=hunter2-profile-password -->\n  <DiscoveryHost>127.0.0.1</DiscoveryHost>\n  <ProxyPassword>hunter2-profile-password</ProxyPassword>\n  {SEEDED_ELEMENTS}\n  <Setting name=\"Password\" value=\"profile-attr-seeded\"/>\n  <Entry key=\"client_secret\">profile-entry-seeded</Entry>\n  <StateSyncProbeInterval>5</StateSyncProbeInterval>\n</cfg>\n"),
     )
     .unwrap();
 
