@@ -193,6 +193,8 @@ fn used_marks_exactly_the_keys_the_agent_reads_and_they_come_first() {
             "CallHomeList",
             "DiscoveryHost",
             "ServerNameRules",
+            "ServerPorts",
+            "ContentCheckPaths",
             "LogFileSize",
         ]
     );

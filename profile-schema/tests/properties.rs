@@ -42,6 +42,22 @@ fn value_for(def: &'static KeyDef) -> BoxedStrategy<String> {
                 .prop_map(|v| v.join(","))
                 .boxed()
         }
+        KeyType::PortRanges => proptest::collection::vec((1u16..=65535, 0u16..=100), 1..4)
+            .prop_map(|v| {
+                v.iter()
+                    .map(|&(a, w)| match a.checked_add(w) {
+                        Some(b) if w > 0 => format!("{a}-{b}"),
+                        _ => a.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .boxed(),
+        KeyType::PathList => {
+            proptest::collection::vec("/[a-z0-9_-][a-z0-9_.-]{0,7}(/[a-z0-9_-]{1,8}){0,3}/?", 0..4)
+                .prop_map(|v| v.join(", "))
+                .boxed()
+        }
         ty => {
             let (min, max) = ty.range().unwrap_or((0, 0));
             (min..=max).prop_map(|n| n.to_string()).boxed()
