@@ -174,10 +174,10 @@ fn connection(
         if header.is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
         }
     }
     let mut body = vec![0u8; length.min(1 << 20)];
@@ -815,8 +815,11 @@ fn a_reply_with_more_requirements_than_allowed_is_refused_unevaluated() {
     let spec = ProfileSpec::fast(&psn.target());
     let mut agent = Agent::start_with(&root, &psn.ca_file(&root), &spec.xml());
     wait_until(
-        "two requirements replies of 65 requirements",
-        || (psn.seen(paths::REQUIREMENTS).len() >= 2).then_some(()),
+        "two requirements replies of 65 requirements (or a report)",
+        || {
+            (psn.seen(paths::REQUIREMENTS).len() >= 2 || !psn.seen(paths::REPORT).is_empty())
+                .then_some(())
+        },
         || agent.log(),
     );
     assert!(
