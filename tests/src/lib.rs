@@ -406,6 +406,12 @@ impl ProfileSpec {
 
     /// The profile XML.
     pub fn xml(&self) -> String {
+        self.xml_with(&[])
+    }
+
+    /// The profile XML with more keys (`name`, text), e.g.
+    /// `("ContentCheckPaths", "/srv/x")`, written as given after the others.
+    pub fn xml_with(&self, extra: &[(&str, &str)]) -> String {
         let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<cfg>\n");
         s.push_str(&format!(
             "  <StateSyncProbeInterval>{}</StateSyncProbeInterval>\n",
@@ -430,6 +436,9 @@ impl ProfileSpec {
         }
         if let Some(p) = &self.server_ports {
             s.push_str(&format!("  <ServerPorts>{p}</ServerPorts>\n"));
+        }
+        for (key, text) in extra {
+            s.push_str(&format!("  <{key}>{text}</{key}>\n"));
         }
         s.push_str("</cfg>\n");
         s
