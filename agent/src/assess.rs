@@ -22,7 +22,7 @@
 //!   only, with `O_NONBLOCK` on Unix.
 
 pub mod budget;
-mod checks;
+pub(crate) mod checks;
 pub mod policy;
 
 use std::sync::Arc;

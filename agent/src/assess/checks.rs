@@ -263,7 +263,7 @@ impl<'r> LineMatcher<'r> {
 /// effects) and again on the open file (the path may have been swapped in
 /// between); on Unix the open is non-blocking so that a swapped-in FIFO
 /// cannot block it.
-pub(super) fn open_regular(p: &Path) -> std::io::Result<Option<File>> {
+pub(crate) fn open_regular(p: &Path) -> std::io::Result<Option<File>> {
     if !std::fs::metadata(p)?.is_file() {
         return Ok(None);
     }

@@ -173,10 +173,28 @@ impl<W: Write + io::Seek> Bundle<W> {
     }
 }
 
+/// Largest part of one file a bundle takes (a log file is at most 100 MB,
+/// LogFileSize's maximum; a profile at most 1 MiB).
+const MAX_PART_BYTES: u64 = 128 * 1024 * 1024;
+
+/// The file's text, or a note saying why it is missing. Only a regular file
+/// is read (opened non-blocking: the profile path may come from a running
+/// agent or the command line, and a FIFO or device there must neither block
+/// `dart` nor fill the bundle), at most [`MAX_PART_BYTES`].
 fn read_or_note(path: &Path, role: &str) -> String {
-    match std::fs::read(path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => format!("({role} {} not available: {e})\n", path.display()),
+    use std::io::Read as _;
+    let note =
+        |why: &dyn std::fmt::Display| format!("({role} {} not available: {why})\n", path.display());
+    match crate::assess::checks::open_regular(path) {
+        Ok(Some(file)) => {
+            let mut bytes = Vec::new();
+            match file.take(MAX_PART_BYTES).read_to_end(&mut bytes) {
+                Ok(_) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) => note(&e),
+            }
+        }
+        Ok(None) => note(&"not a regular file"),
+        Err(e) => note(&e),
     }
 }
 
@@ -626,5 +644,34 @@ mod tests {
             "discovery-failing"
         );
         assert_eq!(slug("Misconfiguration!"), "misconfiguration");
+    }
+
+    /// A FIFO or a device at the profile path (which may come from a running
+    /// agent's status) neither blocks `dart` nor fills the bundle.
+    #[cfg(unix)]
+    #[test]
+    fn parts_are_read_from_regular_files_only() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send([
+                read_or_note(Path::new("/dev/zero"), "profile"),
+                read_or_note(Path::new("/dev"), "profile"),
+            ]);
+        });
+        let notes = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("reading a device blocked");
+        assert_eq!(
+            notes[0],
+            "(profile /dev/zero not available: not a regular file)\n"
+        );
+        assert_eq!(
+            notes[1],
+            "(profile /dev not available: not a regular file)\n"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("profile.xml");
+        std::fs::write(&p, "<cfg/>").unwrap();
+        assert_eq!(read_or_note(&p, "profile"), "<cfg/>");
     }
 }
