@@ -60,7 +60,7 @@ impl Drop for AgentLock {
     fn drop(&mut self) {
         // Closing the file releases the lock anyway; unlocking first makes
         // the release independent of when the descriptor is closed.
-        let _ = fs4::FileExt::unlock(&self.file);
+        let _ = self.file.unlock();
     }
 }
 
@@ -76,15 +76,15 @@ pub fn acquire(state_dir: &Path) -> Result<AgentLock, LockError> {
     // Not truncated on open: the holder's PID must stay readable. Never
     // through a link, mode 0600 (paths/files.rs).
     let mut file = open_private(&path, OpenHow::ReadWrite).map_err(io_err)?;
-    match fs4::FileExt::try_lock(&file) {
+    match file.try_lock() {
         Ok(()) => {}
-        Err(fs4::TryLockError::WouldBlock) => {
+        Err(std::fs::TryLockError::WouldBlock) => {
             return Err(LockError::Held {
                 pid: read_pid(&mut file),
                 path,
             });
         }
-        Err(fs4::TryLockError::Error(e)) => return Err(io_err(e)),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
     }
     let pid = std::process::id();
     file.set_len(0)

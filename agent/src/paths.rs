@@ -216,15 +216,17 @@ pub trait Env {
     fn current_dir(&self) -> Option<PathBuf>;
 }
 
-/// The real process environment. The home directory comes from the
-/// `directories` crate (`$HOME`, falling back to the password database on
-/// unix; the profile known folder on Windows).
+/// The real process environment. The home directory comes from
+/// `std::env::home_dir` (`$HOME`, falling back to the password database on
+/// unix; the user's profile directory on Windows).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn home_dir(&self) -> Option<PathBuf> {
-        directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+        // `$HOME` on unix (the password database when unset), the
+        // profile directory on Windows.
+        std::env::home_dir().filter(|h| !h.as_os_str().is_empty())
     }
 
     fn var_os(&self, name: &str) -> Option<OsString> {

@@ -7,18 +7,18 @@
 //! each, recording byte ranges to replace; overlapping ranges merge):
 //!
 //! - private key blocks: PEM of any kind, PGP, SSH2 and PuTTY
-//!   ([`blocks`]); certificates stay;
+//!   (`redact/blocks.rs`); certificates stay;
 //! - `key=value`, `key: value`, `"key": "value"` whose key names a secret
 //!   ([`keys::is_secret_name`]): a quoted value loses its content (escaped
 //!   quotes included), an unquoted one the rest of the line, a `{...}` or
 //!   an indented YAML block all of it; `name`/`key` pairs naming a secret
 //!   take their `value` sibling with them; `Authorization` headers, bearer
-//!   tokens, URL userinfo, `curl -u`, `--password x`, `.netrc` ([`text`]);
+//!   tokens, URL userinfo, `curl -u`, `--password x`, `.netrc` (`redact/text.rs`);
 //! - XML: secret elements lose their attributes and all their content;
 //!   `<Setting name="Password" value="..."/>` and property-list
-//!   `<key>Password</key><string>...</string>` too ([`xml`]);
+//!   `<key>Password</key><string>...</string>` too (`redact/xml.rs`);
 //! - session ids become `[session-N]` pseudonyms, the same in every part
-//!   redacted by one [`Redactor`] ([`sessions`]).
+//!   redacted by one [`Redactor`] (`redact/sessions.rs`).
 //!
 //! The profile is redacted structurally first ([`redact_profile`]: parsed
 //! as XML, so CDATA and nesting cannot hide a value), then like every other
