@@ -272,7 +272,13 @@ fn a_dacl_applied_late_within_the_transition_delay_raises_no_false_alarm() {
     assert_eq!(status["sync"]["enabled"], true, "{status}");
     assert!(status["sync"]["stopped_reason"].is_null(), "{status}");
     assert!(is_known(&status, "Compliant"), "{status}");
-    assert!(agent.log().contains("late"), "{}", agent.log());
+    assert!(
+        agent
+            .log()
+            .contains("confirmation probe blocked: the dacl was only late; probing normally"),
+        "{}",
+        agent.log()
+    );
 }
 
 #[test]
