@@ -306,15 +306,21 @@ async fn assess_failures_name_the_stage() {
     let session = SessionId::new("s1").unwrap();
     let transport = Transport::new(ca.client_config(), "00:11:22:33:44:55").unwrap();
 
+    let assess_at = |port| {
+        let (transport, session) = (transport.clone(), session.clone());
+        async move {
+            assess(
+                &transport,
+                &Assessor::new(tmp_policy()),
+                &local(port),
+                &session,
+            )
+            .await
+            .unwrap_err()
+        }
+    };
     let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(500, "")).await;
-    let err = assess(
-        &transport,
-        &Assessor::new(tmp_policy()),
-        &local(server.port()),
-        &session,
-    )
-    .await
-    .unwrap_err();
+    let err = assess_at(server.port()).await;
     assert_eq!(err.stage, AssessStage::Requirements);
     assert_eq!(
         err.error.outcome,
@@ -327,14 +333,7 @@ async fn assess_failures_name_the_stage() {
         psn(r#"<requirements session="other"/>"#.into()),
     )
     .await;
-    let err = assess(
-        &transport,
-        &Assessor::new(tmp_policy()),
-        &local(server.port()),
-        &session,
-    )
-    .await
-    .unwrap_err();
+    let err = assess_at(server.port()).await;
     assert!(
         matches!(
             err.error.outcome,
