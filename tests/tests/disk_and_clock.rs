@@ -26,6 +26,8 @@ use serde_json::Value;
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
+    /// `options` should keep `mode=0700`: tmpfs defaults to 1777, and the
+    /// agent refuses a log dir other users can write.
     fn mount(at: &Path, options: &str) -> Tmpfs {
         std::fs::create_dir_all(at).unwrap();
         let ok = Command::new("mount")
@@ -104,7 +106,7 @@ fn a_full_log_file_system_does_not_stop_probing_and_is_reported_once() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    let logs = Tmpfs::mount(&tmp.path().join("agent/logs"), "size=256k");
+    let logs = Tmpfs::mount(&tmp.path().join("agent/logs"), "size=256k,mode=0700");
     // RUST_LOG=debug: every probe round writes several records.
     let launch = Launch {
         prefix: Vec::new(),
@@ -141,7 +143,7 @@ fn a_read_only_log_dir_does_not_stop_probing_and_is_reported_once() {
     // Read-only from the start (a writable file system cannot be remounted
     // read-only while the agent holds its log open); root ignores modes, a
     // read-only mount it cannot ignore.
-    let _logs = Tmpfs::mount(&tmp.path().join("agent/logs"), "ro,size=64k");
+    let _logs = Tmpfs::mount(&tmp.path().join("agent/logs"), "ro,size=64k,mode=0700");
     let (mut agent, status) = compliant_agent(tmp.path(), &lab, &Launch::default());
     assert_keeps_probing_and_says_once(&mut agent, &status);
     assert!(
