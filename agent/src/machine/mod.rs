@@ -263,6 +263,10 @@ pub struct LastProbe {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     phase: Phase,
+    /// `None` only before the first profile: the machine is then `idle` and
+    /// has started nothing. Every other phase is entered under a profile, so
+    /// [`step`] hands the handlers of results and timers the settings, never
+    /// an `Option` (`Cx::settings`).
     settings: Option<Settings>,
     persisted: Vec<HostPort>,
     sync_stop: Option<SyncStop>,
@@ -552,51 +556,89 @@ pub struct Step {
 /// The machine: the new state, the actions to run and the transition to log
 /// after `event` happened at `now`.
 pub fn step(state: &State, event: Event, now: MonoTime) -> Step {
-    let mut cx = Cx {
-        s: state.clone(),
-        now,
-        actions: Vec::new(),
-        transition: None,
-    };
-    let handled = match event {
+    match event {
         Event::ProfileApplied(settings) => {
-            cx.on_profile(settings);
-            true
+            let mut cx = Cx::new(state, &settings, now);
+            cx.on_profile();
+            let mut step = cx.finish();
+            step.state.settings = Some(settings);
+            step
         }
-        Event::DiscoveryFinished { op, result } => cx.on_discovery(op, result),
+        Event::DiscoveryFinished { op, result } => {
+            with_settings(state, now, |cx| cx.on_discovery(op, result))
+        }
         Event::AssessmentFinished {
             op,
             result,
             evaluated_in,
-        } => cx.on_assessment(op, result, evaluated_in),
-        Event::ProbeRoundFinished { op, outcomes } => cx.on_round(op, outcomes),
-        Event::TimerFired { timer } => cx.on_timer(timer),
+        } => with_settings(state, now, |cx| cx.on_assessment(op, result, evaluated_in)),
+        Event::ProbeRoundFinished { op, outcomes } => {
+            with_settings(state, now, |cx| cx.on_round(op, outcomes))
+        }
+        Event::TimerFired { timer } => with_settings(state, now, |cx| cx.on_timer(timer)),
+    }
+}
+
+/// Runs the handler of a result or a timer under the settings in force; the
+/// handler returns whether the event was current.
+fn with_settings(state: &State, now: MonoTime, handle: impl FnOnce(&mut Cx<'_>) -> bool) -> Step {
+    // Before the first profile the machine is idle and has started nothing
+    // and armed no timer, so any result or timer is stale.
+    let Some(settings) = &state.settings else {
+        return Step::stale(state);
     };
-    if !handled {
-        return Step {
+    let mut cx = Cx::new(state, settings, now);
+    if handle(&mut cx) {
+        cx.finish()
+    } else {
+        Step::stale(state)
+    }
+}
+
+impl Step {
+    /// The answer to a stale event: nothing changes.
+    fn stale(state: &State) -> Step {
+        Step {
             state: state.clone(),
             actions: Vec::new(),
             transition: None,
             stale: true,
-        };
-    }
-    Step {
-        state: cx.s,
-        actions: cx.actions,
-        transition: cx.transition,
-        stale: false,
+        }
     }
 }
 
 /// One step's working set.
-struct Cx {
+struct Cx<'a> {
     s: State,
+    /// The settings in force: the ones just applied when handling
+    /// [`Event::ProfileApplied`] (`s.settings` is updated after the step).
+    settings: &'a Settings,
     now: MonoTime,
     actions: Vec<Action>,
     transition: Option<Transition>,
 }
 
-impl Cx {
+impl<'a> Cx<'a> {
+    fn new(state: &State, settings: &'a Settings, now: MonoTime) -> Cx<'a> {
+        Cx {
+            s: state.clone(),
+            settings,
+            now,
+            actions: Vec::new(),
+            transition: None,
+        }
+    }
+
+    /// The step's result for a current event.
+    fn finish(self) -> Step {
+        Step {
+            state: self.s,
+            actions: self.actions,
+            transition: self.transition,
+            stale: false,
+        }
+    }
+
     fn record(
         &mut self,
         from: PhaseName,
@@ -623,10 +665,9 @@ impl Cx {
 
     // ---- profile ---------------------------------------------------------
 
-    fn on_profile(&mut self, settings: Settings) {
-        let sync = settings.sync;
-        let delay = settings.transition_delay.get();
-        self.s.settings = Some(settings);
+    fn on_profile(&mut self) {
+        let sync = self.settings.sync;
+        let delay = self.settings.transition_delay.get();
         let from = self.s.phase.name();
         match &mut self.s.phase {
             Phase::Idle => self.start_discovery(0, from, Reason::ProfileApplied),
@@ -670,12 +711,7 @@ impl Cx {
 
     /// Starts a discovery attempt (or goes idle when there is nothing to try).
     fn start_discovery(&mut self, attempt: u32, from: PhaseName, reason: Reason) {
-        let Some(settings) = &self.s.settings else {
-            // Unreachable in practice (discovery starts only once a profile is
-            // applied); staying idle is the safe answer.
-            self.s.phase = Phase::Idle;
-            return;
-        };
+        let settings = self.settings;
         let sel = targets::discovery_targets(
             &self.s.persisted,
             settings.discovery_host.as_ref(),
@@ -723,12 +759,7 @@ impl Cx {
         reason: impl FnOnce(Duration) -> Reason,
         psn: Option<HostPort>,
     ) {
-        let backoff = self
-            .s
-            .settings
-            .as_ref()
-            .map(Settings::backoff)
-            .unwrap_or_else(|| crate::timing::Backoff::for_sync(None));
+        let backoff = self.settings.backoff();
         let jitter = self.s.rng.next_jitter();
         let delay = backoff.delay_jittered(attempt, jitter);
         let (timer, at) = self.arm(delay);
@@ -812,11 +843,7 @@ impl Cx {
             answered,
             discovery,
         } = success;
-        let allowed = self
-            .s
-            .settings
-            .as_ref()
-            .is_some_and(|s| s.server_name_rules.allows(&discovery.psn.host));
+        let allowed = self.settings.server_name_rules.allows(&discovery.psn.host);
         if !allowed {
             let psn = targets::assessment_target(&discovery.psn, &answered);
             self.retry_later(
@@ -912,10 +939,7 @@ impl Cx {
             self.s.persisted = persisted.clone();
             self.actions.push(Action::PersistPsns(persisted));
         }
-        let (sync, delay) = match &self.s.settings {
-            Some(s) => (s.sync, s.transition_delay.get()),
-            None => (None, Duration::ZERO),
-        };
+        let (sync, delay) = (self.settings.sync, self.settings.transition_delay.get());
         let probing = if self.s.sync_stop.is_some() {
             Probing::Stopped
         } else if sync.is_none() {
@@ -977,9 +1001,10 @@ impl Cx {
     // ---- probing ---------------------------------------------------------
 
     fn start_round(&mut self, purpose: RoundPurpose) {
-        let (Phase::Known(known), Some(settings)) = (&self.s.phase, &self.s.settings) else {
+        let Phase::Known(known) = &self.s.phase else {
             return;
         };
+        let settings = self.settings;
         let sel = targets::probe_targets(
             &settings.probing_backup_list,
             &known.info.connected,
@@ -1031,7 +1056,7 @@ impl Cx {
     /// passed), or after now when no round is finishing; or notes sync as
     /// disabled when the profile no longer has an interval.
     fn schedule_regular(&mut self) {
-        let sync = self.s.settings.as_ref().and_then(|s| s.sync);
+        let sync = self.settings.sync;
         let from = match &self.s.phase {
             Phase::Known(Known {
                 probing: Probing::InFlight { started, .. },
@@ -1095,11 +1120,7 @@ impl Cx {
                 } else if let RoundPurpose::Confirm { .. } = purpose {
                     self.confirm_misconfiguration(&known, target, theirs);
                 } else {
-                    let delay = self
-                        .s
-                        .settings
-                        .as_ref()
-                        .map_or(Duration::ZERO, |s| s.transition_delay.get());
+                    let delay = self.settings.transition_delay.get();
                     let (timer, at) = self.arm(delay);
                     if let Phase::Known(k) = &mut self.s.phase {
                         k.probing = Probing::Waiting {
