@@ -371,38 +371,16 @@ impl<H: Hooks> Daemon<H> {
     /// Saves the machine's PSN list, keeping what the store knows about each
     /// (state sync port, last use) and stamping the connected PSN.
     fn persist(&mut self, psns: Vec<HostPort>) {
-        let info = self.state.session_info().cloned();
-        let now = SystemTime::now();
-        let known: Vec<KnownPsn> =
-            psns.iter()
-                .enumerate()
-                .map(|(i, hp)| {
-                    let previous = self.known.iter().find(|k| {
-                        k.host.eq_ignore_ascii_case(&hp.host) && k.discovery_port == hp.port
-                    });
-                    let connected = info
-                        .as_ref()
-                        .filter(|i| i.connected.host.eq_ignore_ascii_case(&hp.host));
-                    KnownPsn {
-                        host: hp.host.clone(),
-                        discovery_port: hp.port,
-                        state_sync_port: connected
-                            .map(|i| i.connected.state_sync_port)
-                            .or(previous.map(|p| p.state_sync_port))
-                            .unwrap_or(posture_protocol::DEFAULT_STATE_SYNC_PORT),
-                        last_used: if i == 0 {
-                            now
-                        } else {
-                            previous.map_or(now, |p| p.last_used)
-                        },
-                        last_session_id: if i == 0 {
-                            info.as_ref().map(|i| i.session.to_string())
-                        } else {
-                            previous.and_then(|p| p.last_session_id.clone())
-                        },
-                    }
-                })
-                .collect();
+        let info = self.state.session_info();
+        let session = info.map(|i| i.session.to_string());
+        let exchange = info
+            .zip(session.as_deref())
+            .map(|(i, session)| store::LastExchange {
+                host: &i.connected.host,
+                state_sync_port: i.connected.state_sync_port,
+                session,
+            });
+        let known = store::merge_known(&self.known, &psns, exchange, SystemTime::now());
         match store::save(&self.io.psn_store, &known) {
             Ok(()) => {
                 tracing::debug!(file = %self.io.psn_store.display(), count = known.len(), "saved the PSN list")

@@ -332,15 +332,62 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AtomicWr
     crate::paths::write_atomically(path, bytes).map_err(AtomicWriteError::Io)
 }
 
-/// Records `psn` as the most recently used: replaces the entry with the same
-/// host and discovery port, moves it to the front, and keeps at most
-/// [`MAX_KNOWN_PSNS`] entries.
-pub fn remember(psns: &mut Vec<KnownPsn>, psn: KnownPsn) {
-    psns.retain(|p| {
-        !(p.host.eq_ignore_ascii_case(&psn.host) && p.discovery_port == psn.discovery_port)
-    });
-    psns.insert(0, psn);
-    psns.truncate(MAX_KNOWN_PSNS);
+/// The exchange that made the machine persist its PSN list: the PSN that
+/// owns the session (host and state sync port) and the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastExchange<'a> {
+    /// The connected PSN's host.
+    pub host: &'a str,
+    /// The state sync port it advertised.
+    pub state_sync_port: u16,
+    /// The session of the exchange.
+    pub session: &'a str,
+}
+
+/// The records to save for the PSN list the machine decided (`psns`, most
+/// recently used first, discovery ports), given the records saved before.
+///
+/// Pure, so the daemon's `persist` only saves what this returns. The first
+/// entry is the one just used: it gets `now` and the exchange's session. The
+/// others keep what was remembered about them (same host, case-insensitive,
+/// and discovery port), or `now` when they are new. The state sync port is the
+/// connected PSN's for an entry on its host, else the remembered one, else the
+/// protocol's default. At most [`MAX_KNOWN_PSNS`] records, the same cap
+/// [`load`] applies.
+pub fn merge_known(
+    previous: &[KnownPsn],
+    psns: &[HostPort],
+    exchange: Option<LastExchange<'_>>,
+    now: SystemTime,
+) -> Vec<KnownPsn> {
+    psns.iter()
+        .take(MAX_KNOWN_PSNS)
+        .enumerate()
+        .map(|(i, hp)| {
+            let previous = previous
+                .iter()
+                .find(|k| k.host.eq_ignore_ascii_case(&hp.host) && k.discovery_port == hp.port);
+            let connected = exchange.filter(|e| e.host.eq_ignore_ascii_case(&hp.host));
+            KnownPsn {
+                host: hp.host.clone(),
+                discovery_port: hp.port,
+                state_sync_port: connected
+                    .map(|e| e.state_sync_port)
+                    .or(previous.map(|p| p.state_sync_port))
+                    .unwrap_or(posture_protocol::DEFAULT_STATE_SYNC_PORT),
+                last_used: if i == 0 {
+                    now
+                } else {
+                    previous.map_or(now, |p| p.last_used)
+                },
+                last_session_id: if i == 0 {
+                    exchange.map(|e| e.session.to_owned())
+                } else {
+                    previous.and_then(|p| p.last_session_id.clone())
+                },
+            }
+        })
+        .collect()
 }
 
 /// RFC 3339 timestamps (UTC, seconds) for `SystemTime` fields.
@@ -607,27 +654,93 @@ mod tests {
         }
     }
 
-    #[test]
-    fn remember_moves_to_front_replaces_and_caps() {
-        let mut list = Vec::new();
-        for i in 0..10u16 {
-            remember(&mut list, psn(&format!("h{i}"), 8443, u64::from(i)));
+    fn hp(host: &str, port: u16) -> HostPort {
+        HostPort {
+            host: host.to_owned(),
+            port,
         }
-        assert_eq!(list.len(), MAX_KNOWN_PSNS);
-        assert_eq!(list[0].host, "h9");
-        assert_eq!(list[MAX_KNOWN_PSNS - 1].host, "h2");
-        // Same host (case-insensitive) and port: replaced, not duplicated.
-        remember(&mut list, psn("H5", 8443, 100));
-        assert_eq!(list.len(), MAX_KNOWN_PSNS);
-        assert_eq!(list[0].host, "H5");
-        assert_eq!(
-            list.iter()
-                .filter(|p| p.host.eq_ignore_ascii_case("h5"))
-                .count(),
-            1
+    }
+
+    #[test]
+    fn merge_known_stamps_the_first_entry_and_keeps_what_was_known_of_the_others() {
+        let previous = vec![
+            KnownPsn {
+                state_sync_port: 8500,
+                ..psn("psn2.lab.test", 8443, 100)
+            },
+            psn("psn1.lab.test", 8443, 50),
+        ];
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let exchange = LastExchange {
+            host: "PSN1.lab.test",
+            state_sync_port: 8600,
+            session: "s-new",
+        };
+        let merged = merge_known(
+            &previous,
+            &[
+                hp("psn1.lab.test", 8443),
+                hp("psn2.lab.test", 8443),
+                hp("psn2.lab.test", 9443),
+                hp("new.lab.test", 8443),
+            ],
+            Some(exchange),
+            now,
         );
-        // Same host, other port: a different entry.
-        remember(&mut list, psn("h9", 9443, 101));
-        assert_eq!(list.iter().filter(|p| p.host == "h9").count(), 2);
+        assert_eq!(
+            merged,
+            [
+                KnownPsn {
+                    host: "psn1.lab.test".to_owned(),
+                    discovery_port: 8443,
+                    state_sync_port: 8600,
+                    last_used: now,
+                    last_session_id: Some("s-new".to_owned()),
+                },
+                KnownPsn {
+                    state_sync_port: 8500,
+                    ..psn("psn2.lab.test", 8443, 100)
+                },
+                // Same host, another discovery port: nothing is known of it.
+                KnownPsn {
+                    host: "psn2.lab.test".to_owned(),
+                    discovery_port: 9443,
+                    state_sync_port: posture_protocol::DEFAULT_STATE_SYNC_PORT,
+                    last_used: now,
+                    last_session_id: None,
+                },
+                KnownPsn {
+                    host: "new.lab.test".to_owned(),
+                    discovery_port: 8443,
+                    state_sync_port: posture_protocol::DEFAULT_STATE_SYNC_PORT,
+                    last_used: now,
+                    last_session_id: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn merge_known_without_an_exchange_records_no_session() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let merged = merge_known(
+            &[psn("psn1.lab.test", 8443, 50)],
+            &[hp("psn1.lab.test", 8443)],
+            None,
+            now,
+        );
+        assert_eq!(merged[0].last_used, now);
+        assert_eq!(merged[0].last_session_id, None);
+        assert_eq!(merged[0].state_sync_port, 8449);
+    }
+
+    #[test]
+    fn merge_known_keeps_at_most_the_store_cap() {
+        let psns: Vec<HostPort> = (0..3 * MAX_KNOWN_PSNS)
+            .map(|i| hp(&format!("psn{i}.lab.test"), 8443))
+            .collect();
+        let merged = merge_known(&[], &psns, None, UNIX_EPOCH);
+        assert_eq!(merged.len(), MAX_KNOWN_PSNS);
+        assert_eq!(merged[0].host, "psn0.lab.test");
     }
 }

@@ -8,6 +8,8 @@ use std::fmt;
 use posture_protocol::PsnRef;
 use profile_schema::{HostPort, PortRanges, ServerNameRules};
 
+use crate::store::MAX_KNOWN_PSNS;
+
 /// Where a target came from (for logs: an administrator wants to know which
 /// profile key or which server named a refused host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -224,13 +226,10 @@ pub fn assessment_target(connected: &PsnRef, answered: &HostPort) -> HostPort {
     }
 }
 
-/// Most PSNs remembered across restarts.
-pub const MAX_PERSISTED: usize = 8;
-
 /// The PSN list to persist after a successful discovery: the connected PSN
 /// (on the discovery port), then the target that answered discovery (if it
 /// was another, e.g. a load balancer name), then the previously persisted
-/// ones; deduplicated and bounded by [`MAX_PERSISTED`].
+/// ones; deduplicated and bounded by [`MAX_KNOWN_PSNS`], the store's cap.
 pub fn merge_persisted(
     previous: &[HostPort],
     connected: &PsnRef,
@@ -242,7 +241,7 @@ pub fn merge_persisted(
         .into_iter()
         .chain(previous.iter().cloned())
     {
-        if out.len() == MAX_PERSISTED {
+        if out.len() == MAX_KNOWN_PSNS {
             break;
         }
         if !out.iter().any(|o| same_target(o, &t)) {
@@ -446,7 +445,7 @@ mod tests {
     fn persisted_list_puts_the_latest_first_and_is_bounded() {
         let previous: Vec<HostPort> = (0..10).map(|i| hp(&format!("old{i}"), 8443)).collect();
         let merged = merge_persisted(&previous, &psn("psn1"), &hp("vip", 8443));
-        assert_eq!(merged.len(), MAX_PERSISTED);
+        assert_eq!(merged.len(), MAX_KNOWN_PSNS);
         assert_eq!(merged[0], hp("psn1", 8443));
         assert_eq!(merged[1], hp("vip", 8443));
         assert_eq!(merged[2], hp("old0", 8443));

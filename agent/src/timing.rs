@@ -384,6 +384,40 @@ mod tests {
         assert_eq!(TransitionDelay::default().get(), secs(3));
     }
 
+    /// The key table's `(min, max, default)` of a `Seconds` key, as durations.
+    fn table_seconds(key: &str) -> (Duration, Duration, Duration) {
+        let def = profile_schema::KEYS
+            .iter()
+            .find(|k| k.name == key)
+            .unwrap_or_else(|| panic!("{key} is not in the key table"));
+        let profile_schema::KeyType::Seconds { min, max } = def.ty else {
+            panic!("{key} is not a number of seconds in the key table");
+        };
+        let default: u64 = def.default.parse().unwrap();
+        (secs(u64::from(min)), secs(u64::from(max)), secs(default))
+    }
+
+    // The ranges are `const` here (used in const contexts and patterns of
+    // the API); these tests tie them to the key table, the single source.
+    #[test]
+    fn probe_interval_range_is_the_key_tables() {
+        let (min, max, default) = table_seconds("StateSyncProbeInterval");
+        // The table's 0 (and its default) mean "disabled", which is no
+        // ProbeInterval: the shortest interval is the table's next value.
+        assert_eq!(min, Duration::ZERO);
+        assert_eq!(default, Duration::ZERO);
+        assert_eq!(ProbeInterval::MIN, secs(1));
+        assert_eq!(ProbeInterval::MAX, max);
+    }
+
+    #[test]
+    fn transition_delay_range_and_default_are_the_key_tables() {
+        let (min, max, default) = table_seconds("NetworkTransitionDelay");
+        assert_eq!(TransitionDelay::MIN, min);
+        assert_eq!(TransitionDelay::MAX, max);
+        assert_eq!(TransitionDelay::DEFAULT.get(), default);
+    }
+
     #[test]
     fn jitter_is_below_ten_percent() {
         assert!(Jitter::try_new(99_999).is_ok());

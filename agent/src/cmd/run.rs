@@ -29,8 +29,16 @@ use crate::probe::PROBE_TIMEOUTS;
 use crate::transport::{self, Transport};
 use crate::{control, dart, lock, reload};
 
-/// DartCount when no profile is at hand (the profile key's default).
-const DEFAULT_DART_COUNT: u32 = 3;
+/// DartCount when no profile is at hand: the key table's default.
+fn default_dart_count() -> u32 {
+    profile_schema::KEYS
+        .iter()
+        .find(|k| k.name == "DartCount")
+        .and_then(|k| k.default.parse().ok())
+        // The key table's tests parse every default of a numeric key, so this
+        // is unreachable; keeping no bundle is the conservative fallback.
+        .unwrap_or(0)
+}
 
 /// How long an idle blocking-pool thread waits for another job.
 const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -296,7 +304,7 @@ impl Hooks for RunHooks<'_> {
         // The reason's first words name the bundle file; the whole line is
         // the reason `summary.html` shows.
         let why = reason.to_string();
-        let dart_count = profile.map_or(DEFAULT_DART_COUNT, Profile::dart_count);
+        let dart_count = profile.map_or_else(default_dart_count, Profile::dart_count);
         let (dirs, profile, ca_file) = (
             self.dirs.clone(),
             self.profile.clone(),
@@ -316,5 +324,22 @@ impl Hooks for RunHooks<'_> {
                 Err(e) => tracing::warn!("{e}"),
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dart_count_without_a_profile_is_the_profiles_default() {
+        let empty = Profile::parse("<cfg></cfg>").unwrap().profile;
+        assert_eq!(default_dart_count(), empty.dart_count());
+        // Not the fallback: the table has the key with a numeric default.
+        assert!(
+            profile_schema::KEYS
+                .iter()
+                .any(|k| k.name == "DartCount" && k.default.parse::<u32>().is_ok())
+        );
     }
 }

@@ -1,0 +1,151 @@
+//! The handlers of one step, by concern: the working set [`Cx`] and the
+//! profile and timer handlers here, discovery, assessment and probing in
+//! their own files. Every handler of a result returns whether the result was
+//! the one the phase waits for (`false`: stale, the step changes nothing).
+
+mod assessment;
+mod discovery;
+mod probing;
+
+use std::time::Duration;
+
+use profile_schema::HostPort;
+
+use super::events::{Action, Step};
+use super::settings::Settings;
+use super::state::{Discovering, DiscoveryWait, Known, OpId, Phase, Probing, RoundPurpose, State};
+use super::transition::{PhaseName, Reason, Severity, Transition};
+use crate::timing::MonoTime;
+
+/// One step's working set.
+pub(super) struct Cx<'a> {
+    s: State,
+    /// The settings in force: the ones just applied when handling
+    /// `Event::ProfileApplied` (`s.settings` is updated after the step).
+    settings: &'a Settings,
+    now: MonoTime,
+    actions: Vec<Action>,
+    transition: Option<Transition>,
+}
+
+impl<'a> Cx<'a> {
+    pub(super) fn new(state: &State, settings: &'a Settings, now: MonoTime) -> Cx<'a> {
+        Cx {
+            s: state.clone(),
+            settings,
+            now,
+            actions: Vec::new(),
+            transition: None,
+        }
+    }
+
+    /// The step's result for a current event.
+    pub(super) fn finish(self) -> Step {
+        Step {
+            state: self.s,
+            actions: self.actions,
+            transition: self.transition,
+            stale: false,
+        }
+    }
+
+    fn record(
+        &mut self,
+        from: PhaseName,
+        reason: Reason,
+        severity: Severity,
+        psn: Option<HostPort>,
+    ) {
+        self.transition = Some(Transition {
+            from,
+            to: self.s.phase.name(),
+            reason,
+            severity,
+            session: self.s.session().cloned(),
+            psn,
+        });
+    }
+
+    fn arm(&mut self, after: Duration) -> (OpId, MonoTime) {
+        let timer = self.s.next_id();
+        let at = self.now + after;
+        self.actions.push(Action::ArmTimer { timer, at });
+        (timer, at)
+    }
+
+    // ---- profile ---------------------------------------------------------
+
+    pub(super) fn on_profile(&mut self) {
+        let sync = self.settings.sync;
+        let delay = self.settings.transition_delay.get();
+        let from = self.s.phase.name();
+        match &mut self.s.phase {
+            Phase::Idle => self.start_discovery(0, from, Reason::ProfileApplied),
+            // New targets and backoff cap apply from the next attempt.
+            Phase::Discovering(_) | Phase::Assessing(_) => {}
+            Phase::Known(known) => match (&known.probing, sync) {
+                (Probing::Stopped, _) => {}
+                (Probing::Disabled, None) => {}
+                (Probing::Disabled, Some(_)) => {
+                    let (timer, at) = self.arm(delay);
+                    if let Phase::Known(known) = &mut self.s.phase {
+                        known.probing = Probing::Waiting {
+                            timer,
+                            at,
+                            purpose: RoundPurpose::First,
+                        };
+                    }
+                    let psn = self.s.connected_psn();
+                    self.record(from, Reason::SyncEnabledByProfile, Severity::Info, psn);
+                }
+                (Probing::InFlight { op, .. }, None) => {
+                    let op = *op;
+                    known.probing = Probing::Disabled;
+                    self.actions.push(Action::Cancel { op });
+                    let psn = self.s.connected_psn();
+                    self.record(from, Reason::SyncDisabledByProfile, Severity::Info, psn);
+                }
+                (Probing::Waiting { .. }, None) => {
+                    known.probing = Probing::Disabled;
+                    let psn = self.s.connected_psn();
+                    self.record(from, Reason::SyncDisabledByProfile, Severity::Info, psn);
+                }
+                // Still enabled: a new interval applies from the next schedule,
+                // new targets from the next round.
+                (Probing::InFlight { .. } | Probing::Waiting { .. }, Some(_)) => {}
+            },
+        }
+    }
+
+    // ---- timers ----------------------------------------------------------
+
+    pub(super) fn on_timer(&mut self, timer: OpId) -> bool {
+        match &self.s.phase {
+            Phase::Discovering(Discovering {
+                attempt,
+                wait: DiscoveryWait::Backoff { timer: t, .. },
+                ..
+            }) if *t == timer => {
+                let attempt = *attempt;
+                self.start_discovery(
+                    attempt,
+                    PhaseName::Discovering,
+                    Reason::DiscoveryRetry { attempt },
+                );
+                true
+            }
+            Phase::Known(Known {
+                probing:
+                    Probing::Waiting {
+                        timer: t, purpose, ..
+                    },
+                ..
+            }) if *t == timer => {
+                let purpose = purpose.clone();
+                self.start_round(purpose);
+                true
+            }
+            _ => false,
+        }
+    }
+}

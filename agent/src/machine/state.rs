@@ -1,0 +1,361 @@
+//! The agent's state: the phase and its data, the settings in force, the
+//! remembered PSNs, sync-stop, the counters and the last probe round. Only
+//! [`step`](super::step) produces a new [`State`].
+
+use std::fmt;
+
+use posture_protocol::{PostureStatus, PsnRef, SessionId};
+use profile_schema::HostPort;
+
+use super::evaluation::EvaluationAccount;
+use super::settings::Settings;
+use super::transition::PhaseName;
+use crate::outcome::{RoundVerdict, TargetOutcome};
+use crate::targets;
+use crate::timing::{JitterRng, MonoTime};
+
+/// Identifies one started operation or one armed timer. Unique within a
+/// [`State`]'s lifetime (a counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OpId(pub(super) u64);
+
+impl OpId {
+    /// The raw number (for logs).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for OpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What the machine is doing, with the data that belongs to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// No usable profile yet, or nothing to discover.
+    Idle,
+    /// Looking for the PSN that owns the endpoint's session.
+    Discovering(Discovering),
+    /// Running the posture assessment with the connected PSN.
+    Assessing(Assessing),
+    /// Posture assessed; state sync probing unless disabled or stopped.
+    Known(Known),
+}
+
+impl Phase {
+    /// The phase's name.
+    pub fn name(&self) -> PhaseName {
+        match self {
+            Phase::Idle => PhaseName::Idle,
+            Phase::Discovering(_) => PhaseName::Discovering,
+            Phase::Assessing(_) => PhaseName::Assessing,
+            Phase::Known(_) => PhaseName::Known,
+        }
+    }
+}
+
+/// Consecutive failed discovery attempts after which the agent collects a
+/// diagnostic bundle by itself, once per [`Episode`].
+///
+/// Counted in attempts, so that the threshold follows the agent's own
+/// cadence (the backoff): with the default backoff cap of 60 s the tenth
+/// failure comes about 4 minutes after the first, so a laptop that is offline
+/// for a minute or two (sleep, Wi-Fi roaming, a VPN coming up) gets no
+/// bundle, while a discovery that is really broken (wrong DiscoveryHost, a
+/// firewall, an untrusted CA) is captured a few minutes in, with the logs of
+/// every attempt still in the current log file. See `docs/behaviour.md`.
+pub const DISCOVERY_FAILURES_FOR_BUNDLE: u32 = 10;
+
+/// Data of the `discovering` phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovering {
+    /// Failed discovery or assessment attempts since the last known posture;
+    /// drives the backoff.
+    pub attempt: u32,
+    /// The discovery episode this attempt belongs to.
+    pub episode: Episode,
+    /// What the phase waits for.
+    pub wait: DiscoveryWait,
+}
+
+/// One discovery episode: from entering `discovering` until a discovery
+/// succeeds. Drives the "discovery keeps failing" diagnostic bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Episode {
+    /// When the agent entered `discovering`.
+    pub since: MonoTime,
+    /// Consecutive failed discovery attempts in this episode (a discovery
+    /// that names a PSN the ServerNameRules refuse counts as failed).
+    pub failures: u32,
+    /// Whether this episode already asked for its bundle (at most one).
+    pub bundled: bool,
+}
+
+impl Episode {
+    /// A new episode starting at `now`.
+    pub fn new(now: MonoTime) -> Episode {
+        Episode {
+            since: now,
+            failures: 0,
+            bundled: false,
+        }
+    }
+}
+
+/// What discovery waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoveryWait {
+    /// A discovery is under way.
+    InFlight(OpId),
+    /// The backoff timer before the next attempt.
+    Backoff {
+        /// The timer.
+        timer: OpId,
+        /// When it fires.
+        at: MonoTime,
+    },
+}
+
+/// What discovery found and assessment and probing use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The endpoint's session.
+    pub session: SessionId,
+    /// The PSN that owns it (host and state sync port).
+    pub connected: PsnRef,
+    /// The discovery target that answered (the assessment uses its port).
+    pub answered: HostPort,
+    /// The other PSNs of the deployment.
+    pub psn_list: Vec<PsnRef>,
+}
+
+/// Data of the `assessing` phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessing {
+    /// The session and its PSNs.
+    pub info: SessionInfo,
+    /// The posture discovery reported.
+    pub reported: PostureStatus,
+    /// Failed attempts so far (carried into the backoff if this one fails).
+    pub attempt: u32,
+    /// The assessment under way.
+    pub op: OpId,
+}
+
+/// Data of the `known` phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// The session and its PSNs.
+    pub info: SessionInfo,
+    /// The assessed posture (Compliant, NonCompliant or NotApplicable).
+    pub posture: PostureStatus,
+    /// When the posture became known.
+    pub since: MonoTime,
+    /// The state of probing.
+    pub probing: Probing,
+}
+
+/// The state of state sync probing inside `known`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probing {
+    /// The profile disables state sync.
+    Disabled,
+    /// Sync-stopped (see [`State::sync_stop`]): no probing until restart.
+    Stopped,
+    /// Waiting for the timer of the next round.
+    Waiting {
+        /// The timer.
+        timer: OpId,
+        /// When it fires.
+        at: MonoTime,
+        /// What the round is for.
+        purpose: RoundPurpose,
+    },
+    /// A round is under way.
+    InFlight {
+        /// The round.
+        op: OpId,
+        /// What the round is for.
+        purpose: RoundPurpose,
+        /// When it started: the next regular round is due an interval after
+        /// this, not after the round's end.
+        started: MonoTime,
+    },
+}
+
+/// What a probe round is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoundPurpose {
+    /// The first round after the posture became known (after
+    /// NetworkTransitionDelay).
+    First,
+    /// A regular round (after the jittered interval).
+    Regular,
+    /// The confirmation of a suspected misconfiguration (after
+    /// NetworkTransitionDelay).
+    Confirm {
+        /// The PSN that answered the suspicious round.
+        psn: HostPort,
+        /// The status it answered.
+        status: PostureStatus,
+    },
+}
+
+/// Why probing stopped for good (until the agent restarts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStop {
+    /// The PSN whose state sync port was reachable.
+    pub psn: HostPort,
+    /// The known status it answered, twice.
+    pub status: PostureStatus,
+    /// The session.
+    pub session: SessionId,
+    /// When it was confirmed.
+    pub at: MonoTime,
+}
+
+/// The counters of `status --json`. Only ever increase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Finished probe rounds.
+    pub probe_rounds: u64,
+    /// Discoveries restarted because a probe showed the server-side posture
+    /// changed or was lost.
+    pub discovery_restarts: u64,
+    /// Confirmed dACL misconfigurations (0 or 1 per agent run, since the
+    /// first one stops probing).
+    pub misconfigurations: u64,
+}
+
+/// The last finished probe round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastProbe {
+    /// When it finished.
+    pub at: MonoTime,
+    /// Its verdict.
+    pub verdict: RoundVerdict,
+    /// Every target's outcome, in completion order.
+    pub outcomes: Vec<TargetOutcome>,
+}
+
+/// The agent's whole state. Only [`step`](super::step) produces a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub(super) phase: Phase,
+    /// `None` only before the first profile: the machine is then `idle` and
+    /// has started nothing. Every other phase is entered under a profile, so
+    /// [`step`] hands the handlers of results and timers the settings, never
+    /// an `Option` (`Cx::settings`).
+    pub(super) settings: Option<Settings>,
+    pub(super) persisted: Vec<HostPort>,
+    pub(super) sync_stop: Option<SyncStop>,
+    pub(super) counters: Counters,
+    pub(super) last_probe: Option<LastProbe>,
+    /// The last session a discovery answered with; kept across phases.
+    pub(super) last_session: Option<SessionId>,
+    /// Evaluation time spent, for the rate limit on reassessments a server
+    /// provokes ([`evaluation`]).
+    pub(super) evaluation: EvaluationAccount,
+    pub(super) next_op: u64,
+    pub(super) rng: JitterRng,
+}
+
+impl State {
+    /// A fresh agent: `idle`, no profile yet. `persisted` are the PSNs that
+    /// served this endpoint before (from the state dir), `seed` seeds the
+    /// jitter (the driver draws it at random; tests pass a constant).
+    pub fn new(persisted: Vec<HostPort>, seed: u64) -> State {
+        State {
+            phase: Phase::Idle,
+            settings: None,
+            persisted,
+            sync_stop: None,
+            counters: Counters::default(),
+            last_probe: None,
+            last_session: None,
+            evaluation: EvaluationAccount::default(),
+            next_op: 1,
+            rng: JitterRng::new(seed),
+        }
+    }
+
+    /// The current phase and its data.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The settings in force (`None` until a usable profile arrived).
+    pub fn settings(&self) -> Option<&Settings> {
+        self.settings.as_ref()
+    }
+
+    /// The PSNs remembered for discovery.
+    pub fn persisted(&self) -> &[HostPort] {
+        &self.persisted
+    }
+
+    /// Sync-stopped: set once a misconfiguration is confirmed, never cleared.
+    pub fn sync_stop(&self) -> Option<&SyncStop> {
+        self.sync_stop.as_ref()
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The last finished probe round.
+    pub fn last_probe(&self) -> Option<&LastProbe> {
+        self.last_probe.as_ref()
+    }
+
+    /// The session, in `assessing` and `known`.
+    pub fn session(&self) -> Option<&SessionId> {
+        self.session_info().map(|i| &i.session)
+    }
+
+    /// The session and its PSNs, in `assessing` and `known`.
+    pub fn session_info(&self) -> Option<&SessionInfo> {
+        match &self.phase {
+            Phase::Assessing(a) => Some(&a.info),
+            Phase::Known(k) => Some(&k.info),
+            Phase::Idle | Phase::Discovering(_) => None,
+        }
+    }
+
+    /// The connected PSN's state sync endpoint, in `assessing` and `known`.
+    pub fn connected_psn(&self) -> Option<HostPort> {
+        self.session_info()
+            .map(|i| targets::state_sync_target(&i.connected))
+    }
+
+    /// The posture as the agent holds it: the assessed one in `known`, what
+    /// discovery reported in `assessing`, `Unknown` otherwise.
+    pub fn posture(&self) -> PostureStatus {
+        match &self.phase {
+            Phase::Known(k) => k.posture,
+            Phase::Assessing(a) => a.reported,
+            Phase::Idle | Phase::Discovering(_) => PostureStatus::Unknown,
+        }
+    }
+
+    /// When the next probe round starts, if one is scheduled.
+    pub fn next_probe_at(&self) -> Option<MonoTime> {
+        match &self.phase {
+            Phase::Known(Known {
+                probing: Probing::Waiting { at, .. },
+                ..
+            }) => Some(*at),
+            _ => None,
+        }
+    }
+
+    pub(super) fn next_id(&mut self) -> OpId {
+        let id = OpId(self.next_op);
+        self.next_op += 1;
+        id
+    }
+}
