@@ -186,7 +186,7 @@ fn automatic_bundles_are_bounded_by_dart_count() {
             None,
             fx.status.clone(),
             2,
-            "misconfiguration psn 127.0.0.1:8449",
+            &dart_fixture::misconfiguration("misconfiguration psn 127.0.0.1:8449"),
         )
         .unwrap()
         .unwrap();
@@ -198,7 +198,14 @@ fn automatic_bundles_are_bounded_by_dart_count() {
     let html = &files.iter().find(|(n, _)| n == "summary.html").unwrap().1;
     assert!(html.contains("automatically: misconfiguration psn 127.0.0.1:8449"));
     assert_eq!(
-        posture_sync::dart::collect_automatic(&dirs, None, None, fx.status.clone(), 0, "x")
+        posture_sync::dart::collect_automatic(
+            &dirs,
+            None,
+            None,
+            fx.status.clone(),
+            0,
+            &dart_fixture::misconfiguration("x")
+        )
             .unwrap(),
         None
     );

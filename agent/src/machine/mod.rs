@@ -26,7 +26,7 @@ use profile_schema::HostPort;
 
 pub use evaluation::EvaluationAccount;
 pub use settings::Settings;
-pub use transition::{PhaseName, Reason, Severity, Transition};
+pub use transition::{PhaseName, Reason, ReasonKind, Severity, Transition};
 
 use crate::outcome::{RoundVerdict, TargetOutcome, judge_round};
 use crate::targets::{self, RefusedTarget};
@@ -257,6 +257,9 @@ pub struct LastProbe {
     pub verdict: RoundVerdict,
     /// Every target's outcome, in completion order.
     pub outcomes: Vec<TargetOutcome>,
+    /// From the round's start to its result, as the machine timed it (the
+    /// driver logs and records it rather than timing the round again).
+    pub took: Duration,
 }
 
 /// The agent's whole state. Only [`step`] produces a new one.
@@ -1058,18 +1061,18 @@ impl Cx {
     }
 
     fn on_round(&mut self, op: OpId, outcomes: Vec<TargetOutcome>) -> bool {
-        let (known, purpose) = match &self.s.phase {
+        let (known, purpose, started) = match &self.s.phase {
             Phase::Known(
                 k @ Known {
                     probing:
                         Probing::InFlight {
                             op: current,
                             purpose,
-                            ..
+                            started,
                         },
                     ..
                 },
-            ) if *current == op => (k.clone(), purpose.clone()),
+            ) if *current == op => (k.clone(), purpose.clone(), *started),
             _ => return false,
         };
         let verdict = judge_round(&outcomes);
@@ -1078,6 +1081,7 @@ impl Cx {
             at: self.now,
             verdict: verdict.clone(),
             outcomes,
+            took: self.now.saturating_since(started),
         });
         let from = PhaseName::Known;
         match verdict {
