@@ -47,6 +47,7 @@ fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
         "profile.xml",
         "known-psns.json",
         "probe-rounds.jsonl",
+        "transitions.jsonl",
         "status.json",
         "system/os.txt",
         "system/dns.txt",
@@ -206,7 +207,7 @@ fn automatic_bundles_are_bounded_by_dart_count() {
             0,
             &dart_fixture::misconfiguration("x")
         )
-            .unwrap(),
+        .unwrap(),
         None
     );
 }
@@ -305,6 +306,21 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
     let status: serde_json::Value = serde_json::from_str(get("status.json")).unwrap();
     assert_eq!(status["phase"], "discovering");
     assert!(get("logs/posture-sync.log").contains("idle -> discovering"));
+    // The daemon wrote each decision as a typed record next to its log line.
+    let decisions: Vec<posture_sync::record::TransitionRecord> = get("transitions.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        decisions[0].kind,
+        posture_sync::machine::ReasonKind::ProfileApplied
+    );
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.kind == posture_sync::machine::ReasonKind::DiscoveryFailed),
+        "{decisions:?}"
+    );
     assert!(get("profile.xml").contains("127.0.0.1:1"));
     let html = get("summary.html");
     assert!(html.contains("The agent has not found a PSN"), "{html}");

@@ -24,9 +24,9 @@ use crate::cli::RunArgs;
 use crate::daemon::{self, Daemon, Hooks};
 use crate::logging::{self, LogHandle};
 use crate::machine::BundleReason;
-use crate::record::BundleReasonRecord;
 use crate::paths::Dirs;
 use crate::probe::PROBE_TIMEOUTS;
+use crate::record::BundleReasonRecord;
 use crate::transport::{self, Transport};
 use crate::{control, dart, lock, reload};
 

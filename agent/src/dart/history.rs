@@ -116,7 +116,10 @@ mod tests {
         );
         let t = parse_transitions(text);
         assert_eq!(t.len(), 2);
-        assert_eq!((t[0].from, t[0].to), (PhaseName::Idle, PhaseName::Discovering));
+        assert_eq!(
+            (t[0].from, t[0].to),
+            (PhaseName::Idle, PhaseName::Discovering)
+        );
         assert_eq!(t[1].kind, ReasonKind::ServerLostPosture);
         assert_eq!(t[1].session.as_deref(), Some("s1"));
     }

@@ -185,10 +185,19 @@ mod tests {
             .iter()
             .find(|f| matches!(f, Finding::OldHistory { .. }))
             .expect("a note on the old lines");
-        assert!(note.text().starts_with("1 probe rounds were written by an older agent"));
-        assert!(note.text().contains("1 lines of probe-rounds.jsonl could not be read"));
+        assert!(
+            note.text()
+                .starts_with("1 probe rounds were written by an older agent")
+        );
+        assert!(
+            note.text()
+                .contains("1 lines of probe-rounds.jsonl could not be read")
+        );
         let html = render(&input);
         assert!(html.contains("Part of the probe history was not read in full"));
-        assert!(html.contains("answered Compliant"), "the old round is still shown");
+        assert!(
+            html.contains("answered Compliant"),
+            "the old round is still shown"
+        );
     }
 }

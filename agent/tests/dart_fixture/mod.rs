@@ -135,7 +135,14 @@ fn round(at: &str, outcome: &str, detail: &str) -> String {
 }
 
 /// A transitions line as the agent writes it (`posture_sync::record::TransitionRecord`).
-fn transition(at: &str, from: &str, to: &str, kind: &str, reason: &str, psn: Option<&str>) -> String {
+fn transition(
+    at: &str,
+    from: &str,
+    to: &str,
+    kind: &str,
+    reason: &str,
+    psn: Option<&str>,
+) -> String {
     json!({
         "v": posture_sync::record::RECORD_VERSION,
         "at": at, "from": from, "to": to, "kind": kind, "reason": reason,
@@ -223,13 +230,52 @@ pub fn build() -> Fixture {
     ));
     std::fs::write(state.join("probe-rounds.jsonl"), rounds.join("\n") + "\n").unwrap();
     let transitions = [
-        transition("2026-11-21T20:55:00.000Z", "idle", "discovering", "profile-applied", "profile applied", None),
-        transition("2026-11-21T20:55:01.000Z", "discovering", "assessing", "discovered", "session found, server posture Unknown", Some("127.0.0.1:8443")),
-        transition("2026-11-21T20:55:03.000Z", "assessing", "known", "assessed", "assessment complete: Compliant", Some("127.0.0.1:8443")),
-        transition("2026-11-21T21:00:35.000Z", "known", "known", "misconfiguration-suspected", "state sync probe got through and answered Compliant: the dacl may not block the state sync port; confirming in 3s", Some("127.0.0.1:8449")),
-        transition("2026-11-21T21:00:40.000Z", "known", "known", "misconfiguration-confirmed", "dacl misconfiguration: the state sync port is reachable although the posture is Compliant", Some("127.0.0.1:8449")),
+        transition(
+            "2026-11-21T20:55:00.000Z",
+            "idle",
+            "discovering",
+            "profile-applied",
+            "profile applied",
+            None,
+        ),
+        transition(
+            "2026-11-21T20:55:01.000Z",
+            "discovering",
+            "assessing",
+            "discovered",
+            "session found, server posture Unknown",
+            Some("127.0.0.1:8443"),
+        ),
+        transition(
+            "2026-11-21T20:55:03.000Z",
+            "assessing",
+            "known",
+            "assessed",
+            "assessment complete: Compliant",
+            Some("127.0.0.1:8443"),
+        ),
+        transition(
+            "2026-11-21T21:00:35.000Z",
+            "known",
+            "known",
+            "misconfiguration-suspected",
+            "state sync probe got through and answered Compliant: the dacl may not block the state sync port; confirming in 3s",
+            Some("127.0.0.1:8449"),
+        ),
+        transition(
+            "2026-11-21T21:00:40.000Z",
+            "known",
+            "known",
+            "misconfiguration-confirmed",
+            "dacl misconfiguration: the state sync port is reachable although the posture is Compliant",
+            Some("127.0.0.1:8449"),
+        ),
     ];
-    std::fs::write(state.join("transitions.jsonl"), transitions.join("\n") + "\n").unwrap();
+    std::fs::write(
+        state.join("transitions.jsonl"),
+        transitions.join("\n") + "\n",
+    )
+    .unwrap();
 
     let profile = dir.path().join("ISEPostureCFG.xml");
     std::fs::write(

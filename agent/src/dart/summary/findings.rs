@@ -130,8 +130,7 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
             && r.status
                 .is_some_and(|a| a.is_known() && posture.is_none_or(|p| p == a))
     });
-    if stopped == Some(StoppedReason::Misconfiguration) || reason_misconf || same_answer.is_some()
-    {
+    if stopped == Some(StoppedReason::Misconfiguration) || reason_misconf || same_answer.is_some() {
         let target = same_answer
             .and_then(|r| r.target.clone())
             .or_else(|| status.and_then(|s| s.last_probe.as_ref().map(|p| p.target.clone())))
