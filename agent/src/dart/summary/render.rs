@@ -98,9 +98,16 @@ impl Finding {
             Finding::OldHistory {
                 old_format,
                 unreadable,
-            } => format!(
-                "{old_format} probe rounds were written by an older agent: they are shown, but their answers were not recorded, so they are not used as evidence. {unreadable} lines of probe-rounds.jsonl could not be read and were skipped."
-            ),
+            } => {
+                let mut parts = Vec::new();
+                if *old_format > 0 {
+                    parts.push(format!("{old_format} probe rounds were written by an older agent: they are shown, but their answers were not recorded, so they are not used as evidence."));
+                }
+                if *unreadable > 0 {
+                    parts.push(format!("{unreadable} lines of probe-rounds.jsonl could not be read and were skipped."));
+                }
+                parts.join(" ")
+            }
         }
     }
 
