@@ -7,8 +7,9 @@
 //! (a [`Deadline`], keyed by the timer's id so a replaced timer is never
 //! reported), and profile reloads. After every step it logs the transition
 //! (one line), runs the actions, and publishes the status report on a watch
-//! channel for the status socket. Each finished probe round is also logged as
-//! one line and appended to the probe history.
+//! channel for the status socket. Each transition is also appended to
+//! `transitions.jsonl`, and each finished probe round is logged as one line
+//! and appended to the probe history (typed records, [`crate::record`]).
 
 mod history;
 
@@ -16,7 +17,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use profile_schema::{Loaded, Profile};
 use tokio::sync::{mpsc, watch};
@@ -24,10 +25,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::machine::{
-    self, Action, BundleReason, Event, Known, OpId, Phase, Probing, Settings, Severity, State,
-    Step, Transition,
+    self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, Transition,
 };
-use crate::outcome::{HostPort, RoundVerdict, TargetOutcome, judge_round};
+use crate::outcome::{HostPort, RoundVerdict, TargetOutcome};
 use crate::reload::ReloadResult;
 use crate::status_report;
 use crate::store::{self, KnownPsn};
@@ -36,7 +36,7 @@ use crate::transport::Transport;
 use crate::transport::deadline::Deadline;
 use crate::{assess, discovery, probe};
 
-pub use history::{HISTORY_KEEP_LINES, ProbeHistory};
+pub use history::{HISTORY_KEEP_LINES, ProbeHistory, TransitionLog};
 
 /// Side effects the daemon hands to its owner (`cmd::run`): things that are
 /// not the drivers' to do, such as resizing the log or writing a diagnostic
@@ -65,7 +65,8 @@ pub struct Io {
     pub probe_transport: Transport,
     /// The persisted PSN list (`store`).
     pub psn_store: PathBuf,
-    /// The probe history (one JSON line per round).
+    /// The probe history (one JSON line per round); the transitions file
+    /// ([`crate::record::TRANSITIONS_FILE`]) is written next to it.
     pub probe_history: PathBuf,
     /// Where the status report goes after every step.
     pub status: watch::Sender<status_report::Snapshot>,
@@ -90,6 +91,7 @@ pub struct Daemon<H> {
     tasks: HashMap<OpId, AbortHandle>,
     timer: Option<(OpId, Instant)>,
     history: ProbeHistory,
+    transitions: TransitionLog,
     assessor: assess::Assessor,
 }
 
@@ -126,6 +128,10 @@ impl<H: Hooks> Daemon<H> {
             .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let history = ProbeHistory::new(io.probe_history.clone());
+        let transitions = TransitionLog::new(
+            io.probe_history
+                .with_file_name(crate::record::TRANSITIONS_FILE),
+        );
         let assessor = assess::Assessor::new(assess::CheckPolicy::new(
             &[],
             io.check_off_limits.iter().cloned(),
@@ -143,6 +149,7 @@ impl<H: Hooks> Daemon<H> {
             tasks: HashMap::new(),
             timer: None,
             history,
+            transitions,
             assessor,
         }
     }
@@ -249,11 +256,10 @@ impl<H: Hooks> Daemon<H> {
                 self.tasks.remove(op);
                 None
             }
-            Event::ProbeRoundFinished { op, outcomes } => {
+            Event::ProbeRoundFinished { op, .. } => {
                 self.tasks.remove(op);
                 let session = self.state.session().map(ToString::to_string);
-                let took = round_started(&self.state, *op).map(|t| now.saturating_since(t));
-                Some((*op, session.unwrap_or_default(), outcomes.clone(), took))
+                Some((*op, session.unwrap_or_default()))
             }
             Event::ProfileApplied(_) | Event::TimerFired { .. } => None,
         };
@@ -268,11 +274,12 @@ impl<H: Hooks> Daemon<H> {
             return;
         }
         self.state = Arc::new(state);
-        if let Some((op, session, outcomes, took)) = round {
-            self.record_round(op, &session, &outcomes, took);
+        if let Some((op, session)) = round {
+            self.record_round(op, &session);
         }
         if let Some(t) = &transition {
             log_transition(t);
+            self.transitions.append(SystemTime::now(), t);
         }
         for action in actions {
             self.act(action);
@@ -392,16 +399,17 @@ impl<H: Hooks> Daemon<H> {
         self.known = known;
     }
 
-    /// One log line per finished round, and one history line.
-    fn record_round(
-        &mut self,
-        op: OpId,
-        session: &str,
-        outcomes: &[TargetOutcome],
-        took: Option<Duration>,
-    ) {
-        let verdict = judge_round(outcomes);
-        let detail = outcomes
+    /// One log line per finished round, and one history line, both from
+    /// the machine's record of the round: its verdict (judged once, by the
+    /// machine) and how long it took.
+    fn record_round(&mut self, op: OpId, session: &str) {
+        // A round the step did not ignore is the machine's last one.
+        let Some(last) = self.state.last_probe() else {
+            return;
+        };
+        let verdict = &last.verdict;
+        let detail = last
+            .outcomes
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
@@ -418,14 +426,13 @@ impl<H: Hooks> Daemon<H> {
         // timed it (the next round is due an interval after the start).
         let round = self.state.counters().probe_rounds;
         let label = verdict.label();
-        let took_ms = took.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+        let took_ms = u64::try_from(last.took.as_millis()).unwrap_or(u64::MAX);
         if matches!(verdict, RoundVerdict::Fault { .. } | RoundVerdict::Empty) {
             tracing::warn!(session = %session, psn = %psn, round, op = op.get(), took_ms, "probe round {label}: {detail}");
         } else {
             tracing::info!(session = %session, psn = %psn, round, op = op.get(), took_ms, "probe round {label}: {detail}");
         }
-        self.history
-            .append(SystemTime::now(), session, &verdict, outcomes);
+        self.history.append(SystemTime::now(), session, last);
     }
 
     fn snapshot(&self) -> status_report::Snapshot {
@@ -445,22 +452,6 @@ fn log_transition(t: &Transition) {
         Severity::Info => tracing::info!("{t}"),
         Severity::Warn => tracing::warn!("{t}"),
         Severity::Error => tracing::error!("{t}"),
-    }
-}
-
-/// When the machine started round `op`, if that round is the one in flight.
-fn round_started(state: &State, op: OpId) -> Option<MonoTime> {
-    match state.phase() {
-        Phase::Known(Known {
-            probing:
-                Probing::InFlight {
-                    op: current,
-                    started,
-                    ..
-                },
-            ..
-        }) if *current == op => Some(*started),
-        _ => None,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod cmd;
 // Pure core.
 pub mod machine;
 pub mod outcome;
+pub mod record;
 pub mod status_report;
 pub mod targets;
 pub mod timing;

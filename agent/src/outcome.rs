@@ -14,6 +14,39 @@ use std::io;
 
 use posture_protocol::{MAX_REPLY_BYTES, PostureStatus, PostureStatusReply, SessionId};
 pub use profile_schema::HostPort;
+use serde::{Deserialize, Serialize};
+
+/// The label of a target's outcome or of a round's verdict, as
+/// `status --json` (`last_probe.outcome`), the probe history and bundles
+/// spell it. Defined here once; everything that writes or reads the label
+/// goes through this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeOutcome {
+    /// Every target was blocked.
+    Blocked,
+    /// A PSN answered a status (404 counts, as `Unknown`).
+    Status,
+    /// No answer and at least one failure (or no target at all).
+    Failed,
+}
+
+impl ProbeOutcome {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeOutcome::Blocked => "blocked",
+            ProbeOutcome::Status => "status",
+            ProbeOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for ProbeOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How a target turned out to be unreachable in the way a dACL makes it:
 /// the "blocked" row of the decision table.
@@ -143,6 +176,15 @@ impl Outcome {
     /// A definitive answer ends a probe round: `Answered` or `NotFound`.
     pub fn is_definitive(&self) -> bool {
         matches!(self, Outcome::Answered(_) | Outcome::NotFound)
+    }
+
+    /// The label of this outcome (a 404 is a `status`: it stands for `Unknown`).
+    pub fn kind(&self) -> ProbeOutcome {
+        match self {
+            Outcome::Blocked(_) => ProbeOutcome::Blocked,
+            Outcome::Answered(_) | Outcome::NotFound => ProbeOutcome::Status,
+            Outcome::Failed(_) => ProbeOutcome::Failed,
+        }
     }
 }
 
@@ -334,10 +376,23 @@ impl RoundVerdict {
     /// `last_probe.outcome` in `status --json`: `blocked`, `status` or `failed`
     /// (an empty round counts as failed).
     pub fn label(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The verdict's label as a type.
+    pub fn kind(&self) -> ProbeOutcome {
         match self {
-            RoundVerdict::Answered { .. } => "status",
-            RoundVerdict::Blocked { .. } => "blocked",
-            RoundVerdict::Fault { .. } | RoundVerdict::Empty => "failed",
+            RoundVerdict::Answered { .. } => ProbeOutcome::Status,
+            RoundVerdict::Blocked { .. } => ProbeOutcome::Blocked,
+            RoundVerdict::Fault { .. } | RoundVerdict::Empty => ProbeOutcome::Failed,
+        }
+    }
+
+    /// With `Answered`: the status answered (`Unknown` for a 404).
+    pub fn status(&self) -> Option<PostureStatus> {
+        match self {
+            RoundVerdict::Answered { answer, .. } => Some(answer.status()),
+            _ => None,
         }
     }
 

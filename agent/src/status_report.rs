@@ -17,7 +17,7 @@ use posture_protocol::{PostureStatus, SessionId};
 use serde::{Deserialize, Serialize};
 
 use crate::machine::{PhaseName, State};
-use crate::outcome::{Answer, Outcome, RoundVerdict};
+use crate::outcome::{Answer, RoundVerdict};
 use crate::timing::MonoTime;
 
 /// What the daemon publishes after every step for the status socket: the
@@ -165,17 +165,8 @@ impl StoppedReason {
     }
 }
 
-/// `last_probe.outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProbeOutcome {
-    /// Every target was blocked.
-    Blocked,
-    /// A PSN answered a status (404 counts, as `Unknown`).
-    Status,
-    /// No answer and at least one failure.
-    Failed,
-}
+/// `last_probe.outcome` (defined once, in [`crate::outcome`]).
+pub use crate::outcome::ProbeOutcome;
 
 /// `last_probe`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,16 +189,9 @@ pub struct ProbeReport {
     pub targets: Vec<TargetReport>,
 }
 
-/// One target in `last_probe.targets`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetReport {
-    /// `host:port`.
-    pub target: String,
-    /// `blocked`, `status` or `failed`.
-    pub outcome: ProbeOutcome,
-    /// In words.
-    pub detail: String,
-}
+/// One target in `last_probe.targets`: the same record as a target in the
+/// probe history.
+pub type TargetReport = crate::record::TargetRecord;
 
 /// `counters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -224,14 +208,6 @@ pub struct CountersReport {
 fn wall_clock(at: MonoTime, now: MonoTime, wall_now: SystemTime) -> SystemTime {
     let ago = now.saturating_since(at);
     wall_now.checked_sub(ago).unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-fn outcome_label(o: &Outcome) -> ProbeOutcome {
-    match o {
-        Outcome::Blocked(_) => ProbeOutcome::Blocked,
-        Outcome::Answered(_) | Outcome::NotFound => ProbeOutcome::Status,
-        Outcome::Failed(_) => ProbeOutcome::Failed,
-    }
 }
 
 /// Builds the report from the machine's state. `now` and `wall_now` are the
@@ -271,29 +247,13 @@ pub fn report(state: &State, now: MonoTime, wall_now: SystemTime) -> StatusRepor
             (_, Some(o)) => o.outcome.to_string(),
             (_, None) => String::new(),
         };
-        let status = match &lp.verdict {
-            RoundVerdict::Answered { answer, .. } => Some(answer.status()),
-            _ => None,
-        };
         ProbeReport {
             at: humantime::format_rfc3339_millis(wall_clock(lp.at, now, wall_now)).to_string(),
             target,
-            outcome: match lp.verdict {
-                RoundVerdict::Answered { .. } => ProbeOutcome::Status,
-                RoundVerdict::Blocked { .. } => ProbeOutcome::Blocked,
-                RoundVerdict::Fault { .. } | RoundVerdict::Empty => ProbeOutcome::Failed,
-            },
-            status,
+            outcome: lp.verdict.kind(),
+            status: lp.verdict.status(),
             detail,
-            targets: lp
-                .outcomes
-                .iter()
-                .map(|o| TargetReport {
-                    target: o.target.to_string(),
-                    outcome: outcome_label(&o.outcome),
-                    detail: o.outcome.to_string(),
-                })
-                .collect(),
+            targets: lp.outcomes.iter().map(TargetReport::of).collect(),
         }
     });
     let counters = state.counters();
@@ -365,11 +325,7 @@ pub fn summary(r: &StatusReport) -> String {
             let _ = writeln!(out, "last probe:  none yet");
         }
         Some(p) => {
-            let outcome = match p.outcome {
-                ProbeOutcome::Blocked => "blocked",
-                ProbeOutcome::Status => "status",
-                ProbeOutcome::Failed => "failed",
-            };
+            let outcome = p.outcome.as_str();
             // The detail usually starts with the outcome already ("blocked
             // (connection reset)", "failed: tls ...", "answered Compliant"):
             // then it says it all and the outcome word is not repeated.
@@ -395,7 +351,7 @@ pub fn summary(r: &StatusReport) -> String {
 mod tests {
     use super::*;
     use crate::machine::{DiscoverySuccess, Event, Settings, step};
-    use crate::outcome::{BlockedKind, HostPort, TargetOutcome};
+    use crate::outcome::{BlockedKind, HostPort, Outcome, TargetOutcome};
     use crate::timing::ProbeInterval;
     use posture_protocol::{Discovery, PsnRef};
     use serde_json::Value;

@@ -47,6 +47,7 @@ fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
         "profile.xml",
         "known-psns.json",
         "probe-rounds.jsonl",
+        "transitions.jsonl",
         "status.json",
         "system/os.txt",
         "system/dns.txt",
@@ -186,7 +187,7 @@ fn automatic_bundles_are_bounded_by_dart_count() {
             None,
             fx.status.clone(),
             2,
-            "misconfiguration psn 127.0.0.1:8449",
+            &dart_fixture::misconfiguration("misconfiguration psn 127.0.0.1:8449"),
         )
         .unwrap()
         .unwrap();
@@ -198,8 +199,15 @@ fn automatic_bundles_are_bounded_by_dart_count() {
     let html = &files.iter().find(|(n, _)| n == "summary.html").unwrap().1;
     assert!(html.contains("automatically: misconfiguration psn 127.0.0.1:8449"));
     assert_eq!(
-        posture_sync::dart::collect_automatic(&dirs, None, None, fx.status.clone(), 0, "x")
-            .unwrap(),
+        posture_sync::dart::collect_automatic(
+            &dirs,
+            None,
+            None,
+            fx.status.clone(),
+            0,
+            &dart_fixture::misconfiguration("x")
+        )
+        .unwrap(),
         None
     );
 }
@@ -298,6 +306,21 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
     let status: serde_json::Value = serde_json::from_str(get("status.json")).unwrap();
     assert_eq!(status["phase"], "discovering");
     assert!(get("logs/posture-sync.log").contains("idle -> discovering"));
+    // The daemon wrote each decision as a typed record next to its log line.
+    let decisions: Vec<posture_sync::record::TransitionRecord> = get("transitions.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        decisions[0].kind,
+        posture_sync::machine::ReasonKind::ProfileApplied
+    );
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.kind == posture_sync::machine::ReasonKind::DiscoveryFailed),
+        "{decisions:?}"
+    );
     assert!(get("profile.xml").contains("127.0.0.1:1"));
     let html = get("summary.html");
     assert!(html.contains("The agent has not found a PSN"), "{html}");

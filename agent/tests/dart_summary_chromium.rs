@@ -77,7 +77,9 @@ fn summary_renders_in_headless_chromium() {
         profile_source: dart::ProfileSource::Flag,
         ca_file: None,
         status: StatusSource::Given(fx.status.clone()),
-        reason: Some("misconfiguration confirmed for PSN 127.0.0.1:8449".into()),
+        reason: Some(dart_fixture::misconfiguration(
+            "misconfiguration confirmed for PSN 127.0.0.1:8449",
+        )),
         rounds: dart::DEFAULT_ROUNDS,
     };
     dart::collect(&spec, &mut |_| {}).unwrap();

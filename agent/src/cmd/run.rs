@@ -26,6 +26,7 @@ use crate::logging::{self, LogHandle};
 use crate::machine::BundleReason;
 use crate::paths::Dirs;
 use crate::probe::PROBE_TIMEOUTS;
+use crate::record::BundleReasonRecord;
 use crate::transport::{self, Transport};
 use crate::{control, dart, lock, reload};
 
@@ -301,9 +302,9 @@ impl Hooks for RunHooks<'_> {
         profile: Option<&Profile>,
         status: serde_json::Value,
     ) {
-        // The reason's first words name the bundle file; the whole line is
-        // the reason `summary.html` shows.
-        let why = reason.to_string();
+        // The typed reason decides the summary's findings; its line (whose
+        // first words name the bundle file) is what `summary.html` shows.
+        let why = BundleReasonRecord::from(reason);
         let dart_count = profile.map_or_else(default_dart_count, Profile::dart_count);
         let (dirs, profile, ca_file) = (
             self.dirs.clone(),

@@ -1,12 +1,14 @@
-//! The probe history: one JSON line per finished probe round in
-//! `<state dir>/probe-rounds.jsonl`, for diagnostic bundles.
+//! The probe history and the transitions file, for diagnostic bundles: one
+//! JSON line per finished probe round in `<state dir>/probe-rounds.jsonl`
+//! ([`RoundRecord`]) and one per decision of the machine in
+//! `<state dir>/transitions.jsonl` ([`TransitionRecord`]).
 //!
-//! Bounded: when the file grows past [`HISTORY_MAX_BYTES`] it is cut to its
+//! Both are bounded the same way: when a file grows past [`HISTORY_MAX_BYTES`] it is cut to its
 //! last [`HISTORY_KEEP_LINES`] lines (written to a temp file and renamed, so a
 //! crash never leaves half a history). A failure to write is logged once and
 //! never stops the agent.
 //!
-//! The file names sessions and PSN hosts, like the log files, so it is kept
+//! The files name sessions and PSN hosts, like the log files, so it is kept
 //! private to the user as they are: opened by [`crate::paths::open_private`]
 //! (created mode 0600 on unix, an existing file with a wider mode, from an
 //! older build or a umask, tightened to 0600 through the open descriptor, a
@@ -17,28 +19,31 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use serde_json::json;
+use serde::Serialize;
 
-use crate::outcome::{Outcome, RoundVerdict, TargetOutcome};
+use crate::machine::{LastProbe, Transition};
 use crate::paths::{OpenHow, open_private, write_atomically};
+use crate::record::{RoundRecord, TransitionRecord};
 
-/// Lines kept when the history is trimmed.
+/// Lines kept when a file is trimmed.
 pub const HISTORY_KEEP_LINES: usize = 1000;
 
-/// Size at which the history is trimmed (a line is a few hundred bytes, so
+/// Size at which a file is trimmed (a line is a few hundred bytes, so
 /// this is roughly twice [`HISTORY_KEEP_LINES`]).
 pub const HISTORY_MAX_BYTES: u64 = 512 * 1024;
 
-/// Appends rounds to the history file.
+/// A bounded file of JSON lines, appended to.
 ///
-/// The file stays open between rounds and its size is counted, not asked
+/// The file stays open between lines and its size is counted, not asked
 /// for: opening, checking and closing it every round was five system calls
 /// of a probe round that makes about fifty (docs/benchmarks.md). It is
-/// opened again after a trim or a failed write; a history deleted behind
+/// opened again after a trim or a failed write; a file deleted behind
 /// the agent's back is recreated at the next trim or restart.
 #[derive(Debug)]
-pub struct ProbeHistory {
+struct JsonLines {
     path: PathBuf,
+    /// What the file holds, for the warning (`probe history`, ...).
+    role: &'static str,
     max_bytes: u64,
     keep_lines: usize,
     warned: bool,
@@ -46,11 +51,11 @@ pub struct ProbeHistory {
     open: Option<(File, u64)>,
 }
 
-impl ProbeHistory {
-    /// A history at `path` with the default bounds.
-    pub fn new(path: PathBuf) -> Self {
-        ProbeHistory {
+impl JsonLines {
+    fn new(path: PathBuf, role: &'static str) -> Self {
+        JsonLines {
             path,
+            role,
             max_bytes: HISTORY_MAX_BYTES,
             keep_lines: HISTORY_KEEP_LINES,
             warned: false,
@@ -58,58 +63,22 @@ impl ProbeHistory {
         }
     }
 
-    /// The same history with other bounds (tests).
-    pub fn with_bounds(mut self, max_bytes: u64, keep_lines: usize) -> Self {
-        self.max_bytes = max_bytes;
-        self.keep_lines = keep_lines;
-        self
-    }
-
-    /// One JSON object per round.
-    pub fn line(
-        at: SystemTime,
-        session: &str,
-        verdict: &RoundVerdict,
-        outcomes: &[TargetOutcome],
-    ) -> String {
-        let targets: Vec<_> = outcomes
-            .iter()
-            .map(|o| {
-                json!({
-                    "target": o.target.to_string(),
-                    "outcome": outcome_label(&o.outcome),
-                    "detail": o.outcome.to_string(),
-                })
-            })
-            .collect();
-        json!({
-            "at": humantime::format_rfc3339_millis(at).to_string(),
-            "session": session,
-            "outcome": verdict.label(),
-            "target": verdict.target().map(ToString::to_string),
-            "targets": targets,
-        })
-        .to_string()
-    }
-
-    /// Appends one round; trims the file when it is too large.
-    pub fn append(
-        &mut self,
-        at: SystemTime,
-        session: &str,
-        verdict: &RoundVerdict,
-        outcomes: &[TargetOutcome],
-    ) {
-        let mut line = Self::line(at, session, verdict, outcomes);
-        line.push('\n');
-        let result = self.write_line(line.as_bytes());
+    /// Appends one record as a line; trims the file when it is too large.
+    fn append(&mut self, record: &impl Serialize) {
+        let result = serde_json::to_string(record)
+            .map_err(std::io::Error::other)
+            .and_then(|mut line| {
+                line.push('\n');
+                self.write_line(line.as_bytes())
+            });
         match result {
             Ok(()) => self.warned = false,
             Err(e) if !self.warned => {
                 self.warned = true;
                 tracing::warn!(
                     file = %self.path.display(),
-                    "cannot write the probe history: {e}; probing goes on without it"
+                    "cannot write the {}: {e}; the agent goes on without it",
+                    self.role
                 );
             }
             Err(_) => {}
@@ -144,16 +113,62 @@ impl ProbeHistory {
         let keep = &lines[lines.len().saturating_sub(self.keep_lines)..];
         let mut out = keep.join("\n");
         out.push('\n');
-        // A new private temp file becomes the history (paths/files.rs).
+        // A new private temp file becomes the file (paths/files.rs).
         write_atomically(&self.path, out.as_bytes())
     }
 }
 
-fn outcome_label(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Blocked(_) => "blocked",
-        Outcome::Answered(_) | Outcome::NotFound => "status",
-        Outcome::Failed(_) => "failed",
+/// Appends rounds to the probe history (`probe-rounds.jsonl`).
+#[derive(Debug)]
+pub struct ProbeHistory(JsonLines);
+
+impl ProbeHistory {
+    /// A history at `path` with the default bounds.
+    pub fn new(path: PathBuf) -> Self {
+        ProbeHistory(JsonLines::new(path, "probe history"))
+    }
+
+    /// The same history with other bounds (tests).
+    pub fn with_bounds(mut self, max_bytes: u64, keep_lines: usize) -> Self {
+        self.0.max_bytes = max_bytes;
+        self.0.keep_lines = keep_lines;
+        self
+    }
+
+    /// One JSON object per round.
+    pub fn line(at: SystemTime, session: &str, round: &LastProbe) -> String {
+        // A record of strings and numbers always serialises.
+        serde_json::to_string(&RoundRecord::of(at, session, round)).unwrap_or_default()
+    }
+
+    /// Appends one round, finished at `at` for `session`; trims the file
+    /// when it is too large.
+    pub fn append(&mut self, at: SystemTime, session: &str, round: &LastProbe) {
+        self.0.append(&RoundRecord::of(at, session, round));
+    }
+}
+
+/// Appends the machine's decisions to `transitions.jsonl`, next to their
+/// log lines.
+#[derive(Debug)]
+pub struct TransitionLog(JsonLines);
+
+impl TransitionLog {
+    /// A transitions file at `path` with the default bounds.
+    pub fn new(path: PathBuf) -> Self {
+        TransitionLog(JsonLines::new(path, "transitions file"))
+    }
+
+    /// The same file with other bounds (tests).
+    pub fn with_bounds(mut self, max_bytes: u64, keep_lines: usize) -> Self {
+        self.0.max_bytes = max_bytes;
+        self.0.keep_lines = keep_lines;
+        self
+    }
+
+    /// Appends one decision, made at `at`.
+    pub fn append(&mut self, at: SystemTime, t: &Transition) {
+        self.0.append(&TransitionRecord::of(at, t));
     }
 }
 
@@ -161,8 +176,12 @@ fn outcome_label(o: &Outcome) -> &'static str {
 mod tests {
     use posture_protocol::PostureStatus;
 
+    use std::time::Duration;
+
     use super::*;
-    use crate::outcome::{BlockedKind, HostPort, judge_round};
+    use crate::machine::{PhaseName, Reason, Severity};
+    use crate::outcome::{BlockedKind, HostPort, Outcome, TargetOutcome, judge_round};
+    use crate::timing::MonoTime;
 
     fn outcomes() -> Vec<TargetOutcome> {
         vec![
@@ -183,10 +202,19 @@ mod tests {
         ]
     }
 
+    fn round() -> LastProbe {
+        let outcomes = outcomes();
+        LastProbe {
+            at: MonoTime::from_elapsed(Duration::from_secs(1)),
+            verdict: judge_round(&outcomes),
+            outcomes,
+            took: Duration::from_millis(250),
+        }
+    }
+
     #[test]
     fn a_line_is_one_json_object_with_the_verdict_and_every_target() {
-        let o = outcomes();
-        let line = ProbeHistory::line(SystemTime::UNIX_EPOCH, "s1", &judge_round(&o), &o);
+        let line = ProbeHistory::line(SystemTime::UNIX_EPOCH, "s1", &round());
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["at"], "1970-01-01T00:00:00.000Z");
@@ -195,6 +223,10 @@ mod tests {
         assert_eq!(v["target"], "psn2:8449");
         assert_eq!(v["targets"][0]["outcome"], "blocked");
         assert_eq!(v["targets"][1]["target"], "psn2:8449");
+        // Typed facts: the answer and the machine's timing, not text.
+        assert_eq!(v["status"], "Unknown");
+        assert_eq!(v["took_ms"], 250);
+        assert_eq!(v["v"], crate::record::RECORD_VERSION);
     }
 
     #[test]
@@ -202,10 +234,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("probe-rounds.jsonl");
         let mut h = ProbeHistory::new(path.clone()).with_bounds(2048, 3);
-        let o = outcomes();
-        let verdict = judge_round(&o);
+        let r = round();
         for i in 0..50 {
-            h.append(SystemTime::UNIX_EPOCH, &format!("s{i}"), &verdict, &o);
+            h.append(SystemTime::UNIX_EPOCH, &format!("s{i}"), &r);
         }
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.len() as u64 <= 2048 + 400, "{}", text.len());
@@ -228,12 +259,11 @@ mod tests {
     fn the_history_is_private_when_created_trimmed_or_found_wider() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let o = outcomes();
-        let verdict = judge_round(&o);
+        let r = round();
 
         let path = dir.path().join("probe-rounds.jsonl");
         let mut h = ProbeHistory::new(path.clone());
-        h.append(SystemTime::UNIX_EPOCH, "s", &verdict, &o);
+        h.append(SystemTime::UNIX_EPOCH, "s", &r);
         assert_eq!(mode(&path), 0o600);
 
         // A file left by an older build, world-readable: tightened.
@@ -241,9 +271,9 @@ mod tests {
         std::fs::write(&old, "").unwrap();
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
         let mut h = ProbeHistory::new(old.clone());
-        h.append(SystemTime::UNIX_EPOCH, "s", &verdict, &o);
+        h.append(SystemTime::UNIX_EPOCH, "s", &r);
         assert_eq!(mode(&old), 0o600);
-        assert!(!h.warned);
+        assert!(!h.0.warned);
 
         // Trimming replaces the file: the replacement is private too, even
         // when a stale, wider temp file was in the way.
@@ -253,7 +283,7 @@ mod tests {
         std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o666)).unwrap();
         let mut h = ProbeHistory::new(trimmed.clone()).with_bounds(1, 1);
         for _ in 0..5 {
-            h.append(SystemTime::UNIX_EPOCH, "s", &verdict, &o);
+            h.append(SystemTime::UNIX_EPOCH, "s", &r);
         }
         assert_eq!(
             std::fs::read_to_string(&trimmed).unwrap().lines().count(),
@@ -272,10 +302,9 @@ mod tests {
         std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
         let path = dir.path().join("probe-rounds.jsonl");
         std::os::unix::fs::symlink(&victim, &path).unwrap();
-        let o = outcomes();
         let mut h = ProbeHistory::new(path.clone());
-        h.append(SystemTime::UNIX_EPOCH, "s", &judge_round(&o), &o);
-        assert!(h.warned, "the refusal is reported");
+        h.append(SystemTime::UNIX_EPOCH, "s", &round());
+        assert!(h.0.warned, "the refusal is reported");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
         assert_eq!(mode(&victim), 0o644);
     }
@@ -284,8 +313,41 @@ mod tests {
     fn an_unwritable_history_is_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         let mut h = ProbeHistory::new(dir.path().join("missing-dir").join("h.jsonl"));
-        let o = outcomes();
-        h.append(SystemTime::UNIX_EPOCH, "s", &judge_round(&o), &o);
-        assert!(h.warned);
+        h.append(SystemTime::UNIX_EPOCH, "s", &round());
+        assert!(h.0.warned);
+    }
+
+    #[test]
+    fn transitions_are_one_typed_line_each_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::record::TRANSITIONS_FILE);
+        let mut log = TransitionLog::new(path.clone()).with_bounds(1024, 2);
+        let t = Transition {
+            from: PhaseName::Idle,
+            to: PhaseName::Discovering,
+            reason: Reason::ProfileApplied,
+            severity: Severity::Info,
+            session: None,
+            psn: None,
+        };
+        for _ in 0..30 {
+            log.append(SystemTime::UNIX_EPOCH, &t);
+        }
+        assert!(!log.0.warned);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() <= 1024 + 400, "{}", text.len());
+        let records: Vec<TransitionRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(!records.is_empty() && records.len() <= 30);
+        assert_eq!(records[0].kind, crate::machine::ReasonKind::ProfileApplied);
+        assert_eq!(records[0].reason, "profile applied");
+        assert_eq!(
+            (records[0].from, records[0].to),
+            (PhaseName::Idle, PhaseName::Discovering)
+        );
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
     }
 }

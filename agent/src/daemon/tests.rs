@@ -236,6 +236,26 @@ async fn discovers_assesses_and_stops_syncing_on_a_confirmed_misconfiguration() 
     assert!(store.contains("127.0.0.1"), "{store}");
     let history = std::fs::read_to_string(d.dir.path().join("probe-rounds.jsonl")).unwrap();
     assert_eq!(history.lines().count(), probes);
+    // Typed records: the answer and the machine's timing of each round, and
+    // each decision with its kind, next to the log lines.
+    let last: crate::record::RoundRecord =
+        serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last.status, Some(PostureStatus::Compliant));
+    assert!(last.took_ms.is_some(), "{last:?}");
+    let transitions =
+        std::fs::read_to_string(d.dir.path().join(crate::record::TRANSITIONS_FILE)).unwrap();
+    let decisions: Vec<crate::record::TransitionRecord> = transitions
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let confirmed = decisions
+        .iter()
+        .find(|t| t.kind == crate::machine::ReasonKind::MisconfigurationConfirmed)
+        .unwrap_or_else(|| panic!("{transitions}"));
+    assert_eq!(
+        confirmed.psn.as_deref(),
+        Some(format!("127.0.0.1:{}", server.port()).as_str())
+    );
 
     let state = d.stop().await;
     assert_eq!(state.counters().misconfigurations, 1);

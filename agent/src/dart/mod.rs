@@ -35,7 +35,10 @@ use std::time::SystemTime;
 use serde_json::Value;
 use zip::write::SimpleFileOptions;
 
+use crate::daemon::HISTORY_KEEP_LINES;
 use crate::paths::{DirRole, Dirs, PrivateTemp};
+use crate::record::{BundleReasonRecord, TRANSITIONS_FILE};
+use crate::status_report::StatusReport;
 
 /// How many probe rounds a bundle carries.
 pub const DEFAULT_ROUNDS: usize = 200;
@@ -122,7 +125,7 @@ pub struct BundleSpec {
     /// Where the status comes from.
     pub status: StatusSource,
     /// Why the bundle is collected automatically (None: on demand).
-    pub reason: Option<String>,
+    pub reason: Option<BundleReasonRecord>,
     /// How many probe rounds to include.
     pub rounds: usize,
 }
@@ -265,7 +268,7 @@ pub fn collect(
         Err(e) => serde_json::json!({ "error": format!("agent not running: {e}") }).to_string(),
     };
 
-    // Logs: every rolled file, oldest first; also read for the timeline.
+    // Logs: every rolled file, oldest first.
     let logs: Vec<(String, String)> = log_files(&spec.dirs.logs)
         .into_iter()
         .map(|path| {
@@ -278,22 +281,24 @@ pub fn collect(
         .collect();
     let store_text = read_or_note(&spec.dirs.psn_store_path(), "PSN list");
     let history_text = std::fs::read_to_string(spec.dirs.probe_history_path()).unwrap_or_default();
+    let transitions_path = spec.dirs.state.join(TRANSITIONS_FILE);
+    let transitions_text = std::fs::read_to_string(&transitions_path).unwrap_or_default();
 
     // Session pseudonyms are numbered in this order (the current session
     // first), and every id is known before the first part is written.
     b.redactor.learn(&status_text);
     b.redactor.learn(&store_text);
     b.redactor.learn(&history_text);
+    b.redactor.learn(&transitions_text);
     for (_, text) in &logs {
         b.redactor.learn(text);
     }
 
-    let mut log_texts = Vec::new();
+    let no_logs = logs.is_empty();
     for (name, text) in logs {
         b.add(&format!("logs/{name}"), &text, progress)?;
-        log_texts.push(text);
     }
-    if log_texts.is_empty() {
+    if no_logs {
         b.add(
             "logs/README.txt",
             &format!("(no log files in {})\n", spec.dirs.logs.display()),
@@ -317,6 +322,11 @@ pub fn collect(
         &history::last_lines(&history_text, spec.rounds),
         progress,
     )?;
+    b.add(
+        TRANSITIONS_FILE,
+        &history::last_lines(&transitions_text, HISTORY_KEEP_LINES),
+        progress,
+    )?;
     b.add("status.json", &status_text, progress)?;
     for fact in facts::collect(now) {
         b.add(&format!("system/{}", fact.name), &fact.text, progress)?;
@@ -328,14 +338,20 @@ pub fn collect(
     )?;
 
     let rounds = history::parse_rounds(&history_text, spec.rounds);
-    let transitions = history::parse_transitions(&log_texts);
+    let transitions = history::parse_transitions(&transitions_text);
+    // The same type `status` reads; a reply this build cannot read is
+    // reported as such, never searched by key.
+    let report: Result<StatusReport, String> = status.and_then(|v| {
+        serde_json::from_value::<StatusReport>(v)
+            .map_err(|e| format!("the agent answered a status this build cannot read ({e})"))
+    });
     let mut parts = b.parts.clone();
     parts.insert(0, "summary.html".to_string());
     let html = summary::render(&summary::SummaryInput {
         generated: now,
         host: host_name(),
-        reason: spec.reason.as_deref(),
-        status: status.as_ref().map_err(String::as_str),
+        reason: spec.reason.as_ref(),
+        status: report.as_ref().map_err(String::as_str),
         rounds: &rounds,
         transitions: &transitions,
         parts: &parts,
@@ -358,7 +374,8 @@ pub fn collect(
 fn bundle_info(spec: &BundleSpec, now: SystemTime) -> String {
     let info = serde_json::json!({
         "generated": humantime::format_rfc3339_seconds(now).to_string(),
-        "reason": spec.reason,
+        "reason": spec.reason.as_ref().map(|r| &r.text),
+        "reason_record": spec.reason,
         "profile": {
             "path": spec.profile.as_ref().map(|p| p.display().to_string()),
             "source": spec.profile_source.describe(),
@@ -467,7 +484,7 @@ pub fn collect_automatic(
     ca_file: Option<&Path>,
     status: Value,
     dart_count: u32,
-    reason: &str,
+    reason: &BundleReasonRecord,
 ) -> Result<Option<PathBuf>, DartError> {
     if dart_count == 0 {
         return Ok(None);
@@ -481,7 +498,7 @@ pub fn collect_automatic(
         .collect();
     // The sequence number keeps names unique and in creation order within
     // one millisecond (pruning breaks modification-time ties by name).
-    let slug = slug(reason);
+    let slug = slug(&reason.text);
     let mut seq = 0u32;
     let mut output = dir.join(format!("{AUTO_PREFIX}{stamp}-{seq:03}-{slug}.zip"));
     while output.exists() {
@@ -500,7 +517,7 @@ pub fn collect_automatic(
         },
         ca_file: ca_file.map(Path::to_path_buf),
         status: StatusSource::Given(status),
-        reason: Some(reason.to_string()),
+        reason: Some(reason.clone()),
         rounds: DEFAULT_ROUNDS,
     };
     let report = collect(&spec, &mut |_| {})?;
@@ -508,7 +525,7 @@ pub fn collect_automatic(
     for p in prune(&dir, keep, &report.path) {
         tracing::info!(file = %p.display(), "removed an old diagnostic bundle (DartCount {dart_count})");
     }
-    tracing::warn!(file = %report.path.display(), reason, "collected a diagnostic bundle automatically");
+    tracing::warn!(file = %report.path.display(), reason = %reason.text, "collected a diagnostic bundle automatically");
     Ok(Some(report.path))
 }
 
@@ -598,7 +615,15 @@ mod tests {
             .join("dart-29990101T000000000Z-000-misconfiguration.zip");
         std::fs::write(&future, "x").unwrap();
         let status = serde_json::json!({"phase": "known"});
-        let made = collect_automatic(&dirs, None, None, status, 1, "misconfiguration x")
+        let reason = BundleReasonRecord {
+            cause: crate::record::BundleCause::Misconfiguration {
+                psn: "x:8449".into(),
+                status: posture_protocol::PostureStatus::Compliant,
+                session: "s1".into(),
+            },
+            text: "misconfiguration x".into(),
+        };
+        let made = collect_automatic(&dirs, None, None, status, 1, &reason)
             .unwrap()
             .unwrap();
         assert!(

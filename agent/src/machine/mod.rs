@@ -28,7 +28,7 @@ pub use state::{
     Assessing, Counters, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryWait, Episode, Known,
     LastProbe, OpId, Phase, Probing, RoundPurpose, SessionInfo, State, SyncStop,
 };
-pub use transition::{PhaseName, Reason, Severity, Transition};
+pub use transition::{PhaseName, Reason, ReasonKind, Severity, Transition};
 
 use crate::timing::MonoTime;
 use handlers::Cx;

@@ -3,6 +3,7 @@
 //! [`step`](super::step) produces a new [`State`].
 
 use std::fmt;
+use std::time::Duration;
 
 use posture_protocol::{PostureStatus, PsnRef, SessionId};
 use profile_schema::HostPort;
@@ -239,6 +240,9 @@ pub struct LastProbe {
     pub verdict: RoundVerdict,
     /// Every target's outcome, in completion order.
     pub outcomes: Vec<TargetOutcome>,
+    /// From the round's start to its result, as the machine timed it (the
+    /// driver logs and records it rather than timing the round again).
+    pub took: Duration,
 }
 
 /// The agent's whole state. Only [`step`](super::step) produces a new one.

@@ -45,7 +45,8 @@ impl fmt::Display for PhaseName {
 }
 
 /// The log level a transition deserves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Routine (a retry).
     Debug,
@@ -55,6 +56,62 @@ pub enum Severity {
     Warn,
     /// Something an administrator must fix (a confirmed dACL misconfiguration).
     Error,
+}
+
+/// The kind of a [`Reason`], without its details: what the transitions
+/// file (`transitions.jsonl`) records next to the reason's text, so that a
+/// reader decides on the kind, never on the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReasonKind {
+    /// [`Reason::ProfileApplied`].
+    ProfileApplied,
+    /// [`Reason::NoDiscoveryTarget`].
+    NoDiscoveryTarget,
+    /// [`Reason::DiscoveryRetry`].
+    DiscoveryRetry,
+    /// [`Reason::DiscoveryFailed`].
+    DiscoveryFailed,
+    /// [`Reason::PsnNotAllowed`].
+    PsnNotAllowed,
+    /// [`Reason::Discovered`].
+    Discovered,
+    /// [`Reason::Assessed`].
+    Assessed,
+    /// [`Reason::AssessmentFailed`].
+    AssessmentFailed,
+    /// [`Reason::AssessmentInconclusive`].
+    AssessmentInconclusive,
+    /// [`Reason::ServerLostPosture`].
+    ServerLostPosture,
+    /// [`Reason::ServerPostureChanged`].
+    ServerPostureChanged,
+    /// [`Reason::MisconfigurationSuspected`].
+    MisconfigurationSuspected,
+    /// [`Reason::MisconfigurationConfirmed`].
+    MisconfigurationConfirmed,
+    /// [`Reason::LateDacl`].
+    LateDacl,
+    /// [`Reason::ConfirmationInconclusive`].
+    ConfirmationInconclusive,
+    /// [`Reason::NoProbeTarget`].
+    NoProbeTarget,
+    /// [`Reason::ReassessmentRateLimited`].
+    ReassessmentRateLimited,
+    /// [`Reason::SyncDisabledByProfile`].
+    SyncDisabledByProfile,
+    /// [`Reason::SyncEnabledByProfile`].
+    SyncEnabledByProfile,
+}
+
+impl ReasonKind {
+    /// A decision about a dACL misconfiguration (suspected or confirmed).
+    pub fn is_misconfiguration(self) -> bool {
+        matches!(
+            self,
+            ReasonKind::MisconfigurationSuspected | ReasonKind::MisconfigurationConfirmed
+        )
+    }
 }
 
 /// Why the machine did what it did.
@@ -161,6 +218,33 @@ pub enum Reason {
     SyncDisabledByProfile,
     /// The profile enabled state sync.
     SyncEnabledByProfile,
+}
+
+impl Reason {
+    /// The kind of this reason.
+    pub fn kind(&self) -> ReasonKind {
+        match self {
+            Reason::ProfileApplied => ReasonKind::ProfileApplied,
+            Reason::NoDiscoveryTarget { .. } => ReasonKind::NoDiscoveryTarget,
+            Reason::DiscoveryRetry { .. } => ReasonKind::DiscoveryRetry,
+            Reason::DiscoveryFailed { .. } => ReasonKind::DiscoveryFailed,
+            Reason::PsnNotAllowed { .. } => ReasonKind::PsnNotAllowed,
+            Reason::Discovered { .. } => ReasonKind::Discovered,
+            Reason::Assessed { .. } => ReasonKind::Assessed,
+            Reason::AssessmentFailed { .. } => ReasonKind::AssessmentFailed,
+            Reason::AssessmentInconclusive { .. } => ReasonKind::AssessmentInconclusive,
+            Reason::ServerLostPosture { .. } => ReasonKind::ServerLostPosture,
+            Reason::ServerPostureChanged { .. } => ReasonKind::ServerPostureChanged,
+            Reason::MisconfigurationSuspected { .. } => ReasonKind::MisconfigurationSuspected,
+            Reason::MisconfigurationConfirmed { .. } => ReasonKind::MisconfigurationConfirmed,
+            Reason::LateDacl => ReasonKind::LateDacl,
+            Reason::ConfirmationInconclusive => ReasonKind::ConfirmationInconclusive,
+            Reason::NoProbeTarget { .. } => ReasonKind::NoProbeTarget,
+            Reason::ReassessmentRateLimited { .. } => ReasonKind::ReassessmentRateLimited,
+            Reason::SyncDisabledByProfile => ReasonKind::SyncDisabledByProfile,
+            Reason::SyncEnabledByProfile => ReasonKind::SyncEnabledByProfile,
+        }
+    }
 }
 
 impl fmt::Display for Reason {

@@ -122,13 +122,46 @@ pub fn status() -> Value {
     })
 }
 
+/// A probe-rounds line as the agent writes it (`posture_sync::record::RoundRecord`).
 fn round(at: &str, outcome: &str, detail: &str) -> String {
+    let status = (outcome == "status").then_some("Compliant");
     json!({
+        "v": posture_sync::record::RECORD_VERSION,
         "at": at, "session": SESSION, "outcome": outcome,
-        "target": "127.0.0.1:8449",
+        "target": "127.0.0.1:8449", "status": status, "took_ms": 3,
         "targets": [{ "target": "127.0.0.1:8449", "outcome": outcome, "detail": detail }]
     })
     .to_string()
+}
+
+/// A transitions line as the agent writes it (`posture_sync::record::TransitionRecord`).
+fn transition(
+    at: &str,
+    from: &str,
+    to: &str,
+    kind: &str,
+    reason: &str,
+    psn: Option<&str>,
+) -> String {
+    json!({
+        "v": posture_sync::record::RECORD_VERSION,
+        "at": at, "from": from, "to": to, "kind": kind, "reason": reason,
+        "session": (from == "known" || to == "known").then_some(SESSION), "psn": psn
+    })
+    .to_string()
+}
+
+/// The reason of an automatic bundle for the fixture's misconfiguration,
+/// with `text` as its line.
+pub fn misconfiguration(text: &str) -> posture_sync::record::BundleReasonRecord {
+    posture_sync::record::BundleReasonRecord {
+        cause: posture_sync::record::BundleCause::Misconfiguration {
+            psn: "127.0.0.1:8449".into(),
+            status: posture_protocol::PostureStatus::Compliant,
+            session: SESSION.into(),
+        },
+        text: text.into(),
+    }
 }
 
 pub fn build() -> Fixture {
@@ -196,6 +229,53 @@ pub fn build() -> Fixture {
         "answered Compliant",
     ));
     std::fs::write(state.join("probe-rounds.jsonl"), rounds.join("\n") + "\n").unwrap();
+    let transitions = [
+        transition(
+            "2026-11-21T20:55:00.000Z",
+            "idle",
+            "discovering",
+            "profile-applied",
+            "profile applied",
+            None,
+        ),
+        transition(
+            "2026-11-21T20:55:01.000Z",
+            "discovering",
+            "assessing",
+            "discovered",
+            "session found, server posture Unknown",
+            Some("127.0.0.1:8443"),
+        ),
+        transition(
+            "2026-11-21T20:55:03.000Z",
+            "assessing",
+            "known",
+            "assessed",
+            "assessment complete: Compliant",
+            Some("127.0.0.1:8443"),
+        ),
+        transition(
+            "2026-11-21T21:00:35.000Z",
+            "known",
+            "known",
+            "misconfiguration-suspected",
+            "state sync probe got through and answered Compliant: the dacl may not block the state sync port; confirming in 3s",
+            Some("127.0.0.1:8449"),
+        ),
+        transition(
+            "2026-11-21T21:00:40.000Z",
+            "known",
+            "known",
+            "misconfiguration-confirmed",
+            "dacl misconfiguration: the state sync port is reachable although the posture is Compliant",
+            Some("127.0.0.1:8449"),
+        ),
+    ];
+    std::fs::write(
+        state.join("transitions.jsonl"),
+        transitions.join("\n") + "\n",
+    )
+    .unwrap();
 
     let profile = dir.path().join("ISEPostureCFG.xml");
     std::fs::write(

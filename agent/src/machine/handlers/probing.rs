@@ -101,18 +101,18 @@ impl Cx<'_> {
     }
 
     pub(in crate::machine) fn on_round(&mut self, op: OpId, outcomes: Vec<TargetOutcome>) -> bool {
-        let (known, purpose) = match &self.s.phase {
+        let (known, purpose, started) = match &self.s.phase {
             Phase::Known(
                 k @ Known {
                     probing:
                         Probing::InFlight {
                             op: current,
                             purpose,
-                            ..
+                            started,
                         },
                     ..
                 },
-            ) if *current == op => (k.clone(), purpose.clone()),
+            ) if *current == op => (k.clone(), purpose.clone(), *started),
             _ => return false,
         };
         let verdict = judge_round(&outcomes);
@@ -121,6 +121,7 @@ impl Cx<'_> {
             at: self.now,
             verdict: verdict.clone(),
             outcomes,
+            took: self.now.saturating_since(started),
         });
         let from = PhaseName::Known;
         match verdict {

@@ -1,0 +1,225 @@
+//! The findings of a bundle, decided on typed input only: the status
+//! ([`StatusReport`]), the probe rounds and decisions ([`crate::record`]) and
+//! the bundle's reason. Pure: no text is searched and nothing is rendered
+//! here (the words are `render.rs`'s).
+
+use std::time::SystemTime;
+
+use posture_protocol::PostureStatus;
+
+use super::SummaryInput;
+use crate::machine::PhaseName;
+use crate::outcome::ProbeOutcome;
+use crate::record::{RoundRecord, TransitionRecord};
+use crate::status_report::StoppedReason;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Needs a fix.
+    Problem,
+    /// Worth a look.
+    Warning,
+    /// For information.
+    Info,
+    /// Works as intended.
+    Good,
+}
+
+/// One finding: what the bundle shows, with the facts its words need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// A PSN answered a state sync probe while the endpoint's posture was
+    /// known: the dACL does not block the port.
+    Misconfiguration {
+        /// The PSN's host (IPv6 brackets removed).
+        host: String,
+        /// `host:port` as recorded.
+        target: String,
+        /// The state sync port.
+        port: String,
+        /// When the answered round finished, if a round shows it.
+        when: Option<String>,
+        /// The posture answered (or held).
+        answered: String,
+    },
+    /// The status socket did not answer.
+    NoAgent {
+        /// Why.
+        why: String,
+    },
+    /// The agent is still discovering.
+    NoPsn {
+        /// Failed attempts logged as `discovering -> discovering` decisions:
+        /// how many, since when, and the last one's reason.
+        failures: Option<(usize, SystemTime, String)>,
+        /// The bundle was collected because discovery kept failing.
+        automatic: bool,
+    },
+    /// The profile disables state sync.
+    SyncDisabled,
+    /// Some of the last probe rounds failed.
+    ProbesFailed {
+        /// Failed rounds.
+        failed: usize,
+        /// Rounds in the bundle.
+        of: usize,
+        /// The latest failures, `target: detail`.
+        latest: Vec<String>,
+    },
+    /// Posture known and the latest probes blocked.
+    Works,
+    /// Nothing to report.
+    NothingWrong,
+    /// Lines of the probe history this build reads only in part (an older
+    /// agent's format) or not at all.
+    OldHistory {
+        /// Rounds in an older format: read without their answers.
+        old_format: usize,
+        /// Lines skipped.
+        unreadable: usize,
+    },
+}
+
+impl Finding {
+    /// How serious it is.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Finding::Misconfiguration { .. } => Severity::Problem,
+            Finding::NoAgent { .. } | Finding::ProbesFailed { .. } => Severity::Warning,
+            Finding::NoPsn { automatic, .. } => {
+                if *automatic {
+                    Severity::Problem
+                } else {
+                    Severity::Warning
+                }
+            }
+            Finding::SyncDisabled | Finding::NothingWrong | Finding::OldHistory { .. } => {
+                Severity::Info
+            }
+            Finding::Works => Severity::Good,
+        }
+    }
+}
+
+/// `host:port` split; brackets of an IPv6 literal removed.
+fn split_host_port(target: &str) -> (String, String) {
+    match target.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => (
+            h.trim_start_matches('[').trim_end_matches(']').to_string(),
+            p.to_string(),
+        ),
+        _ => (target.to_string(), "8449".to_string()),
+    }
+}
+
+/// The findings, most serious first.
+pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let status = input.status.ok();
+    let rounds = &input.rounds.rounds;
+    let posture = status.map(|s| s.posture);
+    let phase = status.map(|s| s.phase);
+    let stopped = status.and_then(|s| s.sync.stopped_reason);
+    let reason_misconf = input.reason.is_some_and(|r| r.is_misconfiguration());
+
+    // A PSN that answered the posture the agent already had: the dACL does
+    // not block the state sync port.
+    let same_answer: Option<&RoundRecord> = rounds.iter().rev().find(|r| {
+        r.outcome == ProbeOutcome::Status
+            && r.status
+                .is_some_and(|a| a.is_known() && posture.is_none_or(|p| p == a))
+    });
+    if stopped == Some(StoppedReason::Misconfiguration) || reason_misconf || same_answer.is_some() {
+        let target = same_answer
+            .and_then(|r| r.target.clone())
+            .or_else(|| status.and_then(|s| s.last_probe.as_ref().map(|p| p.target.clone())))
+            .or_else(|| status.and_then(|s| s.connected_psn.clone()))
+            .unwrap_or_else(|| "PSN:8449".to_string());
+        let answered: PostureStatus = same_answer
+            .and_then(|r| r.status)
+            .or(posture)
+            .unwrap_or(PostureStatus::Compliant);
+        let (host, port) = split_host_port(&target);
+        out.push(Finding::Misconfiguration {
+            host,
+            target,
+            port,
+            when: same_answer.map(|r| r.at.clone()),
+            answered: answered.to_string(),
+        });
+    }
+
+    match input.status {
+        Err(why) => out.push(Finding::NoAgent {
+            why: why.to_string(),
+        }),
+        Ok(_) if phase == Some(PhaseName::Discovering) => {
+            // Each failed attempt is a `discovering -> discovering` decision
+            // naming every target and its error.
+            let failures: Vec<&TransitionRecord> = input
+                .transitions
+                .iter()
+                .filter(|t| t.from == PhaseName::Discovering && t.to == PhaseName::Discovering)
+                .collect();
+            let failures = match (failures.first(), failures.last()) {
+                (Some(first), Some(last)) => first
+                    .time()
+                    .map(|since| (failures.len(), since, last.reason.clone())),
+                _ => None,
+            };
+            out.push(Finding::NoPsn {
+                failures,
+                automatic: input.reason.is_some_and(|r| r.is_discovery_failing()),
+            });
+        }
+        Ok(_) => {}
+    }
+
+    if stopped == Some(StoppedReason::DisabledByProfile) {
+        out.push(Finding::SyncDisabled);
+    }
+
+    let failed: Vec<&RoundRecord> = rounds
+        .iter()
+        .filter(|r| r.outcome == ProbeOutcome::Failed)
+        .collect();
+    if !failed.is_empty() {
+        let latest: Vec<String> = failed
+            .iter()
+            .rev()
+            .take(3)
+            .flat_map(|r| {
+                r.targets
+                    .iter()
+                    .map(|t| format!("{}: {}", t.target, t.detail))
+            })
+            .take(5)
+            .collect();
+        out.push(Finding::ProbesFailed {
+            failed: failed.len(),
+            of: rounds.len(),
+            latest,
+        });
+    }
+
+    if out.iter().all(|f| f.severity() > Severity::Warning) {
+        let last = rounds.last();
+        if phase == Some(PhaseName::Known)
+            && last.is_some_and(|r| r.outcome == ProbeOutcome::Blocked)
+        {
+            out.push(Finding::Works);
+        } else if out.is_empty() {
+            out.push(Finding::NothingWrong);
+        }
+    }
+    // After the verdicts above, so that it never changes them.
+    if input.rounds.old_format > 0 || input.rounds.unreadable > 0 {
+        out.push(Finding::OldHistory {
+            old_format: input.rounds.old_format,
+            unreadable: input.rounds.unreadable,
+        });
+    }
+    out.sort_by_key(Finding::severity);
+    out
+}

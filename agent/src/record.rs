@@ -1,0 +1,316 @@
+//! One serde record per fact the agent writes out and reads back: a probe
+//! round ([`RoundRecord`], a line of `probe-rounds.jsonl`), a decision of the
+//! machine ([`TransitionRecord`], a line of `transitions.jsonl`) and the
+//! reason for an automatic bundle ([`BundleReasonRecord`]).
+//!
+//! Writers build a record from the machine's own values and readers
+//! deserialise the same type: no reader recovers a fact from text written
+//! for people (a log line, an outcome's wording). Every record carries
+//! human text too (`detail`, `reason`, `text`), for people only.
+//!
+//! Readers are tolerant: unknown fields are ignored, and a line without
+//! [`RECORD_VERSION`] (written by an older agent) still reads where it can
+//! (its `v` is 0, its typed facts absent) so a bundle can say so.
+
+use std::time::SystemTime;
+
+use posture_protocol::PostureStatus;
+use serde::{Deserialize, Serialize};
+
+use crate::machine::{BundleReason, LastProbe, PhaseName, ReasonKind, Transition};
+use crate::outcome::{ProbeOutcome, TargetOutcome};
+
+/// The transitions file in the state directory, next to the probe history.
+pub const TRANSITIONS_FILE: &str = "transitions.jsonl";
+
+/// The format of the records this build writes (`v`). A line without it was
+/// written by an older agent (`v` reads as 0).
+pub const RECORD_VERSION: u32 = 2;
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+fn parse_time(at: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(at.trim_end_matches('Z')).ok()
+}
+
+/// One target's result in a round (`last_probe.targets` in `status --json`,
+/// `targets` in the probe history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetRecord {
+    /// `host:port`.
+    pub target: String,
+    /// `blocked`, `status` or `failed`.
+    pub outcome: ProbeOutcome,
+    /// In words, for people (e.g. `answered Compliant`, `blocked (timeout)`).
+    pub detail: String,
+}
+
+impl TargetRecord {
+    /// The record of one target's outcome.
+    pub fn of(o: &TargetOutcome) -> TargetRecord {
+        TargetRecord {
+            target: o.target.to_string(),
+            outcome: o.outcome.kind(),
+            detail: o.outcome.to_string(),
+        }
+    }
+}
+
+/// One finished probe round: a line of `probe-rounds.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    /// The record format ([`RECORD_VERSION`]; 0 for an older agent's line).
+    #[serde(default)]
+    pub v: u32,
+    /// RFC 3339 (UTC) time the round finished.
+    pub at: String,
+    /// The session probed.
+    #[serde(default)]
+    pub session: String,
+    /// The round's verdict.
+    pub outcome: ProbeOutcome,
+    /// The target the verdict is about (`None` for a round without targets).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// With `status`: the posture answered (`Unknown` for a 404). Absent in
+    /// an older agent's lines.
+    #[serde(default)]
+    pub status: Option<PostureStatus>,
+    /// From the round's start to its result, in milliseconds.
+    #[serde(default)]
+    pub took_ms: Option<u64>,
+    /// Every target's result, in completion order.
+    #[serde(default)]
+    pub targets: Vec<TargetRecord>,
+}
+
+impl RoundRecord {
+    /// The record of the machine's last round, finished at `at` (wall clock)
+    /// for `session`.
+    pub fn of(at: SystemTime, session: &str, round: &LastProbe) -> RoundRecord {
+        RoundRecord {
+            v: RECORD_VERSION,
+            at: rfc3339(at),
+            session: session.to_string(),
+            outcome: round.verdict.kind(),
+            target: round.verdict.target().map(ToString::to_string),
+            status: round.verdict.status(),
+            took_ms: Some(u64::try_from(round.took.as_millis()).unwrap_or(u64::MAX)),
+            targets: round.outcomes.iter().map(TargetRecord::of).collect(),
+        }
+    }
+
+    /// When the round finished, if the time parses.
+    pub fn time(&self) -> Option<SystemTime> {
+        parse_time(&self.at)
+    }
+
+    /// Whether the line was written by an older agent.
+    pub fn is_old_format(&self) -> bool {
+        self.v < RECORD_VERSION
+    }
+}
+
+/// One decision of the machine: a line of `transitions.jsonl`, written by
+/// the daemon next to the log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionRecord {
+    /// The record format ([`RECORD_VERSION`]).
+    #[serde(default)]
+    pub v: u32,
+    /// RFC 3339 (UTC) time of the decision.
+    pub at: String,
+    /// The phase before.
+    pub from: PhaseName,
+    /// The phase after (the same for a decision inside a phase).
+    pub to: PhaseName,
+    /// What kind of decision.
+    pub kind: ReasonKind,
+    /// The reason in words, as the log line gives it.
+    #[serde(default)]
+    pub reason: String,
+    /// The session concerned, if any.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// The PSN concerned (`host:port`), if any.
+    #[serde(default)]
+    pub psn: Option<String>,
+}
+
+impl TransitionRecord {
+    /// The record of `t`, decided at `at` (wall clock).
+    pub fn of(at: SystemTime, t: &Transition) -> TransitionRecord {
+        TransitionRecord {
+            v: RECORD_VERSION,
+            at: rfc3339(at),
+            from: t.from,
+            to: t.to,
+            kind: t.reason.kind(),
+            reason: t.reason.to_string(),
+            session: t.session.as_ref().map(ToString::to_string),
+            psn: t.psn.as_ref().map(ToString::to_string),
+        }
+    }
+
+    /// When it was decided, if the time parses.
+    pub fn time(&self) -> Option<SystemTime> {
+        parse_time(&self.at)
+    }
+}
+
+/// Why an automatic bundle was collected, with its facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum BundleCause {
+    /// A confirmed dACL misconfiguration.
+    Misconfiguration {
+        /// The PSN whose state sync port answered (`host:port`).
+        psn: String,
+        /// The known posture it answered.
+        status: PostureStatus,
+        /// The session.
+        session: String,
+    },
+    /// Discovery kept failing.
+    DiscoveryFailing {
+        /// Consecutive failed attempts.
+        attempts: u32,
+        /// How long discovery has been failing, in seconds.
+        failing_for_secs: u64,
+        /// What the last attempt met, in words.
+        last_error: String,
+    },
+}
+
+/// The reason for an automatic bundle: its typed cause and the line people
+/// read (which also names the bundle file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleReasonRecord {
+    /// What happened.
+    #[serde(flatten)]
+    pub cause: BundleCause,
+    /// One line in words.
+    pub text: String,
+}
+
+impl BundleReasonRecord {
+    /// Whether the bundle is about a dACL misconfiguration.
+    pub fn is_misconfiguration(&self) -> bool {
+        matches!(self.cause, BundleCause::Misconfiguration { .. })
+    }
+
+    /// Whether the bundle is about discovery failing.
+    pub fn is_discovery_failing(&self) -> bool {
+        matches!(self.cause, BundleCause::DiscoveryFailing { .. })
+    }
+}
+
+impl From<&BundleReason> for BundleReasonRecord {
+    fn from(reason: &BundleReason) -> BundleReasonRecord {
+        let cause = match reason {
+            BundleReason::Misconfiguration(stop) => BundleCause::Misconfiguration {
+                psn: stop.psn.to_string(),
+                status: stop.status,
+                session: stop.session.to_string(),
+            },
+            BundleReason::DiscoveryFailing {
+                attempts,
+                failing_for,
+                last_error,
+            } => BundleCause::DiscoveryFailing {
+                attempts: *attempts,
+                failing_for_secs: failing_for.as_secs(),
+                last_error: last_error.clone(),
+            },
+        };
+        BundleReasonRecord {
+            cause,
+            text: reason.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use posture_protocol::SessionId;
+
+    use super::*;
+    use crate::machine::{Reason, Severity};
+    use crate::outcome::{BlockedKind, HostPort, Outcome, judge_round};
+    use crate::timing::MonoTime;
+
+    fn hp(host: &str) -> HostPort {
+        HostPort {
+            host: host.into(),
+            port: 8449,
+        }
+    }
+
+    #[test]
+    fn a_round_record_carries_the_typed_answer_and_the_time_it_took() {
+        let outcomes = vec![
+            TargetOutcome::new(hp("psn1"), Outcome::Blocked(BlockedKind::Refused)),
+            TargetOutcome::new(hp("psn2"), Outcome::NotFound),
+        ];
+        let round = LastProbe {
+            at: MonoTime::from_elapsed(Duration::from_secs(9)),
+            verdict: judge_round(&outcomes),
+            outcomes,
+            took: Duration::from_millis(1500),
+        };
+        let r = RoundRecord::of(SystemTime::UNIX_EPOCH, "s1", &round);
+        let line = serde_json::to_string(&r).unwrap();
+        let back: RoundRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.outcome, ProbeOutcome::Status);
+        assert_eq!(back.status, Some(PostureStatus::Unknown));
+        assert_eq!(back.target.as_deref(), Some("psn2:8449"));
+        assert_eq!(back.took_ms, Some(1500));
+        assert_eq!(back.targets[0].outcome, ProbeOutcome::Blocked);
+        assert!(!back.is_old_format());
+    }
+
+    #[test]
+    fn a_transition_record_carries_the_reason_kind() {
+        let t = Transition {
+            from: PhaseName::Known,
+            to: PhaseName::Known,
+            reason: Reason::MisconfigurationConfirmed {
+                status: PostureStatus::Compliant,
+            },
+            severity: Severity::Error,
+            session: Some(SessionId::new("c0a80001").unwrap()),
+            psn: Some(hp("psn1")),
+        };
+        let r = TransitionRecord::of(SystemTime::UNIX_EPOCH, &t);
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["kind"], "misconfiguration-confirmed");
+        assert_eq!(v["from"], "known");
+        assert_eq!(v["psn"], "psn1:8449");
+        assert_eq!(v["session"], "c0a80001");
+        let back: TransitionRecord = serde_json::from_value(v).unwrap();
+        assert!(back.kind.is_misconfiguration());
+        assert_eq!(back.time(), Some(SystemTime::UNIX_EPOCH));
+    }
+
+    #[test]
+    fn a_bundle_reason_record_is_typed() {
+        let r = BundleReason::DiscoveryFailing {
+            attempts: 5,
+            failing_for: Duration::from_secs(90),
+            last_error: "psn1:8443: blocked (timeout)".into(),
+        };
+        let rec = BundleReasonRecord::from(&r);
+        let v = serde_json::to_value(&rec).unwrap();
+        assert_eq!(v["kind"], "discovery-failing");
+        assert_eq!(v["attempts"], 5);
+        assert_eq!(v["failing_for_secs"], 90);
+        assert_eq!(v["text"], r.to_string());
+        let back: BundleReasonRecord = serde_json::from_value(v).unwrap();
+        assert!(back.is_discovery_failing() && !back.is_misconfiguration());
+    }
+}
