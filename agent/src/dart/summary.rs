@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use posture_protocol::escape as esc;
 use serde_json::Value;
 
 use super::history::{PhaseChange, Round};
-use crate::install::render::xml_escape as esc;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
