@@ -126,7 +126,14 @@ pub fn client_config(
     ca_file: Option<&Path>,
     trust: Trust,
 ) -> Result<Arc<ClientConfig>, SetupError> {
-    let roots = trust_anchors(ca_file, trust)?;
+    config_with_roots(trust_anchors(ca_file, trust)?)
+}
+
+/// The agent's TLS client configuration trusting exactly `roots`: the
+/// settings of [`client_config`] (ring, TLS 1.3 then 1.2, HTTP/1.1 by ALPN,
+/// in-memory resumption) without the choice of roots, so that the test
+/// server and the benchmarks' baseline client speak as the agent does.
+pub fn config_with_roots(roots: rustls::RootCertStore) -> Result<Arc<ClientConfig>, SetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?

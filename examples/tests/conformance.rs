@@ -610,19 +610,8 @@ async fn tls_trusts_the_lab_ca_and_refuses_others() {
     );
 
     // TLS 1.2 only client still works.
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(
-            psn_lab::tls::load_chain(&lab.lab.ready.ca)
-                .unwrap()
-                .remove(0),
-        )
-        .unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(psn_lab::tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let roots = psn_lab::tls::load_roots(&lab.lab.ready.ca).unwrap();
+    let cfg = psn_lab::tls::client_config_with(roots, &[&rustls::version::TLS12]).unwrap();
     let mut c12 = lab.client();
     c12.config = std::sync::Arc::new(cfg);
     let d = c12.discover(lab.disc("psn1"), MAC).await;

@@ -1,10 +1,13 @@
 //! A small, bounded element tree: the first stage of reading a document.
 //!
 //! Replies come from the network, so the tree refuses what a careful parser must:
-//! DTDs (no entity expansion of any kind beyond XML's five predefined entities),
-//! nesting deeper than [`MAX_DEPTH`], more than [`MAX_ELEMENTS`] elements, more
-//! than [`MAX_ATTRIBUTES`] attributes on one element, and anything after the
-//! root element.
+//! DTDs (no entity expansion of any kind beyond XML's five predefined entities
+//! and character references), documents longer than [`Limits::max_bytes`],
+//! nesting deeper than [`Limits::max_depth`], more than [`Limits::max_elements`]
+//! elements, more than [`Limits::max_attributes`] attributes on one element, and
+//! anything after the root element. The wire contract's limits are
+//! [`Limits::WIRE`]; other documents read from the network (psn-lab's MDM
+//! client) bring their own.
 //!
 //! Every step is linear in the size of the document: in particular repeated
 //! attribute names are found with a hash set, not with quick-xml's duplicate
@@ -18,14 +21,47 @@ use quick_xml::Reader;
 use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 
-/// Deepest nesting accepted.
+/// Deepest nesting accepted in a wire document.
 pub const MAX_DEPTH: usize = 16;
-/// Most elements accepted in one document.
+/// Most elements accepted in one wire document.
 pub const MAX_ELEMENTS: usize = 4096;
-/// Most attributes accepted on one element. The richest wire element has
-/// five (`<check>`); the margin leaves room for later versions of the
-/// protocol without letting one element carry thousands.
+/// Most attributes accepted on one element of a wire document. The richest
+/// wire element has five (`<check>`); the margin leaves room for later
+/// versions of the protocol without letting one element carry thousands.
 pub const MAX_ATTRIBUTES: usize = 64;
+
+/// What [`parse_with`] accepts at most. Every bound is checked while
+/// reading, so a document over one costs no more than the bound itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Deepest nesting: the root is at depth 1.
+    pub max_depth: usize,
+    /// Most elements in the document.
+    pub max_elements: usize,
+    /// Most attributes on one element.
+    pub max_attributes: usize,
+    /// Longest document, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Limits {
+    /// The wire contract's limits: what the agent and psn-lab accept. The
+    /// byte bound is left to the caller, which caps the body before it has
+    /// read it ([`crate::MAX_REPLY_BYTES`] on the agent, psn-lab's request
+    /// cap on the server), so it is not repeated here.
+    pub const WIRE: Limits = Limits {
+        max_depth: MAX_DEPTH,
+        max_elements: MAX_ELEMENTS,
+        max_attributes: MAX_ATTRIBUTES,
+        max_bytes: usize::MAX,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::WIRE
+    }
+}
 
 /// Why a document could not be read. Messages name the element or attribute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,14 +130,19 @@ impl ParseError {
 
 /// One element: name, attributes in document order, concatenated text, children.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Element {
+pub struct Element {
+    /// Element name, with its prefix if any.
     pub name: String,
+    /// Attributes in document order, values unescaped.
     pub attrs: Vec<(String, String)>,
+    /// Text and CDATA content, concatenated, references resolved.
     pub text: String,
+    /// Child elements in document order.
     pub children: Vec<Element>,
 }
 
 impl Element {
+    /// The value of the attribute `name`.
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -109,10 +150,12 @@ impl Element {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The first child named `name`.
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
 
+    /// The children named `name`, in document order.
     pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
@@ -135,7 +178,11 @@ fn xml_err(reader: &Reader<&[u8]>, message: impl Into<String>) -> ParseError {
     }
 }
 
-fn start_element(reader: &Reader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, ParseError> {
+fn start_element(
+    reader: &Reader<&[u8]>,
+    e: &BytesStart<'_>,
+    max_attributes: usize,
+) -> Result<Element, ParseError> {
     let name = String::from_utf8(e.name().as_ref().to_vec())
         .map_err(|_| xml_err(reader, "element name is not UTF-8"))?;
     let mut attrs = Vec::new();
@@ -146,11 +193,11 @@ fn start_element(reader: &Reader<&[u8]>, e: &BytesStart<'_>) -> Result<Element, 
     iter.with_checks(false);
     for attr in iter {
         let attr = attr.map_err(|err| xml_err(reader, err.to_string()))?;
-        if attrs.len() == MAX_ATTRIBUTES {
+        if attrs.len() == max_attributes {
             return Err(xml_err(
                 reader,
                 format!(
-                    "<{name}> has more than {MAX_ATTRIBUTES} attributes, the most one element may have"
+                    "<{name}> has more than {max_attributes} attributes, the most one element may have"
                 ),
             ));
         }
@@ -185,8 +232,24 @@ fn offset_in(e: &BytesStart<'_>, part: &[u8]) -> usize {
     (part.as_ptr() as usize).saturating_sub(tag.as_ptr() as usize)
 }
 
-/// Reads `input` into an element tree.
+/// Reads `input` into an element tree with the wire contract's limits.
 pub(crate) fn parse(input: &[u8]) -> Result<Element, ParseError> {
+    parse_with(input, &Limits::WIRE)
+}
+
+/// Reads `input` into an element tree, refusing what `limits` does not allow
+/// (see the module documentation for everything else that is refused).
+pub fn parse_with(input: &[u8], limits: &Limits) -> Result<Element, ParseError> {
+    if input.len() > limits.max_bytes {
+        return Err(ParseError::Xml {
+            offset: 0,
+            message: format!(
+                "the document is {} bytes, more than the {} accepted",
+                input.len(),
+                limits.max_bytes
+            ),
+        });
+    }
     let mut reader = Reader::from_reader(input);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
@@ -200,31 +263,29 @@ pub(crate) fn parse(input: &[u8]) -> Result<Element, ParseError> {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 return Err(xml_err(&reader, "content after the root element"));
             }
-            Event::Start(e) => {
+            Event::Start(ref e) | Event::Empty(ref e) => {
                 count += 1;
-                if count > MAX_ELEMENTS {
+                if count > limits.max_elements {
                     return Err(xml_err(
                         &reader,
-                        format!("more than {MAX_ELEMENTS} elements"),
+                        format!("more than {} elements", limits.max_elements),
                     ));
                 }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(xml_err(&reader, format!("nesting deeper than {MAX_DEPTH}")));
-                }
-                stack.push(start_element(&reader, &e)?);
-            }
-            Event::Empty(e) => {
-                count += 1;
-                if count > MAX_ELEMENTS {
+                // An empty element nests as deep as an open one.
+                if stack.len() >= limits.max_depth {
                     return Err(xml_err(
                         &reader,
-                        format!("more than {MAX_ELEMENTS} elements"),
+                        format!("nesting deeper than {}", limits.max_depth),
                     ));
                 }
-                let el = start_element(&reader, &e)?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
+                let el = start_element(&reader, e, limits.max_attributes)?;
+                if matches!(event, Event::Empty(_)) {
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => root = Some(el),
+                    }
+                } else {
+                    stack.push(el);
                 }
             }
             Event::End(_) => {
@@ -299,8 +360,9 @@ fn resolve_reference(name: &str) -> Option<char> {
     }
 }
 
-/// Escapes text for an attribute value or text content.
-pub(crate) fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+/// Escapes text for an XML attribute value or text content: `&`, `<`, `>`,
+/// `"` and `'` become references. The one XML escaper of the workspace.
+pub fn escape(value: &str) -> std::borrow::Cow<'_, str> {
     quick_xml::escape::escape(value)
 }
 
@@ -376,5 +438,63 @@ mod tests {
         let mut doc = with_attributes("a", 60);
         doc.insert_str(doc.len() - 2, " n3=\"again\"");
         assert!(parse(doc.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn an_empty_element_below_the_deepest_level_is_too_deep() {
+        let at_limit = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(parse(at_limit.as_bytes()).is_ok());
+        let empty_below = format!(
+            "{}<b/>{}",
+            "<a>".repeat(MAX_DEPTH),
+            "</a>".repeat(MAX_DEPTH)
+        );
+        let err = parse(empty_below.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, ParseError::Xml { message, .. } if message == "nesting deeper than 16"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn every_limit_is_configurable() {
+        let limits = Limits {
+            max_depth: 2,
+            max_elements: 3,
+            max_attributes: 1,
+            max_bytes: 40,
+        };
+        assert!(parse_with(b"<a x='1'><b/><c/></a>", &limits).is_ok());
+        let message = |doc: &[u8]| match parse_with(doc, &limits) {
+            Err(ParseError::Xml { message, .. }) => message,
+            other => panic!("expected malformed XML, got {other:?}"),
+        };
+        assert_eq!(message(b"<a><b><c/></b></a>"), "nesting deeper than 2");
+        assert_eq!(message(b"<a><b/><c/><d/></a>"), "more than 3 elements");
+        assert_eq!(
+            message(b"<a x='1' y='2'/>"),
+            "<a> has more than 1 attributes, the most one element may have"
+        );
+        assert_eq!(
+            message(format!("<a>{}</a>", " ".repeat(34)).as_bytes()),
+            "the document is 41 bytes, more than the 40 accepted"
+        );
+    }
+
+    #[test]
+    fn the_default_limits_are_the_wire_contract_s() {
+        assert_eq!(Limits::default(), Limits::WIRE);
+        assert_eq!(Limits::WIRE.max_depth, MAX_DEPTH);
+        assert_eq!(Limits::WIRE.max_elements, MAX_ELEMENTS);
+        assert_eq!(Limits::WIRE.max_attributes, MAX_ATTRIBUTES);
+    }
+
+    #[test]
+    fn escape_covers_the_five_special_characters() {
+        assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+        assert!(matches!(
+            escape("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
     }
 }

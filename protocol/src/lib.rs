@@ -7,14 +7,14 @@
 //! and unknown elements and attributes are ignored for forward compatibility.
 
 mod documents;
-mod dom;
+pub mod dom;
 mod status;
 
 pub use documents::{
     Check, Discovery, MAX_AGE_DAYS, MAX_CHECKS_PER_REQUIREMENT, MAX_REQUIREMENTS, PostureResult,
     PostureStatusReply, PsnRef, Report, ReportResult, Requirement, Requirements,
 };
-pub use dom::ParseError;
+pub use dom::{ParseError, escape};
 pub use status::{PostureStatus, SessionId, SessionIdError, UnknownStatus};
 
 /// Default port of discovery, requirements and report.

@@ -12,28 +12,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// A TLS client config trusting only `ca` (PEM), ring provider, rustls'
-/// default in-memory session cache (so probes resume).
+/// A TLS client config trusting only `ca` (PEM): the agent's own settings
+/// (ring, TLS 1.3 then 1.2, HTTP/1.1, rustls' default in-memory session
+/// cache, so probes resume).
 pub fn config(ca: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
-    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
-        roots.add(cert).map_err(|e| e.to_string())?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    use posture_sync::transport::{Trust, config_with_roots, trust_anchors};
+    let roots = trust_anchors(Some(ca), Trust::CaFileOnly).map_err(|e| e.to_string())?;
+    config_with_roots(roots).map_err(|e| e.to_string())
 }
 
 /// One probe: `GET path_and_query` on a fresh connection; the status code and

@@ -183,18 +183,8 @@ pub fn xdg_autostart(spec: &InstallSpec, packaged: bool) -> String {
 
 /// Escapes text for XML character data and attribute values.
 pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+    // The one XML escaper of the workspace (`& < > " '`).
+    posture_protocol::escape(s).into_owned()
 }
 
 /// The macOS LaunchAgent property list: started at load (login), restarted

@@ -166,15 +166,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in psn_lab::tls::load_chain(&args.ca).map_err(|e| e.to_string())? {
-        roots.add(c).map_err(|e| e.to_string())?;
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(psn_lab::tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut config = psn_lab::tls::client_config(&args.ca).map_err(|e| e.to_string())?;
     if !args.resume {
         config.resumption = rustls::client::Resumption::disabled();
     }

@@ -39,15 +39,7 @@ fn tls_pair(dir: &Path) -> (TlsAcceptor, TlsConnector) {
     .unwrap();
     let paths = certs::node_paths(dir, "node");
     let server = crate::tls::server_config(&paths.cert, &paths.key).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in crate::tls::load_chain(&certs::ca_path(dir)).unwrap() {
-        roots.add(ca).unwrap();
-    }
-    let client = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client = crate::tls::client_config(&certs::ca_path(dir)).unwrap();
     (
         TlsAcceptor::from(server),
         TlsConnector::from(Arc::new(client)),

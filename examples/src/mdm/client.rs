@@ -204,17 +204,8 @@ impl MdmClient {
             path: settings.ca_file.display().to_string(),
             message: m,
         };
-        let chain = crate::tls::load_chain(&settings.ca_file).map_err(|e| ca_err(e.to_string()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in chain {
-            roots.add(c).map_err(|e| ca_err(e.to_string()))?;
-        }
-        let mut config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| ca_err(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config =
+            crate::tls::client_config(&settings.ca_file).map_err(|e| ca_err(e.to_string()))?;
         let auth = basic_auth(&settings.username, &settings.password);
         Ok(MdmClient {
             settings: Arc::new(settings),

@@ -282,7 +282,8 @@ fn ranged(
     Ok(d)
 }
 
-/// Splits `host:port` (IPv6 in brackets).
+/// Splits `host:port` (IPv6 in brackets); the host as
+/// [`profile_schema::normalize_host`] writes it.
 pub fn parse_host_port(key: &'static str, text: &str) -> Result<(String, u16), MdmConfigError> {
     let text = text.trim();
     let text = text.strip_prefix("http://").unwrap_or(text);
@@ -293,7 +294,7 @@ pub fn parse_host_port(key: &'static str, text: &str) -> Result<(String, u16), M
             format!("{text:?} has no port (expected host:port, e.g. proxy.example:3128)"),
         )
     })?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = profile_schema::normalize_host(host);
     if host.is_empty() {
         return Err(bad(key, format!("{text:?} has no host")));
     }
@@ -302,7 +303,7 @@ pub fn parse_host_port(key: &'static str, text: &str) -> Result<(String, u16), M
         .ok()
         .filter(|p| *p != 0)
         .ok_or_else(|| bad(key, format!("{port:?} is not a port (1-65535)")))?;
-    Ok((host.to_owned(), port))
+    Ok((host, port))
 }
 
 fn valid_host(host: &str) -> bool {
@@ -323,12 +324,10 @@ impl MdmConfig {
                 "is empty (give the integration a name, e.g. \"JAMF_PRO\")",
             ));
         }
-        let host = self
-            .host
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        if !valid_host(host) {
+        // Compared and connected to as the agent's hosts are: no brackets
+        // around an IPv6 address, no trailing dot, lower case.
+        let host = profile_schema::normalize_host(self.host.trim());
+        if !valid_host(&host) {
             return Err(bad(
                 "host",
                 format!(
@@ -412,7 +411,7 @@ impl MdmConfig {
         };
         Ok(MdmSettings {
             name: self.name.trim().to_owned(),
-            host: host.to_owned(),
+            host,
             port: self.port,
             instance,
             username: self.username.clone(),
@@ -530,5 +529,27 @@ mod tests {
             r#"{"name":"x","host":"h","username":"u","password":"p","ca_file":"c","bogus":1}"#,
         );
         assert!(unknown.unwrap_err().to_string().contains("bogus"));
+    }
+
+    #[test]
+    fn hosts_are_normalized_as_the_agent_s_and_brackets_must_pair() {
+        let mut c = form();
+        c.host = "[2001:DB8::13]".into();
+        assert_eq!(c.validate(None).unwrap().host, "2001:db8::13");
+        c.host = " MDM.Lab.Test. ".into();
+        assert_eq!(c.validate(None).unwrap().host, "mdm.lab.test");
+        for unpaired in ["[::1", "::1]", "[[::1]]"] {
+            c.host = unpaired.into();
+            let err = c.validate(None).unwrap_err().to_string();
+            assert!(err.starts_with("mdm.host: "), "{unpaired}: {err}");
+        }
+        c = form();
+        c.proxy = Some("[::1]:3128".into());
+        assert_eq!(c.validate(None).unwrap().proxy, Some(("::1".into(), 3128)));
+        c.proxy = Some("Proxy.Lab.Test.:3128".into());
+        assert_eq!(
+            c.validate(None).unwrap().proxy,
+            Some(("proxy.lab.test".into(), 3128))
+        );
     }
 }

@@ -12,17 +12,16 @@
 //!   `<attributes><register_status>true</register_status><compliance>
 //!   <status>false</status><failure_reason>...</failure_reason></compliance>`.
 //!
-//! Replies come from the network: the tree refuses DTDs, bounds nesting, the
-//! element count and the attributes of one element, and every value is
-//! checked for its type. The API uses no attributes; they are still read
-//! (well-formed, no name twice, at most [`MAX_ATTRIBUTES`]) so that a reply
-//! that is not XML is refused, in one linear pass: quick-xml's own duplicate
-//! check compares each attribute with every earlier one.
+//! Replies come from the network: they are read into posture-protocol's
+//! bounded tree ([`posture_protocol::dom`]) with the MDM's own [`LIMITS`]
+//! (DTDs refused; nesting, element count, attributes of one element and
+//! size bounded; one linear pass), and every value is then checked for its
+//! type. The API uses no attributes; they are still read (well-formed, no
+//! name twice, at most [`MAX_ATTRIBUTES`]) so that a reply that is not XML is
+//! refused.
 
-use std::collections::HashSet;
-
-use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
+pub use posture_protocol::dom::Element;
+use posture_protocol::dom::{self, Limits, ParseError};
 
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 16;
@@ -31,6 +30,14 @@ pub const MAX_ELEMENTS: usize = 50_000;
 /// Most attributes accepted on one element (the API uses none; namespace
 /// declarations and the like fit easily).
 pub const MAX_ATTRIBUTES: usize = 64;
+/// What a document of the MDM API may hold at most; the size bound is the
+/// client's reply cap.
+pub const LIMITS: Limits = Limits {
+    max_depth: MAX_DEPTH,
+    max_elements: MAX_ELEMENTS,
+    max_attributes: MAX_ATTRIBUTES,
+    max_bytes: super::client::MAX_MDM_REPLY,
+};
 
 /// Why a document from the MDM is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,151 +78,32 @@ fn invalid(element: &'static str, value: &str, allowed: &'static str) -> XmlErro
     }
 }
 
-/// One element of the tree: name, text, children (attributes are not used by the API).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Element {
-    /// Element name.
-    pub name: String,
-    /// Concatenated text.
-    pub text: String,
-    /// Child elements.
-    pub children: Vec<Element>,
+/// The trimmed text of `parent`'s child `child`, which must be present.
+fn text_of<'a>(
+    el: &'a Element,
+    parent: &'static str,
+    child: &'static str,
+) -> Result<&'a str, XmlError> {
+    el.child(child)
+        .map(|c| c.text.trim())
+        .ok_or(XmlError::Missing { parent, child })
 }
 
-impl Element {
-    /// The first child with this name.
-    pub fn child(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    fn text_of(&self, parent: &'static str, child: &'static str) -> Result<&str, XmlError> {
-        self.child(child)
-            .map(|c| c.text.trim())
-            .ok_or(XmlError::Missing { parent, child })
-    }
-}
-
-/// Reads a document into an element tree (bounded, no DTD).
+/// Reads a document into an element tree (bounded by [`LIMITS`], no DTD).
 pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
-    let mut reader = Reader::from_reader(input);
-    reader.config_mut().check_end_names = true;
-    let err = |r: &Reader<&[u8]>, m: String| XmlError::Malformed {
-        offset: r.buffer_position(),
-        message: m,
-    };
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root = None;
-    let mut count = 0usize;
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| err(&reader, e.to_string()))?;
-        match event {
-            Event::Start(_) | Event::Empty(_) if root.is_some() => {
-                return Err(err(&reader, "content after the root element".into()));
-            }
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                count += 1;
-                if count > MAX_ELEMENTS {
-                    return Err(err(&reader, format!("more than {MAX_ELEMENTS} elements")));
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(err(&reader, format!("nesting deeper than {MAX_DEPTH}")));
-                }
-                let name = String::from_utf8(e.name().as_ref().to_vec())
-                    .map_err(|_| err(&reader, "element name is not UTF-8".into()))?;
-                check_attributes(&name, e).map_err(|m| err(&reader, m))?;
-                let el = Element {
-                    name,
-                    ..Element::default()
-                };
-                if matches!(event, Event::Empty(_)) {
-                    match stack.last_mut() {
-                        Some(p) => p.children.push(el),
-                        None => root = Some(el),
-                    }
-                } else {
-                    stack.push(el);
-                }
-            }
-            Event::End(_) => {
-                let el = stack
-                    .pop()
-                    .ok_or_else(|| err(&reader, "unexpected end tag".into()))?;
-                match stack.last_mut() {
-                    Some(p) => p.children.push(el),
-                    None => root = Some(el),
-                }
-            }
-            Event::Text(t) => {
-                let text = t.decode().map_err(|e| err(&reader, e.to_string()))?;
-                match stack.last_mut() {
-                    Some(el) => el.text.push_str(&text),
-                    None if text.trim().is_empty() => {}
-                    None => return Err(err(&reader, "text outside the root element".into())),
-                }
-            }
-            Event::GeneralRef(r) => {
-                let name = r.decode().map_err(|e| err(&reader, e.to_string()))?;
-                let c = match name.as_ref() {
-                    "lt" => '<',
-                    "gt" => '>',
-                    "amp" => '&',
-                    "apos" => '\'',
-                    "quot" => '"',
-                    other => {
-                        return Err(err(&reader, format!("unknown entity &{other};")));
-                    }
-                };
-                match stack.last_mut() {
-                    Some(el) => el.text.push(c),
-                    None => return Err(err(&reader, "reference outside the root element".into())),
-                }
-            }
-            Event::CData(c) => {
-                let text = String::from_utf8(c.into_inner().into_owned())
-                    .map_err(|_| err(&reader, "CDATA is not UTF-8".into()))?;
-                if let Some(el) = stack.last_mut() {
-                    el.text.push_str(&text);
-                }
-            }
-            Event::DocType(_) => return Err(err(&reader, "DTDs are not accepted".into())),
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
-            Event::Eof => break,
-        }
-    }
-    if !stack.is_empty() {
-        return Err(err(&reader, "document ends inside an element".into()));
-    }
-    root.ok_or_else(|| err(&reader, "no root element".into()))
-}
-
-/// Reads the attributes of element `name` without keeping them: well-formed,
-/// no name twice, at most [`MAX_ATTRIBUTES`].
-fn check_attributes(name: &str, e: &BytesStart<'_>) -> Result<(), String> {
-    let mut seen: HashSet<&[u8]> = HashSet::new();
-    let mut attributes = e.attributes();
-    attributes.with_checks(false);
-    for attr in attributes {
-        let attr = attr.map_err(|e| e.to_string())?;
-        if seen.len() == MAX_ATTRIBUTES {
-            return Err(format!(
-                "<{name}> has more than {MAX_ATTRIBUTES} attributes, the most one element may have"
-            ));
-        }
-        let key = attr.key.into_inner();
-        if !seen.insert(key) {
-            return Err(format!(
-                "<{name}> has the attribute {} twice",
-                String::from_utf8_lossy(key)
-            ));
-        }
-    }
-    Ok(())
+    dom::parse_with(input, &LIMITS).map_err(|e| match e {
+        ParseError::Xml { offset, message } => XmlError::Malformed { offset, message },
+        // The tree itself reports only malformed XML; the other kinds come
+        // from reading documents of the wire contract.
+        other => XmlError::Malformed {
+            offset: 0,
+            message: other.to_string(),
+        },
+    })
 }
 
 fn esc(s: &str) -> std::borrow::Cow<'_, str> {
-    quick_xml::escape::escape(s)
+    posture_protocol::escape(s)
 }
 
 fn expect_root(el: &Element, name: &'static str) -> Result<(), XmlError> {
@@ -226,7 +114,7 @@ fn expect_root(el: &Element, name: &'static str) -> Result<(), XmlError> {
             "the root element must be <ise_api>",
         ));
     }
-    let n = el.text_of("ise_api", "name")?;
+    let n = text_of(el, "ise_api", "name")?;
     if n != name {
         return Err(invalid("name", n, "unexpected document name"));
     }
@@ -265,11 +153,11 @@ impl ServerInfo {
     pub fn from_xml(input: &[u8]) -> Result<Self, XmlError> {
         let el = parse(input)?;
         expect_root(&el, "mdminfo")?;
-        let api_version = el.text_of("ise_api", "api_version")?;
+        let api_version = text_of(&el, "ise_api", "api_version")?;
         let api_version: u32 = api_version
             .parse()
             .map_err(|_| invalid("api_version", api_version, "a whole number, e.g. 3"))?;
-        let api_path = el.text_of("ise_api", "api_path")?.to_owned();
+        let api_path = text_of(&el, "ise_api", "api_path")?.to_owned();
         if !api_path.starts_with('/') || api_path.contains(['?', '#', ' ']) {
             return Err(invalid(
                 "api_path",
@@ -277,7 +165,7 @@ impl ServerInfo {
                 "an absolute path, e.g. /ID/ciscoise/v3",
             ));
         }
-        let size = el.text_of("ise_api", "query_max_size")?;
+        let size = text_of(&el, "ise_api", "query_max_size")?;
         let query_max_size: usize = size
             .parse()
             .ok()
@@ -408,7 +296,7 @@ impl DeviceReply {
             })?;
             let registered = parse_bool(
                 "register_status",
-                attrs.text_of("attributes", "register_status")?,
+                text_of(attrs, "attributes", "register_status")?,
             )?;
             let (verdict, reason) = if !registered {
                 (Verdict::NotRegistered, None)
@@ -417,7 +305,7 @@ impl DeviceReply {
                     parent: "attributes",
                     child: "compliance",
                 })?;
-                let ok = parse_bool("status", c.text_of("compliance", "status")?)?;
+                let ok = parse_bool("status", text_of(c, "compliance", "status")?)?;
                 let reason = c
                     .child("failure_reason")
                     .map(|r| r.text.trim().chars().take(256).collect::<String>())
@@ -568,7 +456,7 @@ mod tests {
         let twice = server_info_with_attributes(3).replace(" a2=", " a0=");
         let err = ServerInfo::from_xml(twice.as_bytes()).unwrap_err();
         assert!(
-            matches!(&err, XmlError::Malformed { message, .. } if message == "<ise_api> has the attribute a0 twice"),
+            matches!(&err, XmlError::Malformed { message, .. } if message == "position 20: duplicated attribute, previous declaration at position 8"),
             "{err:?}"
         );
         let unquoted = server_info_with_attributes(0).replace("<ise_api>", "<ise_api a=1>");

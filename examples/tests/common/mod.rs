@@ -98,15 +98,7 @@ pub struct Client {
 }
 
 pub fn client_config_trusting(ca: &Path) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in psn_lab::tls::load_chain(ca).unwrap() {
-        roots.add(cert).unwrap();
-    }
-    rustls::ClientConfig::builder_with_provider(psn_lab::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth()
+    psn_lab::tls::client_config(ca).unwrap()
 }
 
 impl Client {

@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use super::SummaryInput;
 use super::findings::{Finding, Severity};
-use crate::install::render::xml_escape as esc;
 use crate::machine::PhaseName;
 use crate::outcome::ProbeOutcome;
 use crate::record::{RoundRecord, TransitionRecord};
+use posture_protocol::escape as esc;
 
 fn class(s: Severity) -> &'static str {
     match s {
