@@ -361,6 +361,7 @@ fn one_line(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
     use std::fs::OpenOptions;
     use std::sync::Mutex;
 

@@ -661,6 +661,7 @@ mod tests {
     /// std channel: if the runtime's thread blocks, the test's bounded wait
     /// fails instead of the test hanging with it. Dropping the returned
     /// sender stops the watch.
+    #[cfg(unix)]
     fn watch_on_own_thread(
         path: PathBuf,
     ) -> (

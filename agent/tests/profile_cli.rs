@@ -238,6 +238,7 @@ fn server_ports_and_content_check_paths_are_checked() {
 
 /// Waits for `child` with a generous bound; a child still running then is
 /// killed and the test fails, instead of hanging on it.
+#[cfg(unix)]
 fn wait_bounded(mut child: std::process::Child) -> Output {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while child.try_wait().expect("wait").is_none() {

@@ -381,6 +381,7 @@ fn a_megabyte_of_attributes_spread_over_elements_is_parsed() {
 
 /// Runs `f` on a thread and waits for it with a generous bound, so a load
 /// that blocks fails the test instead of hanging it.
+#[cfg(unix)]
 fn within_bound<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -402,6 +403,7 @@ fn make_fifo(path: &std::path::Path) {
     assert!(status.success(), "mkfifo failed: {status}");
 }
 
+#[cfg(unix)]
 fn no_profile_message(path: std::path::PathBuf) -> String {
     match within_bound(move || Profile::load(&path)) {
         Err(e @ LoadError::Read { .. }) => e.to_string(),

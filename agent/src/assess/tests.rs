@@ -363,6 +363,7 @@ fn make_fifo(dir: &tempfile::TempDir) -> String {
 
 /// Runs `f` on a thread and waits for it with a generous bound, so a check
 /// that blocks fails the test instead of hanging it.
+#[cfg(unix)]
 fn within_bound<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
