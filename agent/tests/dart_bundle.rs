@@ -2,6 +2,8 @@
 //! agent answers on its status socket holds every part, one progress line
 //! per part, none of the secrets seeded into logs, profile and CA file, and
 //! no session id: each is one `[session-N]` pseudonym throughout.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 // A test harness: it runs the binary under test.
 #![allow(clippy::disallowed_methods)]

@@ -1,6 +1,8 @@
 //! `posture-sync dart` without `--profile` next to a running agent bundles
 //! the profile that agent runs with (it asks the agent over the status
 //! socket), says so in `bundle.json`, and `--profile` still wins.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 // A test harness: it runs the binary under test.
 #![allow(clippy::disallowed_methods)]

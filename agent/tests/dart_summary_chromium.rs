@@ -3,6 +3,8 @@
 //! with its fix and the SVG timeline, and a screenshot is written to
 //! `$CARGO_TARGET_TMPDIR/dart-summary.png` for people to look at.
 //! Skipped, saying so, where /usr/bin/chromium is absent.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_os = "linux")]
 // A test harness: it runs Chromium.
 #![allow(clippy::disallowed_methods)]

@@ -2,6 +2,8 @@
 //! users can write or own is refused before anything is created in it, and
 //! a symbolic link planted at the name of one of the agent's files (lock,
 //! log) is neither followed nor chmodded (docs/cli.md, Directories).
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 // A test harness: it runs the binary under test.
 #![allow(clippy::disallowed_methods)]

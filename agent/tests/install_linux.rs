@@ -1,6 +1,8 @@
 //! `posture-sync install` / `uninstall` with the real binary against a
 //! temporary HOME and XDG dirs, and the rendered systemd unit checked by the
 //! real `systemd-analyze verify` where it exists.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_os = "linux")]
 // A test harness: it runs the binary under test and systemd-analyze.
 #![allow(clippy::disallowed_methods)]

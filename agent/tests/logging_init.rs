@@ -1,6 +1,8 @@
 //! `logging::init` sets the process-wide subscriber, so it gets its own test
 //! binary (one process) and one test.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use posture_sync::logging::{self, LOG_FILE, LoggingError, MIN_FILE_BYTES};
 
 #[test]

@@ -3,6 +3,8 @@
 //! the daemon drives it: start, discover, assess, wait for the first probe,
 //! feed a probe round's outcomes, check the state, actions and log line.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Duration;
 
 use posture_protocol::{Discovery, PostureStatus, PsnRef, SessionId};

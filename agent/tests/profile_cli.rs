@@ -1,5 +1,7 @@
 //! `posture-sync profile check|schema` run as a real process on the
 //! profile-schema fixtures.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Test harness: spawning the binary under test is the point.
 #![allow(clippy::disallowed_methods)]
 

@@ -2,6 +2,8 @@
 //! server (started in-process with the agent's own `control::serve`), the
 //! socket's permissions and protocol errors, and a reader that goes away.
 //! Unix only until the status socket exists on Windows.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 
 use std::io::{Read, Write};

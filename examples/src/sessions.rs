@@ -165,6 +165,9 @@ pub fn new_session_id(node_ip: IpAddr) -> SessionId {
     let mut id: String = octets.iter().map(|b| format!("{b:02x}")).collect();
     id.extend((0..39).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char));
     // Invariant: hex digits and ALPHABET are all valid session id characters and the length is 47.
+    // Invariant: the id is built above from hex digits and the session-id
+    // alphabet only, so it is always a valid session id.
+    #[allow(clippy::expect_used)]
     SessionId::new(id).expect("generated session ids use only allowed characters")
 }
 

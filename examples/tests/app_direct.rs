@@ -1,5 +1,7 @@
 //! The PSN service driven without a socket: `app(state).handle(ctx, request)`.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::sync::Arc;
 
 use bytes::Bytes;

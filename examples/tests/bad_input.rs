@@ -1,5 +1,7 @@
 //! Bad input to psn-lab gets a clear 4xx and leaves the session directory intact.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
 use common::{ALL_PASS, Lab, MAC, report_xml, snapshot};

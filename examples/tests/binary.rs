@@ -1,4 +1,6 @@
 //! The real `psn-lab` binary: one-command startup, a flow over TLS, `ctl`, `certs`.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Test harness: spawning the binary under test is the point of this file.
 #![allow(clippy::disallowed_methods)]
 

@@ -1,5 +1,7 @@
 //! Conformance of psn-lab to protocol.md, driven by a plain hyper + rustls client.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
 use std::time::{Duration, Instant};

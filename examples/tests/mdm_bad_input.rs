@@ -2,6 +2,8 @@
 //! not asked for, an old API version) leaves every session and every cached
 //! verdict unchanged, and the failure is recorded (and logged at warn).
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 mod mdm_support;
 

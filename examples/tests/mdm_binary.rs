@@ -2,6 +2,8 @@
 //! codes, printed URL without the password, diagnoses, a DNS failure inside a
 //! network namespace of its own), and `psn-lab serve` with an "mdm" section
 //! polling mdm-lab, logging a bad reply, and refusing an invalid form.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Test harness: spawning the binaries under test is the point of this file.
 #![allow(clippy::disallowed_methods)]
 

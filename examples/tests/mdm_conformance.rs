@@ -3,6 +3,8 @@
 //! expiration, a changed verdict becoming a CoA, the report decision honouring
 //! the MDM, and every failure class of `mdm test` with its diagnosis.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 mod mdm_support;
 

@@ -4,6 +4,8 @@
 //! does not allow CONNECT to the MDM's port. Skipped, with a message, when
 //! tinyproxy is not installed (`apt-get install -y tinyproxy`; CI installs it).
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Test harness: starting the proxy under test is the point.
 #![allow(clippy::disallowed_methods)]
 

@@ -7,6 +7,8 @@
 //! The lab's log lines are captured as JSON by a subscriber installed for this
 //! test binary, and each test looks only at the lines naming its own session.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
 use std::io::Write;

@@ -2,6 +2,8 @@
 //! the committed file drifts. Regenerate with
 //! `UPDATE_DOCS=1 cargo test -p profile-schema --test docs`.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::PathBuf;
 
 use profile_schema::{KEYS, profile_doc_markdown};

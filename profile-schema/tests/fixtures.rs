@@ -1,6 +1,8 @@
 //! The fixtures: a full realistic profile, a minimal one, the vendor's real
 //! fragment, and one file per error class.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

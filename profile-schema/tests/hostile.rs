@@ -1,6 +1,8 @@
 //! Hostile input is refused without harm: size cap, no DTD or entity
 //! expansion, bounded nesting, bounded error lists, bad encodings.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::io::Write;
 
 use profile_schema::{LoadError, MAX_ATTRIBUTES, MAX_DEPTH, MAX_PROFILE_BYTES, Profile};

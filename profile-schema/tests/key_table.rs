@@ -1,5 +1,7 @@
 //! Tests of the key table itself: it drives parsing, defaults, docs and schema.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::collections::HashSet;
 
 use profile_schema::{KEYS, KeyType, Profile, schema_json};

@@ -1,6 +1,8 @@
 //! Property tests: the writer round-trips any valid profile, and no input
 //! makes the parser panic.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use proptest::prelude::*;
 
 use profile_schema::{HostPort, KEYS, KeyDef, KeyType, Profile, ServerNameRules};

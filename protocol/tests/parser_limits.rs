@@ -6,6 +6,8 @@
 //! as many attributes over many elements is read in one linear pass. Nothing
 //! here is timed; `docs/protocol.md` has the figures measured by hand.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use posture_protocol::{ParseError, Requirements};
 
 const LIMIT: usize = 64;

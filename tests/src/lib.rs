@@ -8,6 +8,9 @@
 
 // Test harness: spawning the binaries under test (and `kill -TERM`) is the point.
 #![allow(clippy::disallowed_methods)]
+// The harness of the end-to-end tests: a setup that fails is a failed test,
+// and its panic message is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! discovery episode), one when a misconfiguration is confirmed, and never
 //! more than DartCount of them in `<state dir>/bundles/`.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::{Path, PathBuf};
 
 use e2e_tests::{Agent, Lab, ProfileSpec, wait_until, write_atomically};

@@ -11,6 +11,8 @@
 //! The mounts need root; the clock test needs the `faketime` package. Each
 //! test prints why it skips otherwise.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Test harness: mount/umount and the faketime library are the instruments.
 #![allow(clippy::disallowed_methods)]
 

@@ -14,6 +14,8 @@
 //! Needs root, `ip`, `nft` and `tc` (see `e2e_tests::netns`); each test prints
 //! why it skips otherwise.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::ffi::OsString;
 use std::net::IpAddr;
 

@@ -2,6 +2,8 @@
 //! replies leave it known and probing; a node with a certificate from another
 //! CA is refused (a security error) and never gets a request.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use e2e_tests::{Agent, Lab, ProfileSpec, binaries, counter, is_known};
 
 #[test]

@@ -1,6 +1,8 @@
 //! The happy path: discovery, assessment, Compliant, probes blocked by the
 //! dACL; then SIGTERM stops the agent cleanly.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known};
 
 #[test]

@@ -4,6 +4,8 @@
 //! its reason); the probe gets through, the agent rediscovers and re-assesses,
 //! and the PSN decides NonCompliant because the MDM says so. Flipping the
 //! device back brings the agent back to Compliant the same way.
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Test harness: starting mdm-lab (a binary of psn-lab's package) is the point.
 #![allow(clippy::disallowed_methods)]
 

@@ -2,6 +2,8 @@
 //! after NetworkTransitionDelay, then stops syncing with reason
 //! `misconfiguration`; a dACL that is merely late is not a misconfiguration.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Duration;
 
 use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known, wait_until};

@@ -13,6 +13,8 @@
 //! Ports are the real ones (8443 discovery, 8449 state sync): every host has
 //! its own namespace, so nothing collides.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::Path;
 
 use e2e_tests::netns::{self, Dacl, Host, Topology};

@@ -2,6 +2,8 @@
 //! refused and the last good one stays in force; a valid change applies
 //! without a restart.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known, wait_until, write_atomically};
 
 #[test]

@@ -3,6 +3,8 @@
 //! known postures), the probe gets through, and the agent rediscovers and
 //! reassesses; a drift to another known posture does the same.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known, wait_until};
 
 #[test]

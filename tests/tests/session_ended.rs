@@ -5,6 +5,8 @@
 //! assessment (behaviour.md, decision table: "a PSN answered `Unknown` or
 //! `Pending`, or 404").
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known, probe_history, wait_until};
 
 #[test]

@@ -2,6 +2,8 @@
 //! PSN answers Unknown: the backup's answer ends the round and the agent
 //! restarts discovery without waiting for the silent PSN's timeout.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use e2e_tests::{Agent, Lab, MAC, ProfileSpec, counter, is_known};
 
 #[test]

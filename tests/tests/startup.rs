@@ -1,5 +1,7 @@
 //! What `posture-sync run` says and returns when it cannot start.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::process::Command;
 
 use e2e_tests::{MAC, binaries};

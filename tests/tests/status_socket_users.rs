@@ -8,6 +8,8 @@
 //! Garbage and overlong requests get an error line and the agent keeps
 //! serving. Needs root and `setpriv` (util-linux); skips otherwise.
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Test instrument: running the agent's own CLI as another user.
 #![allow(clippy::disallowed_methods)]
 

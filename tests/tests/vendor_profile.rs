@@ -2,6 +2,8 @@
 //! vendor's values and nested sections: the agent runs with it, reaches a
 //! known posture, and says what it does not use (behaviour.md, "Profile").
 
+// Integration tests: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use e2e_tests::{Agent, Lab, ProfileSpec, is_known};
 
 #[test]
