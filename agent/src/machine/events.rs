@@ -141,7 +141,7 @@ pub enum Action {
 pub enum BundleReason {
     /// A confirmed dACL misconfiguration.
     Misconfiguration(SyncStop),
-    /// Discovery failed [`DISCOVERY_FAILURES_FOR_BUNDLE`] times in a row.
+    /// Discovery failed [`DISCOVERY_FAILURES_FOR_BUNDLE`](super::DISCOVERY_FAILURES_FOR_BUNDLE) times in a row.
     DiscoveryFailing {
         /// Consecutive failed attempts so far.
         attempts: u32,
