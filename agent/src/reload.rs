@@ -480,25 +480,34 @@ mod tests {
         }
     }
 
-    /// The reload path logs every error of an invalid profile, one record
-    /// per error with FILE:LINE:COL, then where to see the details.
-    #[tokio::test]
-    async fn every_error_of_an_invalid_profile_is_logged_with_its_position() {
+    /// Captures this thread's log records into a buffer while the returned
+    /// guards live. The test runtime is single-threaded: the watch task logs
+    /// on this thread, where this subscriber is the default. With exactly one
+    /// dispatcher registered, tracing-core computes a callsite's interest
+    /// from the default of whichever thread reaches it first; another test
+    /// hitting the same `error!` on its own thread would cache "never" for
+    /// everyone. A second registered dispatcher makes it ask every
+    /// registered one, this test's included.
+    fn capture_logs() -> (
+        LogBuffer,
+        (tracing::subscriber::DefaultGuard, tracing::Dispatch),
+    ) {
         let buffer = LogBuffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        // The test runtime is single-threaded: the watch task logs on this
-        // thread, where this subscriber is the default.
-        let _guard = tracing::subscriber::set_default(subscriber);
-        // With exactly one dispatcher registered, tracing-core computes a
-        // callsite's interest from the default of whichever thread reaches
-        // it first; another test hitting the same `error!` on its own thread
-        // would cache "never" for everyone. A second registered dispatcher
-        // makes it ask every registered one, this test's included.
-        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let guard = tracing::subscriber::set_default(subscriber);
+        let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        (buffer, (guard, second))
+    }
+
+    /// The reload path logs every error of an invalid profile, one record
+    /// per error with FILE:LINE:COL, then where to see the details.
+    #[tokio::test]
+    async fn every_error_of_an_invalid_profile_is_logged_with_its_position() {
+        let (buffer, _capture) = capture_logs();
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("ISEPostureCFG.xml");
         std::fs::write(&path, profile(30)).unwrap();
@@ -749,15 +758,7 @@ mod tests {
     /// once it ends the profile is read again.
     #[tokio::test]
     async fn a_stuck_read_is_given_up_and_the_last_good_profile_kept() {
-        let buffer = LogBuffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        // See every_error_of_an_invalid_profile_is_logged_with_its_position.
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let (buffer, _capture) = capture_logs();
 
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("ISEPostureCFG.xml");
