@@ -18,6 +18,8 @@ mod settings;
 mod state;
 mod transition;
 
+#[doc(hidden)]
+pub mod testkit;
 #[cfg(test)]
 mod tests;
 
