@@ -23,7 +23,7 @@ use crate::timing::{MonoTime, ProbeInterval};
 pub const SID: &str = "c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm";
 
 /// How long every probe round the [`Driver`] finishes takes.
-pub const ROUND_TAKES: Duration = Duration::from_millis(50);
+pub const ROUND_TAKES: Duration = Duration::from_millis(300);
 
 /// `host:port`: the one place the tests build a [`HostPort`].
 pub fn hp(host: &str, port: u16) -> HostPort {
