@@ -451,18 +451,8 @@ pub fn judge_round(outcomes: &[TargetOutcome]) -> RoundVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::testkit::{hp, on, session};
     use proptest::prelude::*;
-
-    fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
-    }
-
-    fn session() -> SessionId {
-        SessionId::new("c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm").unwrap()
-    }
 
     fn reply(status: PostureStatus) -> Vec<u8> {
         PostureStatusReply {
@@ -627,10 +617,6 @@ mod tests {
         ));
     }
 
-    fn to(host: &str, outcome: Outcome) -> TargetOutcome {
-        TargetOutcome::new(hp(host, 8449), outcome)
-    }
-
     #[test]
     fn verdict_table() {
         use BlockedKind::*;
@@ -643,9 +629,9 @@ mod tests {
             (vec![], RoundVerdict::Empty),
             (
                 vec![
-                    to("a", Outcome::Blocked(Refused)),
-                    to("b", Outcome::Blocked(ConnectTimeout)),
-                    to("c", Outcome::Blocked(SilentTimeout)),
+                    on("a", Outcome::Blocked(Refused)),
+                    on("b", Outcome::Blocked(ConnectTimeout)),
+                    on("c", Outcome::Blocked(SilentTimeout)),
                 ],
                 RoundVerdict::Blocked {
                     target: hp("a", 8449),
@@ -653,28 +639,28 @@ mod tests {
             ),
             (
                 vec![
-                    to("a", tls()),
-                    to("b", Outcome::Failed(FailureKind::HttpStatus(503))),
+                    on("a", tls()),
+                    on("b", Outcome::Failed(FailureKind::HttpStatus(503))),
                 ],
                 RoundVerdict::Fault {
                     target: hp("a", 8449),
                 },
             ),
             (
-                vec![to("a", Outcome::Blocked(Reset)), to("b", tls())],
+                vec![on("a", Outcome::Blocked(Reset)), on("b", tls())],
                 RoundVerdict::Fault {
                     target: hp("b", 8449),
                 },
             ),
             (
                 vec![
-                    to("a", Outcome::Blocked(Refused)),
-                    to("b", Outcome::Answered(PostureStatus::Unknown)),
+                    on("a", Outcome::Blocked(Refused)),
+                    on("b", Outcome::Answered(PostureStatus::Unknown)),
                 ],
                 answered("b", PostureStatus::Unknown),
             ),
             (
-                vec![to("a", tls()), to("b", Outcome::NotFound)],
+                vec![on("a", tls()), on("b", Outcome::NotFound)],
                 RoundVerdict::Answered {
                     target: hp("b", 8449),
                     answer: Answer::NotFound,
@@ -682,8 +668,8 @@ mod tests {
             ),
             (
                 vec![
-                    to("a", Outcome::Answered(PostureStatus::Compliant)),
-                    to("b", Outcome::Answered(PostureStatus::Unknown)),
+                    on("a", Outcome::Answered(PostureStatus::Compliant)),
+                    on("b", Outcome::Answered(PostureStatus::Unknown)),
                 ],
                 answered("a", PostureStatus::Compliant),
             ),
@@ -730,7 +716,7 @@ mod tests {
             let round: Vec<TargetOutcome> = outcomes
                 .iter()
                 .enumerate()
-                .map(|(i, o)| to(&format!("psn{i}"), o.clone()))
+                .map(|(i, o)| on(&format!("psn{i}"), o.clone()))
                 .collect();
             let verdict = judge_round(&round);
             let first_definitive = round.iter().position(|o| o.outcome.is_definitive());

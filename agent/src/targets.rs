@@ -254,21 +254,8 @@ pub fn merge_persisted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::testkit::{hp, psn};
     use proptest::prelude::*;
-
-    fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
-    }
-
-    fn psn(host: &str) -> PsnRef {
-        PsnRef {
-            host: host.to_owned(),
-            state_sync_port: 8449,
-        }
-    }
 
     fn rules(text: &str) -> ServerNameRules {
         ServerNameRules::parse(text).unwrap()
