@@ -16,6 +16,29 @@ use posture_protocol::{MAX_REPLY_BYTES, PostureStatus, PostureStatusReply, Sessi
 pub use profile_schema::HostPort;
 use serde::{Deserialize, Serialize};
 
+/// Gives a fieldless `Copy` enum its one spelling per variant: `as_str`
+/// from the table, and a `Display` that writes it, so the two never
+/// disagree and the spelling is written once.
+macro_rules! spelled {
+    ($(#[$doc:meta])* $ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            $(#[$doc])*
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use spelled;
+
 /// The label of a target's outcome or of a round's verdict, as
 /// `status --json` (`last_probe.outcome`), the probe history and bundles
 /// spell it. Defined here once; everything that writes or reads the label
@@ -31,20 +54,12 @@ pub enum ProbeOutcome {
     Failed,
 }
 
-impl ProbeOutcome {
+spelled! {
     /// The JSON spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeOutcome::Blocked => "blocked",
-            ProbeOutcome::Status => "status",
-            ProbeOutcome::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for ProbeOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    ProbeOutcome {
+        Blocked => "blocked",
+        Status => "status",
+        Failed => "failed",
     }
 }
 

@@ -260,6 +260,14 @@ impl Driver {
         self.reach_known_with(settings(interval), posture)
     }
 
+    /// Reaches `known` with `Compliant` under sync every `interval` seconds
+    /// and fires the first probe timer; returns the step starting the
+    /// first round.
+    pub fn reach_first_round(&mut self, interval: u64) -> Step {
+        let known = self.reach_known(Some(interval), PostureStatus::Compliant);
+        self.fire(&known)
+    }
+
     /// Fires the timer armed in `s` (advancing the clock to it).
     pub fn fire(&mut self, s: &Step) -> Step {
         let (timer, when) = timer_action(s).expect("a timer was armed");

@@ -226,8 +226,7 @@ fn the_configured_transition_delay_is_used() {
 #[test]
 fn regular_probes_follow_the_interval_with_at_most_ten_percent_jitter() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(30), PostureStatus::Compliant);
-    let mut s = d.fire(&s);
+    let mut s = d.reach_first_round(30);
     let mut gaps = Vec::new();
     for _ in 0..20 {
         let done = d.finish_round(&s, vec![blocked("psn1.lab.test")]);
@@ -248,8 +247,7 @@ fn regular_probes_follow_the_interval_with_at_most_ten_percent_jitter() {
 #[test]
 fn the_interval_runs_from_the_start_of_a_round_not_its_end() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(30), PostureStatus::Compliant);
-    let s = d.fire(&s);
+    let s = d.reach_first_round(30);
     let started = d.now;
     // A slow round (a silently dropping target until its limit) that
     // still ends before the interval: the next round is due an interval
@@ -267,8 +265,7 @@ fn the_interval_runs_from_the_start_of_a_round_not_its_end() {
 #[test]
 fn a_round_that_outlasts_the_interval_is_followed_at_once() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(2), PostureStatus::Compliant);
-    let s = d.fire(&s);
+    let s = d.reach_first_round(2);
     d.wait(secs(3));
     let done = d.finish_round(&s, vec![blocked("psn1.lab.test")]);
     let (_, when) = timer_action(&done).unwrap();
@@ -278,8 +275,7 @@ fn a_round_that_outlasts_the_interval_is_followed_at_once() {
 #[test]
 fn a_round_may_wait_on_a_silent_target_at_most_the_interval() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(7), PostureStatus::Compliant);
-    let s = d.fire(&s);
+    let s = d.reach_first_round(7);
     let within = s.actions.iter().find_map(|a| match a {
         Action::StartProbeRound { within, .. } => Some(*within),
         _ => None,
@@ -313,8 +309,7 @@ fn two_agents_with_different_seeds_do_not_probe_in_lock_step() {
     let mut b = Driver::with_state(State::new(vec![], 4242));
     let mut ats = Vec::new();
     for d in [&mut a, &mut b] {
-        let s = d.reach_known(Some(60), PostureStatus::Compliant);
-        let s = d.fire(&s);
+        let s = d.reach_first_round(60);
         let done = d.finish_round(&s, vec![blocked("psn1.lab.test")]);
         ats.push(timer_action(&done).unwrap().1);
     }
@@ -406,8 +401,7 @@ fn not_applicable_is_known_and_in_step_when_the_psn_agrees() {
 #[test]
 fn disabling_sync_mid_round_cancels_the_round_and_ignores_its_result() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let round = d.fire(&s);
+    let round = d.reach_first_round(60);
     let (op, _) = round_action(&round).unwrap();
     let s = d.profile(settings(None));
     assert_eq!(s.actions, vec![Action::Cancel { op }]);
@@ -449,8 +443,7 @@ fn enabling_sync_schedules_a_first_probe_after_the_transition_delay() {
 #[test]
 fn a_new_interval_applies_from_the_next_schedule() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(300), PostureStatus::Compliant);
-    let r = d.fire(&s);
+    let r = d.reach_first_round(300);
     let done = d.finish_round(&r, vec![blocked("psn1.lab.test")]);
     let (timer, when) = timer_action(&done).unwrap();
     let changed = d.profile(settings(Some(5)));
@@ -537,15 +530,48 @@ fn a_failed_discovery_names_every_target_in_its_log_line() {
         line.starts_with("discovering -> discovering (no discovery target answered"),
         "{line}"
     );
+    for part in [
+        "ise.lab.test:8443: blocked (connection refused)",
+        "psn1.lab.test:8443: failed: http status 500",
+        "retry in",
+    ] {
+        assert!(line.contains(part), "{line}");
+    }
+}
+
+#[test]
+fn the_no_target_lines_name_the_refused_targets() {
+    let mut d = Driver::new();
+    let mut st = settings(Some(60));
+    st.discovery_host = None;
+    let line = d.profile(st).transition.unwrap().to_string();
+    assert_eq!(
+        line,
+        "idle -> idle (no discovery target: set DiscoveryHost or CallHomeList in the profile)"
+    );
+    let mut st = settings(Some(60));
+    st.server_name_rules = ServerNameRules::parse("*.corp.test").unwrap();
+    let line = d.profile(st).transition.unwrap().to_string();
+    assert_eq!(
+        line,
+        "idle -> idle (no discovery target: set DiscoveryHost or CallHomeList in the profile \
+         (refused by ServerNameRules: ise.lab.test:8443))"
+    );
+
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    let mut st = settings(Some(60));
+    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
+    d.profile(st);
+    let line = d.fire(&s).transition.unwrap().to_string();
     assert!(
-        line.contains("ise.lab.test:8443: blocked (connection refused)"),
+        line.starts_with(
+            "known -> known (no state sync probe target is allowed by ServerNameRules and \
+             ServerPorts; round skipped (refused: psn1.lab.test:8449, psn2.lab.test:8449, \
+             psn3.lab.test:8449); session="
+        ),
         "{line}"
     );
-    assert!(
-        line.contains("psn1.lab.test:8443: failed: http status 500"),
-        "{line}"
-    );
-    assert!(line.contains("retry in"), "{line}");
 }
 
 // ---- discovery keeps failing ---------------------------------------------
@@ -683,8 +709,7 @@ fn a_discovered_psn_the_rules_refuse_counts_as_a_failed_attempt() {
 #[test]
 fn a_probe_restarting_discovery_starts_a_new_episode() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let r = d.fire(&s);
+    let r = d.reach_first_round(60);
     d.wait(secs(30));
     d.finish_round(&r, vec![answered("psn1.lab.test", PostureStatus::Unknown)]);
     match d.state.phase() {
@@ -820,8 +845,7 @@ impl IntoMono for Duration {
 #[test]
 fn a_transition_reads_as_one_line_with_session_and_psn() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let r = d.fire(&s);
+    let r = d.reach_first_round(60);
     let done = d.finish_round(&r, vec![on("psn2.lab.test", Outcome::NotFound)]);
     let line = done.transition.unwrap().to_string();
     assert!(line.starts_with("known -> discovering ("), "{line}");
