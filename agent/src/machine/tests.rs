@@ -14,6 +14,13 @@ use super::*;
 use crate::outcome::{FailureKind, Outcome, TargetOutcome};
 use crate::timing::TransitionDelay;
 
+/// The fixture settings with ServerNameRules `rules`.
+fn settings_allowing(interval: Option<u64>, rules: &str) -> Settings {
+    let mut st = settings(interval);
+    st.server_name_rules = ServerNameRules::parse(rules).unwrap();
+    st
+}
+
 fn at(d: Duration) -> MonoTime {
     MonoTime::from_elapsed(d)
 }
@@ -53,8 +60,7 @@ fn a_profile_starts_discovery_in_target_order() {
 #[test]
 fn no_discovery_target_keeps_the_agent_idle_and_says_why() {
     let mut d = Driver::new();
-    let mut st = settings(Some(60));
-    st.server_name_rules = ServerNameRules::parse("*.corp.test").unwrap();
+    let st = settings_allowing(Some(60), "*.corp.test");
     let s = d.profile(st);
     assert!(s.actions.is_empty());
     assert_eq!(d.state.phase(), &Phase::Idle);
@@ -170,8 +176,7 @@ fn discovery_starts_the_assessment_on_the_discovery_port_and_persists_only_after
 #[test]
 fn a_discovered_psn_outside_server_name_rules_is_not_assessed() {
     let mut d = Driver::new();
-    let mut st = settings(Some(60));
-    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
+    let st = settings_allowing(Some(60), "ise.lab.test");
     let s = d.reach_assessing(st);
     assert!(
         !s.actions
@@ -475,8 +480,7 @@ fn new_probe_targets_apply_to_the_next_round() {
 fn no_allowed_probe_target_skips_the_round_with_a_warning() {
     let mut d = Driver::new();
     let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let mut st = settings(Some(60));
-    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
+    let st = settings_allowing(Some(60), "ise.lab.test");
     d.profile(st);
     let r = d.fire(&s);
     assert!(round_action(&r).is_none());
@@ -549,8 +553,7 @@ fn the_no_target_lines_name_the_refused_targets() {
         line,
         "idle -> idle (no discovery target: set DiscoveryHost or CallHomeList in the profile)"
     );
-    let mut st = settings(Some(60));
-    st.server_name_rules = ServerNameRules::parse("*.corp.test").unwrap();
+    let st = settings_allowing(Some(60), "*.corp.test");
     let line = d.profile(st).transition.unwrap().to_string();
     assert_eq!(
         line,
@@ -560,8 +563,7 @@ fn the_no_target_lines_name_the_refused_targets() {
 
     let mut d = Driver::new();
     let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let mut st = settings(Some(60));
-    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
+    let st = settings_allowing(Some(60), "ise.lab.test");
     d.profile(st);
     let line = d.fire(&s).transition.unwrap().to_string();
     assert!(
@@ -687,8 +689,7 @@ fn a_successful_discovery_ends_the_episode_and_the_next_one_may_bundle_again() {
 #[test]
 fn a_discovered_psn_the_rules_refuse_counts_as_a_failed_attempt() {
     let mut d = Driver::new();
-    let mut st = settings(None);
-    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
+    let st = settings_allowing(None, "ise.lab.test");
     let mut s = d.profile(st);
     let mut reasons = Vec::new();
     for _ in 0..DISCOVERY_FAILURES_FOR_BUNDLE {
@@ -994,6 +995,10 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
         if s.stale {
             prop_assert_eq!(&before, after);
             prop_assert!(s.actions.is_empty());
+        }
+        // Outside idle the machine always runs under settings.
+        if after.phase() != &Phase::Idle {
+            prop_assert!(after.settings().is_some());
         }
         // Counters only grow.
         let (b, a) = (before.counters(), after.counters());
