@@ -269,9 +269,10 @@ pub struct LastProbe {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     /// `None` before the first profile: the machine is then `idle` and has
-    /// started nothing and armed no timer. Every other phase exists only
-    /// inside a [`Run`], next to the settings it was entered under, so the
-    /// handlers of results and timers never meet a phase without settings.
+    /// started nothing and armed no timer. From the first profile on, the
+    /// phase (`idle` too, when the profile left nothing to discover) lives
+    /// in a [`Run`] next to the settings in force, so the handlers of
+    /// results and timers never meet a phase without settings.
     pub(super) run: Option<Run>,
     pub(super) memory: Memory,
 }
