@@ -16,6 +16,29 @@ use posture_protocol::{MAX_REPLY_BYTES, PostureStatus, PostureStatusReply, Sessi
 pub use profile_schema::HostPort;
 use serde::{Deserialize, Serialize};
 
+/// Gives a fieldless `Copy` enum its one spelling per variant: `as_str`
+/// from the table, and a `Display` that writes it, so the two never
+/// disagree and the spelling is written once.
+macro_rules! spelled {
+    ($(#[$doc:meta])* $ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            $(#[$doc])*
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use spelled;
+
 /// The label of a target's outcome or of a round's verdict, as
 /// `status --json` (`last_probe.outcome`), the probe history and bundles
 /// spell it. Defined here once; everything that writes or reads the label
@@ -31,20 +54,12 @@ pub enum ProbeOutcome {
     Failed,
 }
 
-impl ProbeOutcome {
+spelled! {
     /// The JSON spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeOutcome::Blocked => "blocked",
-            ProbeOutcome::Status => "status",
-            ProbeOutcome::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for ProbeOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    ProbeOutcome {
+        Blocked => "blocked",
+        Status => "status",
+        Failed => "failed",
     }
 }
 
@@ -451,18 +466,8 @@ pub fn judge_round(outcomes: &[TargetOutcome]) -> RoundVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::testkit::{hp, on, session};
     use proptest::prelude::*;
-
-    fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
-    }
-
-    fn session() -> SessionId {
-        SessionId::new("c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm").unwrap()
-    }
 
     fn reply(status: PostureStatus) -> Vec<u8> {
         PostureStatusReply {
@@ -627,10 +632,6 @@ mod tests {
         ));
     }
 
-    fn to(host: &str, outcome: Outcome) -> TargetOutcome {
-        TargetOutcome::new(hp(host, 8449), outcome)
-    }
-
     #[test]
     fn verdict_table() {
         use BlockedKind::*;
@@ -643,9 +644,9 @@ mod tests {
             (vec![], RoundVerdict::Empty),
             (
                 vec![
-                    to("a", Outcome::Blocked(Refused)),
-                    to("b", Outcome::Blocked(ConnectTimeout)),
-                    to("c", Outcome::Blocked(SilentTimeout)),
+                    on("a", Outcome::Blocked(Refused)),
+                    on("b", Outcome::Blocked(ConnectTimeout)),
+                    on("c", Outcome::Blocked(SilentTimeout)),
                 ],
                 RoundVerdict::Blocked {
                     target: hp("a", 8449),
@@ -653,28 +654,28 @@ mod tests {
             ),
             (
                 vec![
-                    to("a", tls()),
-                    to("b", Outcome::Failed(FailureKind::HttpStatus(503))),
+                    on("a", tls()),
+                    on("b", Outcome::Failed(FailureKind::HttpStatus(503))),
                 ],
                 RoundVerdict::Fault {
                     target: hp("a", 8449),
                 },
             ),
             (
-                vec![to("a", Outcome::Blocked(Reset)), to("b", tls())],
+                vec![on("a", Outcome::Blocked(Reset)), on("b", tls())],
                 RoundVerdict::Fault {
                     target: hp("b", 8449),
                 },
             ),
             (
                 vec![
-                    to("a", Outcome::Blocked(Refused)),
-                    to("b", Outcome::Answered(PostureStatus::Unknown)),
+                    on("a", Outcome::Blocked(Refused)),
+                    on("b", Outcome::Answered(PostureStatus::Unknown)),
                 ],
                 answered("b", PostureStatus::Unknown),
             ),
             (
-                vec![to("a", tls()), to("b", Outcome::NotFound)],
+                vec![on("a", tls()), on("b", Outcome::NotFound)],
                 RoundVerdict::Answered {
                     target: hp("b", 8449),
                     answer: Answer::NotFound,
@@ -682,8 +683,8 @@ mod tests {
             ),
             (
                 vec![
-                    to("a", Outcome::Answered(PostureStatus::Compliant)),
-                    to("b", Outcome::Answered(PostureStatus::Unknown)),
+                    on("a", Outcome::Answered(PostureStatus::Compliant)),
+                    on("b", Outcome::Answered(PostureStatus::Unknown)),
                 ],
                 answered("a", PostureStatus::Compliant),
             ),
@@ -730,7 +731,7 @@ mod tests {
             let round: Vec<TargetOutcome> = outcomes
                 .iter()
                 .enumerate()
-                .map(|(i, o)| to(&format!("psn{i}"), o.clone()))
+                .map(|(i, o)| on(&format!("psn{i}"), o.clone()))
                 .collect();
             let verdict = judge_round(&round);
             let first_definitive = round.iter().position(|o| o.outcome.is_definitive());

@@ -8,6 +8,7 @@ use std::fmt;
 use posture_protocol::PsnRef;
 use profile_schema::{HostPort, PortRanges, ServerNameRules};
 
+use crate::outcome::spelled;
 use crate::store::MAX_KNOWN_PSNS;
 
 /// Where a target came from (for logs: an administrator wants to know which
@@ -28,23 +29,15 @@ pub enum TargetSource {
     PsnList,
 }
 
-impl TargetSource {
+spelled! {
     /// The name an administrator recognises.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetSource::Persisted => "persisted psn list",
-            TargetSource::DiscoveryHost => "DiscoveryHost",
-            TargetSource::CallHomeList => "CallHomeList",
-            TargetSource::ProbingBackupList => "PostureProbingBackupList",
-            TargetSource::ConnectedPsn => "discovery reply <psn>",
-            TargetSource::PsnList => "discovery reply <psnList>",
-        }
-    }
-}
-
-impl fmt::Display for TargetSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    TargetSource {
+        Persisted => "persisted psn list",
+        DiscoveryHost => "DiscoveryHost",
+        CallHomeList => "CallHomeList",
+        ProbingBackupList => "PostureProbingBackupList",
+        ConnectedPsn => "discovery reply <psn>",
+        PsnList => "discovery reply <psnList>",
     }
 }
 
@@ -254,21 +247,8 @@ pub fn merge_persisted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::testkit::{hp, psn};
     use proptest::prelude::*;
-
-    fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
-    }
-
-    fn psn(host: &str) -> PsnRef {
-        PsnRef {
-            host: host.to_owned(),
-            state_sync_port: 8449,
-        }
-    }
 
     fn rules(text: &str) -> ServerNameRules {
         ServerNameRules::parse(text).unwrap()

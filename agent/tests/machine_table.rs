@@ -7,137 +7,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Duration;
 
-use posture_protocol::{Discovery, PostureStatus, PsnRef, SessionId};
-use posture_sync::machine::{
-    Action, BundleReason, DiscoverySuccess, Event, OpId, Phase, PhaseName, Probing, Reason,
-    Settings, Severity, State, Step, step,
-};
-use posture_sync::outcome::{BlockedKind, FailureKind, HostPort, Outcome, TargetOutcome};
+use posture_protocol::{Discovery, PostureStatus, SessionId};
+use posture_sync::machine::testkit::{Driver, ROUND_TAKES, SID, hp, on, psn, settings};
+use posture_sync::machine::{Action, BundleReason, PhaseName, Probing, Reason, Severity, State};
+use posture_sync::outcome::{BlockedKind, FailureKind, Outcome, TargetOutcome};
 use posture_sync::status_report::{self, ProbeOutcome, StoppedReason};
-use posture_sync::timing::{MonoTime, ProbeInterval, TransitionDelay};
+use posture_sync::timing::TransitionDelay;
 
-const SID: &str = "c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm";
 const INTERVAL: Duration = Duration::from_secs(60);
 const DELAY: Duration = Duration::from_secs(10);
 
-fn hp(host: &str, port: u16) -> HostPort {
-    HostPort {
-        host: host.to_owned(),
-        port,
-    }
-}
-
-fn psn(host: &str) -> PsnRef {
-    PsnRef {
-        host: host.to_owned(),
-        state_sync_port: 8449,
-    }
-}
-
-struct Agent {
-    state: State,
-    now: MonoTime,
-    steps: Vec<Step>,
-}
-
-impl Agent {
-    /// An agent that reached `known` with `posture` and whose first probe
-    /// timer is armed.
-    fn known(posture: PostureStatus) -> Agent {
-        let mut a = Agent {
-            state: State::new(Vec::new(), 7),
-            now: MonoTime::ZERO,
-            steps: Vec::new(),
-        };
-        let mut settings = Settings::minimal(
-            Some(ProbeInterval::try_new(INTERVAL).unwrap()),
-            hp("ise.lab.test", 8443),
-        );
-        settings.transition_delay = TransitionDelay::try_new(DELAY).unwrap();
-        a.send(Event::ProfileApplied(settings));
-        let op = a.last_op(|x| match x {
-            Action::StartDiscovery { op, .. } => Some(*op),
-            _ => None,
-        });
-        a.send(Event::DiscoveryFinished {
-            op,
-            result: Ok(DiscoverySuccess {
-                answered: hp("ise.lab.test", 8443),
-                discovery: Discovery {
-                    session: SessionId::new(SID).unwrap(),
-                    posture: PostureStatus::Unknown,
-                    psn: psn("psn1.lab.test"),
-                    psn_list: vec![psn("psn2.lab.test"), psn("psn3.lab.test")],
-                },
-            }),
-        });
-        let op = a.last_op(|x| match x {
-            Action::StartAssessment { op, .. } => Some(*op),
-            _ => None,
-        });
-        a.now = a.now + Duration::from_secs(2);
-        a.send(Event::AssessmentFinished {
-            op,
-            evaluated_in: std::time::Duration::ZERO,
-            result: Ok(posture),
-        });
-        assert_eq!(a.state.phase().name(), PhaseName::Known);
-        a
-    }
-
-    fn send(&mut self, event: Event) -> &Step {
-        let s = step(&self.state, event, self.now);
-        self.state = s.state.clone();
-        self.steps.push(s);
-        self.steps.last().unwrap()
-    }
-
-    fn last(&self) -> &Step {
-        self.steps.last().unwrap()
-    }
-
-    fn last_op(&self, f: impl Fn(&Action) -> Option<OpId>) -> OpId {
-        self.last()
-            .actions
-            .iter()
-            .find_map(f)
-            .expect("expected action")
-    }
-
-    fn armed(&self) -> Option<(OpId, MonoTime)> {
-        self.last().actions.iter().find_map(|x| match x {
-            Action::ArmTimer { timer, at } => Some((*timer, *at)),
-            _ => None,
-        })
-    }
-
-    /// Fires the armed timer, expects a probe round, finishes it with `outcomes`.
-    fn round(&mut self, outcomes: Vec<TargetOutcome>) -> &Step {
-        let (timer, at) = self.armed().expect("a probe timer is armed");
-        self.now = at;
-        self.send(Event::TimerFired { timer });
-        let op = self.last_op(|x| match x {
-            Action::StartProbeRound { op, .. } => Some(*op),
-            _ => None,
-        });
-        self.now = self.now + ROUND_TAKES;
-        self.send(Event::ProbeRoundFinished { op, outcomes })
-    }
-
-    fn next_probe_in(&self) -> Option<Duration> {
-        self.armed().map(|(_, at)| at.saturating_since(self.now))
-    }
-
-    fn probing(&self) -> &Probing {
-        match self.state.phase() {
-            Phase::Known(k) => &k.probing,
-            other => panic!("expected known, got {other:?}"),
-        }
-    }
-}
-
-fn on(host: &str, outcome: Outcome) -> TargetOutcome {
-    TargetOutcome::new(hp(host, 8449), outcome)
+/// An agent that reached `known` with `posture` under a 60 s interval and a
+/// 10 s NetworkTransitionDelay, and whose first probe timer is armed.
+fn known(posture: PostureStatus) -> Driver {
+    let mut a = Driver::with_state(State::new(Vec::new(), 7));
+    let mut st = settings(Some(INTERVAL.as_secs()));
+    st.transition_delay = TransitionDelay::try_new(DELAY).unwrap();
+    a.reach_known_with(st, posture);
+    assert_eq!(a.state.phase().name(), PhaseName::Known);
+    a
 }
 
 fn all_blocked() -> Vec<TargetOutcome> {
@@ -164,9 +52,6 @@ fn answer(host: &str, status: PostureStatus) -> Vec<TargetOutcome> {
     ]
 }
 
-/// How long every round of these tests takes.
-const ROUND_TAKES: Duration = Duration::from_millis(300);
-
 /// The next round is due the jittered interval, `(0.9 × interval,
 /// interval]`, after the start of the round that just finished.
 fn is_regular_interval(d: Option<Duration>) -> bool {
@@ -176,7 +61,7 @@ fn is_regular_interval(d: Option<Duration>) -> bool {
     })
 }
 
-fn assert_rediscovers(a: &Agent, restarts: u64) {
+fn assert_rediscovers(a: &Driver, restarts: u64) {
     let s = a.last();
     assert_eq!(a.state.phase().name(), PhaseName::Discovering);
     assert!(
@@ -201,15 +86,15 @@ fn assert_rediscovers(a: &Agent, restarts: u64) {
 #[test]
 fn row_blocked_stays_known_and_probes_next_interval() {
     for posture in [PostureStatus::Compliant, PostureStatus::NonCompliant] {
-        let mut a = Agent::known(posture);
+        let mut a = known(posture);
         for round in 1..=3 {
             a.round(all_blocked());
             assert_eq!(a.state.phase().name(), PhaseName::Known);
             assert_eq!(a.state.posture(), posture);
             assert!(
-                is_regular_interval(a.next_probe_in()),
+                is_regular_interval(a.next_timer_in()),
                 "{:?}",
-                a.next_probe_in()
+                a.next_timer_in()
             );
             assert!(a.last().transition.is_none(), "a blocked round is routine");
             assert_eq!(a.state.counters().probe_rounds, round);
@@ -231,7 +116,7 @@ fn row_unknown_pending_or_404_restarts_discovery() {
         on("psn2.lab.test", Outcome::NotFound),
     ];
     for case in cases {
-        let mut a = Agent::known(PostureStatus::Compliant);
+        let mut a = known(PostureStatus::Compliant);
         a.round(vec![
             on("psn1.lab.test", Outcome::Blocked(BlockedKind::Refused)),
             case.clone(),
@@ -260,7 +145,7 @@ fn row_changed_known_status_restarts_discovery() {
         (PostureStatus::NonCompliant, PostureStatus::Compliant),
         (PostureStatus::Compliant, PostureStatus::NotApplicable),
     ] {
-        let mut a = Agent::known(ours);
+        let mut a = known(ours);
         a.round(answer("psn2.lab.test", theirs));
         assert_rediscovers(&a, 1);
         assert_eq!(
@@ -274,12 +159,12 @@ fn row_changed_known_status_restarts_discovery() {
 // one confirmation after NetworkTransitionDelay.
 #[test]
 fn row_same_status_is_confirmed_once_before_it_counts() {
-    let mut a = Agent::known(PostureStatus::Compliant);
+    let mut a = known(PostureStatus::Compliant);
     a.round(answer("psn2.lab.test", PostureStatus::Compliant));
     assert_eq!(a.state.counters().misconfigurations, 0);
     assert!(a.state.sync_stop().is_none());
     assert_eq!(
-        a.next_probe_in(),
+        a.next_timer_in(),
         Some(DELAY),
         "confirm after NetworkTransitionDelay"
     );
@@ -298,7 +183,7 @@ fn row_same_status_is_confirmed_once_before_it_counts() {
 #[test]
 fn row_confirmed_misconfiguration_stops_sync_and_collects_a_bundle() {
     for posture in [PostureStatus::Compliant, PostureStatus::NonCompliant] {
-        let mut a = Agent::known(posture);
+        let mut a = known(posture);
         a.round(answer("psn2.lab.test", posture));
         a.round(answer("psn2.lab.test", posture));
         let s = a.last();
@@ -333,17 +218,14 @@ fn row_confirmed_misconfiguration_stops_sync_and_collects_a_bundle() {
 // off and on again) does not resume probing; a new State does.
 #[test]
 fn sync_stopped_survives_profile_changes_and_clears_only_on_restart() {
-    let mut a = Agent::known(PostureStatus::Compliant);
+    let mut a = known(PostureStatus::Compliant);
     a.round(answer("psn2.lab.test", PostureStatus::Compliant));
     a.round(answer("psn2.lab.test", PostureStatus::Compliant));
-    let enabled = Settings::minimal(
-        Some(ProbeInterval::try_new(Duration::from_secs(5)).unwrap()),
-        hp("ise.lab.test", 8443),
-    );
-    let disabled = Settings::minimal(None, hp("ise.lab.test", 8443));
+    let enabled = settings(Some(5));
+    let disabled = settings(None);
     for s in [enabled.clone(), disabled, enabled.clone()] {
         a.now = a.now + Duration::from_secs(30);
-        let step = a.send(Event::ProfileApplied(s));
+        let step = a.profile(s);
         assert!(step.actions.is_empty(), "{:?}", step.actions);
         assert_eq!(a.probing(), &Probing::Stopped);
         assert!(a.state.sync_stop().is_some());
@@ -352,7 +234,7 @@ fn sync_stopped_survives_profile_changes_and_clears_only_on_restart() {
     assert_eq!(r.sync.stopped_reason, Some(StoppedReason::Misconfiguration));
 
     // Restart: a fresh State probes again.
-    let mut restarted = Agent::known(PostureStatus::Compliant);
+    let mut restarted = known(PostureStatus::Compliant);
     assert!(restarted.state.sync_stop().is_none());
     restarted.round(all_blocked());
     assert_eq!(restarted.state.counters().probe_rounds, 1);
@@ -361,25 +243,25 @@ fn sync_stopped_survives_profile_changes_and_clears_only_on_restart() {
 // Row 4, late dACL: the confirmation is blocked -> no alarm, normal probing.
 #[test]
 fn row_late_dacl_is_not_an_alarm() {
-    let mut a = Agent::known(PostureStatus::Compliant);
+    let mut a = known(PostureStatus::Compliant);
     a.round(answer("psn2.lab.test", PostureStatus::Compliant));
     a.round(all_blocked());
     assert_eq!(a.state.counters().misconfigurations, 0);
     assert!(a.state.sync_stop().is_none());
-    assert!(is_regular_interval(a.next_probe_in()));
+    assert!(is_regular_interval(a.next_timer_in()));
     let t = a.last().transition.as_ref().unwrap();
     assert_eq!(t.reason, Reason::LateDacl);
     assert!(t.severity < Severity::Warn);
     // A later suspicious round needs its own confirmation again.
     a.round(answer("psn2.lab.test", PostureStatus::Compliant));
     assert_eq!(a.state.counters().misconfigurations, 0);
-    assert_eq!(a.next_probe_in(), Some(DELAY));
+    assert_eq!(a.next_timer_in(), Some(DELAY));
 }
 
 // Row 4, the confirmation fails on every target -> inconclusive, no alarm.
 #[test]
 fn row_inconclusive_confirmation_resumes_normal_probing() {
-    let mut a = Agent::known(PostureStatus::Compliant);
+    let mut a = known(PostureStatus::Compliant);
     a.round(answer("psn2.lab.test", PostureStatus::Compliant));
     a.round(vec![on(
         "psn1.lab.test",
@@ -388,7 +270,7 @@ fn row_inconclusive_confirmation_resumes_normal_probing() {
         }),
     )]);
     assert_eq!(a.state.counters().misconfigurations, 0);
-    assert!(is_regular_interval(a.next_probe_in()));
+    assert!(is_regular_interval(a.next_timer_in()));
     assert_eq!(
         a.last().transition.as_ref().unwrap().reason,
         Reason::ConfirmationInconclusive
@@ -398,7 +280,7 @@ fn row_inconclusive_confirmation_resumes_normal_probing() {
 // Row 4, the confirmation shows the posture was lost meanwhile -> rediscover.
 #[test]
 fn row_confirmation_answering_unknown_restarts_discovery() {
-    let mut a = Agent::known(PostureStatus::Compliant);
+    let mut a = known(PostureStatus::Compliant);
     a.round(answer("psn2.lab.test", PostureStatus::Compliant));
     a.round(answer("psn2.lab.test", PostureStatus::Unknown));
     assert_rediscovers(&a, 1);
@@ -440,10 +322,10 @@ fn row_fault_on_every_target_stays_known() {
         ),
     ];
     for (i, outcomes) in [faults, oversized, mixed].into_iter().enumerate() {
-        let mut a = Agent::known(PostureStatus::Compliant);
+        let mut a = known(PostureStatus::Compliant);
         a.round(outcomes);
         assert_eq!(a.state.phase().name(), PhaseName::Known, "case {i}");
-        assert!(is_regular_interval(a.next_probe_in()), "case {i}");
+        assert!(is_regular_interval(a.next_timer_in()), "case {i}");
         assert_eq!(a.state.counters().discovery_restarts, 0);
         assert_eq!(a.state.counters().misconfigurations, 0);
         let r = status_report::report(&a.state, a.now, std::time::SystemTime::now());
@@ -458,34 +340,21 @@ fn row_fault_on_every_target_stays_known() {
 // After a restart of discovery, a new assessment resumes probing.
 #[test]
 fn probing_resumes_after_reassessment() {
-    let mut a = Agent::known(PostureStatus::Compliant);
+    let mut a = known(PostureStatus::Compliant);
     a.round(answer("psn2.lab.test", PostureStatus::NonCompliant));
-    let op = a.last_op(|x| match x {
-        Action::StartDiscovery { op, .. } => Some(*op),
-        _ => None,
-    });
-    a.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("psn1.lab.test", 8443),
-            discovery: Discovery {
-                session: SessionId::new("new-session").unwrap(),
-                posture: PostureStatus::NonCompliant,
-                psn: psn("psn1.lab.test"),
-                psn_list: vec![],
-            },
-        }),
-    });
-    let op = a.last_op(|x| match x {
-        Action::StartAssessment { op, .. } => Some(*op),
-        _ => None,
-    });
-    a.send(Event::AssessmentFinished {
-        op,
-        evaluated_in: std::time::Duration::ZERO,
-        result: Ok(PostureStatus::NonCompliant),
-    });
-    assert_eq!(a.next_probe_in(), Some(DELAY));
+    let rediscovery = a.last().clone();
+    let found = a.discover(
+        &rediscovery,
+        hp("psn1.lab.test", 8443),
+        Discovery {
+            session: SessionId::new("new-session").unwrap(),
+            posture: PostureStatus::NonCompliant,
+            psn: psn("psn1.lab.test"),
+            psn_list: vec![],
+        },
+    );
+    a.assess(&found, Ok(PostureStatus::NonCompliant));
+    assert_eq!(a.next_timer_in(), Some(DELAY));
     assert_eq!(
         a.state.session().map(SessionId::as_str),
         Some("new-session")

@@ -18,6 +18,8 @@ mod settings;
 mod state;
 mod transition;
 
+#[doc(hidden)]
+pub mod testkit;
 #[cfg(test)]
 mod tests;
 
@@ -38,36 +40,35 @@ use handlers::Cx;
 pub fn step(state: &State, event: Event, now: MonoTime) -> Step {
     match event {
         Event::ProfileApplied(settings) => {
-            let mut cx = Cx::new(state, &settings, now);
+            let mut cx = Cx::new(state, state.phase().clone(), settings, now);
             cx.on_profile();
-            let mut step = cx.finish();
-            step.state.settings = Some(settings);
-            step
+            cx.finish()
         }
         Event::DiscoveryFinished { op, result } => {
-            with_settings(state, now, |cx| cx.on_discovery(op, result))
+            under_profile(state, now, |cx| cx.on_discovery(op, result))
         }
         Event::AssessmentFinished {
             op,
             result,
             evaluated_in,
-        } => with_settings(state, now, |cx| cx.on_assessment(op, result, evaluated_in)),
+        } => under_profile(state, now, |cx| cx.on_assessment(op, result, evaluated_in)),
         Event::ProbeRoundFinished { op, outcomes } => {
-            with_settings(state, now, |cx| cx.on_round(op, outcomes))
+            under_profile(state, now, |cx| cx.on_round(op, outcomes))
         }
-        Event::TimerFired { timer } => with_settings(state, now, |cx| cx.on_timer(timer)),
+        Event::TimerFired { timer } => under_profile(state, now, |cx| cx.on_timer(timer)),
     }
 }
 
-/// Runs the handler of a result or a timer under the settings in force; the
-/// handler returns whether the event was current.
-fn with_settings(state: &State, now: MonoTime, handle: impl FnOnce(&mut Cx<'_>) -> bool) -> Step {
-    // Before the first profile the machine is idle and has started nothing
-    // and armed no timer, so any result or timer is stale.
-    let Some(settings) = &state.settings else {
+/// Runs the handler of a result or a timer in the current [`Run`](state::Run);
+/// the handler returns whether the event was current.
+fn under_profile(state: &State, now: MonoTime, handle: impl FnOnce(&mut Cx) -> bool) -> Step {
+    // Before the first profile nothing was started and no timer armed, so
+    // every result and timer is stale: not a missing-settings fallback, the
+    // answer the decision table gives.
+    let Some(run) = &state.run else {
         return Step::stale(state);
     };
-    let mut cx = Cx::new(state, settings, now);
+    let mut cx = Cx::new(state, run.phase.clone(), run.settings.clone(), now);
     if handle(&mut cx) {
         cx.finish()
     } else {

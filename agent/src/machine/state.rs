@@ -56,6 +56,26 @@ impl Phase {
             Phase::Known(_) => PhaseName::Known,
         }
     }
+
+    /// The session and its PSNs, in `assessing` and `known`.
+    pub fn session_info(&self) -> Option<&SessionInfo> {
+        match self {
+            Phase::Assessing(a) => Some(&a.info),
+            Phase::Known(k) => Some(&k.info),
+            Phase::Idle | Phase::Discovering(_) => None,
+        }
+    }
+
+    /// The session, in `assessing` and `known`.
+    pub fn session(&self) -> Option<&SessionId> {
+        self.session_info().map(|i| &i.session)
+    }
+
+    /// The connected PSN's state sync endpoint, in `assessing` and `known`.
+    pub fn connected_psn(&self) -> Option<HostPort> {
+        self.session_info()
+            .map(|i| targets::state_sync_target(&i.connected))
+    }
 }
 
 /// Consecutive failed discovery attempts after which the agent collects a
@@ -248,12 +268,28 @@ pub struct LastProbe {
 /// The agent's whole state. Only [`step`](super::step) produces a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
+    /// `None` before the first profile: the machine is then `idle` and has
+    /// started nothing and armed no timer. From the first profile on, the
+    /// phase (`idle` too, when the profile left nothing to discover) lives
+    /// in a [`Run`] next to the settings in force, so the handlers of
+    /// results and timers never meet a phase without settings.
+    pub(super) run: Option<Run>,
+    pub(super) memory: Memory,
+}
+
+/// `idle` before the first profile (what [`State::phase`] shows then).
+const UNPROFILED: &Phase = &Phase::Idle;
+
+/// The settings in force and the phase running under them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Run {
+    pub(super) settings: Settings,
     pub(super) phase: Phase,
-    /// `None` only before the first profile: the machine is then `idle` and
-    /// has started nothing. Every other phase is entered under a profile, so
-    /// [`step`] hands the handlers of results and timers the settings, never
-    /// an `Option` (`Cx::settings`).
-    pub(super) settings: Option<Settings>,
+}
+
+/// What the agent keeps whatever the phase, profile or no profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Memory {
     pub(super) persisted: Vec<HostPort>,
     pub(super) sync_stop: Option<SyncStop>,
     pub(super) counters: Counters,
@@ -267,79 +303,83 @@ pub struct State {
     pub(super) rng: JitterRng,
 }
 
+impl Memory {
+    pub(super) fn next_id(&mut self) -> OpId {
+        let id = OpId(self.next_op);
+        self.next_op += 1;
+        id
+    }
+}
+
 impl State {
     /// A fresh agent: `idle`, no profile yet. `persisted` are the PSNs that
     /// served this endpoint before (from the state dir), `seed` seeds the
     /// jitter (the driver draws it at random; tests pass a constant).
     pub fn new(persisted: Vec<HostPort>, seed: u64) -> State {
         State {
-            phase: Phase::Idle,
-            settings: None,
-            persisted,
-            sync_stop: None,
-            counters: Counters::default(),
-            last_probe: None,
-            last_session: None,
-            evaluation: EvaluationAccount::default(),
-            next_op: 1,
-            rng: JitterRng::new(seed),
+            run: None,
+            memory: Memory {
+                persisted,
+                sync_stop: None,
+                counters: Counters::default(),
+                last_probe: None,
+                last_session: None,
+                evaluation: EvaluationAccount::default(),
+                next_op: 1,
+                rng: JitterRng::new(seed),
+            },
         }
     }
 
     /// The current phase and its data.
     pub fn phase(&self) -> &Phase {
-        &self.phase
+        self.run.as_ref().map_or(UNPROFILED, |r| &r.phase)
     }
 
     /// The settings in force (`None` until a usable profile arrived).
     pub fn settings(&self) -> Option<&Settings> {
-        self.settings.as_ref()
+        self.run.as_ref().map(|r| &r.settings)
     }
 
     /// The PSNs remembered for discovery.
     pub fn persisted(&self) -> &[HostPort] {
-        &self.persisted
+        &self.memory.persisted
     }
 
     /// Sync-stopped: set once a misconfiguration is confirmed, never cleared.
     pub fn sync_stop(&self) -> Option<&SyncStop> {
-        self.sync_stop.as_ref()
+        self.memory.sync_stop.as_ref()
     }
 
     /// The counters.
     pub fn counters(&self) -> Counters {
-        self.counters
+        self.memory.counters
     }
 
     /// The last finished probe round.
     pub fn last_probe(&self) -> Option<&LastProbe> {
-        self.last_probe.as_ref()
+        self.memory.last_probe.as_ref()
     }
 
     /// The session, in `assessing` and `known`.
     pub fn session(&self) -> Option<&SessionId> {
-        self.session_info().map(|i| &i.session)
+        self.phase().session()
     }
 
     /// The session and its PSNs, in `assessing` and `known`.
     pub fn session_info(&self) -> Option<&SessionInfo> {
-        match &self.phase {
-            Phase::Assessing(a) => Some(&a.info),
-            Phase::Known(k) => Some(&k.info),
-            Phase::Idle | Phase::Discovering(_) => None,
-        }
+        self.phase().session_info()
     }
 
     /// The connected PSN's state sync endpoint, in `assessing` and `known`.
     pub fn connected_psn(&self) -> Option<HostPort> {
-        self.session_info()
-            .map(|i| targets::state_sync_target(&i.connected))
+        self.phase().connected_psn()
     }
 
     /// The posture as the agent holds it: the assessed one in `known`, what
     /// discovery reported in `assessing`, `Unknown` otherwise.
     pub fn posture(&self) -> PostureStatus {
-        match &self.phase {
+        match self.phase() {
             Phase::Known(k) => k.posture,
             Phase::Assessing(a) => a.reported,
             Phase::Idle | Phase::Discovering(_) => PostureStatus::Unknown,
@@ -348,18 +388,12 @@ impl State {
 
     /// When the next probe round starts, if one is scheduled.
     pub fn next_probe_at(&self) -> Option<MonoTime> {
-        match &self.phase {
+        match self.phase() {
             Phase::Known(Known {
                 probing: Probing::Waiting { at, .. },
                 ..
             }) => Some(*at),
             _ => None,
         }
-    }
-
-    pub(super) fn next_id(&mut self) -> OpId {
-        let id = OpId(self.next_op);
-        self.next_op += 1;
-        id
     }
 }

@@ -1,161 +1,28 @@
 //! Unit tests of the state machine: phases, timing rules, profile changes,
 //! stale events, and random event sequences against the invariants. The
-//! decision table rows are in `agent/tests/machine_table.rs`.
+//! decision table rows are in `agent/tests/machine_table.rs`; both drive the
+//! machine with [`testkit::Driver`].
 
 use std::time::Duration;
 
-use posture_protocol::{Discovery, PostureStatus, PsnRef, SessionId};
-use profile_schema::{HostPort, ServerNameRules};
+use posture_protocol::{PostureStatus, PsnRef, SessionId};
+use profile_schema::ServerNameRules;
 use proptest::prelude::*;
 
+use super::testkit::*;
 use super::*;
-use crate::outcome::{BlockedKind, FailureKind, Outcome, TargetOutcome};
-use crate::timing::{ProbeInterval, TransitionDelay};
+use crate::outcome::{FailureKind, Outcome, TargetOutcome};
+use crate::timing::TransitionDelay;
 
-const SID: &str = "c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm";
-
-fn hp(host: &str, port: u16) -> HostPort {
-    HostPort {
-        host: host.to_owned(),
-        port,
-    }
-}
-
-fn psn(host: &str) -> PsnRef {
-    PsnRef {
-        host: host.to_owned(),
-        state_sync_port: 8449,
-    }
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
+/// The fixture settings with ServerNameRules `rules`.
+fn settings_allowing(interval: Option<u64>, rules: &str) -> Settings {
+    let mut st = settings(interval);
+    st.server_name_rules = ServerNameRules::parse(rules).unwrap();
+    st
 }
 
 fn at(d: Duration) -> MonoTime {
     MonoTime::from_elapsed(d)
-}
-
-fn settings(interval: Option<u64>) -> Settings {
-    Settings::minimal(
-        interval.map(|s| ProbeInterval::try_new(secs(s)).unwrap()),
-        hp("ise.lab.test", 8443),
-    )
-}
-
-fn discovery(posture: PostureStatus) -> Discovery {
-    Discovery {
-        session: SessionId::new(SID).unwrap(),
-        posture,
-        psn: psn("psn1.lab.test"),
-        psn_list: vec![psn("psn2.lab.test"), psn("psn3.lab.test")],
-    }
-}
-
-/// A test driver: holds the state and the clock, like the daemon does.
-struct Driver {
-    state: State,
-    now: MonoTime,
-}
-
-impl Driver {
-    fn new() -> Driver {
-        Driver {
-            state: State::new(Vec::new(), 42),
-            now: MonoTime::ZERO,
-        }
-    }
-
-    fn send(&mut self, event: Event) -> Step {
-        let s = step(&self.state, event, self.now);
-        self.state = s.state.clone();
-        s
-    }
-
-    fn wait(&mut self, d: Duration) {
-        self.now = self.now + d;
-    }
-
-    /// Drives from idle to `known` with `posture`; returns the first-probe timer step.
-    fn reach_known(&mut self, interval: Option<u64>, posture: PostureStatus) -> Step {
-        let s = self.send(Event::ProfileApplied(settings(interval)));
-        let (op, _) = discovery_action(&s);
-        self.wait(Duration::from_millis(120));
-        let s = self.send(Event::DiscoveryFinished {
-            op,
-            result: Ok(DiscoverySuccess {
-                answered: hp("ise.lab.test", 8443),
-                discovery: discovery(PostureStatus::Unknown),
-            }),
-        });
-        let (op, _, _) = assessment_action(&s);
-        self.wait(Duration::from_millis(300));
-        self.send(Event::AssessmentFinished {
-            op,
-            evaluated_in: std::time::Duration::ZERO,
-            result: Ok(posture),
-        })
-    }
-
-    /// Fires the timer armed in `s` (advancing the clock to it) and returns the step.
-    fn fire(&mut self, s: &Step) -> Step {
-        let (timer, when) = timer_action(s).expect("a timer was armed");
-        self.now = when;
-        self.send(Event::TimerFired { timer })
-    }
-
-    fn finish_round(&mut self, s: &Step, outcomes: Vec<TargetOutcome>) -> Step {
-        let (op, _) = round_action(s).expect("a probe round was started");
-        self.wait(Duration::from_millis(50));
-        self.send(Event::ProbeRoundFinished { op, outcomes })
-    }
-}
-
-fn discovery_action(s: &Step) -> (OpId, Vec<HostPort>) {
-    s.actions
-        .iter()
-        .find_map(|a| match a {
-            Action::StartDiscovery { op, targets, .. } => Some((*op, targets.clone())),
-            _ => None,
-        })
-        .expect("a discovery was started")
-}
-
-fn assessment_action(s: &Step) -> (OpId, SessionId, HostPort) {
-    s.actions
-        .iter()
-        .find_map(|a| match a {
-            Action::StartAssessment { op, session, psn } => {
-                Some((*op, session.clone(), psn.clone()))
-            }
-            _ => None,
-        })
-        .expect("an assessment was started")
-}
-
-fn timer_action(s: &Step) -> Option<(OpId, MonoTime)> {
-    s.actions.iter().find_map(|a| match a {
-        Action::ArmTimer { timer, at } => Some((*timer, *at)),
-        _ => None,
-    })
-}
-
-fn round_action(s: &Step) -> Option<(OpId, Vec<HostPort>)> {
-    s.actions.iter().find_map(|a| match a {
-        Action::StartProbeRound { op, targets, .. } => Some((*op, targets.clone())),
-        _ => None,
-    })
-}
-
-fn blocked(host: &str) -> TargetOutcome {
-    TargetOutcome::new(
-        hp(host, 8449),
-        Outcome::Blocked(BlockedKind::ConnectTimeout),
-    )
-}
-
-fn answered(host: &str, s: PostureStatus) -> TargetOutcome {
-    TargetOutcome::new(hp(host, 8449), Outcome::Answered(s))
 }
 
 // ---- phases ---------------------------------------------------------------
@@ -171,13 +38,10 @@ fn a_new_agent_is_idle_with_nothing_scheduled() {
 
 #[test]
 fn a_profile_starts_discovery_in_target_order() {
-    let mut d = Driver {
-        state: State::new(vec![hp("psn2.lab.test", 8443)], 1),
-        now: MonoTime::ZERO,
-    };
+    let mut d = Driver::with_state(State::new(vec![hp("psn2.lab.test", 8443)], 1));
     let mut st = settings(Some(60));
     st.call_home_list = vec![hp("psn1.lab.test", 8443)];
-    let s = d.send(Event::ProfileApplied(st));
+    let s = d.profile(st);
     let (_, targets) = discovery_action(&s);
     assert_eq!(
         targets,
@@ -196,9 +60,8 @@ fn a_profile_starts_discovery_in_target_order() {
 #[test]
 fn no_discovery_target_keeps_the_agent_idle_and_says_why() {
     let mut d = Driver::new();
-    let mut st = settings(Some(60));
-    st.server_name_rules = ServerNameRules::parse("*.corp.test").unwrap();
-    let s = d.send(Event::ProfileApplied(st));
+    let st = settings_allowing(Some(60), "*.corp.test");
+    let s = d.profile(st);
     assert!(s.actions.is_empty());
     assert_eq!(d.state.phase(), &Phase::Idle);
     let t = s.transition.unwrap();
@@ -210,25 +73,18 @@ fn no_discovery_target_keeps_the_agent_idle_and_says_why() {
         other => panic!("unexpected reason {other:?}"),
     }
     // A corrected profile gets it going.
-    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    let s = d.profile(settings(Some(60)));
     assert_eq!(discovery_action(&s).1, [hp("ise.lab.test", 8443)]);
 }
 
 #[test]
 fn failed_discovery_backs_off_exponentially_capped_at_the_interval() {
     let mut d = Driver::new();
-    let mut s = d.send(Event::ProfileApplied(settings(Some(10))));
+    let mut s = d.profile(settings(Some(10)));
     let mut delays = Vec::new();
     for _ in 0..7 {
-        let (op, targets) = discovery_action(&s);
-        let fail = targets
-            .iter()
-            .map(|t| TargetOutcome::new(t.clone(), Outcome::Blocked(BlockedKind::Refused)))
-            .collect();
-        let failed = d.send(Event::DiscoveryFinished {
-            op,
-            result: Err(fail),
-        });
+        let (_, targets) = discovery_action(&s);
+        let failed = d.fail_discovery(&s, all_refused(&targets));
         assert_eq!(d.state.phase().name(), PhaseName::Discovering);
         assert!(round_action(&failed).is_none());
         let (_, when) = timer_action(&failed).unwrap();
@@ -249,14 +105,10 @@ fn failed_discovery_backs_off_exponentially_capped_at_the_interval() {
 #[test]
 fn backoff_is_capped_at_60_seconds_when_sync_is_disabled() {
     let mut d = Driver::new();
-    let mut s = d.send(Event::ProfileApplied(settings(None)));
+    let mut s = d.profile(settings(None));
     let mut last = Duration::ZERO;
     for _ in 0..10 {
-        let (op, _) = discovery_action(&s);
-        let failed = d.send(Event::DiscoveryFinished {
-            op,
-            result: Err(vec![]),
-        });
+        let failed = d.fail_discovery(&s, vec![]);
         let (_, when) = timer_action(&failed).unwrap();
         last = when.saturating_since(d.now);
         s = d.fire(&failed);
@@ -270,15 +122,12 @@ fn backoff_is_capped_at_60_seconds_when_sync_is_disabled() {
 #[test]
 fn discovery_starts_the_assessment_on_the_discovery_port_and_persists_only_after_it() {
     let mut d = Driver::new();
-    let s = d.send(Event::ProfileApplied(settings(Some(60))));
-    let (op, _) = discovery_action(&s);
-    let s = d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 9443),
-            discovery: discovery(PostureStatus::Pending),
-        }),
-    });
+    let s = d.profile(settings(Some(60)));
+    let s = d.discover(
+        &s,
+        hp("ise.lab.test", 9443),
+        discovery(PostureStatus::Pending),
+    );
     assert!(
         !s.actions
             .iter()
@@ -287,7 +136,7 @@ fn discovery_starts_the_assessment_on_the_discovery_port_and_persists_only_after
         s.actions
     );
     assert!(d.state.persisted().is_empty());
-    let (op, session, target) = assessment_action(&s);
+    let (_, session, target) = assessment_action(&s);
     assert_eq!(session.as_str(), SID);
     assert_eq!(target, hp("psn1.lab.test", 9443));
     assert_eq!(d.state.phase().name(), PhaseName::Assessing);
@@ -295,14 +144,13 @@ fn discovery_starts_the_assessment_on_the_discovery_port_and_persists_only_after
     assert_eq!(d.state.connected_psn(), Some(hp("psn1.lab.test", 8449)));
 
     // A failed assessment remembers nothing either.
-    let failed = d.send(Event::AssessmentFinished {
-        op,
-        evaluated_in: Duration::ZERO,
-        result: Err(TargetOutcome::new(
+    let failed = d.assess(
+        &s,
+        Err(TargetOutcome::new(
             hp("psn1.lab.test", 9443),
             Outcome::Failed(FailureKind::HttpStatus(500)),
         )),
-    });
+    );
     assert!(
         !failed
             .actions
@@ -312,20 +160,12 @@ fn discovery_starts_the_assessment_on_the_discovery_port_and_persists_only_after
     assert!(d.state.persisted().is_empty());
 
     let s = d.fire(&failed);
-    let (op, _) = discovery_action(&s);
-    let s = d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 9443),
-            discovery: discovery(PostureStatus::Pending),
-        }),
-    });
-    let (op, _, _) = assessment_action(&s);
-    let s = d.send(Event::AssessmentFinished {
-        op,
-        evaluated_in: Duration::ZERO,
-        result: Ok(PostureStatus::NonCompliant),
-    });
+    let s = d.discover(
+        &s,
+        hp("ise.lab.test", 9443),
+        discovery(PostureStatus::Pending),
+    );
+    let s = d.assess(&s, Ok(PostureStatus::NonCompliant));
     assert!(s.actions.contains(&Action::PersistPsns(vec![
         hp("psn1.lab.test", 9443),
         hp("ise.lab.test", 9443)
@@ -336,17 +176,8 @@ fn discovery_starts_the_assessment_on_the_discovery_port_and_persists_only_after
 #[test]
 fn a_discovered_psn_outside_server_name_rules_is_not_assessed() {
     let mut d = Driver::new();
-    let mut st = settings(Some(60));
-    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
-    let s = d.send(Event::ProfileApplied(st));
-    let (op, _) = discovery_action(&s);
-    let s = d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 8443),
-            discovery: discovery(PostureStatus::Unknown),
-        }),
-    });
+    let st = settings_allowing(Some(60), "ise.lab.test");
+    let s = d.reach_assessing(st);
     assert!(
         !s.actions
             .iter()
@@ -392,34 +223,21 @@ fn the_configured_transition_delay_is_used() {
     let mut d = Driver::new();
     let mut st = settings(Some(60));
     st.transition_delay = TransitionDelay::try_new(secs(10)).unwrap();
-    let s = d.send(Event::ProfileApplied(st));
-    let (op, _) = discovery_action(&s);
-    let s = d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 8443),
-            discovery: discovery(PostureStatus::Unknown),
-        }),
-    });
-    let (op, _, _) = assessment_action(&s);
-    let s = d.send(Event::AssessmentFinished {
-        op,
-        evaluated_in: std::time::Duration::ZERO,
-        result: Ok(PostureStatus::NonCompliant),
-    });
+    let s = d.reach_assessing(st);
+    let s = d.assess(&s, Ok(PostureStatus::NonCompliant));
     assert_eq!(timer_action(&s).unwrap().1, d.now + secs(10));
 }
 
 #[test]
 fn regular_probes_follow_the_interval_with_at_most_ten_percent_jitter() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(30), PostureStatus::Compliant);
-    let mut s = d.fire(&s);
+    let mut s = d.reach_first_round(30);
     let mut gaps = Vec::new();
     for _ in 0..20 {
         let done = d.finish_round(&s, vec![blocked("psn1.lab.test")]);
         let (_, when) = timer_action(&done).unwrap();
-        let gap = when.saturating_since(d.now);
+        // Due the jittered interval after the round's start.
+        let gap = when.saturating_since(d.now) + ROUND_TAKES;
         assert!(gap <= secs(30) && gap > secs(27), "{gap:?}");
         gaps.push(gap);
         s = d.fire(&done);
@@ -434,8 +252,7 @@ fn regular_probes_follow_the_interval_with_at_most_ten_percent_jitter() {
 #[test]
 fn the_interval_runs_from_the_start_of_a_round_not_its_end() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(30), PostureStatus::Compliant);
-    let s = d.fire(&s);
+    let s = d.reach_first_round(30);
     let started = d.now;
     // A slow round (a silently dropping target until its limit) that
     // still ends before the interval: the next round is due an interval
@@ -453,8 +270,7 @@ fn the_interval_runs_from_the_start_of_a_round_not_its_end() {
 #[test]
 fn a_round_that_outlasts_the_interval_is_followed_at_once() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(2), PostureStatus::Compliant);
-    let s = d.fire(&s);
+    let s = d.reach_first_round(2);
     d.wait(secs(3));
     let done = d.finish_round(&s, vec![blocked("psn1.lab.test")]);
     let (_, when) = timer_action(&done).unwrap();
@@ -464,8 +280,7 @@ fn a_round_that_outlasts_the_interval_is_followed_at_once() {
 #[test]
 fn a_round_may_wait_on_a_silent_target_at_most_the_interval() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(7), PostureStatus::Compliant);
-    let s = d.fire(&s);
+    let s = d.reach_first_round(7);
     let within = s.actions.iter().find_map(|a| match a {
         Action::StartProbeRound { within, .. } => Some(*within),
         _ => None,
@@ -476,7 +291,7 @@ fn a_round_may_wait_on_a_silent_target_at_most_the_interval() {
 #[test]
 fn a_rediscovery_carries_the_last_session_and_the_first_does_not() {
     let mut d = Driver::new();
-    let first = d.send(Event::ProfileApplied(settings(Some(30))));
+    let first = d.profile(settings(Some(30)));
     let session_of = |s: &Step| {
         s.actions.iter().find_map(|a| match a {
             Action::StartDiscovery { session, .. } => Some(session.clone()),
@@ -496,14 +311,10 @@ fn a_rediscovery_carries_the_last_session_and_the_first_does_not() {
 #[test]
 fn two_agents_with_different_seeds_do_not_probe_in_lock_step() {
     let mut a = Driver::new();
-    let mut b = Driver {
-        state: State::new(vec![], 4242),
-        now: MonoTime::ZERO,
-    };
+    let mut b = Driver::with_state(State::new(vec![], 4242));
     let mut ats = Vec::new();
     for d in [&mut a, &mut b] {
-        let s = d.reach_known(Some(60), PostureStatus::Compliant);
-        let s = d.fire(&s);
+        let s = d.reach_first_round(60);
         let done = d.finish_round(&s, vec![blocked("psn1.lab.test")]);
         ats.push(timer_action(&done).unwrap().1);
     }
@@ -526,24 +337,15 @@ fn interval_disabled_assesses_once_and_never_probes() {
 #[test]
 fn assessment_failure_rediscovers_after_backoff() {
     let mut d = Driver::new();
-    let s = d.send(Event::ProfileApplied(settings(Some(60))));
-    let (op, _) = discovery_action(&s);
-    let s = d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 8443),
-            discovery: discovery(PostureStatus::Unknown),
-        }),
-    });
-    let (op, _, target) = assessment_action(&s);
-    let s = d.send(Event::AssessmentFinished {
-        op,
-        evaluated_in: std::time::Duration::ZERO,
-        result: Err(TargetOutcome::new(
+    let s = d.reach_assessing(settings(Some(60)));
+    let (_, _, target) = assessment_action(&s);
+    let s = d.assess(
+        &s,
+        Err(TargetOutcome::new(
             target,
             Outcome::Failed(FailureKind::HttpStatus(503)),
         )),
-    });
+    );
     assert!(matches!(
         d.state.phase(),
         Phase::Discovering(Discovering {
@@ -604,10 +406,9 @@ fn not_applicable_is_known_and_in_step_when_the_psn_agrees() {
 #[test]
 fn disabling_sync_mid_round_cancels_the_round_and_ignores_its_result() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let round = d.fire(&s);
+    let round = d.reach_first_round(60);
     let (op, _) = round_action(&round).unwrap();
-    let s = d.send(Event::ProfileApplied(settings(None)));
+    let s = d.profile(settings(None));
     assert_eq!(s.actions, vec![Action::Cancel { op }]);
     assert_eq!(s.transition.unwrap().reason, Reason::SyncDisabledByProfile);
     let late = d.send(Event::ProbeRoundFinished {
@@ -623,7 +424,7 @@ fn disabling_sync_mid_round_cancels_the_round_and_ignores_its_result() {
 fn disabling_sync_while_waiting_drops_the_timer() {
     let mut d = Driver::new();
     let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    d.send(Event::ProfileApplied(settings(None)));
+    d.profile(settings(None));
     let fired = d.fire(&s);
     assert!(fired.stale);
     assert!(round_action(&fired).is_none());
@@ -634,7 +435,7 @@ fn enabling_sync_schedules_a_first_probe_after_the_transition_delay() {
     let mut d = Driver::new();
     d.reach_known(None, PostureStatus::Compliant);
     d.wait(secs(100));
-    let s = d.send(Event::ProfileApplied(settings(Some(20))));
+    let s = d.profile(settings(Some(20)));
     assert_eq!(timer_action(&s).unwrap().1, d.now + secs(3));
     assert_eq!(
         s.transition.clone().unwrap().reason,
@@ -647,20 +448,19 @@ fn enabling_sync_schedules_a_first_probe_after_the_transition_delay() {
 #[test]
 fn a_new_interval_applies_from_the_next_schedule() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(300), PostureStatus::Compliant);
-    let r = d.fire(&s);
+    let r = d.reach_first_round(300);
     let done = d.finish_round(&r, vec![blocked("psn1.lab.test")]);
     let (timer, when) = timer_action(&done).unwrap();
-    let changed = d.send(Event::ProfileApplied(settings(Some(5))));
+    let changed = d.profile(settings(Some(5)));
     assert!(changed.actions.is_empty(), "the armed timer stays");
     assert_eq!(d.state.next_probe_at(), Some(when));
     d.now = when;
     let r = d.send(Event::TimerFired { timer });
     let done = d.finish_round(&r, vec![blocked("psn1.lab.test")]);
-    let gap = timer_action(&done).unwrap().1.saturating_since(d.now);
-    // From the round's start (50 ms before it finished): (4.5 s, 5 s].
+    // From the round's start: (4.5 s, 5 s].
+    let gap = timer_action(&done).unwrap().1.saturating_since(d.now) + ROUND_TAKES;
     assert!(
-        gap > Duration::from_millis(4400) && gap <= secs(5),
+        gap > Duration::from_millis(4500) && gap <= secs(5),
         "{gap:?}"
     );
 }
@@ -671,7 +471,7 @@ fn new_probe_targets_apply_to_the_next_round() {
     let s = d.reach_known(Some(60), PostureStatus::Compliant);
     let mut st = settings(Some(60));
     st.probing_backup_list = vec![hp("backup.lab.test", 8449)];
-    d.send(Event::ProfileApplied(st));
+    d.profile(st);
     let r = d.fire(&s);
     assert_eq!(round_action(&r).unwrap().1, [hp("backup.lab.test", 8449)]);
 }
@@ -680,9 +480,8 @@ fn new_probe_targets_apply_to_the_next_round() {
 fn no_allowed_probe_target_skips_the_round_with_a_warning() {
     let mut d = Driver::new();
     let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let mut st = settings(Some(60));
-    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
-    d.send(Event::ProfileApplied(st));
+    let st = settings_allowing(Some(60), "ise.lab.test");
+    d.profile(st);
     let r = d.fire(&s);
     assert!(round_action(&r).is_none());
     let (_, when) = timer_action(&r).unwrap();
@@ -696,16 +495,12 @@ fn no_allowed_probe_target_skips_the_round_with_a_warning() {
 #[test]
 fn a_profile_change_while_discovering_applies_to_the_next_attempt() {
     let mut d = Driver::new();
-    let s = d.send(Event::ProfileApplied(settings(Some(60))));
-    let (op, _) = discovery_action(&s);
+    let s = d.profile(settings(Some(60)));
     let mut st = settings(Some(60));
     st.discovery_host = Some(hp("ise2.lab.test", 8443));
-    let changed = d.send(Event::ProfileApplied(st));
+    let changed = d.profile(st);
     assert!(changed.actions.is_empty());
-    let failed = d.send(Event::DiscoveryFinished {
-        op,
-        result: Err(vec![]),
-    });
+    let failed = d.fail_discovery(&s, vec![]);
     let retry = d.fire(&failed);
     assert_eq!(discovery_action(&retry).1, [hp("ise2.lab.test", 8443)]);
 }
@@ -713,24 +508,11 @@ fn a_profile_change_while_discovering_applies_to_the_next_attempt() {
 #[test]
 fn a_profile_change_while_assessing_waits_for_the_result() {
     let mut d = Driver::new();
-    let s = d.send(Event::ProfileApplied(settings(Some(60))));
-    let (op, _) = discovery_action(&s);
-    let s = d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 8443),
-            discovery: discovery(PostureStatus::Unknown),
-        }),
-    });
-    let (op, _, _) = assessment_action(&s);
-    let changed = d.send(Event::ProfileApplied(settings(None)));
+    let s = d.reach_assessing(settings(Some(60)));
+    let changed = d.profile(settings(None));
     assert!(changed.actions.is_empty() && changed.transition.is_none());
     assert_eq!(d.state.phase().name(), PhaseName::Assessing);
-    let s = d.send(Event::AssessmentFinished {
-        op,
-        evaluated_in: std::time::Duration::ZERO,
-        result: Ok(PostureStatus::Compliant),
-    });
+    let s = d.assess(&s, Ok(PostureStatus::Compliant));
     assert!(timer_action(&s).is_none(), "the new profile disables sync");
 }
 
@@ -739,33 +521,59 @@ fn a_failed_discovery_names_every_target_in_its_log_line() {
     let mut d = Driver::new();
     let mut st = settings(Some(60));
     st.call_home_list = vec![hp("psn1.lab.test", 8443)];
-    let s = d.send(Event::ProfileApplied(st));
-    let (op, targets) = discovery_action(&s);
-    let outcomes = vec![
-        TargetOutcome::new(targets[0].clone(), Outcome::Blocked(BlockedKind::Refused)),
-        TargetOutcome::new(
-            targets[1].clone(),
-            Outcome::Failed(FailureKind::HttpStatus(500)),
-        ),
-    ];
-    let s = d.send(Event::DiscoveryFinished {
-        op,
-        result: Err(outcomes),
-    });
+    let s = d.profile(st);
+    let (_, targets) = discovery_action(&s);
+    let mut outcomes = all_refused(&targets[..1]);
+    outcomes.push(TargetOutcome::new(
+        targets[1].clone(),
+        Outcome::Failed(FailureKind::HttpStatus(500)),
+    ));
+    let s = d.fail_discovery(&s, outcomes);
     let line = s.transition.unwrap().to_string();
     assert!(
         line.starts_with("discovering -> discovering (no discovery target answered"),
         "{line}"
     );
+    for part in [
+        "ise.lab.test:8443: blocked (connection refused)",
+        "psn1.lab.test:8443: failed: http status 500",
+        "retry in",
+    ] {
+        assert!(line.contains(part), "{line}");
+    }
+}
+
+#[test]
+fn the_no_target_lines_name_the_refused_targets() {
+    let mut d = Driver::new();
+    let mut st = settings(Some(60));
+    st.discovery_host = None;
+    let line = d.profile(st).transition.unwrap().to_string();
+    assert_eq!(
+        line,
+        "idle -> idle (no discovery target: set DiscoveryHost or CallHomeList in the profile)"
+    );
+    let st = settings_allowing(Some(60), "*.corp.test");
+    let line = d.profile(st).transition.unwrap().to_string();
+    assert_eq!(
+        line,
+        "idle -> idle (no discovery target: set DiscoveryHost or CallHomeList in the profile \
+         (refused by ServerNameRules: ise.lab.test:8443))"
+    );
+
+    let mut d = Driver::new();
+    let s = d.reach_known(Some(60), PostureStatus::Compliant);
+    let st = settings_allowing(Some(60), "ise.lab.test");
+    d.profile(st);
+    let line = d.fire(&s).transition.unwrap().to_string();
     assert!(
-        line.contains("ise.lab.test:8443: blocked (connection refused)"),
+        line.starts_with(
+            "known -> known (no state sync probe target is allowed by ServerNameRules and \
+             ServerPorts; round skipped (refused: psn1.lab.test:8449, psn2.lab.test:8449, \
+             psn3.lab.test:8449); session="
+        ),
         "{line}"
     );
-    assert!(
-        line.contains("psn1.lab.test:8443: failed: http status 500"),
-        "{line}"
-    );
-    assert!(line.contains("retry in"), "{line}");
 }
 
 // ---- discovery keeps failing ---------------------------------------------
@@ -784,16 +592,9 @@ fn discovery_bundles(s: &Step) -> Vec<&BundleReason> {
 
 /// Fails the discovery started in `s` with every target refused; returns the
 /// failing step and the retry step (after the backoff).
-fn fail_discovery(d: &mut Driver, s: &Step) -> (Step, Step) {
-    let (op, targets) = discovery_action(s);
-    let outcomes = targets
-        .iter()
-        .map(|t| TargetOutcome::new(t.clone(), Outcome::Blocked(BlockedKind::Refused)))
-        .collect();
-    let failed = d.send(Event::DiscoveryFinished {
-        op,
-        result: Err(outcomes),
-    });
+fn refuse_discovery(d: &mut Driver, s: &Step) -> (Step, Step) {
+    let (_, targets) = discovery_action(s);
+    let failed = d.fail_discovery(s, all_refused(&targets));
     let retry = d.fire(&failed);
     (failed, retry)
 }
@@ -801,10 +602,10 @@ fn fail_discovery(d: &mut Driver, s: &Step) -> (Step, Step) {
 #[test]
 fn discovery_failing_asks_for_one_bundle_at_the_threshold_and_not_before() {
     let mut d = Driver::new();
-    let mut s = d.send(Event::ProfileApplied(settings(None)));
+    let mut s = d.profile(settings(None));
     let mut bundles = Vec::new();
     for n in 1..=DISCOVERY_FAILURES_FOR_BUNDLE + 5 {
-        let (failed, retry) = fail_discovery(&mut d, &s);
+        let (failed, retry) = refuse_discovery(&mut d, &s);
         let found = discovery_bundles(&failed);
         if n < DISCOVERY_FAILURES_FOR_BUNDLE {
             assert!(found.is_empty(), "no bundle after {n} failures");
@@ -846,33 +647,25 @@ fn discovery_failing_asks_for_one_bundle_at_the_threshold_and_not_before() {
 #[test]
 fn a_successful_discovery_ends_the_episode_and_the_next_one_may_bundle_again() {
     let mut d = Driver::new();
-    let mut s = d.send(Event::ProfileApplied(settings(Some(1))));
+    let mut s = d.profile(settings(Some(1)));
     let mut total = 0;
     for _ in 0..DISCOVERY_FAILURES_FOR_BUNDLE {
-        let (failed, retry) = fail_discovery(&mut d, &s);
+        let (failed, retry) = refuse_discovery(&mut d, &s);
         total += discovery_bundles(&failed).len();
         s = retry;
     }
     assert_eq!(total, 1);
     // Success, then the assessment fails: back to discovering, a new episode
     // that starts counting from zero.
-    let (op, _) = discovery_action(&s);
-    let found = d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 8443),
-            discovery: discovery(PostureStatus::Unknown),
-        }),
-    });
-    let (op, _, psn) = assessment_action(&found);
-    let failed = d.send(Event::AssessmentFinished {
-        op,
-        evaluated_in: std::time::Duration::ZERO,
-        result: Err(TargetOutcome::new(
+    let found = d.answer_discovery(&s, PostureStatus::Unknown);
+    let (_, _, psn) = assessment_action(&found);
+    let failed = d.assess(
+        &found,
+        Err(TargetOutcome::new(
             psn,
             Outcome::Failed(FailureKind::ReplyTimeout),
         )),
-    });
+    );
     match d.state.phase() {
         Phase::Discovering(dis) => {
             assert_eq!(dis.episode.failures, 0);
@@ -884,7 +677,7 @@ fn a_successful_discovery_ends_the_episode_and_the_next_one_may_bundle_again() {
     let mut s = d.fire(&failed);
     let mut counts = Vec::new();
     for _ in 0..DISCOVERY_FAILURES_FOR_BUNDLE + 2 {
-        let (failed, retry) = fail_discovery(&mut d, &s);
+        let (failed, retry) = refuse_discovery(&mut d, &s);
         counts.push(discovery_bundles(&failed).len());
         s = retry;
     }
@@ -896,19 +689,11 @@ fn a_successful_discovery_ends_the_episode_and_the_next_one_may_bundle_again() {
 #[test]
 fn a_discovered_psn_the_rules_refuse_counts_as_a_failed_attempt() {
     let mut d = Driver::new();
-    let mut st = settings(None);
-    st.server_name_rules = ServerNameRules::parse("ise.lab.test").unwrap();
-    let mut s = d.send(Event::ProfileApplied(st));
+    let st = settings_allowing(None, "ise.lab.test");
+    let mut s = d.profile(st);
     let mut reasons = Vec::new();
     for _ in 0..DISCOVERY_FAILURES_FOR_BUNDLE {
-        let (op, _) = discovery_action(&s);
-        let refused = d.send(Event::DiscoveryFinished {
-            op,
-            result: Ok(DiscoverySuccess {
-                answered: hp("ise.lab.test", 8443),
-                discovery: discovery(PostureStatus::Unknown),
-            }),
-        });
+        let refused = d.answer_discovery(&s, PostureStatus::Unknown);
         reasons.extend(discovery_bundles(&refused).into_iter().cloned());
         s = d.fire(&refused);
     }
@@ -925,8 +710,7 @@ fn a_discovered_psn_the_rules_refuse_counts_as_a_failed_attempt() {
 #[test]
 fn a_probe_restarting_discovery_starts_a_new_episode() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let r = d.fire(&s);
+    let r = d.reach_first_round(60);
     d.wait(secs(30));
     d.finish_round(&r, vec![answered("psn1.lab.test", PostureStatus::Unknown)]);
     match d.state.phase() {
@@ -940,7 +724,7 @@ fn a_misconfiguration_bundle_reason_names_the_psn() {
     let stop = SyncStop {
         psn: hp("psn1.lab.test", 8449),
         status: PostureStatus::Compliant,
-        session: SessionId::new(SID).unwrap(),
+        session: session(),
         at: MonoTime::ZERO,
     };
     let text = BundleReason::Misconfiguration(stop).to_string();
@@ -978,18 +762,10 @@ fn results_with_unknown_ids_are_stale_in_every_phase() {
     let mut phases = Vec::new();
     phases.push(State::new(vec![], 1));
     let mut d = Driver::new();
-    d.send(Event::ProfileApplied(settings(Some(60))));
+    d.profile(settings(Some(60)));
     phases.push(d.state.clone());
     let mut d = Driver::new();
-    let s = d.send(Event::ProfileApplied(settings(Some(60))));
-    let (op, _) = discovery_action(&s);
-    d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 8443),
-            discovery: discovery(PostureStatus::Unknown),
-        }),
-    });
+    d.reach_assessing(settings(Some(60)));
     phases.push(d.state.clone());
     let mut d = Driver::new();
     let s = d.reach_known(Some(60), PostureStatus::Compliant);
@@ -1020,7 +796,7 @@ fn results_with_unknown_ids_are_stale_in_every_phase() {
 #[test]
 fn a_result_for_the_right_id_but_the_wrong_kind_is_stale() {
     let mut d = Driver::new();
-    let s = d.send(Event::ProfileApplied(settings(Some(60))));
+    let s = d.profile(settings(Some(60)));
     let (op, _) = discovery_action(&s);
     // The discovery's id used for an assessment result or a timer.
     assert!(
@@ -1070,15 +846,8 @@ impl IntoMono for Duration {
 #[test]
 fn a_transition_reads_as_one_line_with_session_and_psn() {
     let mut d = Driver::new();
-    let s = d.reach_known(Some(60), PostureStatus::Compliant);
-    let r = d.fire(&s);
-    let done = d.finish_round(
-        &r,
-        vec![TargetOutcome::new(
-            hp("psn2.lab.test", 8449),
-            Outcome::NotFound,
-        )],
-    );
+    let r = d.reach_first_round(60);
+    let done = d.finish_round(&r, vec![on("psn2.lab.test", Outcome::NotFound)]);
     let line = done.transition.unwrap().to_string();
     assert!(line.starts_with("known -> discovering ("), "{line}");
     assert!(line.contains("404"), "{line}");
@@ -1119,12 +888,9 @@ const STATUSES: [PostureStatus; 5] = PostureStatus::ALL;
 fn round_outcomes(n: u8) -> Vec<TargetOutcome> {
     match n % 6 {
         0 | 1 => vec![blocked("psn1.lab.test"), blocked("psn2.lab.test")],
-        2 => vec![TargetOutcome::new(
-            hp("psn1.lab.test", 8449),
-            Outcome::NotFound,
-        )],
-        3 => vec![TargetOutcome::new(
-            hp("psn1.lab.test", 8449),
+        2 => vec![on("psn1.lab.test", Outcome::NotFound)],
+        3 => vec![on(
+            "psn1.lab.test",
             Outcome::Failed(FailureKind::Tls { detail: "x".into() }),
         )],
         _ => vec![
@@ -1149,13 +915,10 @@ struct Reached {
 /// Plays `moves` against the machine, checking the invariants after every step.
 fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
     let mut reached = Reached::default();
-    let mut d = Driver {
-        state: State::new(vec![], seed),
-        now: MonoTime::ZERO,
-    };
+    let mut d = Driver::with_state(State::new(vec![], seed));
     let mut pending: Vec<Action> = Vec::new();
     let mut timer: Option<(OpId, MonoTime)> = None;
-    let first = d.send(Event::ProfileApplied(settings(Some(10))));
+    let first = d.profile(settings(Some(10)));
     pending.extend(
         first
             .actions
@@ -1232,6 +995,10 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
         if s.stale {
             prop_assert_eq!(&before, after);
             prop_assert!(s.actions.is_empty());
+        }
+        // Outside idle the machine always runs under settings.
+        if after.phase() != &Phase::Idle {
+            prop_assert!(after.settings().is_some());
         }
         // Counters only grow.
         let (b, a) = (before.counters(), after.counters());
@@ -1346,40 +1113,22 @@ fn random_sequences_explore_known_restarts_and_sync_stopped() {
 #[test]
 fn reassessments_a_server_provokes_are_rate_limited_by_their_cost() {
     let mut d = Driver::new();
-    let s = d.send(Event::ProfileApplied(settings(Some(5))));
-    let (mut op, _) = discovery_action(&s);
+    let mut s = d.profile(settings(Some(5)));
     let mut waits = Vec::new();
     for _ in 0..8 {
-        let s = d.send(Event::DiscoveryFinished {
-            op,
-            result: Ok(DiscoverySuccess {
-                answered: hp("ise.lab.test", 8443),
-                discovery: discovery(PostureStatus::Unknown),
-            }),
-        });
-        let (assess, _, _) = assessment_action(&s);
+        let found = d.answer_discovery(&s, PostureStatus::Unknown);
         d.wait(secs(5));
-        let s = d.send(Event::AssessmentFinished {
-            op: assess,
-            evaluated_in: evaluation::BURST / 4,
-            result: Ok(PostureStatus::Compliant),
-        });
-        let s = d.fire(&s);
-        let s = d.finish_round(
-            &s,
-            vec![TargetOutcome::new(
-                hp("psn1.lab.test", 8449),
-                Outcome::Answered(PostureStatus::Unknown),
-            )],
-        );
+        let known = d.assess_costing(&found, Ok(PostureStatus::Compliant), evaluation::BURST / 4);
+        let r = d.fire(&known);
+        let lost = d.finish_round(&r, vec![answered("psn1.lab.test", PostureStatus::Unknown)]);
         assert_eq!(d.state.phase().name(), PhaseName::Discovering);
-        let t = s.transition.clone().unwrap();
-        match discovery_or_timer(&s) {
-            Ok(next) => {
+        let t = lost.transition.clone().unwrap();
+        s = match discovery_or_timer(&lost) {
+            Ok(_) => {
                 waits.push(Duration::ZERO);
-                op = next;
+                lost
             }
-            Err((timer, when)) => {
+            Err((_, when)) => {
                 let wait = when.saturating_since(d.now);
                 assert!(
                     matches!(t.reason, Reason::ReassessmentRateLimited { .. }),
@@ -1388,11 +1137,11 @@ fn reassessments_a_server_provokes_are_rate_limited_by_their_cost() {
                 assert!(t.to_string().contains("rate limit"), "{t}");
                 assert_eq!(t.severity, Severity::Warn);
                 waits.push(wait);
-                d.now = when;
-                let s = d.send(Event::TimerFired { timer });
-                op = discovery_action(&s).0;
+                let retry = d.fire(&lost);
+                discovery_action(&retry);
+                retry
             }
-        }
+        };
     }
     // Four evaluations of 5 s fill the burst; from then on each waits
     // about the 100 s its 5 s take to drain at 5 %, less the time between.
@@ -1417,8 +1166,7 @@ fn a_psn_named_on_a_port_outside_server_ports_is_never_probed() {
     let mut d = Driver::new();
     let mut st = settings(Some(5));
     st.server_ports = profile_schema::PortRanges::parse("8000-8999").unwrap();
-    let s = d.send(Event::ProfileApplied(st));
-    let (op, _) = discovery_action(&s);
+    let s = d.profile(st);
     let mut reply = discovery(PostureStatus::Unknown);
     reply.psn.state_sync_port = 22;
     reply.psn_list = vec![
@@ -1428,19 +1176,8 @@ fn a_psn_named_on_a_port_outside_server_ports_is_never_probed() {
         },
         psn("psn3.lab.test"),
     ];
-    let s = d.send(Event::DiscoveryFinished {
-        op,
-        result: Ok(DiscoverySuccess {
-            answered: hp("ise.lab.test", 8443),
-            discovery: reply,
-        }),
-    });
-    let (op, _, _) = assessment_action(&s);
-    let s = d.send(Event::AssessmentFinished {
-        op,
-        evaluated_in: Duration::ZERO,
-        result: Ok(PostureStatus::Compliant),
-    });
+    let s = d.discover(&s, hp("ise.lab.test", 8443), reply);
+    let s = d.assess(&s, Ok(PostureStatus::Compliant));
     let s = d.fire(&s);
     let round = s
         .actions

@@ -9,7 +9,7 @@ use profile_schema::HostPort;
 use serde::{Deserialize, Serialize};
 
 use super::evaluation;
-use crate::outcome::{Answer, TargetOutcome};
+use crate::outcome::{Answer, TargetOutcome, spelled};
 use crate::targets::RefusedTarget;
 
 /// The name of a phase, as `status --json` spells it.
@@ -26,21 +26,13 @@ pub enum PhaseName {
     Known,
 }
 
-impl PhaseName {
+spelled! {
     /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PhaseName::Idle => "idle",
-            PhaseName::Discovering => "discovering",
-            PhaseName::Assessing => "assessing",
-            PhaseName::Known => "known",
-        }
-    }
-}
-
-impl fmt::Display for PhaseName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    PhaseName {
+        Idle => "idle",
+        Discovering => "discovering",
+        Assessing => "assessing",
+        Known => "known",
     }
 }
 
@@ -257,11 +249,7 @@ impl fmt::Display for Reason {
                 f.write_str(
                     "no discovery target: set DiscoveryHost or CallHomeList in the profile",
                 )?;
-                if !refused.is_empty() {
-                    let names: Vec<String> = refused.iter().map(|r| r.target.to_string()).collect();
-                    write!(f, " (refused by ServerNameRules: {})", names.join(", "))?;
-                }
-                Ok(())
+                write_refused(f, "refused by ServerNameRules", refused)
             }
             Reason::DiscoveryRetry { attempt } => {
                 write!(f, "retrying discovery after {attempt} failed attempts")
@@ -323,11 +311,7 @@ impl fmt::Display for Reason {
                 f.write_str(
                     "no state sync probe target is allowed by ServerNameRules and ServerPorts; round skipped",
                 )?;
-                if !refused.is_empty() {
-                    let names: Vec<String> = refused.iter().map(|r| r.target.to_string()).collect();
-                    write!(f, " (refused: {})", names.join(", "))?;
-                }
-                Ok(())
+                write_refused(f, "refused", refused)
             }
             Reason::ReassessmentRateLimited { cause, wait } => write!(
                 f,
@@ -339,6 +323,19 @@ impl fmt::Display for Reason {
             Reason::SyncEnabledByProfile => f.write_str("state sync enabled by the profile"),
         }
     }
+}
+
+/// ` (label: host:port, ...)` after a sentence, when targets were refused.
+fn write_refused(
+    f: &mut fmt::Formatter<'_>,
+    label: &str,
+    refused: &[RefusedTarget],
+) -> fmt::Result {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = refused.iter().map(|r| r.target.to_string()).collect();
+    write!(f, " ({label}: {})", names.join(", "))
 }
 
 /// One decision of the machine: a phase change, or a notable decision inside

@@ -12,14 +12,14 @@ use crate::machine::transition::{PhaseName, Reason, Severity};
 use crate::outcome::TargetOutcome;
 use crate::targets;
 
-impl Cx<'_> {
+impl Cx {
     pub(in crate::machine) fn on_assessment(
         &mut self,
         op: OpId,
         result: Result<PostureStatus, TargetOutcome>,
         evaluated_in: Duration,
     ) -> bool {
-        let assessing = match &self.s.phase {
+        let assessing = match &self.phase {
             Phase::Assessing(a) if a.op == op => a.clone(),
             _ => return false,
         };
@@ -50,7 +50,7 @@ impl Cx<'_> {
     }
 
     fn enter_known(&mut self, info: SessionInfo, posture: PostureStatus, psn: HostPort) {
-        let from = self.s.phase.name();
+        let from = self.phase.name();
         let persisted =
             targets::merge_persisted(&self.s.persisted, &info.connected, &info.answered);
         if persisted != self.s.persisted {
@@ -70,7 +70,7 @@ impl Cx<'_> {
                 purpose: RoundPurpose::First,
             }
         };
-        self.s.phase = Phase::Known(Known {
+        self.phase = Phase::Known(Known {
             info,
             posture,
             since: self.now,

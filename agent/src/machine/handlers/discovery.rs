@@ -15,10 +15,10 @@ use crate::machine::transition::{PhaseName, Reason, Severity};
 use crate::outcome::TargetOutcome;
 use crate::targets;
 
-impl Cx<'_> {
+impl Cx {
     /// Starts a discovery attempt (or goes idle when there is nothing to try).
     pub(super) fn start_discovery(&mut self, attempt: u32, from: PhaseName, reason: Reason) {
-        let settings = self.settings;
+        let settings = &self.settings;
         let sel = targets::discovery_targets(
             &self.s.persisted,
             settings.discovery_host.as_ref(),
@@ -26,7 +26,7 @@ impl Cx<'_> {
             &settings.server_name_rules,
         );
         if sel.targets.is_empty() {
-            self.s.phase = Phase::Idle;
+            self.phase = Phase::Idle;
             self.record(
                 from,
                 Reason::NoDiscoveryTarget {
@@ -46,7 +46,7 @@ impl Cx<'_> {
             refused: sel.refused,
         });
         let episode = self.episode();
-        self.s.phase = Phase::Discovering(Discovering {
+        self.phase = Phase::Discovering(Discovering {
             attempt,
             episode,
             wait: DiscoveryWait::InFlight(op),
@@ -71,7 +71,7 @@ impl Cx<'_> {
         let delay = backoff.delay_jittered(attempt, jitter);
         let (timer, at) = self.arm(delay);
         let episode = self.episode();
-        self.s.phase = Phase::Discovering(Discovering {
+        self.phase = Phase::Discovering(Discovering {
             attempt: attempt.saturating_add(1),
             episode,
             wait: DiscoveryWait::Backoff { timer, at },
@@ -82,7 +82,7 @@ impl Cx<'_> {
     /// The discovery episode under way, or a new one when the agent is not
     /// discovering yet (it comes from `idle`, `assessing` or `known`).
     pub(super) fn episode(&self) -> Episode {
-        match &self.s.phase {
+        match &self.phase {
             Phase::Discovering(d) => d.episode,
             Phase::Idle | Phase::Assessing(_) | Phase::Known(_) => Episode::new(self.now),
         }
@@ -91,7 +91,7 @@ impl Cx<'_> {
     /// Counts a failed discovery attempt in the current episode and asks for
     /// the episode's one bundle when discovery keeps failing.
     fn discovery_failed(&mut self, last_error: impl FnOnce() -> String) {
-        let Phase::Discovering(d) = &mut self.s.phase else {
+        let Phase::Discovering(d) = &mut self.phase else {
             return;
         };
         let episode = &mut d.episode;
@@ -113,7 +113,7 @@ impl Cx<'_> {
         op: OpId,
         result: Result<DiscoverySuccess, Vec<TargetOutcome>>,
     ) -> bool {
-        let attempt = match &self.s.phase {
+        let attempt = match &self.phase {
             Phase::Discovering(Discovering {
                 attempt,
                 wait: DiscoveryWait::InFlight(current),
@@ -178,7 +178,7 @@ impl Cx<'_> {
             psn: psn.clone(),
         });
         self.s.last_session = Some(discovery.session.clone());
-        self.s.phase = Phase::Assessing(Assessing {
+        self.phase = Phase::Assessing(Assessing {
             info: SessionInfo {
                 session: discovery.session,
                 connected: discovery.psn,

@@ -13,26 +13,32 @@ use profile_schema::HostPort;
 
 use super::events::{Action, Step};
 use super::settings::Settings;
-use super::state::{Discovering, DiscoveryWait, Known, OpId, Phase, Probing, RoundPurpose, State};
+use super::state::{
+    Discovering, DiscoveryWait, Known, Memory, OpId, Phase, Probing, RoundPurpose, Run, State,
+};
 use super::transition::{PhaseName, Reason, Severity, Transition};
 use crate::timing::MonoTime;
 
-/// One step's working set.
-pub(super) struct Cx<'a> {
-    s: State,
+/// One step's working set: a [`Run`] taken apart, so that handlers change
+/// the phase while reading the settings it runs under.
+pub(super) struct Cx {
+    phase: Phase,
     /// The settings in force: the ones just applied when handling
-    /// `Event::ProfileApplied` (`s.settings` is updated after the step).
-    settings: &'a Settings,
+    /// `Event::ProfileApplied`.
+    settings: Settings,
+    s: Memory,
     now: MonoTime,
     actions: Vec<Action>,
     transition: Option<Transition>,
 }
 
-impl<'a> Cx<'a> {
-    pub(super) fn new(state: &State, settings: &'a Settings, now: MonoTime) -> Cx<'a> {
+impl Cx {
+    /// Starts a step of `state` in `phase` under `settings`.
+    pub(super) fn new(state: &State, phase: Phase, settings: Settings, now: MonoTime) -> Cx {
         Cx {
-            s: state.clone(),
+            phase,
             settings,
+            s: state.memory.clone(),
             now,
             actions: Vec::new(),
             transition: None,
@@ -42,7 +48,13 @@ impl<'a> Cx<'a> {
     /// The step's result for a current event.
     pub(super) fn finish(self) -> Step {
         Step {
-            state: self.s,
+            state: State {
+                run: Some(Run {
+                    settings: self.settings,
+                    phase: self.phase,
+                }),
+                memory: self.s,
+            },
             actions: self.actions,
             transition: self.transition,
             stale: false,
@@ -58,10 +70,10 @@ impl<'a> Cx<'a> {
     ) {
         self.transition = Some(Transition {
             from,
-            to: self.s.phase.name(),
+            to: self.phase.name(),
             reason,
             severity,
-            session: self.s.session().cloned(),
+            session: self.phase.session().cloned(),
             psn,
         });
     }
@@ -78,8 +90,8 @@ impl<'a> Cx<'a> {
     pub(super) fn on_profile(&mut self) {
         let sync = self.settings.sync;
         let delay = self.settings.transition_delay.get();
-        let from = self.s.phase.name();
-        match &mut self.s.phase {
+        let from = self.phase.name();
+        match &mut self.phase {
             Phase::Idle => self.start_discovery(0, from, Reason::ProfileApplied),
             // New targets and backoff cap apply from the next attempt.
             Phase::Discovering(_) | Phase::Assessing(_) => {}
@@ -88,26 +100,26 @@ impl<'a> Cx<'a> {
                 (Probing::Disabled, None) => {}
                 (Probing::Disabled, Some(_)) => {
                     let (timer, at) = self.arm(delay);
-                    if let Phase::Known(known) = &mut self.s.phase {
+                    if let Phase::Known(known) = &mut self.phase {
                         known.probing = Probing::Waiting {
                             timer,
                             at,
                             purpose: RoundPurpose::First,
                         };
                     }
-                    let psn = self.s.connected_psn();
+                    let psn = self.phase.connected_psn();
                     self.record(from, Reason::SyncEnabledByProfile, Severity::Info, psn);
                 }
                 (Probing::InFlight { op, .. }, None) => {
                     let op = *op;
                     known.probing = Probing::Disabled;
                     self.actions.push(Action::Cancel { op });
-                    let psn = self.s.connected_psn();
+                    let psn = self.phase.connected_psn();
                     self.record(from, Reason::SyncDisabledByProfile, Severity::Info, psn);
                 }
                 (Probing::Waiting { .. }, None) => {
                     known.probing = Probing::Disabled;
-                    let psn = self.s.connected_psn();
+                    let psn = self.phase.connected_psn();
                     self.record(from, Reason::SyncDisabledByProfile, Severity::Info, psn);
                 }
                 // Still enabled: a new interval applies from the next schedule,
@@ -120,7 +132,7 @@ impl<'a> Cx<'a> {
     // ---- timers ----------------------------------------------------------
 
     pub(super) fn on_timer(&mut self, timer: OpId) -> bool {
-        match &self.s.phase {
+        match &self.phase {
             Phase::Discovering(Discovering {
                 attempt,
                 wait: DiscoveryWait::Backoff { timer: t, .. },

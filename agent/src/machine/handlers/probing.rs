@@ -17,12 +17,12 @@ use crate::outcome::{RoundVerdict, TargetOutcome, judge_round};
 use crate::targets;
 use crate::timing::ProbeStagger;
 
-impl Cx<'_> {
+impl Cx {
     pub(super) fn start_round(&mut self, purpose: RoundPurpose) {
-        let Phase::Known(known) = &self.s.phase else {
+        let Phase::Known(known) = &self.phase else {
             return;
         };
-        let settings = self.settings;
+        let settings = &self.settings;
         let sel = targets::probe_targets(
             &settings.probing_backup_list,
             &known.info.connected,
@@ -35,7 +35,7 @@ impl Cx<'_> {
             // happen either) and try again next interval; the profile may
             // change meanwhile.
             self.schedule_regular();
-            let psn = self.s.connected_psn();
+            let psn = self.phase.connected_psn();
             self.record(
                 PhaseName::Known,
                 Reason::NoProbeTarget {
@@ -60,7 +60,7 @@ impl Cx<'_> {
             within,
         });
         let started = self.now;
-        if let Phase::Known(known) = &mut self.s.phase {
+        if let Phase::Known(known) = &mut self.phase {
             known.probing = Probing::InFlight {
                 op,
                 purpose,
@@ -75,7 +75,7 @@ impl Cx<'_> {
     /// disabled when the profile no longer has an interval.
     fn schedule_regular(&mut self) {
         let sync = self.settings.sync;
-        let from = match &self.s.phase {
+        let from = match &self.phase {
             Phase::Known(Known {
                 probing: Probing::InFlight { started, .. },
                 ..
@@ -95,13 +95,13 @@ impl Cx<'_> {
                 }
             }
         };
-        if let Phase::Known(known) = &mut self.s.phase {
+        if let Phase::Known(known) = &mut self.phase {
             known.probing = probing;
         }
     }
 
     pub(in crate::machine) fn on_round(&mut self, op: OpId, outcomes: Vec<TargetOutcome>) -> bool {
-        let (known, purpose, started) = match &self.s.phase {
+        let (known, purpose, started) = match &self.phase {
             Phase::Known(
                 k @ Known {
                     probing:
@@ -141,7 +141,7 @@ impl Cx<'_> {
                 } else {
                     let delay = self.settings.transition_delay.get();
                     let (timer, at) = self.arm(delay);
-                    if let Phase::Known(k) = &mut self.s.phase {
+                    if let Phase::Known(k) = &mut self.phase {
                         k.probing = Probing::Waiting {
                             timer,
                             at,
@@ -193,7 +193,7 @@ impl Cx<'_> {
         self.s.counters.discovery_restarts += 1;
         // The transition names the session that was lost and the PSN that
         // said so; record it before the phase drops the session.
-        let session = self.s.session().cloned();
+        let session = self.phase.session().cloned();
         let wait = self.s.evaluation.wait(self.now);
         if wait.is_zero() {
             self.start_discovery(0, PhaseName::Known, reason);
@@ -202,7 +202,7 @@ impl Cx<'_> {
             // (machine/evaluation.rs): rediscover once that has drained.
             let (timer, at) = self.arm(wait);
             let episode = self.episode();
-            self.s.phase = Phase::Discovering(Discovering {
+            self.phase = Phase::Discovering(Discovering {
                 attempt: 0,
                 episode,
                 wait: DiscoveryWait::Backoff { timer, at },
@@ -232,7 +232,7 @@ impl Cx<'_> {
         };
         self.s.counters.misconfigurations += 1;
         self.s.sync_stop = Some(stop.clone());
-        if let Phase::Known(k) = &mut self.s.phase {
+        if let Phase::Known(k) = &mut self.phase {
             k.probing = Probing::Stopped;
         }
         self.actions.push(Action::CollectBundle {
