@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use super::faults::MdmFault;
 use super::inventory::Device;
 use super::service::MdmLabState;
-use crate::admin_http::{
+use crate::common::admin_http::{
     AdminReply as Out, AdminToken, LOOPBACK_ONLY, error_reply as err, json_reply, serve_admin_http,
 };
 
@@ -57,7 +57,7 @@ impl MdmAdmin {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let bytes = crate::body::read_capped(req, 64 * 1024)
+        let bytes = crate::common::body::read_capped(req, 64 * 1024)
             .await
             .map_err(|e| err(StatusCode::BAD_REQUEST, e.to_string()))?;
         serde_json::from_slice(&bytes)

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::faults::{HUGE_BYTES, MdmFault, MdmFaultMode};
 use super::inventory::Inventory;
-use crate::mdm::xml::{DeviceQuery, DeviceRecord, DeviceReply, ServerInfo, Verdict};
+use crate::psn::mdm::xml::{DeviceQuery, DeviceRecord, DeviceReply, ServerInfo, Verdict};
 
 /// Largest device query body accepted.
 pub const MAX_QUERY_BODY: usize = 1024 * 1024;
@@ -280,7 +280,7 @@ impl MdmLabState {
                 false,
             );
         }
-        let body = match crate::body::read_capped(req, MAX_QUERY_BODY).await {
+        let body = match crate::common::body::read_capped(req, MAX_QUERY_BODY).await {
             Ok(b) => b,
             Err(e) => return reply(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n"), false),
         };

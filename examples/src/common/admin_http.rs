@@ -1,6 +1,6 @@
-//! What the admin APIs of psn-lab ([`crate::admin`]) and mdm-lab
+//! What the admin APIs of psn-lab ([`crate::psn::admin`]) and mdm-lab
 //! ([`crate::mdmlab::admin`]) share: the accept loop (plain HTTP/1.1 on
-//! loopback, see [`crate::admin`] for why that is acceptable), the bearer
+//! loopback, see [`crate::psn::admin`] for why that is acceptable), the bearer
 //! token (checked in constant time, never logged) and JSON replies.
 //!
 //! Each API keeps its own calls, its own log line per request and its own
@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::lab_server::{HttpResponse, accept_until_shutdown, serve_http1};
+use crate::common::lab_server::{HttpResponse, accept_until_shutdown, serve_http1};
 
 /// What an admin call comes to: a status and a JSON body.
 pub type AdminReply = (StatusCode, Value);

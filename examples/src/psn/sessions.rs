@@ -27,8 +27,8 @@ use std::time::SystemTime;
 use posture_protocol::{PostureStatus, ReportResult, SessionId};
 use serde::{Deserialize, Serialize};
 
-use crate::error::LabError;
-use crate::fsutil;
+use crate::common::error::LabError;
+use crate::common::fsutil;
 
 /// One endpoint's session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

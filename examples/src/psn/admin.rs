@@ -33,12 +33,12 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admin_http::{
+use crate::common::admin_http::{
     AdminReply as Out, AdminToken, LOOPBACK_ONLY, error_reply as err, json_reply, serve_admin_http,
 };
-use crate::app::LabState;
-use crate::faults::{DaclSetting, FaultSetting};
-use crate::sessions::{SeedSpec, SessionError};
+use crate::psn::app::LabState;
+use crate::psn::faults::{DaclSetting, FaultSetting};
+use crate::psn::sessions::{SeedSpec, SessionError};
 
 /// Largest admin request body.
 pub const MAX_ADMIN_BODY: usize = 64 * 1024;
@@ -107,13 +107,15 @@ impl Admin {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let bytes = crate::body::read_capped(req, MAX_ADMIN_BODY)
+        let bytes = crate::common::body::read_capped(req, MAX_ADMIN_BODY)
             .await
             .map_err(|e| match e {
-                crate::body::BodyError::TooLarge { .. } => {
+                crate::common::body::BodyError::TooLarge { .. } => {
                     err(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
                 }
-                crate::body::BodyError::Read(_) => err(StatusCode::BAD_REQUEST, e.to_string()),
+                crate::common::body::BodyError::Read(_) => {
+                    err(StatusCode::BAD_REQUEST, e.to_string())
+                }
             })?;
         serde_json::from_slice(&bytes)
             .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
@@ -304,9 +306,9 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-    use crate::alarms::AlarmLog;
-    use crate::policy::Policy;
-    use crate::sessions::SessionStore;
+    use crate::psn::alarms::AlarmLog;
+    use crate::psn::policy::Policy;
+    use crate::psn::sessions::SessionStore;
 
     async fn ask(admin: &Admin, peer: [u8; 4], auth: &str) -> (StatusCode, http::HeaderMap, Value) {
         let req = Request::get("/sessions")

@@ -17,10 +17,10 @@ use posture_protocol::{
 };
 use serde::Serialize;
 
-use crate::alarms::{AlarmInput, AlarmLog};
-use crate::faults::{DaclMode, FaultMode, FaultSetting, OVERSIZED_BYTES};
-use crate::policy::Policy;
-use crate::sessions::{SessionError, SessionStore};
+use crate::psn::alarms::{AlarmInput, AlarmLog};
+use crate::psn::faults::{DaclMode, FaultMode, FaultSetting, OVERSIZED_BYTES};
+use crate::psn::policy::Policy;
+use crate::psn::sessions::{SessionError, SessionStore};
 
 /// Largest request body accepted (reports); larger is 413.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -157,7 +157,7 @@ pub struct LabState {
     /// The posture policy.
     pub policy: Policy,
     /// MDM verdicts and the MDM poller's status (docs/mdm.md).
-    pub mdm: crate::mdm::MdmState,
+    pub mdm: crate::psn::mdm::MdmState,
 }
 
 impl LabState {
@@ -309,13 +309,15 @@ where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    crate::body::read_capped(req, MAX_REQUEST_BYTES)
+    crate::common::body::read_capped(req, MAX_REQUEST_BYTES)
         .await
         .map_err(|e| match e {
-            crate::body::BodyError::TooLarge { .. } => {
+            crate::common::body::BodyError::TooLarge { .. } => {
                 Reply::text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
             }
-            crate::body::BodyError::Read(_) => Reply::text(StatusCode::BAD_REQUEST, e.to_string()),
+            crate::common::body::BodyError::Read(_) => {
+                Reply::text(StatusCode::BAD_REQUEST, e.to_string())
+            }
         })
 }
 
@@ -587,7 +589,7 @@ impl App {
         let mut decision = self.state.policy.decide(&report);
         // An MDM that holds the device non-compliant outweighs the agent's report (docs/mdm.md).
         if let Some(v) = self.state.mdm.verdict(&known.mac)
-            && v.verdict == crate::mdm::Verdict::NonCompliant
+            && v.verdict == crate::psn::mdm::Verdict::NonCompliant
             && decision.status != posture_protocol::PostureStatus::NonCompliant
         {
             tracing::info!(session = %id, mac = %known.mac, agent_decision = %decision.status, mdm_reason = v.reason.as_deref().unwrap_or(""), "the MDM holds the device non-compliant: decision NonCompliant");

@@ -11,9 +11,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
-use crate::error::LabError;
-use crate::fsutil;
-use crate::ready::Ready;
+use crate::common::error::LabError;
+use crate::common::fsutil;
+use crate::common::ready::Ready;
 
 /// A client of one lab's admin API.
 #[derive(Clone)]
