@@ -126,16 +126,11 @@ fn reply(status: StatusCode, body: impl Into<Bytes>, xml: bool) -> Response<Full
 }
 
 fn huge_body() -> Bytes {
-    let head = "<ise_api><name>attributes</name><api_version>3</api_version><padding>";
-    let tail = "</padding></ise_api>";
-    let mut s = String::with_capacity(HUGE_BYTES);
-    s.push_str(head);
-    s.extend(std::iter::repeat_n(
-        'x',
-        HUGE_BYTES - head.len() - tail.len(),
-    ));
-    s.push_str(tail);
-    Bytes::from(s)
+    crate::common::body::padded_xml(
+        "<ise_api><name>attributes</name><api_version>3</api_version><padding>",
+        "</padding></ise_api>",
+        HUGE_BYTES,
+    )
 }
 
 impl MdmLabState {

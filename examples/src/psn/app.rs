@@ -165,6 +165,11 @@ impl LabState {
     pub fn node_index(&self, name: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.info.name == name)
     }
+
+    /// The names of the lab's nodes, in order.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.info.name.as_str()).collect()
+    }
 }
 
 /// Where a request came in.
@@ -235,17 +240,11 @@ fn garbage_body() -> Bytes {
 fn oversized_body() -> Bytes {
     static BODY: OnceLock<Bytes> = OnceLock::new();
     BODY.get_or_init(|| {
-        // Well-formed XML, so that a client fails on the size and not on the syntax.
-        let head = r#"<postureStatus session="oversized" status="Unknown"><padding>"#;
-        let tail = "</padding></postureStatus>";
-        let mut s = String::with_capacity(OVERSIZED_BYTES);
-        s.push_str(head);
-        s.extend(std::iter::repeat_n(
-            'x',
-            OVERSIZED_BYTES - head.len() - tail.len(),
-        ));
-        s.push_str(tail);
-        Bytes::from(s)
+        crate::common::body::padded_xml(
+            r#"<postureStatus session="oversized" status="Unknown"><padding>"#,
+            "</padding></postureStatus>",
+            OVERSIZED_BYTES,
+        )
     })
     .clone()
 }
@@ -493,12 +492,7 @@ impl App {
                 ),
             );
         }
-        let owners: Vec<&str> = self
-            .state
-            .nodes
-            .iter()
-            .map(|n| n.info.name.as_str())
-            .collect();
+        let owners = self.state.node_names();
         let (session, created) = match self.state.sessions.discover(
             &mac,
             &node.info.name,

@@ -195,26 +195,20 @@ async fn connection(
     if port == PortKind::StateSync
         && let Some(mode) = dacl_blocks(&state, node_state, peer.ip())
     {
-        match mode {
-            DaclMode::Reject => {
-                node_state
-                    .counters
-                    .dacl_rejected
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(node = %node_state.info.name, %peer, "dACL emulation: connection reset");
-                // SO_LINGER 0: closing sends RST at once (and never blocks), like a dACL reject.
-                let _ = stream.set_zero_linger();
-                drop(stream);
-            }
-            DaclMode::Drop => {
-                node_state
-                    .counters
-                    .dacl_dropped
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(node = %node_state.info.name, %peer, "dACL emulation: connection held unanswered");
-                hold(stream).await;
-            }
-            DaclMode::Off => {}
+        let counters = &node_state.counters;
+        let (counter, what) = match mode {
+            DaclMode::Reject => (&counters.dacl_rejected, "connection reset"),
+            DaclMode::Drop => (&counters.dacl_dropped, "connection held unanswered"),
+            DaclMode::Off => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(node = %node_state.info.name, %peer, "dACL emulation: {what}");
+        if mode == DaclMode::Drop {
+            hold(stream).await;
+        } else {
+            // SO_LINGER 0: closing sends RST at once (and never blocks), like a dACL reject.
+            let _ = stream.set_zero_linger();
+            drop(stream);
         }
         return;
     }

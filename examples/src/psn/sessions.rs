@@ -61,6 +61,31 @@ pub struct Session {
     pub last_report: Option<Vec<ReportResult>>,
 }
 
+impl Session {
+    /// A session created now, not yet probed or reported on.
+    fn new(
+        id: SessionId,
+        mac: String,
+        status: PostureStatus,
+        owner: &str,
+        endpoint: Option<IpAddr>,
+    ) -> Self {
+        let now = now_rfc3339();
+        Session {
+            id,
+            mac,
+            status,
+            owner: owner.to_owned(),
+            endpoint,
+            created: now.clone(),
+            updated: now,
+            probes: 0,
+            last_probe: None,
+            last_report: None,
+        }
+    }
+}
+
 /// How a session is seeded (config file or admin API).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,7 +189,6 @@ pub fn new_session_id(node_ip: IpAddr) -> SessionId {
     };
     let mut id: String = octets.iter().map(|b| format!("{b:02x}")).collect();
     id.extend((0..39).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char));
-    // Invariant: hex digits and ALPHABET are all valid session id characters and the length is 47.
     // Invariant: the id is built above from hex digits and the session-id
     // alphabet only, so it is always a valid session id.
     #[allow(clippy::expect_used)]
@@ -175,6 +199,18 @@ pub fn new_session_id(node_ip: IpAddr) -> SessionId {
 struct Inner {
     by_mac: BTreeMap<String, Session>,
     by_id: HashMap<SessionId, String>,
+}
+
+impl Inner {
+    /// A new id for a session of node `node_ip`, unused in the store.
+    fn fresh_id(&self, node_ip: IpAddr) -> SessionId {
+        loop {
+            let id = new_session_id(node_ip);
+            if !self.by_id.contains_key(&id) {
+                return id;
+            }
+        }
+    }
 }
 
 /// The shared session store.
@@ -283,25 +319,14 @@ impl SessionStore {
             }
             return Ok((s.clone(), false));
         }
-        let id = loop {
-            let id = new_session_id(node_ip);
-            if !inner.by_id.contains_key(&id) {
-                break id;
-            }
-        };
-        let now = now_rfc3339();
-        let s = Session {
-            id: id.clone(),
-            mac: mac.to_owned(),
-            status: PostureStatus::Unknown,
-            owner: node.to_owned(),
-            endpoint: Some(endpoint),
-            created: now.clone(),
-            updated: now,
-            probes: 0,
-            last_probe: None,
-            last_report: None,
-        };
+        let id = inner.fresh_id(node_ip);
+        let s = Session::new(
+            id.clone(),
+            mac.to_owned(),
+            PostureStatus::Unknown,
+            node,
+            Some(endpoint),
+        );
         self.persist(&s)?;
         inner.by_id.insert(id, mac.to_owned());
         inner.by_mac.insert(mac.to_owned(), s.clone());
@@ -473,26 +498,15 @@ impl SessionStore {
                 }
                 id.clone()
             }
-            None => loop {
-                let id = new_session_id(node_ip);
-                if !inner.by_id.contains_key(&id) {
-                    break id;
-                }
-            },
+            None => inner.fresh_id(node_ip),
         };
-        let now = now_rfc3339();
-        let s = Session {
-            id: id.clone(),
-            mac: mac.clone(),
-            status: spec.status,
-            owner: owner.to_owned(),
-            endpoint: spec.endpoint.map(|a| a.to_canonical()),
-            created: now.clone(),
-            updated: now,
-            probes: 0,
-            last_probe: None,
-            last_report: None,
-        };
+        let s = Session::new(
+            id.clone(),
+            mac.clone(),
+            spec.status,
+            owner,
+            spec.endpoint.map(|a| a.to_canonical()),
+        );
         self.persist(&s)?;
         if let Some(old) = inner.by_mac.insert(mac.clone(), s.clone()) {
             inner.by_id.remove(&old.id);
@@ -541,6 +555,20 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A store in a new directory (removed when the guard is dropped).
+    fn new_store() -> (tempfile::TempDir, SessionStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// A discovery of `MAC` on psn1 (127.0.0.1), the lab's only node, from `endpoint`.
+    fn discover_on_psn1(store: &SessionStore, endpoint: &str) -> (Session, bool) {
+        store
+            .discover(MAC, "psn1", ip("127.0.0.1"), ip(endpoint), &["psn1"])
+            .unwrap()
+    }
+
     #[test]
     fn ids_look_like_ise() {
         let id = new_session_id(ip("192.168.48.231"));
@@ -550,11 +578,8 @@ mod tests {
 
     #[test]
     fn discovery_creates_once_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
-        let (a, created) = store
-            .discover(MAC, "psn1", ip("127.0.0.1"), ip("127.0.0.2"), &["psn1"])
-            .unwrap();
+        let (dir, store) = new_store();
+        let (a, created) = discover_on_psn1(&store, "127.0.0.2");
         assert!(created);
         assert_eq!(a.status, PostureStatus::Unknown);
         let (b, created) = store
@@ -584,11 +609,8 @@ mod tests {
 
     #[test]
     fn endpoint_operations_are_refused_from_another_address() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
-        let (s, _) = store
-            .discover(MAC, "psn1", ip("127.0.0.1"), ip("127.0.0.2"), &["psn1"])
-            .unwrap();
+        let (_dir, store) = new_store();
+        let (s, _) = discover_on_psn1(&store, "127.0.0.2");
         let foreign = ip("127.0.0.3");
         let refused = |e: SessionError| match e {
             SessionError::ForeignAddress { id, bound, peer } => {
@@ -630,39 +652,25 @@ mod tests {
 
     #[test]
     fn addresses_are_stored_in_canonical_form_and_rebinding_takes_a_discovery() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
-        let (s, _) = store
-            .discover(
-                MAC,
-                "psn1",
-                ip("127.0.0.1"),
-                ip("::ffff:10.0.0.2"),
-                &["psn1"],
-            )
-            .unwrap();
+        let (_dir, store) = new_store();
+        let (s, _) = discover_on_psn1(&store, "::ffff:10.0.0.2");
         assert_eq!(s.endpoint, Some(ip("10.0.0.2")));
         assert!(same_host(ip("::ffff:10.0.0.2"), ip("10.0.0.2")));
         assert!(!same_host(ip("::10.0.0.2"), ip("10.0.0.2")));
         store.set_status(&s.id, PostureStatus::Compliant).unwrap();
         assert!(store.endpoint_is_known(ip("::ffff:10.0.0.2")));
         // The same address in the other form is no change.
-        let (again, _) = store
-            .discover(MAC, "psn1", ip("127.0.0.1"), ip("10.0.0.2"), &["psn1"])
-            .unwrap();
+        let (again, _) = discover_on_psn1(&store, "10.0.0.2");
         assert_eq!(again.updated, store.get(&s.id).unwrap().updated);
         // A discovery from a new address re-binds.
-        store
-            .discover(MAC, "psn1", ip("127.0.0.1"), ip("10.0.0.3"), &["psn1"])
-            .unwrap();
+        discover_on_psn1(&store, "10.0.0.3");
         assert!(store.authorize(&s.id, ip("10.0.0.3")).is_ok());
         assert!(store.authorize(&s.id, ip("10.0.0.2")).is_err());
     }
 
     #[test]
     fn a_session_seeded_without_an_address_is_bound_by_its_first_request() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
+        let (dir, store) = new_store();
         let spec = SeedSpec {
             mac: MAC.into(),
             status: PostureStatus::Unknown,
@@ -703,8 +711,7 @@ mod tests {
 
     #[test]
     fn seed_replaces_and_refuses_bad_macs() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
+        let (_dir, store) = new_store();
         let spec = SeedSpec {
             mac: "0050.56A8.BE02".into(),
             status: PostureStatus::Compliant,
