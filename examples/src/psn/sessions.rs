@@ -211,6 +211,23 @@ impl Inner {
             }
         }
     }
+
+    /// The MAC of session `id`.
+    fn mac_of(&self, id: &SessionId) -> Result<String, SessionError> {
+        self.by_id
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
+
+    /// Session `id`, to change.
+    fn session_mut(&mut self, id: &SessionId) -> Result<&mut Session, SessionError> {
+        match self.by_id.get(id) {
+            Some(mac) => self.by_mac.get_mut(mac),
+            None => None,
+        }
+        .ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
 }
 
 /// The shared session store.
@@ -342,15 +359,7 @@ impl SessionStore {
         f: impl FnOnce(&mut Session) -> T,
     ) -> Result<(Session, T), SessionError> {
         let mut inner = self.lock();
-        let mac = inner
-            .by_id
-            .get(id)
-            .cloned()
-            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
-        let s = inner
-            .by_mac
-            .get_mut(&mac)
-            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let s = inner.session_mut(id)?;
         let before = s.clone();
         let bound_now = match peer {
             Some(peer) => admit(s, peer)?,
@@ -418,11 +427,7 @@ impl SessionStore {
         id: &SessionId,
         peer: IpAddr,
     ) -> Result<&'a mut Session, SessionError> {
-        let s = match inner.by_id.get(id) {
-            Some(mac) => inner.by_mac.get_mut(mac),
-            None => None,
-        }
-        .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let s = inner.session_mut(id)?;
         if admit(s, peer)? {
             let updated = std::mem::replace(&mut s.updated, now_rfc3339());
             if let Err(e) = self.persist(s) {
@@ -463,11 +468,7 @@ impl SessionStore {
     /// Ends a session: it is forgotten and its file removed.
     pub fn end(&self, id: &SessionId) -> Result<Session, SessionError> {
         let mut inner = self.lock();
-        let mac = inner
-            .by_id
-            .get(id)
-            .cloned()
-            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let mac = inner.mac_of(id)?;
         let path = self.dir.join(file_name(&mac));
         match std::fs::remove_file(&path) {
             Ok(()) => {}
