@@ -7,37 +7,25 @@
 //! lists misconfiguration alarms and switches per-node fault modes and the dACL
 //! emulation, so the whole posture flow runs on one machine. See docs/psn-lab.md.
 //!
-//! Layout: [`app`] is the PSN as a function of (state, request), testable without
-//! a socket; [`server`] adds sockets, TLS and the dACL emulation; [`admin`] is the
-//! admin API; [`certs`], [`config`], [`policy`], [`sessions`], [`alarms`] and
-//! [`faults`] hold the parts; [`mdm`] is the external MDM integration and
-//! [`mdmlab`] the JAMF-style MDM of the lab (binary `mdm-lab`). What both lab
-//! servers do the same way is written once: [`lab_server`] (listeners, TLS,
-//! connections, ready file, shutdown), [`admin_http`] (the admin APIs' loop,
-//! token and replies), [`lab_main`] and [`lab_cli`] (what both binaries do
-//! around their commands).
+//! Layout, by what each part serves:
+//! - [`psn`] (`src/psn/`): psn-lab, the reference PSN, and its external MDM
+//!   client ([`psn::mdm`]);
+//! - [`mdmlab`] (`src/mdmlab/`): mdm-lab, the JAMF-style MDM of the lab (binary
+//!   `mdm-lab`);
+//! - [`common`] (`src/common/`): what both lab servers do the same way (TLS,
+//!   certificates, bodies, files, errors, the server skeleton and admin API
+//!   loop, the admin client, what both binaries do around their commands).
+//!
+//! The modules are also re-exported at their former paths (`psn_lab::sessions`,
+//! `psn_lab::tls`, ...) so the binaries, tests and fuzz targets keep their imports.
 
-pub mod admin;
-pub mod admin_http;
-pub mod alarms;
-pub mod app;
-pub mod body;
-pub mod certs;
-pub mod cli;
-pub mod config;
-pub mod ctl;
-pub mod error;
-pub mod faults;
-pub mod fsutil;
-pub mod lab_cli;
-pub mod lab_main;
-pub mod lab_server;
-pub mod mdm;
+pub mod common;
 pub mod mdmlab;
-pub mod policy;
-pub mod ready;
-pub mod server;
-pub mod sessions;
-pub mod tls;
+pub mod psn;
+
+pub use common::{
+    admin_http, body, certs, ctl, error, fsutil, lab_cli, lab_main, lab_server, ready, tls,
+};
+pub use psn::{admin, alarms, app, cli, config, faults, mdm, policy, server, sessions};
 
 pub use error::LabError;

@@ -136,7 +136,7 @@ impl State<'_> {
         e: &BytesStart<'_>,
         empty: bool,
     ) -> Result<(), ()> {
-        let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+        let name = e.name().as_ref().to_owned();
         let pos = self.idx.pos(offset);
         if !is_xml_name(&name) {
             let key = self.current_key();
@@ -243,7 +243,7 @@ impl State<'_> {
     /// written, trimmed; malformed ones are reported and give an empty
     /// string.
     fn attributes(&mut self, offset: usize, name: &str, e: &BytesStart<'_>) -> String {
-        let raw = String::from_utf8_lossy(e.attributes_raw()).into_owned();
+        let raw = e.attributes_raw().to_owned();
         let raw = raw.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
         if raw.is_empty() {
             return String::new();
@@ -265,7 +265,7 @@ impl State<'_> {
     }
 
     fn general_ref(&mut self, offset: usize, r: &BytesRef<'_>) {
-        let raw = String::from_utf8_lossy(r.as_ref()).into_owned();
+        let raw = r.as_ref().to_owned();
         let resolved = if r.is_char_ref() {
             match r.resolve_char_ref() {
                 Ok(Some(c)) if is_xml_char(c) => Some(c.to_string()),
@@ -307,7 +307,7 @@ impl State<'_> {
 fn check_attributes(e: &BytesStart<'_>) -> Result<(), String> {
     // Name -> where it starts in the tag, for quick-xml's own duplicate
     // message; the map keeps the check linear in the number of attributes.
-    let mut seen: HashMap<&[u8], usize> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut attributes = e.attributes();
     attributes.with_checks(false);
     for attr in attributes {
@@ -317,25 +317,27 @@ fn check_attributes(e: &BytesStart<'_>) -> Result<(), String> {
                 "more than {MAX_ATTRIBUTES} attributes, the most one element may have"
             ));
         }
-        let key: &[u8] = attr.key.into_inner();
+        let key: &str = attr.key.into_inner();
         let at = offset_in(e, key);
         if let Some(&first) = seen.get(key) {
             return Err(AttrError::Duplicated(at, first).to_string());
         }
         seen.insert(key, at);
-        let name = String::from_utf8_lossy(key).into_owned();
+        let name = key.to_owned();
         if !is_xml_name(&name) {
             return Err(format!(
                 "`{}` is not a valid attribute name",
                 truncate(&name)
             ));
         }
-        if attr.value.contains(&b'<') {
+        if attr.value.contains('<') {
             return Err(format!(
                 "the value of `{name}` contains `<`; write it as &lt;"
             ));
         }
-        let value = attr.unescape_value().map_err(|err| {
+        // Unescaping only, as before quick-xml 0.42: `normalized_value` would
+        // also turn tabs and line breaks into spaces.
+        let value = quick_xml::escape::unescape(&attr.value).map_err(|err| {
             format!("the value of `{name}`: {err}; only &lt; &gt; &amp; &apos; &quot; and character references are allowed")
         })?;
         if !value.chars().all(is_xml_char) {
@@ -349,8 +351,8 @@ fn check_attributes(e: &BytesStart<'_>) -> Result<(), String> {
 
 /// Where `part`, a slice of the tag `e`, starts in it: the position
 /// quick-xml's attribute errors count from.
-fn offset_in(e: &BytesStart<'_>, part: &[u8]) -> usize {
-    let tag: &[u8] = e;
+fn offset_in(e: &BytesStart<'_>, part: &str) -> usize {
+    let tag: &str = e;
     (part.as_ptr() as usize).saturating_sub(tag.as_ptr() as usize)
 }
 
@@ -459,17 +461,11 @@ pub(crate) fn read(text: &str) -> RawDoc {
             }
             Event::End(_) => st.end(offset),
             Event::Text(t) => {
-                let s = t
-                    .xml10_content()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default();
+                let s = t.xml10_content().into_owned();
                 st.text(offset, &s);
             }
             Event::CData(c) => {
-                let s = c
-                    .xml10_content()
-                    .map(|c| c.into_owned())
-                    .unwrap_or_default();
+                let s = c.xml10_content().into_owned();
                 if st.depth <= 1 && st.current.is_none() && !s.trim().is_empty() {
                     st.error(offset, None, "CDATA section outside any key".to_owned());
                 } else {

@@ -183,12 +183,12 @@ fn start_element(
     e: &BytesStart<'_>,
     max_attributes: usize,
 ) -> Result<Element, ParseError> {
-    let name = String::from_utf8(e.name().as_ref().to_vec())
-        .map_err(|_| xml_err(reader, "element name is not UTF-8"))?;
+    // quick-xml 0.42 reads UTF-8 only, so names and values arrive as `str`.
+    let name = e.name().as_ref().to_owned();
     let mut attrs = Vec::new();
     // Name -> where it starts in the tag, for quick-xml's own duplicate
     // message; a hash map keeps the check linear.
-    let mut seen: HashMap<&[u8], usize> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut iter = e.attributes();
     iter.with_checks(false);
     for attr in iter {
@@ -201,22 +201,21 @@ fn start_element(
                 ),
             ));
         }
-        let key_bytes: &[u8] = attr.key.into_inner();
-        let at = offset_in(e, key_bytes);
-        if let Some(&first) = seen.get(key_bytes) {
+        let key: &str = attr.key.into_inner();
+        let at = offset_in(e, key);
+        if let Some(&first) = seen.get(key) {
             return Err(xml_err(
                 reader,
                 AttrError::Duplicated(at, first).to_string(),
             ));
         }
-        seen.insert(key_bytes, at);
-        let key = String::from_utf8(key_bytes.to_vec())
-            .map_err(|_| xml_err(reader, "attribute name is not UTF-8"))?;
-        let value = attr
-            .unescape_value()
+        seen.insert(key, at);
+        // Unescaping only, as before 0.42: `normalized_value` would also turn
+        // tabs and line breaks into spaces, which changes what a value means.
+        let value = quick_xml::escape::unescape(&attr.value)
             .map_err(|err| xml_err(reader, err.to_string()))?
             .into_owned();
-        attrs.push((key, value));
+        attrs.push((key.to_owned(), value));
     }
     Ok(Element {
         name,
@@ -227,8 +226,8 @@ fn start_element(
 
 /// Where `part`, a slice of the tag `e`, starts in it: the position
 /// quick-xml's attribute errors count from.
-fn offset_in(e: &BytesStart<'_>, part: &[u8]) -> usize {
-    let tag: &[u8] = e;
+fn offset_in(e: &BytesStart<'_>, part: &str) -> usize {
+    let tag: &str = e;
     (part.as_ptr() as usize).saturating_sub(tag.as_ptr() as usize)
 }
 
@@ -298,9 +297,8 @@ pub fn parse_with(input: &[u8], limits: &Limits) -> Result<Element, ParseError> 
                 }
             }
             Event::Text(t) => {
-                let text = t
-                    .decode()
-                    .map_err(|err| xml_err(&reader, err.to_string()))?;
+                // The raw text, line ends as written (what `decode` gave before 0.42).
+                let text = t.into_inner();
                 let text = quick_xml::escape::unescape(&text)
                     .map_err(|err| xml_err(&reader, err.to_string()))?;
                 match stack.last_mut() {
@@ -310,9 +308,7 @@ pub fn parse_with(input: &[u8], limits: &Limits) -> Result<Element, ParseError> 
                 }
             }
             Event::GeneralRef(r) => {
-                let name = r
-                    .decode()
-                    .map_err(|err| xml_err(&reader, err.to_string()))?;
+                let name = r.into_inner();
                 let resolved = resolve_reference(&name)
                     .ok_or_else(|| xml_err(&reader, format!("unknown entity &{name};")))?;
                 match stack.last_mut() {
@@ -321,8 +317,7 @@ pub fn parse_with(input: &[u8], limits: &Limits) -> Result<Element, ParseError> 
                 }
             }
             Event::CData(c) => {
-                let text = String::from_utf8(c.into_inner().into_owned())
-                    .map_err(|_| xml_err(&reader, "CDATA is not UTF-8"))?;
+                let text = c.into_inner();
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&text),
                     None => return Err(xml_err(&reader, "CDATA outside the root element")),
@@ -422,6 +417,18 @@ mod tests {
         assert_eq!(el.attr("n63"), Some(""));
         let over = parse(with_attributes("a", MAX_ATTRIBUTES + 1).as_bytes());
         assert!(matches!(over, Err(ParseError::Xml { .. })), "{over:?}");
+    }
+
+    #[test]
+    fn attribute_values_keep_their_line_breaks_and_invalid_utf8_is_refused() {
+        // quick-xml 0.42's `normalized_value` would turn these into spaces.
+        let el = parse(b"<a v='x&#10;y\ty'/>").unwrap();
+        assert_eq!(el.attr("v"), Some("x\ny\ty"));
+        assert!(matches!(parse(b"<a>\xff</a>"), Err(ParseError::Xml { .. })));
+        assert!(matches!(
+            parse(b"<a v='\xff'/>"),
+            Err(ParseError::Xml { .. })
+        ));
     }
 
     #[test]

@@ -217,23 +217,30 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
 
+    // One probe, recorded with its latency from `t`; each task gets its own clones.
+    let probe_and_record = move |t: Instant| {
+        let (connector, name, request, record) = (
+            connector.clone(),
+            name.clone(),
+            request.clone(),
+            record.clone(),
+        );
+        async move {
+            let r = probe(&connector, args.addr, &name, &request).await;
+            record(t, r).await;
+        }
+    };
+
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();
     match args.rate {
         None => {
             for _ in 0..args.concurrency.max(1) {
-                let (connector, name, request, record) = (
-                    connector.clone(),
-                    name.clone(),
-                    request.clone(),
-                    record.clone(),
-                );
+                let probe_and_record = probe_and_record.clone();
                 tasks.spawn(async move {
                     while Instant::now() < deadline {
-                        let t = Instant::now();
-                        let r = probe(&connector, args.addr, &name, &request).await;
-                        record(t, r).await;
+                        probe_and_record(Instant::now()).await;
                     }
                 });
             }
@@ -243,17 +250,8 @@ async fn run(args: Args) -> Result<(), String> {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             while Instant::now() < deadline {
                 let t = tick.tick().await.into_std();
-                let (connector, name, request, record) = (
-                    connector.clone(),
-                    name.clone(),
-                    request.clone(),
-                    record.clone(),
-                );
-                tasks.spawn(async move {
-                    let r = probe(&connector, args.addr, &name, &request).await;
-                    // Latency from the scheduled start: queueing delay counts.
-                    record(t, r).await;
-                });
+                // Latency from the scheduled start: queueing delay counts.
+                tasks.spawn(probe_and_record(t));
             }
         }
     }

@@ -24,8 +24,15 @@ use tokio::sync::watch;
 use super::faults::MdmFault;
 use super::inventory::Device;
 use super::service::MdmLabState;
-use crate::admin_http::{
-    AdminReply as Out, AdminToken, LOOPBACK_ONLY, error_reply as err, json_reply, serve_admin_http,
+use crate::common::admin_http::{
+    AdminReply as Out, AdminToken, BodyLimit, error_reply as err, json_body, json_reply,
+    serve_admin_api, to_value,
+};
+
+// An oversized body gets 400 here (psn-lab's admin API: 413), as it always had.
+const BODY_LIMIT: BodyLimit = BodyLimit {
+    max: 64 * 1024,
+    too_large: StatusCode::BAD_REQUEST,
 };
 
 /// The admin service. (`Debug` is safe: [`AdminToken`] redacts itself.)
@@ -52,18 +59,6 @@ impl MdmAdmin {
         }
     }
 
-    async fn body<T: serde::de::DeserializeOwned, B>(req: Request<B>) -> Result<T, Out>
-    where
-        B: Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let bytes = crate::body::read_capped(req, 64 * 1024)
-            .await
-            .map_err(|e| err(StatusCode::BAD_REQUEST, e.to_string()))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
-    }
-
     /// Answers one admin request.
     pub async fn handle<B>(&self, peer: SocketAddr, req: Request<B>) -> Response<Full<Bytes>>
     where
@@ -82,41 +77,38 @@ impl MdmAdmin {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if !peer.ip().is_loopback() {
-            return Err(err(StatusCode::FORBIDDEN, LOOPBACK_ONLY));
-        }
-        if !self.token.accepts(&req) {
-            return Err(err(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token (from DIR/mdm-admin-token)",
-            ));
-        }
+        self.token.admit(
+            peer,
+            &req,
+            "missing or wrong bearer token (from DIR/mdm-admin-token)",
+        )?;
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let to = |v: &dyn erased::Ser| v.value();
         match (&method, path.as_str()) {
-            (&Method::GET, "/devices") => Ok((StatusCode::OK, to(&self.state.inventory.list()))),
+            (&Method::GET, "/devices") => {
+                Ok((StatusCode::OK, to_value(&self.state.inventory.list())))
+            }
             (&Method::POST, "/devices") => {
-                let d: Device = Self::body(req).await?;
+                let d: Device = json_body(req, BODY_LIMIT).await?;
                 self.state
                     .inventory
                     .upsert(d.clone())
                     .map_err(|m| err(StatusCode::BAD_REQUEST, m))?;
                 tracing::info!(mac = ?d.mac, guid = ?d.guid, compliant = d.compliant, "mdm-lab: device added");
-                Ok((StatusCode::CREATED, to(&d)))
+                Ok((StatusCode::CREATED, to_value(&d)))
             }
-            (&Method::GET, "/stats") => Ok((StatusCode::OK, to(&self.state.stats.view()))),
-            (&Method::GET, "/fault") => Ok((StatusCode::OK, to(&self.state.fault()))),
+            (&Method::GET, "/stats") => Ok((StatusCode::OK, to_value(&self.state.stats.view()))),
+            (&Method::GET, "/fault") => Ok((StatusCode::OK, to_value(&self.state.fault()))),
             (&Method::POST, "/fault") => {
-                let f: MdmFault = Self::body(req).await?;
+                let f: MdmFault = json_body(req, BODY_LIMIT).await?;
                 f.validate().map_err(|m| err(StatusCode::BAD_REQUEST, m))?;
                 self.state.set_fault(f);
                 tracing::info!(mode = ?f.mode, slow_ms = f.slow_ms, scope = ?f.scope, "mdm-lab: fault mode switched");
-                Ok((StatusCode::OK, to(&f)))
+                Ok((StatusCode::OK, to_value(&f)))
             }
             (&Method::POST, p) if p.starts_with("/devices/") && p.ends_with("/compliance") => {
                 let id = &p["/devices/".len()..p.len() - "/compliance".len()];
-                let b: ComplianceBody = Self::body(req).await?;
+                let b: ComplianceBody = json_body(req, BODY_LIMIT).await?;
                 let d = self
                     .state
                     .inventory
@@ -128,7 +120,7 @@ impl MdmAdmin {
                         )
                     })?;
                 tracing::info!(device = %id, compliant = d.compliant, reason = d.reason.as_deref().unwrap_or(""), "mdm-lab: device compliance flipped");
-                Ok((StatusCode::OK, to(&d)))
+                Ok((StatusCode::OK, to_value(&d)))
             }
             _ => Err(err(
                 StatusCode::NOT_FOUND,
@@ -138,24 +130,11 @@ impl MdmAdmin {
     }
 }
 
-mod erased {
-    //! A tiny helper so the router can serialise values of different types.
-    pub trait Ser {
-        fn value(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn value(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
-}
-
 /// Serves the admin API until shutdown (plain HTTP on loopback; see
 /// docs/psn-lab.md for why).
 pub async fn serve(listener: TcpListener, admin: MdmAdmin, shutdown: watch::Receiver<bool>) {
-    serve_admin_http(listener, shutdown, move |peer, req| {
-        let admin = admin.clone();
-        async move { admin.handle(peer, req).await }
+    serve_admin_api(listener, shutdown, admin, |admin, peer, req| async move {
+        admin.handle(peer, req).await
     })
     .await;
 }
@@ -167,6 +146,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::common::admin_http::LOOPBACK_ONLY;
     use crate::mdmlab::inventory::Inventory;
     use crate::mdmlab::service::MdmIdentity;
 

@@ -8,7 +8,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use super::server::MdmLabConfig;
-use crate::lab_cli::{DEFAULT_LAB_DIR, LogArgs};
+use crate::common::lab_cli::{DEFAULT_LAB_DIR, LogArgs};
 
 /// A JAMF-style MDM for the posture-sync lab (network integration endpoint, MDM API v3).
 #[derive(Debug, Parser)]
@@ -73,7 +73,7 @@ impl ServeArgs {
     /// The configuration.
     pub fn to_config(&self) -> Result<MdmLabConfig, crate::LabError> {
         let password = match &self.password_file {
-            Some(p) => crate::fsutil::read_text(p, "password file")?
+            Some(p) => crate::common::fsutil::read_text(p, "password file")?
                 .lines()
                 .next()
                 .unwrap_or_default()
@@ -95,7 +95,7 @@ impl ServeArgs {
 }
 
 /// `mdm-lab ctl`.
-pub type CtlArgs = crate::lab_cli::CtlArgs<CtlCall>;
+pub type CtlArgs = crate::common::lab_cli::CtlArgs<CtlCall>;
 
 /// Admin calls.
 #[derive(Debug, Subcommand)]

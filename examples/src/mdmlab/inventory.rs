@@ -13,9 +13,9 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::LabError;
-use crate::fsutil;
-use crate::mdm::xml::{DeviceRecord, Verdict, mac_for_mdm};
+use crate::common::error::LabError;
+use crate::common::fsutil;
+use crate::psn::mdm::xml::{DeviceRecord, Verdict, mac_for_mdm};
 
 /// One managed device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,14 +12,14 @@ use tokio_rustls::TlsAcceptor;
 use super::admin::MdmAdmin;
 use super::inventory::Inventory;
 use super::service::{MdmIdentity, MdmLabState};
-use crate::certs::{self, CertRequest};
-use crate::error::LabError;
-use crate::fsutil;
-use crate::lab_server::{
+use crate::common::certs::{self, CertRequest};
+use crate::common::error::LabError;
+use crate::common::fsutil;
+use crate::common::lab_server::{
     HANDSHAKE_TIMEOUT, HandshakeError, RunningServer, ServerTasks, accept_until_shutdown, bind,
     serve_http1, tls_handshake, write_admin_token,
 };
-use crate::mdm::client::basic_auth;
+use crate::psn::mdm::client::basic_auth;
 
 /// Ready file name in the lab directory.
 pub const MDM_READY_FILE: &str = "mdm-ready.json";
@@ -149,7 +149,7 @@ pub async fn start(config: MdmLabConfig, inventory: Inventory) -> Result<Running
         tracing::info!(cert = %paths.cert.display(), %name, names = ?sans, "issued mdm-lab's certificate");
     }
     let paths = certs::node_paths(&dir, CERT_NAME);
-    let tls = crate::tls::server_config(&paths.cert, &paths.key)?;
+    let tls = crate::common::tls::server_config(&paths.cert, &paths.key)?;
     let (listener, listen) = bind(config.listen, "mdm-lab endpoint").await?;
     let (admin_listener, admin) = bind(config.admin, "mdm-lab admin API").await?;
     let state = Arc::new(MdmLabState::new(

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::faults::{HUGE_BYTES, MdmFault, MdmFaultMode};
 use super::inventory::Inventory;
-use crate::mdm::xml::{DeviceQuery, DeviceRecord, DeviceReply, ServerInfo, Verdict};
+use crate::psn::mdm::xml::{DeviceQuery, DeviceRecord, DeviceReply, ServerInfo, Verdict};
 
 /// Largest device query body accepted.
 pub const MAX_QUERY_BODY: usize = 1024 * 1024;
@@ -126,16 +126,11 @@ fn reply(status: StatusCode, body: impl Into<Bytes>, xml: bool) -> Response<Full
 }
 
 fn huge_body() -> Bytes {
-    let head = "<ise_api><name>attributes</name><api_version>3</api_version><padding>";
-    let tail = "</padding></ise_api>";
-    let mut s = String::with_capacity(HUGE_BYTES);
-    s.push_str(head);
-    s.extend(std::iter::repeat_n(
-        'x',
-        HUGE_BYTES - head.len() - tail.len(),
-    ));
-    s.push_str(tail);
-    Bytes::from(s)
+    crate::common::body::padded_xml(
+        "<ise_api><name>attributes</name><api_version>3</api_version><padding>",
+        "</padding></ise_api>",
+        HUGE_BYTES,
+    )
 }
 
 impl MdmLabState {
@@ -280,7 +275,7 @@ impl MdmLabState {
                 false,
             );
         }
-        let body = match crate::body::read_capped(req, MAX_QUERY_BODY).await {
+        let body = match crate::common::body::read_capped(req, MAX_QUERY_BODY).await {
             Ok(b) => b,
             Err(e) => return reply(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n"), false),
         };

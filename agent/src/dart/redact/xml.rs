@@ -236,12 +236,10 @@ pub(super) fn secret_content_ranges(text: &str) -> Option<Vec<(usize, usize)>> {
             Event::Start(e) => match &mut inside {
                 Some((depth, _)) => *depth += 1,
                 None => {
-                    let name = std::str::from_utf8(e.local_name().into_inner()).ok()?;
+                    let name = e.local_name().into_inner();
                     let named = e.attributes().flatten().any(|a| {
-                        let key =
-                            std::str::from_utf8(a.key.local_name().into_inner()).unwrap_or("");
-                        let value = std::str::from_utf8(&a.value).unwrap_or("");
-                        is_naming_key(key) && is_secret_name(value)
+                        let key = a.key.local_name().into_inner();
+                        is_naming_key(key) && is_secret_name(&a.value)
                     });
                     if is_secret_name(name) || named {
                         inside = Some((1, after));

@@ -27,8 +27,8 @@ use std::time::SystemTime;
 use posture_protocol::{PostureStatus, ReportResult, SessionId};
 use serde::{Deserialize, Serialize};
 
-use crate::error::LabError;
-use crate::fsutil;
+use crate::common::error::LabError;
+use crate::common::fsutil;
 
 /// One endpoint's session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +59,31 @@ pub struct Session {
     /// The latest report's results.
     #[serde(default)]
     pub last_report: Option<Vec<ReportResult>>,
+}
+
+impl Session {
+    /// A session created now, not yet probed or reported on.
+    fn new(
+        id: SessionId,
+        mac: String,
+        status: PostureStatus,
+        owner: &str,
+        endpoint: Option<IpAddr>,
+    ) -> Self {
+        let now = now_rfc3339();
+        Session {
+            id,
+            mac,
+            status,
+            owner: owner.to_owned(),
+            endpoint,
+            created: now.clone(),
+            updated: now,
+            probes: 0,
+            last_probe: None,
+            last_report: None,
+        }
+    }
 }
 
 /// How a session is seeded (config file or admin API).
@@ -164,7 +189,6 @@ pub fn new_session_id(node_ip: IpAddr) -> SessionId {
     };
     let mut id: String = octets.iter().map(|b| format!("{b:02x}")).collect();
     id.extend((0..39).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char));
-    // Invariant: hex digits and ALPHABET are all valid session id characters and the length is 47.
     // Invariant: the id is built above from hex digits and the session-id
     // alphabet only, so it is always a valid session id.
     #[allow(clippy::expect_used)]
@@ -175,6 +199,35 @@ pub fn new_session_id(node_ip: IpAddr) -> SessionId {
 struct Inner {
     by_mac: BTreeMap<String, Session>,
     by_id: HashMap<SessionId, String>,
+}
+
+impl Inner {
+    /// A new id for a session of node `node_ip`, unused in the store.
+    fn fresh_id(&self, node_ip: IpAddr) -> SessionId {
+        loop {
+            let id = new_session_id(node_ip);
+            if !self.by_id.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// The MAC of session `id`.
+    fn mac_of(&self, id: &SessionId) -> Result<String, SessionError> {
+        self.by_id
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
+
+    /// Session `id`, to change.
+    fn session_mut(&mut self, id: &SessionId) -> Result<&mut Session, SessionError> {
+        match self.by_id.get(id) {
+            Some(mac) => self.by_mac.get_mut(mac),
+            None => None,
+        }
+        .ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
 }
 
 /// The shared session store.
@@ -283,25 +336,14 @@ impl SessionStore {
             }
             return Ok((s.clone(), false));
         }
-        let id = loop {
-            let id = new_session_id(node_ip);
-            if !inner.by_id.contains_key(&id) {
-                break id;
-            }
-        };
-        let now = now_rfc3339();
-        let s = Session {
-            id: id.clone(),
-            mac: mac.to_owned(),
-            status: PostureStatus::Unknown,
-            owner: node.to_owned(),
-            endpoint: Some(endpoint),
-            created: now.clone(),
-            updated: now,
-            probes: 0,
-            last_probe: None,
-            last_report: None,
-        };
+        let id = inner.fresh_id(node_ip);
+        let s = Session::new(
+            id.clone(),
+            mac.to_owned(),
+            PostureStatus::Unknown,
+            node,
+            Some(endpoint),
+        );
         self.persist(&s)?;
         inner.by_id.insert(id, mac.to_owned());
         inner.by_mac.insert(mac.to_owned(), s.clone());
@@ -317,15 +359,7 @@ impl SessionStore {
         f: impl FnOnce(&mut Session) -> T,
     ) -> Result<(Session, T), SessionError> {
         let mut inner = self.lock();
-        let mac = inner
-            .by_id
-            .get(id)
-            .cloned()
-            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
-        let s = inner
-            .by_mac
-            .get_mut(&mac)
-            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let s = inner.session_mut(id)?;
         let before = s.clone();
         let bound_now = match peer {
             Some(peer) => admit(s, peer)?,
@@ -393,11 +427,7 @@ impl SessionStore {
         id: &SessionId,
         peer: IpAddr,
     ) -> Result<&'a mut Session, SessionError> {
-        let s = match inner.by_id.get(id) {
-            Some(mac) => inner.by_mac.get_mut(mac),
-            None => None,
-        }
-        .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let s = inner.session_mut(id)?;
         if admit(s, peer)? {
             let updated = std::mem::replace(&mut s.updated, now_rfc3339());
             if let Err(e) = self.persist(s) {
@@ -438,11 +468,7 @@ impl SessionStore {
     /// Ends a session: it is forgotten and its file removed.
     pub fn end(&self, id: &SessionId) -> Result<Session, SessionError> {
         let mut inner = self.lock();
-        let mac = inner
-            .by_id
-            .get(id)
-            .cloned()
-            .ok_or_else(|| SessionError::NotFound(id.clone()))?;
+        let mac = inner.mac_of(id)?;
         let path = self.dir.join(file_name(&mac));
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -473,26 +499,15 @@ impl SessionStore {
                 }
                 id.clone()
             }
-            None => loop {
-                let id = new_session_id(node_ip);
-                if !inner.by_id.contains_key(&id) {
-                    break id;
-                }
-            },
+            None => inner.fresh_id(node_ip),
         };
-        let now = now_rfc3339();
-        let s = Session {
-            id: id.clone(),
-            mac: mac.clone(),
-            status: spec.status,
-            owner: owner.to_owned(),
-            endpoint: spec.endpoint.map(|a| a.to_canonical()),
-            created: now.clone(),
-            updated: now,
-            probes: 0,
-            last_probe: None,
-            last_report: None,
-        };
+        let s = Session::new(
+            id.clone(),
+            mac.clone(),
+            spec.status,
+            owner,
+            spec.endpoint.map(|a| a.to_canonical()),
+        );
         self.persist(&s)?;
         if let Some(old) = inner.by_mac.insert(mac.clone(), s.clone()) {
             inner.by_id.remove(&old.id);
@@ -541,6 +556,20 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A store in a new directory (removed when the guard is dropped).
+    fn new_store() -> (tempfile::TempDir, SessionStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// A discovery of `MAC` on psn1 (127.0.0.1), the lab's only node, from `endpoint`.
+    fn discover_on_psn1(store: &SessionStore, endpoint: &str) -> (Session, bool) {
+        store
+            .discover(MAC, "psn1", ip("127.0.0.1"), ip(endpoint), &["psn1"])
+            .unwrap()
+    }
+
     #[test]
     fn ids_look_like_ise() {
         let id = new_session_id(ip("192.168.48.231"));
@@ -550,11 +579,8 @@ mod tests {
 
     #[test]
     fn discovery_creates_once_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
-        let (a, created) = store
-            .discover(MAC, "psn1", ip("127.0.0.1"), ip("127.0.0.2"), &["psn1"])
-            .unwrap();
+        let (dir, store) = new_store();
+        let (a, created) = discover_on_psn1(&store, "127.0.0.2");
         assert!(created);
         assert_eq!(a.status, PostureStatus::Unknown);
         let (b, created) = store
@@ -584,11 +610,8 @@ mod tests {
 
     #[test]
     fn endpoint_operations_are_refused_from_another_address() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
-        let (s, _) = store
-            .discover(MAC, "psn1", ip("127.0.0.1"), ip("127.0.0.2"), &["psn1"])
-            .unwrap();
+        let (_dir, store) = new_store();
+        let (s, _) = discover_on_psn1(&store, "127.0.0.2");
         let foreign = ip("127.0.0.3");
         let refused = |e: SessionError| match e {
             SessionError::ForeignAddress { id, bound, peer } => {
@@ -630,39 +653,25 @@ mod tests {
 
     #[test]
     fn addresses_are_stored_in_canonical_form_and_rebinding_takes_a_discovery() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
-        let (s, _) = store
-            .discover(
-                MAC,
-                "psn1",
-                ip("127.0.0.1"),
-                ip("::ffff:10.0.0.2"),
-                &["psn1"],
-            )
-            .unwrap();
+        let (_dir, store) = new_store();
+        let (s, _) = discover_on_psn1(&store, "::ffff:10.0.0.2");
         assert_eq!(s.endpoint, Some(ip("10.0.0.2")));
         assert!(same_host(ip("::ffff:10.0.0.2"), ip("10.0.0.2")));
         assert!(!same_host(ip("::10.0.0.2"), ip("10.0.0.2")));
         store.set_status(&s.id, PostureStatus::Compliant).unwrap();
         assert!(store.endpoint_is_known(ip("::ffff:10.0.0.2")));
         // The same address in the other form is no change.
-        let (again, _) = store
-            .discover(MAC, "psn1", ip("127.0.0.1"), ip("10.0.0.2"), &["psn1"])
-            .unwrap();
+        let (again, _) = discover_on_psn1(&store, "10.0.0.2");
         assert_eq!(again.updated, store.get(&s.id).unwrap().updated);
         // A discovery from a new address re-binds.
-        store
-            .discover(MAC, "psn1", ip("127.0.0.1"), ip("10.0.0.3"), &["psn1"])
-            .unwrap();
+        discover_on_psn1(&store, "10.0.0.3");
         assert!(store.authorize(&s.id, ip("10.0.0.3")).is_ok());
         assert!(store.authorize(&s.id, ip("10.0.0.2")).is_err());
     }
 
     #[test]
     fn a_session_seeded_without_an_address_is_bound_by_its_first_request() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
+        let (dir, store) = new_store();
         let spec = SeedSpec {
             mac: MAC.into(),
             status: PostureStatus::Unknown,
@@ -703,8 +712,7 @@ mod tests {
 
     #[test]
     fn seed_replaces_and_refuses_bad_macs() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path()).unwrap();
+        let (_dir, store) = new_store();
         let spec = SeedSpec {
             mac: "0050.56A8.BE02".into(),
             status: PostureStatus::Compliant,

@@ -11,24 +11,16 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
-use crate::error::LabError;
-use crate::fsutil;
-use crate::ready::Ready;
+use crate::common::admin_http::AdminToken;
+use crate::common::error::LabError;
+use crate::common::fsutil;
+use crate::common::ready::Ready;
 
-/// A client of one lab's admin API.
-#[derive(Clone)]
+/// A client of one lab's admin API. (`Debug` is safe: [`AdminToken`] redacts itself.)
+#[derive(Debug, Clone)]
 pub struct AdminClient {
     addr: SocketAddr,
-    token: String,
-}
-
-impl std::fmt::Debug for AdminClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminClient")
-            .field("addr", &self.addr)
-            .field("token", &"<redacted>")
-            .finish()
-    }
+    token: AdminToken,
 }
 
 impl AdminClient {
@@ -36,7 +28,7 @@ impl AdminClient {
     pub fn new(addr: SocketAddr, token: impl Into<String>) -> Self {
         AdminClient {
             addr,
-            token: token.into(),
+            token: AdminToken::new(token.into()),
         }
     }
 
@@ -73,7 +65,7 @@ impl AdminClient {
             .method(method)
             .uri(path)
             .header(header::HOST, self.addr.to_string())
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::AUTHORIZATION, self.token.authorization())
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| self.fail(e))?;

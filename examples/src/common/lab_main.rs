@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::ctl::AdminClient;
-use crate::error::LabError;
+use crate::common::ctl::AdminClient;
+use crate::common::error::LabError;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text (colours
 /// only on a terminal) or, with `json`, as JSON lines. Called once, first

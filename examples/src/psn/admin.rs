@@ -28,20 +28,25 @@ use http_body_util::Full;
 use hyper::body::Body;
 use posture_protocol::{PostureStatus, SessionId};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admin_http::{
-    AdminReply as Out, AdminToken, LOOPBACK_ONLY, error_reply as err, json_reply, serve_admin_http,
+use crate::common::admin_http::{
+    AdminReply as Out, AdminToken, BodyLimit, error_reply as err, json_body, json_reply,
+    serve_admin_api, to_value,
 };
-use crate::app::LabState;
-use crate::faults::{DaclSetting, FaultSetting};
-use crate::sessions::{SeedSpec, SessionError};
+use crate::psn::app::LabState;
+use crate::psn::faults::{DaclSetting, FaultSetting};
+use crate::psn::sessions::{SeedSpec, SessionError};
 
 /// Largest admin request body.
 pub const MAX_ADMIN_BODY: usize = 64 * 1024;
+
+const BODY_LIMIT: BodyLimit = BodyLimit {
+    max: MAX_ADMIN_BODY,
+    too_large: StatusCode::PAYLOAD_TOO_LARGE,
+};
 
 /// The admin service. (`Debug` is safe: [`AdminToken`] redacts itself.)
 #[derive(Debug, Clone)]
@@ -67,10 +72,6 @@ fn session_err(e: SessionError) -> Out {
         // address; mapped for completeness.
         SessionError::ForeignAddress { .. } => err(StatusCode::FORBIDDEN, e.to_string()),
     }
-}
-
-fn to_value<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 impl Admin {
@@ -102,34 +103,14 @@ impl Admin {
         resp
     }
 
-    async fn json_body<T: DeserializeOwned, B>(req: Request<B>) -> Result<T, Out>
-    where
-        B: Body,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let bytes = crate::body::read_capped(req, MAX_ADMIN_BODY)
-            .await
-            .map_err(|e| match e {
-                crate::body::BodyError::TooLarge { .. } => {
-                    err(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
-                }
-                crate::body::BodyError::Read(_) => err(StatusCode::BAD_REQUEST, e.to_string()),
-            })?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
-    }
-
     fn node(&self, name: &str) -> Result<usize, Out> {
         self.state.node_index(name).ok_or_else(|| {
-            let names: Vec<&str> = self
-                .state
-                .nodes
-                .iter()
-                .map(|n| n.info.name.as_str())
-                .collect();
             err(
                 StatusCode::NOT_FOUND,
-                format!("no node {name:?} (nodes: {})", names.join(", ")),
+                format!(
+                    "no node {name:?} (nodes: {})",
+                    self.state.node_names().join(", ")
+                ),
             )
         })
     }
@@ -139,14 +120,12 @@ impl Admin {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if !peer.ip().is_loopback() {
-            return err(StatusCode::FORBIDDEN, LOOPBACK_ONLY);
-        }
-        if !self.token.accepts(&req) {
-            return err(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token (send 'Authorization: Bearer <token from DIR/admin-token>')",
-            );
+        if let Err(refused) = self.token.admit(
+            peer,
+            &req,
+            "missing or wrong bearer token (send 'Authorization: Bearer <token from DIR/admin-token>')",
+        ) {
+            return refused;
         }
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
@@ -184,7 +163,7 @@ impl Admin {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let spec: SeedSpec = Self::json_body(req).await?;
+        let spec: SeedSpec = json_body(req, BODY_LIMIT).await?;
         let owner = match &spec.node {
             Some(n) => self.node(n)?,
             None => 0,
@@ -228,7 +207,7 @@ impl Admin {
                 Ok((StatusCode::OK, json!({ "ended": to_value(&s) })))
             }
             (&Method::POST, Some(_)) => {
-                let body: StatusBody = Self::json_body(req).await?;
+                let body: StatusBody = json_body(req, BODY_LIMIT).await?;
                 let (s, old) = self
                     .state
                     .sessions
@@ -276,12 +255,12 @@ impl Admin {
         let i = self.node(name)?;
         let node = &self.state.nodes[i];
         if what == "fault" {
-            let f: FaultSetting = Self::json_body(req).await?;
+            let f: FaultSetting = json_body(req, BODY_LIMIT).await?;
             f.validate().map_err(|m| err(StatusCode::BAD_REQUEST, m))?;
             node.set_fault(f);
             tracing::info!(node = %name, mode = ?f.mode, slow_ms = f.slow_ms, scope = ?f.scope, "fault mode switched");
         } else {
-            let d: DaclSetting = Self::json_body(req).await?;
+            let d: DaclSetting = json_body(req, BODY_LIMIT).await?;
             node.set_dacl(d.mode);
             tracing::info!(node = %name, mode = ?d.mode, "dACL emulation switched");
         }
@@ -292,9 +271,8 @@ impl Admin {
 /// Serves the admin API until shutdown (plain HTTP on loopback; see
 /// docs/psn-lab.md for why).
 pub async fn serve(listener: TcpListener, admin: Admin, shutdown: watch::Receiver<bool>) {
-    serve_admin_http(listener, shutdown, move |peer, req| {
-        let admin = admin.clone();
-        async move { admin.handle(peer, req).await }
+    serve_admin_api(listener, shutdown, admin, |admin, peer, req| async move {
+        admin.handle(peer, req).await
     })
     .await;
 }
@@ -304,9 +282,11 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-    use crate::alarms::AlarmLog;
-    use crate::policy::Policy;
-    use crate::sessions::SessionStore;
+    use crate::common::admin_http::LOOPBACK_ONLY;
+    use crate::psn::alarms::AlarmLog;
+    use crate::psn::policy::Policy;
+    use crate::psn::sessions::SessionStore;
+    use serde_json::Value;
 
     async fn ask(admin: &Admin, peer: [u8; 4], auth: &str) -> (StatusCode, http::HeaderMap, Value) {
         let req = Request::get("/sessions")

@@ -24,8 +24,8 @@ use std::path::Path;
 use posture_protocol::{Check, PostureStatus, Report, Requirement};
 use serde::{Deserialize, Serialize};
 
-use crate::error::LabError;
-use crate::fsutil;
+use crate::common::error::LabError;
+use crate::common::fsutil;
 
 /// The requirements every session is assessed against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::LabError;
-use crate::fsutil;
-use crate::policy::Policy;
-use crate::sessions::SeedSpec;
+use crate::common::error::LabError;
+use crate::common::fsutil;
+use crate::psn::policy::Policy;
+use crate::psn::sessions::SeedSpec;
 
 /// Default admin API address.
 pub const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9443);
@@ -114,7 +114,7 @@ pub struct ConfigFile {
     pub sessions: Vec<SeedSpec>,
     /// External MDM server (docs/mdm.md).
     #[serde(default)]
-    pub mdm: Option<crate::mdm::MdmConfig>,
+    pub mdm: Option<crate::psn::mdm::MdmConfig>,
     /// The config file's directory (relative paths), set by [`ConfigFile::load`].
     #[serde(skip)]
     pub base: Option<PathBuf>,
@@ -150,9 +150,9 @@ pub struct LabConfig {
     /// Sessions to create at startup.
     pub seeds: Vec<SeedSpec>,
     /// Key algorithm for certificates created at startup.
-    pub key_kind: crate::certs::KeyKind,
+    pub key_kind: crate::common::certs::KeyKind,
     /// External MDM server, validated (docs/mdm.md).
-    pub mdm: Option<crate::mdm::MdmSettings>,
+    pub mdm: Option<crate::psn::mdm::MdmSettings>,
 }
 
 impl LabConfig {
@@ -176,7 +176,7 @@ impl LabConfig {
             policy: Policy::default(),
             policy_source: "built-in default".into(),
             seeds: Vec::new(),
-            key_kind: crate::certs::KeyKind::EcdsaP256,
+            key_kind: crate::common::certs::KeyKind::EcdsaP256,
             mdm: None,
         }
     }

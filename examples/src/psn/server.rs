@@ -9,20 +9,20 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::admin::Admin;
-use crate::alarms::AlarmLog;
-use crate::app::{App, LabState, NodeInfo, NodeState, PortKind, RequestCtx, app, dacl_blocks};
-use crate::certs::{self, CertRequest, NodeCertPaths};
-use crate::config::LabConfig;
-use crate::error::LabError;
-use crate::faults::DaclMode;
-use crate::fsutil;
-use crate::lab_server::{
+use crate::common::certs::{self, CertRequest, NodeCertPaths};
+use crate::common::error::LabError;
+use crate::common::fsutil;
+use crate::common::lab_server::{
     HANDSHAKE_TIMEOUT, HandshakeError, RunningServer, ServerTasks, accept_until_shutdown, bind,
     serve_http1, tls_handshake, write_admin_token,
 };
-use crate::ready::{READY_FILE, Ready, ReadyNode, TOKEN_FILE};
-use crate::sessions::SessionStore;
+use crate::common::ready::{READY_FILE, Ready, ReadyNode, TOKEN_FILE};
+use crate::psn::admin::Admin;
+use crate::psn::alarms::AlarmLog;
+use crate::psn::app::{App, LabState, NodeInfo, NodeState, PortKind, RequestCtx, app, dacl_blocks};
+use crate::psn::config::LabConfig;
+use crate::psn::faults::DaclMode;
+use crate::psn::sessions::SessionStore;
 
 /// Longest a `drop` connection is held unanswered.
 pub const DROP_HOLD: Duration = Duration::from_secs(120);
@@ -77,7 +77,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
             },
             _ => certs::node_paths(&dir, &n.name),
         };
-        let tls = crate::tls::server_config(&paths.cert, &paths.key)?;
+        let tls = crate::common::tls::server_config(&paths.cert, &paths.key)?;
         let (disc, disc_addr) = bind(
             SocketAddr::new(n.bind, n.discovery_port),
             &format!("{} discovery port", n.name),
@@ -125,7 +125,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         sessions,
         alarms: AlarmLog::default(),
         policy: config.policy.clone(),
-        mdm: crate::mdm::MdmState::default(),
+        mdm: crate::psn::mdm::MdmState::default(),
     });
 
     let token_path = dir.join(TOKEN_FILE);
@@ -149,16 +149,16 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         }
     }
     if let Some(settings) = &config.mdm {
-        let client = crate::mdm::MdmClient::new(settings.clone())
+        let client = crate::psn::mdm::MdmClient::new(settings.clone())
             .map_err(|e| LabError::Config(format!("mdm: {e}")))?;
-        let poller = crate::mdm::poller::Poller::new(client, state.clone());
+        let poller = crate::psn::mdm::poller::Poller::new(client, state.clone());
         if settings.enabled {
             tasks.spawn(poller.run(tasks.shutdown_signal()));
         } else {
             tracing::info!(mdm = %settings.name, "MDM integration configured but disabled");
         }
     }
-    tasks.spawn(crate::admin::serve(
+    tasks.spawn(crate::psn::admin::serve(
         admin_listener,
         Admin::new(state.clone(), token.clone()),
         tasks.shutdown_signal(),
@@ -195,26 +195,20 @@ async fn connection(
     if port == PortKind::StateSync
         && let Some(mode) = dacl_blocks(&state, node_state, peer.ip())
     {
-        match mode {
-            DaclMode::Reject => {
-                node_state
-                    .counters
-                    .dacl_rejected
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(node = %node_state.info.name, %peer, "dACL emulation: connection reset");
-                // SO_LINGER 0: closing sends RST at once (and never blocks), like a dACL reject.
-                let _ = stream.set_zero_linger();
-                drop(stream);
-            }
-            DaclMode::Drop => {
-                node_state
-                    .counters
-                    .dacl_dropped
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(node = %node_state.info.name, %peer, "dACL emulation: connection held unanswered");
-                hold(stream).await;
-            }
-            DaclMode::Off => {}
+        let counters = &node_state.counters;
+        let (counter, what) = match mode {
+            DaclMode::Reject => (&counters.dacl_rejected, "connection reset"),
+            DaclMode::Drop => (&counters.dacl_dropped, "connection held unanswered"),
+            DaclMode::Off => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(node = %node_state.info.name, %peer, "dACL emulation: {what}");
+        if mode == DaclMode::Drop {
+            hold(stream).await;
+        } else {
+            // SO_LINGER 0: closing sends RST at once (and never blocks), like a dACL reject.
+            let _ = stream.set_zero_linger();
+            drop(stream);
         }
         return;
     }

@@ -10,7 +10,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::error::LabError;
+use crate::common::error::LabError;
 
 /// Sessions kept for resumption (TLS 1.2 session ids and TLS 1.3 tickets).
 pub const SESSION_CACHE: usize = 4096;

@@ -12,9 +12,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::*;
-use crate::admin_http::serve_admin_http;
-use crate::certs::{self, CertRequest};
-use crate::ctl::AdminClient;
+use crate::common::admin_http::serve_admin_http;
+use crate::common::certs::{self, CertRequest};
+use crate::common::ctl::AdminClient;
 
 /// Generous bound for events that take milliseconds; never a pause.
 const BOUND: Duration = Duration::from_secs(10);
@@ -38,8 +38,8 @@ fn tls_pair(dir: &Path) -> (TlsAcceptor, TlsConnector) {
     })
     .unwrap();
     let paths = certs::node_paths(dir, "node");
-    let server = crate::tls::server_config(&paths.cert, &paths.key).unwrap();
-    let client = crate::tls::client_config(&certs::ca_path(dir)).unwrap();
+    let server = crate::common::tls::server_config(&paths.cert, &paths.key).unwrap();
+    let client = crate::common::tls::client_config(&certs::ca_path(dir)).unwrap();
     (
         TlsAcceptor::from(server),
         TlsConnector::from(Arc::new(client)),

@@ -21,8 +21,8 @@ use rcgen::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::LabError;
-use crate::fsutil;
+use crate::common::error::LabError;
+use crate::common::fsutil;
 
 /// Key algorithm of new keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,7 +119,7 @@ mod rsa_key {
     use rcgen::KeyPair;
     use rsa::pkcs8::EncodePrivateKey;
 
-    use crate::error::LabError;
+    use crate::common::error::LabError;
 
     pub(super) fn generate(path: &Path) -> Result<KeyPair, LabError> {
         let mut rng = rsa::rand_core::OsRng;

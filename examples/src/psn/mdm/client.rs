@@ -204,8 +204,8 @@ impl MdmClient {
             path: settings.ca_file.display().to_string(),
             message: m,
         };
-        let config =
-            crate::tls::client_config(&settings.ca_file).map_err(|e| ca_err(e.to_string()))?;
+        let config = crate::common::tls::client_config(&settings.ca_file)
+            .map_err(|e| ca_err(e.to_string()))?;
         let auth = basic_auth(&settings.username, &settings.password);
         Ok(MdmClient {
             settings: Arc::new(settings),

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::LabError;
-use crate::fsutil;
+use crate::common::error::LabError;
+use crate::common::fsutil;
 
 /// File name of the ready file in the lab directory.
 pub const READY_FILE: &str = "ready.json";

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::LabError;
+use crate::common::error::LabError;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -27,8 +27,8 @@ use super::client::{MdmClient, MdmFailure};
 use super::config::DeviceIdentifier;
 use super::diagnose;
 use super::xml::{Verdict, mac_for_mdm};
-use crate::app::LabState;
-use crate::sessions::{Session, now_rfc3339};
+use crate::psn::app::LabState;
+use crate::psn::sessions::{Session, now_rfc3339};
 
 /// A CoA the poll caused.
 #[derive(Debug, Clone, PartialEq, Eq)]

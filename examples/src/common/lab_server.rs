@@ -1,7 +1,7 @@
 //! Server plumbing shared by psn-lab and mdm-lab: binding a listener, the
 //! accept loop, the TLS handshake, serving one HTTP/1.1 connection, the admin
 //! token file, the ready file and the shutdown of a server's tasks. (The admin
-//! APIs' own shared parts are in [`crate::admin_http`].)
+//! APIs' own shared parts are in [`crate::common::admin_http`].)
 //!
 //! Only what both labs do the same way lives here. What differs stays with the
 //! caller and is visible there: which log lines a failed accept or handshake
@@ -29,8 +29,8 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::error::LabError;
-use crate::fsutil;
+use crate::common::error::LabError;
+use crate::common::fsutil;
 
 /// Longest a TLS handshake may take before the connection is closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -135,7 +135,7 @@ where
 /// Creates a new admin bearer token and writes it to `path` (mode 0600, only
 /// the user who started the lab can read it); `role` names the file in errors.
 pub fn write_admin_token(path: &Path, role: &'static str) -> Result<String, LabError> {
-    let token = crate::tls::random_hex(ADMIN_TOKEN_BYTES)?;
+    let token = crate::common::tls::random_hex(ADMIN_TOKEN_BYTES)?;
     fsutil::write_atomic(path, token.as_bytes(), role, true)?;
     Ok(token)
 }

@@ -7,11 +7,11 @@ use clap::{Parser, Subcommand};
 use http::Method;
 use serde_json::{Value, json};
 
-use crate::certs::{CertRequest, KeyKind};
-use crate::config::{ConfigFile, DEFAULT_ADMIN, LabConfig, NodeSpec};
-use crate::error::LabError;
-use crate::lab_cli::{DEFAULT_LAB_DIR, LogArgs};
-use crate::policy::Policy;
+use crate::common::certs::{CertRequest, KeyKind};
+use crate::common::error::LabError;
+use crate::common::lab_cli::{DEFAULT_LAB_DIR, LogArgs};
+use crate::psn::config::{ConfigFile, DEFAULT_ADMIN, LabConfig, NodeSpec};
+use crate::psn::policy::Policy;
 
 /// Reference policy service node for posture-sync.
 #[derive(Debug, Parser)]
@@ -55,7 +55,7 @@ pub enum MdmCommand {
 
 impl MdmCommand {
     /// The validated MDM settings of the config file.
-    pub fn settings(config: &std::path::Path) -> Result<crate::mdm::MdmSettings, LabError> {
+    pub fn settings(config: &std::path::Path) -> Result<crate::psn::mdm::MdmSettings, LabError> {
         let file = ConfigFile::load(config)?;
         let mdm = file.mdm.as_ref().ok_or_else(|| {
             LabError::Config(format!(
@@ -123,7 +123,7 @@ pub struct CertsArgs {
 }
 
 /// `psn-lab ctl`.
-pub type CtlArgs = crate::lab_cli::CtlArgs<CtlCall>;
+pub type CtlArgs = crate::common::lab_cli::CtlArgs<CtlCall>;
 
 /// Admin calls.
 #[derive(Debug, Subcommand)]
@@ -322,7 +322,10 @@ impl CertsArgs {
         } else {
             self.nodes.clone()
         };
-        if let Some(bad) = nodes.iter().find(|n| !crate::config::valid_node_name(n)) {
+        if let Some(bad) = nodes
+            .iter()
+            .find(|n| !crate::psn::config::valid_node_name(n))
+        {
             return Err(LabError::Config(format!(
                 "node name {bad:?} is invalid (allowed: 1-63 letters, digits and '-')"
             )));

@@ -77,7 +77,7 @@ impl AlarmLog {
         guard.0 += 1;
         let alarm = Alarm {
             seq: guard.0,
-            time: crate::sessions::now_rfc3339(),
+            time: crate::psn::sessions::now_rfc3339(),
             node: input.node.to_owned(),
             port: input.port,
             session: input.session.clone(),

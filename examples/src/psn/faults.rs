@@ -91,8 +91,8 @@ impl FaultSetting {
     }
 
     /// Whether the fault applies to a port.
-    pub fn applies_to(&self, port: crate::app::PortKind) -> bool {
-        use crate::app::PortKind;
+    pub fn applies_to(&self, port: crate::psn::app::PortKind) -> bool {
+        use crate::psn::app::PortKind;
         matches!(
             (self.scope, port),
             (FaultScope::All, _)

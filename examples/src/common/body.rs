@@ -1,4 +1,5 @@
-//! Reading request bodies with a cap, politely.
+//! Reading request bodies with a cap, politely (and, for the fault modes,
+//! writing oversized reply bodies: [`padded_xml`]).
 //!
 //! A body over the cap is refused (413), but the rest of it is still read and
 //! discarded (up to [`DRAIN_LIMIT`] and [`DRAIN_TIMEOUT`]) before the answer:
@@ -29,6 +30,20 @@ pub enum BodyError {
     /// The connection failed while reading.
     #[error("cannot read the request body: {0}")]
     Read(String),
+}
+
+/// An oversized reply body of exactly `size` bytes (when `head` and `tail` fit
+/// in it): `head`, `x` padding, `tail`. Well-formed XML when `head` and `tail`
+/// are, so that a client fails on the size and not on the syntax.
+pub fn padded_xml(head: &str, tail: &str, size: usize) -> Bytes {
+    let mut s = String::with_capacity(size);
+    s.push_str(head);
+    s.extend(std::iter::repeat_n(
+        'x',
+        size.saturating_sub(head.len() + tail.len()),
+    ));
+    s.push_str(tail);
+    Bytes::from(s)
 }
 
 /// Reads a request body of at most `max` bytes.
@@ -91,6 +106,13 @@ mod tests {
             b = b.header(header::CONTENT_LENGTH, d);
         }
         b.body(Full::new(Bytes::from(body))).unwrap()
+    }
+
+    #[test]
+    fn a_padded_body_has_exactly_the_size_asked_between_head_and_tail() {
+        let body = padded_xml("<a>", "</a>", 4096);
+        assert_eq!(body.len(), 4096);
+        assert!(body.starts_with(b"<a>xx") && body.ends_with(b"xx</a>"));
     }
 
     #[tokio::test]

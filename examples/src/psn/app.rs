@@ -17,10 +17,10 @@ use posture_protocol::{
 };
 use serde::Serialize;
 
-use crate::alarms::{AlarmInput, AlarmLog};
-use crate::faults::{DaclMode, FaultMode, FaultSetting, OVERSIZED_BYTES};
-use crate::policy::Policy;
-use crate::sessions::{SessionError, SessionStore};
+use crate::psn::alarms::{AlarmInput, AlarmLog};
+use crate::psn::faults::{DaclMode, FaultMode, FaultSetting, OVERSIZED_BYTES};
+use crate::psn::policy::Policy;
+use crate::psn::sessions::{SessionError, SessionStore};
 
 /// Largest request body accepted (reports); larger is 413.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -157,13 +157,18 @@ pub struct LabState {
     /// The posture policy.
     pub policy: Policy,
     /// MDM verdicts and the MDM poller's status (docs/mdm.md).
-    pub mdm: crate::mdm::MdmState,
+    pub mdm: crate::psn::mdm::MdmState,
 }
 
 impl LabState {
     /// Index of a node by name.
     pub fn node_index(&self, name: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.info.name == name)
+    }
+
+    /// The names of the lab's nodes, in order.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.info.name.as_str()).collect()
     }
 }
 
@@ -235,17 +240,11 @@ fn garbage_body() -> Bytes {
 fn oversized_body() -> Bytes {
     static BODY: OnceLock<Bytes> = OnceLock::new();
     BODY.get_or_init(|| {
-        // Well-formed XML, so that a client fails on the size and not on the syntax.
-        let head = r#"<postureStatus session="oversized" status="Unknown"><padding>"#;
-        let tail = "</padding></postureStatus>";
-        let mut s = String::with_capacity(OVERSIZED_BYTES);
-        s.push_str(head);
-        s.extend(std::iter::repeat_n(
-            'x',
-            OVERSIZED_BYTES - head.len() - tail.len(),
-        ));
-        s.push_str(tail);
-        Bytes::from(s)
+        crate::common::body::padded_xml(
+            r#"<postureStatus session="oversized" status="Unknown"><padding>"#,
+            "</padding></postureStatus>",
+            OVERSIZED_BYTES,
+        )
     })
     .clone()
 }
@@ -309,13 +308,15 @@ where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    crate::body::read_capped(req, MAX_REQUEST_BYTES)
+    crate::common::body::read_capped(req, MAX_REQUEST_BYTES)
         .await
         .map_err(|e| match e {
-            crate::body::BodyError::TooLarge { .. } => {
+            crate::common::body::BodyError::TooLarge { .. } => {
                 Reply::text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
             }
-            crate::body::BodyError::Read(_) => Reply::text(StatusCode::BAD_REQUEST, e.to_string()),
+            crate::common::body::BodyError::Read(_) => {
+                Reply::text(StatusCode::BAD_REQUEST, e.to_string())
+            }
         })
 }
 
@@ -491,12 +492,7 @@ impl App {
                 ),
             );
         }
-        let owners: Vec<&str> = self
-            .state
-            .nodes
-            .iter()
-            .map(|n| n.info.name.as_str())
-            .collect();
+        let owners = self.state.node_names();
         let (session, created) = match self.state.sessions.discover(
             &mac,
             &node.info.name,
@@ -587,7 +583,7 @@ impl App {
         let mut decision = self.state.policy.decide(&report);
         // An MDM that holds the device non-compliant outweighs the agent's report (docs/mdm.md).
         if let Some(v) = self.state.mdm.verdict(&known.mac)
-            && v.verdict == crate::mdm::Verdict::NonCompliant
+            && v.verdict == crate::psn::mdm::Verdict::NonCompliant
             && decision.status != posture_protocol::PostureStatus::NonCompliant
         {
             tracing::info!(session = %id, mac = %known.mac, agent_decision = %decision.status, mdm_reason = v.reason.as_deref().unwrap_or(""), "the MDM holds the device non-compliant: decision NonCompliant");

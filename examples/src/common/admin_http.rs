@@ -1,6 +1,6 @@
-//! What the admin APIs of psn-lab ([`crate::admin`]) and mdm-lab
+//! What the admin APIs of psn-lab ([`crate::psn::admin`]) and mdm-lab
 //! ([`crate::mdmlab::admin`]) share: the accept loop (plain HTTP/1.1 on
-//! loopback, see [`crate::admin`] for why that is acceptable), the bearer
+//! loopback, see [`crate::psn::admin`] for why that is acceptable), the bearer
 //! token (checked in constant time, never logged) and JSON replies.
 //!
 //! Each API keeps its own calls, its own log line per request and its own
@@ -14,12 +14,14 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::lab_server::{HttpResponse, accept_until_shutdown, serve_http1};
+use crate::common::body::{BodyError, read_capped};
+use crate::common::lab_server::{HttpResponse, accept_until_shutdown, serve_http1};
 
 /// What an admin call comes to: a status and a JSON body.
 pub type AdminReply = (StatusCode, Value);
@@ -49,6 +51,29 @@ impl AdminToken {
         AdminToken(token.into())
     }
 
+    /// The gate of every admin call: the client must be on loopback (403
+    /// otherwise) and carry this token (401 with `unauthorized`, which names
+    /// the API's token file, otherwise).
+    pub fn admit<B>(
+        &self,
+        peer: SocketAddr,
+        req: &Request<B>,
+        unauthorized: &str,
+    ) -> Result<(), AdminReply> {
+        if !peer.ip().is_loopback() {
+            return Err(error_reply(StatusCode::FORBIDDEN, LOOPBACK_ONLY));
+        }
+        if !self.accepts(req) {
+            return Err(error_reply(StatusCode::UNAUTHORIZED, unauthorized));
+        }
+        Ok(())
+    }
+
+    /// The `Authorization` header value that carries this token (for the admin client).
+    pub(crate) fn authorization(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+
     /// Whether `req` carries `Authorization: Bearer TOKEN` with this token.
     pub fn accepts<B>(&self, req: &Request<B>) -> bool {
         req.headers()
@@ -66,6 +91,12 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// `v` as a JSON value for a reply (`null` for what cannot be one, which the
+/// admin APIs' own types never are).
+pub fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
 /// A reply with `value` as pretty JSON and a final newline (readable with curl).
 pub fn json_reply(status: StatusCode, value: &Value) -> HttpResponse {
     let mut text = serde_json::to_vec_pretty(value).unwrap_or_default();
@@ -77,6 +108,52 @@ pub fn json_reply(status: StatusCode, value: &Value) -> HttpResponse {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// How large an admin API's request bodies may be, and how a larger one is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    /// Largest body, in bytes.
+    pub max: usize,
+    /// The status a larger body gets (psn-lab: 413; mdm-lab: 400, as it always had).
+    pub too_large: StatusCode,
+}
+
+/// Reads an admin request's JSON body within `limit`. A body that cannot be
+/// read or is not the JSON expected is refused with 400.
+pub async fn json_body<T, B>(req: Request<B>, limit: BodyLimit) -> Result<T, AdminReply>
+where
+    T: DeserializeOwned,
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let bytes = read_capped(req, limit.max).await.map_err(|e| {
+        let status = match e {
+            BodyError::TooLarge { .. } => limit.too_large,
+            BodyError::Read(_) => StatusCode::BAD_REQUEST,
+        };
+        error_reply(status, e.to_string())
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error_reply(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+/// Serves the admin API `api` until `shutdown` changes: each request is
+/// answered by `handle(api, peer, request)` on a clone of `api` (see
+/// [`serve_admin_http`]).
+pub async fn serve_admin_api<A, F>(
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+    api: A,
+    handle: fn(A, SocketAddr, Request<Incoming>) -> F,
+) where
+    A: Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
+    serve_admin_http(listener, shutdown, move |peer, req| {
+        handle(api.clone(), peer, req)
+    })
+    .await;
 }
 
 /// The accept loop of a lab admin API: plain HTTP/1.1 on loopback, one
@@ -128,6 +205,9 @@ mod tests {
     fn the_token_never_shows_in_debug_output() {
         let token = AdminToken::new("c0ffee".into());
         assert_eq!(format!("{token:?}"), "<redacted>");
+        let client = crate::common::ctl::AdminClient::new(([127, 0, 0, 1], 9443).into(), "c0ffee");
+        assert!(!format!("{client:?}").contains("c0ffee"), "{client:?}");
+        assert!(token.accepts(&with_auth(&token.authorization())));
     }
 
     #[tokio::test]
