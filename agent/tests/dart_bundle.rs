@@ -256,22 +256,23 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
             .unwrap(),
     );
     // Wait for the status socket (bounded), as a person would with `status`.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let o = Command::new(BIN)
-            .args(["status", "--json", "--state-dir"])
-            .arg(&state)
-            .output()
-            .unwrap();
-        if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("discovering") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "agent never answered: {o:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    // Written by the probe, shown on timeout.
+    let last = std::cell::RefCell::new(None);
+    test_support::wait_until(
+        "the agent to answer `status` while discovering",
+        || {
+            let o = Command::new(BIN)
+                .args(["status", "--json", "--state-dir"])
+                .arg(&state)
+                .output()
+                .unwrap();
+            let answered =
+                o.status.success() && String::from_utf8_lossy(&o.stdout).contains("discovering");
+            *last.borrow_mut() = Some(o);
+            answered.then_some(())
+        },
+        || format!("last answer: {:?}", last.borrow()),
+    );
 
     // One agent per state dir: a second one names the first and exits 4.
     let second = run().output().unwrap();

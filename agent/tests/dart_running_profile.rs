@@ -11,14 +11,11 @@ mod dart_fixture;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use dart_fixture::unzip;
 
 const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
 const MAC: &str = "02:00:5e:00:53:01";
-/// How long to wait for the agent's status socket.
-const WAIT: Duration = Duration::from_secs(30);
 
 fn cmd(home: &Path) -> Command {
     let mut c = Command::new(BIN);
@@ -77,22 +74,25 @@ fn dart_bundles_the_running_agents_profile_unless_given_one() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + WAIT;
-    let status: serde_json::Value = loop {
-        let o = cmd(&home)
-            .args(["status", "--json", "--state-dir"])
-            .arg(&state)
-            .output()
-            .unwrap();
-        if o.status.success() {
-            break serde_json::from_slice(&o.stdout).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no status within {WAIT:?}: {o:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // Written by the probe, shown on timeout.
+    let last = std::cell::RefCell::new(None);
+    let status: serde_json::Value = test_support::wait_until(
+        "the agent's status",
+        || {
+            let o = cmd(&home)
+                .args(["status", "--json", "--state-dir"])
+                .arg(&state)
+                .output()
+                .unwrap();
+            let status = o
+                .status
+                .success()
+                .then(|| serde_json::from_slice(&o.stdout).unwrap());
+            *last.borrow_mut() = Some(o);
+            status
+        },
+        || format!("last answer: {:?}", last.borrow()),
+    );
     let running = agent_dir.join("running.xml");
     assert_eq!(status["profile"], running.display().to_string());
 

@@ -11,12 +11,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use test_support::wait_until;
 
 const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
 const MAC: &str = "02:00:5e:00:53:01";
-/// How long to wait for the agent to do something it does within a second.
-const WAIT: Duration = Duration::from_secs(30);
 
 /// A valid profile whose discovery target refuses (port 1 on loopback).
 fn profile(dir: &Path) -> PathBuf {
@@ -78,19 +77,11 @@ fn run_once(tmp: &Path, state: &Path) -> (Option<i32>, String) {
     .spawn()
     .unwrap();
     let mut agent = Running(child);
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = agent.0.try_wait().unwrap() {
-            break status;
-        }
-        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        assert!(
-            Instant::now() < deadline,
-            "posture-sync run did not refuse {} and is still running:\n{stderr}",
-            state.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_until(
+        &format!("posture-sync run to refuse {} and exit", state.display()),
+        || agent.0.try_wait().unwrap(),
+        || std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    );
     (
         status.code(),
         std::fs::read_to_string(&stderr_path).unwrap(),
@@ -220,14 +211,14 @@ fn a_symlink_at_the_log_file_name_is_neither_appended_to_nor_chmodded() {
         .unwrap(),
     );
     // The writer says once that it cannot use the file, and why.
-    let deadline = Instant::now() + WAIT;
-    let stderr = loop {
-        let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        if text.contains("cannot write the log file") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let stderr = wait_until(
+        "the agent to say it cannot write the log file",
+        || {
+            let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            text.contains("cannot write the log file").then_some(text)
+        },
+        || std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    );
     drop(agent);
     assert!(
         stderr.contains(&format!(

@@ -10,6 +10,8 @@ mod mdm_support;
 
 use std::time::{Duration, Instant};
 
+use test_support::wait_until_async;
+
 use common::{ALL_PASS, Lab, report_xml};
 use mdm_support::{MdmLab, PASSWORD, device, macs, seed};
 use posture_protocol::PostureStatus;
@@ -231,24 +233,22 @@ async fn the_background_poller_applies_a_flip() {
     config.mdm = Some(settings);
     let lab = psn_lab::server::start(config).await.unwrap();
     let s = seed(&lab, mac, PostureStatus::Compliant);
-    let deadline = Instant::now() + common::BOUND;
-    while lab.state.mdm.verdict(mac).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "no verdict: {:?}",
-            lab.state.mdm.status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mdm_status = || format!("{:?}", lab.state.mdm.status());
+    wait_until_async(
+        "a verdict",
+        || async { lab.state.mdm.verdict(mac) },
+        mdm_status,
+    )
+    .await;
     mdm.flip(mac, false, "jailbroken").await;
-    while lab.state.sessions.get(&s.id).unwrap().status != PostureStatus::Unknown {
-        assert!(
-            Instant::now() < deadline,
-            "no CoA: {:?}",
-            lab.state.mdm.status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_async(
+        "the CoA",
+        || async {
+            (lab.state.sessions.get(&s.id).unwrap().status == PostureStatus::Unknown).then_some(())
+        },
+        mdm_status,
+    )
+    .await;
     assert_eq!(lab.state.mdm.status().coas, 1);
     lab.shutdown().await;
 }

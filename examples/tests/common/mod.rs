@@ -5,7 +5,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -19,8 +18,6 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 pub const MAC: &str = "00:50:56:a8:be:02";
-/// Generous bound for anything that should happen at once.
-pub const BOUND: Duration = Duration::from_secs(20);
 
 pub struct Lab {
     pub dir: tempfile::TempDir,
