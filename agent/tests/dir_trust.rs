@@ -8,14 +8,14 @@
 // A test harness: it runs the binary under test.
 #![allow(clippy::disallowed_methods)]
 
+mod cli_fixture;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
+use cli_fixture::{MAC, Running, posture_sync};
 use test_support::wait_until;
-
-const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
-const MAC: &str = "02:00:5e:00:53:01";
 
 /// A valid profile whose discovery target refuses (port 1 on loopback).
 fn profile(dir: &Path) -> PathBuf {
@@ -30,14 +30,8 @@ fn profile(dir: &Path) -> PathBuf {
 }
 
 fn run_cmd(home: &Path, args: &[&std::ffi::OsStr]) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("run")
-        .args(args)
-        .args(["--mac", MAC])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
-        .env("HOME", home)
-        .stdin(Stdio::null());
+    let mut c = posture_sync(home);
+    c.arg("run").args(args).args(["--mac", MAC]);
     c
 }
 
@@ -168,16 +162,6 @@ fn a_symlink_at_the_lock_file_name_is_not_followed() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(mode(&victim), 0o644);
-}
-
-/// Kills the agent when the test ends, passing or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
