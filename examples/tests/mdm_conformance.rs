@@ -47,19 +47,30 @@ async fn server_info_is_read_and_an_old_api_version_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn device_queries_are_batched_at_query_max_size() {
+/// A lab and an mdm-lab (its config tweaked by `tweak`) with `n` endpoints
+/// that both hold Compliant: the MDM's devices and the lab's sessions; their
+/// MACs.
+async fn compliant_everywhere(
+    n: usize,
+    tweak: impl FnOnce(&mut psn_lab::mdmlab::server::MdmLabConfig),
+) -> (Lab, MdmLab, Vec<String>) {
     let lab = Lab::start(&["psn1"]).await;
-    let all = macs(7);
+    let all = macs(n);
     let mdm = MdmLab::start(
         lab.dir.path(),
         all.iter().map(|m| device(m, true)).collect(),
-        |c| c.query_max_size = 3,
+        tweak,
     )
     .await;
     for m in &all {
         seed(&lab.lab, m, PostureStatus::Compliant);
     }
+    (lab, mdm, all)
+}
+
+#[tokio::test]
+async fn device_queries_are_batched_at_query_max_size() {
+    let (lab, mdm, all) = compliant_everywhere(7, |c| c.query_max_size = 3).await;
     let p = poller(&lab, &mdm, |_| {});
     let out = p.poll_once(Instant::now()).await.unwrap();
     assert_eq!((out.queries, out.asked), (3, 7));
@@ -99,17 +110,7 @@ async fn device_queries_are_batched_at_query_max_size() {
 
 #[tokio::test]
 async fn verdicts_are_cached_until_the_expiration() {
-    let lab = Lab::start(&["psn1"]).await;
-    let all = macs(4);
-    let mdm = MdmLab::start(
-        lab.dir.path(),
-        all.iter().map(|m| device(m, true)).collect(),
-        |_| {},
-    )
-    .await;
-    for m in &all {
-        seed(&lab.lab, m, PostureStatus::Compliant);
-    }
+    let (lab, mdm, _) = compliant_everywhere(4, |_| {}).await;
     // The poller takes its clock from the caller, so expiry is checked without sleeping.
     let p = poller(&lab, &mdm, |s| s.cache_expiration = Duration::from_secs(60));
     let t0 = Instant::now();

@@ -54,6 +54,31 @@ impl Lab {
     pub fn sessions_dir(&self) -> PathBuf {
         self.dir.path().join("sessions")
     }
+
+    /// A node's dACL emulation (`off`, `reject`, `drop`), through the admin API.
+    pub async fn dacl(&self, node: &str, mode: &str) {
+        let path = format!("/nodes/{node}/dacl");
+        let body = serde_json::json!({ "mode": mode });
+        self.admin
+            .ok(Method::POST, &path, Some(body))
+            .await
+            .unwrap();
+    }
+
+    /// A CoA: session `id`'s posture becomes `status`, through the admin API.
+    pub async fn coa(&self, id: &str, status: &str) {
+        let path = format!("/sessions/{id}/status");
+        let body = serde_json::json!({ "status": status });
+        self.admin
+            .ok(Method::POST, &path, Some(body))
+            .await
+            .unwrap();
+    }
+
+    /// The nodes' views (`GET /nodes`): fault, dACL mode and counters.
+    pub async fn nodes(&self) -> serde_json::Value {
+        self.admin.ok(Method::GET, "/nodes", None).await.unwrap()
+    }
 }
 
 /// Every file in a directory with its bytes, sorted by name.
