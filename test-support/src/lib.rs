@@ -155,19 +155,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_timeout_names_what_it_waited_for() {
+    /// Runs [`times_out_helper`] as a child with [`WAIT_VAR`] set to `bound`.
+    fn helper_with_bound(bound: &str) -> std::process::Output {
         #[allow(clippy::disallowed_methods)] // this test binary, as a child
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
+        std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
                 "tests::times_out_helper",
                 "--ignored",
                 "--nocapture",
             ])
-            .env(WAIT_VAR, "1")
+            .env(WAIT_VAR, bound)
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_timeout_names_what_it_waited_for() {
+        let out = helper_with_bound("1");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(
@@ -176,5 +181,20 @@ mod tests {
         );
         assert!(stderr.contains(WAIT_VAR), "{stderr}");
         assert!(stderr.contains("last seen: nothing"), "{stderr}");
+    }
+
+    #[test]
+    fn a_bound_that_is_not_a_number_of_seconds_is_refused() {
+        for bad in ["soon", "0", "-5", "1.5"] {
+            let out = helper_with_bound(bad);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{bad}: {stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "{WAIT_VAR}=\"{bad}\" is not a number of seconds above 0"
+                )),
+                "{bad}: {stderr}"
+            );
+        }
     }
 }
