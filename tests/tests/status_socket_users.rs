@@ -17,7 +17,6 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use e2e_tests::{Scenario, binaries, is_known, is_root, tool_runs, wait_until};
 use serde_json::Value;
@@ -76,7 +75,7 @@ fn raw_status_helper() {
 /// Sends `request` on the socket and returns the one reply line.
 fn ask(socket: &std::path::Path, request: &[u8]) -> Value {
     let mut s = UnixStream::connect(socket).expect("connect to the status socket");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(e2e_tests::wait_bound())).unwrap();
     s.write_all(request).unwrap();
     let _ = s.shutdown(std::net::Shutdown::Write);
     let mut reply = String::new();
