@@ -795,9 +795,11 @@ mod tests {
         assert_eq!(interval(next(&mut rx).await), 90);
     }
 
-    /// Waits (bounded) until the log holds `needle`; returns the log.
+    /// Waits (bounded by `test_support::wait_bound()`, like every test
+    /// wait) until the log holds `needle`; returns the log.
     async fn wait_for_log(buffer: &LogBuffer, needle: &str) -> String {
-        tokio::time::timeout(WAIT, async {
+        let bound = test_support::wait_bound();
+        tokio::time::timeout(bound, async {
             loop {
                 let log = buffer.text();
                 if log.contains(needle) {
@@ -809,7 +811,8 @@ mod tests {
         .await
         .unwrap_or_else(|_| {
             panic!(
-                "no log line with {needle:?} within 10 s:\n{}",
+                "timed out after {bound:?} waiting for a log line with {needle:?} (bound: {}):\n{}",
+                test_support::WAIT_VAR,
                 buffer.text()
             )
         })

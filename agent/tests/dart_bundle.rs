@@ -8,20 +8,20 @@
 // A test harness: it runs the binary under test.
 #![allow(clippy::disallowed_methods)]
 
+mod cli_fixture;
 mod dart_fixture;
 
 use std::process::Command;
 
+use cli_fixture::{BIN, Running, posture_sync, wait_status};
 use dart_fixture::{LAST_SESSION, SECRETS, SESSION, build, serve_status, unzip};
-
-const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
 
 #[test]
 fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
     let fx = build();
     let _server = serve_status(&fx.state, fx.status.clone());
     let out = fx.dir.path().join("support bundle.zip");
-    let o = Command::new(BIN)
+    let o = posture_sync(fx.dir.path())
         .arg("dart")
         .arg("-o")
         .arg(&out)
@@ -31,9 +31,6 @@ fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
         .arg(&fx.profile)
         .arg("--ca-file")
         .arg(&fx.ca_file)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
-        .env("HOME", fx.dir.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -147,14 +144,12 @@ fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
 fn bundle_without_an_agent_says_so_and_still_succeeds() {
     let fx = build();
     let out = fx.dir.path().join("b.zip");
-    let o = Command::new(BIN)
+    let o = posture_sync(fx.dir.path())
         .args(["dart", "--state-dir"])
         .arg(&fx.state)
         .arg("-o")
         .arg(&out)
-        .env_clear()
         .env("PATH", "/usr/bin:/bin")
-        .env("HOME", fx.dir.path())
         .output()
         .unwrap();
     assert!(o.status.success(), "{o:?}");
@@ -214,16 +209,6 @@ fn automatic_bundles_are_bounded_by_dart_count() {
     );
 }
 
-/// Kills the agent when the test ends, however it ends.
-struct Agent(std::process::Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -236,19 +221,17 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
     )
     .unwrap();
     let run = || {
-        let mut c = Command::new(BIN);
+        let mut c = posture_sync(dir.path());
         c.arg("run")
             .arg("--profile")
             .arg(&profile)
             .arg("--state-dir")
             .arg(&state)
             .args(["--mac", "02:00:00:00:00:01"])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", dir.path());
+            .env("PATH", "/usr/bin:/bin");
         c
     };
-    let agent = Agent(
+    let agent = Running(
         run()
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -256,22 +239,12 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
             .unwrap(),
     );
     // Wait for the status socket (bounded), as a person would with `status`.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let o = Command::new(BIN)
-            .args(["status", "--json", "--state-dir"])
-            .arg(&state)
-            .output()
-            .unwrap();
-        if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("discovering") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "agent never answered: {o:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_status(
+        dir.path(),
+        &state,
+        "the agent to answer `status` while discovering",
+        |s| s.to_string().contains("discovering"),
+    );
 
     // One agent per state dir: a second one names the first and exits 4.
     let second = run().output().unwrap();
@@ -344,7 +317,7 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
 fn a_closed_stderr_does_not_stop_the_bundle() {
     let fx = build();
     let out = fx.dir.path().join("bundle.zip");
-    let mut child = Command::new(BIN)
+    let mut child = posture_sync(fx.dir.path())
         .arg("dart")
         .arg("-o")
         .arg(&out)
@@ -352,9 +325,6 @@ fn a_closed_stderr_does_not_stop_the_bundle() {
         .arg(&fx.state)
         .arg("--profile")
         .arg(&fx.profile)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
-        .env("HOME", fx.dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

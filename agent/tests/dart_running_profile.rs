@@ -7,37 +7,14 @@
 // A test harness: it runs the binary under test.
 #![allow(clippy::disallowed_methods)]
 
+mod cli_fixture;
 mod dart_fixture;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Output, Stdio};
 
+use cli_fixture::{MAC, Running, posture_sync as cmd, wait_status};
 use dart_fixture::unzip;
-
-const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
-const MAC: &str = "02:00:5e:00:53:01";
-/// How long to wait for the agent's status socket.
-const WAIT: Duration = Duration::from_secs(30);
-
-fn cmd(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
-        .env("HOME", home)
-        .stdin(Stdio::null());
-    c
-}
-
-/// Kills the agent when the test ends, passing or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn dart(home: &Path, cwd: &Path, out: &Path, state: &Path, extra: &[&Path]) -> Output {
     let mut c = cmd(home);
@@ -77,22 +54,7 @@ fn dart_bundles_the_running_agents_profile_unless_given_one() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + WAIT;
-    let status: serde_json::Value = loop {
-        let o = cmd(&home)
-            .args(["status", "--json", "--state-dir"])
-            .arg(&state)
-            .output()
-            .unwrap();
-        if o.status.success() {
-            break serde_json::from_slice(&o.stdout).unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no status within {WAIT:?}: {o:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_status(&home, &state, "the agent's status", |_| true);
     let running = agent_dir.join("running.xml");
     assert_eq!(status["profile"], running.display().to_string());
 

@@ -13,7 +13,6 @@ mod dart_fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use posture_sync::dart::{self, BundleSpec, StatusSource};
 use posture_sync::paths::Dirs;
@@ -23,7 +22,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Runs Chromium headless on `page` with `extra` flags; returns stdout.
 /// Bounded: killed after two minutes.
 fn chromium(profile_dir: &Path, page: &Path, extra: &[String]) -> String {
-    let mut child = Command::new(CHROMIUM)
+    let child = Command::new(CHROMIUM)
         .args([
             "--headless",
             "--no-sandbox",
@@ -42,18 +41,17 @@ fn chromium(profile_dir: &Path, page: &Path, extra: &[String]) -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
+    // The probe polls it, the timeout kills it.
+    let child = std::cell::RefCell::new(child);
+    test_support::wait_until(
+        "chromium to finish",
+        || child.borrow_mut().try_wait().unwrap(),
+        || {
+            let _ = child.borrow_mut().kill();
+            "it was still running (killed now)".to_owned()
+        },
+    );
+    let out = child.into_inner().wait_with_output().unwrap();
     assert!(out.status.success(), "chromium failed: {out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

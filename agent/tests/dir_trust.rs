@@ -8,15 +8,14 @@
 // A test harness: it runs the binary under test.
 #![allow(clippy::disallowed_methods)]
 
+mod cli_fixture;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_posture-sync");
-const MAC: &str = "02:00:5e:00:53:01";
-/// How long to wait for the agent to do something it does within a second.
-const WAIT: Duration = Duration::from_secs(30);
+use cli_fixture::{MAC, Running, posture_sync};
+use test_support::wait_until;
 
 /// A valid profile whose discovery target refuses (port 1 on loopback).
 fn profile(dir: &Path) -> PathBuf {
@@ -31,14 +30,8 @@ fn profile(dir: &Path) -> PathBuf {
 }
 
 fn run_cmd(home: &Path, args: &[&std::ffi::OsStr]) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("run")
-        .args(args)
-        .args(["--mac", MAC])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
-        .env("HOME", home)
-        .stdin(Stdio::null());
+    let mut c = posture_sync(home);
+    c.arg("run").args(args).args(["--mac", MAC]);
     c
 }
 
@@ -78,19 +71,11 @@ fn run_once(tmp: &Path, state: &Path) -> (Option<i32>, String) {
     .spawn()
     .unwrap();
     let mut agent = Running(child);
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = agent.0.try_wait().unwrap() {
-            break status;
-        }
-        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        assert!(
-            Instant::now() < deadline,
-            "posture-sync run did not refuse {} and is still running:\n{stderr}",
-            state.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_until(
+        &format!("posture-sync run to refuse {} and exit", state.display()),
+        || agent.0.try_wait().unwrap(),
+        || std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    );
     (
         status.code(),
         std::fs::read_to_string(&stderr_path).unwrap(),
@@ -179,16 +164,6 @@ fn a_symlink_at_the_lock_file_name_is_not_followed() {
     assert_eq!(mode(&victim), 0o644);
 }
 
-/// Kills the agent when the test ends, passing or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_symlink_at_the_log_file_name_is_neither_appended_to_nor_chmodded() {
     let tmp = tempfile::tempdir().unwrap();
@@ -220,14 +195,14 @@ fn a_symlink_at_the_log_file_name_is_neither_appended_to_nor_chmodded() {
         .unwrap(),
     );
     // The writer says once that it cannot use the file, and why.
-    let deadline = Instant::now() + WAIT;
-    let stderr = loop {
-        let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        if text.contains("cannot write the log file") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let stderr = wait_until(
+        "the agent to say it cannot write the log file",
+        || {
+            let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            text.contains("cannot write the log file").then_some(text)
+        },
+        || std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    );
     drop(agent);
     assert!(
         stderr.contains(&format!(

@@ -238,20 +238,23 @@ fn server_ports_and_content_check_paths_are_checked() {
     }
 }
 
-/// Waits for `child` with a generous bound; a child still running then is
-/// killed and the test fails, instead of hanging on it.
+/// Waits for `child` (bounded by `test_support::wait_bound()`); a child
+/// still running then is killed and the test fails, instead of hanging on it.
 #[cfg(unix)]
-fn wait_bounded(mut child: std::process::Child) -> Output {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if std::time::Instant::now() > deadline {
+fn wait_bounded(child: std::process::Child) -> Output {
+    // The probe polls it, the timeout kills it.
+    let child = std::cell::RefCell::new(child);
+    test_support::wait_until(
+        "posture-sync to exit",
+        || child.borrow_mut().try_wait().expect("wait"),
+        || {
+            let mut child = child.borrow_mut();
             let _ = child.kill();
             let _ = child.wait();
-            panic!("posture-sync did not exit within 30 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
+            "it was still running (killed now)".to_owned()
+        },
+    );
+    child.into_inner().wait_with_output().expect("output")
 }
 
 #[cfg(unix)]

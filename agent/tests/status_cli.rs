@@ -11,7 +11,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use posture_sync::control;
 use serde_json::{Value, json};
@@ -56,7 +55,7 @@ impl TestAgent {
             });
         });
         ready_rx
-            .recv_timeout(Duration::from_secs(10))
+            .recv_timeout(test_support::wait_bound())
             .expect("control server did not start");
         TestAgent {
             stop: Some(stop_tx),
@@ -189,7 +188,8 @@ fn garbage_over_the_socket_gets_an_error_line() {
     let _agent = TestAgent::start(&socket, sample_status());
     for request in [&b"GET / HTTP/1.1\r\n\r\n"[..], b"\xff\xff\n", &[b'x'; 2000]] {
         let mut s = UnixStream::connect(&socket).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(test_support::wait_bound()))
+            .unwrap();
         s.write_all(request).unwrap();
         let mut reply = String::new();
         s.read_to_string(&mut reply).unwrap();

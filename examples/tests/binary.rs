@@ -5,60 +5,26 @@
 #![allow(clippy::disallowed_methods)]
 
 mod common;
+mod served;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use common::{ALL_PASS, BOUND, Client, MAC, report_xml};
+use common::{ALL_PASS, Client, MAC, report_xml};
 use http::StatusCode;
 use posture_protocol::{PostureStatus, PostureStatusReply};
 use psn_lab::ready::Ready;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_psn-lab");
+const BIN: &str = served::PSN_LAB;
 
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &Path, extra: &[&str]) -> (Served, Ready) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--dir"])
-        .arg(dir)
-        .args(["--admin", "127.0.0.1:0"])
-        .args(extra)
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let child = Served(cmd.spawn().unwrap());
-    let started = Instant::now();
-    loop {
-        if let Ok(ready) = Ready::read(dir) {
-            return (child, ready);
-        }
-        assert!(
-            started.elapsed() < BOUND,
-            "psn-lab did not write ready.json"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// `psn-lab serve` with its stdout piped (the shutdown summary).
+fn serve(dir: &Path, extra: &[&str]) -> (served::Served, Ready) {
+    served::psn_lab(dir, extra, Stdio::piped(), Stdio::null())
 }
 
 fn ctl(dir: &Path, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(BIN)
-        .args(["ctl", "--dir"])
-        .arg(dir)
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap();
+    let out = served::ctl(BIN, dir, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (

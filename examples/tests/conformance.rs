@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ALL_PASS, BOUND, Client, Lab, MAC, report_xml};
+use common::{ALL_PASS, Client, Lab, MAC, report_xml};
 use http::{Method, StatusCode};
 use posture_protocol::{PostureResult, PostureStatus, PostureStatusReply, Requirements};
 use serde_json::{Value, json};
@@ -244,14 +244,7 @@ async fn coa_and_session_end_change_what_probes_see() {
     assert_eq!(lab.lab.state.alarms.list().len(), 1);
 
     // CoA back to Unknown: the probe says so, no new alarm.
-    lab.admin
-        .ok(
-            Method::POST,
-            &format!("/sessions/{id}/status"),
-            Some(json!({"status": "Unknown"})),
-        )
-        .await
-        .unwrap();
+    lab.coa(&id, "Unknown").await;
     let p = c.probe(lab.sync("psn2"), &id).await;
     assert_eq!(
         PostureStatusReply::from_xml(&p.body).unwrap().status,
@@ -436,7 +429,7 @@ async fn fault_modes() {
 
     set_fault(&lab, "psn1", json!({"mode": "none"})).await;
     assert_eq!(c.probe(lab.sync("psn1"), id).await.status, StatusCode::OK);
-    let nodes = lab.admin.ok(Method::GET, "/nodes", None).await.unwrap();
+    let nodes = lab.nodes().await;
     assert_eq!(nodes[0]["fault"]["mode"], "none");
     assert!(nodes[0]["requests"].as_u64().unwrap() >= 10);
 }
@@ -461,14 +454,7 @@ async fn compliant_endpoint(lab: &Lab, source: &str, mac: &str) -> String {
 async fn dacl_reject_resets_known_endpoints_only() {
     let lab = Lab::start(&["psn1"]).await;
     let id = compliant_endpoint(&lab, "127.0.0.2", MAC).await;
-    lab.admin
-        .ok(
-            Method::POST,
-            "/nodes/psn1/dacl",
-            Some(json!({"mode": "reject"})),
-        )
-        .await
-        .unwrap();
+    lab.dacl("psn1", "reject").await;
 
     let blocked = lab.client().source("127.0.0.2");
     let err = blocked
@@ -501,19 +487,12 @@ async fn dacl_reject_resets_known_endpoints_only() {
             .as_str(),
         id
     );
-    let nodes = lab.admin.ok(Method::GET, "/nodes", None).await.unwrap();
+    let nodes = lab.nodes().await;
     assert_eq!(nodes[0]["dacl"], "reject");
     assert_eq!(nodes[0]["dacl_rejected"], 1);
 
     // A CoA to Unknown opens the port again, as a new authorization would.
-    lab.admin
-        .ok(
-            Method::POST,
-            &format!("/sessions/{id}/status"),
-            Some(json!({"status": "Unknown"})),
-        )
-        .await
-        .unwrap();
+    lab.coa(&id, "Unknown").await;
     assert_eq!(
         blocked.probe(lab.sync("psn1"), &id).await.status,
         StatusCode::OK
@@ -527,14 +506,7 @@ async fn dacl_reject_resets_known_endpoints_only() {
 async fn dacl_drop_holds_connections_unanswered() {
     let lab = Lab::start(&["psn1"]).await;
     let id = compliant_endpoint(&lab, "127.0.0.4", MAC).await;
-    lab.admin
-        .ok(
-            Method::POST,
-            "/nodes/psn1/dacl",
-            Some(json!({"mode": "drop"})),
-        )
-        .await
-        .unwrap();
+    lab.dacl("psn1", "drop").await;
     let c = lab.client().source("127.0.0.4");
     let path = format!("/auth/posturestatus?session={id}");
     let attempt = c.request(lab.sync("psn1"), Method::GET, &path, &[], Vec::new());
@@ -543,17 +515,10 @@ async fn dacl_drop_holds_connections_unanswered() {
         outcome.is_err(),
         "a dropped connection must not be answered: {outcome:?}"
     );
-    let nodes = lab.admin.ok(Method::GET, "/nodes", None).await.unwrap();
+    let nodes = lab.nodes().await;
     assert_eq!(nodes[0]["dacl_dropped"], 1);
     assert!(lab.lab.state.alarms.list().is_empty());
-    lab.admin
-        .ok(
-            Method::POST,
-            "/nodes/psn1/dacl",
-            Some(json!({"mode": "off"})),
-        )
-        .await
-        .unwrap();
+    lab.dacl("psn1", "off").await;
     assert_eq!(c.probe(lab.sync("psn1"), &id).await.status, StatusCode::OK);
     assert_eq!(lab.lab.state.alarms.list().len(), 1);
 }
@@ -628,9 +593,11 @@ async fn tls_trusts_the_lab_ca_and_refuses_others() {
         .await
         .unwrap();
     let mut buf = Vec::new();
-    let _ = tokio::time::timeout(BOUND, s.read_to_end(&mut buf))
-        .await
-        .unwrap();
+    let _ = test_support::within(
+        "the lab to close a plain-HTTP connection",
+        s.read_to_end(&mut buf),
+    )
+    .await;
     assert!(!buf.starts_with(b"HTTP/"), "plain HTTP must not be served");
 }
 

@@ -7,38 +7,17 @@
 // Test harness: spawning the binaries under test is the point of this file.
 #![allow(clippy::disallowed_methods)]
 
+mod served;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use psn_lab::mdmlab::server::MdmReady;
-use psn_lab::ready::Ready;
 use serde_json::{Value, json};
+use served::{MDM_LAB as MDM, PSN_LAB as LAB, Served, ctl_json};
+use test_support::wait_until;
 
-const LAB: &str = env!("CARGO_BIN_EXE_psn-lab");
-const MDM: &str = env!("CARGO_BIN_EXE_mdm-lab");
-const BOUND: Duration = Duration::from_secs(30);
 const MAC: &str = "02:00:5e:00:53:01";
-
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(started.elapsed() < BOUND, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn mdm_lab(dir: &Path) -> (Served, MdmReady) {
     std::fs::create_dir_all(dir).unwrap();
@@ -60,24 +39,12 @@ fn mdm_lab(dir: &Path) -> (Served, MdmReady) {
         .spawn()
         .unwrap();
     let served = Served(child);
-    let ready = wait_for("mdm-ready.json", || MdmReady::read(dir).ok());
+    let ready = wait_until("mdm-ready.json", || MdmReady::read(dir).ok(), String::new);
     (served, ready)
 }
 
 fn mdm_ctl(dir: &Path, args: &[&str]) -> Value {
-    let out = Command::new(MDM)
-        .args(["ctl", "--dir"])
-        .arg(dir)
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mdm-lab ctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    ctl_json(MDM, dir, args)
 }
 
 fn mdm_section(ready: &MdmReady, password: &str) -> Value {
@@ -240,51 +207,38 @@ fn serve_polls_the_mdm_and_logs_bad_replies() {
     )
     .unwrap();
     let log = tmp.path().join("psn-lab.log");
-    let child = Command::new(LAB)
-        .args(["serve", "--dir"])
-        .arg(&dir)
-        .arg("--config")
-        .arg(&config)
-        .args(["--node", "psn1=127.0.0.1:0:0", "--admin", "127.0.0.1:0"])
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let _lab = Served(child);
-    wait_for("ready.json", || Ready::read(&dir).ok());
-    let lab_ctl = |args: &[&str]| -> Value {
-        let out = Command::new(LAB)
-            .args(["ctl", "--dir"])
-            .arg(&dir)
-            .args(args)
-            .env_clear()
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    wait_for("a Compliant verdict", || {
-        let v = lab_ctl(&["mdm"]);
-        (v["verdicts"][0]["verdict"] == "Compliant").then_some(())
-    });
+    let (_lab, _) = served::psn_lab(
+        &dir,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--node",
+            "psn1=127.0.0.1:0:0",
+        ],
+        Stdio::null(),
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    let lab_ctl = |args: &[&str]| -> Value { ctl_json(LAB, &dir, args) };
+    let lab_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until(
+        "a Compliant verdict",
+        || {
+            let v = lab_ctl(&["mdm"]);
+            (v["verdicts"][0]["verdict"] == "Compliant").then_some(())
+        },
+        lab_log,
+    );
 
     mdm_ctl(&dir, &["fault", "malformed", "--scope", "devices"]);
     mdm_ctl(
         &dir,
         &["compliance", MAC, "false", "--reason", "FileVault is off"],
     );
-    wait_for("the failed poll in the log", || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("MDM poll failed")
-            .then_some(())
-    });
+    wait_until(
+        "the failed poll in the log",
+        || lab_log().contains("MDM poll failed").then_some(()),
+        lab_log,
+    );
     let v = lab_ctl(&["mdm"]);
     assert!(
         v["last_error"]
@@ -300,9 +254,11 @@ fn serve_polls_the_mdm_and_logs_bad_replies() {
     );
 
     mdm_ctl(&dir, &["fault", "none"]);
-    wait_for("the CoA", || {
-        (lab_ctl(&["session", "mdm-session-1"])["status"] == "Unknown").then_some(())
-    });
+    wait_until(
+        "the CoA",
+        || (lab_ctl(&["session", "mdm-session-1"])["status"] == "Unknown").then_some(()),
+        lab_log,
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("CoA from the MDM verdict") && text.contains("FileVault is off"),

@@ -10,6 +10,8 @@ mod mdm_support;
 
 use std::time::{Duration, Instant};
 
+use test_support::wait_until_async;
+
 use common::{ALL_PASS, Lab, report_xml};
 use mdm_support::{MdmLab, PASSWORD, device, macs, seed};
 use posture_protocol::PostureStatus;
@@ -45,19 +47,30 @@ async fn server_info_is_read_and_an_old_api_version_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn device_queries_are_batched_at_query_max_size() {
+/// A lab and an mdm-lab (its config tweaked by `tweak`) with `n` endpoints
+/// that both hold Compliant: the MDM's devices and the lab's sessions; their
+/// MACs.
+async fn compliant_everywhere(
+    n: usize,
+    tweak: impl FnOnce(&mut psn_lab::mdmlab::server::MdmLabConfig),
+) -> (Lab, MdmLab, Vec<String>) {
     let lab = Lab::start(&["psn1"]).await;
-    let all = macs(7);
+    let all = macs(n);
     let mdm = MdmLab::start(
         lab.dir.path(),
         all.iter().map(|m| device(m, true)).collect(),
-        |c| c.query_max_size = 3,
+        tweak,
     )
     .await;
     for m in &all {
         seed(&lab.lab, m, PostureStatus::Compliant);
     }
+    (lab, mdm, all)
+}
+
+#[tokio::test]
+async fn device_queries_are_batched_at_query_max_size() {
+    let (lab, mdm, all) = compliant_everywhere(7, |c| c.query_max_size = 3).await;
     let p = poller(&lab, &mdm, |_| {});
     let out = p.poll_once(Instant::now()).await.unwrap();
     assert_eq!((out.queries, out.asked), (3, 7));
@@ -97,17 +110,7 @@ async fn device_queries_are_batched_at_query_max_size() {
 
 #[tokio::test]
 async fn verdicts_are_cached_until_the_expiration() {
-    let lab = Lab::start(&["psn1"]).await;
-    let all = macs(4);
-    let mdm = MdmLab::start(
-        lab.dir.path(),
-        all.iter().map(|m| device(m, true)).collect(),
-        |_| {},
-    )
-    .await;
-    for m in &all {
-        seed(&lab.lab, m, PostureStatus::Compliant);
-    }
+    let (lab, mdm, _) = compliant_everywhere(4, |_| {}).await;
     // The poller takes its clock from the caller, so expiry is checked without sleeping.
     let p = poller(&lab, &mdm, |s| s.cache_expiration = Duration::from_secs(60));
     let t0 = Instant::now();
@@ -231,24 +234,22 @@ async fn the_background_poller_applies_a_flip() {
     config.mdm = Some(settings);
     let lab = psn_lab::server::start(config).await.unwrap();
     let s = seed(&lab, mac, PostureStatus::Compliant);
-    let deadline = Instant::now() + common::BOUND;
-    while lab.state.mdm.verdict(mac).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "no verdict: {:?}",
-            lab.state.mdm.status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mdm_status = || format!("{:?}", lab.state.mdm.status());
+    wait_until_async(
+        "a verdict",
+        || async { lab.state.mdm.verdict(mac) },
+        mdm_status,
+    )
+    .await;
     mdm.flip(mac, false, "jailbroken").await;
-    while lab.state.sessions.get(&s.id).unwrap().status != PostureStatus::Unknown {
-        assert!(
-            Instant::now() < deadline,
-            "no CoA: {:?}",
-            lab.state.mdm.status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_async(
+        "the CoA",
+        || async {
+            (lab.state.sessions.get(&s.id).unwrap().status == PostureStatus::Unknown).then_some(())
+        },
+        mdm_status,
+    )
+    .await;
     assert_eq!(lab.state.mdm.status().coas, 1);
     lab.shutdown().await;
 }

@@ -14,7 +14,7 @@ mod mdm_support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::Lab;
 use mdm_support::{MdmLab, device, seed};
@@ -84,28 +84,28 @@ impl Tinyproxy {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
+            let log_path = log.clone();
             let mut proxy = Tinyproxy { child, port, log };
-            let deadline = Instant::now() + common::BOUND;
-            loop {
-                if let Ok(Some(status)) = proxy.child.try_wait() {
-                    eprintln!(
-                        "tinyproxy on port {port} exited with {status}: {}",
-                        proxy.log()
-                    );
-                    break;
-                }
-                // Listening, and tinyproxy's own: its log says it accepts connections.
-                if proxy.log().contains("Accepting connections")
-                    && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                {
-                    return Some(proxy);
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "tinyproxy did not listen on {port}: {}",
+            // Ok: listening; Err: exited (the port was taken, try another).
+            let started = test_support::wait_until(
+                &format!("tinyproxy to listen on {port}"),
+                || {
+                    if let Ok(Some(status)) = proxy.child.try_wait() {
+                        return Some(Err(status));
+                    }
+                    // Listening, and tinyproxy's own: its log says it accepts connections.
+                    (proxy.log().contains("Accepting connections")
+                        && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+                    .then_some(Ok(()))
+                },
+                || std::fs::read_to_string(&log_path).unwrap_or_default(),
+            );
+            match started {
+                Ok(()) => return Some(proxy),
+                Err(status) => eprintln!(
+                    "tinyproxy on port {port} exited with {status}: {}",
                     proxy.log()
-                );
-                std::thread::sleep(Duration::from_millis(50));
+                ),
             }
         }
         panic!("tinyproxy could not start on any of 5 ports");

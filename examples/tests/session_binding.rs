@@ -82,7 +82,7 @@ async fn session(lab: &Lab, id: &str) -> Value {
 }
 
 async fn binding_refused(lab: &Lab) -> Value {
-    let nodes = lab.admin.ok(Method::GET, "/nodes", None).await.unwrap();
+    let nodes = lab.nodes().await;
     nodes[0]["binding_refused"].clone()
 }
 

@@ -2,6 +2,14 @@
 //! `psn-lab` and `posture-sync` in temp dirs on loopback, and wait for events
 //! with generous bounds (never asserting timings).
 //!
+//! Every wait is bounded by `test_support::wait_bound()`: 120 s unless the
+//! environment variable `POSTURE_SYNC_TEST_WAIT_SECS` says otherwise (one
+//! knob for every test of the workspace, CONTRIBUTING.md, "Testing"). A wait
+//! that times out names what it waited for and shows the log.
+//!
+//! [`Scenario`] is the setup most tests share: a lab, its dACL emulation,
+//! and an agent that calls home to it.
+//!
 //! Every child process is killed when its guard drops, so a failing test
 //! leaves nothing running. The environment is scrubbed: children get only
 //! `PATH`, `HOME` (the test's temp dir) and `RUST_LOG`.
@@ -16,15 +24,13 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+pub use test_support::wait_bound;
 
-/// How long a test waits for an event before it fails. Generous: the
-/// machine is shared, and the waits are for behaviour, not speed.
-pub const WAIT: Duration = Duration::from_secs(90);
-
-/// How often conditions are polled.
+/// How often conditions are polled: each poll of the agent's status starts
+/// a `posture-sync status` process, each poll of the lab a `psn-lab ctl`.
 pub const POLL: Duration = Duration::from_millis(200);
 
 /// The MAC every test agent presents.
@@ -175,23 +181,14 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Polls `probe` until it returns `Some`, for at most [`WAIT`]; panics with
-/// `what` and `context()` otherwise.
+/// Polls `probe` every [`POLL`] until it returns `Some`, for at most
+/// [`wait_bound`]; panics with `what` and `context()` otherwise.
 pub fn wait_until<T>(
     what: &str,
-    mut probe: impl FnMut() -> Option<T>,
-    context: impl Fn() -> String,
+    probe: impl FnMut() -> Option<T>,
+    context: impl FnOnce() -> String,
 ) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {WAIT:?} waiting for {what}\n{}", context());
-        }
-        std::thread::sleep(POLL);
-    }
+    test_support::wait_until_every(what, POLL, probe, context)
 }
 
 /// A node's addresses, from `ready.json`.
@@ -514,17 +511,7 @@ impl Agent {
 
     /// `posture-sync status --json`: `None` while no agent answers (exit 3).
     pub fn status(&self) -> Option<Value> {
-        let out = command(&binaries().agent, &self.state)
-            .arg("status")
-            .arg("--state-dir")
-            .arg(&self.state)
-            .arg("--json")
-            .output()
-            .expect("posture-sync status runs");
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
+        status_of(&self.state)
     }
 
     /// What the agent wrote to stderr (its foreground log).
@@ -532,55 +519,42 @@ impl Agent {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// Waits until the status satisfies `cond`; returns that status.
+    /// Waits until the status satisfies `cond`; returns that status. Fails
+    /// at once when the agent exits, and on timeout shows the last status
+    /// and the agent's log.
     pub fn wait_for(&mut self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
-        let mut last = None;
-        let found = {
-            let last = &mut last;
-            let child = &mut self.child;
-            let state = &self.state;
-            let stderr = &self.stderr;
-            let agent_status = || {
-                let out = command(&binaries().agent, state)
-                    .arg("status")
-                    .arg("--state-dir")
-                    .arg(state)
-                    .arg("--json")
-                    .output()
-                    .expect("posture-sync status runs");
-                out.status
-                    .success()
-                    .then(|| serde_json::from_slice::<Value>(&out.stdout).ok())
-                    .flatten()
-            };
-            let deadline = Instant::now() + WAIT;
-            loop {
+        // Written by the probe, read by the timeout message.
+        let last = std::cell::RefCell::new(None::<Value>);
+        let child = &mut self.child;
+        let stderr = &self.stderr;
+        let state = &self.state;
+        test_support::wait_until_every(
+            what,
+            POLL,
+            || {
                 if let Some(status) = child.try_wait() {
                     panic!(
                         "posture-sync exited with {status} while waiting for {what}:\n{}",
                         std::fs::read_to_string(stderr).unwrap_or_default()
                     );
                 }
-                if let Some(v) = agent_status() {
-                    if cond(&v) {
-                        break Some(v);
-                    }
-                    *last = Some(v);
+                let v = status_of(state)?;
+                if cond(&v) {
+                    return Some(v);
                 }
-                if Instant::now() > deadline {
-                    break None;
-                }
-                std::thread::sleep(POLL);
-            }
-        };
-        match found {
-            Some(v) => v,
-            None => panic!(
-                "timed out after {WAIT:?} waiting for {what}\nlast status: {}\nagent log:\n{}",
-                last.map(|v| v.to_string()).unwrap_or_else(|| "none".into()),
-                self.log()
-            ),
-        }
+                *last.borrow_mut() = Some(v);
+                None
+            },
+            || {
+                format!(
+                    "last status: {}\nagent log:\n{}",
+                    last.borrow()
+                        .as_ref()
+                        .map_or_else(|| "none".to_owned(), Value::to_string),
+                    std::fs::read_to_string(stderr).unwrap_or_default()
+                )
+            },
+        )
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
@@ -602,6 +576,74 @@ impl Agent {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// `posture-sync status --json` for the agent of `state`: `None` while no
+/// agent answers (exit 3).
+fn status_of(state: &Path) -> Option<Value> {
+    let out = command(&binaries().agent, state)
+        .arg("status")
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--json")
+        .output()
+        .expect("posture-sync status runs");
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The setup most end-to-end tests share: a lab in a fresh temp dir, set up
+/// by the test, and an agent started against it.
+///
+/// Fields drop in order: the agent and the lab are killed before their
+/// directory is removed.
+#[derive(Debug)]
+pub struct Scenario {
+    /// The running agent.
+    pub agent: Agent,
+    /// The running lab.
+    pub lab: Lab,
+    /// The temp dir holding both (`lab/`, `agent/`).
+    pub tmp: tempfile::TempDir,
+}
+
+impl Scenario {
+    /// A lab with the named nodes; `setup` configures it (dACL emulation,
+    /// fault modes) and returns the agent's profile, then the agent starts.
+    pub fn start(nodes: &[&str], setup: impl FnOnce(&Lab) -> String) -> Scenario {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let lab = Lab::start(tmp.path(), nodes, &[]);
+        let profile = setup(&lab);
+        let agent = Agent::start_with(tmp.path(), &lab.ca(), &profile);
+        Scenario { agent, lab, tmp }
+    }
+
+    /// The usual deployment: every node's dACL emulation rejects probes of
+    /// known postures, and the agent runs [`ProfileSpec::fast`] calling home
+    /// to the first node.
+    pub fn behind_dacl(nodes: &[&str]) -> Scenario {
+        Self::start(nodes, |lab| {
+            for node in nodes {
+                lab.dacl(node, "reject");
+            }
+            ProfileSpec::fast(&lab.node(nodes[0]).discovery).xml()
+        })
+    }
+
+    /// [`Scenario::behind_dacl`], once the agent is known Compliant; the
+    /// status that said so.
+    pub fn compliant_behind_dacl(nodes: &[&str]) -> (Scenario, Value) {
+        let mut s = Self::behind_dacl(nodes);
+        let status = s.agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
+        (s, status)
+    }
+
+    /// A node's addresses.
+    pub fn node(&self, name: &str) -> Node {
+        self.lab.node(name)
     }
 }
 

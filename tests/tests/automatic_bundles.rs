@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::{Path, PathBuf};
 
-use e2e_tests::{Agent, Lab, ProfileSpec, wait_until, write_atomically};
+use e2e_tests::{ProfileSpec, Scenario, wait_until, write_atomically};
 
 /// The automatic bundles in `state/bundles`, by name.
 fn bundles(state: &Path) -> Vec<String> {
@@ -34,14 +34,14 @@ fn with_dart_count(spec: &ProfileSpec, count: u32) -> String {
 
 #[test]
 fn failing_discovery_then_a_misconfiguration_keep_dart_count_bundles() {
-    let tmp = tempfile::tempdir().unwrap();
     // dACL emulation off: once discovery works, the agent confirms a
-    // misconfiguration (the second trigger).
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    let psn1 = lab.node("psn1");
-    // Port 1 on loopback: nothing listens there, every attempt is refused.
-    let closed = ProfileSpec::fast("127.0.0.1:1");
-    let mut agent = Agent::start_with(tmp.path(), &lab.ca(), &with_dart_count(&closed, 1));
+    // misconfiguration (the second trigger). Port 1 on loopback: nothing
+    // listens there, every discovery attempt is refused.
+    let mut s = Scenario::start(&["psn1"], |_| {
+        with_dart_count(&ProfileSpec::fast("127.0.0.1:1"), 1)
+    });
+    let psn1 = s.node("psn1");
+    let agent = &mut s.agent;
 
     // Discovery keeps failing: one bundle whose name says why.
     wait_until(

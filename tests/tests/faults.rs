@@ -4,17 +4,17 @@
 
 // Integration tests: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use e2e_tests::{Agent, Lab, ProfileSpec, binaries, counter, is_known};
+use e2e_tests::{Agent, Lab, ProfileSpec, Scenario, binaries, counter, is_known};
 
 #[test]
 fn error_garbage_and_oversized_replies_leave_the_agent_known_and_probing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    // The port is reachable (no dACL) but every probe meets a fault, so no
-    // probe ever sees a status.
-    lab.fault_sync("psn1", "http500");
-    let psn1 = lab.node("psn1");
-    let mut agent = Agent::start(tmp.path(), &lab, &ProfileSpec::fast(&psn1.discovery));
+    let mut s = Scenario::start(&["psn1"], |lab| {
+        // The port is reachable (no dACL) but every probe meets a fault, so
+        // no probe ever sees a status.
+        lab.fault_sync("psn1", "http500");
+        ProfileSpec::fast(&lab.node("psn1").discovery).xml()
+    });
+    let Scenario { agent, lab, .. } = &mut s;
     agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
 
     let mut rounds = 0;

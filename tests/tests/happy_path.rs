@@ -3,17 +3,13 @@
 
 // Integration tests: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known};
+use e2e_tests::{Scenario, counter, is_known};
 
 #[test]
 fn discovers_assesses_and_stays_compliant_behind_the_dacl_then_stops_on_sigterm() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    lab.dacl("psn1", "reject");
+    let (mut s, status) = Scenario::compliant_behind_dacl(&["psn1"]);
+    let Scenario { agent, lab, .. } = &mut s;
     let psn1 = lab.node("psn1");
-    let mut agent = Agent::start(tmp.path(), &lab, &ProfileSpec::fast(&psn1.discovery));
-
-    let status = agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
     let session = status["session_id"].as_str().unwrap().to_owned();
     assert_eq!(status["connected_psn"], psn1.sync);
     assert_eq!(status["sync"]["enabled"], true);

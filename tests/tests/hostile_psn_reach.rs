@@ -119,6 +119,16 @@ impl Psn {
         std::fs::write(&path, &self.ca_pem).unwrap();
         path
     }
+
+    /// The fast test profile, calling home to this PSN.
+    fn fast(&self) -> ProfileSpec {
+        ProfileSpec::fast(&self.target())
+    }
+
+    /// Starts the agent in `root` with `spec`, trusting only this PSN's CA.
+    fn start_agent(&self, root: &Path, spec: &ProfileSpec) -> Agent {
+        Agent::start_with(root, &self.ca_file(root), &spec.xml())
+    }
 }
 
 /// A server certificate for 127.0.0.1 issued by a fresh CA; the CA's PEM.
@@ -518,9 +528,9 @@ fn a_psn_named_on_a_port_outside_server_ports_is_never_probed() {
     });
     let spec = ProfileSpec {
         server_ports: Some(sync.to_string()),
-        ..ProfileSpec::fast(&psn.target())
+        ..psn.fast()
     };
-    let mut agent = Agent::start_with(&root, &psn.ca_file(&root), &spec.xml());
+    let mut agent = psn.start_agent(&root, &spec);
     let status = agent.wait_for("five probe rounds while Compliant", |s| {
         is_known(s, "Compliant") && counter(s, "probe_rounds") >= 5
     });
@@ -578,9 +588,9 @@ fn a_psn_outside_the_profiles_hosts_is_refused_and_not_persisted() {
         }
         .handler()
     });
-    let spec = ProfileSpec::fast(&psn.target());
+    let spec = psn.fast();
     assert!(spec.rules.is_none());
-    let agent = Agent::start_with(&root, &psn.ca_file(&root), &spec.xml());
+    let agent = psn.start_agent(&root, &spec);
     wait_until(
         "two discoveries answered with the other host",
         || (psn.seen(paths::DISCOVERY).len() >= 2).then_some(()),
@@ -614,8 +624,7 @@ fn a_psn_whose_assessment_failed_is_not_persisted() {
         }
         .handler()
     });
-    let spec = ProfileSpec::fast(&psn.target());
-    let mut agent = Agent::start_with(&root, &psn.ca_file(&root), &spec.xml());
+    let mut agent = psn.start_agent(&root, &psn.fast());
     wait_until(
         "two requirements requests answered 500",
         || (psn.seen(paths::REQUIREMENTS).len() >= 2).then_some(()),
@@ -712,7 +721,7 @@ fn provoked_reassessments_of_an_expensive_reply_are_rate_limited() {
         }
         .handler()
     });
-    let spec = ProfileSpec::fast(&psn.target());
+    let spec = psn.fast();
     let root_text = root.to_str().unwrap().to_owned();
     let agent = Agent::start_with(
         &root,
@@ -814,8 +823,7 @@ fn a_reply_with_more_requirements_than_allowed_is_refused_unevaluated() {
         }
         .handler()
     });
-    let spec = ProfileSpec::fast(&psn.target());
-    let mut agent = Agent::start_with(&root, &psn.ca_file(&root), &spec.xml());
+    let mut agent = psn.start_agent(&root, &psn.fast());
     wait_until(
         "two requirements replies of 65 requirements (or a report)",
         || {

@@ -6,15 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Duration;
 
-use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known, wait_until};
+use e2e_tests::{ProfileSpec, Scenario, counter, is_known, wait_until};
 
 #[test]
 fn no_dacl_stops_sync_with_reason_misconfiguration_and_raises_an_alarm() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
     // dACL emulation off (the default): the port is always reachable.
+    let mut s = Scenario::start(&["psn1"], |lab| {
+        ProfileSpec::fast(&lab.node("psn1").discovery).xml()
+    });
+    let Scenario { agent, lab, .. } = &mut s;
     let psn1 = lab.node("psn1");
-    let mut agent = Agent::start(tmp.path(), &lab, &ProfileSpec::fast(&psn1.discovery));
     let status = agent.wait_for("sync stopped", |s| {
         s["sync"]["stopped_reason"] == "misconfiguration"
     });
@@ -53,16 +54,16 @@ fn no_dacl_stops_sync_with_reason_misconfiguration_and_raises_an_alarm() {
 
 #[test]
 fn a_dacl_that_arrives_after_the_first_probe_is_not_a_misconfiguration() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    let psn1 = lab.node("psn1");
     // A long transition delay leaves a wide window to switch the dACL on
     // between the suspicious first probe and its confirmation.
-    let spec = ProfileSpec {
-        transition_delay: 10,
-        ..ProfileSpec::fast(&psn1.discovery)
-    };
-    let mut agent = Agent::start(tmp.path(), &lab, &spec);
+    let mut s = Scenario::start(&["psn1"], |lab| {
+        ProfileSpec {
+            transition_delay: 10,
+            ..ProfileSpec::fast(&lab.node("psn1").discovery)
+        }
+        .xml()
+    });
+    let Scenario { agent, lab, .. } = &mut s;
     agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
     // The first probe gets through (the lab raises an alarm for it) ...
     wait_until(

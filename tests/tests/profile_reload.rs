@@ -4,16 +4,15 @@
 
 // Integration tests: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known, wait_until, write_atomically};
+use e2e_tests::{ProfileSpec, Scenario, counter, is_known, wait_until, write_atomically};
 
 #[test]
 fn an_invalid_profile_keeps_the_last_good_one_and_a_valid_change_applies() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    lab.dacl("psn1", "reject");
-    let psn1 = lab.node("psn1");
-    let spec = ProfileSpec::fast(&psn1.discovery);
-    let mut agent = Agent::start(tmp.path(), &lab, &spec);
+    let mut s = Scenario::behind_dacl(&["psn1"]);
+    let Scenario { agent, lab, .. } = &mut s;
+    // The profile the scenario started with.
+    let spec = ProfileSpec::fast(&lab.node("psn1").discovery);
+    assert_eq!(std::fs::read_to_string(&agent.profile).unwrap(), spec.xml());
     agent.wait_for("Compliant and probing", |s| {
         is_known(s, "Compliant") && counter(s, "probe_rounds") >= 1
     });

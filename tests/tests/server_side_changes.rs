@@ -5,16 +5,12 @@
 
 // Integration tests: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known, wait_until};
+use e2e_tests::{Scenario, counter, is_known, wait_until};
 
 #[test]
 fn a_coa_to_unknown_or_pending_restarts_discovery_and_reassessment() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    lab.dacl("psn1", "reject");
-    let psn1 = lab.node("psn1");
-    let mut agent = Agent::start(tmp.path(), &lab, &ProfileSpec::fast(&psn1.discovery));
-    let status = agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
+    let (mut s, status) = Scenario::compliant_behind_dacl(&["psn1"]);
+    let Scenario { agent, lab, .. } = &mut s;
     let session = status["session_id"].as_str().unwrap().to_owned();
 
     for (n, coa) in [(1, "Unknown"), (2, "Pending")] {
@@ -42,12 +38,8 @@ fn a_coa_to_unknown_or_pending_restarts_discovery_and_reassessment() {
 
 #[test]
 fn a_server_side_drift_to_noncompliant_triggers_a_reassessment() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    lab.dacl("psn1", "reject");
-    let psn1 = lab.node("psn1");
-    let mut agent = Agent::start(tmp.path(), &lab, &ProfileSpec::fast(&psn1.discovery));
-    let status = agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
+    let (mut s, status) = Scenario::compliant_behind_dacl(&["psn1"]);
+    let Scenario { agent, lab, .. } = &mut s;
     let session = status["session_id"].as_str().unwrap().to_owned();
 
     // The server now holds NonCompliant and the port is open (a dACL that

@@ -7,15 +7,12 @@
 
 // Integration tests: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use e2e_tests::{Agent, Lab, ProfileSpec, counter, is_known, probe_history, wait_until};
+use e2e_tests::{Scenario, counter, is_known, probe_history, wait_until};
 
 #[test]
 fn an_ended_session_restarts_discovery_and_a_new_session_is_assessed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    lab.dacl("psn1", "reject");
-    let psn1 = lab.node("psn1");
-    let mut agent = Agent::start(tmp.path(), &lab, &ProfileSpec::fast(&psn1.discovery));
+    let mut s = Scenario::behind_dacl(&["psn1"]);
+    let Scenario { agent, lab, .. } = &mut s;
     let status = agent.wait_for("Compliant with a blocked probe round", |s| {
         is_known(s, "Compliant") && s["last_probe"]["outcome"] == "blocked"
     });

@@ -21,15 +21,21 @@ fn run(dir: &std::path::Path, profile: &std::path::Path, extra: &[&str]) -> std:
         .unwrap()
 }
 
+/// Writes `xml` to `dir/name`; its path.
+fn write_profile(dir: &std::path::Path, name: &str, xml: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, xml).unwrap();
+    path
+}
+
 #[test]
 fn an_invalid_profile_is_reported_with_file_line_and_column_and_exits_1() {
     let tmp = tempfile::tempdir().unwrap();
-    let profile = tmp.path().join("profile.xml");
-    std::fs::write(
-        &profile,
+    let profile = write_profile(
+        tmp.path(),
+        "profile.xml",
         "<cfg>\n  <StateSyncProbeInterval>999</StateSyncProbeInterval>\n</cfg>\n",
-    )
-    .unwrap();
+    );
     let out = run(tmp.path(), &profile, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -54,14 +60,12 @@ fn a_missing_profile_exits_2_naming_the_file() {
 #[test]
 fn a_bad_ca_file_or_mac_exits_1_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
-    let profile = tmp.path().join("profile.xml");
-    std::fs::write(
-        &profile,
+    let profile = write_profile(
+        tmp.path(),
+        "profile.xml",
         "<cfg><CallHomeList>127.0.0.1:1</CallHomeList></cfg>",
-    )
-    .unwrap();
-    let empty = tmp.path().join("empty.pem");
-    std::fs::write(&empty, "").unwrap();
+    );
+    let empty = write_profile(tmp.path(), "empty.pem", "");
     let out = run(
         tmp.path(),
         &profile,
@@ -92,8 +96,7 @@ fn a_bad_ca_file_or_mac_exits_1_with_a_clear_message() {
 #[test]
 fn ca_only_needs_a_ca_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let profile = tmp.path().join("p.xml");
-    std::fs::write(&profile, "<cfg/>").unwrap();
+    let profile = write_profile(tmp.path(), "p.xml", "<cfg/>");
     let out = run(tmp.path(), &profile, &["--ca-only"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -17,9 +17,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use e2e_tests::{Agent, Lab, ProfileSpec, binaries, is_known, is_root, tool_runs, wait_until};
+use e2e_tests::{Scenario, binaries, is_known, is_root, tool_runs, wait_until};
 use serde_json::Value;
 
 const NOBODY: &str = "65534";
@@ -76,7 +75,7 @@ fn raw_status_helper() {
 /// Sends `request` on the socket and returns the one reply line.
 fn ask(socket: &std::path::Path, request: &[u8]) -> Value {
     let mut s = UnixStream::connect(socket).expect("connect to the status socket");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(e2e_tests::wait_bound())).unwrap();
     s.write_all(request).unwrap();
     let _ = s.shutdown(std::net::Shutdown::Write);
     let mut reply = String::new();
@@ -93,12 +92,8 @@ fn the_status_socket_refuses_other_users_and_garbage() {
         );
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    lab.dacl("psn1", "reject");
-    let psn1 = lab.node("psn1");
-    let mut agent = Agent::start(tmp.path(), &lab, &ProfileSpec::fast(&psn1.discovery));
-    agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
+    let (mut s, _) = Scenario::compliant_behind_dacl(&["psn1"]);
+    let Scenario { agent, tmp, .. } = &mut s;
     let socket = agent.state.join("agent.sock");
 
     // 1. The default permissions: the state dir (0700) keeps others out.

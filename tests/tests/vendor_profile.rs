@@ -4,25 +4,26 @@
 
 // Integration tests: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use e2e_tests::{Agent, Lab, ProfileSpec, is_known};
+use e2e_tests::{ProfileSpec, Scenario, is_known};
 
 #[test]
 fn vendor_values_and_nested_sections_do_not_stop_the_agent() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::start(tmp.path(), &["psn1"], &[]);
-    lab.dacl("psn1", "reject");
-    let psn1 = lab.node("psn1");
-    let base = ProfileSpec::fast(&psn1.discovery).xml();
-    // Values outside the ranges posture-sync documents for keys it does not
-    // use, and an unknown key holding elements, as an ISE export may have.
-    let vendor = "  <VlanDetectInterval>1000</VlanDetectInterval>\n  \
+    let mut xml = String::new();
+    let mut s = Scenario::start(&["psn1"], |lab| {
+        lab.dacl("psn1", "reject");
+        let base = ProfileSpec::fast(&lab.node("psn1").discovery).xml();
+        // Values outside the ranges posture-sync documents for keys it does
+        // not use, and an unknown key holding elements, as an ISE export may have.
+        let vendor = "  <VlanDetectInterval>1000</VlanDetectInterval>\n  \
                   <WarningTimer>2000</WarningTimer>\n  \
                   <PingArp>3</PingArp>\n  \
                   <SignatureCheck>2</SignatureCheck>\n  \
                   <RemediationUI><Title lang=\"en\">Posture</Title><!-- kept --></RemediationUI>\n\
                   </cfg>\n";
-    let xml = base.replace("</cfg>\n", vendor);
-    let mut agent = Agent::start_with(tmp.path(), &lab.ca(), &xml);
+        xml = base.replace("</cfg>\n", vendor);
+        xml.clone()
+    });
+    let agent = &mut s.agent;
 
     let status = agent.wait_for("Compliant", |s| is_known(s, "Compliant"));
     assert_eq!(status["sync"]["enabled"], true);

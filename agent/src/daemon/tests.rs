@@ -2,7 +2,6 @@
 //! real TLS, real sockets, the real machine.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use posture_protocol::{
     Discovery, PostureResult, PostureStatus, PostureStatusReply, PsnRef, SessionId,
@@ -169,18 +168,17 @@ impl Running {
         what: &str,
         cond: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let found = tokio::time::timeout(
-            Duration::from_secs(60),
-            self.status.wait_for(|v| cond(&v.to_value())),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|v| v.to_value());
+        // The bound of every test wait (POSTURE_SYNC_TEST_WAIT_SECS).
+        let bound = test_support::wait_bound();
+        let found = tokio::time::timeout(bound, self.status.wait_for(|v| cond(&v.to_value())))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|v| v.to_value());
         match found {
             Some(v) => v,
             None => panic!(
-                "timed out waiting for {what}; last status {}",
+                "timed out after {bound:?} waiting for {what}; last status {}",
                 self.status.borrow().to_value()
             ),
         }

@@ -328,9 +328,7 @@ pub fn serve_status(state: &Path, status: Value) -> mpsc::Sender<()> {
             server.shutdown();
         });
     });
-    ready_rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
+    ready_rx.recv_timeout(test_support::wait_bound()).unwrap();
     stop_tx
 }
 

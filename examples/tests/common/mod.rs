@@ -5,7 +5,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -19,8 +18,6 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 pub const MAC: &str = "00:50:56:a8:be:02";
-/// Generous bound for anything that should happen at once.
-pub const BOUND: Duration = Duration::from_secs(20);
 
 pub struct Lab {
     pub dir: tempfile::TempDir,
@@ -56,6 +53,31 @@ impl Lab {
 
     pub fn sessions_dir(&self) -> PathBuf {
         self.dir.path().join("sessions")
+    }
+
+    /// A node's dACL emulation (`off`, `reject`, `drop`), through the admin API.
+    pub async fn dacl(&self, node: &str, mode: &str) {
+        let path = format!("/nodes/{node}/dacl");
+        let body = serde_json::json!({ "mode": mode });
+        self.admin
+            .ok(Method::POST, &path, Some(body))
+            .await
+            .unwrap();
+    }
+
+    /// A CoA: session `id`'s posture becomes `status`, through the admin API.
+    pub async fn coa(&self, id: &str, status: &str) {
+        let path = format!("/sessions/{id}/status");
+        let body = serde_json::json!({ "status": status });
+        self.admin
+            .ok(Method::POST, &path, Some(body))
+            .await
+            .unwrap();
+    }
+
+    /// The nodes' views (`GET /nodes`): fault, dACL mode and counters.
+    pub async fn nodes(&self) -> serde_json::Value {
+        self.admin.ok(Method::GET, "/nodes", None).await.unwrap()
     }
 }
 
