@@ -145,6 +145,10 @@ pub enum NetChangeKind {
         prefix_len: u8,
         /// The next hop, when the route has one.
         gateway: Option<IpAddr>,
+        /// The routing table (Linux; 0 where the OS has none to report).
+        table: u32,
+        /// The route's metric (Linux priority; 0 where not reported).
+        metric: u32,
     },
     /// A link became operational (up and running).
     LinkUp,
@@ -328,6 +332,11 @@ impl NetWatcher {
             match self.src.next().await {
                 Ok(Observed::Change(change)) => {
                     if let Some(change) = self.tracker.observe(change) {
+                        tracing::debug!(
+                            change = %change,
+                            restarts_discovery = change.restarts_discovery(),
+                            "network change"
+                        );
                         return Some(change);
                     }
                 }
@@ -386,7 +395,11 @@ enum Observed {
 #[derive(Debug, Default)]
 struct Tracker {
     addresses: HashSet<(u32, IpAddr, u8)>,
-    routes: HashSet<(Option<u32>, IpAddr, u8, Option<IpAddr>)>,
+    /// By the kernel's identity of a route (destination, prefix, table,
+    /// metric): `ip route replace` and NetworkManager's re-application of a
+    /// route on DHCP renewal send a new route with that identity and no
+    /// removal of the old one.
+    routes: HashMap<(IpAddr, u8, u32, u32), (Option<IpAddr>, Option<u32>)>,
     links: HashMap<u32, bool>,
 }
 
@@ -423,11 +436,16 @@ impl Tracker {
                 destination,
                 prefix_len,
                 gateway,
+                table,
+                metric,
                 ..
             } => {
-                let key = (index, *destination, *prefix_len, *gateway);
+                let key = (*destination, *prefix_len, *table, *metric);
                 match op {
-                    RouteOp::Added => self.routes.insert(key),
+                    RouteOp::Added => {
+                        let via = (*gateway, index);
+                        self.routes.insert(key, via) != Some(via)
+                    }
                     RouteOp::Removed => {
                         self.routes.remove(&key);
                         true

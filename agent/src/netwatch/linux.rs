@@ -355,6 +355,7 @@ fn route_change(r: &RouteMessage, op: RouteOp) -> Option<NetChange> {
     let mut destination = None;
     let mut gateway = None;
     let mut oif = None;
+    let mut metric = 0;
     let ip = |a: &RouteAddress| match a {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
         RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
@@ -366,6 +367,7 @@ fn route_change(r: &RouteMessage, op: RouteOp) -> Option<NetChange> {
             RouteAttribute::Destination(d) => destination = ip(d),
             RouteAttribute::Gateway(g) => gateway = ip(g),
             RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Priority(p) => metric = *p,
             _ => {}
         }
     }
@@ -383,6 +385,8 @@ fn route_change(r: &RouteMessage, op: RouteOp) -> Option<NetChange> {
             destination,
             prefix_len: r.header.destination_prefix_length,
             gateway,
+            table,
+            metric,
         },
         interface: oif.map(|index| Interface { index, name: None }),
     })

@@ -218,6 +218,8 @@ fn route(msg: &[u8], t: u8) -> Option<NetChange> {
             destination,
             prefix_len,
             gateway,
+            table: 0,
+            metric: 0,
         },
         interface: (index != 0).then(|| Interface {
             index: u32::from(index),

@@ -48,6 +48,8 @@ fn route(op: RouteOp, dst: &str, prefix_len: u8, gw: Option<&str>) -> NetChange 
             destination,
             prefix_len,
             gateway: gw.map(|g| g.parse().unwrap()),
+            table: 254,
+            metric: 0,
         },
         interface: iface(2),
     }
@@ -152,6 +154,8 @@ proptest! {
                 destination: dst,
                 prefix_len,
                 gateway: gw,
+                table: 254,
+                metric: 0,
             },
             interface: None,
         };
@@ -302,6 +306,37 @@ fn tracker_seeded_state_is_not_reported() {
             .is_some()
     );
     assert!(t.observe(link(false, 2)).is_some());
+}
+
+#[test]
+fn tracker_replaced_route_is_a_change_both_ways() {
+    let mut t = Tracker::default();
+    t.seed(route(RouteOp::Added, "0.0.0.0", 0, Some("10.0.0.1")));
+    // `ip route replace default via 10.0.0.3`: no removal of the old one.
+    assert!(
+        t.observe(route(RouteOp::Added, "0.0.0.0", 0, Some("10.0.0.3")))
+            .is_some()
+    );
+    // Back to the first gateway: a change again, not a known route.
+    assert!(
+        t.observe(route(RouteOp::Added, "0.0.0.0", 0, Some("10.0.0.1")))
+            .is_some()
+    );
+    assert!(
+        t.observe(route(RouteOp::Added, "0.0.0.0", 0, Some("10.0.0.1")))
+            .is_none()
+    );
+    // A second default route with another metric is a route of its own.
+    let mut wifi = route(RouteOp::Added, "0.0.0.0", 0, Some("192.168.1.1"));
+    if let NetChangeKind::Route { metric, .. } = &mut wifi.kind {
+        *metric = 600;
+    }
+    assert!(t.observe(wifi.clone()).is_some());
+    assert!(t.observe(wifi).is_none());
+    assert!(
+        t.observe(route(RouteOp::Added, "0.0.0.0", 0, Some("10.0.0.1")))
+            .is_none()
+    );
 }
 
 #[test]
@@ -461,6 +496,8 @@ fn bsd_default_route_added_v4() {
                 destination: "0.0.0.0".parse().unwrap(),
                 prefix_len: 0,
                 gateway: Some("192.168.1.1".parse().unwrap()),
+                table: 0,
+                metric: 0,
             },
             interface: Some(Interface {
                 index: 4,
