@@ -388,6 +388,11 @@ enum Observed {
 /// address, route or link state is not reported again: Linux re-sends an
 /// address each time a router advertisement refreshes its lifetime, and an
 /// address goes through tentative → valid with a message for each.
+/// Destination, prefix length, table, metric.
+type RouteKey = (IpAddr, u8, u32, u32);
+/// Gateway and outgoing interface index.
+type RouteVia = (Option<IpAddr>, Option<u32>);
+
 #[cfg_attr(
     not(any(target_os = "linux", target_os = "macos", test)),
     allow(dead_code)
@@ -399,7 +404,7 @@ struct Tracker {
     /// metric): `ip route replace` and NetworkManager's re-application of a
     /// route on DHCP renewal send a new route with that identity and no
     /// removal of the old one.
-    routes: HashMap<(IpAddr, u8, u32, u32), (Option<IpAddr>, Option<u32>)>,
+    routes: HashMap<RouteKey, RouteVia>,
     links: HashMap<u32, bool>,
 }
 
