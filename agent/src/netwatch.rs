@@ -384,15 +384,15 @@ enum Observed {
     Resync,
 }
 
-/// What the watcher knows exists, so that a re-announcement of a known
-/// address, route or link state is not reported again: Linux re-sends an
-/// address each time a router advertisement refreshes its lifetime, and an
-/// address goes through tentative → valid with a message for each.
 /// Destination, prefix length, table, metric.
 type RouteKey = (IpAddr, u8, u32, u32);
 /// Gateway and outgoing interface index.
 type RouteVia = (Option<IpAddr>, Option<u32>);
 
+/// What the watcher knows exists, so that a re-announcement of a known
+/// address, route or link state is not reported again: Linux re-sends an
+/// address each time a router advertisement refreshes its lifetime, and an
+/// address goes through tentative → valid with a message for each.
 #[cfg_attr(
     not(any(target_os = "linux", target_os = "macos", test)),
     allow(dead_code)
