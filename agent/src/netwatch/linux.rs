@@ -169,13 +169,24 @@ impl Source {
             })?;
         let buf = &mut self.buf;
         let read = guard.try_io(|fd| {
-            rustix::net::recv(fd.get_ref(), &mut buf[..], RecvFlags::empty())
-                .map(|(n, _)| n)
+            rustix::net::recvfrom(fd.get_ref(), &mut buf[..], RecvFlags::empty())
+                .map(|(n, _, from)| (n, from))
                 .map_err(io::Error::from)
         });
         let n = match read {
             Err(_would_block) => return Ok(None),
-            Ok(Ok(n)) => n,
+            Ok(Ok((n, from))) => {
+                // Only the kernel (port 0) speaks for the network; another
+                // process able to reach this socket is not believed.
+                let pid = from
+                    .and_then(|a| SocketAddrNetlink::try_from(a).ok())
+                    .map(|a| a.pid());
+                if pid != Some(0) {
+                    tracing::debug!(sender = ?pid, "netlink message not from the kernel ignored");
+                    return Ok(None);
+                }
+                n
+            }
             Ok(Err(e)) if e.raw_os_error() == Some(rustix::io::Errno::NOBUFS.raw_os_error()) => {
                 tracing::info!(
                     "netlink notifications lost (socket buffer full); re-reading the network state"

@@ -179,6 +179,55 @@ fn is_route(c: &NetChange, want_op: RouteOp, dst: &str, len: u8, gw: Option<&str
             && *gateway == gw.map(ipaddr))
 }
 
+/// Sends an `RTM_NEWADDR` for `addr` from a process socket (not the kernel)
+/// to the IPv4 address group in the namespace, as root may.
+fn forge_new_address(ns: &Netns, addr: &str) {
+    use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
+    use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+    use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+    use rustix::net::netlink::SocketAddrNetlink;
+
+    let mut msg = AddressMessage::default();
+    msg.header.family = AddressFamily::Inet;
+    msg.header.prefix_len = 24;
+    msg.header.index = 1;
+    msg.attributes.push(AddressAttribute::Local(ipaddr(addr)));
+    msg.attributes.push(AddressAttribute::Address(ipaddr(addr)));
+    let mut nl = NetlinkMessage::new(
+        NetlinkHeader::default(),
+        NetlinkPayload::from(RouteNetlinkMessage::NewAddress(msg)),
+    );
+    nl.finalize();
+    let mut bytes = vec![0; nl.buffer_len()];
+    nl.serialize(&mut bytes);
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let f = File::open(&path).expect("open the namespace");
+            rustix::thread::move_into_link_name_space(
+                f.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns into the namespace");
+            let fd = rustix::net::socket(
+                rustix::net::AddressFamily::NETLINK,
+                rustix::net::SocketType::RAW,
+                None,
+            )
+            .expect("netlink socket");
+            // RTMGRP_IPV4_IFADDR.
+            let sent = rustix::net::sendto(
+                &fd,
+                &bytes,
+                rustix::net::SendFlags::empty(),
+                &SocketAddrNetlink::new(0, 0x10),
+            )
+            .expect("send the forged message");
+            assert_eq!(sent, bytes.len());
+        });
+    });
+}
+
 #[test]
 fn watcher_reports_network_changes_in_a_namespace() {
     let Some(ns) = Netns::create() else { return };
@@ -283,12 +332,20 @@ fn watcher_reports_network_changes_in_a_namespace() {
         "preferred_lft",
         "3000",
     ]);
+    // A process that forges an address message to the watcher's group is
+    // not believed: only the kernel speaks for the network.
+    forge_new_address(&ns, "10.253.0.9");
     // A marker: once it arrives, the re-announcements above have too.
     ns.ip(&["route", "add", "10.251.0.0/24", "dev", "psw0"]);
     let marker = w.expect("the marker route", |c| {
         is_route(c, RouteOp::Added, "10.251.0.0", 24, None)
     });
     assert!(!marker.restarts_discovery());
+    assert!(
+        !w.has_seen(|c| is_addr(c, true, "10.253.0.9")),
+        "a forged netlink message was believed: {:#?}",
+        w.seen.borrow()
+    );
     assert!(
         !w.has_seen(|c| is_addr(c, true, "10.250.0.2") || is_addr(c, true, "10.252.0.2")),
         "a known address was reported again: {:#?}",
