@@ -36,3 +36,4 @@ pub mod store;
 pub mod dart;
 pub mod install;
 pub mod lock;
+pub mod netwatch;
