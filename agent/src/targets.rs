@@ -15,6 +15,11 @@ use crate::store::MAX_KNOWN_PSNS;
 /// profile key or which server named a refused host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetSource {
+    /// The endpoint's default gateway (`GET http://<gateway>/auth/discovery`,
+    /// answered by the switch's URL redirect); the driver resolves it.
+    Gateway,
+    /// The PSN that served this endpoint last (the first persisted PSN).
+    LastPsn,
     /// A PSN that served this endpoint before (persisted in the state dir).
     Persisted,
     /// The profile's `DiscoveryHost`.
@@ -32,6 +37,8 @@ pub enum TargetSource {
 spelled! {
     /// The name an administrator recognises.
     TargetSource {
+        Gateway => "default gateway redirect",
+        LastPsn => "last connected psn",
         Persisted => "persisted psn list",
         DiscoveryHost => "DiscoveryHost",
         CallHomeList => "CallHomeList",
@@ -134,26 +141,197 @@ pub fn same_target(a: &HostPort, b: &HostPort) -> bool {
     a.port == b.port && profile_schema::same_host(&a.host, &b.host)
 }
 
-/// Discovery targets in order of preference: the PSNs that served this
-/// endpoint before, the profile's DiscoveryHost, then the CallHomeList;
-/// deduplicated, filtered by ServerNameRules.
-pub fn discovery_targets(
+/// The two stages of one discovery attempt (`docs/behaviour.md`,
+/// "Discovery"), each filtered by ServerNameRules and deduplicated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiscoveryStages {
+    /// Whether stage 1 asks the default gateway (the switch's redirect).
+    pub gateway: bool,
+    /// Stage 1, asked in parallel (first success wins): the PSN that served
+    /// this endpoint last, then the profile's DiscoveryHost.
+    pub one: Selection,
+    /// Stage 2, asked in order: the CallHomeList, the
+    /// PostureProbingBackupList hosts on the discovery port, then the other
+    /// remembered PSNs; nothing stage 1 already asks.
+    pub two: Selection,
+}
+
+/// Discovery targets by stage. `persisted` are the remembered PSNs, the one
+/// that served this endpoint last first; `backup_list` entries are asked on
+/// the discovery port ([`posture_protocol::DEFAULT_DISCOVERY_PORT`]), since
+/// the PSNs of one deployment share their portal port and the list names
+/// their state sync port.
+pub fn discovery_stages(
+    gateway: bool,
     persisted: &[HostPort],
     discovery_host: Option<&HostPort>,
     call_home_list: &[HostPort],
+    backup_list: &[HostPort],
     rules: &ServerNameRules,
-) -> Selection {
-    let mut sel = Selection::default();
-    for t in persisted {
-        sel.push(rules, t.clone(), TargetSource::Persisted);
+) -> DiscoveryStages {
+    let mut one = Selection::default();
+    if let Some(t) = persisted.first() {
+        one.push(rules, t.clone(), TargetSource::LastPsn);
     }
     if let Some(t) = discovery_host {
-        sel.push(rules, t.clone(), TargetSource::DiscoveryHost);
+        one.push(rules, t.clone(), TargetSource::DiscoveryHost);
     }
+    // Stage 2 starts from stage 1's targets so that it never asks one of
+    // them again, then drops them.
+    let mut two = Selection {
+        targets: one.targets.clone(),
+        refused: one.refused.clone(),
+    };
     for t in call_home_list {
-        sel.push(rules, t.clone(), TargetSource::CallHomeList);
+        two.push(rules, t.clone(), TargetSource::CallHomeList);
     }
-    sel
+    for t in backup_list {
+        // A host from the validated profile always parses again; were it
+        // not to, the entry is left out like any host the agent cannot use.
+        if let Ok(on_discovery_port) =
+            HostPort::parse(&t.host, posture_protocol::DEFAULT_DISCOVERY_PORT)
+        {
+            two.push(rules, on_discovery_port, TargetSource::ProbingBackupList);
+        }
+    }
+    for t in persisted.iter().skip(1) {
+        two.push(rules, t.clone(), TargetSource::Persisted);
+    }
+    two.targets.drain(..one.targets.len());
+    two.refused.drain(..one.refused.len());
+    DiscoveryStages { gateway, one, two }
+}
+
+/// Where the default gateway's redirect leads: the PSN portal to run the
+/// ordinary discovery with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectTarget {
+    /// The PSN portal's host and port (443 when the URL names none).
+    pub target: HostPort,
+    /// The URL's path and query, kept as the switch wrote them (the query
+    /// carries the switch's session reference).
+    pub path_and_query: String,
+}
+
+/// Why a redirect from the gateway is not followed. Each message names the
+/// rule and what an administrator can change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectRefusal {
+    /// Not a URL the agent can parse.
+    #[error("the redirect location is not a valid absolute url: {0}")]
+    Malformed(String),
+    /// Not `https://`: the endpoint never talks to a PSN in the clear.
+    #[error(
+        "the redirect leads to scheme `{0}`, not https; the agent follows redirects to the psn's https portal only"
+    )]
+    NotHttps(String),
+    /// The URL carries `user@` before the host.
+    #[error(
+        "the redirect url carries user information (`user@host`); refused, a switch never sends one"
+    )]
+    Userinfo,
+    /// The URL names no host.
+    #[error("the redirect url names no host")]
+    NoHost,
+    /// The host is not a valid DNS name or address.
+    #[error("the redirect names host `{host}`, which is not a valid host name: {detail}")]
+    BadHost {
+        /// The host as written.
+        host: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// ServerNameRules do not allow the host.
+    #[error(
+        "the redirect leads to {0}, which ServerNameRules do not allow; add the psn to ServerNameRules if it is yours"
+    )]
+    ServerNameRules(String),
+    /// The port is neither in ServerPorts nor the discovery port.
+    #[error(
+        "the redirect leads to port {port} on {host}, outside ServerPorts ({allowed}) and not the discovery port {discovery}"
+    )]
+    ServerPorts {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// ServerPorts as written.
+        allowed: String,
+        /// The discovery port.
+        discovery: u16,
+    },
+}
+
+/// The one rule for following the gateway's redirect: only
+/// `https://host[:port]/...` (port 443 when absent), no `user@`, a host
+/// ServerNameRules allow and a port in ServerPorts or the discovery port
+/// (8443); the path and query are kept. Everything else is refused with a
+/// typed reason. Pure: the driver calls it on the `Location` header of the
+/// gateway's plain-HTTP answer, which it trusts for nothing else.
+pub fn redirect_target(
+    location: &str,
+    rules: &ServerNameRules,
+    ports: &PortRanges,
+) -> Result<RedirectTarget, RedirectRefusal> {
+    let location = location.trim();
+    let uri: http::Uri = location
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| RedirectRefusal::Malformed(e.to_string()))?;
+    let scheme = uri
+        .scheme_str()
+        .ok_or_else(|| RedirectRefusal::Malformed("no scheme".to_owned()))?;
+    if !scheme.eq_ignore_ascii_case("https") {
+        return Err(RedirectRefusal::NotHttps(scheme.to_ascii_lowercase()));
+    }
+    let authority = uri.authority().ok_or(RedirectRefusal::NoHost)?;
+    if authority.as_str().contains('@') {
+        return Err(RedirectRefusal::Userinfo);
+    }
+    let host = authority.host();
+    if host.is_empty() {
+        return Err(RedirectRefusal::NoHost);
+    }
+    let port = match authority.port_u16() {
+        Some(p) => p,
+        None if authority.as_str().ends_with(':') => {
+            return Err(RedirectRefusal::Malformed("empty port".to_owned()));
+        }
+        None => 443,
+    };
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let target = HostPort::parse(bare, port).map_err(|detail| RedirectRefusal::BadHost {
+        host: host.to_owned(),
+        detail,
+    })?;
+    if target.port != port {
+        // `parse` read a port out of the host text: not a host at all.
+        return Err(RedirectRefusal::BadHost {
+            host: host.to_owned(),
+            detail: "a port inside the host".to_owned(),
+        });
+    }
+    if !rules.allows(&target.host) {
+        return Err(RedirectRefusal::ServerNameRules(target.host));
+    }
+    let discovery = posture_protocol::DEFAULT_DISCOVERY_PORT;
+    if port != discovery && !ports.allows(port) {
+        return Err(RedirectRefusal::ServerPorts {
+            host: target.host,
+            port,
+            allowed: ports.to_string(),
+            discovery,
+        });
+    }
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+    Ok(RedirectTarget {
+        target,
+        path_and_query,
+    })
 }
 
 /// How many PSNs of the discovery reply's psnList join the connected PSN as
