@@ -436,6 +436,21 @@ mod tests {
         PortRanges::parse("8000-8999").unwrap()
     }
 
+    /// Both stages without the gateway, stage 1 then stage 2: every target
+    /// an attempt may ask, in the order it may ask them.
+    fn discovery_targets(
+        persisted: &[HostPort],
+        discovery_host: Option<&HostPort>,
+        call_home_list: &[HostPort],
+        rules: &ServerNameRules,
+    ) -> Selection {
+        let st = discovery_stages(false, persisted, discovery_host, call_home_list, &[], rules);
+        let mut sel = st.one;
+        sel.targets.extend(st.two.targets);
+        sel.refused.extend(st.two.refused);
+        sel
+    }
+
     #[test]
     fn discovery_order_is_persisted_then_discovery_host_then_call_home() {
         let sel = discovery_targets(
@@ -476,7 +491,7 @@ mod tests {
             sel.refused,
             [RefusedTarget {
                 target: hp("evil.example", 8443),
-                source: TargetSource::Persisted,
+                source: TargetSource::LastPsn,
                 why: Refusal::ServerNameRules,
             }]
         );

@@ -42,19 +42,19 @@ fn a_profile_starts_discovery_in_target_order() {
     let mut st = settings(Some(60));
     st.call_home_list = vec![hp("psn1.lab.test", 8443)];
     let s = d.profile(st);
-    let (_, targets) = discovery_action(&s);
-    assert_eq!(
-        targets,
-        [
-            hp("psn2.lab.test", 8443),
-            hp("ise.lab.test", 8443),
-            hp("psn1.lab.test", 8443)
-        ]
-    );
+    // Stage 1 (in parallel): the last PSN and the DiscoveryHost; stage 2
+    // (in order): the CallHomeList.
+    let (_, stage, gateway, targets) = stage_action(&s).unwrap();
+    assert_eq!((stage, gateway), (Stage::One, false));
+    assert_eq!(targets, [hp("psn2.lab.test", 8443), hp("ise.lab.test", 8443)]);
     assert_eq!(d.state.phase().name(), PhaseName::Discovering);
-    let t = s.transition.unwrap();
+    let t = s.transition.clone().unwrap();
     assert_eq!((t.from, t.to), (PhaseName::Idle, PhaseName::Discovering));
     assert_eq!(t.reason, Reason::ProfileApplied);
+    let two = d.fail_discovery(&s, all_refused(&targets));
+    let (_, stage, gateway, targets) = stage_action(&two).unwrap();
+    assert_eq!((stage, gateway), (Stage::Two, false));
+    assert_eq!(targets, [hp("psn1.lab.test", 8443)]);
 }
 
 #[test]
@@ -522,12 +522,15 @@ fn a_failed_discovery_names_every_target_in_its_log_line() {
     let mut st = settings(Some(60));
     st.call_home_list = vec![hp("psn1.lab.test", 8443)];
     let s = d.profile(st);
+    // Stage 1 (the DiscoveryHost) refuses, stage 2 (the CallHomeList)
+    // fails: the attempt's line names both.
     let (_, targets) = discovery_action(&s);
-    let mut outcomes = all_refused(&targets[..1]);
-    outcomes.push(TargetOutcome::new(
-        targets[1].clone(),
+    let s = d.fail_discovery(&s, all_refused(&targets));
+    let (_, targets) = discovery_action(&s);
+    let outcomes = vec![TargetOutcome::new(
+        targets[0].clone(),
         Outcome::Failed(FailureKind::HttpStatus(500)),
-    ));
+    )];
     let s = d.fail_discovery(&s, outcomes);
     let line = s.transition.unwrap().to_string();
     assert!(
@@ -751,6 +754,7 @@ fn results_with_unknown_ids_are_stale_in_every_phase() {
                 op: bogus,
                 evaluated_in: std::time::Duration::ZERO,
                 result: Ok(PostureStatus::Compliant),
+                reassess_after: None,
             },
             Event::ProbeRoundFinished {
                 op: bogus,
@@ -803,7 +807,8 @@ fn a_result_for_the_right_id_but_the_wrong_kind_is_stale() {
         d.send(Event::AssessmentFinished {
             op,
             evaluated_in: std::time::Duration::ZERO,
-            result: Ok(PostureStatus::Compliant)
+            result: Ok(PostureStatus::Compliant),
+            reassess_after: None,
         })
         .stale
     );
@@ -938,6 +943,7 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                         Ok(DiscoverySuccess {
                             answered: targets[0].clone(),
                             discovery: discovery(STATUSES[usize::from(n) % 5]),
+                            redirected: false,
                         })
                     },
                 },
@@ -952,6 +958,7 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                     } else {
                         Ok(STATUSES[usize::from(n) % 5])
                     },
+                    reassess_after: None,
                 },
                 Some(Action::StartProbeRound { op, .. }) => Event::ProbeRoundFinished {
                     op,
@@ -1053,9 +1060,16 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
         }
         // Timers are never armed in the past.
         for act in &s.actions {
-            if let Action::ArmTimer { timer: t, at: when } = act {
+            if let Action::ArmTimer {
+                timer: t,
+                at: when,
+                slot,
+            } = act
+            {
                 prop_assert!(*when >= d.now);
-                timer = Some((*t, *when));
+                if *slot == TimerSlot::Phase {
+                    timer = Some((*t, *when));
+                }
             } else if let Action::Cancel { op } = act {
                 pending.retain(|p| {
                     !matches!(p,
@@ -1155,7 +1169,7 @@ fn discovery_or_timer(s: &Step) -> Result<OpId, (OpId, MonoTime)> {
         .iter()
         .find_map(|a| match a {
             Action::StartDiscovery { op, .. } => Some(Ok(*op)),
-            Action::ArmTimer { timer, at } => Some(Err((*timer, *at))),
+            Action::ArmTimer { timer, at, .. } => Some(Err((*timer, *at))),
             _ => None,
         })
         .expect("a discovery or a timer")
