@@ -22,6 +22,8 @@ mod transition;
 pub mod testkit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trigger_tests;
 
 pub use evaluation::EvaluationAccount;
 pub use events::{Action, BundleReason, DiscoverySuccess, Event, Stage, Step, TimerSlot};

@@ -876,6 +876,12 @@ enum Move {
     Profile(u8),
     /// Let time pass.
     Wait(u16),
+    /// The network changed (`true`: the endpoint resumed from sleep).
+    Network(bool),
+    /// `posture-sync reassess`.
+    Rescan,
+    /// Fire the debounce or the periodic reassessment timer (by `n`).
+    FireOther(u8),
 }
 
 fn any_move() -> impl Strategy<Value = Move> {
@@ -885,6 +891,9 @@ fn any_move() -> impl Strategy<Value = Move> {
         1 => any::<u8>().prop_map(Move::Bogus),
         1 => any::<u8>().prop_map(Move::Profile),
         1 => any::<u16>().prop_map(Move::Wait),
+        1 => any::<bool>().prop_map(Move::Network),
+        1 => Just(Move::Rescan),
+        1 => any::<u8>().prop_map(Move::FireOther),
     ]
 }
 
@@ -923,6 +932,7 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
     let mut d = Driver::with_state(State::new(vec![], seed));
     let mut pending: Vec<Action> = Vec::new();
     let mut timer: Option<(OpId, MonoTime)> = None;
+    let mut others: Vec<(OpId, MonoTime)> = Vec::new();
     let first = d.profile(settings(Some(10)));
     pending.extend(
         first
@@ -958,7 +968,13 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                     } else {
                         Ok(STATUSES[usize::from(n) % 5])
                     },
-                    reassess_after: None,
+                    // Sometimes a PSN asks for a periodic reassessment,
+                    // sometimes out of bounds.
+                    reassess_after: match n % 4 {
+                        1 => Some(secs(60 + u64::from(n))),
+                        2 => Some(secs(u64::from(n % 60))),
+                        _ => None,
+                    },
                 },
                 Some(Action::StartProbeRound { op, .. }) => Event::ProbeRoundFinished {
                     op,
@@ -979,6 +995,15 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                 }
                 None => continue,
             },
+            Move::FireOther(n) if !others.is_empty() => {
+                let (t, when) = others.remove(usize::from(n) % others.len());
+                d.now = d.now.max(when);
+                Event::TimerFired { timer: t }
+            }
+            Move::FireOther(_) => continue,
+            Move::Network(false) => Event::NetworkChanged,
+            Move::Network(true) => Event::Resumed { slept: secs(60) },
+            Move::Rescan => Event::RescanRequested,
             Move::Bogus(n) => Event::TimerFired {
                 timer: OpId(u64::from(n)),
             },
@@ -1002,6 +1027,25 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
         if s.stale {
             prop_assert_eq!(&before, after);
             prop_assert!(s.actions.is_empty());
+        }
+        // A step starts at most one discovery stage, and a debounce timer
+        // is armed at most NetworkTransitionDelay ahead.
+        let starts = s
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::StartDiscovery { .. }))
+            .count();
+        prop_assert!(starts <= 1);
+        if let Some(settle) = after.settle() {
+            let delay = after.settings().map(|x| x.transition_delay.get());
+            prop_assert!(delay.is_some_and(|delay| settle.at <= d.now + delay));
+        }
+        // A periodic reassessment is only ever scheduled within bounds.
+        if let Phase::Known(Known {
+            reassess: Some(r), ..
+        }) = after.phase()
+        {
+            prop_assert!((REASSESS_MIN..=REASSESS_MAX).contains(&r.every));
         }
         // Outside idle the machine always runs under settings.
         if after.phase() != &Phase::Idle {
@@ -1069,6 +1113,8 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                 prop_assert!(*when >= d.now);
                 if *slot == TimerSlot::Phase {
                     timer = Some((*t, *when));
+                } else {
+                    others.push((*t, *when));
                 }
             } else if let Action::Cancel { op } = act {
                 pending.retain(|p| {
