@@ -426,6 +426,7 @@ pub fn merge_persisted(
 mod tests {
     use super::*;
     use crate::machine::testkit::{hp, psn};
+    use profile_schema::same_host;
     use proptest::prelude::*;
 
     fn rules(text: &str) -> ServerNameRules {
@@ -627,6 +628,79 @@ mod tests {
         assert_eq!(again.iter().filter(|t| t.host == "psn1").count(), 1);
     }
 
+    #[test]
+    fn stage_two_is_call_home_then_backup_list_on_the_discovery_port_then_remembered() {
+        let st = discovery_stages(
+            true,
+            &[hp("psn2", 8443), hp("psn4", 8443), hp("psn1", 8443)],
+            Some(&hp("ise", 8443)),
+            &[hp("psn1", 8443), hp("psn2", 8443)],
+            &[hp("psn3", 8449), hp("ise", 8449)],
+            &rules(""),
+        );
+        assert!(st.gateway);
+        assert_eq!(st.one.targets, [hp("psn2", 8443), hp("ise", 8443)]);
+        // psn2 and ise are stage 1's; psn1 comes once, from the CallHomeList.
+        assert_eq!(
+            st.two.targets,
+            [hp("psn1", 8443), hp("psn3", 8443), hp("psn4", 8443)]
+        );
+    }
+
+    #[test]
+    fn a_redirect_to_the_psn_portal_is_followed_with_its_query() {
+        let t = redirect_target(
+            "https://psn1.lab.test:8443/auth/discovery?sessionId=c0a8&portal=1",
+            &rules("*.lab.test"),
+            &ise_ports(),
+        )
+        .unwrap();
+        assert_eq!(t.target, hp("psn1.lab.test", 8443));
+        assert_eq!(t.path_and_query, "/auth/discovery?sessionId=c0a8&portal=1");
+        let t = redirect_target("HTTPS://[2001:db8::13]:8905/x", &rules(""), &ise_ports()).unwrap();
+        assert_eq!(t.target, hp("2001:db8::13", 8905));
+    }
+
+    #[test]
+    fn a_redirect_without_a_port_means_443_which_server_ports_must_allow() {
+        let refused = redirect_target("https://psn1.lab.test/auth", &rules(""), &ise_ports());
+        assert!(matches!(
+            refused,
+            Err(RedirectRefusal::ServerPorts { port: 443, .. })
+        ));
+        let all = PortRanges::parse("1-65535").unwrap();
+        let t = redirect_target("https://psn1.lab.test/auth", &rules(""), &all).unwrap();
+        assert_eq!(t.target.port, 443);
+        // The discovery port is always allowed.
+        let none = PortRanges::none();
+        assert!(redirect_target("https://psn1:8443/", &rules(""), &none).is_ok());
+    }
+
+    #[test]
+    fn redirects_anywhere_else_are_refused_with_a_reason() {
+        let r = rules("*.lab.test");
+        let p = ise_ports();
+        let cases: [(&str, fn(&RedirectRefusal) -> bool); 7] = [
+            ("http://psn1.lab.test:8443/", |e| matches!(e, RedirectRefusal::NotHttps(_))),
+            ("ftp://psn1.lab.test/", |e| matches!(e, RedirectRefusal::NotHttps(_))),
+            ("https://admin@psn1.lab.test:8443/", |e| matches!(e, RedirectRefusal::Userinfo)),
+            ("https://psn1.evil.example:8443/", |e| matches!(e, RedirectRefusal::ServerNameRules(_))),
+            ("https://psn1.lab.test:22/", |e| matches!(e, RedirectRefusal::ServerPorts { .. })),
+            ("/auth/discovery", |e| matches!(e, RedirectRefusal::Malformed(_))),
+            ("https://psn!1.lab.test:8443/", |e| matches!(e, RedirectRefusal::Malformed(_) | RedirectRefusal::BadHost { .. })),
+        ];
+        for (location, expected) in cases {
+            let err = redirect_target(location, &r, &p).unwrap_err();
+            assert!(expected(&err), "{location}: {err:?}");
+            let text = err.to_string();
+            assert!(!text.ends_with('.') && text.starts_with(char::is_lowercase), "{text}");
+        }
+        assert_eq!(
+            redirect_target("https://psn1.evil.example:8443/", &r, &p).unwrap_err().to_string(),
+            "the redirect leads to psn1.evil.example, which ServerNameRules do not allow; add the psn to ServerNameRules if it is yours"
+        );
+    }
+
     fn host() -> impl Strategy<Value = String> {
         "[a-c]{1,2}(\\.lab\\.test|\\.example)?"
     }
@@ -652,6 +726,65 @@ mod tests {
                 let kept = sel.targets.iter().any(|s| same_target(s, t));
                 let refused = sel.refused.iter().any(|s| same_target(&s.target, t));
                 prop_assert!(kept != refused, "{} must be kept xor refused", t);
+            }
+        }
+
+        /// Stage 1 is the last PSN and the DiscoveryHost only; stage 2
+        /// keeps the CallHomeList order, then the backup list, then the
+        /// remembered PSNs, never repeating stage 1.
+        #[test]
+        fn stages_hold_their_targets_in_their_order(
+            persisted in proptest::collection::vec((host(), 8443u16..8445), 0..5),
+            dh in proptest::option::of(host()),
+            call_home in proptest::collection::vec((host(), 8443u16..8445), 0..5),
+            backup in proptest::collection::vec(host(), 0..4),
+        ) {
+            let p: Vec<HostPort> = persisted.iter().map(|(h, port)| hp(h, *port)).collect();
+            let c: Vec<HostPort> = call_home.iter().map(|(h, port)| hp(h, *port)).collect();
+            let b: Vec<HostPort> = backup.iter().map(|h| hp(h, 8449)).collect();
+            let dh = dh.map(|h| hp(&h, 8443));
+            let st = discovery_stages(true, &p, dh.as_ref(), &c, &b, &rules(""));
+            let stage_one: Vec<HostPort> = p.first().into_iter().chain(dh.as_ref()).cloned().collect();
+            for t in &st.one.targets {
+                prop_assert!(stage_one.iter().any(|s| same_target(s, t)));
+            }
+            for t in &st.two.targets {
+                prop_assert!(!st.one.targets.iter().any(|s| same_target(s, t)));
+            }
+            // The order: the index of each target's first source entry grows.
+            let rank = |t: &HostPort| -> usize {
+                if let Some(i) = c.iter().position(|s| same_target(s, t)) { return i; }
+                if let Some(i) = b.iter().position(|s| same_host(&s.host, &t.host) && t.port == 8443) { return 100 + i; }
+                200 + p.iter().position(|s| same_target(s, t)).unwrap_or(usize::MAX - 300)
+            };
+            let ranks: Vec<usize> = st.two.targets.iter().map(rank).collect();
+            prop_assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{:?}", ranks);
+        }
+
+        #[test]
+        fn a_redirect_never_panics(location in any::<String>()) {
+            let _ = redirect_target(&location, &rules("*.lab.test"), &ise_ports());
+        }
+
+        /// Whatever follows, a plain-http URL, one with `user@` and one to
+        /// a host the rules refuse are never followed.
+        #[test]
+        fn a_redirect_never_goes_to_http_userinfo_or_a_refused_host(
+            host in host(),
+            port in proptest::option::of(1u16..),
+            rest in "[ -~]{0,40}",
+            user in "[a-z:%]{1,8}",
+        ) {
+            let r = rules("*.lab.test");
+            let all = PortRanges::parse("1-65535").unwrap();
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let http = format!("http://{host}{port}/{rest}");
+            prop_assert!(redirect_target(&http, &r, &all).is_err());
+            let userinfo = format!("https://{user}@{host}{port}/{rest}");
+            prop_assert!(redirect_target(&userinfo, &r, &all).is_err());
+            if let Ok(t) = redirect_target(&format!("https://{host}{port}/{rest}"), &r, &all) {
+                prop_assert!(r.allows(&t.target.host));
+                prop_assert!(host.ends_with(".lab.test"));
             }
         }
 
