@@ -25,8 +25,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::machine::{
-    self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, TimerSlot,
-    Transition,
+    self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, TimerSlot, Transition,
 };
 use crate::outcome::{HostPort, RoundVerdict, TargetOutcome};
 use crate::reload::ReloadResult;

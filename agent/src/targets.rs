@@ -680,23 +680,46 @@ mod tests {
     fn redirects_anywhere_else_are_refused_with_a_reason() {
         let r = rules("*.lab.test");
         let p = ise_ports();
-        let cases: [(&str, fn(&RedirectRefusal) -> bool); 7] = [
-            ("http://psn1.lab.test:8443/", |e| matches!(e, RedirectRefusal::NotHttps(_))),
-            ("ftp://psn1.lab.test/", |e| matches!(e, RedirectRefusal::NotHttps(_))),
-            ("https://admin@psn1.lab.test:8443/", |e| matches!(e, RedirectRefusal::Userinfo)),
-            ("https://psn1.evil.example:8443/", |e| matches!(e, RedirectRefusal::ServerNameRules(_))),
-            ("https://psn1.lab.test:22/", |e| matches!(e, RedirectRefusal::ServerPorts { .. })),
-            ("/auth/discovery", |e| matches!(e, RedirectRefusal::Malformed(_))),
-            ("https://psn!1.lab.test:8443/", |e| matches!(e, RedirectRefusal::Malformed(_) | RedirectRefusal::BadHost { .. })),
+        type Expect = fn(&RedirectRefusal) -> bool;
+        let cases: [(&str, Expect); 7] = [
+            ("http://psn1.lab.test:8443/", |e| {
+                matches!(e, RedirectRefusal::NotHttps(_))
+            }),
+            ("ftp://psn1.lab.test/", |e| {
+                matches!(e, RedirectRefusal::NotHttps(_))
+            }),
+            ("https://admin@psn1.lab.test:8443/", |e| {
+                matches!(e, RedirectRefusal::Userinfo)
+            }),
+            ("https://psn1.evil.example:8443/", |e| {
+                matches!(e, RedirectRefusal::ServerNameRules(_))
+            }),
+            ("https://psn1.lab.test:22/", |e| {
+                matches!(e, RedirectRefusal::ServerPorts { .. })
+            }),
+            ("/auth/discovery", |e| {
+                matches!(e, RedirectRefusal::Malformed(_))
+            }),
+            ("https://psn!1.lab.test:8443/", |e| {
+                matches!(
+                    e,
+                    RedirectRefusal::Malformed(_) | RedirectRefusal::BadHost { .. }
+                )
+            }),
         ];
         for (location, expected) in cases {
             let err = redirect_target(location, &r, &p).unwrap_err();
             assert!(expected(&err), "{location}: {err:?}");
             let text = err.to_string();
-            assert!(!text.ends_with('.') && text.starts_with(char::is_lowercase), "{text}");
+            assert!(
+                !text.ends_with('.') && text.starts_with(char::is_lowercase),
+                "{text}"
+            );
         }
         assert_eq!(
-            redirect_target("https://psn1.evil.example:8443/", &r, &p).unwrap_err().to_string(),
+            redirect_target("https://psn1.evil.example:8443/", &r, &p)
+                .unwrap_err()
+                .to_string(),
             "the redirect leads to psn1.evil.example, which ServerNameRules do not allow; add the psn to ServerNameRules if it is yours"
         );
     }

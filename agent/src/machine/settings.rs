@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(s.probing_backup_list[0].port, 8449);
         assert!(s.server_name_rules.allows("psn9.lab.test"));
         assert!(!s.server_name_rules.allows("evil.example"));
-        assert!(s.gateway_discovery, "no key: a real profile always asks the gateway");
+        assert!(
+            s.gateway_discovery,
+            "no key: a real profile always asks the gateway"
+        );
         assert_eq!(s.backoff().cap(), Duration::from_secs(10));
     }
 

@@ -46,7 +46,10 @@ fn a_profile_starts_discovery_in_target_order() {
     // (in order): the CallHomeList.
     let (_, stage, gateway, targets) = stage_action(&s).unwrap();
     assert_eq!((stage, gateway), (Stage::One, false));
-    assert_eq!(targets, [hp("psn2.lab.test", 8443), hp("ise.lab.test", 8443)]);
+    assert_eq!(
+        targets,
+        [hp("psn2.lab.test", 8443), hp("ise.lab.test", 8443)]
+    );
     assert_eq!(d.state.phase().name(), PhaseName::Discovering);
     let t = s.transition.clone().unwrap();
     assert_eq!((t.from, t.to), (PhaseName::Idle, PhaseName::Discovering));

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::evaluation;
 use super::events::Stage;
-use crate::targets::TargetSource;
 use crate::outcome::{Answer, TargetOutcome, spelled};
 use crate::targets::RefusedTarget;
+use crate::targets::TargetSource;
 
 /// The name of a phase, as `status --json` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -327,7 +327,10 @@ impl fmt::Display for Reason {
                 source,
                 redirected_to,
             } => {
-                write!(f, "session found, server posture {posture}; {stage} via {source}")?;
+                write!(
+                    f,
+                    "session found, server posture {posture}; {stage} via {source}"
+                )?;
                 if let Some(host) = redirected_to {
                     write!(f, " to {host}")?;
                 }

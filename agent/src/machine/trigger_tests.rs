@@ -46,10 +46,16 @@ fn stage_one_asks_the_gateway_with_the_last_psn_and_the_discovery_host() {
     let s = d.profile(roaming(5));
     let (_, stage, gateway, targets) = stage_action(&s).unwrap();
     assert_eq!((stage, gateway), (Stage::One, true));
-    assert_eq!(targets, [hp("psn2.lab.test", 8443), hp("ise.lab.test", 8443)]);
+    assert_eq!(
+        targets,
+        [hp("psn2.lab.test", 8443), hp("ise.lab.test", 8443)]
+    );
     // Stage 1 failing starts stage 2 at once, in the same attempt.
     let two = d.fail_discovery(&s, all_refused(&targets));
-    assert!(timer_action(&two).is_none(), "no backoff between the stages");
+    assert!(
+        timer_action(&two).is_none(),
+        "no backoff between the stages"
+    );
     let (_, stage, gateway, targets) = stage_action(&two).unwrap();
     assert_eq!((stage, gateway), (Stage::Two, false));
     assert_eq!(
@@ -331,14 +337,20 @@ fn a_periodic_reassessment_out_of_bounds_is_ignored() {
         let mut d = Driver::new();
         let s = d.reach_assessing(roaming(5));
         let known = d.assess_asking_reassessment(&s, PostureStatus::Compliant, every);
-        assert!(slot_timer(&known, TimerSlot::Reassess).is_none(), "{every:?}");
+        assert!(
+            slot_timer(&known, TimerSlot::Reassess).is_none(),
+            "{every:?}"
+        );
         assert_eq!(d.state.next_reassessment_at(), None);
     }
     for every in [REASSESS_MIN, REASSESS_MAX] {
         let mut d = Driver::new();
         let s = d.reach_assessing(roaming(5));
         let known = d.assess_asking_reassessment(&s, PostureStatus::Compliant, every);
-        assert!(slot_timer(&known, TimerSlot::Reassess).is_some(), "{every:?}");
+        assert!(
+            slot_timer(&known, TimerSlot::Reassess).is_some(),
+            "{every:?}"
+        );
     }
 }
 

@@ -8,8 +8,8 @@ use profile_schema::HostPort;
 use super::Cx;
 use crate::machine::events::{Action, BundleReason, DiscoverySuccess, Stage};
 use crate::machine::state::{
-    Assessing, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryRecord, DiscoveryWait,
-    Episode, OpId, Phase, SessionInfo,
+    Assessing, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryRecord, DiscoveryWait, Episode,
+    OpId, Phase, SessionInfo,
 };
 use crate::machine::transition::{PhaseName, Reason, Severity};
 use crate::outcome::TargetOutcome;
@@ -41,7 +41,12 @@ impl Cx {
             return;
         };
         let first = targets.first().cloned();
-        let op = self.discover(stage, stages.gateway && stage == Stage::One, targets, refused);
+        let op = self.discover(
+            stage,
+            stages.gateway && stage == Stage::One,
+            targets,
+            refused,
+        );
         let episode = self.episode();
         self.phase = Phase::Discovering(Discovering {
             attempt,
@@ -258,7 +263,8 @@ impl Cx {
         // The gateway's redirect is untrusted: the driver checked it with
         // `redirect_target`, and the machine holds it to ServerNameRules
         // again so that no driver bug can aim the assessment elsewhere.
-        let allowed = rules.allows(&discovery.psn.host) && (!redirected || rules.allows(&answered.host));
+        let allowed =
+            rules.allows(&discovery.psn.host) && (!redirected || rules.allows(&answered.host));
         if !allowed {
             let psn = targets::assessment_target(&discovery.psn, &answered);
             self.retry_later(

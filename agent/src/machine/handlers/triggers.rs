@@ -15,10 +15,7 @@ impl Cx {
     /// after the last of them.
     pub(in crate::machine) fn on_network_change(&mut self, resumed: bool) -> bool {
         let delay = self.settings.transition_delay.get();
-        let (changes, before) = self
-            .s
-            .settle
-            .map_or((0, false), |s| (s.changes, s.resumed));
+        let (changes, before) = self.s.settle.map_or((0, false), |s| (s.changes, s.resumed));
         let (timer, at) = self.arm_slot(TimerSlot::Settle, delay);
         self.s.settle = Some(Settle {
             timer,
