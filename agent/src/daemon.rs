@@ -3,9 +3,9 @@
 //!
 //! It owns the [`State`]. Everything that happens comes in as an
 //! [`Event`]: results of spawned tasks (a discovery attempt, an assessment, a
-//! probe round) over an mpsc channel, the machine's single timer
-//! (a [`Deadline`], keyed by the timer's id so a replaced timer is never
-//! reported), and profile reloads. After every step it logs the transition
+//! probe round) over an mpsc channel, the machine's timers (one per slot;
+//! the earliest as a [`Deadline`], keyed by the timer's id so a replaced
+//! timer is never reported), and profile reloads. After every step it logs the transition
 //! (one line), runs the actions, and publishes the status report on a watch
 //! channel for the status socket. Each transition is also appended to
 //! `transitions.jsonl`, and each finished probe round is logged as one line
@@ -25,7 +25,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::machine::{
-    self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, Transition,
+    self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, TimerSlot, Transition,
 };
 use crate::outcome::{HostPort, RoundVerdict, TargetOutcome};
 use crate::reload::ReloadResult;
@@ -89,7 +89,8 @@ pub struct Daemon<H> {
     events_tx: mpsc::UnboundedSender<Event>,
     events_rx: mpsc::UnboundedReceiver<Event>,
     tasks: HashMap<OpId, AbortHandle>,
-    timer: Option<(OpId, Instant)>,
+    /// The machine's timers, one per slot (a new one replaces the slot's).
+    timers: HashMap<TimerSlot, (OpId, Instant)>,
     history: ProbeHistory,
     transitions: TransitionLog,
     assessor: assess::Assessor,
@@ -100,7 +101,7 @@ impl<H> std::fmt::Debug for Daemon<H> {
         f.debug_struct("Daemon")
             .field("phase", &self.state.phase().name())
             .field("tasks", &self.tasks.len())
-            .field("timer", &self.timer)
+            .field("timers", &self.timers)
             .finish_non_exhaustive()
     }
 }
@@ -147,7 +148,7 @@ impl<H: Hooks> Daemon<H> {
             events_tx,
             events_rx,
             tasks: HashMap::new(),
-            timer: None,
+            timers: HashMap::new(),
             history,
             transitions,
             assessor,
@@ -177,7 +178,13 @@ impl<H: Hooks> Daemon<H> {
         let mut armed: Option<(Instant, Deadline)> = None;
         let mut reloads_open = true;
         loop {
-            match self.timer {
+            // The earliest of the machine's timers is the one to wait for.
+            let next = self
+                .timers
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(slot, (_, at))| (*slot, *at));
+            match next {
                 Some((_, at)) if armed.as_ref().is_some_and(|(a, _)| *a == at) => {}
                 Some((_, at)) => armed = Some((at, Deadline::at(at))),
                 None => armed = None,
@@ -191,8 +198,8 @@ impl<H: Hooks> Daemon<H> {
                         Some((_, deadline)) => deadline.await,
                         None => std::future::pending().await,
                     }
-                }, if self.timer.is_some() => {
-                    if let Some((id, _)) = self.timer.take() {
+                }, if next.is_some() => {
+                    if let Some((id, _)) = next.and_then(|(slot, _)| self.timers.remove(&slot)) {
                         self.handle(Event::TimerFired { timer: id });
                     }
                 }
@@ -261,7 +268,11 @@ impl<H: Hooks> Daemon<H> {
                 let session = self.state.session().map(ToString::to_string);
                 Some((*op, session.unwrap_or_default()))
             }
-            Event::ProfileApplied(_) | Event::TimerFired { .. } => None,
+            Event::ProfileApplied(_)
+            | Event::TimerFired { .. }
+            | Event::NetworkChanged
+            | Event::Resumed { .. }
+            | Event::RescanRequested => None,
         };
         let Step {
             state,
@@ -291,12 +302,20 @@ impl<H: Hooks> Daemon<H> {
         match action {
             Action::StartDiscovery {
                 op,
+                stage,
+                gateway,
                 session,
                 targets,
                 refused,
             } => {
                 for r in &refused {
                     tracing::warn!(psn = %r.target, source = %r.source, "security: {r}");
+                }
+                if gateway {
+                    tracing::debug!(
+                        %stage,
+                        "discovery: the default gateway hop is not wired in the daemon yet; asking the other targets"
+                    );
                 }
                 let transport = self.io.transport.clone();
                 self.spawn(op, async move {
@@ -323,6 +342,8 @@ impl<H: Hooks> Daemon<H> {
                         op,
                         result,
                         evaluated_in,
+                        // The report reply's interval is not on the wire yet.
+                        reassess_after: None,
                     }
                 });
             }
@@ -347,9 +368,9 @@ impl<H: Hooks> Daemon<H> {
                     }
                 });
             }
-            Action::ArmTimer { timer, at } => {
+            Action::ArmTimer { timer, at, slot } => {
                 let deadline = self.started + at.elapsed();
-                self.timer = Some((timer, deadline));
+                self.timers.insert(slot, (timer, deadline));
             }
             Action::Cancel { op } => {
                 if let Some(task) = self.tasks.remove(&op) {

@@ -40,6 +40,7 @@ pub async fn attempt(
                 return Ok(DiscoverySuccess {
                     answered: target.clone(),
                     discovery,
+                    redirected: false,
                 });
             }
             Err(outcome) => {

@@ -406,6 +406,7 @@ mod tests {
                             },
                             psn_list: vec![],
                         },
+                        redirected: false,
                     }),
                 },
                 mono(1),
@@ -425,6 +426,7 @@ mod tests {
                     op,
                     evaluated_in: std::time::Duration::ZERO,
                     result: Ok(PostureStatus::Compliant),
+                    reassess_after: None,
                 },
                 mono(2),
             );

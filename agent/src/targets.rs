@@ -15,6 +15,11 @@ use crate::store::MAX_KNOWN_PSNS;
 /// profile key or which server named a refused host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetSource {
+    /// The endpoint's default gateway (`GET http://<gateway>/auth/discovery`,
+    /// answered by the switch's URL redirect); the driver resolves it.
+    Gateway,
+    /// The PSN that served this endpoint last (the first persisted PSN).
+    LastPsn,
     /// A PSN that served this endpoint before (persisted in the state dir).
     Persisted,
     /// The profile's `DiscoveryHost`.
@@ -32,6 +37,8 @@ pub enum TargetSource {
 spelled! {
     /// The name an administrator recognises.
     TargetSource {
+        Gateway => "default gateway redirect",
+        LastPsn => "last connected psn",
         Persisted => "persisted psn list",
         DiscoveryHost => "DiscoveryHost",
         CallHomeList => "CallHomeList",
@@ -134,26 +141,197 @@ pub fn same_target(a: &HostPort, b: &HostPort) -> bool {
     a.port == b.port && profile_schema::same_host(&a.host, &b.host)
 }
 
-/// Discovery targets in order of preference: the PSNs that served this
-/// endpoint before, the profile's DiscoveryHost, then the CallHomeList;
-/// deduplicated, filtered by ServerNameRules.
-pub fn discovery_targets(
+/// The two stages of one discovery attempt (`docs/behaviour.md`,
+/// "Discovery"), each filtered by ServerNameRules and deduplicated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiscoveryStages {
+    /// Whether stage 1 asks the default gateway (the switch's redirect).
+    pub gateway: bool,
+    /// Stage 1, asked in parallel (first success wins): the PSN that served
+    /// this endpoint last, then the profile's DiscoveryHost.
+    pub one: Selection,
+    /// Stage 2, asked in order: the CallHomeList, the
+    /// PostureProbingBackupList hosts on the discovery port, then the other
+    /// remembered PSNs; nothing stage 1 already asks.
+    pub two: Selection,
+}
+
+/// Discovery targets by stage. `persisted` are the remembered PSNs, the one
+/// that served this endpoint last first; `backup_list` entries are asked on
+/// the discovery port ([`posture_protocol::DEFAULT_DISCOVERY_PORT`]), since
+/// the PSNs of one deployment share their portal port and the list names
+/// their state sync port.
+pub fn discovery_stages(
+    gateway: bool,
     persisted: &[HostPort],
     discovery_host: Option<&HostPort>,
     call_home_list: &[HostPort],
+    backup_list: &[HostPort],
     rules: &ServerNameRules,
-) -> Selection {
-    let mut sel = Selection::default();
-    for t in persisted {
-        sel.push(rules, t.clone(), TargetSource::Persisted);
+) -> DiscoveryStages {
+    let mut one = Selection::default();
+    if let Some(t) = persisted.first() {
+        one.push(rules, t.clone(), TargetSource::LastPsn);
     }
     if let Some(t) = discovery_host {
-        sel.push(rules, t.clone(), TargetSource::DiscoveryHost);
+        one.push(rules, t.clone(), TargetSource::DiscoveryHost);
     }
+    // Stage 2 starts from stage 1's targets so that it never asks one of
+    // them again, then drops them.
+    let mut two = Selection {
+        targets: one.targets.clone(),
+        refused: one.refused.clone(),
+    };
     for t in call_home_list {
-        sel.push(rules, t.clone(), TargetSource::CallHomeList);
+        two.push(rules, t.clone(), TargetSource::CallHomeList);
     }
-    sel
+    for t in backup_list {
+        // A host from the validated profile always parses again; were it
+        // not to, the entry is left out like any host the agent cannot use.
+        if let Ok(on_discovery_port) =
+            HostPort::parse(&t.host, posture_protocol::DEFAULT_DISCOVERY_PORT)
+        {
+            two.push(rules, on_discovery_port, TargetSource::ProbingBackupList);
+        }
+    }
+    for t in persisted.iter().skip(1) {
+        two.push(rules, t.clone(), TargetSource::Persisted);
+    }
+    two.targets.drain(..one.targets.len());
+    two.refused.drain(..one.refused.len());
+    DiscoveryStages { gateway, one, two }
+}
+
+/// Where the default gateway's redirect leads: the PSN portal to run the
+/// ordinary discovery with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectTarget {
+    /// The PSN portal's host and port (443 when the URL names none).
+    pub target: HostPort,
+    /// The URL's path and query, kept as the switch wrote them (the query
+    /// carries the switch's session reference).
+    pub path_and_query: String,
+}
+
+/// Why a redirect from the gateway is not followed. Each message names the
+/// rule and what an administrator can change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectRefusal {
+    /// Not a URL the agent can parse.
+    #[error("the redirect location is not a valid absolute url: {0}")]
+    Malformed(String),
+    /// Not `https://`: the endpoint never talks to a PSN in the clear.
+    #[error(
+        "the redirect leads to scheme `{0}`, not https; the agent follows redirects to the psn's https portal only"
+    )]
+    NotHttps(String),
+    /// The URL carries `user@` before the host.
+    #[error(
+        "the redirect url carries user information (`user@host`); refused, a switch never sends one"
+    )]
+    Userinfo,
+    /// The URL names no host.
+    #[error("the redirect url names no host")]
+    NoHost,
+    /// The host is not a valid DNS name or address.
+    #[error("the redirect names host `{host}`, which is not a valid host name: {detail}")]
+    BadHost {
+        /// The host as written.
+        host: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// ServerNameRules do not allow the host.
+    #[error(
+        "the redirect leads to {0}, which ServerNameRules do not allow; add the psn to ServerNameRules if it is yours"
+    )]
+    ServerNameRules(String),
+    /// The port is neither in ServerPorts nor the discovery port.
+    #[error(
+        "the redirect leads to port {port} on {host}, outside ServerPorts ({allowed}) and not the discovery port {discovery}"
+    )]
+    ServerPorts {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// ServerPorts as written.
+        allowed: String,
+        /// The discovery port.
+        discovery: u16,
+    },
+}
+
+/// The one rule for following the gateway's redirect: only
+/// `https://host[:port]/...` (port 443 when absent), no `user@`, a host
+/// ServerNameRules allow and a port in ServerPorts or the discovery port
+/// (8443); the path and query are kept. Everything else is refused with a
+/// typed reason. Pure: the driver calls it on the `Location` header of the
+/// gateway's plain-HTTP answer, which it trusts for nothing else.
+pub fn redirect_target(
+    location: &str,
+    rules: &ServerNameRules,
+    ports: &PortRanges,
+) -> Result<RedirectTarget, RedirectRefusal> {
+    let location = location.trim();
+    let uri: http::Uri = location
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| RedirectRefusal::Malformed(e.to_string()))?;
+    let scheme = uri
+        .scheme_str()
+        .ok_or_else(|| RedirectRefusal::Malformed("no scheme".to_owned()))?;
+    if !scheme.eq_ignore_ascii_case("https") {
+        return Err(RedirectRefusal::NotHttps(scheme.to_ascii_lowercase()));
+    }
+    let authority = uri.authority().ok_or(RedirectRefusal::NoHost)?;
+    if authority.as_str().contains('@') {
+        return Err(RedirectRefusal::Userinfo);
+    }
+    let host = authority.host();
+    if host.is_empty() {
+        return Err(RedirectRefusal::NoHost);
+    }
+    let port = match authority.port_u16() {
+        Some(p) => p,
+        None if authority.as_str().ends_with(':') => {
+            return Err(RedirectRefusal::Malformed("empty port".to_owned()));
+        }
+        None => 443,
+    };
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let target = HostPort::parse(bare, port).map_err(|detail| RedirectRefusal::BadHost {
+        host: host.to_owned(),
+        detail,
+    })?;
+    if target.port != port {
+        // `parse` read a port out of the host text: not a host at all.
+        return Err(RedirectRefusal::BadHost {
+            host: host.to_owned(),
+            detail: "a port inside the host".to_owned(),
+        });
+    }
+    if !rules.allows(&target.host) {
+        return Err(RedirectRefusal::ServerNameRules(target.host));
+    }
+    let discovery = posture_protocol::DEFAULT_DISCOVERY_PORT;
+    if port != discovery && !ports.allows(port) {
+        return Err(RedirectRefusal::ServerPorts {
+            host: target.host,
+            port,
+            allowed: ports.to_string(),
+            discovery,
+        });
+    }
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+    Ok(RedirectTarget {
+        target,
+        path_and_query,
+    })
 }
 
 /// How many PSNs of the discovery reply's psnList join the connected PSN as
@@ -248,6 +426,7 @@ pub fn merge_persisted(
 mod tests {
     use super::*;
     use crate::machine::testkit::{hp, psn};
+    use profile_schema::same_host;
     use proptest::prelude::*;
 
     fn rules(text: &str) -> ServerNameRules {
@@ -256,6 +435,21 @@ mod tests {
 
     fn ise_ports() -> PortRanges {
         PortRanges::parse("8000-8999").unwrap()
+    }
+
+    /// Both stages without the gateway, stage 1 then stage 2: every target
+    /// an attempt may ask, in the order it may ask them.
+    fn discovery_targets(
+        persisted: &[HostPort],
+        discovery_host: Option<&HostPort>,
+        call_home_list: &[HostPort],
+        rules: &ServerNameRules,
+    ) -> Selection {
+        let st = discovery_stages(false, persisted, discovery_host, call_home_list, &[], rules);
+        let mut sel = st.one;
+        sel.targets.extend(st.two.targets);
+        sel.refused.extend(st.two.refused);
+        sel
     }
 
     #[test]
@@ -298,7 +492,7 @@ mod tests {
             sel.refused,
             [RefusedTarget {
                 target: hp("evil.example", 8443),
-                source: TargetSource::Persisted,
+                source: TargetSource::LastPsn,
                 why: Refusal::ServerNameRules,
             }]
         );
@@ -434,6 +628,102 @@ mod tests {
         assert_eq!(again.iter().filter(|t| t.host == "psn1").count(), 1);
     }
 
+    #[test]
+    fn stage_two_is_call_home_then_backup_list_on_the_discovery_port_then_remembered() {
+        let st = discovery_stages(
+            true,
+            &[hp("psn2", 8443), hp("psn4", 8443), hp("psn1", 8443)],
+            Some(&hp("ise", 8443)),
+            &[hp("psn1", 8443), hp("psn2", 8443)],
+            &[hp("psn3", 8449), hp("ise", 8449)],
+            &rules(""),
+        );
+        assert!(st.gateway);
+        assert_eq!(st.one.targets, [hp("psn2", 8443), hp("ise", 8443)]);
+        // psn2 and ise are stage 1's; psn1 comes once, from the CallHomeList.
+        assert_eq!(
+            st.two.targets,
+            [hp("psn1", 8443), hp("psn3", 8443), hp("psn4", 8443)]
+        );
+    }
+
+    #[test]
+    fn a_redirect_to_the_psn_portal_is_followed_with_its_query() {
+        let t = redirect_target(
+            "https://psn1.lab.test:8443/auth/discovery?sessionId=c0a8&portal=1",
+            &rules("*.lab.test"),
+            &ise_ports(),
+        )
+        .unwrap();
+        assert_eq!(t.target, hp("psn1.lab.test", 8443));
+        assert_eq!(t.path_and_query, "/auth/discovery?sessionId=c0a8&portal=1");
+        let t = redirect_target("HTTPS://[2001:db8::13]:8905/x", &rules(""), &ise_ports()).unwrap();
+        assert_eq!(t.target, hp("2001:db8::13", 8905));
+    }
+
+    #[test]
+    fn a_redirect_without_a_port_means_443_which_server_ports_must_allow() {
+        let refused = redirect_target("https://psn1.lab.test/auth", &rules(""), &ise_ports());
+        assert!(matches!(
+            refused,
+            Err(RedirectRefusal::ServerPorts { port: 443, .. })
+        ));
+        let all = PortRanges::parse("1-65535").unwrap();
+        let t = redirect_target("https://psn1.lab.test/auth", &rules(""), &all).unwrap();
+        assert_eq!(t.target.port, 443);
+        // The discovery port is always allowed.
+        let none = PortRanges::none();
+        assert!(redirect_target("https://psn1:8443/", &rules(""), &none).is_ok());
+    }
+
+    #[test]
+    fn redirects_anywhere_else_are_refused_with_a_reason() {
+        let r = rules("*.lab.test");
+        let p = ise_ports();
+        type Expect = fn(&RedirectRefusal) -> bool;
+        let cases: [(&str, Expect); 7] = [
+            ("http://psn1.lab.test:8443/", |e| {
+                matches!(e, RedirectRefusal::NotHttps(_))
+            }),
+            ("ftp://psn1.lab.test/", |e| {
+                matches!(e, RedirectRefusal::NotHttps(_))
+            }),
+            ("https://admin@psn1.lab.test:8443/", |e| {
+                matches!(e, RedirectRefusal::Userinfo)
+            }),
+            ("https://psn1.evil.example:8443/", |e| {
+                matches!(e, RedirectRefusal::ServerNameRules(_))
+            }),
+            ("https://psn1.lab.test:22/", |e| {
+                matches!(e, RedirectRefusal::ServerPorts { .. })
+            }),
+            ("/auth/discovery", |e| {
+                matches!(e, RedirectRefusal::Malformed(_))
+            }),
+            ("https://psn!1.lab.test:8443/", |e| {
+                matches!(
+                    e,
+                    RedirectRefusal::Malformed(_) | RedirectRefusal::BadHost { .. }
+                )
+            }),
+        ];
+        for (location, expected) in cases {
+            let err = redirect_target(location, &r, &p).unwrap_err();
+            assert!(expected(&err), "{location}: {err:?}");
+            let text = err.to_string();
+            assert!(
+                !text.ends_with('.') && text.starts_with(char::is_lowercase),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            redirect_target("https://psn1.evil.example:8443/", &r, &p)
+                .unwrap_err()
+                .to_string(),
+            "the redirect leads to psn1.evil.example, which ServerNameRules do not allow; add the psn to ServerNameRules if it is yours"
+        );
+    }
+
     fn host() -> impl Strategy<Value = String> {
         "[a-c]{1,2}(\\.lab\\.test|\\.example)?"
     }
@@ -459,6 +749,65 @@ mod tests {
                 let kept = sel.targets.iter().any(|s| same_target(s, t));
                 let refused = sel.refused.iter().any(|s| same_target(&s.target, t));
                 prop_assert!(kept != refused, "{} must be kept xor refused", t);
+            }
+        }
+
+        /// Stage 1 is the last PSN and the DiscoveryHost only; stage 2
+        /// keeps the CallHomeList order, then the backup list, then the
+        /// remembered PSNs, never repeating stage 1.
+        #[test]
+        fn stages_hold_their_targets_in_their_order(
+            persisted in proptest::collection::vec((host(), 8443u16..8445), 0..5),
+            dh in proptest::option::of(host()),
+            call_home in proptest::collection::vec((host(), 8443u16..8445), 0..5),
+            backup in proptest::collection::vec(host(), 0..4),
+        ) {
+            let p: Vec<HostPort> = persisted.iter().map(|(h, port)| hp(h, *port)).collect();
+            let c: Vec<HostPort> = call_home.iter().map(|(h, port)| hp(h, *port)).collect();
+            let b: Vec<HostPort> = backup.iter().map(|h| hp(h, 8449)).collect();
+            let dh = dh.map(|h| hp(&h, 8443));
+            let st = discovery_stages(true, &p, dh.as_ref(), &c, &b, &rules(""));
+            let stage_one: Vec<HostPort> = p.first().into_iter().chain(dh.as_ref()).cloned().collect();
+            for t in &st.one.targets {
+                prop_assert!(stage_one.iter().any(|s| same_target(s, t)));
+            }
+            for t in &st.two.targets {
+                prop_assert!(!st.one.targets.iter().any(|s| same_target(s, t)));
+            }
+            // The order: the index of each target's first source entry grows.
+            let rank = |t: &HostPort| -> usize {
+                if let Some(i) = c.iter().position(|s| same_target(s, t)) { return i; }
+                if let Some(i) = b.iter().position(|s| same_host(&s.host, &t.host) && t.port == 8443) { return 100 + i; }
+                200 + p.iter().position(|s| same_target(s, t)).unwrap_or(usize::MAX - 300)
+            };
+            let ranks: Vec<usize> = st.two.targets.iter().map(rank).collect();
+            prop_assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{:?}", ranks);
+        }
+
+        #[test]
+        fn a_redirect_never_panics(location in any::<String>()) {
+            let _ = redirect_target(&location, &rules("*.lab.test"), &ise_ports());
+        }
+
+        /// Whatever follows, a plain-http URL, one with `user@` and one to
+        /// a host the rules refuse are never followed.
+        #[test]
+        fn a_redirect_never_goes_to_http_userinfo_or_a_refused_host(
+            host in host(),
+            port in proptest::option::of(1u16..),
+            rest in "[ -~]{0,40}",
+            user in "[a-z:%]{1,8}",
+        ) {
+            let r = rules("*.lab.test");
+            let all = PortRanges::parse("1-65535").unwrap();
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let http = format!("http://{host}{port}/{rest}");
+            prop_assert!(redirect_target(&http, &r, &all).is_err());
+            let userinfo = format!("https://{user}@{host}{port}/{rest}");
+            prop_assert!(redirect_target(&userinfo, &r, &all).is_err());
+            if let Ok(t) = redirect_target(&format!("https://{host}{port}/{rest}"), &r, &all) {
+                prop_assert!(r.allows(&t.target.host));
+                prop_assert!(host.ends_with(".lab.test"));
             }
         }
 

@@ -362,3 +362,229 @@ fn probing_resumes_after_reassessment() {
     a.round(all_blocked());
     assert_eq!(a.state.counters().probe_rounds, 2);
 }
+
+// ---- client-side triggers: (phase × event) rows of docs/behaviour.md -------
+
+use posture_sync::machine::testkit::{
+    all_refused, discovery_action, slot_timer, stage_action, timer_action,
+};
+use posture_sync::machine::{Event, Phase, RescanDeclined, Stage, Step, TimerSlot};
+
+fn starts(s: &Step) -> usize {
+    s.actions
+        .iter()
+        .filter(|x| matches!(x, Action::StartDiscovery { .. }))
+        .count()
+}
+
+/// Sends a network change (or a resume) and fires its debounce timer
+/// DELAY later; returns the firing step.
+fn settle(a: &mut Driver, resumed: bool) -> Step {
+    let s = a.send(if resumed {
+        Event::Resumed { slept: INTERVAL }
+    } else {
+        Event::NetworkChanged
+    });
+    assert!(!s.stale);
+    assert!(s.transition.is_none() && starts(&s) == 0, "debounced");
+    let (_, at) = slot_timer(&s, TimerSlot::Settle).unwrap();
+    assert_eq!(at, a.now + DELAY);
+    a.fire_slot(&s, TimerSlot::Settle)
+}
+
+fn delayed(mut st: posture_sync::machine::Settings) -> posture_sync::machine::Settings {
+    st.transition_delay = TransitionDelay::try_new(DELAY).unwrap();
+    st
+}
+
+fn assert_restarted(s: &Step, from: PhaseName, reason: &Reason) {
+    assert_eq!(starts(s), 1, "{s:?}");
+    let t = s.transition.as_ref().unwrap();
+    assert_eq!((t.from, t.to), (from, PhaseName::Discovering));
+    assert_eq!(&t.reason, reason);
+    let (_, stage, _, _) = stage_action(s).unwrap();
+    assert_eq!(stage, Stage::One, "a restart begins at stage 1");
+}
+
+// Idle before a profile: network changes and resumes are ignored; a rescan
+// is declined with a reason the CLI shows.
+#[test]
+fn row_triggers_before_a_profile() {
+    let mut a = Driver::new();
+    for event in [Event::NetworkChanged, Event::Resumed { slept: DELAY }] {
+        let s = a.send(event);
+        assert!(s.stale && s.actions.is_empty());
+    }
+    let s = a.send(Event::RescanRequested);
+    assert!(!s.stale && s.actions.is_empty());
+    assert_eq!(s.state, a.state);
+    assert_eq!(
+        s.transition.unwrap().reason,
+        Reason::RescanDeclined {
+            why: RescanDeclined::NoProfile
+        }
+    );
+}
+
+// Idle under a profile with nothing to discover: a settled change does
+// nothing; a rescan tries and says again why there is nothing to do.
+#[test]
+fn row_triggers_idle_with_nothing_to_discover() {
+    let mut a = Driver::new();
+    let mut st = delayed(settings(Some(60)));
+    st.discovery_host = None;
+    a.profile(st);
+    assert_eq!(a.state.phase(), &Phase::Idle);
+    for resumed in [false, true] {
+        let s = settle(&mut a, resumed);
+        assert!(!s.stale && s.actions.is_empty() && s.transition.is_none());
+        assert_eq!(a.state.phase(), &Phase::Idle);
+    }
+    let s = a.send(Event::RescanRequested);
+    assert!(matches!(
+        s.transition.unwrap().reason,
+        Reason::NoDiscoveryTarget { .. }
+    ));
+}
+
+// Discovering, a stage under way or the backoff running: a settled change
+// and a rescan cancel the stage and start a fresh attempt, backoff reset.
+#[test]
+fn row_triggers_while_discovering() {
+    for trigger in 0..3 {
+        let mut a = Driver::new();
+        let mut s = a.profile(delayed(settings(Some(60))));
+        let backing_off = trigger == 2;
+        if backing_off {
+            let (_, targets) = discovery_action(&s);
+            s = a.fail_discovery(&s, all_refused(&targets));
+            assert!(timer_action(&s).is_some());
+        }
+        let in_flight = (!backing_off).then(|| discovery_action(&s).0);
+        let restarted = match trigger {
+            0 => a.send(Event::RescanRequested),
+            _ => settle(&mut a, false),
+        };
+        let reason = if trigger == 0 {
+            Reason::Rescan
+        } else {
+            Reason::NetworkChanged {
+                changes: 1,
+                resumed: false,
+            }
+        };
+        assert_restarted(&restarted, PhaseName::Discovering, &reason);
+        if let Some(op) = in_flight {
+            assert!(restarted.actions.contains(&Action::Cancel { op }));
+        }
+        match a.state.phase() {
+            Phase::Discovering(d) => assert_eq!(d.attempt, 0),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+// Assessing: a settled change drops the assessment and rediscovers (the
+// network it ran on is gone); a rescan is declined, the running assessment
+// being the fresh posture asked for.
+#[test]
+fn row_triggers_while_assessing() {
+    let mut a = Driver::new();
+    let s = a.reach_assessing(delayed(settings(Some(60))));
+    let (op, _, _) = posture_sync::machine::testkit::assessment_action(&s);
+    let before = a.state.clone();
+    let declined = a.send(Event::RescanRequested);
+    assert!(declined.actions.is_empty());
+    assert_eq!(declined.state, before);
+    let t = declined.transition.unwrap();
+    assert_eq!((t.from, t.to), (PhaseName::Assessing, PhaseName::Assessing));
+    assert_eq!(
+        t.reason,
+        Reason::RescanDeclined {
+            why: RescanDeclined::AssessmentRunning
+        }
+    );
+    let restarted = settle(&mut a, true);
+    assert_restarted(
+        &restarted,
+        PhaseName::Assessing,
+        &Reason::NetworkChanged {
+            changes: 1,
+            resumed: true,
+        },
+    );
+    assert!(restarted.actions.contains(&Action::Cancel { op }));
+    assert!(a.assess(&s, Ok(PostureStatus::Compliant)).stale);
+}
+
+// Known (probe waiting, round under way, sync-stopped): a settled change,
+// a resume and a rescan rediscover at once, naming the session left; the
+// probe round under way is cancelled; sync-stopped stays.
+#[test]
+fn row_triggers_while_known() {
+    for trigger in 0..3 {
+        for round_running in [false, true] {
+            let mut a = known(PostureStatus::Compliant);
+            let round = round_running.then(|| {
+                let last = a.last().clone();
+                a.fire(&last)
+            });
+            let restarted = match trigger {
+                0 => a.send(Event::RescanRequested),
+                n => settle(&mut a, n == 2),
+            };
+            let reason = match trigger {
+                0 => Reason::Rescan,
+                n => Reason::NetworkChanged {
+                    changes: 1,
+                    resumed: n == 2,
+                },
+            };
+            assert_restarted(&restarted, PhaseName::Known, &reason);
+            let t = restarted.transition.as_ref().unwrap();
+            assert_eq!(t.session.as_ref().map(SessionId::as_str), Some(SID));
+            assert_eq!(t.psn, Some(hp("psn1.lab.test", 8449)));
+            if let Some(r) = round {
+                let (op, _) = posture_sync::machine::testkit::round_action(&r).unwrap();
+                assert!(restarted.actions.contains(&Action::Cancel { op }));
+            }
+            assert_eq!(
+                a.state.counters().discovery_restarts,
+                0,
+                "counts server-side changes only"
+            );
+        }
+    }
+    // Sync-stopped: a change rediscovers, probing stays stopped.
+    let mut a = known(PostureStatus::Compliant);
+    let same = answer("psn2.lab.test", PostureStatus::Compliant);
+    a.round(same.clone());
+    a.round(same);
+    assert!(a.state.sync_stop().is_some());
+    settle(&mut a, false);
+    assert_eq!(a.state.phase().name(), PhaseName::Discovering);
+    assert!(a.state.sync_stop().is_some());
+}
+
+// Known, the PSN asked for a periodic reassessment: when due, rediscover
+// (and so reassess); any other phase drops the timer.
+#[test]
+fn row_periodic_reassessment() {
+    let mut a = Driver::new();
+    let s = a.reach_assessing(delayed(settings(Some(60))));
+    let known = a.assess_asking_reassessment(&s, PostureStatus::Compliant, INTERVAL * 10);
+    let due = a.fire_slot(&known, TimerSlot::Reassess);
+    assert_restarted(
+        &due,
+        PhaseName::Known,
+        &Reason::PeriodicReassessment {
+            every: INTERVAL * 10,
+        },
+    );
+    // Left `known` before it was due: the timer is stale.
+    let mut a = Driver::new();
+    let s = a.reach_assessing(delayed(settings(Some(60))));
+    let known = a.assess_asking_reassessment(&s, PostureStatus::Compliant, INTERVAL * 10);
+    a.send(Event::RescanRequested);
+    assert!(a.fire_slot(&known, TimerSlot::Reassess).stale);
+}

@@ -35,6 +35,10 @@ pub enum Event {
         result: Result<PostureStatus, TargetOutcome>,
         /// How long the checks ran (zero when none ran).
         evaluated_in: Duration,
+        /// The periodic reassessment interval the report reply asked for
+        /// (ISE's PRA), if any; honoured only within
+        /// [`REASSESS_MIN`](super::REASSESS_MIN)..=[`REASSESS_MAX`](super::REASSESS_MAX).
+        reassess_after: Option<Duration>,
     },
     /// A probe round started with [`Action::StartProbeRound`] finished.
     ProbeRoundFinished {
@@ -49,32 +53,91 @@ pub enum Event {
         /// The timer's id.
         timer: OpId,
     },
+    /// The endpoint's network changed in a way that restarts discovery
+    /// (the driver sends only those: the default route or the addresses).
+    /// Debounced: discovery restarts once the network has been quiet for
+    /// NetworkTransitionDelay.
+    NetworkChanged,
+    /// The endpoint resumed from sleep; treated as a network change.
+    Resumed {
+        /// How long it slept, as far as the driver can tell.
+        slept: Duration,
+    },
+    /// Someone asked the running agent to rediscover and reassess now
+    /// (`posture-sync reassess`). The step's transition answers it.
+    RescanRequested,
 }
 
 /// A successful discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoverySuccess {
-    /// The discovery target that answered.
+    /// The discovery target that answered: where the gateway's redirect
+    /// led when `redirected`.
     pub answered: HostPort,
     /// Its reply.
     pub discovery: Discovery,
+    /// The default gateway's redirect led to `answered` (stage 1's gateway
+    /// target); the driver checked it with
+    /// [`redirect_target`](crate::targets::redirect_target).
+    pub redirected: bool,
+}
+
+/// The stage of a discovery attempt (`docs/behaviour.md`, "Discovery").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// The gateway, the DiscoveryHost and the last PSN, in parallel; the
+    /// first that answers wins.
+    One,
+    /// The CallHomeList, the probing backup list and the remembered PSNs,
+    /// in order.
+    Two,
+}
+
+crate::outcome::spelled! {
+    /// `stage 1`, `stage 2`.
+    Stage {
+        One => "stage 1",
+        Two => "stage 2",
+    }
+}
+
+/// Which of the machine's timers an [`Action::ArmTimer`] arms: each slot
+/// holds at most one timer, a new one replacing the slot's armed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerSlot {
+    /// The phase's timer: the discovery backoff or the next probe round.
+    Phase,
+    /// The network-change debounce (NetworkTransitionDelay of quiet).
+    Settle,
+    /// The periodic reassessment the PSN asked for, in `known`.
+    Reassess,
 }
 
 /// Something the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Try `targets` in order (`GET /auth/discovery`) until one answers 200;
-    /// report [`Event::DiscoveryFinished`] with `op`. Log each `refused` target
-    /// as a warning.
+    /// Run one stage of a discovery attempt (`GET /auth/discovery`):
+    /// stage 1 asks the gateway (when `gateway`) and `targets` in parallel,
+    /// the first 200 wins; stage 2 asks `targets` in order until one answers
+    /// 200. Report [`Event::DiscoveryFinished`] with `op`. Log each `refused`
+    /// target as a warning.
     StartDiscovery {
         /// Id to report back.
         op: OpId,
+        /// The stage.
+        stage: Stage,
+        /// Ask the default gateway too (stage 1 only): `GET
+        /// http://<gateway>/auth/discovery` on port 80, following its
+        /// redirect only as [`redirect_target`](crate::targets::redirect_target)
+        /// allows.
+        gateway: bool,
         /// The last session a PSN gave this endpoint, if any (sent as
         /// `X-Posture-Session`: protocol.md sends it "once a session id is
         /// known", and it lets the PSN tie the rediscovery to the session
         /// it reset; the PSN decides which session it answers with).
         session: Option<SessionId>,
-        /// Targets in order of preference (never empty).
+        /// Targets in order of preference (never empty when `gateway` is
+        /// false).
         targets: Vec<HostPort>,
         /// Targets left out by ServerNameRules.
         refused: Vec<RefusedTarget>,
@@ -112,13 +175,15 @@ pub enum Action {
         /// their own limits.
         within: Duration,
     },
-    /// Arm the machine's single timer to fire at `at` (replacing any armed
-    /// timer); report [`Event::TimerFired`] with `timer`.
+    /// Arm the timer of `slot` to fire at `at` (replacing the slot's armed
+    /// timer, if any); report [`Event::TimerFired`] with `timer`.
     ArmTimer {
         /// Id to report back.
         timer: OpId,
         /// When to fire (monotonic).
         at: MonoTime,
+        /// Which of the machine's timers.
+        slot: TimerSlot,
     },
     /// The machine no longer wants the result of operation `op`: abort it if
     /// possible (its result would be ignored anyway).

@@ -22,15 +22,18 @@ mod transition;
 pub mod testkit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trigger_tests;
 
 pub use evaluation::EvaluationAccount;
-pub use events::{Action, BundleReason, DiscoverySuccess, Event, Step};
+pub use events::{Action, BundleReason, DiscoverySuccess, Event, Stage, Step, TimerSlot};
 pub use settings::Settings;
 pub use state::{
-    Assessing, Counters, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryWait, Episode, Known,
-    LastProbe, OpId, Phase, Probing, RoundPurpose, SessionInfo, State, SyncStop,
+    Assessing, Counters, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryRecord,
+    DiscoveryWait, Episode, Known, LastProbe, OpId, Phase, Probing, REASSESS_MAX, REASSESS_MIN,
+    Reassess, RoundPurpose, SessionInfo, Settle, State, SyncStop,
 };
-pub use transition::{PhaseName, Reason, ReasonKind, Severity, Transition};
+pub use transition::{PhaseName, Reason, ReasonKind, RescanDeclined, Severity, Transition};
 
 use crate::timing::MonoTime;
 use handlers::Cx;
@@ -51,11 +54,38 @@ pub fn step(state: &State, event: Event, now: MonoTime) -> Step {
             op,
             result,
             evaluated_in,
-        } => under_profile(state, now, |cx| cx.on_assessment(op, result, evaluated_in)),
+            reassess_after,
+        } => under_profile(state, now, |cx| {
+            cx.on_assessment(op, result, evaluated_in, reassess_after)
+        }),
         Event::ProbeRoundFinished { op, outcomes } => {
             under_profile(state, now, |cx| cx.on_round(op, outcomes))
         }
         Event::TimerFired { timer } => under_profile(state, now, |cx| cx.on_timer(timer)),
+        Event::NetworkChanged => under_profile(state, now, |cx| cx.on_network_change(false)),
+        Event::Resumed { .. } => under_profile(state, now, |cx| cx.on_network_change(true)),
+        Event::RescanRequested => match &state.run {
+            Some(_) => under_profile(state, now, |cx| {
+                cx.on_rescan();
+                true
+            }),
+            // Nothing to rescan with: say so, so the CLI can show it.
+            None => Step {
+                state: state.clone(),
+                actions: Vec::new(),
+                transition: Some(Transition {
+                    from: PhaseName::Idle,
+                    to: PhaseName::Idle,
+                    reason: Reason::RescanDeclined {
+                        why: RescanDeclined::NoProfile,
+                    },
+                    severity: Severity::Info,
+                    session: None,
+                    psn: None,
+                }),
+                stale: false,
+            },
+        },
     }
 }
 

@@ -23,6 +23,10 @@ pub struct Settings {
     pub server_name_rules: ServerNameRules,
     /// ServerPorts: the ports a server may name for state sync.
     pub server_ports: PortRanges,
+    /// Whether discovery's stage 1 asks the default gateway (the switch's
+    /// URL redirect). No profile key: always on for a real profile, as in
+    /// the vendor agent; [`Settings::minimal`] leaves it off.
+    pub gateway_discovery: bool,
 }
 
 impl Settings {
@@ -39,12 +43,13 @@ impl Settings {
             call_home_list: profile.call_home_list(),
             server_name_rules: profile.server_name_rules(),
             server_ports: profile.server_ports(),
+            gateway_discovery: true,
         })
     }
 
     /// A profile with sync at `interval` (or disabled), default transition
-    /// delay, one discovery host, any host name and port allowed: handy for
-    /// tests and for building settings by hand.
+    /// delay, one discovery host and no gateway hop, any host name and port
+    /// allowed: handy for tests and for building settings by hand.
     pub fn minimal(sync: Option<ProbeInterval>, discovery_host: HostPort) -> Settings {
         Settings {
             sync,
@@ -54,6 +59,7 @@ impl Settings {
             call_home_list: Vec::new(),
             server_name_rules: ServerNameRules::default(),
             server_ports: PortRanges::parse("1-65535").unwrap_or_else(|_| PortRanges::none()),
+            gateway_discovery: false,
         }
     }
 
@@ -92,6 +98,10 @@ mod tests {
         assert_eq!(s.probing_backup_list[0].port, 8449);
         assert!(s.server_name_rules.allows("psn9.lab.test"));
         assert!(!s.server_name_rules.allows("evil.example"));
+        assert!(
+            s.gateway_discovery,
+            "no key: a real profile always asks the gateway"
+        );
         assert_eq!(s.backoff().cap(), Duration::from_secs(10));
     }
 

@@ -9,10 +9,11 @@ use posture_protocol::{PostureStatus, PsnRef, SessionId};
 use profile_schema::HostPort;
 
 use super::evaluation::EvaluationAccount;
+use super::events::Stage;
 use super::settings::Settings;
 use super::transition::PhaseName;
 use crate::outcome::{RoundVerdict, TargetOutcome};
-use crate::targets;
+use crate::targets::{self, TargetSource};
 use crate::timing::{JitterRng, MonoTime};
 
 /// Identifies one started operation or one armed timer. Unique within a
@@ -100,6 +101,12 @@ pub struct Discovering {
     pub episode: Episode,
     /// What the phase waits for.
     pub wait: DiscoveryWait,
+    /// The stage of the attempt under way (stage 1 while waiting out the
+    /// backoff: the next attempt starts there).
+    pub stage: Stage,
+    /// What stage 1 of this attempt met, when stage 2 is under way: the
+    /// attempt's failure reports both stages.
+    pub missed: Vec<TargetOutcome>,
 }
 
 /// One discovery episode: from entering `discovering` until a discovery
@@ -177,6 +184,59 @@ pub struct Known {
     pub since: MonoTime,
     /// The state of probing.
     pub probing: Probing,
+    /// The periodic reassessment the PSN asked for, if it did (within
+    /// bounds).
+    pub reassess: Option<Reassess>,
+}
+
+/// A periodic reassessment scheduled in `known`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reassess {
+    /// The timer.
+    pub timer: OpId,
+    /// When it fires.
+    pub at: MonoTime,
+    /// The interval the PSN asked for.
+    pub every: Duration,
+}
+
+/// The shortest periodic reassessment interval honoured: a PSN cannot make
+/// the endpoint reassess more often (shorter intervals are ignored).
+pub const REASSESS_MIN: Duration = Duration::from_secs(60);
+
+/// The longest periodic reassessment interval honoured (7 days); longer
+/// ones are ignored as nonsense rather than clamped.
+pub const REASSESS_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How the last successful discovery found the PSN (for `status` and logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryRecord {
+    /// The stage that answered.
+    pub stage: Stage,
+    /// Which target answered: the gateway, the last PSN, DiscoveryHost,
+    /// CallHomeList, the probing backup list or a remembered PSN.
+    pub source: TargetSource,
+    /// The target that answered discovery (where the redirect led, for
+    /// the gateway).
+    pub answered: HostPort,
+    /// When the gateway's redirect was followed: the host it led to.
+    pub redirected_to: Option<String>,
+    /// When.
+    pub at: MonoTime,
+}
+
+/// The network-change debounce: the timer that restarts discovery once the
+/// network has been quiet for NetworkTransitionDelay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    /// The timer (re-armed at each change).
+    pub timer: OpId,
+    /// When it fires.
+    pub at: MonoTime,
+    /// Changes seen since the last restart.
+    pub changes: u32,
+    /// One of them was a resume from sleep.
+    pub resumed: bool,
 }
 
 /// The state of state sync probing inside `known`.
@@ -296,6 +356,10 @@ pub(super) struct Memory {
     pub(super) last_probe: Option<LastProbe>,
     /// The last session a discovery answered with; kept across phases.
     pub(super) last_session: Option<SessionId>,
+    /// How the last successful discovery found the PSN.
+    pub(super) last_discovery: Option<DiscoveryRecord>,
+    /// The armed network-change debounce, whatever the phase.
+    pub(super) settle: Option<Settle>,
     /// Evaluation time spent, for the rate limit on reassessments a server
     /// provokes ([`evaluation`]).
     pub(super) evaluation: EvaluationAccount,
@@ -324,6 +388,8 @@ impl State {
                 counters: Counters::default(),
                 last_probe: None,
                 last_session: None,
+                last_discovery: None,
+                settle: None,
                 evaluation: EvaluationAccount::default(),
                 next_op: 1,
                 rng: JitterRng::new(seed),
@@ -383,6 +449,28 @@ impl State {
             Phase::Known(k) => k.posture,
             Phase::Assessing(a) => a.reported,
             Phase::Idle | Phase::Discovering(_) => PostureStatus::Unknown,
+        }
+    }
+
+    /// How the last successful discovery found the PSN (stage, source,
+    /// redirect).
+    pub fn last_discovery(&self) -> Option<&DiscoveryRecord> {
+        self.memory.last_discovery.as_ref()
+    }
+
+    /// The armed network-change debounce, if a change is waiting for the
+    /// network to settle.
+    pub fn settle(&self) -> Option<&Settle> {
+        self.memory.settle.as_ref()
+    }
+
+    /// When the next periodic reassessment runs, if the PSN asked for one.
+    pub fn next_reassessment_at(&self) -> Option<MonoTime> {
+        match self.phase() {
+            Phase::Known(Known {
+                reassess: Some(r), ..
+            }) => Some(r.at),
+            _ => None,
         }
     }
 

@@ -15,7 +15,10 @@ use std::time::Duration;
 use posture_protocol::{Discovery, PostureStatus, PsnRef, SessionId};
 use profile_schema::HostPort;
 
-use super::{Action, DiscoverySuccess, Event, OpId, Phase, Probing, Settings, State, Step, step};
+use super::{
+    Action, DiscoverySuccess, Event, OpId, Phase, Probing, Settings, Stage, State, Step, TimerSlot,
+    step,
+};
 use crate::outcome::{BlockedKind, Outcome, TargetOutcome};
 use crate::timing::{MonoTime, ProbeInterval};
 
@@ -118,10 +121,34 @@ pub fn assessment_action(s: &Step) -> (OpId, SessionId, HostPort) {
         .expect("an assessment was started")
 }
 
-/// The timer `s` armed, if any: its id and when it fires.
+/// The phase timer `s` armed, if any: its id and when it fires.
 pub fn timer_action(s: &Step) -> Option<(OpId, MonoTime)> {
+    slot_timer(s, TimerSlot::Phase)
+}
+
+/// The timer `s` armed in `slot`, if any: its id and when it fires.
+pub fn slot_timer(s: &Step, slot: TimerSlot) -> Option<(OpId, MonoTime)> {
     s.actions.iter().find_map(|a| match a {
-        Action::ArmTimer { timer, at } => Some((*timer, *at)),
+        Action::ArmTimer {
+            timer,
+            at,
+            slot: armed,
+        } if *armed == slot => Some((*timer, *at)),
+        _ => None,
+    })
+}
+
+/// The discovery stage `s` started, if any: its id, stage, whether it asks
+/// the gateway, and its targets.
+pub fn stage_action(s: &Step) -> Option<(OpId, Stage, bool, Vec<HostPort>)> {
+    s.actions.iter().find_map(|a| match a {
+        Action::StartDiscovery {
+            op,
+            stage,
+            gateway,
+            targets,
+            ..
+        } => Some((*op, *stage, *gateway, targets.clone())),
         _ => None,
     })
 }
@@ -197,6 +224,7 @@ impl Driver {
             result: Ok(DiscoverySuccess {
                 answered,
                 discovery,
+                redirected: false,
             }),
         })
     }
@@ -234,6 +262,7 @@ impl Driver {
             op,
             evaluated_in,
             result,
+            reassess_after: None,
         })
     }
 
@@ -266,6 +295,30 @@ impl Driver {
     pub fn reach_first_round(&mut self, interval: u64) -> Step {
         let known = self.reach_known(Some(interval), PostureStatus::Compliant);
         self.fire(&known)
+    }
+
+    /// Finishes the assessment started in `s` with `posture`, the reply
+    /// asking for a periodic reassessment every `every`.
+    pub fn assess_asking_reassessment(
+        &mut self,
+        s: &Step,
+        posture: PostureStatus,
+        every: Duration,
+    ) -> Step {
+        let (op, _, _) = assessment_action(s);
+        self.send(Event::AssessmentFinished {
+            op,
+            evaluated_in: Duration::ZERO,
+            result: Ok(posture),
+            reassess_after: Some(every),
+        })
+    }
+
+    /// Fires the timer armed in `slot` by `s` (advancing the clock to it).
+    pub fn fire_slot(&mut self, s: &Step, slot: TimerSlot) -> Step {
+        let (timer, when) = slot_timer(s, slot).expect("a timer was armed in the slot");
+        self.now = self.now.max(when);
+        self.send(Event::TimerFired { timer })
     }
 
     /// Fires the timer armed in `s` (advancing the clock to it).

@@ -42,19 +42,22 @@ fn a_profile_starts_discovery_in_target_order() {
     let mut st = settings(Some(60));
     st.call_home_list = vec![hp("psn1.lab.test", 8443)];
     let s = d.profile(st);
-    let (_, targets) = discovery_action(&s);
+    // Stage 1 (in parallel): the last PSN and the DiscoveryHost; stage 2
+    // (in order): the CallHomeList.
+    let (_, stage, gateway, targets) = stage_action(&s).unwrap();
+    assert_eq!((stage, gateway), (Stage::One, false));
     assert_eq!(
         targets,
-        [
-            hp("psn2.lab.test", 8443),
-            hp("ise.lab.test", 8443),
-            hp("psn1.lab.test", 8443)
-        ]
+        [hp("psn2.lab.test", 8443), hp("ise.lab.test", 8443)]
     );
     assert_eq!(d.state.phase().name(), PhaseName::Discovering);
-    let t = s.transition.unwrap();
+    let t = s.transition.clone().unwrap();
     assert_eq!((t.from, t.to), (PhaseName::Idle, PhaseName::Discovering));
     assert_eq!(t.reason, Reason::ProfileApplied);
+    let two = d.fail_discovery(&s, all_refused(&targets));
+    let (_, stage, gateway, targets) = stage_action(&two).unwrap();
+    assert_eq!((stage, gateway), (Stage::Two, false));
+    assert_eq!(targets, [hp("psn1.lab.test", 8443)]);
 }
 
 #[test]
@@ -522,12 +525,15 @@ fn a_failed_discovery_names_every_target_in_its_log_line() {
     let mut st = settings(Some(60));
     st.call_home_list = vec![hp("psn1.lab.test", 8443)];
     let s = d.profile(st);
+    // Stage 1 (the DiscoveryHost) refuses, stage 2 (the CallHomeList)
+    // fails: the attempt's line names both.
     let (_, targets) = discovery_action(&s);
-    let mut outcomes = all_refused(&targets[..1]);
-    outcomes.push(TargetOutcome::new(
-        targets[1].clone(),
+    let s = d.fail_discovery(&s, all_refused(&targets));
+    let (_, targets) = discovery_action(&s);
+    let outcomes = vec![TargetOutcome::new(
+        targets[0].clone(),
         Outcome::Failed(FailureKind::HttpStatus(500)),
-    ));
+    )];
     let s = d.fail_discovery(&s, outcomes);
     let line = s.transition.unwrap().to_string();
     assert!(
@@ -751,6 +757,7 @@ fn results_with_unknown_ids_are_stale_in_every_phase() {
                 op: bogus,
                 evaluated_in: std::time::Duration::ZERO,
                 result: Ok(PostureStatus::Compliant),
+                reassess_after: None,
             },
             Event::ProbeRoundFinished {
                 op: bogus,
@@ -803,7 +810,8 @@ fn a_result_for_the_right_id_but_the_wrong_kind_is_stale() {
         d.send(Event::AssessmentFinished {
             op,
             evaluated_in: std::time::Duration::ZERO,
-            result: Ok(PostureStatus::Compliant)
+            result: Ok(PostureStatus::Compliant),
+            reassess_after: None,
         })
         .stale
     );
@@ -871,6 +879,12 @@ enum Move {
     Profile(u8),
     /// Let time pass.
     Wait(u16),
+    /// The network changed (`true`: the endpoint resumed from sleep).
+    Network(bool),
+    /// `posture-sync reassess`.
+    Rescan,
+    /// Fire the debounce or the periodic reassessment timer (by `n`).
+    FireOther(u8),
 }
 
 fn any_move() -> impl Strategy<Value = Move> {
@@ -880,6 +894,9 @@ fn any_move() -> impl Strategy<Value = Move> {
         1 => any::<u8>().prop_map(Move::Bogus),
         1 => any::<u8>().prop_map(Move::Profile),
         1 => any::<u16>().prop_map(Move::Wait),
+        1 => any::<bool>().prop_map(Move::Network),
+        1 => Just(Move::Rescan),
+        1 => any::<u8>().prop_map(Move::FireOther),
     ]
 }
 
@@ -918,6 +935,7 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
     let mut d = Driver::with_state(State::new(vec![], seed));
     let mut pending: Vec<Action> = Vec::new();
     let mut timer: Option<(OpId, MonoTime)> = None;
+    let mut others: Vec<(OpId, MonoTime)> = Vec::new();
     let first = d.profile(settings(Some(10)));
     pending.extend(
         first
@@ -938,6 +956,7 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                         Ok(DiscoverySuccess {
                             answered: targets[0].clone(),
                             discovery: discovery(STATUSES[usize::from(n) % 5]),
+                            redirected: false,
                         })
                     },
                 },
@@ -951,6 +970,13 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                         ))
                     } else {
                         Ok(STATUSES[usize::from(n) % 5])
+                    },
+                    // Sometimes a PSN asks for a periodic reassessment,
+                    // sometimes out of bounds.
+                    reassess_after: match n % 4 {
+                        1 => Some(secs(60 + u64::from(n))),
+                        2 => Some(secs(u64::from(n % 60))),
+                        _ => None,
                     },
                 },
                 Some(Action::StartProbeRound { op, .. }) => Event::ProbeRoundFinished {
@@ -972,6 +998,15 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                 }
                 None => continue,
             },
+            Move::FireOther(n) if !others.is_empty() => {
+                let (t, when) = others.remove(usize::from(n) % others.len());
+                d.now = d.now.max(when);
+                Event::TimerFired { timer: t }
+            }
+            Move::FireOther(_) => continue,
+            Move::Network(false) => Event::NetworkChanged,
+            Move::Network(true) => Event::Resumed { slept: secs(60) },
+            Move::Rescan => Event::RescanRequested,
             Move::Bogus(n) => Event::TimerFired {
                 timer: OpId(u64::from(n)),
             },
@@ -995,6 +1030,25 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
         if s.stale {
             prop_assert_eq!(&before, after);
             prop_assert!(s.actions.is_empty());
+        }
+        // A step starts at most one discovery stage, and a debounce timer
+        // is armed at most NetworkTransitionDelay ahead.
+        let starts = s
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::StartDiscovery { .. }))
+            .count();
+        prop_assert!(starts <= 1);
+        if let Some(settle) = after.settle() {
+            let delay = after.settings().map(|x| x.transition_delay.get());
+            prop_assert!(delay.is_some_and(|delay| settle.at <= d.now + delay));
+        }
+        // A periodic reassessment is only ever scheduled within bounds.
+        if let Phase::Known(Known {
+            reassess: Some(r), ..
+        }) = after.phase()
+        {
+            prop_assert!((REASSESS_MIN..=REASSESS_MAX).contains(&r.every));
         }
         // Outside idle the machine always runs under settings.
         if after.phase() != &Phase::Idle {
@@ -1053,9 +1107,18 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
         }
         // Timers are never armed in the past.
         for act in &s.actions {
-            if let Action::ArmTimer { timer: t, at: when } = act {
+            if let Action::ArmTimer {
+                timer: t,
+                at: when,
+                slot,
+            } = act
+            {
                 prop_assert!(*when >= d.now);
-                timer = Some((*t, *when));
+                if *slot == TimerSlot::Phase {
+                    timer = Some((*t, *when));
+                } else {
+                    others.push((*t, *when));
+                }
             } else if let Action::Cancel { op } = act {
                 pending.retain(|p| {
                     !matches!(p,
@@ -1155,7 +1218,7 @@ fn discovery_or_timer(s: &Step) -> Result<OpId, (OpId, MonoTime)> {
         .iter()
         .find_map(|a| match a {
             Action::StartDiscovery { op, .. } => Some(Ok(*op)),
-            Action::ArmTimer { timer, at } => Some(Err((*timer, *at))),
+            Action::ArmTimer { timer, at, .. } => Some(Err((*timer, *at))),
             _ => None,
         })
         .expect("a discovery or a timer")

@@ -9,8 +9,10 @@ use profile_schema::HostPort;
 use serde::{Deserialize, Serialize};
 
 use super::evaluation;
+use super::events::Stage;
 use crate::outcome::{Answer, TargetOutcome, spelled};
 use crate::targets::RefusedTarget;
+use crate::targets::TargetSource;
 
 /// The name of a phase, as `status --json` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,6 +96,16 @@ pub enum ReasonKind {
     SyncDisabledByProfile,
     /// [`Reason::SyncEnabledByProfile`].
     SyncEnabledByProfile,
+    /// [`Reason::DiscoveryStageFailed`].
+    DiscoveryStageFailed,
+    /// [`Reason::NetworkChanged`].
+    NetworkChanged,
+    /// [`Reason::Rescan`].
+    Rescan,
+    /// [`Reason::RescanDeclined`].
+    RescanDeclined,
+    /// [`Reason::PeriodicReassessment`].
+    PeriodicReassessment,
 }
 
 impl ReasonKind {
@@ -136,10 +148,41 @@ pub enum Reason {
         /// When discovery runs again.
         retry_in: Duration,
     },
+    /// Stage 1 of a discovery attempt found nothing; stage 2 starts at once.
+    DiscoveryStageFailed {
+        /// What stage 1 met (the gateway's outcome is the driver's to log).
+        outcomes: Vec<TargetOutcome>,
+    },
     /// Discovery found the session; assessment starts.
     Discovered {
         /// The session's status as discovery reported it.
         posture: PostureStatus,
+        /// The stage that answered.
+        stage: Stage,
+        /// Which target answered.
+        source: TargetSource,
+        /// When the gateway's redirect was followed: the host it led to.
+        redirected_to: Option<String>,
+    },
+    /// The network changed (or the endpoint resumed) and has been quiet
+    /// for NetworkTransitionDelay: discovery restarts.
+    NetworkChanged {
+        /// Changes seen since the last restart.
+        changes: u32,
+        /// One of them was a resume from sleep.
+        resumed: bool,
+    },
+    /// `posture-sync reassess`: discovery restarts now.
+    Rescan,
+    /// `posture-sync reassess` changed nothing, and why.
+    RescanDeclined {
+        /// Why.
+        why: RescanDeclined,
+    },
+    /// The periodic reassessment the PSN asked for is due.
+    PeriodicReassessment {
+        /// The interval the PSN asked for.
+        every: Duration,
     },
     /// The assessment finished with a posture.
     Assessed {
@@ -235,6 +278,11 @@ impl Reason {
             Reason::ReassessmentRateLimited { .. } => ReasonKind::ReassessmentRateLimited,
             Reason::SyncDisabledByProfile => ReasonKind::SyncDisabledByProfile,
             Reason::SyncEnabledByProfile => ReasonKind::SyncEnabledByProfile,
+            Reason::DiscoveryStageFailed { .. } => ReasonKind::DiscoveryStageFailed,
+            Reason::NetworkChanged { .. } => ReasonKind::NetworkChanged,
+            Reason::Rescan => ReasonKind::Rescan,
+            Reason::RescanDeclined { .. } => ReasonKind::RescanDeclined,
+            Reason::PeriodicReassessment { .. } => ReasonKind::PeriodicReassessment,
         }
     }
 }
@@ -266,7 +314,47 @@ impl fmt::Display for Reason {
                 "discovery named psn {psn}, which ServerNameRules do not allow; retry in {}",
                 secs(retry_in)
             ),
-            Reason::Discovered { posture } => write!(f, "session found, server posture {posture}"),
+            Reason::DiscoveryStageFailed { outcomes } => {
+                f.write_str("discovery stage 1 found no session")?;
+                for o in outcomes {
+                    write!(f, "; {o}")?;
+                }
+                f.write_str("; trying stage 2")
+            }
+            Reason::Discovered {
+                posture,
+                stage,
+                source,
+                redirected_to,
+            } => {
+                write!(
+                    f,
+                    "session found, server posture {posture}; {stage} via {source}"
+                )?;
+                if let Some(host) = redirected_to {
+                    write!(f, " to {host}")?;
+                }
+                Ok(())
+            }
+            Reason::NetworkChanged { changes, resumed } => {
+                let what = if *resumed {
+                    "resumed from sleep"
+                } else {
+                    "network changed"
+                };
+                write!(
+                    f,
+                    "{what} ({changes} change{} before the network settled); rediscovering",
+                    if *changes == 1 { "" } else { "s" }
+                )
+            }
+            Reason::Rescan => f.write_str("rescan requested; rediscovering"),
+            Reason::RescanDeclined { why } => write!(f, "rescan request not followed: {why}"),
+            Reason::PeriodicReassessment { every } => write!(
+                f,
+                "periodic reassessment due (the psn asked for one every {}); rediscovering",
+                secs(every)
+            ),
             Reason::Assessed { posture } => write!(f, "assessment complete: {posture}"),
             Reason::AssessmentFailed { outcome, retry_in } => {
                 write!(
@@ -322,6 +410,23 @@ impl fmt::Display for Reason {
             Reason::SyncDisabledByProfile => f.write_str("state sync disabled by the profile"),
             Reason::SyncEnabledByProfile => f.write_str("state sync enabled by the profile"),
         }
+    }
+}
+
+/// Why a rescan request changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RescanDeclined {
+    /// No usable profile was applied yet.
+    NoProfile,
+    /// An assessment is running: its result is the fresh posture asked for.
+    AssessmentRunning,
+}
+
+spelled! {
+    /// The sentence the CLI shows.
+    RescanDeclined {
+        NoProfile => "no usable profile yet; fix the profile first",
+        AssessmentRunning => "an assessment is already running; its result is the fresh posture",
     }
 }
 

@@ -6,8 +6,10 @@ use posture_protocol::PostureStatus;
 use profile_schema::HostPort;
 
 use super::Cx;
-use crate::machine::events::Action;
-use crate::machine::state::{Known, OpId, Phase, Probing, RoundPurpose, SessionInfo};
+use crate::machine::events::{Action, TimerSlot};
+use crate::machine::state::{
+    Known, OpId, Phase, Probing, REASSESS_MAX, REASSESS_MIN, Reassess, RoundPurpose, SessionInfo,
+};
 use crate::machine::transition::{PhaseName, Reason, Severity};
 use crate::outcome::TargetOutcome;
 use crate::targets;
@@ -18,6 +20,7 @@ impl Cx {
         op: OpId,
         result: Result<PostureStatus, TargetOutcome>,
         evaluated_in: Duration,
+        reassess_after: Option<Duration>,
     ) -> bool {
         let assessing = match &self.phase {
             Phase::Assessing(a) if a.op == op => a.clone(),
@@ -44,12 +47,18 @@ impl Cx {
                     Some(psn),
                 );
             }
-            Ok(posture) => self.enter_known(assessing.info, posture, psn),
+            Ok(posture) => self.enter_known(assessing.info, posture, psn, reassess_after),
         }
         true
     }
 
-    fn enter_known(&mut self, info: SessionInfo, posture: PostureStatus, psn: HostPort) {
+    fn enter_known(
+        &mut self,
+        info: SessionInfo,
+        posture: PostureStatus,
+        psn: HostPort,
+        reassess_after: Option<Duration>,
+    ) {
         let from = self.phase.name();
         let persisted =
             targets::merge_persisted(&self.s.persisted, &info.connected, &info.answered);
@@ -70,11 +79,21 @@ impl Cx {
                 purpose: RoundPurpose::First,
             }
         };
+        // A PSN may ask for a periodic reassessment, within bounds: it
+        // cannot make the endpoint reassess constantly (nor schedule one
+        // for a date no endpoint lives to see).
+        let reassess = reassess_after
+            .filter(|every| (REASSESS_MIN..=REASSESS_MAX).contains(every))
+            .map(|every| {
+                let (timer, at) = self.arm_slot(TimerSlot::Reassess, every);
+                Reassess { timer, at, every }
+            });
         self.phase = Phase::Known(Known {
             info,
             posture,
             since: self.now,
             probing,
+            reassess,
         });
         self.record(
             from,

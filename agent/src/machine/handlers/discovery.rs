@@ -6,56 +6,124 @@ use std::time::Duration;
 use profile_schema::HostPort;
 
 use super::Cx;
-use crate::machine::events::{Action, BundleReason, DiscoverySuccess};
+use crate::machine::events::{Action, BundleReason, DiscoverySuccess, Stage};
 use crate::machine::state::{
-    Assessing, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryWait, Episode, OpId, Phase,
-    SessionInfo,
+    Assessing, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryRecord, DiscoveryWait, Episode,
+    OpId, Phase, SessionInfo,
 };
 use crate::machine::transition::{PhaseName, Reason, Severity};
 use crate::outcome::TargetOutcome;
-use crate::targets;
+use crate::targets::{self, RefusedTarget, TargetSource};
 
 impl Cx {
-    /// Starts a discovery attempt (or goes idle when there is nothing to try).
+    /// Starts a discovery attempt at its first non-empty stage (or goes
+    /// idle when there is nothing to try).
     pub(super) fn start_discovery(&mut self, attempt: u32, from: PhaseName, reason: Reason) {
-        let settings = &self.settings;
-        let sel = targets::discovery_targets(
-            &self.s.persisted,
-            settings.discovery_host.as_ref(),
-            &settings.call_home_list,
-            &settings.server_name_rules,
-        );
-        if sel.targets.is_empty() {
+        let stages = self.stages();
+        let (stage, targets, refused) = if stages.gateway || !stages.one.targets.is_empty() {
+            (Stage::One, stages.one.targets, stages.one.refused)
+        } else if !stages.two.targets.is_empty() {
+            // An empty stage is skipped; its refused targets are still
+            // reported.
+            let mut refused = stages.one.refused;
+            refused.extend(stages.two.refused);
+            (Stage::Two, stages.two.targets, refused)
+        } else {
+            let mut refused = stages.one.refused;
+            refused.extend(stages.two.refused);
             self.phase = Phase::Idle;
             self.record(
                 from,
-                Reason::NoDiscoveryTarget {
-                    refused: sel.refused,
-                },
+                Reason::NoDiscoveryTarget { refused },
                 Severity::Warn,
                 None,
             );
             return;
-        }
-        let op = self.s.next_id();
-        let first = sel.targets.first().cloned();
-        self.actions.push(Action::StartDiscovery {
-            op,
-            session: self.s.last_session.clone(),
-            targets: sel.targets,
-            refused: sel.refused,
-        });
+        };
+        let first = targets.first().cloned();
+        let op = self.discover(
+            stage,
+            stages.gateway && stage == Stage::One,
+            targets,
+            refused,
+        );
         let episode = self.episode();
         self.phase = Phase::Discovering(Discovering {
             attempt,
             episode,
             wait: DiscoveryWait::InFlight(op),
+            stage,
+            missed: Vec::new(),
         });
         let severity = match reason {
             Reason::DiscoveryRetry { .. } => Severity::Debug,
             _ => Severity::Info,
         };
         self.record(from, reason, severity, first);
+    }
+
+    /// The discovery stages under the settings in force and the PSNs
+    /// remembered now.
+    fn stages(&self) -> targets::DiscoveryStages {
+        let settings = &self.settings;
+        targets::discovery_stages(
+            settings.gateway_discovery,
+            &self.s.persisted,
+            settings.discovery_host.as_ref(),
+            &settings.call_home_list,
+            &settings.probing_backup_list,
+            &settings.server_name_rules,
+        )
+    }
+
+    /// Asks the driver to run one stage; returns the operation's id.
+    fn discover(
+        &mut self,
+        stage: Stage,
+        gateway: bool,
+        targets: Vec<HostPort>,
+        refused: Vec<RefusedTarget>,
+    ) -> OpId {
+        let op = self.s.next_id();
+        self.actions.push(Action::StartDiscovery {
+            op,
+            stage,
+            gateway,
+            session: self.s.last_session.clone(),
+            targets,
+            refused,
+        });
+        op
+    }
+
+    /// Which target answered `stage` with `answered` (not redirected).
+    fn source_of(&self, stage: Stage, answered: &HostPort) -> TargetSource {
+        let settings = &self.settings;
+        let last = self.s.persisted.first();
+        match stage {
+            Stage::One if last.is_some_and(|l| targets::same_target(l, answered)) => {
+                TargetSource::LastPsn
+            }
+            Stage::One => TargetSource::DiscoveryHost,
+            Stage::Two
+                if settings
+                    .call_home_list
+                    .iter()
+                    .any(|t| targets::same_target(t, answered)) =>
+            {
+                TargetSource::CallHomeList
+            }
+            Stage::Two
+                if answered.port == posture_protocol::DEFAULT_DISCOVERY_PORT
+                    && settings
+                        .probing_backup_list
+                        .iter()
+                        .any(|t| profile_schema::same_host(&t.host, &answered.host)) =>
+            {
+                TargetSource::ProbingBackupList
+            }
+            Stage::Two => TargetSource::Persisted,
+        }
     }
 
     /// Waits out the backoff for `attempt`, then discovers again.
@@ -75,6 +143,8 @@ impl Cx {
             attempt: attempt.saturating_add(1),
             episode,
             wait: DiscoveryWait::Backoff { timer, at },
+            stage: Stage::One,
+            missed: Vec::new(),
         });
         self.record(from, reason(delay), Severity::Warn, psn);
     }
@@ -113,44 +183,88 @@ impl Cx {
         op: OpId,
         result: Result<DiscoverySuccess, Vec<TargetOutcome>>,
     ) -> bool {
-        let attempt = match &self.phase {
+        let (attempt, stage, mut missed) = match &self.phase {
             Phase::Discovering(Discovering {
                 attempt,
                 wait: DiscoveryWait::InFlight(current),
+                stage,
+                missed,
                 ..
-            }) if *current == op => *attempt,
+            }) if *current == op => (*attempt, *stage, missed.clone()),
             _ => return false,
         };
         let from = PhaseName::Discovering;
         let success = match result {
             Ok(success) => success,
-            Err(outcomes) => {
-                let last_error = outcomes
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                self.retry_later(
-                    attempt,
+            Err(outcomes) if stage == Stage::One => {
+                let two = self.stages().two;
+                if two.targets.is_empty() {
+                    self.attempt_failed(attempt, outcomes);
+                    return true;
+                }
+                // Stage 1 failing is part of the attempt: stage 2 starts at
+                // once, without backoff.
+                let first = two.targets.first().cloned();
+                let op = self.discover(Stage::Two, false, two.targets, two.refused);
+                if let Phase::Discovering(d) = &mut self.phase {
+                    d.wait = DiscoveryWait::InFlight(op);
+                    d.stage = Stage::Two;
+                    d.missed = outcomes.clone();
+                }
+                self.record(
                     from,
-                    |retry_in| Reason::DiscoveryFailed { outcomes, retry_in },
-                    None,
+                    Reason::DiscoveryStageFailed { outcomes },
+                    Severity::Debug,
+                    first,
                 );
-                self.discovery_failed(|| {
-                    if last_error.is_empty() {
-                        "no target could be tried".to_owned()
-                    } else {
-                        last_error
-                    }
-                });
+                return true;
+            }
+            Err(outcomes) => {
+                missed.extend(outcomes);
+                self.attempt_failed(attempt, missed);
                 return true;
             }
         };
+        self.on_discovered(attempt, stage, success);
+        true
+    }
+
+    /// The attempt failed in its last stage: every target's `outcomes`.
+    fn attempt_failed(&mut self, attempt: u32, outcomes: Vec<TargetOutcome>) {
+        let last_error = outcomes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.retry_later(
+            attempt,
+            PhaseName::Discovering,
+            |retry_in| Reason::DiscoveryFailed { outcomes, retry_in },
+            None,
+        );
+        self.discovery_failed(|| {
+            if last_error.is_empty() {
+                "no target could be tried".to_owned()
+            } else {
+                last_error
+            }
+        });
+    }
+
+    /// A stage of the attempt found the session.
+    fn on_discovered(&mut self, attempt: u32, stage: Stage, success: DiscoverySuccess) {
+        let from = PhaseName::Discovering;
         let DiscoverySuccess {
             answered,
             discovery,
+            redirected,
         } = success;
-        let allowed = self.settings.server_name_rules.allows(&discovery.psn.host);
+        let rules = &self.settings.server_name_rules;
+        // The gateway's redirect is untrusted: the driver checked it with
+        // `redirect_target`, and the machine holds it to ServerNameRules
+        // again so that no driver bug can aim the assessment elsewhere.
+        let allowed =
+            rules.allows(&discovery.psn.host) && (!redirected || rules.allows(&answered.host));
         if !allowed {
             let psn = targets::assessment_target(&discovery.psn, &answered);
             self.retry_later(
@@ -165,8 +279,21 @@ impl Cx {
             self.discovery_failed(|| {
                 format!("discovery named psn {psn}, which ServerNameRules do not allow")
             });
-            return true;
+            return;
         }
+        let source = if redirected {
+            TargetSource::Gateway
+        } else {
+            self.source_of(stage, &answered)
+        };
+        let redirected_to = redirected.then(|| answered.host.clone());
+        self.s.last_discovery = Some(DiscoveryRecord {
+            stage,
+            source,
+            answered: answered.clone(),
+            redirected_to: redirected_to.clone(),
+            at: self.now,
+        });
         // Remembered only once an assessment completes (`enter_known`): a
         // host that merely answered discovery is not preferred at the next
         // start.
@@ -193,10 +320,12 @@ impl Cx {
             from,
             Reason::Discovered {
                 posture: discovery.posture,
+                stage,
+                source,
+                redirected_to,
             },
             Severity::Info,
             Some(psn),
         );
-        true
     }
 }

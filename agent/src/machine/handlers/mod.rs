@@ -6,12 +6,13 @@
 mod assessment;
 mod discovery;
 mod probing;
+mod triggers;
 
 use std::time::Duration;
 
 use profile_schema::HostPort;
 
-use super::events::{Action, Step};
+use super::events::{Action, Step, TimerSlot};
 use super::settings::Settings;
 use super::state::{
     Discovering, DiscoveryWait, Known, Memory, OpId, Phase, Probing, RoundPurpose, Run, State,
@@ -78,10 +79,15 @@ impl Cx {
         });
     }
 
+    /// Arms the phase's timer.
     fn arm(&mut self, after: Duration) -> (OpId, MonoTime) {
+        self.arm_slot(TimerSlot::Phase, after)
+    }
+
+    fn arm_slot(&mut self, slot: TimerSlot, after: Duration) -> (OpId, MonoTime) {
         let timer = self.s.next_id();
         let at = self.now + after;
-        self.actions.push(Action::ArmTimer { timer, at });
+        self.actions.push(Action::ArmTimer { timer, at, slot });
         (timer, at)
     }
 
@@ -132,6 +138,10 @@ impl Cx {
     // ---- timers ----------------------------------------------------------
 
     pub(super) fn on_timer(&mut self, timer: OpId) -> bool {
+        if self.s.settle.is_some_and(|s| s.timer == timer) {
+            self.on_settled();
+            return true;
+        }
         match &self.phase {
             Phase::Discovering(Discovering {
                 attempt,
@@ -155,6 +165,13 @@ impl Cx {
             }) if *t == timer => {
                 let purpose = purpose.clone();
                 self.start_round(purpose);
+                true
+            }
+            Phase::Known(Known {
+                reassess: Some(r), ..
+            }) if r.timer == timer => {
+                let every = r.every;
+                self.on_reassess_due(every);
                 true
             }
             _ => false,

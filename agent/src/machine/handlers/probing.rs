@@ -8,7 +8,7 @@ use posture_protocol::PostureStatus;
 use profile_schema::HostPort;
 
 use super::Cx;
-use crate::machine::events::{Action, BundleReason};
+use crate::machine::events::{Action, BundleReason, Stage};
 use crate::machine::state::{
     Discovering, DiscoveryWait, Known, LastProbe, OpId, Phase, Probing, RoundPurpose, SyncStop,
 };
@@ -191,12 +191,20 @@ impl Cx {
 
     fn restart_discovery(&mut self, reason: Reason, psn: HostPort) {
         self.s.counters.discovery_restarts += 1;
+        self.rediscover_limited(reason, Some(psn));
+    }
+
+    /// Leaves `known` for discovery on a server's word (a probe's answer, a
+    /// periodic reassessment): at once, or once the evaluation the server
+    /// provoked has drained ([`crate::machine::evaluation`]).
+    pub(super) fn rediscover_limited(&mut self, reason: Reason, psn: Option<HostPort>) {
+        let from = self.phase.name();
         // The transition names the session that was lost and the PSN that
         // said so; record it before the phase drops the session.
         let session = self.phase.session().cloned();
         let wait = self.s.evaluation.wait(self.now);
         if wait.is_zero() {
-            self.start_discovery(0, PhaseName::Known, reason);
+            self.start_discovery(0, from, reason);
         } else {
             // The server has made this endpoint evaluate more than its share
             // (machine/evaluation.rs): rediscover once that has drained.
@@ -206,9 +214,11 @@ impl Cx {
                 attempt: 0,
                 episode,
                 wait: DiscoveryWait::Backoff { timer, at },
+                stage: Stage::One,
+                missed: Vec::new(),
             });
             self.record(
-                PhaseName::Known,
+                from,
                 Reason::ReassessmentRateLimited {
                     cause: Box::new(reason),
                     wait,
@@ -219,7 +229,7 @@ impl Cx {
         }
         if let Some(t) = &mut self.transition {
             t.session = session;
-            t.psn = Some(psn);
+            t.psn = psn;
         }
     }
 
