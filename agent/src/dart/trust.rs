@@ -131,6 +131,104 @@ mod tests {
         assert!(!text.contains(secret_line));
     }
 
+    /// The exact text of a CA and a leaf it signed: every attribute kind the
+    /// bundle prints (abbreviated, long name, unknown OID, BMP and Universal
+    /// strings), UTCTime and GeneralizedTime validity, and the issuer taken
+    /// from the signer.
+    #[test]
+    fn certificate_text_names_subject_issuer_and_validity() {
+        use rcgen::{DnType, DnValue};
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name = rcgen::DistinguishedName::new();
+        ca.distinguished_name.push(
+            DnType::CountryName,
+            DnValue::PrintableString("DE".try_into().unwrap()),
+        );
+        ca.distinguished_name
+            .push(DnType::StateOrProvinceName, "Bayern");
+        ca.distinguished_name.push(DnType::LocalityName, "München");
+        ca.distinguished_name
+            .push(DnType::OrganizationName, "Lab Org");
+        ca.distinguished_name
+            .push(DnType::OrganizationalUnitName, "Posture");
+        ca.distinguished_name
+            .push(DnType::CommonName, "Lab Root CA");
+        ca.not_before = rcgen::date_time_ymd(2020, 12, 31);
+        ca.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).unwrap();
+
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = rcgen::CertificateParams::new(vec!["psn1.lab".to_string()]).unwrap();
+        leaf.distinguished_name = rcgen::DistinguishedName::new();
+        leaf.distinguished_name.push(DnType::CommonName, "psn1.lab");
+        leaf.distinguished_name.push(
+            DnType::OrganizationName,
+            DnValue::BmpString("Bmp Örg".try_into().unwrap()),
+        );
+        leaf.distinguished_name.push(
+            DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+            DnValue::Ia5String("ops@lab.example".try_into().unwrap()),
+        );
+        leaf.distinguished_name.push(
+            DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]),
+            DnValue::Ia5String("lab".try_into().unwrap()),
+        );
+        leaf.distinguished_name.push(
+            DnType::CustomDnType(vec![2, 5, 4, 5]),
+            DnValue::PrintableString("42".try_into().unwrap()),
+        );
+        leaf.distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, 97]), "VATDE-1");
+        leaf.distinguished_name.push(
+            DnType::CustomDnType(vec![2, 5, 4, 12]),
+            DnValue::UniversalString("Ab".try_into().unwrap()),
+        );
+        leaf.not_before = rcgen::date_time_ymd(2024, 3, 5);
+        leaf.not_after = rcgen::date_time_ymd(2051, 11, 20);
+        let leaf = leaf.signed_by(&leaf_key, &ca).unwrap();
+
+        let ca_der = CertificateDer::from(ca.as_ref().der().to_vec());
+        assert_eq!(
+            describe(&ca_der),
+            format!(
+                "subject: C=DE, ST=Bayern, L=München, O=Lab Org, OU=Posture, CN=Lab Root CA\n  \
+                 issuer: C=DE, ST=Bayern, L=München, O=Lab Org, OU=Posture, CN=Lab Root CA\n  \
+                 valid: Dec 31 00:00:00 2020 +00:00 .. Dec 31 00:00:00 2049 +00:00\n  \
+                 sha256: {}\n",
+                fingerprint(&ca_der)
+            )
+        );
+        let leaf_der = CertificateDer::from(leaf.der().to_vec());
+        assert_eq!(
+            describe(&leaf_der),
+            format!(
+                "subject: CN=psn1.lab, O=Bmp Örg, Email=ops@lab.example, DC=lab, serialNumber=42, \
+                 OID(2.5.4.97)=VATDE-1, title=0000004100000062\n  \
+                 issuer: C=DE, ST=Bayern, L=München, O=Lab Org, OU=Posture, CN=Lab Root CA\n  \
+                 valid: Mar  5 00:00:00 2024 +00:00 .. Nov 20 00:00:00 2051 +00:00\n  \
+                 sha256: {}\n",
+                fingerprint(&leaf_der)
+            )
+        );
+    }
+
+    #[test]
+    fn a_certificate_that_does_not_parse_still_shows_its_fingerprint() {
+        for der in [&b"\x30\x03\x02\x01"[..], b"\x04\x00", b""] {
+            let text = describe(&CertificateDer::from(der.to_vec()));
+            assert!(
+                text.starts_with("(certificate that does not parse: "),
+                "{text}"
+            );
+            assert!(
+                text.ends_with(&format!("  sha256: {}\n", fingerprint(der))),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn fingerprint_is_colon_hex_sha256() {
         let fp = fingerprint(b"abc");
