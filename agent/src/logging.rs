@@ -403,6 +403,15 @@ mod tests {
         v
     }
 
+    /// What [`files`] lists after one rotation: the log file and its
+    /// predecessor, with their sizes.
+    fn log_and_rotated(current: u64, rotated: u64) -> Vec<(String, u64)> {
+        vec![
+            (LOG_FILE.to_string(), current),
+            (format!("{LOG_FILE}.1"), rotated),
+        ]
+    }
+
     #[test]
     fn rotates_by_size_and_keeps_at_most_max_files() {
         let tmp = tempfile::tempdir().unwrap();
@@ -430,9 +439,8 @@ mod tests {
         }
         #[cfg(unix)]
         for (name, _) in &found {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(tmp.path().join(name)).unwrap();
-            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+            let mode = crate::paths::fixtures::mode(&tmp.path().join(name));
+            assert_eq!(mode, 0o600, "{name}");
         }
         // Oldest to newest, the kept lines are the most recent ones, in order,
         // with no gap, ending with the last line written.
@@ -477,13 +485,7 @@ mod tests {
             vec![("posture-sync.log".to_string(), 8000)]
         );
         w.write_all(line(80).as_bytes()).unwrap();
-        assert_eq!(
-            files(tmp.path()),
-            vec![
-                ("posture-sync.log".to_string(), 100),
-                ("posture-sync.log.1".to_string(), 8000)
-            ]
-        );
+        assert_eq!(files(tmp.path()), log_and_rotated(100, 8000));
     }
 
     #[test]
@@ -495,13 +497,7 @@ mod tests {
         let big = "y".repeat(5000) + "\n";
         w.write_all(big.as_bytes()).unwrap();
         w.write_all(line(1).as_bytes()).unwrap();
-        assert_eq!(
-            files(tmp.path()),
-            vec![
-                ("posture-sync.log".to_string(), 100),
-                ("posture-sync.log.1".to_string(), 5001)
-            ]
-        );
+        assert_eq!(files(tmp.path()), log_and_rotated(100, 5001));
     }
 
     #[test]
@@ -584,11 +580,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_symlink_at_the_log_file_name_is_neither_followed_nor_chmodded() {
-        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
-        let victim = tmp.path().join("victim");
-        std::fs::write(&victim, "precious\n").unwrap();
-        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let victim = crate::paths::fixtures::victim(tmp.path());
         let logs = tmp.path().join("logs");
         std::fs::create_dir(&logs).unwrap();
         std::os::unix::fs::symlink(&victim, logs.join(LOG_FILE)).unwrap();
@@ -599,9 +592,7 @@ mod tests {
         for i in 0..3 {
             w.write_all(line(i).as_bytes()).unwrap();
         }
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
-        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o644);
+        crate::paths::fixtures::assert_untouched(&victim);
         let text = report.text();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains("symbolic link"), "{text}");
