@@ -403,6 +403,24 @@ mod tests {
         v
     }
 
+    /// A writer into `dir` at the smallest size limit, reporting its
+    /// failures to the returned sink, retrying after `retry`.
+    fn reporting_writer(dir: &Path, retry: Duration) -> (SizeRotatingWriter, Captured) {
+        let report = Captured::default();
+        let w = SizeRotatingWriter::new(dir, FileSizeLimit::new(MIN_FILE_BYTES))
+            .with_report(Box::new(report.clone()))
+            .with_retry_interval(retry);
+        (w, report)
+    }
+
+    /// `root/logs`, which cannot be created: a regular file is in the way
+    /// (fails even as root).
+    fn blocked_log_dir(root: &Path) -> PathBuf {
+        let dir = root.join("logs");
+        std::fs::write(&dir, b"not a dir").unwrap();
+        dir
+    }
+
     /// What [`files`] lists after one rotation: the log file and its
     /// predecessor, with their sizes.
     fn log_and_rotated(current: u64, rotated: u64) -> Vec<(String, u64)> {
@@ -503,13 +521,8 @@ mod tests {
     #[test]
     fn unwritable_dir_is_reported_once_and_recovers() {
         let tmp = tempfile::tempdir().unwrap();
-        // A regular file where the log dir should be: creating it fails even as root.
-        let dir = tmp.path().join("logs");
-        std::fs::write(&dir, b"not a dir").unwrap();
-        let report = Captured::default();
-        let mut w = SizeRotatingWriter::new(&dir, FileSizeLimit::new(MIN_FILE_BYTES))
-            .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::ZERO);
+        let dir = blocked_log_dir(tmp.path());
+        let (mut w, report) = reporting_writer(&dir, Duration::ZERO);
         for i in 0..5 {
             // Never an error to the caller.
             assert_eq!(w.write(line(i).as_bytes()).unwrap(), 100);
@@ -543,12 +556,8 @@ mod tests {
     #[test]
     fn failing_writer_waits_for_the_retry_interval() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("logs");
-        std::fs::write(&dir, b"not a dir").unwrap();
-        let report = Captured::default();
-        let mut w = SizeRotatingWriter::new(&dir, FileSizeLimit::new(MIN_FILE_BYTES))
-            .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::from_secs(3600));
+        let dir = blocked_log_dir(tmp.path());
+        let (mut w, report) = reporting_writer(&dir, Duration::from_secs(3600));
         w.write_all(line(0).as_bytes()).unwrap();
         std::fs::remove_file(&dir).unwrap();
         // Within the interval the writer does not touch the disk again.
@@ -564,10 +573,7 @@ mod tests {
         // handed to the writer as its open file: a symbolic link to it at the
         // log file's name is refused now (see the next test).
         let tmp = tempfile::tempdir().unwrap();
-        let report = Captured::default();
-        let mut w = SizeRotatingWriter::new(tmp.path(), FileSizeLimit::new(MIN_FILE_BYTES))
-            .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::from_secs(3600));
+        let (mut w, report) = reporting_writer(tmp.path(), Duration::from_secs(3600));
         w.file = Some(OpenOptions::new().append(true).open("/dev/full").unwrap());
         for i in 0..3 {
             w.write_all(line(i).as_bytes()).unwrap();
@@ -581,14 +587,10 @@ mod tests {
     #[test]
     fn a_symlink_at_the_log_file_name_is_neither_followed_nor_chmodded() {
         let tmp = tempfile::tempdir().unwrap();
-        let victim = crate::paths::fixtures::victim(tmp.path());
         let logs = tmp.path().join("logs");
         std::fs::create_dir(&logs).unwrap();
-        std::os::unix::fs::symlink(&victim, logs.join(LOG_FILE)).unwrap();
-        let report = Captured::default();
-        let mut w = SizeRotatingWriter::new(&logs, FileSizeLimit::new(MIN_FILE_BYTES))
-            .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::ZERO);
+        let victim = crate::paths::fixtures::symlink_to_victim(tmp.path(), &logs.join(LOG_FILE));
+        let (mut w, report) = reporting_writer(&logs, Duration::ZERO);
         for i in 0..3 {
             w.write_all(line(i).as_bytes()).unwrap();
         }

@@ -294,9 +294,8 @@ mod tests {
     #[test]
     fn a_symlink_at_the_history_name_is_not_followed() {
         let dir = tempfile::tempdir().unwrap();
-        let victim = crate::paths::fixtures::victim(dir.path());
         let path = dir.path().join("probe-rounds.jsonl");
-        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let victim = crate::paths::fixtures::symlink_to_victim(dir.path(), &path);
         let mut h = ProbeHistory::new(path.clone());
         h.append(SystemTime::UNIX_EPOCH, "s", &round());
         assert!(h.0.warned, "the refusal is reported");

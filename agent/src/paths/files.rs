@@ -230,15 +230,14 @@ mod tests {
     use super::*;
     use crate::paths::fixtures::{assert_untouched, victim};
     #[cfg(unix)]
-    use crate::paths::fixtures::{chmod, make_fifo, mode};
+    use crate::paths::fixtures::{chmod, make_fifo, mode, symlink_to_victim};
 
     #[cfg(unix)]
     #[test]
     fn a_symlink_at_the_name_is_refused_and_its_target_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let victim = victim(dir.path());
         let link = dir.path().join("posture-sync.log");
-        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let victim = symlink_to_victim(dir.path(), &link);
         for how in [
             OpenHow::Append,
             OpenHow::Truncate,

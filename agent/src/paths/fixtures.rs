@@ -18,6 +18,15 @@ pub fn victim(dir: &Path) -> PathBuf {
     victim
 }
 
+/// A [`victim`] in `dir` and a symbolic link to it at `link`, one of the
+/// agent's names; returns the victim.
+#[cfg(unix)]
+pub fn symlink_to_victim(dir: &Path, link: &Path) -> PathBuf {
+    let victim = victim(dir);
+    std::os::unix::fs::symlink(&victim, link).unwrap();
+    victim
+}
+
 /// Asserts that [`victim`] was neither written nor (on unix) chmodded.
 pub fn assert_untouched(victim: &Path) {
     assert_eq!(std::fs::read_to_string(victim).unwrap(), PRECIOUS);
