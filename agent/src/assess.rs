@@ -29,12 +29,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use posture_protocol::{
-    PostureResult, PostureStatus, Report, ReportResult, Requirement, Requirements, SessionId, paths,
+    ParseError, PostureResult, PostureStatus, Report, ReportResult, Requirement, Requirements,
+    SessionId, paths,
 };
 use tokio::sync::Semaphore;
 
 use crate::outcome::{FailureKind, HostPort};
-use crate::transport::{RequestError, Transport};
+use crate::transport::{Reply, RequestError, Transport};
 
 pub use budget::Budget;
 pub use checks::{
@@ -196,28 +197,14 @@ pub async fn assess(
             error,
             evaluated_in: Duration::ZERO,
         })?;
-    if reply.status != 200 {
-        return Err(fail(stage, FailureKind::HttpStatus(reply.status)));
-    }
-    let requirements = Requirements::from_xml(&reply.body).map_err(|e| {
-        fail(
-            stage,
-            FailureKind::Malformed {
-                detail: e.to_string(),
-            },
-        )
-    })?;
-    if &requirements.session != session {
-        return Err(fail(
-            stage,
-            FailureKind::Malformed {
-                detail: format!(
-                    "requirements for session {} instead of {session}",
-                    requirements.session
-                ),
-            },
-        ));
-    }
+    let requirements = answer(
+        &reply,
+        session,
+        "requirements",
+        Requirements::from_xml,
+        |r| &r.session,
+    )
+    .map_err(|kind| fail(stage, kind))?;
 
     let started = std::time::Instant::now();
     let outcomes = evaluate_bounded(assessor, requirements.requirements).await;
@@ -251,31 +238,41 @@ pub async fn assess(
             error,
             evaluated_in,
         })?;
-    if reply.status != 200 {
-        return Err(fail(stage, FailureKind::HttpStatus(reply.status)));
-    }
-    let result = PostureResult::from_xml(&reply.body).map_err(|e| {
-        fail(
-            stage,
-            FailureKind::Malformed {
-                detail: e.to_string(),
-            },
-        )
-    })?;
-    if &result.session != session {
-        return Err(fail(
-            stage,
-            FailureKind::Malformed {
-                detail: format!("result for session {} instead of {session}", result.session),
-            },
-        ));
-    }
+    let result = answer(&reply, session, "result", PostureResult::from_xml, |r| {
+        &r.session
+    })
+    .map_err(|kind| fail(stage, kind))?;
     Ok(Assessment {
         session: session.clone(),
         status: result.status,
         requirements: outcomes,
         evaluated_in,
     })
+}
+
+/// One of the PSN's answers as a document: a 200 whose body parses and is
+/// about `session`. Anything else is the server's fault, classified for the
+/// machine; `what` names the document in the message.
+fn answer<T>(
+    reply: &Reply,
+    session: &SessionId,
+    what: &str,
+    parse: impl FnOnce(&[u8]) -> Result<T, ParseError>,
+    session_of: impl FnOnce(&T) -> &SessionId,
+) -> Result<T, FailureKind> {
+    if reply.status != 200 {
+        return Err(FailureKind::HttpStatus(reply.status));
+    }
+    let document = parse(&reply.body).map_err(|e| FailureKind::Malformed {
+        detail: e.to_string(),
+    })?;
+    let about = session_of(&document);
+    if about != session {
+        return Err(FailureKind::Malformed {
+            detail: format!("{what} for session {about} instead of {session}"),
+        });
+    }
+    Ok(document)
 }
 
 /// The report for the evaluated requirements: one result per requirement.

@@ -755,12 +755,25 @@ mod tests {
             out
         }
 
-        #[tokio::test]
-        async fn serves_the_latest_status_and_cleans_up() {
+        /// A server of [`sample`] at a fresh `agent.sock`: the temp dir
+        /// (removed when dropped), the socket, the sender of newer
+        /// snapshots and the server.
+        fn serving_sample() -> (
+            tempfile::TempDir,
+            PathBuf,
+            watch::Sender<Snapshot>,
+            ControlServer,
+        ) {
             let tmp = tempfile::tempdir().unwrap();
             let path = tmp.path().join("agent.sock");
             let (tx, rx) = watch::channel(Snapshot::fixed(sample()));
             let server = serve(&path, rx).unwrap();
+            (tmp, path, tx, server)
+        }
+
+        #[tokio::test]
+        async fn serves_the_latest_status_and_cleans_up() {
+            let (_tmp, path, tx, server) = serving_sample();
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
 
@@ -790,10 +803,7 @@ mod tests {
 
         #[tokio::test]
         async fn garbage_oversized_and_silent_clients_get_an_error_line() {
-            let tmp = tempfile::tempdir().unwrap();
-            let path = tmp.path().join("agent.sock");
-            let (_tx, rx) = watch::channel(Snapshot::fixed(sample()));
-            let _server = serve(&path, rx).unwrap();
+            let (_tmp, path, _tx, _server) = serving_sample();
             let p = path.clone();
             let replies = blocking(move || {
                 let garbage = raw_exchange(&p, b"\x00\x01hello\n");

@@ -4,8 +4,8 @@
 //! Pure logic (no I/O, time passed in as a value): [`machine`], [`timing`],
 //! [`outcome`], [`targets`], [`status_report`].
 //! Thin I/O drivers around it: [`transport`], [`discovery`], [`assess`],
-//! [`probe`], [`daemon`]; and the endpoint plumbing: [`paths`], [`logging`],
-//! [`store`], [`control`], [`reload`].
+//! [`probe`], [`daemon`]; and the endpoint plumbing: [`paths`], [`platform`],
+//! [`logging`], [`store`], [`control`], [`reload`].
 
 pub mod cli;
 pub mod cmd;
@@ -29,6 +29,7 @@ pub mod transport;
 pub mod control;
 pub mod logging;
 pub mod paths;
+pub mod platform;
 pub mod reload;
 pub mod store;
 

@@ -403,6 +403,33 @@ mod tests {
         v
     }
 
+    /// A writer into `dir` at the smallest size limit, reporting its
+    /// failures to the returned sink, retrying after `retry`.
+    fn reporting_writer(dir: &Path, retry: Duration) -> (SizeRotatingWriter, Captured) {
+        let report = Captured::default();
+        let w = SizeRotatingWriter::new(dir, FileSizeLimit::new(MIN_FILE_BYTES))
+            .with_report(Box::new(report.clone()))
+            .with_retry_interval(retry);
+        (w, report)
+    }
+
+    /// `root/logs`, which cannot be created: a regular file is in the way
+    /// (fails even as root).
+    fn blocked_log_dir(root: &Path) -> PathBuf {
+        let dir = root.join("logs");
+        std::fs::write(&dir, b"not a dir").unwrap();
+        dir
+    }
+
+    /// What [`files`] lists after one rotation: the log file and its
+    /// predecessor, with their sizes.
+    fn log_and_rotated(current: u64, rotated: u64) -> Vec<(String, u64)> {
+        vec![
+            (LOG_FILE.to_string(), current),
+            (format!("{LOG_FILE}.1"), rotated),
+        ]
+    }
+
     #[test]
     fn rotates_by_size_and_keeps_at_most_max_files() {
         let tmp = tempfile::tempdir().unwrap();
@@ -430,9 +457,8 @@ mod tests {
         }
         #[cfg(unix)]
         for (name, _) in &found {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(tmp.path().join(name)).unwrap();
-            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+            let mode = crate::paths::fixtures::mode(&tmp.path().join(name));
+            assert_eq!(mode, 0o600, "{name}");
         }
         // Oldest to newest, the kept lines are the most recent ones, in order,
         // with no gap, ending with the last line written.
@@ -477,13 +503,7 @@ mod tests {
             vec![("posture-sync.log".to_string(), 8000)]
         );
         w.write_all(line(80).as_bytes()).unwrap();
-        assert_eq!(
-            files(tmp.path()),
-            vec![
-                ("posture-sync.log".to_string(), 100),
-                ("posture-sync.log.1".to_string(), 8000)
-            ]
-        );
+        assert_eq!(files(tmp.path()), log_and_rotated(100, 8000));
     }
 
     #[test]
@@ -495,25 +515,14 @@ mod tests {
         let big = "y".repeat(5000) + "\n";
         w.write_all(big.as_bytes()).unwrap();
         w.write_all(line(1).as_bytes()).unwrap();
-        assert_eq!(
-            files(tmp.path()),
-            vec![
-                ("posture-sync.log".to_string(), 100),
-                ("posture-sync.log.1".to_string(), 5001)
-            ]
-        );
+        assert_eq!(files(tmp.path()), log_and_rotated(100, 5001));
     }
 
     #[test]
     fn unwritable_dir_is_reported_once_and_recovers() {
         let tmp = tempfile::tempdir().unwrap();
-        // A regular file where the log dir should be: creating it fails even as root.
-        let dir = tmp.path().join("logs");
-        std::fs::write(&dir, b"not a dir").unwrap();
-        let report = Captured::default();
-        let mut w = SizeRotatingWriter::new(&dir, FileSizeLimit::new(MIN_FILE_BYTES))
-            .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::ZERO);
+        let dir = blocked_log_dir(tmp.path());
+        let (mut w, report) = reporting_writer(&dir, Duration::ZERO);
         for i in 0..5 {
             // Never an error to the caller.
             assert_eq!(w.write(line(i).as_bytes()).unwrap(), 100);
@@ -547,12 +556,8 @@ mod tests {
     #[test]
     fn failing_writer_waits_for_the_retry_interval() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("logs");
-        std::fs::write(&dir, b"not a dir").unwrap();
-        let report = Captured::default();
-        let mut w = SizeRotatingWriter::new(&dir, FileSizeLimit::new(MIN_FILE_BYTES))
-            .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::from_secs(3600));
+        let dir = blocked_log_dir(tmp.path());
+        let (mut w, report) = reporting_writer(&dir, Duration::from_secs(3600));
         w.write_all(line(0).as_bytes()).unwrap();
         std::fs::remove_file(&dir).unwrap();
         // Within the interval the writer does not touch the disk again.
@@ -568,10 +573,7 @@ mod tests {
         // handed to the writer as its open file: a symbolic link to it at the
         // log file's name is refused now (see the next test).
         let tmp = tempfile::tempdir().unwrap();
-        let report = Captured::default();
-        let mut w = SizeRotatingWriter::new(tmp.path(), FileSizeLimit::new(MIN_FILE_BYTES))
-            .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::from_secs(3600));
+        let (mut w, report) = reporting_writer(tmp.path(), Duration::from_secs(3600));
         w.file = Some(OpenOptions::new().append(true).open("/dev/full").unwrap());
         for i in 0..3 {
             w.write_all(line(i).as_bytes()).unwrap();
@@ -584,24 +586,15 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_symlink_at_the_log_file_name_is_neither_followed_nor_chmodded() {
-        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
-        let victim = tmp.path().join("victim");
-        std::fs::write(&victim, "precious\n").unwrap();
-        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
         let logs = tmp.path().join("logs");
         std::fs::create_dir(&logs).unwrap();
-        std::os::unix::fs::symlink(&victim, logs.join(LOG_FILE)).unwrap();
-        let report = Captured::default();
-        let mut w = SizeRotatingWriter::new(&logs, FileSizeLimit::new(MIN_FILE_BYTES))
-            .with_report(Box::new(report.clone()))
-            .with_retry_interval(Duration::ZERO);
+        let victim = crate::paths::fixtures::symlink_to_victim(tmp.path(), &logs.join(LOG_FILE));
+        let (mut w, report) = reporting_writer(&logs, Duration::ZERO);
         for i in 0..3 {
             w.write_all(line(i).as_bytes()).unwrap();
         }
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
-        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o644);
+        crate::paths::fixtures::assert_untouched(&victim);
         let text = report.text();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains("symbolic link"), "{text}");

@@ -20,6 +20,8 @@
 //! (`paths/files.rs`): never through a symbolic link, mode 0600.
 
 mod files;
+#[cfg(test)]
+pub(crate) mod fixtures;
 
 use std::ffi::OsString;
 use std::io;
@@ -376,10 +378,7 @@ impl Dirs {
 
     /// [`Dirs::ensure`] with the platform and environment injected.
     pub fn ensure_with(&self, platform: Platform, env: &dyn Env) -> Result<(), PathsError> {
-        for (role, dir) in [(DirRole::State, &self.state), (DirRole::Logs, &self.logs)] {
-            private_dir(role, dir, &self.top_of(dir, platform, env), true)?;
-        }
-        Ok(())
+        self.private_dirs(platform, env, true)
     }
 
     /// Checks the directories that exist, creating nothing: `status` and
@@ -390,8 +389,19 @@ impl Dirs {
 
     /// [`Dirs::check`] with the platform and environment injected.
     pub fn check_with(&self, platform: Platform, env: &dyn Env) -> Result<(), PathsError> {
+        self.private_dirs(platform, env, false)
+    }
+
+    /// The state dir, then the log dir, each checked up to its
+    /// [`Dirs::top_of`] and created first when `create`.
+    fn private_dirs(
+        &self,
+        platform: Platform,
+        env: &dyn Env,
+        create: bool,
+    ) -> Result<(), PathsError> {
         for (role, dir) in [(DirRole::State, &self.state), (DirRole::Logs, &self.logs)] {
-            private_dir(role, dir, &self.top_of(dir, platform, env), false)?;
+            private_dir(role, dir, &self.top_of(dir, platform, env), create)?;
         }
         Ok(())
     }
@@ -639,6 +649,8 @@ mod imp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
+    use fixtures::{chmod, mode};
     use std::collections::HashMap;
 
     /// A fake environment: a home dir and some variables.
@@ -804,7 +816,6 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn ensure_creates_private_dirs_and_keeps_existing_ones() {
-        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let d = Dirs {
             state: tmp.path().join("a/state"),
@@ -812,14 +823,12 @@ mod tests {
         };
         d.ensure().unwrap();
         for p in [&d.state, &d.logs, &tmp.path().join("a")] {
-            let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o700, "{}", p.display());
+            assert_eq!(mode(p), 0o700, "{}", p.display());
         }
         // Idempotent, and an existing dir keeps its mode.
-        std::fs::set_permissions(&d.logs, std::fs::Permissions::from_mode(0o750)).unwrap();
+        chmod(&d.logs, 0o750);
         d.ensure().unwrap();
-        let mode = std::fs::metadata(&d.logs).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o750);
+        assert_eq!(mode(&d.logs), 0o750);
     }
 
     #[test]
@@ -870,12 +879,6 @@ mod tests {
         );
         eprintln!("SKIPPED {test}: {why}");
         false
-    }
-
-    #[cfg(unix)]
-    fn chmod(path: &Path, mode: u32) {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 
     #[cfg(unix)]
@@ -986,9 +989,7 @@ mod tests {
         if imp::euid() == 0 {
             sticky.unwrap();
             for p in [&d.state, &d.logs, &local.join("state")] {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-                assert_eq!(mode, 0o700, "{}", p.display());
+                assert_eq!(mode(p), 0o700, "{}", p.display());
             }
         } else {
             assert!(sticky.is_err(), "a sticky dir of a user is no /tmp");

@@ -410,6 +410,8 @@ fn shell_quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
+    use crate::paths::fixtures::make_fifo;
 
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -652,18 +654,6 @@ mod tests {
         big[cap] = b'y';
         std::fs::write(&b, &big).unwrap();
         assert_ne!(fingerprint(&a), fingerprint(&b));
-    }
-
-    /// Creates a FIFO with the system's `mkfifo` (the workspace forbids the
-    /// unsafe `mkfifo(3)` call).
-    #[cfg(unix)]
-    #[allow(clippy::disallowed_methods)] // test harness: creates a FIFO fixture
-    fn make_fifo(path: &Path) {
-        let status = std::process::Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mkfifo failed: {status}");
     }
 
     /// The watcher on its own runtime thread, its versions forwarded to a

@@ -18,26 +18,18 @@ use serde_json::Value;
 use crate::cli::DartArgs;
 use crate::dart::{self, BundleSpec, ProfileSource, StatusSource};
 use crate::install::{Platform, ProcessEnv, default_profiles};
-use crate::paths::Dirs;
 
 /// Exit code when the bundle could not be written.
 pub const EXIT_FAILURE: u8 = 1;
 
 /// Entry point.
 pub fn main(args: DartArgs) -> ExitCode {
-    let dirs = match Dirs::resolve(args.state_dir, args.log_dir) {
-        Ok(d) => d,
-        Err(e) => {
-            super::print_err(format_args!("{e}"));
-            return ExitCode::from(EXIT_FAILURE);
-        }
-    };
     // The status socket, the logs and the history are read from these dirs:
     // only when no other user can have put things there.
-    if let Err(e) = dirs.check() {
-        super::print_err(format_args!("{e}"));
-        return ExitCode::from(EXIT_FAILURE);
-    }
+    let dirs = match super::checked_dirs(args.state_dir, args.log_dir, EXIT_FAILURE) {
+        Ok(d) => d,
+        Err(exit) => return exit,
+    };
     let status = crate::control::query(&dirs.socket_path()).map_err(|e| e.to_string());
     let (profile, profile_source) = choose_profile(args.profile, status.as_ref().ok(), || {
         default_profiles(Platform::current(), &ProcessEnv)

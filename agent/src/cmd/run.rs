@@ -11,8 +11,6 @@
 //! (missing or unreadable file, like `profile check`); 4 another agent holds
 //! the state dir.
 
-mod mac;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,8 +41,6 @@ fn default_dart_count() -> u32 {
 
 /// How long an idle blocking-pool thread waits for another job.
 const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
-
-pub use mac::{MacError, default_route_interface, detect as detect_mac};
 
 /// How `run` ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +86,7 @@ fn run(args: RunArgs) -> Exit {
         Ok(l) => l,
         Err(exit) => return exit,
     };
-    let mac = match mac::resolve(args.mac.as_deref()) {
+    let mac = match crate::platform::mac::resolve(args.mac.as_deref()) {
         Ok(m) => m,
         Err(e) => return fail(Exit::Startup, e),
     };

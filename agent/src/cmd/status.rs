@@ -16,7 +16,6 @@ use serde_json::Value;
 
 use crate::cli::StatusArgs;
 use crate::control::{self, QueryError};
-use crate::paths::Dirs;
 use crate::status_report::{self, StatusReport};
 
 /// Exit code when no agent is running.
@@ -26,18 +25,10 @@ pub const EXIT_FAILURE: u8 = 1;
 
 /// Entry point.
 pub fn main(args: StatusArgs) -> ExitCode {
-    let dirs = match Dirs::resolve(args.state_dir, None) {
+    let dirs = match super::checked_dirs(args.state_dir, None, EXIT_FAILURE) {
         Ok(d) => d,
-        Err(e) => {
-            super::print_err(format_args!("{e}"));
-            return ExitCode::from(EXIT_FAILURE);
-        }
+        Err(exit) => return exit,
     };
-    // A socket in a directory another user can write may be theirs.
-    if let Err(e) = dirs.check() {
-        super::print_err(format_args!("{e}"));
-        return ExitCode::from(EXIT_FAILURE);
-    }
     let socket = dirs.socket_path();
     let status = match control::query(&socket) {
         Ok(v) => v,

@@ -63,6 +63,13 @@ impl JsonLines {
         }
     }
 
+    /// Other bounds than the defaults.
+    fn with_bounds(mut self, max_bytes: u64, keep_lines: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self.keep_lines = keep_lines;
+        self
+    }
+
     /// Appends one record as a line; trims the file when it is too large.
     fn append(&mut self, record: &impl Serialize) {
         let result = serde_json::to_string(record)
@@ -129,10 +136,8 @@ impl ProbeHistory {
     }
 
     /// The same history with other bounds (tests).
-    pub fn with_bounds(mut self, max_bytes: u64, keep_lines: usize) -> Self {
-        self.0.max_bytes = max_bytes;
-        self.0.keep_lines = keep_lines;
-        self
+    pub fn with_bounds(self, max_bytes: u64, keep_lines: usize) -> Self {
+        ProbeHistory(self.0.with_bounds(max_bytes, keep_lines))
     }
 
     /// One JSON object per round.
@@ -160,10 +165,8 @@ impl TransitionLog {
     }
 
     /// The same file with other bounds (tests).
-    pub fn with_bounds(mut self, max_bytes: u64, keep_lines: usize) -> Self {
-        self.0.max_bytes = max_bytes;
-        self.0.keep_lines = keep_lines;
-        self
+    pub fn with_bounds(self, max_bytes: u64, keep_lines: usize) -> Self {
+        TransitionLog(self.0.with_bounds(max_bytes, keep_lines))
     }
 
     /// Appends one decision, made at `at`.
@@ -181,6 +184,8 @@ mod tests {
     use super::*;
     use crate::machine::{PhaseName, Reason, Severity};
     use crate::outcome::{BlockedKind, HostPort, Outcome, TargetOutcome, judge_round};
+    #[cfg(unix)]
+    use crate::paths::fixtures::{chmod, mode};
     use crate::timing::MonoTime;
 
     fn outcomes() -> Vec<TargetOutcome> {
@@ -249,15 +254,8 @@ mod tests {
     }
 
     #[cfg(unix)]
-    fn mode(path: &std::path::Path) -> u32 {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
-
-    #[cfg(unix)]
     #[test]
     fn the_history_is_private_when_created_trimmed_or_found_wider() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let r = round();
 
@@ -269,7 +267,7 @@ mod tests {
         // A file left by an older build, world-readable: tightened.
         let old = dir.path().join("old.jsonl");
         std::fs::write(&old, "").unwrap();
-        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        chmod(&old, 0o644);
         let mut h = ProbeHistory::new(old.clone());
         h.append(SystemTime::UNIX_EPOCH, "s", &r);
         assert_eq!(mode(&old), 0o600);
@@ -280,7 +278,7 @@ mod tests {
         let trimmed = dir.path().join("t.jsonl");
         let stale = dir.path().join("t.jsonl.tmp");
         std::fs::write(&stale, "").unwrap();
-        std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o666)).unwrap();
+        chmod(&stale, 0o666);
         let mut h = ProbeHistory::new(trimmed.clone()).with_bounds(1, 1);
         for _ in 0..5 {
             h.append(SystemTime::UNIX_EPOCH, "s", &r);
@@ -295,18 +293,13 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_symlink_at_the_history_name_is_not_followed() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "precious\n").unwrap();
-        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
         let path = dir.path().join("probe-rounds.jsonl");
-        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let victim = crate::paths::fixtures::symlink_to_victim(dir.path(), &path);
         let mut h = ProbeHistory::new(path.clone());
         h.append(SystemTime::UNIX_EPOCH, "s", &round());
         assert!(h.0.warned, "the refusal is reported");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
-        assert_eq!(mode(&victim), 0o644);
+        crate::paths::fixtures::assert_untouched(&victim);
     }
 
     #[test]

@@ -545,10 +545,7 @@ mod tests {
         ] {
             std::fs::write(d.path().join(n), n).unwrap();
         }
-        let names: Vec<String> = log_files(d.path())
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let names = file_names(&log_files(d.path()));
         assert_eq!(
             names,
             [
@@ -557,6 +554,14 @@ mod tests {
                 "posture-sync.log"
             ]
         );
+    }
+
+    /// The last component of each path, in order.
+    fn file_names(paths: &[PathBuf]) -> Vec<String> {
+        paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
     }
 
     /// Writes a small file with the given modification time (unix seconds).
@@ -574,10 +579,7 @@ mod tests {
         write_with_mtime(&d.path().join("dart-a.zip"), 200);
         write_with_mtime(&d.path().join("dart-d.zip"), 200);
         write_with_mtime(&d.path().join("dart-c.zip"), 300);
-        let names: Vec<String> = automatic_bundles(d.path())
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let names = file_names(&automatic_bundles(d.path()));
         assert_eq!(
             names,
             ["dart-b.zip", "dart-a.zip", "dart-d.zip", "dart-c.zip"]

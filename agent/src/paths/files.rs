@@ -228,23 +228,16 @@ mod imp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
+    use crate::paths::fixtures::{assert_untouched, victim};
     #[cfg(unix)]
-    fn mode(path: &Path) -> u32 {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-    }
+    use crate::paths::fixtures::{chmod, make_fifo, mode, symlink_to_victim};
 
     #[cfg(unix)]
     #[test]
     fn a_symlink_at_the_name_is_refused_and_its_target_left_alone() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "precious\n").unwrap();
-        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
         let link = dir.path().join("posture-sync.log");
-        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let victim = symlink_to_victim(dir.path(), &link);
         for how in [
             OpenHow::Append,
             OpenHow::Truncate,
@@ -256,48 +249,33 @@ mod tests {
                 assert!(e.to_string().contains("symbolic link"), "{how:?}: {e}");
             }
         }
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
-        assert_eq!(mode(&victim), 0o644, "the victim was not chmodded");
+        assert_untouched(&victim);
     }
 
     #[cfg(unix)]
     #[test]
     fn created_private_and_a_wider_file_is_narrowed() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let new = dir.path().join("new");
         open_private(&new, OpenHow::Append).unwrap();
         assert_eq!(mode(&new), 0o600);
         let wide = dir.path().join("wide");
         std::fs::write(&wide, "x").unwrap();
-        std::fs::set_permissions(&wide, std::fs::Permissions::from_mode(0o666)).unwrap();
+        chmod(&wide, 0o666);
         open_private(&wide, OpenHow::Append).unwrap();
         assert_eq!(mode(&wide), 0o600);
-    }
-
-    /// Creates a FIFO with the system's `mkfifo`: rustix has no `mkfifoat`
-    /// on macOS, and the workspace forbids the unsafe `mkfifo(3)` call.
-    #[cfg(unix)]
-    #[allow(clippy::disallowed_methods)] // test harness: creates a FIFO fixture
-    fn make_fifo(path: &Path) {
-        let status = std::process::Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mkfifo failed: {status}");
     }
 
     #[cfg(unix)]
     #[test]
     fn a_hard_link_or_a_fifo_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "precious\n").unwrap();
+        let victim = victim(dir.path());
         let link = dir.path().join("probe-rounds.jsonl");
         std::fs::hard_link(&victim, &link).unwrap();
         let e = open_private(&link, OpenHow::Append).unwrap_err();
         assert!(e.to_string().contains("hard links"), "{e}");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_untouched(&victim);
 
         let fifo = dir.path().join("fifo");
         make_fifo(&fifo);
@@ -311,14 +289,13 @@ mod tests {
     #[test]
     fn write_atomically_replaces_a_link_instead_of_following_it() {
         let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "precious\n").unwrap();
+        let victim = victim(dir.path());
         let path = dir.path().join("known-psns.json");
         #[cfg(unix)]
         std::os::unix::fs::symlink(&victim, &path).unwrap();
         write_atomically(&path, b"{}\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_untouched(&victim);
         #[cfg(unix)]
         assert_eq!(mode(&path), 0o600);
         let mut names: Vec<_> = std::fs::read_dir(dir.path())

@@ -5,6 +5,7 @@
 //! default route (`/proc/net/route`, lowest metric) is preferred, since that
 //! is the one the network authenticated. Other platforms need `--mac` for now.
 
+#[cfg(target_os = "linux")]
 use std::path::Path;
 
 /// Why no MAC could be determined.
@@ -26,18 +27,28 @@ pub fn resolve(flag: Option<&str>) -> Result<String, MacError> {
         Some(m) => {
             posture_protocol::normalize_mac(m).ok_or_else(|| MacError::Invalid(m.to_owned()))
         }
-        None => detect(Path::new("/sys/class/net"), Path::new("/proc/net/route")),
+        None => detect_primary(),
     }
+}
+
+/// The primary MAC of this Linux endpoint.
+#[cfg(target_os = "linux")]
+pub fn detect_primary() -> Result<String, MacError> {
+    detect(Path::new("/sys/class/net"), Path::new("/proc/net/route"))
+}
+
+/// No detection on this platform yet: fails closed, asking for `--mac`.
+#[cfg(not(target_os = "linux"))]
+pub fn detect_primary() -> Result<String, MacError> {
+    Err(MacError::NotFound(
+        "automatic detection is implemented on Linux only".to_owned(),
+    ))
 }
 
 /// Detects the primary MAC from a sysfs `class/net` directory and a
 /// `/proc/net/route` file (parameters so that tests can use fixtures).
+#[cfg(target_os = "linux")]
 pub fn detect(class_net: &Path, route: &Path) -> Result<String, MacError> {
-    if !cfg!(target_os = "linux") {
-        return Err(MacError::NotFound(
-            "automatic detection is implemented on Linux only".to_owned(),
-        ));
-    }
     let entries = std::fs::read_dir(class_net)
         .map_err(|e| MacError::NotFound(format!("cannot list {}: {e}", class_net.display())))?;
     let mut candidates: Vec<(String, String)> = entries
@@ -75,6 +86,7 @@ pub fn detect(class_net: &Path, route: &Path) -> Result<String, MacError> {
 }
 
 /// Bridges, containers and tunnels, which are not what the switch port sees.
+#[cfg(target_os = "linux")]
 fn is_virtual(name: &str) -> bool {
     [
         "docker", "veth", "br-", "virbr", "vnet", "tun", "tap", "wg", "ifb",
