@@ -454,10 +454,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
+        HostPort::new(profile_schema::Host::parse(host).unwrap(), port)
     }
 
     fn session() -> SessionId {

@@ -80,7 +80,9 @@ impl fmt::Display for RefusedTarget {
             Refusal::ServerPorts(allowed) => write!(
                 f,
                 "{} (from {}) names port {}, outside ServerPorts ({allowed}); skipped: a PSN may not aim the endpoint at other ports",
-                self.target, self.source, self.target.port
+                self.target,
+                self.source,
+                self.target.port()
             ),
         }
     }
@@ -102,7 +104,7 @@ impl Selection {
         {
             return;
         }
-        if rules.allows(&target.host) {
+        if rules.allows(target.host().as_str()) {
             self.targets.push(target);
         } else {
             self.refused.push(RefusedTarget {
@@ -121,7 +123,7 @@ impl Selection {
         target: HostPort,
         source: TargetSource,
     ) {
-        if !ports.allows(target.port)
+        if !ports.allows(target.port())
             && !self.refused.iter().any(|r| same_target(&r.target, &target))
         {
             self.refused.push(RefusedTarget {
@@ -135,10 +137,10 @@ impl Selection {
     }
 }
 
-/// Host names compare without case, brackets and a trailing dot
-/// ([`profile_schema::same_host`]).
+/// Host names compare without case, brackets and a trailing dot, IP
+/// addresses however written ([`profile_schema::Host`]'s equality).
 pub fn same_target(a: &HostPort, b: &HostPort) -> bool {
-    a.port == b.port && profile_schema::same_host(&a.host, &b.host)
+    a == b
 }
 
 /// Discovery targets in order of preference: the PSNs that served this
@@ -209,10 +211,7 @@ pub fn probe_targets(
 
 /// A PSN's state sync endpoint (`host:stateSyncPort`).
 pub fn state_sync_target(psn: &PsnRef) -> HostPort {
-    HostPort {
-        host: psn.host.clone(),
-        port: psn.state_sync_port,
-    }
+    HostPort::new(psn.host.clone(), psn.state_sync_port)
 }
 
 /// Where the assessment (requirements, report) goes: the connected PSN's host
@@ -220,10 +219,7 @@ pub fn state_sync_target(psn: &PsnRef) -> HostPort {
 /// names only the state sync port, and the PSNs of one deployment share their
 /// portal port, so the port that reached discovery is the one to use.
 pub fn assessment_target(connected: &PsnRef, answered: &HostPort) -> HostPort {
-    HostPort {
-        host: connected.host.clone(),
-        port: answered.port,
-    }
+    HostPort::new(connected.host.clone(), answered.port())
 }
 
 /// The PSN list to persist after a successful discovery: the connected PSN
@@ -257,15 +253,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
+        HostPort::new(profile_schema::Host::parse(host).unwrap(), port)
     }
 
     fn psn(host: &str) -> PsnRef {
         PsnRef {
-            host: host.to_owned(),
+            host: posture_protocol::Host::parse(host).unwrap(),
             state_sync_port: 8449,
         }
     }
@@ -401,7 +394,7 @@ mod tests {
     #[test]
     fn a_server_cannot_aim_probes_at_ports_outside_server_ports() {
         let on = |host: &str, port: u16| PsnRef {
-            host: host.to_owned(),
+            host: posture_protocol::Host::parse(host).unwrap(),
             state_sync_port: port,
         };
         let sel = probe_targets(
@@ -451,7 +444,7 @@ mod tests {
         assert_eq!(merged[2], hp("old0", 8443));
         let again = merge_persisted(&merged, &psn("psn1"), &hp("psn1", 8443));
         assert_eq!(again[0], hp("psn1", 8443));
-        assert_eq!(again.iter().filter(|t| t.host == "psn1").count(), 1);
+        assert_eq!(again.iter().filter(|t| *t.host() == "psn1").count(), 1);
     }
 
     fn host() -> impl Strategy<Value = String> {
@@ -470,7 +463,7 @@ mod tests {
             let c: Vec<HostPort> = call_home.iter().map(|(h, port)| hp(h, *port)).collect();
             let sel = discovery_targets(&p, None, &c, &r);
             for (i, a) in sel.targets.iter().enumerate() {
-                prop_assert!(r.allows(&a.host));
+                prop_assert!(r.allows(a.host().as_str()));
                 for b in &sel.targets[i + 1..] {
                     prop_assert!(!same_target(a, b));
                 }

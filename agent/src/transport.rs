@@ -371,7 +371,7 @@ impl Transport {
             target: target.clone(),
             outcome,
         };
-        let host = host::parse(&target.host).map_err(fail)?;
+        let host = host::parse(target.host().as_str()).map_err(fail)?;
         let request = self
             .headers(
                 Request::builder().method(method).uri(path_and_query),
@@ -538,7 +538,7 @@ async fn connect(
     deadline: &mut Deadline,
     limit: Duration,
 ) -> Result<TcpStream, Outcome> {
-    let port = target.port;
+    let port = target.port();
     let addrs = match address {
         Address::Ip(ip) => vec![SocketAddr::new(*ip, port)],
         Address::Name(name) => match deadline

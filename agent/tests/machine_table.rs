@@ -21,15 +21,12 @@ const INTERVAL: Duration = Duration::from_secs(60);
 const DELAY: Duration = Duration::from_secs(10);
 
 fn hp(host: &str, port: u16) -> HostPort {
-    HostPort {
-        host: host.to_owned(),
-        port,
-    }
+    HostPort::new(profile_schema::Host::parse(host).unwrap(), port)
 }
 
 fn psn(host: &str) -> PsnRef {
     PsnRef {
-        host: host.to_owned(),
+        host: posture_protocol::Host::parse(host).unwrap(),
         state_sync_port: 8449,
     }
 }

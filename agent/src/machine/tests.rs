@@ -15,15 +15,12 @@ use crate::timing::{ProbeInterval, TransitionDelay};
 const SID: &str = "c0a830e71FjmLTxwC_6BfWNqU3RwKrGfaDTw5krqr1QOzEm";
 
 fn hp(host: &str, port: u16) -> HostPort {
-    HostPort {
-        host: host.to_owned(),
-        port,
-    }
+    HostPort::new(profile_schema::Host::parse(host).unwrap(), port)
 }
 
 fn psn(host: &str) -> PsnRef {
     PsnRef {
-        host: host.to_owned(),
+        host: posture_protocol::Host::parse(host).unwrap(),
         state_sync_port: 8449,
     }
 }
@@ -1423,7 +1420,7 @@ fn a_psn_named_on_a_port_outside_server_ports_is_never_probed() {
     reply.psn.state_sync_port = 22;
     reply.psn_list = vec![
         PsnRef {
-            host: "psn2.lab.test".into(),
+            host: posture_protocol::Host::parse("psn2.lab.test").unwrap(),
             state_sync_port: 445,
         },
         psn("psn3.lab.test"),
@@ -1454,7 +1451,7 @@ fn a_psn_named_on_a_port_outside_server_ports_is_never_probed() {
         .expect("a round");
     assert_eq!(round.0, [hp("psn3.lab.test", 8449)]);
     assert_eq!(
-        round.1.iter().map(|r| r.target.port).collect::<Vec<_>>(),
+        round.1.iter().map(|r| r.target.port()).collect::<Vec<_>>(),
         [22, 445]
     );
 }

@@ -9,10 +9,7 @@ use crate::timing::ProbeStagger;
 use crate::transport::test_server::{Behaviour, TestCa, TestServer, closed_port, fixed};
 
 fn local(port: u16) -> HostPort {
-    HostPort {
-        host: "127.0.0.1".into(),
-        port,
-    }
+    HostPort::new(profile_schema::Host::parse("127.0.0.1").unwrap(), port)
 }
 
 fn session() -> SessionId {

@@ -150,7 +150,10 @@ impl Cx<'_> {
             answered,
             discovery,
         } = success;
-        let allowed = self.settings.server_name_rules.allows(&discovery.psn.host);
+        let allowed = self
+            .settings
+            .server_name_rules
+            .allows(discovery.psn.host.as_str());
         if !allowed {
             let psn = targets::assessment_target(&discovery.psn, &answered);
             self.retry_later(
