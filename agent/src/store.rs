@@ -21,7 +21,7 @@
 //! host name or IP address, port 0) keeps its valid entries: the invalid ones
 //! are dropped with one warning naming the file, each entry and the reason,
 //! and never contacted. Hosts are checked exactly as the profile checks
-//! CallHomeList entries ([`profile_schema::HostPort::parse`]).
+//! CallHomeList hosts ([`profile_schema::Host::parse`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
