@@ -530,6 +530,43 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_psn_is_found_however_its_host_is_written() {
+        // The case-insensitive text comparison this replaced took
+        // `2001:db8:0::13` and `psn1.lab.test.` for other hosts, and forgot
+        // their state sync port and session.
+        let mut v6 = psn("2001:db8:0::13", 8443, 10);
+        v6.state_sync_port = 8600;
+        let mut named = psn("psn1.lab.test.", 8443, 20);
+        named.state_sync_port = 8601;
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let merged = merge_known(
+            &[v6, named],
+            &[
+                hp("psn0.lab.test", 8443),
+                hp("[2001:DB8::13]", 8443),
+                hp("PSN1.lab.test", 8443),
+            ],
+            None,
+            now,
+        );
+        let kept: Vec<(u16, SystemTime)> = merged[1..]
+            .iter()
+            .map(|k| (k.state_sync_port, k.last_used))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (8600, UNIX_EPOCH + Duration::from_secs(10)),
+                (8601, UNIX_EPOCH + Duration::from_secs(20))
+            ]
+        );
+        assert_eq!(
+            merged[1].last_session_id.as_deref(),
+            Some("sess-2001:db8:0::13")
+        );
+    }
+
+    #[test]
     fn atomic_write_leaves_no_temp_files() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("known-psns.json");
