@@ -94,10 +94,7 @@ fn run() -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?
     .with_timeouts(PROBE_TIMEOUTS);
-    let target = HostPort {
-        host: addr.ip().to_string(),
-        port: addr.port(),
-    };
+    let target = HostPort::from(addr);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -142,13 +139,7 @@ fn run() -> Result<(), String> {
                 held.push(stream); // accepted, never answered
             }
         });
-        let targets = [
-            HostPort {
-                host: silent_addr.ip().to_string(),
-                port: silent_addr.port(),
-            },
-            target.clone(),
-        ];
+        let targets = [HostPort::from(silent_addr), target.clone()];
         let stagger = ProbeStagger::DEFAULT.get();
         let mut took = Vec::with_capacity(rounds);
         for _ in 0..rounds {

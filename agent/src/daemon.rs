@@ -116,16 +116,13 @@ impl<H: Hooks> Daemon<H> {
         }
         if !known.is_empty() {
             tracing::info!(
-                psns = %known.iter().map(|k| format!("{}:{}", k.host, k.discovery_port)).collect::<Vec<_>>().join(", "),
+                psns = %known.iter().map(|k| HostPort::new(k.host.clone(), k.discovery_port).to_string()).collect::<Vec<_>>().join(", "),
                 "restored the PSNs that served this endpoint before"
             );
         }
         let persisted = known
             .iter()
-            .map(|k| HostPort {
-                host: k.host.clone(),
-                port: k.discovery_port,
-            })
+            .map(|k| HostPort::new(k.host.clone(), k.discovery_port))
             .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let history = ProbeHistory::new(io.probe_history.clone());

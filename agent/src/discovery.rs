@@ -101,10 +101,7 @@ mod tests {
     use crate::transport::test_server::{Behaviour, TestCa, TestServer, closed_port, fixed};
 
     fn local(port: u16) -> HostPort {
-        HostPort {
-            host: "127.0.0.1".into(),
-            port,
-        }
+        HostPort::new(profile_schema::Host::parse("127.0.0.1").unwrap(), port)
     }
 
     const DISCOVERY: &str = r#"<discovery version="1"><session id="sess-1"/><postureStatus>Unknown</postureStatus><psn host="127.0.0.1" stateSyncPort="8449"/><psnList><psn host="127.0.0.2" stateSyncPort="8449"/></psnList></discovery>"#;

@@ -244,10 +244,7 @@ mod tests {
     use crate::timing::MonoTime;
 
     fn hp(host: &str) -> HostPort {
-        HostPort {
-            host: host.into(),
-            port: 8449,
-        }
+        HostPort::new(profile_schema::Host::parse(host).unwrap(), 8449)
     }
 
     #[test]

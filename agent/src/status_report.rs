@@ -357,10 +357,7 @@ mod tests {
     use serde_json::Value;
 
     fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
+        HostPort::new(profile_schema::Host::parse(host).unwrap(), port)
     }
 
     fn secs(s: u64) -> Duration {
@@ -401,7 +398,7 @@ mod tests {
                             session: SessionId::new("sess-1").unwrap(),
                             posture: PostureStatus::Unknown,
                             psn: PsnRef {
-                                host: "psn1.lab.test".into(),
+                                host: posture_protocol::Host::parse("psn1.lab.test").unwrap(),
                                 state_sync_port: 8449,
                             },
                             psn_list: vec![],

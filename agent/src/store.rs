@@ -21,13 +21,13 @@
 //! host name or IP address, port 0) keeps its valid entries: the invalid ones
 //! are dropped with one warning naming the file, each entry and the reason,
 //! and never contacted. Hosts are checked exactly as the profile checks
-//! CallHomeList entries ([`profile_schema::HostPort::parse`]).
+//! CallHomeList hosts ([`profile_schema::Host::parse`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use profile_schema::{HostPort, normalize_host, same_host};
+use profile_schema::{Host, HostPort};
 use serde::{Deserialize, Serialize};
 
 /// How many PSNs the store keeps (most recently used first).
@@ -37,10 +37,10 @@ pub const MAX_KNOWN_PSNS: usize = 8;
 pub const STORE_VERSION: u32 = 1;
 
 /// One PSN that served this endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KnownPsn {
     /// Host name or IP address as discovery reached it.
-    pub host: String,
+    pub host: Host,
     /// The discovery (HTTPS) port.
     pub discovery_port: u16,
     /// The state sync probe port the PSN advertised.
@@ -53,11 +53,31 @@ pub struct KnownPsn {
     pub last_session_id: Option<String>,
 }
 
-/// The file as stored.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoreFile {
+/// The file as written.
+#[derive(Debug, Serialize)]
+struct StoreFile<'a> {
     version: u32,
-    psns: Vec<KnownPsn>,
+    psns: &'a [KnownPsn],
+}
+
+/// The file as read: the entries unchecked, so that one bad entry costs
+/// only itself ([`parse`] checks each).
+#[derive(Debug, Deserialize)]
+struct StoredFile {
+    version: u32,
+    psns: Vec<StoredPsn>,
+}
+
+/// An entry as read, before its host is checked; the fields of [`KnownPsn`].
+#[derive(Debug, Deserialize)]
+struct StoredPsn {
+    host: String,
+    discovery_port: u16,
+    state_sync_port: u16,
+    #[serde(with = "rfc3339")]
+    last_used: SystemTime,
+    #[serde(default)]
+    last_session_id: Option<String>,
 }
 
 /// Why the store could not be read; loading carries on with an empty list.
@@ -194,7 +214,7 @@ pub fn load(path: &Path) -> (Vec<KnownPsn>, Option<StoreWarning>) {
 /// The valid entries (at most [`MAX_KNOWN_PSNS`]) and the dropped ones; an
 /// error when the file as a whole is unusable.
 fn parse(bytes: &[u8]) -> Result<(Vec<KnownPsn>, Vec<DroppedEntry>), String> {
-    let file: StoreFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let file: StoredFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != STORE_VERSION {
         return Err(format!(
             "version {} is not supported, this agent reads version {STORE_VERSION}",
@@ -203,7 +223,7 @@ fn parse(bytes: &[u8]) -> Result<(Vec<KnownPsn>, Vec<DroppedEntry>), String> {
     }
     let mut psns: Vec<KnownPsn> = Vec::new();
     let mut dropped = Vec::new();
-    for (i, mut psn) in file.psns.into_iter().enumerate() {
+    for (i, psn) in file.psns.into_iter().enumerate() {
         // A file written by hand or by another build may hold more: the
         // list is most recently used first, so the first MAX_KNOWN_PSNS valid
         // entries are the ones to keep (more would only make every discovery
@@ -212,9 +232,9 @@ fn parse(bytes: &[u8]) -> Result<(Vec<KnownPsn>, Vec<DroppedEntry>), String> {
         if psns.len() == MAX_KNOWN_PSNS {
             break;
         }
-        let duplicate = |host: &str, port: u16| {
+        let duplicate = |host: &Host, port: u16| {
             psns.iter()
-                .any(|p| p.discovery_port == port && same_host(&p.host, host))
+                .any(|p| p.discovery_port == port && p.host == *host)
         };
         match validate(&psn) {
             Ok(host) if duplicate(&host, psn.discovery_port) => {
@@ -222,10 +242,13 @@ fn parse(bytes: &[u8]) -> Result<(Vec<KnownPsn>, Vec<DroppedEntry>), String> {
                 // wins, as `remember` would have kept it. Not worth a warning.
                 tracing::debug!(host = %host, port = psn.discovery_port, "duplicate known PSN entry skipped");
             }
-            Ok(host) => {
-                psn.host = host;
-                psns.push(psn);
-            }
+            Ok(host) => psns.push(KnownPsn {
+                host,
+                discovery_port: psn.discovery_port,
+                state_sync_port: psn.state_sync_port,
+                last_used: psn.last_used,
+                last_session_id: psn.last_session_id,
+            }),
             Err(reason) => dropped.push(DroppedEntry {
                 index: i + 1,
                 entry: format!(
@@ -242,10 +265,10 @@ fn parse(bytes: &[u8]) -> Result<(Vec<KnownPsn>, Vec<DroppedEntry>), String> {
 /// Checks one entry as the profile checks a CallHomeList entry: a DNS name
 /// or IP address, ports 1-65535. Returns the host in the form discovery
 /// uses (lower case, IPv6 without brackets).
-fn validate(psn: &KnownPsn) -> Result<String, String> {
-    let host = psn.host.trim();
-    if host.is_empty() {
-        return Err("the host is empty".to_string());
+fn validate(psn: &StoredPsn) -> Result<Host, String> {
+    let host = Host::parse(&psn.host);
+    if let Err(e @ profile_schema::HostError::Empty) = &host {
+        return Err(e.problem());
     }
     for (name, port) in [
         ("discovery port", psn.discovery_port),
@@ -255,20 +278,10 @@ fn validate(psn: &KnownPsn) -> Result<String, String> {
             return Err(format!("{name} 0 is out of range 1-65535"));
         }
     }
-    // Bracket an IPv6 address so that its colons are not read as a port
-    // (`host:port` in the host field is then refused, as it should be).
-    let bracketed = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    // The parser's messages start with "`TEXT`: ", redundant here: the
-    // warning shows the entry.
-    let parsed = HostPort::parse(&bracketed, psn.discovery_port).map_err(|e| {
-        e.strip_prefix(&format!("`{bracketed}`: "))
-            .map_or_else(|| e.clone(), str::to_string)
-    })?;
-    Ok(normalize_host(&parsed.host))
+    // A host alone: colons belong to an IPv6 address, so `host:port` in the
+    // host field is refused. The problem without the entry: the warning
+    // shows the entry already.
+    host.map_err(|e| e.problem())
 }
 
 /// Moves a corrupt file to `<name>.corrupt-<unix seconds>`.
@@ -297,7 +310,7 @@ fn set_aside(path: &Path, reason: String, now: SystemTime) -> StoreWarning {
 pub fn save(path: &Path, psns: &[KnownPsn]) -> Result<(), StoreError> {
     let file = StoreFile {
         version: STORE_VERSION,
-        psns: psns.to_vec(),
+        psns,
     };
     // Serializing plain strings, integers and timestamps cannot fail.
     let mut json = serde_json::to_vec_pretty(&file).unwrap_or_default();
@@ -337,7 +350,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AtomicWr
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastExchange<'a> {
     /// The connected PSN's host.
-    pub host: &'a str,
+    pub host: &'a Host,
     /// The state sync port it advertised.
     pub state_sync_port: u16,
     /// The session of the exchange.
@@ -349,8 +362,8 @@ pub struct LastExchange<'a> {
 ///
 /// Pure, so the daemon's `persist` only saves what this returns. The first
 /// entry is the one just used: it gets `now` and the exchange's session. The
-/// others keep what was remembered about them (same host, case-insensitive,
-/// and discovery port), or `now` when they are new. The state sync port is the
+/// others keep what was remembered about them (same host, as [`Host`]
+/// compares, and discovery port), or `now` when they are new. The state sync port is the
 /// connected PSN's for an entry on its host, else the remembered one, else the
 /// protocol's default. At most [`MAX_KNOWN_PSNS`] records, the same cap
 /// [`load`] applies.
@@ -366,11 +379,11 @@ pub fn merge_known(
         .map(|(i, hp)| {
             let previous = previous
                 .iter()
-                .find(|k| k.host.eq_ignore_ascii_case(&hp.host) && k.discovery_port == hp.port);
-            let connected = exchange.filter(|e| e.host.eq_ignore_ascii_case(&hp.host));
+                .find(|k| k.host == *hp.host() && k.discovery_port == hp.port());
+            let connected = exchange.filter(|e| e.host == hp.host());
             KnownPsn {
-                host: hp.host.clone(),
-                discovery_port: hp.port,
+                host: hp.host().clone(),
+                discovery_port: hp.port(),
                 state_sync_port: connected
                     .map(|e| e.state_sync_port)
                     .or(previous.map(|p| p.state_sync_port))
@@ -415,7 +428,7 @@ mod tests {
 
     fn psn(host: &str, port: u16, secs: u64) -> KnownPsn {
         KnownPsn {
-            host: host.to_string(),
+            host: Host::parse(host).unwrap(),
             discovery_port: port,
             state_sync_port: 8449,
             last_used: UNIX_EPOCH + Duration::from_secs(secs),
@@ -473,12 +486,84 @@ mod tests {
             .collect();
         let file = StoreFile {
             version: STORE_VERSION,
-            psns: list.clone(),
+            psns: &list,
         };
         std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
         let (back, warning) = load(&path);
         assert!(warning.is_none(), "{warning:?}");
         assert_eq!(back, list[..MAX_KNOWN_PSNS]);
+    }
+
+    #[test]
+    fn a_file_written_before_the_host_type_reads_and_saves_byte_for_byte() {
+        // As `save` wrote it when hosts were plain strings.
+        let old = r#"{
+  "version": 1,
+  "psns": [
+    {
+      "host": "psn1.example.com",
+      "discovery_port": 8443,
+      "state_sync_port": 8449,
+      "last_used": "2026-11-21T22:00:00Z",
+      "last_session_id": "0a0b0c"
+    },
+    {
+      "host": "2001:db8::13",
+      "discovery_port": 9443,
+      "state_sync_port": 8449,
+      "last_used": "2026-11-20T08:00:00Z",
+      "last_session_id": null
+    }
+  ]
+}
+"#;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("known-psns.json");
+        std::fs::write(&path, old).unwrap();
+        let (psns, warning) = load(&path);
+        assert!(warning.is_none(), "{warning:?}");
+        let hosts: Vec<&str> = psns.iter().map(|p| p.host.as_str()).collect();
+        assert_eq!(hosts, ["psn1.example.com", "2001:db8::13"]);
+        assert_eq!(psns[1].host, Host::parse("[2001:DB8::13]").unwrap());
+        save(&path, &psns).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+    }
+
+    #[test]
+    fn a_remembered_psn_is_found_however_its_host_is_written() {
+        // The case-insensitive text comparison this replaced took
+        // `2001:db8:0::13` and `psn1.lab.test.` for other hosts, and forgot
+        // their state sync port and session.
+        let mut v6 = psn("2001:db8:0::13", 8443, 10);
+        v6.state_sync_port = 8600;
+        let mut named = psn("psn1.lab.test.", 8443, 20);
+        named.state_sync_port = 8601;
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let merged = merge_known(
+            &[v6, named],
+            &[
+                hp("psn0.lab.test", 8443),
+                hp("[2001:DB8::13]", 8443),
+                hp("PSN1.lab.test", 8443),
+            ],
+            None,
+            now,
+        );
+        let kept: Vec<(u16, SystemTime)> = merged[1..]
+            .iter()
+            .map(|k| (k.state_sync_port, k.last_used))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (8600, UNIX_EPOCH + Duration::from_secs(10)),
+                (8601, UNIX_EPOCH + Duration::from_secs(20))
+            ]
+        );
+        assert_eq!(
+            merged[1].last_session_id.as_deref(),
+            Some("sess-2001:db8:0::13")
+        );
     }
 
     #[test]
@@ -655,10 +740,7 @@ mod tests {
     }
 
     fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.to_owned(),
-            port,
-        }
+        HostPort::new(profile_schema::Host::parse(host).unwrap(), port)
     }
 
     #[test]
@@ -671,8 +753,9 @@ mod tests {
             psn("psn1.lab.test", 8443, 50),
         ];
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let connected = Host::parse("PSN1.lab.test").unwrap();
         let exchange = LastExchange {
-            host: "PSN1.lab.test",
+            host: &connected,
             state_sync_port: 8600,
             session: "s-new",
         };
@@ -691,7 +774,7 @@ mod tests {
             merged,
             [
                 KnownPsn {
-                    host: "psn1.lab.test".to_owned(),
+                    host: Host::parse("psn1.lab.test").unwrap(),
                     discovery_port: 8443,
                     state_sync_port: 8600,
                     last_used: now,
@@ -703,14 +786,14 @@ mod tests {
                 },
                 // Same host, another discovery port: nothing is known of it.
                 KnownPsn {
-                    host: "psn2.lab.test".to_owned(),
+                    host: Host::parse("psn2.lab.test").unwrap(),
                     discovery_port: 9443,
                     state_sync_port: posture_protocol::DEFAULT_STATE_SYNC_PORT,
                     last_used: now,
                     last_session_id: None,
                 },
                 KnownPsn {
-                    host: "new.lab.test".to_owned(),
+                    host: Host::parse("new.lab.test").unwrap(),
                     discovery_port: 8443,
                     state_sync_port: posture_protocol::DEFAULT_STATE_SYNC_PORT,
                     last_used: now,

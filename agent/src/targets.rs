@@ -80,7 +80,9 @@ impl fmt::Display for RefusedTarget {
             Refusal::ServerPorts(allowed) => write!(
                 f,
                 "{} (from {}) names port {}, outside ServerPorts ({allowed}); skipped: a PSN may not aim the endpoint at other ports",
-                self.target, self.source, self.target.port
+                self.target,
+                self.source,
+                self.target.port()
             ),
         }
     }
@@ -102,7 +104,7 @@ impl Selection {
         {
             return;
         }
-        if rules.allows(&target.host) {
+        if rules.allows(target.host().as_str()) {
             self.targets.push(target);
         } else {
             self.refused.push(RefusedTarget {
@@ -121,7 +123,7 @@ impl Selection {
         target: HostPort,
         source: TargetSource,
     ) {
-        if !ports.allows(target.port)
+        if !ports.allows(target.port())
             && !self.refused.iter().any(|r| same_target(&r.target, &target))
         {
             self.refused.push(RefusedTarget {
@@ -135,10 +137,10 @@ impl Selection {
     }
 }
 
-/// Host names compare without case, brackets and a trailing dot
-/// ([`profile_schema::same_host`]).
+/// Host names compare without case, brackets and a trailing dot, IP
+/// addresses however written ([`profile_schema::Host`]'s equality).
 pub fn same_target(a: &HostPort, b: &HostPort) -> bool {
-    a.port == b.port && profile_schema::same_host(&a.host, &b.host)
+    a == b
 }
 
 /// The two stages of one discovery attempt (`docs/behaviour.md`,
@@ -186,13 +188,9 @@ pub fn discovery_stages(
         two.push(rules, t.clone(), TargetSource::CallHomeList);
     }
     for t in backup_list {
-        // A host from the validated profile always parses again; were it
-        // not to, the entry is left out like any host the agent cannot use.
-        if let Ok(on_discovery_port) =
-            HostPort::parse(&t.host, posture_protocol::DEFAULT_DISCOVERY_PORT)
-        {
-            two.push(rules, on_discovery_port, TargetSource::ProbingBackupList);
-        }
+        let on_discovery_port =
+            HostPort::new(t.host().clone(), posture_protocol::DEFAULT_DISCOVERY_PORT);
+        two.push(rules, on_discovery_port, TargetSource::ProbingBackupList);
     }
     for t in persisted.iter().skip(1) {
         two.push(rules, t.clone(), TargetSource::Persisted);
@@ -302,24 +300,18 @@ pub fn redirect_target(
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    let target = HostPort::parse(bare, port).map_err(|detail| RedirectRefusal::BadHost {
+    let parsed = profile_schema::Host::parse(bare).map_err(|e| RedirectRefusal::BadHost {
         host: host.to_owned(),
-        detail,
+        detail: e.to_string(),
     })?;
-    if target.port != port {
-        // `parse` read a port out of the host text: not a host at all.
-        return Err(RedirectRefusal::BadHost {
-            host: host.to_owned(),
-            detail: "a port inside the host".to_owned(),
-        });
-    }
-    if !rules.allows(&target.host) {
-        return Err(RedirectRefusal::ServerNameRules(target.host));
+    let target = HostPort::new(parsed, port);
+    if !rules.allows(target.host().as_str()) {
+        return Err(RedirectRefusal::ServerNameRules(target.host().to_string()));
     }
     let discovery = posture_protocol::DEFAULT_DISCOVERY_PORT;
     if port != discovery && !ports.allows(port) {
         return Err(RedirectRefusal::ServerPorts {
-            host: target.host,
+            host: target.host().to_string(),
             port,
             allowed: ports.to_string(),
             discovery,
@@ -380,10 +372,7 @@ pub fn probe_targets(
 
 /// A PSN's state sync endpoint (`host:stateSyncPort`).
 pub fn state_sync_target(psn: &PsnRef) -> HostPort {
-    HostPort {
-        host: psn.host.clone(),
-        port: psn.state_sync_port,
-    }
+    HostPort::new(psn.host.clone(), psn.state_sync_port)
 }
 
 /// Where the assessment (requirements, report) goes: the connected PSN's host
@@ -391,10 +380,7 @@ pub fn state_sync_target(psn: &PsnRef) -> HostPort {
 /// names only the state sync port, and the PSNs of one deployment share their
 /// portal port, so the port that reached discovery is the one to use.
 pub fn assessment_target(connected: &PsnRef, answered: &HostPort) -> HostPort {
-    HostPort {
-        host: connected.host.clone(),
-        port: answered.port,
-    }
+    HostPort::new(connected.host.clone(), answered.port())
 }
 
 /// The PSN list to persist after a successful discovery: the connected PSN
@@ -426,7 +412,6 @@ pub fn merge_persisted(
 mod tests {
     use super::*;
     use crate::machine::testkit::{hp, psn};
-    use profile_schema::same_host;
     use proptest::prelude::*;
 
     fn rules(text: &str) -> ServerNameRules {
@@ -575,7 +560,7 @@ mod tests {
     #[test]
     fn a_server_cannot_aim_probes_at_ports_outside_server_ports() {
         let on = |host: &str, port: u16| PsnRef {
-            host: host.to_owned(),
+            host: posture_protocol::Host::parse(host).unwrap(),
             state_sync_port: port,
         };
         let sel = probe_targets(
@@ -625,7 +610,7 @@ mod tests {
         assert_eq!(merged[2], hp("old0", 8443));
         let again = merge_persisted(&merged, &psn("psn1"), &hp("psn1", 8443));
         assert_eq!(again[0], hp("psn1", 8443));
-        assert_eq!(again.iter().filter(|t| t.host == "psn1").count(), 1);
+        assert_eq!(again.iter().filter(|t| *t.host() == "psn1").count(), 1);
     }
 
     #[test]
@@ -670,7 +655,7 @@ mod tests {
         ));
         let all = PortRanges::parse("1-65535").unwrap();
         let t = redirect_target("https://psn1.lab.test/auth", &rules(""), &all).unwrap();
-        assert_eq!(t.target.port, 443);
+        assert_eq!(t.target.port(), 443);
         // The discovery port is always allowed.
         let none = PortRanges::none();
         assert!(redirect_target("https://psn1:8443/", &rules(""), &none).is_ok());
@@ -740,7 +725,7 @@ mod tests {
             let c: Vec<HostPort> = call_home.iter().map(|(h, port)| hp(h, *port)).collect();
             let sel = discovery_targets(&p, None, &c, &r);
             for (i, a) in sel.targets.iter().enumerate() {
-                prop_assert!(r.allows(&a.host));
+                prop_assert!(r.allows(a.host().as_str()));
                 for b in &sel.targets[i + 1..] {
                     prop_assert!(!same_target(a, b));
                 }
@@ -777,7 +762,7 @@ mod tests {
             // The order: the index of each target's first source entry grows.
             let rank = |t: &HostPort| -> usize {
                 if let Some(i) = c.iter().position(|s| same_target(s, t)) { return i; }
-                if let Some(i) = b.iter().position(|s| same_host(&s.host, &t.host) && t.port == 8443) { return 100 + i; }
+                if let Some(i) = b.iter().position(|s| s.host() == t.host() && t.port() == 8443) { return 100 + i; }
                 200 + p.iter().position(|s| same_target(s, t)).unwrap_or(usize::MAX - 300)
             };
             let ranks: Vec<usize> = st.two.targets.iter().map(rank).collect();
@@ -806,7 +791,7 @@ mod tests {
             let userinfo = format!("https://{user}@{host}{port}/{rest}");
             prop_assert!(redirect_target(&userinfo, &r, &all).is_err());
             if let Ok(t) = redirect_target(&format!("https://{host}{port}/{rest}"), &r, &all) {
-                prop_assert!(r.allows(&t.target.host));
+                prop_assert!(r.allows(t.target.host().as_str()));
                 prop_assert!(host.ends_with(".lab.test"));
             }
         }

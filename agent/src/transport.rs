@@ -371,10 +371,20 @@ impl Transport {
             target: target.clone(),
             outcome,
         };
-        let host = host::parse(&target.host).map_err(fail)?;
+        let host = host::parse(target.host().as_str()).map_err(fail)?;
         let request = self
-            .build_request(target, method, path_and_query, session, body)
-            .map_err(fail)?;
+            .headers(
+                Request::builder().method(method).uri(path_and_query),
+                target,
+                session,
+                body.is_some(),
+            )
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| {
+                fail(Outcome::Failed(FailureKind::Other {
+                    detail: format!("cannot build the request: {e}"),
+                }))
+            })?;
         // Kernel timers: one wakeup per limit (see `deadline`).
         let mut connect_by = Deadline::at(tokio::time::Instant::now() + self.timeouts.connect);
         let tcp = connect(
@@ -393,23 +403,17 @@ impl Transport {
             .map_err(fail)
     }
 
-    fn build_request(
+    /// The headers every request carries, and the ones its session and body
+    /// call for.
+    fn headers(
         &self,
+        mut builder: http::request::Builder,
         target: &HostPort,
-        method: Method,
-        path_and_query: &str,
         session: Option<&SessionId>,
-        body: Option<Bytes>,
-    ) -> Result<Request<Full<Bytes>>, Outcome> {
-        let authority = if target.host.contains(':') && !target.host.starts_with('[') {
-            format!("[{}]:{}", target.host, target.port)
-        } else {
-            format!("{}:{}", target.host, target.port)
-        };
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path_and_query)
-            .header(HOST, authority)
+        has_body: bool,
+    ) -> http::request::Builder {
+        builder = builder
+            .header(HOST, target.to_string())
             .header(USER_AGENT, self.user_agent.clone())
             .header(posture_protocol::headers::MAC, self.mac.clone())
             // One request per connection (see the module doc).
@@ -417,18 +421,10 @@ impl Transport {
         if let Some(session) = session {
             builder = builder.header(posture_protocol::headers::SESSION, session.as_str());
         }
-        let body = match body {
-            Some(bytes) => {
-                builder = builder.header(CONTENT_TYPE, posture_protocol::CONTENT_TYPE);
-                bytes
-            }
-            None => Bytes::new(),
-        };
-        builder.body(Full::new(body)).map_err(|e| {
-            Outcome::Failed(FailureKind::Other {
-                detail: format!("cannot build the request: {e}"),
-            })
-        })
+        if has_body {
+            builder = builder.header(CONTENT_TYPE, posture_protocol::CONTENT_TYPE);
+        }
+        builder
     }
 
     async fn exchange(
@@ -542,7 +538,7 @@ async fn connect(
     deadline: &mut Deadline,
     limit: Duration,
 ) -> Result<TcpStream, Outcome> {
-    let port = target.port;
+    let port = target.port();
     let addrs = match address {
         Address::Ip(ip) => vec![SocketAddr::new(*ip, port)],
         Address::Name(name) => match deadline

@@ -39,6 +39,7 @@
 //! See `docs/profile.md` for the format, every key and the parse benchmark.
 
 mod diagnostic;
+mod host;
 mod keys;
 mod lint;
 mod profile;
@@ -47,6 +48,7 @@ mod values;
 mod xml;
 
 pub use diagnostic::{Diagnostic, LoadError, Severity};
+pub use host::{Host, HostError, HostProblem};
 pub use keys::{DISCOVERY_PORT, KEYS, KeyDef, KeyType, STATE_SYNC_PORT};
 pub use profile::{Entry, Loaded, MAX_PROFILE_BYTES, Profile, open_regular};
 pub use schema::{SCHEMA_FORMAT, profile_doc_markdown, schema_json, schema_json_pretty};

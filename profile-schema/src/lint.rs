@@ -130,12 +130,12 @@ impl Profile {
                 let refused = hosts
                     .iter()
                     .take(MAX_HOSTS_CHECKED)
-                    .filter(|h| !rules.allows(&h.host));
+                    .filter(|h| !rules.allows(h.host().as_str()));
                 for h in refused.take(MAX_REFUSED_REPORTED) {
                     out.push(warn(
                         key,
                         format!("{key}: {h} is refused by ServerNameRules (`{}`)", rules.patterns().join(", ")),
-                        format!("add a pattern matching {} to ServerNameRules, or correct the host name", h.host),
+                        format!("add a pattern matching {} to ServerNameRules, or correct the host name", h.host()),
                     ));
                 }
             }

@@ -517,7 +517,7 @@ impl Profile {
                     .chain(self.call_home_list())
                     .chain(self.probing_backup_list())
                     .collect();
-                ServerNameRules::derived(named.iter().map(|h| h.host.as_str()))
+                ServerNameRules::derived(named.iter().map(|h| h.host().as_str()))
             }
         }
     }

@@ -1,126 +1,9 @@
 //! Typed profile values: host and port, host lists, server name rules,
 //! numbers and flags, parsed from profile text ("parse, don't validate").
 
-use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+pub use crate::host::HostPort;
 
 use crate::keys::{KeyDef, KeyType};
-
-/// A host (DNS name, IPv4 or IPv6 address) and a port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HostPort {
-    /// Host name or address; IPv6 without brackets.
-    pub host: String,
-    /// TCP port, 1-65535.
-    pub port: u16,
-}
-
-/// `host:port`, IPv6 as `[::1]:8449`.
-impl fmt::Display for HostPort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl HostPort {
-    /// Parse `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address;
-    /// `default_port` applies when no port is given. The error says what is
-    /// wrong with the entry.
-    pub fn parse(text: &str, default_port: u16) -> Result<HostPort, String> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err("empty host".to_owned());
-        }
-        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-            let Some((addr, after)) = rest.split_once(']') else {
-                return Err(format!("`{text}`: `[` without a closing `]`"));
-            };
-            if addr.parse::<Ipv6Addr>().is_err() {
-                return Err(format!("`{text}`: `{addr}` is not an IPv6 address"));
-            }
-            let port = match after {
-                "" => None,
-                p => match p.strip_prefix(':') {
-                    Some(p) => Some(p),
-                    None => return Err(format!("`{text}`: expected `:port` after `]`")),
-                },
-            };
-            (addr, port)
-        } else if text.parse::<Ipv6Addr>().is_ok() {
-            (text, None)
-        } else {
-            match text.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (text, None),
-            }
-        };
-        let port = match port {
-            None => default_port,
-            Some(p) => parse_port(p).map_err(|e| format!("`{text}`: {e}"))?,
-        };
-        if !host.contains(':') {
-            check_host_name(host).map_err(|e| format!("`{text}`: {e}"))?;
-        }
-        Ok(HostPort {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-}
-
-fn parse_port(p: &str) -> Result<u16, String> {
-    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("port `{p}` is not a number (allowed 1-65535)"));
-    }
-    match p.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("port {p} is out of range 1-65535")),
-        Ok(n) => Ok(n),
-    }
-}
-
-/// A DNS name (letters, digits, `-`, `_`, dot-separated labels of 1-63
-/// characters, 253 at most) or an IPv4 address.
-fn check_host_name(host: &str) -> Result<(), String> {
-    if host.is_empty() {
-        return Err("empty host name".to_owned());
-    }
-    if host.parse::<Ipv4Addr>().is_ok() {
-        return Ok(());
-    }
-    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        // Looks like an IPv4 address, so it must be one (`999.1.1.1`, `10.1`).
-        return Err(format!("`{host}` is not a valid IPv4 address"));
-    }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    if name.len() > 253 {
-        return Err("host name longer than 253 characters".to_owned());
-    }
-    for label in name.split('.') {
-        if label.is_empty() || label.len() > 63 {
-            return Err(format!(
-                "`{host}` is not a valid host name (labels must have 1-63 characters)"
-            ));
-        }
-        if let Some(c) = label
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-        {
-            return Err(format!(
-                "`{host}` is not a valid host name (`{c}` is not allowed; use letters, digits, `-`, `.`)"
-            ));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!(
-                "`{host}` is not a valid host name (a label starts or ends with `-`)"
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// Parse a comma-separated host list. Empty entries (`a,,b`, a trailing comma)
 /// are skipped; every bad entry is reported.
@@ -130,7 +13,7 @@ pub fn parse_host_list(text: &str, default_port: u16) -> Result<Vec<HostPort>, V
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         match HostPort::parse(entry, default_port) {
             Ok(h) => hosts.push(h),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
         }
     }
     if errors.is_empty() {
@@ -526,10 +409,7 @@ mod tests {
     use super::*;
 
     fn hp(host: &str, port: u16) -> HostPort {
-        HostPort {
-            host: host.into(),
-            port,
-        }
+        HostPort::new(crate::Host::parse(host).unwrap(), port)
     }
 
     #[test]
@@ -549,37 +429,47 @@ mod tests {
             HostPort::parse("2001:db8::5", 8449),
             Ok(hp("2001:db8::5", 8449))
         );
+        // Equality ignores case: the text shows the normalised form.
+        let hp_text = |t: &str| HostPort::parse(t, 8449).unwrap().host().as_str().to_owned();
+        assert_eq!(hp_text(" PSN1.Corp.Example:9000 "), "psn1.corp.example");
+        assert_eq!(hp_text("[FE80::1]"), "fe80::1");
+        assert_eq!(hp_text("psn1.example.com.:1"), "psn1.example.com.");
         assert_eq!(hp("::1", 8449).to_string(), "[::1]:8449");
         assert_eq!(hp("psn", 1).to_string(), "psn:1");
     }
 
     #[test]
     fn host_port_errors_say_what_is_allowed() {
-        let e = HostPort::parse("psn:99999", 8449).unwrap_err();
+        let e = HostPort::parse("psn:99999", 8449).unwrap_err().to_string();
         assert!(e.contains("port 99999 is out of range 1-65535"), "{e}");
         assert!(
             HostPort::parse("psn:0", 8449)
                 .unwrap_err()
+                .to_string()
                 .contains("out of range")
         );
         assert!(
             HostPort::parse("psn:http", 8449)
                 .unwrap_err()
+                .to_string()
                 .contains("not a number")
         );
         assert!(
             HostPort::parse("ps n", 8449)
                 .unwrap_err()
+                .to_string()
                 .contains("not a valid host name")
         );
         assert!(
             HostPort::parse("[::1", 8449)
                 .unwrap_err()
+                .to_string()
                 .contains("closing")
         );
         assert!(
             HostPort::parse("[zz]:1", 8449)
                 .unwrap_err()
+                .to_string()
                 .contains("not an IPv6")
         );
         assert!(HostPort::parse("-bad-.com", 8449).is_err());
@@ -587,6 +477,7 @@ mod tests {
         assert!(
             HostPort::parse("999.1.1.1", 8449)
                 .unwrap_err()
+                .to_string()
                 .contains("not a valid IPv4 address")
         );
         assert!(HostPort::parse("10.1", 8449).is_err());

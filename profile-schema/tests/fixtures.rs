@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use profile_schema::{Diagnostic, HostPort, LoadError, Loaded, Profile, Severity};
+use profile_schema::{Diagnostic, Host, HostPort, LoadError, Loaded, Profile, Severity};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,10 +38,7 @@ fn lcm(errors: &[Diagnostic]) -> Vec<(u32, u32, &str)> {
 }
 
 fn hp(host: &str, port: u16) -> HostPort {
-    HostPort {
-        host: host.into(),
-        port,
-    }
+    HostPort::new(Host::parse(host).unwrap(), port)
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use profile_schema::Host;
 use serde::{Deserialize, Serialize};
 
 use crate::dom::{self, Element, ParseError, escape};
@@ -73,28 +74,18 @@ fn check_version(el: &Element, element: &'static str) -> Result<(), ParseError> 
 /// A PSN as named in a discovery reply: host and state sync port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PsnRef {
-    /// Host name or address as the PSN names itself.
-    pub host: String,
+    /// Host name or address as the PSN names itself, checked as the
+    /// profile checks its hosts: a reply naming anything else is malformed.
+    pub host: Host,
     /// Its state sync port.
     pub state_sync_port: u16,
 }
 
 impl PsnRef {
     fn from_element(el: &Element) -> Result<Self, ParseError> {
-        let host = el.required("psn", "host")?.trim();
-        if host.is_empty()
-            || host.len() > 253
-            || host
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-        {
-            return Err(ParseError::invalid(
-                "psn",
-                "host",
-                host,
-                "a host name or address",
-            ));
-        }
+        let raw = el.required("psn", "host")?.trim();
+        let host = Host::parse(raw)
+            .map_err(|_| ParseError::invalid("psn", "host", raw, "a host name or address"))?;
         let port = match el.attr("stateSyncPort") {
             None => crate::DEFAULT_STATE_SYNC_PORT,
             Some(raw) => raw
@@ -107,7 +98,7 @@ impl PsnRef {
                 })?,
         };
         Ok(PsnRef {
-            host: host.to_owned(),
+            host,
             state_sync_port: port,
         })
     }
@@ -116,7 +107,7 @@ impl PsnRef {
         let _ = write!(
             out,
             r#"<psn host="{}" stateSyncPort="{}"/>"#,
-            escape(&self.host),
+            escape(self.host.as_str()),
             self.state_sync_port
         );
     }
@@ -807,6 +798,32 @@ mod tests {
         .is_err());
     }
 
+    #[test]
+    fn a_psn_named_by_anything_but_a_host_makes_the_reply_malformed() {
+        let discovery = |host: &str| {
+            Discovery::from_xml(format!(
+                r#"<discovery><session id="s"/><postureStatus>Unknown</postureStatus><psn host="{host}"/></discovery>"#
+            ).as_bytes())
+        };
+        for bad in [
+            "psn1:8449",
+            "[10.0.0.1]",
+            "[::1",
+            "a..b",
+            "-psn.example",
+            "psn!1",
+            "999.1.1.1",
+        ] {
+            assert!(discovery(bad).is_err(), "accepted psn host {bad:?}");
+        }
+        let d = discovery("[2001:DB8::13]").unwrap();
+        assert_eq!(d.psn.host.as_str(), "2001:db8::13");
+        assert_eq!(
+            discovery("PSN1.Lab.Test").unwrap().psn.host.as_str(),
+            "psn1.lab.test"
+        );
+    }
+
     fn arb_session() -> impl Strategy<Value = SessionId> {
         "[A-Za-z0-9._~/-]{1,64}".prop_map(|s| SessionId::new(s).unwrap())
     }
@@ -814,10 +831,15 @@ mod tests {
         proptest::sample::select(PostureStatus::ALL.to_vec())
     }
     fn arb_psn() -> impl Strategy<Value = PsnRef> {
-        ("[a-z0-9][a-z0-9.-]{0,30}", 1u16..).prop_map(|(host, state_sync_port)| PsnRef {
-            host,
-            state_sync_port,
-        })
+        ("[a-z0-9][a-z0-9.-]{0,30}", 1u16..).prop_filter_map(
+            "a valid host",
+            |(host, state_sync_port)| {
+                Some(PsnRef {
+                    host: Host::parse(&host).ok()?,
+                    state_sync_port,
+                })
+            },
+        )
     }
     fn arb_text() -> impl Strategy<Value = String> {
         "[ -~]{1,40}"

@@ -15,6 +15,8 @@ pub use documents::{
     PostureStatusReply, PsnRef, Report, ReportResult, Requirement, Requirements,
 };
 pub use dom::{ParseError, escape};
+/// The host type of [`PsnRef::host`].
+pub use profile_schema::Host;
 pub use status::{PostureStatus, SessionId, SessionIdError, UnknownStatus};
 
 /// Default port of discovery, requirements and report.

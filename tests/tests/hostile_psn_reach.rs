@@ -220,7 +220,7 @@ fn session() -> SessionId {
 
 fn psn_ref(host: &str, port: u16) -> PsnRef {
     PsnRef {
-        host: host.to_owned(),
+        host: posture_protocol::Host::parse(host).unwrap(),
         state_sync_port: port,
     }
 }

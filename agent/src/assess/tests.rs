@@ -6,10 +6,7 @@ use super::*;
 use crate::outcome::Outcome;
 
 fn local(port: u16) -> HostPort {
-    HostPort {
-        host: "127.0.0.1".into(),
-        port,
-    }
+    HostPort::new(profile_schema::Host::parse("127.0.0.1").unwrap(), port)
 }
 use crate::transport::Transport;
 use crate::transport::test_server::{Behaviour, TestCa, TestServer, fixed};

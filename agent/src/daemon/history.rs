@@ -191,17 +191,11 @@ mod tests {
     fn outcomes() -> Vec<TargetOutcome> {
         vec![
             TargetOutcome::new(
-                HostPort {
-                    host: "psn1".into(),
-                    port: 8449,
-                },
+                HostPort::new(profile_schema::Host::parse("psn1").unwrap(), 8449),
                 Outcome::Blocked(BlockedKind::Refused),
             ),
             TargetOutcome::new(
-                HostPort {
-                    host: "psn2".into(),
-                    port: 8449,
-                },
+                HostPort::new(profile_schema::Host::parse("psn2").unwrap(), 8449),
                 Outcome::Answered(PostureStatus::Unknown),
             ),
         ]

@@ -43,7 +43,7 @@ async fn start_psn(ca: &TestCa, psn: Arc<Mutex<Psn>>) -> TestServer {
                 session,
                 posture: psn.status,
                 psn: PsnRef {
-                    host: "127.0.0.1".into(),
+                    host: posture_protocol::Host::parse("127.0.0.1").unwrap(),
                     state_sync_port: *port2.lock().unwrap(),
                 },
                 psn_list: vec![],

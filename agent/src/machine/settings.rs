@@ -96,10 +96,10 @@ mod tests {
             Some(Duration::from_secs(10))
         );
         assert_eq!(s.transition_delay.get(), Duration::from_secs(10));
-        assert_eq!(s.discovery_host.as_ref().map(|h| h.port), Some(8443));
+        assert_eq!(s.discovery_host.as_ref().map(|h| h.port()), Some(8443));
         assert_eq!(s.call_home_list.len(), 2);
-        assert_eq!(s.call_home_list[1].port, 9443);
-        assert_eq!(s.probing_backup_list[0].port, 8449);
+        assert_eq!(s.call_home_list[1].port(), 9443);
+        assert_eq!(s.probing_backup_list[0].port(), 8449);
         assert!(s.server_name_rules.allows("psn9.lab.test"));
         assert!(!s.server_name_rules.allows("evil.example"));
         assert!(

@@ -30,16 +30,13 @@ pub const ROUND_TAKES: Duration = Duration::from_millis(300);
 
 /// `host:port`: the one place the tests build a [`HostPort`].
 pub fn hp(host: &str, port: u16) -> HostPort {
-    HostPort {
-        host: host.to_owned(),
-        port,
-    }
+    HostPort::new(profile_schema::Host::parse(host).unwrap(), port)
 }
 
 /// A PSN on the default state sync port (8449).
 pub fn psn(host: &str) -> PsnRef {
     PsnRef {
-        host: host.to_owned(),
+        host: posture_protocol::Host::parse(host).unwrap(),
         state_sync_port: 8449,
     }
 }

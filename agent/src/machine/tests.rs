@@ -1234,7 +1234,7 @@ fn a_psn_named_on_a_port_outside_server_ports_is_never_probed() {
     reply.psn.state_sync_port = 22;
     reply.psn_list = vec![
         PsnRef {
-            host: "psn2.lab.test".into(),
+            host: posture_protocol::Host::parse("psn2.lab.test").unwrap(),
             state_sync_port: 445,
         },
         psn("psn3.lab.test"),
@@ -1254,7 +1254,7 @@ fn a_psn_named_on_a_port_outside_server_ports_is_never_probed() {
         .expect("a round");
     assert_eq!(round.0, [hp("psn3.lab.test", 8449)]);
     assert_eq!(
-        round.1.iter().map(|r| r.target.port).collect::<Vec<_>>(),
+        round.1.iter().map(|r| r.target.port()).collect::<Vec<_>>(),
         [22, 445]
     );
 }

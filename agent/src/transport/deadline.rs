@@ -37,7 +37,9 @@ impl Deadline {
     /// A deadline at `at`. Must be called within a tokio runtime.
     pub fn at(at: Instant) -> Deadline {
         #[cfg(target_os = "linux")]
-        if let Some(fd) = kernel_timer(at) {
+        if !test_clock::follows_tokio()
+            && let Some(fd) = kernel_timer(at)
+        {
             return Deadline(Inner::Kernel(fd));
         }
         Deadline(Inner::Tokio(Box::pin(tokio::time::sleep_until(at))))
@@ -68,6 +70,36 @@ impl Future for Deadline {
             Inner::Kernel(fd) => fd.poll_read_ready(cx).map(|_| ()),
             Inner::Tokio(sleep) => sleep.as_mut().poll(cx),
         }
+    }
+}
+
+/// Tests that order events on tokio's paused clock need every deadline on
+/// that clock: a kernel timer runs on real time, which the paused clock
+/// neither sees nor advances.
+#[cfg(test)]
+pub(crate) mod test_clock {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FOLLOW_TOKIO: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// From now on, deadlines made on this thread (a `#[tokio::test]`
+    /// runtime's only thread) are tokio timers.
+    pub(crate) fn follow_tokio() {
+        FOLLOW_TOKIO.with(|f| f.set(true));
+    }
+
+    pub(super) fn follows_tokio() -> bool {
+        FOLLOW_TOKIO.with(Cell::get)
+    }
+}
+
+/// Outside tests deadlines always use the kernel timer where there is one.
+#[cfg(not(test))]
+mod test_clock {
+    pub(super) fn follows_tokio() -> bool {
+        false
     }
 }
 
@@ -122,11 +154,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_deadline_fires_at_its_time_and_stays_fired() {
-        let start = Instant::now();
-        let mut d = Deadline::at(start + Duration::from_millis(50));
+        let at = Instant::now() + Duration::from_millis(50);
+        let mut d = Deadline::at(at);
         let r = d.guard(std::future::pending::<()>()).await;
         assert_eq!(r, Err(Elapsed));
-        assert!(start.elapsed() >= Duration::from_millis(50));
+        // The kernel timer runs on the real clock: what it fired after is
+        // the clock's reading, not a measured gap.
+        assert!(Instant::now() >= at, "fired before its time");
         // Still expired for the next guarded future.
         assert_eq!(d.guard(std::future::pending::<()>()).await, Err(Elapsed));
     }
@@ -148,6 +182,22 @@ mod tests {
         .await
         .expect("fired");
         assert_eq!(r, Err(Elapsed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tokio_deadline_fires_when_the_clock_reaches_it_and_not_before() {
+        test_clock::follow_tokio();
+        let at = Instant::now() + Duration::from_secs(5);
+        let mut d = Deadline::at(at);
+        assert!(matches!(d.0, Inner::Tokio(_)), "{d:?}");
+        // Auto-advance moves the paused clock only to the next due timer: a
+        // guard ended by another timer, due first, shows the order.
+        let earlier = d
+            .guard(tokio::time::sleep_until(at - Duration::from_millis(1)))
+            .await;
+        assert_eq!(earlier, Ok(()));
+        assert_eq!(d.guard(std::future::pending::<()>()).await, Err(Elapsed));
+        assert_eq!(Instant::now(), at);
     }
 
     #[cfg(target_os = "linux")]

@@ -7,10 +7,7 @@ use super::*;
 use crate::outcome::BlockedKind;
 
 fn local(port: u16) -> HostPort {
-    HostPort {
-        host: "127.0.0.1".into(),
-        port,
-    }
+    HostPort::new(profile_schema::Host::parse("127.0.0.1").unwrap(), port)
 }
 
 const MAC: &str = "00-50-56-A8-BE-02";
@@ -203,18 +200,14 @@ async fn a_certificate_for_another_name_is_a_tls_failure() {
     assert!(err.to_string().contains("name mismatch"), "{err}");
 }
 
-#[tokio::test]
-async fn an_invalid_host_name_fails_before_any_connection() {
-    let ca = TestCa::new();
-    let target = HostPort {
-        host: "not a host".into(),
-        port: 8449,
-    };
-    let err = transport(&ca).get(&target, "/", None).await.unwrap_err();
-    assert!(
-        matches!(err.outcome, Outcome::Failed(FailureKind::Dns { .. })),
-        "{err:?}"
-    );
+/// A target's host is a [`profile_schema::Host`]: a host that is no host
+/// name or address cannot become a target, so no connection can start.
+#[test]
+fn an_invalid_host_name_cannot_become_a_target() {
+    for host in ["not a host", "psn1:8449", "a..b"] {
+        let err = profile_schema::Host::parse(host).unwrap_err();
+        assert!(err.to_string().contains(host), "{host}: {err}");
+    }
 }
 
 #[test]
@@ -284,10 +277,7 @@ async fn a_name_is_resolved_and_its_certificate_checked_in_normal_form() {
     // name. (Not `localhost.`: glibc's hosts file lookup does not strip the
     // dot, so that would be a DNS query off the loopback.)
     for host in ["localhost", "LocalHost"] {
-        let target = HostPort {
-            host: host.into(),
-            port: server.port(),
-        };
+        let target = HostPort::new(profile_schema::Host::parse(host).unwrap(), server.port());
         let reply = transport(&ca)
             .get(&target, "/", None)
             .await
@@ -297,22 +287,13 @@ async fn a_name_is_resolved_and_its_certificate_checked_in_normal_form() {
     assert_eq!(server.seen().len(), 2);
 }
 
-#[tokio::test]
-async fn a_host_with_stray_brackets_fails_before_any_connection() {
-    let ca = TestCa::new();
-    let server = TestServer::start(ca.server_config(&["127.0.0.1"]), fixed(200, "")).await;
+#[test]
+fn a_host_with_stray_brackets_cannot_become_a_target() {
     // The hand-written bracket stripping this replaced read `[127.0.0.1`
     // as 127.0.0.1 and connected.
-    for host in ["[127.0.0.1", "[127.0.0.1]", "127.0.0.1]"] {
-        let target = HostPort {
-            host: host.into(),
-            port: server.port(),
-        };
-        let err = transport(&ca).get(&target, "/", None).await.unwrap_err();
-        assert!(
-            matches!(&err.outcome, Outcome::Failed(FailureKind::Dns { detail }) if detail.contains(host)),
-            "{host}: {err:?}"
-        );
+    for host in ["[127.0.0.1", "[127.0.0.1]", "127.0.0.1]", "[[::1]]", "[::1"] {
+        let err = profile_schema::Host::parse(host).unwrap_err();
+        assert!(err.to_string().contains(host), "{host}: {err}");
+        assert!(HostPort::parse(host, 8449).is_err(), "{host}");
     }
-    assert!(server.seen().is_empty());
 }

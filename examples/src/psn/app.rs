@@ -15,6 +15,7 @@ use hyper::body::Body;
 use posture_protocol::{
     Discovery, PostureResult, PostureStatusReply, PsnRef, Report, Requirements, SessionId, paths,
 };
+use profile_schema::Host;
 use serde::Serialize;
 
 use crate::psn::alarms::{AlarmInput, AlarmLog};
@@ -137,11 +138,13 @@ impl NodeState {
         }
     }
 
-    fn psn_ref(&self) -> PsnRef {
-        PsnRef {
-            host: self.info.advertise.clone(),
+    /// `None` when the advertised name is no host: a discovery reply
+    /// naming it would be malformed.
+    fn psn_ref(&self) -> Option<PsnRef> {
+        Some(PsnRef {
+            host: Host::parse(&self.info.advertise).ok()?,
             state_sync_port: self.info.sync.port(),
-        }
+        })
     }
 }
 
@@ -512,16 +515,26 @@ impl App {
             .iter()
             .find(|n| n.info.name == session.owner)
             .unwrap_or(node);
+        let Some(psn) = owner.psn_ref() else {
+            tracing::error!(node = %owner.info.name, advertise = %owner.info.advertise, "the advertised name is not a host name or IP address");
+            return Reply::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "node {} advertises {:?}, which is not a host name or IP address",
+                    owner.info.name, owner.info.advertise
+                ),
+            );
+        };
         let doc = Discovery {
             session: session.id.clone(),
             posture: session.status,
-            psn: owner.psn_ref(),
+            psn,
             psn_list: self
                 .state
                 .nodes
                 .iter()
                 .filter(|n| n.info.name != owner.info.name)
-                .map(NodeState::psn_ref)
+                .filter_map(NodeState::psn_ref)
                 .collect(),
         };
         Reply::xml(doc.to_xml(), &session.id)

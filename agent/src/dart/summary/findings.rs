@@ -6,6 +6,7 @@
 use std::time::SystemTime;
 
 use posture_protocol::PostureStatus;
+use profile_schema::HostPort;
 
 use super::SummaryInput;
 use crate::machine::PhaseName;
@@ -102,14 +103,16 @@ impl Finding {
     }
 }
 
-/// `host:port` split; brackets of an IPv6 literal removed.
+/// `host:port` split as the profile reads it (an IPv6 literal without
+/// brackets, with or without a port); text that is no `host:port` is shown
+/// whole, on the default state sync port.
 fn split_host_port(target: &str) -> (String, String) {
-    match target.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => (
-            h.trim_start_matches('[').trim_end_matches(']').to_string(),
-            p.to_string(),
+    match HostPort::parse(target, posture_protocol::DEFAULT_STATE_SYNC_PORT) {
+        Ok(hp) => (hp.host().to_string(), hp.port().to_string()),
+        Err(_) => (
+            target.to_string(),
+            posture_protocol::DEFAULT_STATE_SYNC_PORT.to_string(),
         ),
-        _ => (target.to_string(), "8449".to_string()),
     }
 }
 
@@ -222,4 +225,26 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
     }
     out.sort_by_key(Finding::severity);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn targets_split_as_the_profile_reads_them() {
+        let split = |t: &str| {
+            let (h, p) = split_host_port(t);
+            (h, p.parse::<u16>().unwrap())
+        };
+        assert_eq!(
+            split("psn1.example.com:8449"),
+            ("psn1.example.com".into(), 8449)
+        );
+        assert_eq!(split("[2001:db8::13]:9443"), ("2001:db8::13".into(), 9443));
+        // A bare IPv6 address has no port: its last group is not one.
+        assert_eq!(split("2001:db8::13"), ("2001:db8::13".into(), 8449));
+        assert_eq!(split("psn1"), ("psn1".into(), 8449));
+        assert_eq!(split("not a host"), ("not a host".into(), 8449));
+    }
 }

@@ -114,11 +114,11 @@ impl Cx {
                 TargetSource::CallHomeList
             }
             Stage::Two
-                if answered.port == posture_protocol::DEFAULT_DISCOVERY_PORT
+                if answered.port() == posture_protocol::DEFAULT_DISCOVERY_PORT
                     && settings
                         .probing_backup_list
                         .iter()
-                        .any(|t| profile_schema::same_host(&t.host, &answered.host)) =>
+                        .any(|t| t.host() == answered.host()) =>
             {
                 TargetSource::ProbingBackupList
             }
@@ -263,8 +263,8 @@ impl Cx {
         // The gateway's redirect is untrusted: the driver checked it with
         // `redirect_target`, and the machine holds it to ServerNameRules
         // again so that no driver bug can aim the assessment elsewhere.
-        let allowed =
-            rules.allows(&discovery.psn.host) && (!redirected || rules.allows(&answered.host));
+        let allowed = rules.allows(discovery.psn.host.as_str())
+            && (!redirected || rules.allows(answered.host().as_str()));
         if !allowed {
             let psn = targets::assessment_target(&discovery.psn, &answered);
             self.retry_later(
@@ -286,7 +286,7 @@ impl Cx {
         } else {
             self.source_of(stage, &answered)
         };
-        let redirected_to = redirected.then(|| answered.host.clone());
+        let redirected_to = redirected.then(|| answered.host().as_str().to_owned());
         self.s.last_discovery = Some(DiscoveryRecord {
             stage,
             source,

@@ -180,7 +180,7 @@ impl Drop for DropFlag {
 #[derive(Clone, Default)]
 struct Connector {
     holes: Vec<SocketAddr>,
-    started: Arc<Mutex<Vec<(SocketAddr, std::time::Instant)>>>,
+    started: Arc<Mutex<Vec<SocketAddr>>>,
     hole_dropped: Arc<AtomicBool>,
 }
 
@@ -197,10 +197,7 @@ impl Connector {
     ) -> impl FnMut(SocketAddr) -> Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>> + '_
     {
         move |addr| {
-            self.started
-                .lock()
-                .unwrap()
-                .push((addr, std::time::Instant::now()));
+            self.started.lock().unwrap().push(addr);
             if self.holes.contains(&addr) {
                 let flag = DropFlag(self.hole_dropped.clone());
                 Box::pin(async move {
@@ -214,10 +211,62 @@ impl Connector {
     }
 
     fn started(&self) -> Vec<SocketAddr> {
+        self.started.lock().unwrap().clone()
+    }
+}
+
+/// A connector that never touches the network, for tests on tokio's paused
+/// clock (where a real connect would race the clock's auto-advance): `holes`
+/// never complete, `refusals` fail at once, any other address connects at
+/// once (the "stream" is its address). It logs each attempt with the paused
+/// clock's time: equal times mean no timer fired between two events.
+#[derive(Clone, Default)]
+struct Scripted {
+    holes: Vec<SocketAddr>,
+    refusals: Vec<SocketAddr>,
+    started: Arc<Mutex<Vec<(SocketAddr, Instant)>>>,
+    hole_dropped: Arc<AtomicBool>,
+}
+
+impl Scripted {
+    /// Also makes this test's deadlines tokio timers, so that the paused
+    /// clock drives them.
+    fn new(holes: &[SocketAddr], refusals: &[SocketAddr]) -> Scripted {
+        crate::transport::deadline::test_clock::follow_tokio();
+        Scripted {
+            holes: holes.to_vec(),
+            refusals: refusals.to_vec(),
+            ..Scripted::default()
+        }
+    }
+
+    fn connect(
+        &self,
+    ) -> impl FnMut(SocketAddr) -> Pin<Box<dyn Future<Output = io::Result<SocketAddr>> + Send>> + '_
+    {
+        move |addr| {
+            self.started.lock().unwrap().push((addr, Instant::now()));
+            if self.holes.contains(&addr) {
+                let flag = DropFlag(self.hole_dropped.clone());
+                Box::pin(async move {
+                    let _flag = flag;
+                    std::future::pending::<io::Result<SocketAddr>>().await
+                })
+            } else if self.refusals.contains(&addr) {
+                Box::pin(std::future::ready(Err(
+                    io::ErrorKind::ConnectionRefused.into()
+                )))
+            } else {
+                Box::pin(std::future::ready(Ok(addr)))
+            }
+        }
+    }
+
+    fn started(&self) -> Vec<SocketAddr> {
         self.started.lock().unwrap().iter().map(|s| s.0).collect()
     }
 
-    fn started_at(&self, i: usize) -> std::time::Instant {
+    fn started_at(&self, i: usize) -> Instant {
         self.started.lock().unwrap()[i].1
     }
 }
@@ -260,16 +309,16 @@ async fn a_black_hole_does_not_stop_the_next_address_and_is_dropped() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failure_starts_the_next_attempt_without_waiting_for_the_delay() {
-    // The second attempt starts when the 2 s delay passes (the first is
-    // black-holed), fails at once; the third must start on that failure,
-    // not 2 s later. The 1 s bound does not measure speed: it tells which
-    // of the two events started the third attempt.
+    // The second attempt starts when the delay passes (the first is
+    // black-holed) and fails at once; the third must start on that failure,
+    // not when the next delay passes. On the paused clock time moves only
+    // when a timer is due, so the third attempt starting at the very instant
+    // of the second's failure shows that no timer started it.
     let delay = Duration::from_secs(2);
-    let (hole, no) = (v6(1), refused().await);
-    let (_l, good) = listening().await;
-    let c = Connector::with_holes(&[hole]);
+    let (hole, no, good) = (v6(1), v4(1), v6(2));
+    let c = Scripted::new(&[hole], &[no]);
     let won = race(
         &[hole, no, good],
         delay,
@@ -278,14 +327,18 @@ async fn a_failure_starts_the_next_attempt_without_waiting_for_the_delay() {
     )
     .await
     .unwrap();
-    assert_eq!((won.addr, won.index), (good, 2));
+    assert_eq!((won.addr, won.index, won.stream), (good, 2, good));
     assert_eq!(c.started(), vec![hole, no, good]);
-    assert!(c.started_at(1) - c.started_at(0) >= delay);
-    let gap = c.started_at(2) - c.started_at(1);
     assert!(
-        gap < Duration::from_secs(1),
-        "the third attempt waited {gap:?} after the second failed"
+        c.started_at(1) >= c.started_at(0) + delay,
+        "the delay, not the black hole, started the second attempt"
     );
+    assert_eq!(
+        c.started_at(2),
+        c.started_at(1),
+        "the third attempt waited for a timer after the second failed"
+    );
+    assert!(c.hole_dropped.load(Ordering::SeqCst));
 }
 
 #[tokio::test]
@@ -344,11 +397,12 @@ async fn the_deadline_ends_the_race_and_names_what_was_not_tried() {
     assert!(err.summary().contains("not tried"), "{}", err.summary());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refusal_beats_a_black_hole_when_every_address_fails() {
-    let hole = v6(1);
-    let no = refused().await;
-    let c = Connector::with_holes(&[hole]);
+    // On the paused clock the delay (10 ms) always passes before the
+    // deadline (300 ms): the refusal is certain to be tried.
+    let (hole, no) = (v6(1), v4(1));
+    let c = Scripted::new(&[hole], &[no]);
     let err = race(
         &[hole, no],
         Duration::from_millis(10),
@@ -367,6 +421,7 @@ async fn a_refusal_beats_a_black_hole_when_every_address_fails() {
         ]
     );
     assert_eq!(err.outcome(), Outcome::Blocked(BlockedKind::Refused));
+    assert!(c.hole_dropped.load(Ordering::SeqCst));
 }
 
 /// Real IPv6 and IPv4 loopback: `[::1]` refuses, 127.0.0.1 answers; the
@@ -407,70 +462,61 @@ fn the_most_useful_failure_is_reported() {
         }
         .outcome()
     };
-    // Refused or reset on one family beats silence on the other.
-    assert_eq!(
-        report(vec![
-            failure(0, v6(1), K::TimedOut),
-            failure(1, v4(1), K::ConnectionRefused)
-        ]),
-        Outcome::Blocked(BlockedKind::Refused)
-    );
-    assert_eq!(
-        report(vec![
-            failure(0, v6(1), K::ConnectionReset),
-            failure(1, v4(1), K::ConnectionRefused)
-        ]),
-        Outcome::Blocked(BlockedKind::Refused)
-    );
-    assert_eq!(
-        report(vec![
-            failure(0, v6(1), K::TimedOut),
-            failure(1, v4(1), K::ConnectionReset)
-        ]),
-        Outcome::Blocked(BlockedKind::Reset)
-    );
-    // No IPv6 route + a silent dACL on IPv4: still blocked, as before.
-    assert_eq!(
-        report(vec![
-            failure(0, v6(1), K::NetworkUnreachable),
-            failure(1, v4(1), K::TimedOut)
-        ]),
-        Outcome::Blocked(BlockedKind::ConnectTimeout)
-    );
-    // An ICMP reject (host unreachable) beats silence, not a reset.
-    assert_eq!(
-        report(vec![
-            failure(0, v6(1), K::TimedOut),
-            failure(1, v4(1), K::HostUnreachable)
-        ]),
-        Outcome::Blocked(BlockedKind::HostUnreachable)
-    );
-    assert_eq!(
-        report(vec![
-            failure(0, v6(1), K::HostUnreachable),
-            failure(1, v4(1), K::ConnectionReset)
-        ]),
-        Outcome::Blocked(BlockedKind::Reset)
-    );
-    // No route beats an odd local error; the detail names the address.
-    match report(vec![
-        failure(0, v6(1), K::PermissionDenied),
-        failure(1, v4(1), K::NetworkUnreachable),
-    ]) {
-        Outcome::Failed(FailureKind::Unreachable { detail }) => {
-            assert!(detail.starts_with("10.0.0.1:8449: "), "{detail}")
-        }
-        other => panic!("{other:?}"),
+    // (IPv6's failure, IPv4's failure, the round's outcome).
+    let blocked = [
+        // Refused or reset on one family beats silence on the other.
+        (K::TimedOut, K::ConnectionRefused, BlockedKind::Refused),
+        (
+            K::ConnectionReset,
+            K::ConnectionRefused,
+            BlockedKind::Refused,
+        ),
+        (K::TimedOut, K::ConnectionReset, BlockedKind::Reset),
+        // No IPv6 route + a silent dACL on IPv4: still blocked, as before.
+        (
+            K::NetworkUnreachable,
+            K::TimedOut,
+            BlockedKind::ConnectTimeout,
+        ),
+        // An ICMP reject (host unreachable) beats silence, not a reset.
+        (
+            K::TimedOut,
+            K::HostUnreachable,
+            BlockedKind::HostUnreachable,
+        ),
+        (K::HostUnreachable, K::ConnectionReset, BlockedKind::Reset),
+    ];
+    for (on_v6, on_v4, want) in blocked {
+        assert_eq!(
+            report(vec![failure(0, v6(1), on_v6), failure(1, v4(1), on_v4)]),
+            Outcome::Blocked(want),
+            "{on_v6:?} then {on_v4:?}"
+        );
     }
-    // Ties: the earlier address.
-    match report(vec![
-        failure(0, v6(1), K::NetworkUnreachable),
-        failure(1, v4(1), K::NetworkUnreachable),
-    ]) {
-        Outcome::Failed(FailureKind::Unreachable { detail }) => {
-            assert!(detail.starts_with("[2001:db8::1]:8449: "), "{detail}")
+    let unreachable = [
+        // No route beats an odd local error; the detail names the address.
+        (
+            K::PermissionDenied,
+            K::NetworkUnreachable,
+            "10.0.0.1:8449: ",
+        ),
+        // Ties: the earlier address.
+        (
+            K::NetworkUnreachable,
+            K::NetworkUnreachable,
+            "[2001:db8::1]:8449: ",
+        ),
+    ];
+    for (on_v6, on_v4, names) in unreachable {
+        match report(vec![failure(0, v6(1), on_v6), failure(1, v4(1), on_v4)]) {
+            Outcome::Failed(FailureKind::Unreachable { detail }) => {
+                assert!(
+                    detail.starts_with(names),
+                    "{on_v6:?} then {on_v4:?}: {detail}"
+                )
+            }
+            other => panic!("{on_v6:?} then {on_v4:?}: {other:?}"),
         }
-        other => panic!("{other:?}"),
     }
     assert_eq!(
         report(vec![]),

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use profile_schema::{Host, HostError, normalize_host};
 use serde::{Deserialize, Serialize};
 
 /// ISE's default polling interval: 240 minutes.
@@ -196,12 +197,12 @@ impl MdmSettings {
     }
 }
 
-/// An IPv6 literal in brackets, anything else as is.
+/// An IPv6 literal in brackets (as a URL authority writes it), anything
+/// else as is.
 pub fn host_for_url(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
+    match Host::parse(host) {
+        Ok(h) if h.ip().is_some_and(|ip| ip.is_ipv6()) => format!("[{h}]"),
+        _ => host.to_owned(),
     }
 }
 
@@ -283,7 +284,7 @@ fn ranged(
 }
 
 /// Splits `host:port` (IPv6 in brackets); the host as
-/// [`profile_schema::normalize_host`] writes it.
+/// [`profile_schema::Host`] reads it.
 pub fn parse_host_port(key: &'static str, text: &str) -> Result<(String, u16), MdmConfigError> {
     let text = text.trim();
     let text = text.strip_prefix("http://").unwrap_or(text);
@@ -294,25 +295,17 @@ pub fn parse_host_port(key: &'static str, text: &str) -> Result<(String, u16), M
             format!("{text:?} has no port (expected host:port, e.g. proxy.example:3128)"),
         )
     })?;
-    let host = profile_schema::normalize_host(host);
-    if host.is_empty() {
-        return Err(bad(key, format!("{text:?} has no host")));
-    }
+    let host = match Host::parse(host) {
+        Ok(host) => host,
+        Err(HostError::Empty) => return Err(bad(key, format!("{text:?} has no host"))),
+        Err(e) => return Err(bad(key, format!("{text:?}: {}", e.problem()))),
+    };
     let port: u16 = port
         .parse()
         .ok()
         .filter(|p| *p != 0)
         .ok_or_else(|| bad(key, format!("{port:?} is not a port (1-65535)")))?;
-    Ok((host, port))
-}
-
-fn valid_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && (host.parse::<std::net::IpAddr>().is_ok()
-            || host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+    Ok((normalize_host(host.as_str()), port))
 }
 
 impl MdmConfig {
@@ -326,8 +319,7 @@ impl MdmConfig {
         }
         // Compared and connected to as the agent's hosts are: no brackets
         // around an IPv6 address, no trailing dot, lower case.
-        let host = profile_schema::normalize_host(self.host.trim());
-        if !valid_host(&host) {
+        let Ok(host) = Host::parse(&self.host) else {
             return Err(bad(
                 "host",
                 format!(
@@ -335,7 +327,7 @@ impl MdmConfig {
                     self.host
                 ),
             ));
-        }
+        };
         if self.port == 0 {
             return Err(bad("port", "0 is not a port (1-65535, default 443)"));
         }
@@ -411,7 +403,7 @@ impl MdmConfig {
         };
         Ok(MdmSettings {
             name: self.name.trim().to_owned(),
-            host,
+            host: normalize_host(host.as_str()),
             port: self.port,
             instance,
             username: self.username.clone(),
