@@ -192,6 +192,14 @@ pub enum CtlCall {
         /// Mode.
         mode: String,
     },
+    /// Set a node's dACL lag: the dACL emulation blocks an endpoint only this
+    /// many milliseconds after a report or CoA gave it a known posture (0: at once).
+    DaclLag {
+        /// Node name.
+        node: String,
+        /// Lag, milliseconds (0-600000).
+        ms: u64,
+    },
 }
 
 impl CtlCall {
@@ -237,6 +245,11 @@ impl CtlCall {
                 Method::POST,
                 format!("/nodes/{node}/dacl"),
                 Some(json!({ "mode": mode })),
+            ),
+            CtlCall::DaclLag { node, ms } => (
+                Method::POST,
+                format!("/nodes/{node}/dacl-lag"),
+                Some(json!({ "lag_ms": ms })),
             ),
         }
     }
