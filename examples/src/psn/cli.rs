@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// Use RSA-2048 keys for certificates created at startup (default ECDSA P-256).
     #[arg(long)]
     pub rsa: bool,
+    /// Serve the switch's URL redirect (plain HTTP) on this address, e.g.
+    /// 10.0.0.1:80 (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub nad: Option<SocketAddr>,
 }
 
 /// `psn-lab certs`.
@@ -316,6 +320,7 @@ impl ServeArgs {
             policy_source,
             seeds: file.sessions,
             mdm,
+            nad: self.nad.or(file.nad),
             key_kind: if self.rsa {
                 KeyKind::Rsa2048
             } else {

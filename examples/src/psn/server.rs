@@ -106,6 +106,10 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         listeners.push((disc, sync, TlsAcceptor::from(tls)));
     }
     let (admin_listener, admin_addr) = bind(config.admin, "admin API").await?;
+    let nad = match config.nad {
+        Some(addr) => Some(bind(addr, "nad listener (the switch's URL redirect)").await?),
+        None => None,
+    };
 
     let sessions = SessionStore::open(&dir.join("sessions"))?;
     for seed in &config.seeds {
@@ -158,6 +162,15 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
             tracing::info!(mdm = %settings.name, "MDM integration configured but disabled");
         }
     }
+    let nad_addr = nad.as_ref().map(|(_, a)| *a);
+    if let Some((listener, addr)) = nad {
+        tracing::info!(nad = %addr, "serving the switch's URL redirect");
+        tasks.spawn(crate::psn::nad::serve(
+            listener,
+            state.clone(),
+            tasks.shutdown_signal(),
+        ));
+    }
     tasks.spawn(crate::psn::admin::serve(
         admin_listener,
         Admin::new(state.clone(), token.clone()),
@@ -171,6 +184,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         admin_token: token_path,
         sessions_dir: state.sessions.dir().to_owned(),
         pid: std::process::id(),
+        nad: nad_addr,
     };
     RunningServer::publish(
         ready,

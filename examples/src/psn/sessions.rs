@@ -558,6 +558,17 @@ impl SessionStore {
             .any(|s| s.endpoint.is_some_and(|e| same_host(e, addr)) && s.status.is_known())
     }
 
+    /// The session bound to an endpoint address (the latest updated if
+    /// several are), as a switch finds the session of a source address.
+    pub fn by_endpoint(&self, addr: IpAddr) -> Option<Session> {
+        self.lock()
+            .by_mac
+            .values()
+            .filter(|s| s.endpoint.is_some_and(|e| same_host(e, addr)))
+            .max_by(|a, b| a.updated.cmp(&b.updated))
+            .cloned()
+    }
+
     /// When a report or CoA last gave session `id` a known status, if it did
     /// in this process (seeded and loaded sessions have no such moment).
     pub fn known_since(&self, id: &SessionId) -> Option<Instant> {
