@@ -496,14 +496,14 @@ impl App {
             return r;
         }
         match path {
-            paths::DISCOVERY => self.discovery(node, ctx, &req, fault),
+            paths::DISCOVERY => self.discovery(node, ctx, &req, fault).await,
             paths::REQUIREMENTS => self.requirements(node, ctx, req.uri().query()),
             paths::REPORT => self.report(node, ctx, req).await,
             _ => self.probe(node, ctx, req.uri().query()),
         }
     }
 
-    fn discovery<B>(
+    async fn discovery<B>(
         &self,
         node: &NodeState,
         ctx: RequestCtx,
@@ -548,6 +548,17 @@ impl App {
         if created {
             tracing::info!(node = %node.info.name, session = %session.id, %mac, endpoint = %ctx.peer.ip(), "session created");
         }
+        // Authentication time: the MDM's verdict is fetched now unless a cached
+        // one is still fresh, so that the report is capped by it (docs/mdm.md).
+        let session = match self.state.mdm.auth_client() {
+            Some(client) => {
+                let poller = crate::psn::mdm::poller::Poller::new(client, self.state.clone());
+                poller.at_authentication(&session, Instant::now()).await;
+                // A changed verdict may have changed the status (CoA).
+                self.state.sessions.get(&session.id).unwrap_or(session)
+            }
+            None => session,
+        };
         let owner = self
             .state
             .nodes

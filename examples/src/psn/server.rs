@@ -155,8 +155,9 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     if let Some(settings) = &config.mdm {
         let client = crate::psn::mdm::MdmClient::new(settings.clone())
             .map_err(|e| LabError::Config(format!("mdm: {e}")))?;
-        let poller = crate::psn::mdm::poller::Poller::new(client, state.clone());
+        let poller = crate::psn::mdm::poller::Poller::new(client.clone(), state.clone());
         if settings.enabled {
+            state.mdm.set_auth_client(client);
             tasks.spawn(poller.run(tasks.shutdown_signal()));
         } else {
             tracing::info!(mdm = %settings.name, "MDM integration configured but disabled");
