@@ -104,7 +104,11 @@ impl AlarmLog {
             let confirmed = suspects.get(input.session).is_some_and(|(at, status)| {
                 *status == input.status && now.saturating_duration_since(*at) <= CONFIRM_WINDOW
             });
-            if !confirmed {
+            if confirmed {
+                // The window runs from the latest probe that got through, so
+                // a dACL that stays missing keeps raising alarms.
+                suspects.insert(input.session.clone(), (now, input.status));
+            } else {
                 if suspects.len() >= MAX_SUSPECTS {
                     suspects
                         .retain(|_, (at, _)| now.saturating_duration_since(*at) <= CONFIRM_WINDOW);
@@ -250,6 +254,14 @@ mod tests {
         );
         assert!(matches!(v, ProbeVerdict::Alarm(_)), "{v:?}");
         assert_eq!(log.list().len(), 1);
+        // 62 s after the first probe but 59 s after the second: the window
+        // runs from the latest probe that got through.
+        let v = log.probe_reached(
+            input(&id, PostureStatus::Compliant),
+            t0 + Duration::from_secs(62),
+        );
+        assert!(matches!(v, ProbeVerdict::Alarm(_)), "{v:?}");
+        assert_eq!(log.list().len(), 2);
     }
 
     #[test]
