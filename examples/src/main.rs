@@ -26,6 +26,11 @@ fn summary(lab: &psn_lab::server::RunningLab, policy_source: &str) -> String {
             n.cert.display()
         ));
     }
+    if let Some(nad) = r.nad {
+        s.push_str(&format!(
+            "  nad           http://{nad} (the switch's URL redirect to a node's portal)\n"
+        ));
+    }
     s.push_str(&format!(
         "  admin API     http://{} (loopback; bearer token in {})\n",
         r.admin,

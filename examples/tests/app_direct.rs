@@ -67,10 +67,13 @@ async fn discovery_and_probe_without_a_socket() {
         .sessions
         .set_status(&d.session, PostureStatus::NonCompliant)
         .unwrap();
-    let req = Request::get(format!("/auth/posturestatus?session={}", d.session))
-        .body(Full::default())
-        .unwrap();
-    let (status, body) = call(&svc, 0, PortKind::StateSync, req).await;
+    let req = || {
+        Request::get(format!("/auth/posturestatus?session={}", d.session))
+            .body(Full::default())
+            .unwrap()
+    };
+    call(&svc, 0, PortKind::StateSync, req()).await; // the first probe; the alarm needs its confirmation
+    let (status, body) = call(&svc, 0, PortKind::StateSync, req()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         PostureStatusReply::from_xml(&body).unwrap().status,

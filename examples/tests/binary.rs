@@ -77,6 +77,7 @@ async fn one_command_serves_the_whole_flow() {
     assert_eq!(sessions[0]["status"], "Compliant");
     assert_eq!(sessions[0]["endpoint"], "127.0.0.5");
 
+    c.probe(ready.nodes[1].sync, &id).await; // the first probe; the alarm needs the agent's confirmation
     let p = c.probe(ready.nodes[1].sync, &id).await;
     assert_eq!(
         PostureStatusReply::from_xml(&p.body).unwrap().status,

@@ -97,6 +97,7 @@ async fn assessment_flow_compliant_then_probe_raises_an_alarm() {
     assert_eq!(status_of(&lab, id).await, "Compliant");
 
     // A probe reaching psn2's state sync port for a Compliant session: answered and an alarm.
+    c.probe(lab.sync("psn2"), id).await; // the first probe; the alarm needs the agent's confirmation
     let p = c.probe(lab.sync("psn2"), id).await;
     assert_eq!(p.status, StatusCode::OK);
     assert_eq!(
@@ -123,7 +124,7 @@ async fn assessment_flow_compliant_then_probe_raises_an_alarm() {
         .ok(Method::GET, &format!("/sessions/{id}"), None)
         .await
         .unwrap();
-    assert_eq!(s["probes"], 2);
+    assert_eq!(s["probes"], 3); // the first probe, its confirmation and the Pending one
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,6 +237,7 @@ async fn coa_and_session_end_change_what_probes_see() {
         .unwrap();
     assert_eq!(v["previous"], "Unknown");
     assert_eq!(v["session"]["status"], "NonCompliant");
+    c.probe(lab.sync("psn1"), &id).await; // the first probe; the alarm needs the agent's confirmation
     let p = c.probe(lab.sync("psn1"), &id).await;
     assert_eq!(
         PostureStatusReply::from_xml(&p.body).unwrap().status,
@@ -519,6 +521,7 @@ async fn dacl_drop_holds_connections_unanswered() {
     assert_eq!(nodes[0]["dacl_dropped"], 1);
     assert!(lab.lab.state.alarms.list().is_empty());
     lab.dacl("psn1", "off").await;
+    c.probe(lab.sync("psn1"), &id).await; // the first probe; the alarm needs the agent's confirmation
     assert_eq!(c.probe(lab.sync("psn1"), &id).await.status, StatusCode::OK);
     assert_eq!(lab.lab.state.alarms.list().len(), 1);
 }

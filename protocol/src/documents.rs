@@ -516,6 +516,12 @@ impl Report {
     }
 }
 
+/// Shortest reassessment interval an agent honours; a shorter one is ignored.
+pub const MIN_REASSESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Longest reassessment interval an agent honours (7 days); a longer one is ignored.
+pub const MAX_REASSESS_INTERVAL: std::time::Duration =
+    std::time::Duration::from_secs(7 * 24 * 60 * 60);
+
 /// Reply to a report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostureResult {
@@ -523,6 +529,11 @@ pub struct PostureResult {
     pub session: SessionId,
     /// The PSN's decision.
     pub status: PostureStatus,
+    /// `<reassessInterval>` (whole seconds): the PSN asks the agent to assess
+    /// again after this long, as ISE's periodic reassessment does. Any `u32`
+    /// is read as sent; whether to honour it is the agent's decision (see
+    /// [`PostureResult::reassess_interval_in_bounds`]).
+    pub reassess_interval: Option<std::time::Duration>,
 }
 
 impl PostureResult {
@@ -530,6 +541,21 @@ impl PostureResult {
     pub fn from_xml(input: &[u8]) -> Result<Self, ParseError> {
         let el = root(input, "postureResult")?;
         check_version(&el, "postureResult")?;
+        let reassess_interval = match el.child("reassessInterval") {
+            None => None,
+            Some(child) => {
+                let raw = child.text.trim();
+                let secs = raw.parse::<u32>().map_err(|_| {
+                    ParseError::invalid(
+                        "reassessInterval",
+                        "text",
+                        raw,
+                        "whole seconds 0-4294967295",
+                    )
+                })?;
+                Some(std::time::Duration::from_secs(u64::from(secs)))
+            }
+        };
         Ok(PostureResult {
             session: session_attr(&el, "postureResult")?,
             status: status_value(
@@ -537,15 +563,32 @@ impl PostureResult {
                 "postureResult",
                 "status",
             )?,
+            reassess_interval,
         })
+    }
+
+    /// The reassessment interval if it lies within
+    /// [`MIN_REASSESS_INTERVAL`]..=[`MAX_REASSESS_INTERVAL`]; `None` otherwise.
+    pub fn reassess_interval_in_bounds(&self) -> Option<std::time::Duration> {
+        self.reassess_interval
+            .filter(|d| (MIN_REASSESS_INTERVAL..=MAX_REASSESS_INTERVAL).contains(d))
     }
 
     /// Writes the reply.
     pub fn to_xml(&self) -> String {
-        format!(
-            r#"<postureResult session="{}" status="{}"/>"#,
-            self.session, self.status
-        )
+        match self.reassess_interval {
+            // Without the element the reply is byte for byte what version 1 always wrote.
+            None => format!(
+                r#"<postureResult session="{}" status="{}"/>"#,
+                self.session, self.status
+            ),
+            Some(d) => format!(
+                r#"<postureResult session="{}" status="{}"><reassessInterval>{}</reassessInterval></postureResult>"#,
+                self.session,
+                self.status,
+                d.as_secs()
+            ),
+        }
     }
 }
 
@@ -639,6 +682,57 @@ mod tests {
         let ps = PostureStatusReply::from_xml(br#"<postureStatus session="ID" status="Unknown"/>"#)
             .unwrap();
         assert_eq!(ps.status, PostureStatus::Unknown);
+    }
+
+    #[test]
+    fn report_reply_reassess_interval_is_optional_and_any_u32() {
+        use std::time::Duration;
+        let old = PostureResult::from_xml(br#"<postureResult session="ID" status="Compliant"/>"#)
+            .unwrap();
+        assert_eq!(old.reassess_interval, None);
+        assert_eq!(
+            old.to_xml(),
+            r#"<postureResult session="ID" status="Compliant"/>"#
+        );
+        let pra = PostureResult::from_xml(
+            br#"<postureResult session="ID" status="Compliant"><reassessInterval> 3600 </reassessInterval></postureResult>"#,
+        )
+        .unwrap();
+        assert_eq!(pra.reassess_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            pra.reassess_interval_in_bounds(),
+            Some(Duration::from_secs(3600))
+        );
+        // Read as sent; out of bounds is the agent's to ignore.
+        for (secs, usable) in [
+            (0, false),
+            (59, false),
+            (60, true),
+            (604_800, true),
+            (604_801, false),
+            (u32::MAX, false),
+        ] {
+            let xml = format!(
+                r#"<postureResult session="ID" status="NonCompliant"><reassessInterval>{secs}</reassessInterval></postureResult>"#
+            );
+            let r = PostureResult::from_xml(xml.as_bytes()).unwrap();
+            assert_eq!(
+                r.reassess_interval,
+                Some(Duration::from_secs(u64::from(secs)))
+            );
+            assert_eq!(r.reassess_interval_in_bounds().is_some(), usable, "{secs}");
+        }
+        for bad in ["-1", "4294967296", "1h", "", "1.5"] {
+            let xml = format!(
+                r#"<postureResult session="ID" status="Compliant"><reassessInterval>{bad}</reassessInterval></postureResult>"#
+            );
+            let err = PostureResult::from_xml(xml.as_bytes()).unwrap_err();
+            assert!(
+                matches!(err, ParseError::InvalidValue { .. }),
+                "{bad}: {err}"
+            );
+            assert!(err.to_string().contains("reassessInterval"), "{err}");
+        }
     }
 
     #[test]
@@ -890,11 +984,13 @@ mod tests {
         }
 
         #[test]
-        fn status_replies_round_trip(session in arb_session(), status in arb_status()) {
+        fn status_replies_round_trip(session in arb_session(), status in arb_status(), secs in any::<u32>()) {
             let a = PostureStatusReply { session: session.clone(), status };
             prop_assert_eq!(PostureStatusReply::from_xml(a.to_xml().as_bytes()).unwrap(), a);
-            let b = PostureResult { session, status };
+            let b = PostureResult { session: session.clone(), status, reassess_interval: None };
             prop_assert_eq!(PostureResult::from_xml(b.to_xml().as_bytes()).unwrap(), b);
+            let c = PostureResult { session, status, reassess_interval: Some(std::time::Duration::from_secs(u64::from(secs))) };
+            prop_assert_eq!(PostureResult::from_xml(c.to_xml().as_bytes()).unwrap(), c);
         }
 
         #[test]

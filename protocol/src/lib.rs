@@ -11,8 +11,9 @@ pub mod dom;
 mod status;
 
 pub use documents::{
-    Check, Discovery, MAX_AGE_DAYS, MAX_CHECKS_PER_REQUIREMENT, MAX_REQUIREMENTS, PostureResult,
-    PostureStatusReply, PsnRef, Report, ReportResult, Requirement, Requirements,
+    Check, Discovery, MAX_AGE_DAYS, MAX_CHECKS_PER_REQUIREMENT, MAX_REASSESS_INTERVAL,
+    MAX_REQUIREMENTS, MIN_REASSESS_INTERVAL, PostureResult, PostureStatusReply, PsnRef, Report,
+    ReportResult, Requirement, Requirements,
 };
 pub use dom::{ParseError, escape};
 /// The host type of [`PsnRef::host`].

@@ -265,6 +265,7 @@ impl Script {
                 let result = PostureResult {
                     session: session(),
                     status: self.verdict,
+                    reassess_interval: None,
                 };
                 (200, result.to_xml())
             } else if r.path.starts_with(paths::POSTURE_STATUS) {

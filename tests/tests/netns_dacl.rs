@@ -265,7 +265,16 @@ fn a_dacl_applied_late_within_the_transition_delay_raises_no_false_alarm() {
     let status = net.compliant_then_dacl(&mut agent, Dacl::Off);
     wait_until(
         "the first probe to reach a PSN",
-        || (net.alarms() > 0).then_some(()),
+        || {
+            net.labs
+                .iter()
+                .any(|l| {
+                    l.ctl(&["sessions"])
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|s| s["probes"].as_u64() > Some(0)))
+                })
+                .then_some(())
+        },
         || agent.log(),
     );
     net.topo.set_dacl_all(SYNC, Dacl::Drop);

@@ -58,6 +58,7 @@ async fn start_psn(ca: &TestCa, psn: Arc<Mutex<Psn>>) -> TestServer {
                 PostureResult {
                     session,
                     status: psn.status,
+                    reassess_interval: None,
                 }
                 .to_xml(),
             )

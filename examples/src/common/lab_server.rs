@@ -132,6 +132,33 @@ where
         .await
 }
 
+/// Largest request head (request line and headers) a small plain-HTTP server
+/// such as psn-lab's `nad` reads; hyper's smallest read buffer.
+pub const SMALL_HEAD_BYTES: usize = 8192;
+
+/// Serves one request on a plain connection of a small server (psn-lab's
+/// `nad`): the head is bounded by [`SMALL_HEAD_BYTES`] (larger: 431 by
+/// hyper), waiting for it by [`HEADER_TIMEOUT`], and the connection closes
+/// after the reply (no keep-alive), so a client holds it no longer than that.
+pub async fn serve_http1_once<IO, H, F>(io: IO, handle: H) -> Result<(), hyper::Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(http::Request<Incoming>) -> F + Send + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let reply = handle(req);
+        async move { Ok::<_, Infallible>(reply.await) }
+    });
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(SMALL_HEAD_BYTES)
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(io), service)
+        .await
+}
+
 /// Creates a new admin bearer token and writes it to `path` (mode 0600, only
 /// the user who started the lab can read it); `role` names the file in errors.
 pub fn write_admin_token(path: &Path, role: &'static str) -> Result<String, LabError> {

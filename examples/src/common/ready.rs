@@ -46,6 +46,9 @@ pub struct Ready {
     pub sessions_dir: PathBuf,
     /// Process id of the lab.
     pub pid: u32,
+    /// The `nad` listener (the switch's URL redirect, plain HTTP), when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nad: Option<SocketAddr>,
 }
 
 impl Ready {

@@ -16,6 +16,7 @@
 //! | `GET /nodes` | | nodes with faults, dACL mode, counters |
 //! | `POST /nodes/{name}/fault` | `{"mode", "slow_ms"?, "scope"?}` | fault mode |
 //! | `POST /nodes/{name}/dacl` | `{"mode": "off|reject|drop"}` | dACL emulation |
+//! | `POST /nodes/{name}/dacl-lag` | `{"lag_ms": N}` | dACL lag (0-600000 ms) |
 //! | `GET /mdm` | | MDM poller status and cached verdicts |
 
 use std::net::SocketAddr;
@@ -37,7 +38,7 @@ use crate::common::admin_http::{
     serve_admin_api, to_value,
 };
 use crate::psn::app::LabState;
-use crate::psn::faults::{DaclSetting, FaultSetting};
+use crate::psn::faults::{DaclLagSetting, DaclSetting, FaultSetting};
 use crate::psn::sessions::{SeedSpec, SessionError};
 
 /// Largest admin request body.
@@ -237,10 +238,12 @@ impl Admin {
         let Some((name, what)) = rest.split_once('/') else {
             return Err(err(
                 StatusCode::NOT_FOUND,
-                format!("no admin endpoint {path} (POST /nodes/NAME/fault or /nodes/NAME/dacl)"),
+                format!(
+                    "no admin endpoint {path} (POST /nodes/NAME/fault, /nodes/NAME/dacl or /nodes/NAME/dacl-lag)"
+                ),
             ));
         };
-        if what != "fault" && what != "dacl" {
+        if what != "fault" && what != "dacl" && what != "dacl-lag" {
             return Err(err(
                 StatusCode::NOT_FOUND,
                 format!("no admin endpoint {path}"),
@@ -259,6 +262,11 @@ impl Admin {
             f.validate().map_err(|m| err(StatusCode::BAD_REQUEST, m))?;
             node.set_fault(f);
             tracing::info!(node = %name, mode = ?f.mode, slow_ms = f.slow_ms, scope = ?f.scope, "fault mode switched");
+        } else if what == "dacl-lag" {
+            let l: DaclLagSetting = json_body(req, BODY_LIMIT).await?;
+            l.validate().map_err(|m| err(StatusCode::BAD_REQUEST, m))?;
+            node.set_dacl_lag(std::time::Duration::from_millis(l.lag_ms));
+            tracing::info!(node = %name, lag_ms = l.lag_ms, "dACL lag switched");
         } else {
             let d: DaclSetting = json_body(req, BODY_LIMIT).await?;
             node.set_dacl(d.mode);

@@ -18,7 +18,7 @@ use posture_protocol::{
 use profile_schema::Host;
 use serde::Serialize;
 
-use crate::psn::alarms::{AlarmInput, AlarmLog};
+use crate::psn::alarms::{AlarmInput, AlarmLog, ProbeVerdict};
 use crate::psn::faults::{DaclMode, FaultMode, FaultSetting, OVERSIZED_BYTES};
 use crate::psn::policy::Policy;
 use crate::psn::sessions::{SessionError, SessionStore};
@@ -61,6 +61,9 @@ pub struct NodeCounters {
     /// Requirements, report and probe requests refused because they came from
     /// another address than the session's endpoint address (403).
     pub binding_refused: AtomicU64,
+    /// Connections the dACL emulation let through because the session's
+    /// posture became known less than the dACL lag ago.
+    pub dacl_lag_passed: AtomicU64,
 }
 
 /// A node: facts, knobs and counters.
@@ -70,6 +73,7 @@ pub struct NodeState {
     pub info: NodeInfo,
     fault: Mutex<FaultSetting>,
     dacl: Mutex<DaclMode>,
+    dacl_lag_ms: AtomicU64,
     /// Counters.
     pub counters: NodeCounters,
 }
@@ -84,6 +88,8 @@ pub struct NodeView {
     pub fault: FaultSetting,
     /// Current dACL emulation.
     pub dacl: DaclMode,
+    /// How long after a report or CoA the dACL emulation starts to block, ms.
+    pub dacl_lag_ms: u64,
     /// Requests answered.
     pub requests: u64,
     /// Connections reset by the dACL emulation.
@@ -92,6 +98,8 @@ pub struct NodeView {
     pub dacl_dropped: u64,
     /// Requests refused because the session is bound to another address.
     pub binding_refused: u64,
+    /// Connections let through during the dACL lag.
+    pub dacl_lag_passed: u64,
 }
 
 impl NodeState {
@@ -101,6 +109,7 @@ impl NodeState {
             info,
             fault: Mutex::new(FaultSetting::default()),
             dacl: Mutex::new(DaclMode::Off),
+            dacl_lag_ms: AtomicU64::new(0),
             counters: NodeCounters::default(),
         }
     }
@@ -125,16 +134,49 @@ impl NodeState {
         *self.dacl.lock().unwrap_or_else(|p| p.into_inner()) = m;
     }
 
+    /// The dACL lag: the dACL emulation blocks a session's endpoint only this
+    /// long after a report or CoA gave it a known status (the switch applies
+    /// the dACL after the CoA).
+    pub fn dacl_lag(&self) -> Duration {
+        Duration::from_millis(self.dacl_lag_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets the dACL lag.
+    pub fn set_dacl_lag(&self, lag: Duration) {
+        let ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+        self.dacl_lag_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The address a dACL line names for this node's state sync port: the
+    /// bound address, or the advertised host when bound to every address.
+    pub fn dacl_address(&self) -> String {
+        let ip = self.info.sync.ip();
+        if ip.is_unspecified() {
+            self.info.advertise.clone()
+        } else {
+            ip.to_canonical().to_string()
+        }
+    }
+
+    /// Whether the posture made known at `since` is still within the dACL lag
+    /// of an active dACL emulation, so that a probe gets through.
+    pub fn within_dacl_lag(&self, since: Option<Instant>) -> bool {
+        let lag = self.dacl_lag();
+        self.dacl() != DaclMode::Off && !lag.is_zero() && since.is_some_and(|at| at.elapsed() < lag)
+    }
+
     /// Snapshot for the admin API.
     pub fn view(&self) -> NodeView {
         NodeView {
             info: self.info.clone(),
             fault: self.fault(),
             dacl: self.dacl(),
+            dacl_lag_ms: self.dacl_lag_ms.load(Ordering::Relaxed),
             requests: self.counters.requests.load(Ordering::Relaxed),
             dacl_rejected: self.counters.dacl_rejected.load(Ordering::Relaxed),
             dacl_dropped: self.counters.dacl_dropped.load(Ordering::Relaxed),
             binding_refused: self.counters.binding_refused.load(Ordering::Relaxed),
+            dacl_lag_passed: self.counters.dacl_lag_passed.load(Ordering::Relaxed),
         }
     }
 
@@ -457,14 +499,14 @@ impl App {
             return r;
         }
         match path {
-            paths::DISCOVERY => self.discovery(node, ctx, &req, fault),
+            paths::DISCOVERY => self.discovery(node, ctx, &req, fault).await,
             paths::REQUIREMENTS => self.requirements(node, ctx, req.uri().query()),
             paths::REPORT => self.report(node, ctx, req).await,
             _ => self.probe(node, ctx, req.uri().query()),
         }
     }
 
-    fn discovery<B>(
+    async fn discovery<B>(
         &self,
         node: &NodeState,
         ctx: RequestCtx,
@@ -509,6 +551,17 @@ impl App {
         if created {
             tracing::info!(node = %node.info.name, session = %session.id, %mac, endpoint = %ctx.peer.ip(), "session created");
         }
+        // Authentication time: the MDM's verdict is fetched now unless a cached
+        // one is still fresh, so that the report is capped by it (docs/mdm.md).
+        let session = match self.state.mdm.auth_client() {
+            Some(client) => {
+                let poller = crate::psn::mdm::poller::Poller::new(client, self.state.clone());
+                poller.at_authentication(&session, Instant::now()).await;
+                // A changed verdict may have changed the status (CoA).
+                self.state.sessions.get(&session.id).unwrap_or(session)
+            }
+            None => session,
+        };
         let owner = self
             .state
             .nodes
@@ -618,6 +671,11 @@ impl App {
         let doc = PostureResult {
             session: id.clone(),
             status: decision.status,
+            reassess_interval: self
+                .state
+                .policy
+                .reassess_interval_secs
+                .map(|s| Duration::from_secs(u64::from(s))),
         };
         Reply::xml(doc.to_xml(), &id)
     }
@@ -632,15 +690,27 @@ impl App {
             Err(e) => return session_refusal(node, ctx, paths::POSTURE_STATUS, e),
         };
         if session.status.is_known() {
-            self.state.alarms.raise(AlarmInput {
-                node: &node.info.name,
-                port: node.info.sync.port(),
-                session: &session.id,
-                mac: &session.mac,
-                status: session.status,
-                endpoint: session.endpoint,
-                peer: ctx.peer.ip(),
-            });
+            let psn_address = node.dacl_address();
+            let verdict = self.state.alarms.probe_reached(
+                AlarmInput {
+                    node: &node.info.name,
+                    port: node.info.sync.port(),
+                    session: &session.id,
+                    mac: &session.mac,
+                    status: session.status,
+                    endpoint: session.endpoint,
+                    peer: ctx.peer.ip(),
+                    psn_address,
+                },
+                Instant::now(),
+            );
+            if verdict == ProbeVerdict::FirstProbe {
+                if node.within_dacl_lag(self.state.sessions.known_since(&session.id)) {
+                    tracing::info!(node = %node.info.name, session = %session.id, status = %session.status, peer = %ctx.peer, "probe during dACL lag");
+                } else {
+                    tracing::info!(node = %node.info.name, session = %session.id, status = %session.status, peer = %ctx.peer, "probe of a known posture reached the state sync port: an alarm if the agent's confirmation probe gets through too");
+                }
+            }
         }
         let doc = PostureStatusReply {
             session: id.clone(),
@@ -650,10 +720,22 @@ impl App {
     }
 }
 
-/// Whether the dACL emulation of `node` blocks a connection from `peer`.
+/// Whether the dACL emulation of `node` blocks a connection from `peer`: an
+/// endpoint with a known posture is blocked unless its posture became known
+/// less than the node's dACL lag ago.
 pub fn dacl_blocks(state: &LabState, node: &NodeState, peer: IpAddr) -> Option<DaclMode> {
     match node.dacl() {
         DaclMode::Off => None,
-        mode => state.sessions.endpoint_is_known(peer).then_some(mode),
+        mode => {
+            let since = state.sessions.endpoint_known_since(peer)?;
+            if node.within_dacl_lag(since) {
+                node.counters
+                    .dacl_lag_passed
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(node = %node.info.name, %peer, lag_ms = node.dacl_lag().as_millis() as u64, "dACL emulation: connection let through during the dACL lag");
+                return None;
+            }
+            Some(mode)
+        }
     }
 }

@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// Use RSA-2048 keys for certificates created at startup (default ECDSA P-256).
     #[arg(long)]
     pub rsa: bool,
+    /// Serve the switch's URL redirect (plain HTTP) on this address, e.g.
+    /// 10.0.0.1:80 (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub nad: Option<SocketAddr>,
 }
 
 /// `psn-lab certs`.
@@ -192,6 +196,14 @@ pub enum CtlCall {
         /// Mode.
         mode: String,
     },
+    /// Set a node's dACL lag: the dACL emulation blocks an endpoint only this
+    /// many milliseconds after a report or CoA gave it a known posture (0: at once).
+    DaclLag {
+        /// Node name.
+        node: String,
+        /// Lag, milliseconds (0-600000).
+        ms: u64,
+    },
 }
 
 impl CtlCall {
@@ -237,6 +249,11 @@ impl CtlCall {
                 Method::POST,
                 format!("/nodes/{node}/dacl"),
                 Some(json!({ "mode": mode })),
+            ),
+            CtlCall::DaclLag { node, ms } => (
+                Method::POST,
+                format!("/nodes/{node}/dacl-lag"),
+                Some(json!({ "lag_ms": ms })),
             ),
         }
     }
@@ -303,6 +320,7 @@ impl ServeArgs {
             policy_source,
             seeds: file.sessions,
             mdm,
+            nad: self.nad.or(file.nad),
             key_kind: if self.rsa {
                 KeyKind::Rsa2048
             } else {

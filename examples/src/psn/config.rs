@@ -115,6 +115,9 @@ pub struct ConfigFile {
     /// External MDM server (docs/mdm.md).
     #[serde(default)]
     pub mdm: Option<crate::psn::mdm::MdmConfig>,
+    /// The `nad` listener's address (the switch's URL redirect, plain HTTP).
+    #[serde(default)]
+    pub nad: Option<SocketAddr>,
     /// The config file's directory (relative paths), set by [`ConfigFile::load`].
     #[serde(skip)]
     pub base: Option<PathBuf>,
@@ -153,6 +156,8 @@ pub struct LabConfig {
     pub key_kind: crate::common::certs::KeyKind,
     /// External MDM server, validated (docs/mdm.md).
     pub mdm: Option<crate::psn::mdm::MdmSettings>,
+    /// The `nad` listener (the switch's URL redirect, plain HTTP); off when `None`.
+    pub nad: Option<SocketAddr>,
 }
 
 impl LabConfig {
@@ -178,6 +183,7 @@ impl LabConfig {
             seeds: Vec::new(),
             key_kind: crate::common::certs::KeyKind::EcdsaP256,
             mdm: None,
+            nad: None,
         }
     }
 

@@ -75,6 +75,31 @@ pub struct DaclSetting {
     pub mode: DaclMode,
 }
 
+/// Longest dACL lag accepted: 10 minutes.
+pub const MAX_DACL_LAG_MS: u64 = 600_000;
+
+/// The admin API body of `POST /nodes/{name}/dacl-lag`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaclLagSetting {
+    /// Milliseconds after a report or CoA before the dACL emulation blocks
+    /// the endpoint (at most [`MAX_DACL_LAG_MS`]).
+    pub lag_ms: u64,
+}
+
+impl DaclLagSetting {
+    /// Validates the lag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lag_ms > MAX_DACL_LAG_MS {
+            return Err(format!(
+                "lag_ms {} is too large (allowed: 0-{MAX_DACL_LAG_MS})",
+                self.lag_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl FaultSetting {
     /// Validates the knobs.
     pub fn validate(&self) -> Result<(), String> {

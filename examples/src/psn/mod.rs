@@ -3,7 +3,8 @@
 //! dACL emulation; [`admin`] is the admin API; [`cli`] and [`config`] turn the
 //! command line and config file into a lab; [`policy`], [`sessions`],
 //! [`alarms`] and [`faults`] hold the parts; [`mdm`] is the client of an
-//! external MDM (ISE's "External MDM").
+//! external MDM (ISE's "External MDM"); [`nad`] emulates the switch's URL
+//! redirect.
 
 pub mod admin;
 pub mod alarms;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod faults;
 pub mod mdm;
+pub mod nad;
 pub mod policy;
 pub mod server;
 pub mod sessions;

@@ -11,6 +11,9 @@
 //! ] }
 //! ```
 //!
+//! An optional `"reassess_interval_secs": N` asks agents to reassess every N
+//! seconds (`<reassessInterval>` in the report reply).
+//!
 //! Check types are those of protocol.md: `file-exists` (`path`),
 //! `file-newer-than` (`path`, `days`), `file-sha256` (`path`, `sha256`),
 //! `file-contains` (`path`, `pattern`; agents evaluate it only under their
@@ -33,6 +36,11 @@ use crate::common::fsutil;
 pub struct Policy {
     /// Requirements in the order they are served.
     pub requirements: Vec<Requirement>,
+    /// Periodic reassessment (ISE's PRA): sent as `<reassessInterval>` in every
+    /// report reply, in seconds. Absent (the default): not sent. Any value is
+    /// sent as written, so the lab can also serve intervals agents must ignore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassess_interval_secs: Option<u32>,
 }
 
 impl Default for Policy {
@@ -67,6 +75,7 @@ impl Default for Policy {
                     }],
                 },
             ],
+            reassess_interval_secs: None,
         }
     }
 }

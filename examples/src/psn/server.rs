@@ -106,6 +106,10 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         listeners.push((disc, sync, TlsAcceptor::from(tls)));
     }
     let (admin_listener, admin_addr) = bind(config.admin, "admin API").await?;
+    let nad = match config.nad {
+        Some(addr) => Some(bind(addr, "nad listener (the switch's URL redirect)").await?),
+        None => None,
+    };
 
     let sessions = SessionStore::open(&dir.join("sessions"))?;
     for seed in &config.seeds {
@@ -151,12 +155,22 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     if let Some(settings) = &config.mdm {
         let client = crate::psn::mdm::MdmClient::new(settings.clone())
             .map_err(|e| LabError::Config(format!("mdm: {e}")))?;
-        let poller = crate::psn::mdm::poller::Poller::new(client, state.clone());
+        let poller = crate::psn::mdm::poller::Poller::new(client.clone(), state.clone());
         if settings.enabled {
+            state.mdm.set_auth_client(client);
             tasks.spawn(poller.run(tasks.shutdown_signal()));
         } else {
             tracing::info!(mdm = %settings.name, "MDM integration configured but disabled");
         }
+    }
+    let nad_addr = nad.as_ref().map(|(_, a)| *a);
+    if let Some((listener, addr)) = nad {
+        tracing::info!(nad = %addr, "serving the switch's URL redirect");
+        tasks.spawn(crate::psn::nad::serve(
+            listener,
+            state.clone(),
+            tasks.shutdown_signal(),
+        ));
     }
     tasks.spawn(crate::psn::admin::serve(
         admin_listener,
@@ -171,6 +185,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         admin_token: token_path,
         sessions_dir: state.sessions.dir().to_owned(),
         pid: std::process::id(),
+        nad: nad_addr,
     };
     RunningServer::publish(
         ready,

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use posture_protocol::{PostureStatus, ReportResult, SessionId};
 use serde::{Deserialize, Serialize};
@@ -199,6 +199,9 @@ pub fn new_session_id(node_ip: IpAddr) -> SessionId {
 struct Inner {
     by_mac: BTreeMap<String, Session>,
     by_id: HashMap<SessionId, String>,
+    /// When a report or CoA last gave the session of a MAC a known status
+    /// (in memory only: the dACL lag emulation measures from it).
+    known_at: HashMap<String, Instant>,
 }
 
 impl Inner {
@@ -376,6 +379,13 @@ impl SessionStore {
         if bound_now {
             log_first_binding(&snapshot);
         }
+        // A report or CoA deciding a known status is when the switch would
+        // receive the new dACL; anything else ends that.
+        if snapshot.status.is_known() {
+            inner.known_at.insert(snapshot.mac.clone(), Instant::now());
+        } else {
+            inner.known_at.remove(&snapshot.mac);
+        }
         Ok((snapshot, out))
     }
 
@@ -476,6 +486,7 @@ impl SessionStore {
             Err(e) => return Err(LabError::io("remove", "session file", path, e).into()),
         }
         inner.by_id.remove(id);
+        inner.known_at.remove(&mac);
         inner
             .by_mac
             .remove(&mac)
@@ -509,6 +520,8 @@ impl SessionStore {
             spec.endpoint.map(|a| a.to_canonical()),
         );
         self.persist(&s)?;
+        // A seeded session's dACL is in place from the start: no lag.
+        inner.known_at.remove(&mac);
         if let Some(old) = inner.by_mac.insert(mac.clone(), s.clone()) {
             inner.by_id.remove(&old.id);
         }
@@ -543,6 +556,44 @@ impl SessionStore {
             .by_mac
             .values()
             .any(|s| s.endpoint.is_some_and(|e| same_host(e, addr)) && s.status.is_known())
+    }
+
+    /// The session bound to an endpoint address (the latest updated if
+    /// several are), as a switch finds the session of a source address.
+    pub fn by_endpoint(&self, addr: IpAddr) -> Option<Session> {
+        self.lock()
+            .by_mac
+            .values()
+            .filter(|s| s.endpoint.is_some_and(|e| same_host(e, addr)))
+            .max_by(|a, b| a.updated.cmp(&b.updated))
+            .cloned()
+    }
+
+    /// When a report or CoA last gave session `id` a known status, if it did
+    /// in this process (seeded and loaded sessions have no such moment).
+    pub fn known_since(&self, id: &SessionId) -> Option<Instant> {
+        let inner = self.lock();
+        let mac = inner.by_id.get(id)?;
+        inner.known_at.get(mac).copied()
+    }
+
+    /// For an endpoint address with a Compliant or NonCompliant session (the
+    /// endpoints the dACL emulation blocks): the latest moment a report or
+    /// CoA gave one of them its status (`None` inside if none did in this
+    /// process). `None` if the address has no such session.
+    pub fn endpoint_known_since(&self, addr: IpAddr) -> Option<Option<Instant>> {
+        let inner = self.lock();
+        let mut found = None;
+        for s in inner.by_mac.values() {
+            if s.endpoint.is_some_and(|e| same_host(e, addr)) && s.status.is_known() {
+                let at = inner.known_at.get(&s.mac).copied();
+                found = Some(match found {
+                    Some(Some(prev)) => Some(at.map_or(prev, |a: Instant| a.max(prev))),
+                    _ => at,
+                });
+            }
+        }
+        found
     }
 }
 

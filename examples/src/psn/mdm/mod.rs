@@ -65,6 +65,13 @@ pub struct MdmStatus {
     pub errors: u64,
     /// Server info from the latest successful poll.
     pub server_info: Option<ServerInfo>,
+    /// Devices asked about when their session was discovered (authentication
+    /// time), because no cached verdict within its expiration was at hand.
+    pub auth_queries: u64,
+    /// Discoveries answered from a cached verdict within its expiration.
+    pub auth_cache_hits: u64,
+    /// Authentication-time questions that failed (the cached verdict, if any, stays).
+    pub auth_errors: u64,
 }
 
 /// The MDM side of the lab's shared state: verdicts per MAC and the poller's status.
@@ -72,6 +79,9 @@ pub struct MdmStatus {
 pub struct MdmState {
     verdicts: Mutex<HashMap<String, CachedVerdict>>,
     status: Mutex<MdmStatus>,
+    /// The client discovery asks at authentication time (set when an enabled
+    /// MDM is configured).
+    auth_client: Mutex<Option<MdmClient>>,
 }
 
 /// A verdict as `GET /mdm` shows it.
@@ -115,6 +125,20 @@ impl MdmState {
     /// Stores a verdict; returns the previous one.
     pub fn store(&self, mac: &str, v: CachedVerdict) -> Option<CachedVerdict> {
         self.verdicts().insert(mac.to_owned(), v)
+    }
+
+    /// Makes discovery ask the MDM through `client` when a session's cached
+    /// verdict is absent or expired (authentication time).
+    pub fn set_auth_client(&self, client: MdmClient) {
+        *self.auth_client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+    }
+
+    /// The client for authentication-time questions, if an enabled MDM is configured.
+    pub fn auth_client(&self) -> Option<MdmClient> {
+        self.auth_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The poller's status.

@@ -183,6 +183,69 @@ impl Poller {
         Ok(out)
     }
 
+    /// The verdict for the session `s` at authentication time (its discovery)
+    /// at `now`: a cached verdict within the cache expiration is used without
+    /// asking; otherwise the MDM is asked about this one device and the answer
+    /// cached (a changed verdict gets the CoA the poll would give it). When
+    /// asking fails, the cached verdict stays, however old: a device the MDM
+    /// last held non-compliant is not let through because the MDM is down.
+    pub async fn at_authentication(&self, s: &Session, now: Instant) -> Option<CachedVerdict> {
+        let settings = self.client.settings();
+        let cached = self.state.mdm.verdict(&s.mac);
+        if let Some(v) = &cached
+            && now.saturating_duration_since(v.fetched) < settings.cache_expiration
+        {
+            self.state.mdm.update_status(|st| st.auth_cache_hits += 1);
+            return cached;
+        }
+        let (kind, id) = identifier(&settings.identifiers, s)?;
+        let asked = async {
+            let info = self.client.server_info().await?;
+            self.client
+                .devices(&info, kind.query_criteria(), std::slice::from_ref(&id))
+                .await
+        }
+        .await;
+        let reply = match asked {
+            Ok(reply) => reply,
+            Err(f) => {
+                let advice = diagnose::advice(&f.error, settings);
+                tracing::warn!(mdm = %settings.name, url = %f.url, error = %f.error, diagnosis = %advice, session = %s.id, mac = %s.mac, "MDM not asked at authentication; the cached verdict, if any, stays");
+                self.state.mdm.update_status(|st| st.auth_errors += 1);
+                return cached;
+            }
+        };
+        let (verdict, reason) = reply
+            .devices
+            .iter()
+            .find(|d| d.id == id)
+            .map_or((Verdict::NotRegistered, None), |d| {
+                (d.verdict, d.reason.clone())
+            });
+        let fresh = CachedVerdict {
+            verdict,
+            reason: reason.clone(),
+            fetched: now,
+            fetched_at: now_rfc3339(),
+        };
+        let previous = self
+            .state
+            .mdm
+            .store(&s.mac, fresh.clone())
+            .map(|p| p.verdict);
+        tracing::info!(mdm = %settings.name, session = %s.id, mac = %s.mac, verdict = ?verdict, reason = reason.as_deref().unwrap_or(""), "MDM asked at authentication");
+        let coa = if previous != Some(verdict) {
+            self.coa_for(s, previous, verdict, reason.as_deref())
+        } else {
+            None
+        };
+        self.state.mdm.update_status(|st| {
+            st.auth_queries += 1;
+            st.coas += u64::from(coa.is_some());
+        });
+        Some(fresh)
+    }
+
     /// Applies the CoA a changed verdict calls for, if any.
     fn coa_for(
         &self,
