@@ -142,6 +142,9 @@ pub struct Assessment {
     pub requirements: Vec<RequirementOutcome>,
     /// How long the checks ran.
     pub evaluated_in: Duration,
+    /// The report reply's `reassessInterval`, as the PSN sent it: the
+    /// machine ignores one outside its bounds (docs/behaviour.md).
+    pub reassess_after: Option<Duration>,
 }
 
 /// Which request of the assessment failed.
@@ -247,6 +250,7 @@ pub async fn assess(
         status: result.status,
         requirements: outcomes,
         evaluated_in,
+        reassess_after: result.reassess_interval,
     })
 }
 

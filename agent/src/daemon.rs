@@ -324,14 +324,15 @@ impl<H: Hooks> Daemon<H> {
                 let transport = self.io.transport.clone();
                 let assessor = self.assessor.clone();
                 self.spawn(op, async move {
-                    let (result, evaluated_in) =
+                    let (result, evaluated_in, reassess_after) =
                         match assess::assess(&transport, &assessor, &psn, &session).await {
-                            Ok(a) => (Ok(a.status), a.evaluated_in),
+                            Ok(a) => (Ok(a.status), a.evaluated_in, a.reassess_after),
                             Err(e) => {
                                 tracing::warn!(session = %session, psn = %e.error.target, "{e}");
                                 (
                                     Err(TargetOutcome::new(e.error.target, e.error.outcome)),
                                     e.evaluated_in,
+                                    None,
                                 )
                             }
                         };
@@ -339,8 +340,7 @@ impl<H: Hooks> Daemon<H> {
                         op,
                         result,
                         evaluated_in,
-                        // The report reply's interval is not on the wire yet.
-                        reassess_after: None,
+                        reassess_after,
                     }
                 });
             }
