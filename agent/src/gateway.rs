@@ -23,11 +23,16 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::{Path, PathBuf};
 
+mod bsd;
 mod proc_net;
+
+#[cfg(target_os = "macos")]
+mod macos;
 
 #[cfg(test)]
 mod tests;
 
+pub use bsd::{RtmGetReply, parse_rtm_get_reply, rtm_get_default_request};
 pub use proc_net::{parse_if_inet6, parse_ipv4_routes, parse_ipv6_routes};
 
 /// One default gateway: the next hop of a default route, with the interface
@@ -129,22 +134,35 @@ pub enum GatewayError {
 /// The endpoint's default gateways: IPv4 first, then IPv6, each family
 /// ordered by route metric (lowest first), duplicates removed.
 pub fn default_gateways() -> Result<Vec<Gateway>, GatewayError> {
-    #[cfg(target_os = "linux")]
-    let found = default_gateways_from_proc(Path::new("/proc"));
-    #[cfg(target_os = "macos")]
-    let found = Err(GatewayError::Unsupported { os: "macOS" });
-    #[cfg(target_os = "windows")]
-    let found = Err(GatewayError::Unsupported { os: "Windows" });
-    #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
-    let found = Err(GatewayError::Unsupported {
-        os: std::env::consts::OS,
-    });
-    let found = found?;
+    let found = platform_gateways()?;
     tracing::debug!(
         gateways = %found.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         "default gateways"
     );
     Ok(found)
+}
+
+#[cfg(target_os = "linux")]
+fn platform_gateways() -> Result<Vec<Gateway>, GatewayError> {
+    default_gateways_from_proc(Path::new("/proc"))
+}
+
+#[cfg(target_os = "macos")]
+fn platform_gateways() -> Result<Vec<Gateway>, GatewayError> {
+    macos::default_gateways()
+}
+
+/// `GetIpForwardTable2` needs unsafe code, which this workspace forbids.
+#[cfg(target_os = "windows")]
+fn platform_gateways() -> Result<Vec<Gateway>, GatewayError> {
+    Err(GatewayError::Unsupported { os: "Windows" })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+fn platform_gateways() -> Result<Vec<Gateway>, GatewayError> {
+    Err(GatewayError::Unsupported {
+        os: std::env::consts::OS,
+    })
 }
 
 /// The default gateways from the Linux files under `proc` (normally

@@ -167,3 +167,128 @@ fn this_machine_s_table_parses() {
     // Whatever the CI machine's routes are, reading them works.
     default_gateways().unwrap();
 }
+
+// The macOS routing socket exchange, on bytes.
+
+const PID: i32 = 4242;
+
+/// A reply as the kernel writes it: our request's header with the flags,
+/// index and address mask of the route, then DST, GATEWAY, NETMASK, IFP.
+fn reply(flags: i32, index: u16, gateway: &[u8], seq: i32, errno: i32) -> Vec<u8> {
+    let mut msg = vec![0u8; bsd::RT_MSGHDR_LEN];
+    msg[2] = bsd::RTM_VERSION;
+    msg[3] = bsd::RTM_GET;
+    msg[4..6].copy_from_slice(&index.to_ne_bytes());
+    msg[8..12].copy_from_slice(&flags.to_ne_bytes());
+    let addrs = bsd::RTA_DST | bsd::RTA_GATEWAY | bsd::RTA_NETMASK | bsd::RTA_IFP;
+    msg[12..16].copy_from_slice(&addrs.to_ne_bytes());
+    msg[16..20].copy_from_slice(&PID.to_ne_bytes());
+    msg[20..24].copy_from_slice(&seq.to_ne_bytes());
+    msg[24..28].copy_from_slice(&errno.to_ne_bytes());
+    // DST 0.0.0.0
+    msg.extend_from_slice(&[16, bsd::AF_INET, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    msg.extend_from_slice(gateway);
+    while msg.len() % 4 != 0 {
+        msg.push(0);
+    }
+    // NETMASK: zero length.
+    msg.extend_from_slice(&[0, 0, 0, 0]);
+    // IFP: sockaddr_dl "en0".
+    let mut dl = [0u8; 20];
+    dl[0] = 20;
+    dl[1] = bsd::AF_LINK;
+    dl[2..4].copy_from_slice(&index.to_ne_bytes());
+    dl[5] = 3;
+    dl[8..11].copy_from_slice(b"en0");
+    msg.extend_from_slice(&dl);
+    let len = msg.len() as u16;
+    msg[0..2].copy_from_slice(&len.to_ne_bytes());
+    msg
+}
+
+fn sin(a: [u8; 4]) -> Vec<u8> {
+    let mut sa = vec![16, bsd::AF_INET, 0, 0];
+    sa.extend_from_slice(&a);
+    sa.extend_from_slice(&[0; 8]);
+    sa
+}
+
+const UP_GW: i32 = bsd::RTF_UP | bsd::RTF_GATEWAY;
+
+#[test]
+fn the_request_asks_for_the_exact_default_route_and_its_interface() {
+    let req = rtm_get_default_request(false, PID, 7);
+    assert_eq!(usize::from(u16::from_ne_bytes([req[0], req[1]])), req.len());
+    assert_eq!(req.len(), bsd::RT_MSGHDR_LEN + 16 + 4 + 20);
+    assert_eq!((req[2], req[3]), (bsd::RTM_VERSION, bsd::RTM_GET));
+    let addrs = i32::from_ne_bytes(req[12..16].try_into().unwrap());
+    assert_eq!(addrs, bsd::RTA_DST | bsd::RTA_NETMASK | bsd::RTA_IFP);
+    assert_eq!(i32::from_ne_bytes(req[16..20].try_into().unwrap()), PID);
+    assert_eq!(i32::from_ne_bytes(req[20..24].try_into().unwrap()), 7);
+    // The netmask is the zero-length sockaddr: /0 exactly, not a VPN's 0/1.
+    assert_eq!(
+        &req[bsd::RT_MSGHDR_LEN + 16..bsd::RT_MSGHDR_LEN + 20],
+        &[0, 0, 0, 0]
+    );
+    let v6 = rtm_get_default_request(true, PID, 8);
+    assert_eq!(v6.len(), bsd::RT_MSGHDR_LEN + 28 + 4 + 20);
+    assert_eq!(v6[bsd::RT_MSGHDR_LEN + 1], bsd::AF_INET6);
+}
+
+#[test]
+fn an_ipv4_gateway_reply_parses() {
+    let msg = reply(UP_GW, 4, &sin([192, 168, 1, 1]), 1, 0);
+    assert_eq!(
+        parse_rtm_get_reply(&msg, PID, 1),
+        RtmGetReply::Gateway(Gateway {
+            addr: v4(192, 168, 1, 1),
+            interface: "en0".into(),
+            scope_id: 4,
+            metric: 0,
+        })
+    );
+}
+
+#[test]
+fn a_link_local_ipv6_gateway_loses_its_embedded_scope() {
+    let mut sa = vec![28, bsd::AF_INET6, 0, 0, 0, 0, 0, 0];
+    // fe80:0004::1 — the KAME-embedded index 4.
+    sa.extend_from_slice(&[0xfe, 0x80, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    sa.extend_from_slice(&[0, 0, 0, 0]);
+    let RtmGetReply::Gateway(gw) = parse_rtm_get_reply(&reply(UP_GW, 4, &sa, 2, 0), PID, 2) else {
+        panic!("expected a gateway");
+    };
+    assert_eq!(gw.addr.to_string(), "fe80::1");
+    assert_eq!(gw.socket_addr(80).to_string(), "[fe80::1%4]:80");
+}
+
+#[test]
+fn other_messages_errors_and_on_link_routes_are_told_apart() {
+    let ours = reply(UP_GW, 4, &sin([10, 0, 0, 1]), 1, 0);
+    assert_eq!(parse_rtm_get_reply(&ours, PID + 1, 1), RtmGetReply::NotOurs);
+    assert_eq!(parse_rtm_get_reply(&ours, PID, 2), RtmGetReply::NotOurs);
+    assert_eq!(
+        parse_rtm_get_reply(&ours[..50], PID, 1),
+        RtmGetReply::NotOurs
+    );
+    assert_eq!(
+        parse_rtm_get_reply(&reply(UP_GW, 4, &sin([10, 0, 0, 1]), 1, 3), PID, 1),
+        RtmGetReply::Errno(3)
+    );
+    // An on-link default: the "gateway" is the interface's link sockaddr.
+    let mut link = [0u8; 20];
+    link[0] = 20;
+    link[1] = bsd::AF_LINK;
+    assert_eq!(
+        parse_rtm_get_reply(&reply(bsd::RTF_UP, 4, &link, 1, 0), PID, 1),
+        RtmGetReply::NoGateway
+    );
+    assert_eq!(
+        parse_rtm_get_reply(
+            &reply(UP_GW | bsd::RTF_REJECT, 4, &sin([10, 0, 0, 1]), 1, 0),
+            PID,
+            1
+        ),
+        RtmGetReply::NoGateway
+    );
+}
