@@ -188,7 +188,7 @@ fn reply(flags: i32, index: u16, gateway: &[u8], seq: i32, errno: i32) -> Vec<u8
     // DST 0.0.0.0
     msg.extend_from_slice(&[16, bsd::AF_INET, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     msg.extend_from_slice(gateway);
-    while msg.len() % 4 != 0 {
+    while !msg.len().is_multiple_of(4) {
         msg.push(0);
     }
     // NETMASK: zero length.
