@@ -22,6 +22,8 @@ pub mod timing;
 pub mod assess;
 pub mod daemon;
 pub mod discovery;
+pub mod gateway;
+pub mod nad_hop;
 pub mod probe;
 pub mod transport;
 
