@@ -2,7 +2,7 @@
 //! until a PSN answers with the endpoint's session.
 //!
 //! The order, the ServerNameRules filtering and the backoff between attempts
-//! are the core's ([`crate::targets::discovery_targets`],
+//! are the core's ([`crate::targets::discovery_stages`],
 //! [`crate::timing::Backoff`]); this driver only walks the list it is given,
 //! one target at a time (discovery is not latency-critical, and asking the
 //! preferred PSN first is the point of the order), and logs every target that
