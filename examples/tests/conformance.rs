@@ -156,14 +156,7 @@ async fn report_decisions_follow_mandatory_requirements() {
         let mac = format!("02:00:00:00:00:{i:02x}");
         let d = c.discover(lab.disc("psn1"), &mac).await;
         let id = d.session.as_str();
-        assert_eq!(
-            c.requirements(lab.disc("psn1"), id).await.status,
-            StatusCode::OK
-        );
-        let rep = c
-            .report(lab.disc("psn1"), id, &report_xml(id, results))
-            .await;
-        assert_eq!(rep.status, StatusCode::OK);
+        let rep = c.assess(lab.disc("psn1"), id, results).await;
         assert_eq!(
             PostureResult::from_xml(&rep.body).unwrap().status,
             *expected,

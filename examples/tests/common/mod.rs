@@ -252,6 +252,20 @@ impl Client {
         .unwrap()
     }
 
+    /// Discovery for `mac`; returns the session id the PSN assigned.
+    pub async fn discover_id(&self, addr: SocketAddr, mac: &str) -> String {
+        self.discover(addr, mac).await.session.to_string()
+    }
+
+    /// Requirements then a report of `results` for session `id`, both of
+    /// which must be answered 200; returns the report's reply.
+    pub async fn assess(&self, addr: SocketAddr, id: &str, results: &[(&str, bool)]) -> Reply {
+        assert_eq!(self.requirements(addr, id).await.status, StatusCode::OK);
+        let r = self.report(addr, id, &report_xml(id, results)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r
+    }
+
     pub async fn probe(&self, addr: SocketAddr, id: &str) -> Reply {
         self.get(
             addr,
