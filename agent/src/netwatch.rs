@@ -164,6 +164,55 @@ pub enum NetChangeKind {
     EventsLost,
 }
 
+impl NetChangeKind {
+    /// [`NetChangeKind::LinkUp`] when `up` (the link is up and running), else
+    /// [`NetChangeKind::LinkDown`].
+    #[cfg_attr(
+        not(any(target_os = "linux", target_os = "macos", test)),
+        allow(dead_code)
+    )]
+    fn link(up: bool) -> NetChangeKind {
+        if up {
+            NetChangeKind::LinkUp
+        } else {
+            NetChangeKind::LinkDown
+        }
+    }
+
+    /// [`NetChangeKind::AddressAdded`] when `added`, else
+    /// [`NetChangeKind::AddressRemoved`]: both OS readers learn which from the
+    /// message type.
+    #[cfg_attr(
+        not(any(target_os = "linux", target_os = "macos", test)),
+        allow(dead_code)
+    )]
+    fn address(added: bool, addr: IpAddr, prefix_len: u8, temporary: bool) -> NetChangeKind {
+        if added {
+            NetChangeKind::AddressAdded {
+                addr,
+                prefix_len,
+                temporary,
+            }
+        } else {
+            NetChangeKind::AddressRemoved {
+                addr,
+                prefix_len,
+                temporary,
+            }
+        }
+    }
+}
+
+/// How the OS readers turn a failed system call on the watcher's socket
+/// (step `what`) into an error.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn socket_err<E: Into<std::io::Error>>(what: &'static str) -> impl FnOnce(E) -> NetWatchError {
+    move |e| NetWatchError::Socket {
+        what,
+        source: e.into(),
+    }
+}
+
 /// One change of the endpoint's network, as the OS reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetChange {
@@ -176,6 +225,18 @@ pub struct NetChange {
 }
 
 impl NetChange {
+    /// A change of `kind` on the interface with kernel index `index`.
+    #[cfg_attr(
+        not(any(target_os = "linux", target_os = "macos", test)),
+        allow(dead_code)
+    )]
+    fn on_interface(kind: NetChangeKind, index: u32, name: Option<String>) -> NetChange {
+        NetChange {
+            kind,
+            interface: Some(Interface { index, name }),
+        }
+    }
+
     /// True when this change may have moved the endpoint to another network,
     /// so discovery should start again (once the network is quiet): the
     /// default route, the endpoint's own addresses, a link going down, a

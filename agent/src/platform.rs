@@ -4,3 +4,4 @@
 //! that says what to configure instead.
 
 pub mod mac;
+pub(crate) mod route_msg;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
-use common::{ALL_PASS, Lab, MAC, report_xml, snapshot};
+use common::{ALL_PASS, Lab, MAC, compliant_session, report_xml, snapshot};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Frame;
@@ -14,14 +14,7 @@ use serde_json::{Value, json};
 /// A lab with one Compliant session; returns (lab, session id).
 async fn lab_with_session() -> (Lab, String) {
     let lab = Lab::start(&["psn1"]).await;
-    let c = lab.client();
-    let d = c.discover(lab.disc("psn1"), MAC).await;
-    let id = d.session.as_str().to_owned();
-    c.requirements(lab.disc("psn1"), &id).await;
-    let r = c
-        .report(lab.disc("psn1"), &id, &report_xml(&id, ALL_PASS))
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
+    let id = compliant_session(&lab, &lab.client(), MAC).await;
     (lab, id)
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ALL_PASS, Client, Lab, MAC, report_xml};
+use common::{ALL_PASS, Client, Lab, MAC, compliant_session, report_xml};
 use http::{Method, StatusCode};
 use posture_protocol::{PostureResult, PostureStatus, PostureStatusReply, Requirements};
 use serde_json::{Value, json};
@@ -156,14 +156,7 @@ async fn report_decisions_follow_mandatory_requirements() {
         let mac = format!("02:00:00:00:00:{i:02x}");
         let d = c.discover(lab.disc("psn1"), &mac).await;
         let id = d.session.as_str();
-        assert_eq!(
-            c.requirements(lab.disc("psn1"), id).await.status,
-            StatusCode::OK
-        );
-        let rep = c
-            .report(lab.disc("psn1"), id, &report_xml(id, results))
-            .await;
-        assert_eq!(rep.status, StatusCode::OK);
+        let rep = c.assess(lab.disc("psn1"), id, results).await;
         assert_eq!(
             PostureResult::from_xml(&rep.body).unwrap().status,
             *expected,
@@ -345,10 +338,7 @@ async fn unknown_paths_wrong_ports_and_methods() {
 }
 
 async fn set_fault(lab: &Lab, node: &str, body: Value) {
-    lab.admin
-        .ok(Method::POST, &format!("/nodes/{node}/fault"), Some(body))
-        .await
-        .unwrap();
+    lab.post(&format!("/nodes/{node}/fault"), body).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,18 +428,7 @@ async fn fault_modes() {
 
 /// Makes `source` the endpoint address of a Compliant session.
 async fn compliant_endpoint(lab: &Lab, source: &str, mac: &str) -> String {
-    let c = lab.client().source(source);
-    let d = c.discover(lab.disc("psn1"), mac).await;
-    let id = d.session.as_str().to_owned();
-    c.requirements(lab.disc("psn1"), &id).await;
-    let r = c
-        .report(lab.disc("psn1"), &id, &report_xml(&id, ALL_PASS))
-        .await;
-    assert_eq!(
-        PostureResult::from_xml(&r.body).unwrap().status,
-        PostureStatus::Compliant
-    );
-    id
+    compliant_session(lab, &lab.client().source(source), mac).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ALL_PASS, Lab, MAC, report_xml};
+use common::{ALL_PASS, Lab, MAC, Reply, compliant_session, report_xml};
 use http::{Method, StatusCode};
 use posture_protocol::{PostureResult, PostureStatus};
 use serde_json::json;
@@ -16,38 +16,23 @@ use serde_json::json;
 /// Discovery, requirements and an all-pass report from `source`: the session
 /// is Compliant (the moment the dACL lag starts from).
 async fn compliant_endpoint(lab: &Lab, source: &str) -> String {
-    let c = lab.client().source(source);
+    compliant_session(lab, &lab.client().source(source), MAC).await
+}
+
+/// The reply to an all-pass report of a freshly discovered session.
+async fn all_pass_report(lab: &Lab) -> Reply {
+    let c = lab.client();
     let d = c.discover(lab.disc("psn1"), MAC).await;
-    let id = d.session.as_str().to_owned();
-    c.requirements(lab.disc("psn1"), &id).await;
-    let r = c
-        .report(lab.disc("psn1"), &id, &report_xml(&id, ALL_PASS))
-        .await;
-    assert_eq!(
-        PostureResult::from_xml(&r.body).unwrap().status,
-        PostureStatus::Compliant
-    );
-    id
+    let id = d.session.as_str();
+    c.report(lab.disc("psn1"), id, &report_xml(id, ALL_PASS))
+        .await
 }
 
 async fn set_dacl(lab: &Lab, mode: &str, lag_ms: u64) {
-    lab.admin
-        .ok(
-            Method::POST,
-            "/nodes/psn1/dacl",
-            Some(json!({ "mode": mode })),
-        )
-        .await
-        .unwrap();
+    lab.dacl("psn1", mode).await;
     let node = lab
-        .admin
-        .ok(
-            Method::POST,
-            "/nodes/psn1/dacl-lag",
-            Some(json!({ "lag_ms": lag_ms })),
-        )
-        .await
-        .unwrap();
+        .post("/nodes/psn1/dacl-lag", json!({ "lag_ms": lag_ms }))
+        .await;
     assert_eq!(node["dacl_lag_ms"], lag_ms);
 }
 
@@ -141,26 +126,10 @@ async fn without_a_dacl_the_confirmation_raises_the_alarm_naming_the_psn_and_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dacl_lag_is_bounded_and_shown_per_node() {
     let lab = Lab::start(&["psn1"]).await;
-    let e = lab
-        .admin
-        .call(
-            Method::POST,
-            "/nodes/psn1/dacl-lag",
-            Some(json!({ "lag_ms": 600_001 })),
-        )
-        .await
-        .unwrap();
-    assert_eq!(e.0, StatusCode::BAD_REQUEST);
-    let e = lab
-        .admin
-        .call(
-            Method::POST,
-            "/nodes/psn1/dacl-lag",
-            Some(json!({ "lag": 5 })),
-        )
-        .await
-        .unwrap();
-    assert_eq!(e.0, StatusCode::BAD_REQUEST);
+    for body in [json!({ "lag_ms": 600_001 }), json!({ "lag": 5 })] {
+        let status = lab.post_status("/nodes/psn1/dacl-lag", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
     let nodes = lab.admin.ok(Method::GET, "/nodes", None).await.unwrap();
     assert_eq!(nodes[0]["dacl_lag_ms"], 0);
 }
@@ -168,12 +137,7 @@ async fn dacl_lag_is_bounded_and_shown_per_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_sets_the_reassessment_interval_of_the_report_reply() {
     let plain = Lab::start(&["psn1"]).await;
-    let c = plain.client();
-    let d = c.discover(plain.disc("psn1"), MAC).await;
-    let id = d.session.as_str();
-    let r = c
-        .report(plain.disc("psn1"), id, &report_xml(id, ALL_PASS))
-        .await;
+    let r = all_pass_report(&plain).await;
     assert!(!r.text().contains("reassessInterval"), "off by default");
     assert_eq!(
         PostureResult::from_xml(&r.body).unwrap().reassess_interval,
@@ -184,12 +148,7 @@ async fn the_policy_sets_the_reassessment_interval_of_the_report_reply() {
         c.policy.reassess_interval_secs = Some(3600);
     })
     .await;
-    let c = pra.client();
-    let d = c.discover(pra.disc("psn1"), MAC).await;
-    let id = d.session.as_str();
-    let r = c
-        .report(pra.disc("psn1"), id, &report_xml(id, ALL_PASS))
-        .await;
+    let r = all_pass_report(&pra).await;
     let result = PostureResult::from_xml(&r.body).unwrap();
     assert_eq!(result.reassess_interval, Some(Duration::from_secs(3600)));
     assert_eq!(result.status, PostureStatus::Compliant);

@@ -11,7 +11,7 @@ mod mdm_support;
 
 use std::time::Duration;
 
-use common::{ALL_PASS, Lab, report_xml};
+use common::{ALL_PASS, Lab, report_all_pass, report_xml};
 use mdm_support::{MdmLab, device};
 use posture_protocol::{PostureResult, PostureStatus};
 use psn_lab::mdm::Verdict;
@@ -79,14 +79,7 @@ async fn a_cached_verdict_within_its_expiration_is_used_without_asking() {
         lab.lab.state.mdm.verdict(MAC).unwrap().verdict,
         Verdict::Compliant
     );
-    let id = d.session.as_str();
-    let r = c
-        .report(lab.disc("psn1"), id, &report_xml(id, ALL_PASS))
-        .await;
-    assert_eq!(
-        PostureResult::from_xml(&r.body).unwrap().status,
-        PostureStatus::Compliant
-    );
+    report_all_pass(&lab, &c, d.session.as_str()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use common::{ALL_PASS, Lab, MAC, report_xml};
+use common::{ALL_PASS, Client, Lab, MAC, Reply, report_xml};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use posture_protocol::{PostureStatus, PostureStatusReply};
@@ -74,6 +74,15 @@ fn refusals(id: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A one-node lab, with the log captured, and clients from addresses `a`
+/// and `b`.
+async fn lab_and_clients(a: &str, b: &str) -> (Lab, Client, Client) {
+    log_buffer();
+    let lab = Lab::start(&["psn1"]).await;
+    let (from_a, from_b) = (lab.client().source(a), lab.client().source(b));
+    (lab, from_a, from_b)
+}
+
 async fn session(lab: &Lab, id: &str) -> Value {
     lab.admin
         .ok(Method::GET, &format!("/sessions/{id}"), None)
@@ -88,25 +97,11 @@ async fn binding_refused(lab: &Lab) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requirements_report_and_probe_from_another_address_are_refused_and_logged() {
-    log_buffer();
-    let lab = Lab::start(&["psn1"]).await;
-    let owner = lab.client().source("127.0.0.1");
-    let other = lab.client().source("127.0.0.2");
-    let id = owner
-        .discover(lab.disc("psn1"), MAC)
-        .await
-        .session
-        .to_string();
+    let (lab, owner, other) = lab_and_clients("127.0.0.1", "127.0.0.2").await;
+    let id = owner.discover_id(lab.disc("psn1"), MAC).await;
     let id = id.as_str();
     // The endpoint's own assessment: it is Compliant.
-    assert_eq!(
-        owner.requirements(lab.disc("psn1"), id).await.status,
-        StatusCode::OK
-    );
-    let r = owner
-        .report(lab.disc("psn1"), id, &report_xml(id, ALL_PASS))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    owner.assess(lab.disc("psn1"), id, ALL_PASS).await;
     let before = session(&lab, id).await;
     assert_eq!(before["status"], "Compliant");
     assert_eq!(before["endpoint"], "127.0.0.1");
@@ -175,16 +170,9 @@ async fn requirements_report_and_probe_from_another_address_are_refused_and_logg
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rediscovery_from_a_new_address_rebinds_the_session() {
-    log_buffer();
-    let lab = Lab::start(&["psn1"]).await;
-    let first = lab.client().source("127.0.0.3");
-    let roamed = lab.client().source("127.0.0.4");
+    let (lab, first, roamed) = lab_and_clients("127.0.0.3", "127.0.0.4").await;
     let mac = "02:00:5e:10:00:04";
-    let id = first
-        .discover(lab.disc("psn1"), mac)
-        .await
-        .session
-        .to_string();
+    let id = first.discover_id(lab.disc("psn1"), mac).await;
     let id = id.as_str();
     assert_eq!(
         roamed.probe(lab.sync("psn1"), id).await.status,
@@ -224,50 +212,30 @@ async fn a_seeded_session_is_bound_by_its_address_or_its_first_request() {
     let lab = Lab::start(&["psn1"]).await;
     // Seeded with an address: bound from the start.
     let bound = lab
-        .admin
-        .ok(
-            Method::POST,
+        .post(
             "/sessions",
-            Some(
-                json!({"mac": "02:00:5e:10:00:05", "status": "Compliant", "endpoint": "127.0.0.5"}),
-            ),
+            json!({"mac": "02:00:5e:10:00:05", "status": "Compliant", "endpoint": "127.0.0.5"}),
         )
-        .await
-        .unwrap();
-    let bound = bound["id"].as_str().unwrap();
-    let r = lab
-        .client()
-        .source("127.0.0.6")
-        .probe(lab.sync("psn1"), bound)
         .await;
+    let bound = bound["id"].as_str().unwrap();
+    let r = probe_from(&lab, "127.0.0.6", bound).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert_eq!(
-        lab.client()
-            .source("127.0.0.5")
-            .probe(lab.sync("psn1"), bound)
-            .await
-            .status,
+        probe_from(&lab, "127.0.0.5", bound).await.status,
         StatusCode::OK
     );
 
     // Seeded without an address: its first request binds it.
     let open = lab
-        .admin
-        .ok(
-            Method::POST,
+        .post(
             "/sessions",
-            Some(json!({"mac": "02:00:5e:10:00:07", "status": "Unknown"})),
+            json!({"mac": "02:00:5e:10:00:07", "status": "Unknown"}),
         )
-        .await
-        .unwrap();
+        .await;
     let open = open["id"].as_str().unwrap();
     assert_eq!(open_endpoint(&lab, open).await, Value::Null);
     assert_eq!(
-        lab.client()
-            .source("127.0.0.7")
-            .probe(lab.sync("psn1"), open)
-            .await
-            .status,
+        probe_from(&lab, "127.0.0.7", open).await.status,
         StatusCode::OK
     );
     assert_eq!(open_endpoint(&lab, open).await, "127.0.0.7");
@@ -275,13 +243,17 @@ async fn a_seeded_session_is_bound_by_its_address_or_its_first_request() {
     let file = lab.sessions_dir().join("02-00-5e-10-00-07.json");
     let stored: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     assert_eq!(stored["endpoint"], "127.0.0.7");
-    let r = lab
-        .client()
-        .source("127.0.0.8")
-        .probe(lab.sync("psn1"), open)
-        .await;
+    let r = probe_from(&lab, "127.0.0.8", open).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert_eq!(refusals(open).len(), 1);
+}
+
+/// The reply to a probe of session `id` on psn1 from address `source`.
+async fn probe_from(lab: &Lab, source: &str, id: &str) -> Reply {
+    lab.client()
+        .source(source)
+        .probe(lab.sync("psn1"), id)
+        .await
 }
 
 async fn open_endpoint(lab: &Lab, id: &str) -> Value {

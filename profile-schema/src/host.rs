@@ -107,14 +107,7 @@ impl Host {
     /// Reads a host alone (no port): a DNS name, an IPv4 address, or an IPv6
     /// address with or without brackets. Surrounding white space is ignored.
     pub fn parse(text: &str) -> Result<Host, HostError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(HostError::Empty);
-        }
-        let invalid = |problem| HostError::Invalid {
-            entry: text.to_owned(),
-            problem,
-        };
+        let (text, invalid) = entry(text)?;
         let host = if let Some(rest) = text.strip_prefix('[') {
             let Some((addr, after)) = rest.split_once(']') else {
                 return Err(invalid(HostProblem::UnclosedBracket));
@@ -318,14 +311,7 @@ impl HostPort {
     /// `default_port` applies when no port is given. The error says what is
     /// wrong with the entry.
     pub fn parse(text: &str, default_port: u16) -> Result<HostPort, HostError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(HostError::Empty);
-        }
-        let invalid = |problem| HostError::Invalid {
-            entry: text.to_owned(),
-            problem,
-        };
+        let (text, invalid) = entry(text)?;
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let Some((addr, after)) = rest.split_once(']') else {
                 return Err(invalid(HostProblem::UnclosedBracket));
@@ -358,6 +344,20 @@ impl HostPort {
         }
         Ok(HostPort::new(Host::checked(host), port))
     }
+}
+
+/// The entry without surrounding white space (an empty one is an error),
+/// and how to report a problem with it: both parsers name the whole entry.
+fn entry(text: &str) -> Result<(&str, impl Fn(HostProblem) -> HostError + Copy + '_), HostError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(HostError::Empty);
+    }
+    let invalid = move |problem| HostError::Invalid {
+        entry: text.to_owned(),
+        problem,
+    };
+    Ok((text, invalid))
 }
 
 fn parse_port(p: &str) -> Result<u16, HostProblem> {

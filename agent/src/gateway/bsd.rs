@@ -7,13 +7,15 @@
 //! bit of `rtm_addrs`, in bit order, each padded to 4 bytes; a sockaddr of
 //! length 0 takes 4 bytes and means "all zeros" (the default route's mask).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::Gateway;
+pub(super) use crate::platform::route_msg::{
+    AF_INET, AF_INET6, AF_LINK, RT_MSGHDR_LEN, RTM_VERSION,
+};
+use crate::platform::route_msg::{i32_at, u16_at};
 
-pub(super) const RTM_VERSION: u8 = 5;
 pub(super) const RTM_GET: u8 = 0x4;
-pub(super) const RT_MSGHDR_LEN: usize = 92;
 pub(super) const OFF_INDEX: usize = 4;
 pub(super) const OFF_FLAGS: usize = 8;
 pub(super) const OFF_ADDRS: usize = 12;
@@ -30,10 +32,6 @@ pub(super) const RTF_UP: i32 = 0x1;
 pub(super) const RTF_GATEWAY: i32 = 0x2;
 pub(super) const RTF_REJECT: i32 = 0x8;
 pub(super) const RTF_BLACKHOLE: i32 = 0x1000;
-
-pub(super) const AF_INET: u8 = 2;
-pub(super) const AF_LINK: u8 = 18;
-pub(super) const AF_INET6: u8 = 30;
 
 pub(super) const SOCKADDR_IN_LEN: usize = 16;
 pub(super) const SOCKADDR_IN6_LEN: usize = 28;
@@ -86,14 +84,6 @@ pub enum RtmGetReply {
     NoGateway,
     /// The kernel answered with this errno (`ESRCH`: no default route).
     Errno(i32),
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-    Some(i32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// Parses one message `msg` (one read of the routing socket) as the reply
@@ -159,24 +149,8 @@ fn parse(msg: &[u8], pid: i32, seq: i32) -> Option<RtmGetReply> {
 }
 
 /// The IP address in a `sockaddr_in`/`sockaddr_in6`; `None` for a link
-/// sockaddr (an on-link route's "gateway").
+/// sockaddr (an on-link route's "gateway") or the unspecified IPv6 address.
 fn ip_of(sa: &[u8]) -> Option<IpAddr> {
-    match *sa.get(1)? {
-        AF_INET => {
-            let b: [u8; 4] = sa.get(4..8)?.try_into().ok()?;
-            Some(IpAddr::V4(Ipv4Addr::from(b)))
-        }
-        AF_INET6 => {
-            let mut b: [u8; 16] = sa.get(8..24)?.try_into().ok()?;
-            // The kernel embeds a link-local address's scope (the interface
-            // index) in its second 16-bit word (KAME); not part of the address.
-            if b[0] == 0xfe && (b[1] & 0xc0) == 0x80 {
-                b[2] = 0;
-                b[3] = 0;
-            }
-            let v6 = Ipv6Addr::from(b);
-            (!v6.is_unspecified()).then_some(IpAddr::V6(v6))
-        }
-        _ => None,
-    }
+    crate::platform::route_msg::ip_of(sa)
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.is_unspecified()))
 }

@@ -150,6 +150,14 @@ pub fn stage_action(s: &Step) -> Option<(OpId, Stage, bool, Vec<HostPort>)> {
     })
 }
 
+/// The targets of the discovery stage `s` started, which must be `stage`,
+/// asking the gateway exactly when `gateway`.
+pub fn started_stage(s: &Step, stage: Stage, gateway: bool) -> Vec<HostPort> {
+    let (_, started, asks_gateway, targets) = stage_action(s).expect("a discovery stage started");
+    assert_eq!((started, asks_gateway), (stage, gateway));
+    targets
+}
+
 /// The probe round `s` started, if any: its id and targets.
 pub fn round_action(s: &Step) -> Option<(OpId, Vec<HostPort>)> {
     s.actions.iter().find_map(|a| match a {
@@ -179,6 +187,14 @@ impl Driver {
     /// A fresh agent with no remembered PSN and jitter seed 42, at time zero.
     pub fn new() -> Driver {
         Driver::with_state(State::new(Vec::new(), 42))
+    }
+
+    /// A fresh agent (as [`Driver::new`]) that has applied a profile with
+    /// `settings`, and that first step.
+    pub fn with_profile(settings: Settings) -> (Driver, Step) {
+        let mut d = Driver::new();
+        let s = d.profile(settings);
+        (d, s)
     }
 
     /// Drives `state`, at time zero.

@@ -44,8 +44,7 @@ fn a_profile_starts_discovery_in_target_order() {
     let s = d.profile(st);
     // Stage 1 (in parallel): the last PSN and the DiscoveryHost; stage 2
     // (in order): the CallHomeList.
-    let (_, stage, gateway, targets) = stage_action(&s).unwrap();
-    assert_eq!((stage, gateway), (Stage::One, false));
+    let targets = started_stage(&s, Stage::One, false);
     assert_eq!(
         targets,
         [hp("psn2.lab.test", 8443), hp("ise.lab.test", 8443)]
@@ -55,8 +54,7 @@ fn a_profile_starts_discovery_in_target_order() {
     assert_eq!((t.from, t.to), (PhaseName::Idle, PhaseName::Discovering));
     assert_eq!(t.reason, Reason::ProfileApplied);
     let two = d.fail_discovery(&s, all_refused(&targets));
-    let (_, stage, gateway, targets) = stage_action(&two).unwrap();
-    assert_eq!((stage, gateway), (Stage::Two, false));
+    let targets = started_stage(&two, Stage::Two, false);
     assert_eq!(targets, [hp("psn1.lab.test", 8443)]);
 }
 
@@ -82,8 +80,7 @@ fn no_discovery_target_keeps_the_agent_idle_and_says_why() {
 
 #[test]
 fn failed_discovery_backs_off_exponentially_capped_at_the_interval() {
-    let mut d = Driver::new();
-    let mut s = d.profile(settings(Some(10)));
+    let (mut d, mut s) = Driver::with_profile(settings(Some(10)));
     let mut delays = Vec::new();
     for _ in 0..7 {
         let (_, targets) = discovery_action(&s);
@@ -107,8 +104,7 @@ fn failed_discovery_backs_off_exponentially_capped_at_the_interval() {
 
 #[test]
 fn backoff_is_capped_at_60_seconds_when_sync_is_disabled() {
-    let mut d = Driver::new();
-    let mut s = d.profile(settings(None));
+    let (mut d, mut s) = Driver::with_profile(settings(None));
     let mut last = Duration::ZERO;
     for _ in 0..10 {
         let failed = d.fail_discovery(&s, vec![]);
@@ -124,8 +120,7 @@ fn backoff_is_capped_at_60_seconds_when_sync_is_disabled() {
 /// Now a PSN is remembered only once an assessment with it completed.
 #[test]
 fn discovery_starts_the_assessment_on_the_discovery_port_and_persists_only_after_it() {
-    let mut d = Driver::new();
-    let s = d.profile(settings(Some(60)));
+    let (mut d, s) = Driver::with_profile(settings(Some(60)));
     let s = d.discover(
         &s,
         hp("ise.lab.test", 9443),
@@ -497,8 +492,7 @@ fn no_allowed_probe_target_skips_the_round_with_a_warning() {
 
 #[test]
 fn a_profile_change_while_discovering_applies_to_the_next_attempt() {
-    let mut d = Driver::new();
-    let s = d.profile(settings(Some(60)));
+    let (mut d, s) = Driver::with_profile(settings(Some(60)));
     let mut st = settings(Some(60));
     st.discovery_host = Some(hp("ise2.lab.test", 8443));
     let changed = d.profile(st);
@@ -607,8 +601,7 @@ fn refuse_discovery(d: &mut Driver, s: &Step) -> (Step, Step) {
 
 #[test]
 fn discovery_failing_asks_for_one_bundle_at_the_threshold_and_not_before() {
-    let mut d = Driver::new();
-    let mut s = d.profile(settings(None));
+    let (mut d, mut s) = Driver::with_profile(settings(None));
     let mut bundles = Vec::new();
     for n in 1..=DISCOVERY_FAILURES_FOR_BUNDLE + 5 {
         let (failed, retry) = refuse_discovery(&mut d, &s);
@@ -652,8 +645,7 @@ fn discovery_failing_asks_for_one_bundle_at_the_threshold_and_not_before() {
 
 #[test]
 fn a_successful_discovery_ends_the_episode_and_the_next_one_may_bundle_again() {
-    let mut d = Driver::new();
-    let mut s = d.profile(settings(Some(1)));
+    let (mut d, mut s) = Driver::with_profile(settings(Some(1)));
     let mut total = 0;
     for _ in 0..DISCOVERY_FAILURES_FOR_BUNDLE {
         let (failed, retry) = refuse_discovery(&mut d, &s);
@@ -802,8 +794,7 @@ fn results_with_unknown_ids_are_stale_in_every_phase() {
 
 #[test]
 fn a_result_for_the_right_id_but_the_wrong_kind_is_stale() {
-    let mut d = Driver::new();
-    let s = d.profile(settings(Some(60)));
+    let (mut d, s) = Driver::with_profile(settings(Some(60)));
     let (op, _) = discovery_action(&s);
     // The discovery's id used for an assessment result or a timer.
     assert!(
@@ -1175,8 +1166,7 @@ fn random_sequences_explore_known_restarts_and_sync_stopped() {
 /// endpoint spend; a cheap CoA is never delayed.
 #[test]
 fn reassessments_a_server_provokes_are_rate_limited_by_their_cost() {
-    let mut d = Driver::new();
-    let mut s = d.profile(settings(Some(5)));
+    let (mut d, mut s) = Driver::with_profile(settings(Some(5)));
     let mut waits = Vec::new();
     for _ in 0..8 {
         let found = d.answer_discovery(&s, PostureStatus::Unknown);

@@ -44,8 +44,7 @@ fn stage_one_asks_the_gateway_with_the_last_psn_and_the_discovery_host() {
         1,
     ));
     let s = d.profile(roaming(5));
-    let (_, stage, gateway, targets) = stage_action(&s).unwrap();
-    assert_eq!((stage, gateway), (Stage::One, true));
+    let targets = started_stage(&s, Stage::One, true);
     assert_eq!(
         targets,
         [hp("psn2.lab.test", 8443), hp("ise.lab.test", 8443)]
@@ -56,8 +55,7 @@ fn stage_one_asks_the_gateway_with_the_last_psn_and_the_discovery_host() {
         timer_action(&two).is_none(),
         "no backoff between the stages"
     );
-    let (_, stage, gateway, targets) = stage_action(&two).unwrap();
-    assert_eq!((stage, gateway), (Stage::Two, false));
+    let targets = started_stage(&two, Stage::Two, false);
     assert_eq!(
         targets,
         [
@@ -121,8 +119,7 @@ fn an_empty_stage_one_is_skipped() {
     st.discovery_host = None;
     st.call_home_list = vec![hp("psn1.lab.test", 8443)];
     let s = d.profile(st);
-    let (_, stage, gateway, targets) = stage_action(&s).unwrap();
-    assert_eq!((stage, gateway), (Stage::Two, false));
+    let targets = started_stage(&s, Stage::Two, false);
     assert_eq!(targets, [hp("psn1.lab.test", 8443)]);
 }
 
@@ -151,8 +148,7 @@ fn a_redirect_to_a_host_the_rules_refuse_is_a_failed_attempt() {
 
 #[test]
 fn ten_failed_two_stage_attempts_collect_one_bundle() {
-    let mut d = Driver::new();
-    let mut s = d.profile(roaming(5));
+    let (mut d, mut s) = Driver::with_profile(roaming(5));
     let mut bundles = 0;
     for _ in 0..12 {
         let two = d.fail_discovery(&s, vec![]);
@@ -268,8 +264,7 @@ proptest! {
 
 #[test]
 fn a_change_while_backing_off_restarts_at_once_with_the_backoff_reset() {
-    let mut d = Driver::new();
-    let mut s = d.profile(roaming(2));
+    let (mut d, mut s) = Driver::with_profile(roaming(2));
     for _ in 0..4 {
         let two = d.fail_discovery(&s, vec![]);
         let failed = d.fail_discovery(&two, vec![]);
@@ -300,8 +295,7 @@ fn a_change_while_backing_off_restarts_at_once_with_the_backoff_reset() {
 
 #[test]
 fn a_change_while_a_stage_is_under_way_cancels_it() {
-    let mut d = Driver::new();
-    let s = d.profile(roaming(2));
+    let (mut d, s) = Driver::with_profile(roaming(2));
     let (op, _) = discovery_action(&s);
     let change = d.send(Event::NetworkChanged);
     let restarted = d.fire_slot(&change, TimerSlot::Settle);
@@ -329,28 +323,26 @@ fn a_periodic_reassessment_rediscovers_when_due() {
 
 #[test]
 fn a_periodic_reassessment_out_of_bounds_is_ignored() {
-    for every in [
-        Duration::ZERO,
-        secs(59),
-        REASSESS_MAX + Duration::from_millis(1),
-    ] {
+    // (interval the PSN asks for, whether the agent schedules it)
+    let cases = [
+        (Duration::ZERO, false),
+        (secs(59), false),
+        (REASSESS_MAX + Duration::from_millis(1), false),
+        (REASSESS_MIN, true),
+        (REASSESS_MAX, true),
+    ];
+    for (every, scheduled) in cases {
         let mut d = Driver::new();
         let s = d.reach_assessing(roaming(5));
         let known = d.assess_asking_reassessment(&s, PostureStatus::Compliant, every);
-        assert!(
-            slot_timer(&known, TimerSlot::Reassess).is_none(),
-            "{every:?}"
-        );
-        assert_eq!(d.state.next_reassessment_at(), None);
-    }
-    for every in [REASSESS_MIN, REASSESS_MAX] {
-        let mut d = Driver::new();
-        let s = d.reach_assessing(roaming(5));
-        let known = d.assess_asking_reassessment(&s, PostureStatus::Compliant, every);
-        assert!(
+        assert_eq!(
             slot_timer(&known, TimerSlot::Reassess).is_some(),
+            scheduled,
             "{every:?}"
         );
+        if !scheduled {
+            assert_eq!(d.state.next_reassessment_at(), None);
+        }
     }
 }
 
@@ -358,8 +350,7 @@ fn a_periodic_reassessment_out_of_bounds_is_ignored() {
 /// burn the whole budget is held to the same rate limit as a probe.
 #[test]
 fn periodic_reassessments_are_rate_limited() {
-    let mut d = Driver::new();
-    let mut s = d.profile(roaming(5));
+    let (mut d, mut s) = Driver::with_profile(roaming(5));
     let mut limited = 0;
     for _ in 0..8 {
         let found = d.answer_discovery(&s, PostureStatus::Unknown);

@@ -19,7 +19,9 @@ use rustix::net::netlink::SocketAddrNetlink;
 use rustix::net::{AddressFamily as Af, RecvFlags, SendFlags, SocketFlags, SocketType};
 use tokio::io::unix::AsyncFd;
 
-use super::{Family, Interface, NetChange, NetChangeKind, NetWatchError, Observed, RouteOp};
+use super::{
+    Family, Interface, NetChange, NetChangeKind, NetWatchError, Observed, RouteOp, socket_err,
+};
 
 /// The legacy multicast group bits (`RTMGRP_*`, linux/rtnetlink.h): links,
 /// IPv4 and IPv6 addresses, IPv4 and IPv6 routes.
@@ -54,13 +56,6 @@ pub(super) struct Source {
     redump: bool,
     buf: Vec<u8>,
     pending: VecDeque<Observed>,
-}
-
-fn socket_err(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> NetWatchError {
-    move |e| NetWatchError::Socket {
-        what,
-        source: io::Error::from(e),
-    }
 }
 
 impl Source {
@@ -163,10 +158,7 @@ impl Source {
             .fd
             .readable()
             .await
-            .map_err(|source| NetWatchError::Socket {
-                what: "waiting for netlink messages",
-                source,
-            })?;
+            .map_err(socket_err("waiting for netlink messages"))?;
         let buf = &mut self.buf;
         let read = guard.try_io(|fd| {
             rustix::net::recvfrom(fd.get_ref(), &mut buf[..], RecvFlags::empty())
@@ -294,17 +286,11 @@ fn link_change(l: &LinkMessage, exists: bool) -> Option<NetChange> {
         _ => None,
     });
     let up = exists && flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running);
-    Some(NetChange {
-        kind: if up {
-            NetChangeKind::LinkUp
-        } else {
-            NetChangeKind::LinkDown
-        },
-        interface: Some(Interface {
-            index: l.header.index,
-            name,
-        }),
-    })
+    Some(NetChange::on_interface(
+        NetChangeKind::link(up),
+        l.header.index,
+        name,
+    ))
 }
 
 fn address_change(a: &AddressMessage, added: bool) -> Option<NetChange> {
@@ -332,25 +318,11 @@ fn address_change(a: &AddressMessage, added: bool) -> Option<NetChange> {
     // a point-to-point link and the same as IFA_LOCAL elsewhere.
     let addr = local.or(address)?;
     let prefix_len = a.header.prefix_len;
-    Some(NetChange {
-        kind: if added {
-            NetChangeKind::AddressAdded {
-                addr,
-                prefix_len,
-                temporary,
-            }
-        } else {
-            NetChangeKind::AddressRemoved {
-                addr,
-                prefix_len,
-                temporary,
-            }
-        },
-        interface: Some(Interface {
-            index: a.header.index,
-            name: label,
-        }),
-    })
+    Some(NetChange::on_interface(
+        NetChangeKind::address(added, addr, prefix_len, temporary),
+        a.header.index,
+        label,
+    ))
 }
 
 fn route_change(r: &RouteMessage, op: RouteOp) -> Option<NetChange> {

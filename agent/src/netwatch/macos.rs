@@ -14,7 +14,7 @@ use rustix::net::{AddressFamily, SocketType};
 use tokio::io::unix::AsyncFd;
 
 use super::route_msg as rm;
-use super::{ClockSample, NetWatchError, Observed};
+use super::{ClockSample, NetWatchError, Observed, socket_err};
 
 // The parser's layout constants are the SDK's (through the libc crate):
 // a mismatch fails the build for macOS, not the endpoint at run time.
@@ -59,13 +59,6 @@ pub(super) struct Source {
     pending: VecDeque<Observed>,
 }
 
-fn socket_err(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> NetWatchError {
-    move |e| NetWatchError::Socket {
-        what,
-        source: io::Error::from(e),
-    }
-}
-
 impl Source {
     pub(super) fn open() -> Result<Source, NetWatchError> {
         // Protocol 0: messages of every address family.
@@ -102,10 +95,7 @@ impl Source {
                 .fd
                 .readable()
                 .await
-                .map_err(|source| NetWatchError::Socket {
-                    what: "waiting for routing messages",
-                    source,
-                })?;
+                .map_err(socket_err("waiting for routing messages"))?;
             let buf = &mut self.buf;
             let read = guard
                 .try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf[..]).map_err(io::Error::from));

@@ -7,12 +7,16 @@
 //! fixed size per type follows, then one `sockaddr` per bit set in the
 //! header's address mask, in bit order, each padded to 4 bytes.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::{Family, Interface, NetChange, NetChangeKind, RouteOp};
+use crate::platform::route_msg::{i32_at, ip_of, u16_at};
+// `RT_MSGHDR_LEN`: `rtm_index` (u16) at 4, `rtm_flags` at 8, `rtm_addrs` at
+// 12, `rtm_errno` at 24, `rt_metrics` (14 × u32) from 36.
+pub(super) use crate::platform::route_msg::{
+    AF_INET, AF_INET6, AF_LINK, RT_MSGHDR_LEN, RTM_VERSION,
+};
 
-/// `RTM_VERSION`.
-pub(super) const RTM_VERSION: u8 = 5;
 /// `RTM_ADD`.
 pub(super) const RTM_ADD: u8 = 0x1;
 /// `RTM_DELETE`.
@@ -26,19 +30,12 @@ pub(super) const RTM_DELADDR: u8 = 0xd;
 /// `RTM_IFINFO`.
 pub(super) const RTM_IFINFO: u8 = 0xe;
 
-/// `sizeof(struct rt_msghdr)`: `rtm_index` (u16) at 4, `rtm_flags` at 8,
-/// `rtm_addrs` at 12, `rtm_errno` at 24, `rt_metrics` (14 × u32) from 36.
-pub(super) const RT_MSGHDR_LEN: usize = 92;
 /// `sizeof(struct ifa_msghdr)`: `ifam_addrs` at 4, `ifam_flags` at 8,
 /// `ifam_index` (u16) at 12.
 pub(super) const IFA_MSGHDR_LEN: usize = 20;
 /// `sizeof(struct if_msghdr)`: `ifm_addrs` at 4, `ifm_flags` at 8,
 /// `ifm_index` (u16) at 12, `if_data` (96 bytes) from 16.
 pub(super) const IF_MSGHDR_LEN: usize = 112;
-
-pub(super) const AF_INET: u8 = 2;
-pub(super) const AF_LINK: u8 = 18;
-pub(super) const AF_INET6: u8 = 30;
 
 pub(super) const RTF_HOST: i32 = 0x4;
 pub(super) const RTF_LLINFO: i32 = 0x400;
@@ -87,14 +84,6 @@ fn parse_one(msg: &[u8]) -> Option<NetChange> {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-    Some(i32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 /// The sockaddrs after a header of `hdr_len` bytes, by `RTAX_*` position.
 fn sockaddrs(msg: &[u8], hdr_len: usize, mask: i32) -> Option<[Option<&[u8]>; RTAX_MAX]> {
     let mut out = [None; RTAX_MAX];
@@ -110,28 +99,6 @@ fn sockaddrs(msg: &[u8], hdr_len: usize, mask: i32) -> Option<[Option<&[u8]>; RT
         at += step;
     }
     Some(out)
-}
-
-/// The IP address in a `sockaddr_in`/`sockaddr_in6`.
-fn ip_of(sa: &[u8]) -> Option<IpAddr> {
-    match *sa.get(1)? {
-        AF_INET => {
-            let b: [u8; 4] = sa.get(4..8)?.try_into().ok()?;
-            Some(IpAddr::V4(Ipv4Addr::from(b)))
-        }
-        AF_INET6 => {
-            let mut b: [u8; 16] = sa.get(8..24)?.try_into().ok()?;
-            // The kernel embeds the scope (interface index) of a link-local
-            // address in its second 16-bit word (KAME); it is not part of
-            // the address.
-            if b[0] == 0xfe && (b[1] & 0xc0) == 0x80 {
-                b[2] = 0;
-                b[3] = 0;
-            }
-            Some(IpAddr::V6(Ipv6Addr::from(b)))
-        }
-        _ => None,
-    }
 }
 
 /// The prefix length of a netmask sockaddr. The kernel shortens netmasks to
@@ -247,25 +214,11 @@ fn address(msg: &[u8], added: bool) -> Option<NetChange> {
     // macOS does not say in this message whether an IPv6 address is
     // temporary (that is an ioctl away), so none counts as one.
     let temporary = false;
-    Some(NetChange {
-        kind: if added {
-            NetChangeKind::AddressAdded {
-                addr,
-                prefix_len,
-                temporary,
-            }
-        } else {
-            NetChangeKind::AddressRemoved {
-                addr,
-                prefix_len,
-                temporary,
-            }
-        },
-        interface: Some(Interface {
-            index: u32::from(index),
-            name,
-        }),
-    })
+    Some(NetChange::on_interface(
+        NetChangeKind::address(added, addr, prefix_len, temporary),
+        u32::from(index),
+        name,
+    ))
 }
 
 fn link(msg: &[u8]) -> Option<NetChange> {
@@ -282,15 +235,9 @@ fn link(msg: &[u8]) -> Option<NetChange> {
         .and_then(|sa| sa[RTAX_IFP])
         .and_then(link_name);
     let up = flags & IFF_UP != 0 && flags & IFF_RUNNING != 0;
-    Some(NetChange {
-        kind: if up {
-            NetChangeKind::LinkUp
-        } else {
-            NetChangeKind::LinkDown
-        },
-        interface: Some(Interface {
-            index: u32::from(index),
-            name,
-        }),
-    })
+    Some(NetChange::on_interface(
+        NetChangeKind::link(up),
+        u32::from(index),
+        name,
+    ))
 }

@@ -121,11 +121,26 @@ where
     H: Fn(http::Request<Incoming>) -> F + Send + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
+    serve_with(io, handle, http1::Builder::new()).await
+}
+
+/// Serves `io` with `builder` (plus the shared timer and [`HEADER_TIMEOUT`]),
+/// every request answered by `handle`.
+async fn serve_with<IO, H, F>(
+    io: IO,
+    handle: H,
+    mut builder: http1::Builder,
+) -> Result<(), hyper::Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(http::Request<Incoming>) -> F + Send + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
     let service = service_fn(move |req| {
         let reply = handle(req);
         async move { Ok::<_, Infallible>(reply.await) }
     });
-    http1::Builder::new()
+    builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(io), service)
@@ -146,17 +161,9 @@ where
     H: Fn(http::Request<Incoming>) -> F + Send + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
-    let service = service_fn(move |req| {
-        let reply = handle(req);
-        async move { Ok::<_, Infallible>(reply.await) }
-    });
-    http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(SMALL_HEAD_BYTES)
-        .keep_alive(false)
-        .serve_connection(TokioIo::new(io), service)
-        .await
+    let mut builder = http1::Builder::new();
+    builder.max_buf_size(SMALL_HEAD_BYTES).keep_alive(false);
+    serve_with(io, handle, builder).await
 }
 
 /// Creates a new admin bearer token and writes it to `path` (mode 0600, only

@@ -55,24 +55,33 @@ impl Lab {
         self.dir.path().join("sessions")
     }
 
+    /// `POST path` with a JSON `body` on the admin API, which must succeed;
+    /// returns the reply.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.admin.ok(Method::POST, path, Some(body)).await.unwrap()
+    }
+
+    /// `POST path` with a JSON `body` on the admin API; returns the status
+    /// whether or not it is a success.
+    pub async fn post_status(&self, path: &str, body: serde_json::Value) -> StatusCode {
+        self.admin
+            .call(Method::POST, path, Some(body))
+            .await
+            .unwrap()
+            .0
+    }
+
     /// A node's dACL emulation (`off`, `reject`, `drop`), through the admin API.
     pub async fn dacl(&self, node: &str, mode: &str) {
         let path = format!("/nodes/{node}/dacl");
-        let body = serde_json::json!({ "mode": mode });
-        self.admin
-            .ok(Method::POST, &path, Some(body))
-            .await
-            .unwrap();
+        self.post(&path, serde_json::json!({ "mode": mode })).await;
     }
 
     /// A CoA: session `id`'s posture becomes `status`, through the admin API.
     pub async fn coa(&self, id: &str, status: &str) {
         let path = format!("/sessions/{id}/status");
-        let body = serde_json::json!({ "status": status });
-        self.admin
-            .ok(Method::POST, &path, Some(body))
-            .await
-            .unwrap();
+        self.post(&path, serde_json::json!({ "status": status }))
+            .await;
     }
 
     /// The nodes' views (`GET /nodes`): fault, dACL mode and counters.
@@ -243,6 +252,20 @@ impl Client {
         .unwrap()
     }
 
+    /// Discovery for `mac`; returns the session id the PSN assigned.
+    pub async fn discover_id(&self, addr: SocketAddr, mac: &str) -> String {
+        self.discover(addr, mac).await.session.to_string()
+    }
+
+    /// Requirements then a report of `results` for session `id`, both of
+    /// which must be answered 200; returns the report's reply.
+    pub async fn assess(&self, addr: SocketAddr, id: &str, results: &[(&str, bool)]) -> Reply {
+        assert_eq!(self.requirements(addr, id).await.status, StatusCode::OK);
+        let r = self.report(addr, id, &report_xml(id, results)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r
+    }
+
     pub async fn probe(&self, addr: SocketAddr, id: &str) -> Reply {
         self.get(
             addr,
@@ -274,3 +297,27 @@ pub const ALL_PASS: &[(&str, bool)] = &[
     ("os-identified", true),
     ("init-running", true),
 ];
+
+/// Reports every check passed for session `id` through psn1 with `c`; the
+/// reply must say Compliant.
+pub async fn report_all_pass(lab: &Lab, c: &Client, id: &str) {
+    let r = c
+        .report(lab.disc("psn1"), id, &report_xml(id, ALL_PASS))
+        .await;
+    assert_eq!(
+        posture_protocol::PostureResult::from_xml(&r.body)
+            .unwrap()
+            .status,
+        posture_protocol::PostureStatus::Compliant
+    );
+}
+
+/// Discovery for `mac`, requirements and an all-pass report through psn1
+/// with `c`: returns the id of the session, now Compliant.
+pub async fn compliant_session(lab: &Lab, c: &Client, mac: &str) -> String {
+    let d = c.discover(lab.disc("psn1"), mac).await;
+    let id = d.session.as_str().to_owned();
+    c.requirements(lab.disc("psn1"), &id).await;
+    report_all_pass(lab, c, &id).await;
+    id
+}
