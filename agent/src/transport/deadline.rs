@@ -90,6 +90,8 @@ pub(crate) mod test_clock {
         FOLLOW_TOKIO.with(|f| f.set(true));
     }
 
+    // Only the kernel timer (Linux) asks.
+    #[cfg(target_os = "linux")]
     pub(super) fn follows_tokio() -> bool {
         FOLLOW_TOKIO.with(Cell::get)
     }
@@ -98,6 +100,7 @@ pub(crate) mod test_clock {
 /// Outside tests deadlines always use the kernel timer where there is one.
 #[cfg(not(test))]
 mod test_clock {
+    #[cfg(target_os = "linux")]
     pub(super) fn follows_tokio() -> bool {
         false
     }
