@@ -201,12 +201,13 @@ pub struct Reassess {
 }
 
 /// The shortest periodic reassessment interval honoured: a PSN cannot make
-/// the endpoint reassess more often (shorter intervals are ignored).
-pub const REASSESS_MIN: Duration = Duration::from_secs(60);
+/// the endpoint reassess more often (shorter intervals are ignored). The
+/// wire contract's bound, so the PSN side and the agent cannot disagree.
+pub const REASSESS_MIN: Duration = posture_protocol::MIN_REASSESS_INTERVAL;
 
 /// The longest periodic reassessment interval honoured (7 days); longer
 /// ones are ignored as nonsense rather than clamped.
-pub const REASSESS_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const REASSESS_MAX: Duration = posture_protocol::MAX_REASSESS_INTERVAL;
 
 /// How the last successful discovery found the PSN (for `status` and logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
