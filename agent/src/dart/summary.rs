@@ -46,6 +46,7 @@ mod tests {
 
     use super::*;
     use crate::dart::history::parse_rounds;
+    use crate::machine::PhaseName;
     use crate::record::BundleCause;
 
     fn status(phase: &str, posture: &str, stopped: Option<&str>) -> StatusReport {
@@ -199,5 +200,124 @@ mod tests {
             html.contains("answered Compliant"),
             "the old round is still shown"
         );
+    }
+
+    /// psn1 fails (HTTP 500) while psn2 answers Unknown: the round is the
+    /// expected rediscovery, and the failing PSN behind it is named.
+    const MIXED: &str = r#"{"v":2,"at":"2026-11-21T22:00:05.000Z","session":"s1","outcome":"status","target":"psn2.lab:8449","status":"Unknown","targets":[{"target":"psn1.lab:8449","outcome":"failed","detail":"failed: http status 500"},{"target":"psn2.lab:8449","outcome":"status","detail":"answered Unknown"}]}"#;
+
+    fn transition(at: &str, from: PhaseName, to: PhaseName, reason: &str) -> TransitionRecord {
+        TransitionRecord {
+            v: crate::record::RECORD_VERSION,
+            at: at.into(),
+            from,
+            to,
+            kind: crate::machine::ReasonKind::Discovered,
+            reason: reason.into(),
+            session: Some("s1".into()),
+            psn: None,
+        }
+    }
+
+    #[test]
+    fn a_failing_psn_behind_an_answering_one_is_named() {
+        let s = status("discovering", "Unknown", None);
+        let rounds = parse_rounds(MIXED, 10);
+        let input = SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status: Ok(&s),
+            rounds: &rounds,
+            transitions: &[],
+            parts: &[],
+        };
+        let f = findings(&input);
+        let hidden = f
+            .iter()
+            .find(|f| matches!(f, Finding::TargetFailing { .. }))
+            .unwrap_or_else(|| panic!("no finding for psn1: {f:?}"));
+        assert_eq!(hidden.severity(), Severity::Warning);
+        assert_eq!(
+            hidden.title(),
+            "PSN psn1.lab:8449 fails behind an answering one"
+        );
+        assert!(
+            hidden
+                .text()
+                .contains("failed in 1 of the 1 rounds that asked it"),
+            "{}",
+            hidden.text()
+        );
+        assert!(hidden.text().contains("failed: http status 500"));
+        let html = render(&input);
+        // The round reads as the expected change, in words, with the ring
+        // of the failed target.
+        assert!(html.contains("<td>answered Unknown</td>"), "{html}");
+        assert!(!html.contains("<td>status</td>"));
+        assert!(
+            html.contains("fill=\"#1e88e5\" stroke=\"#ef6c00\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn every_decision_is_listed_in_text_and_the_legend_is_complete() {
+        let s = status("known", "Compliant", None);
+        let rounds = parse_rounds(MIXED, 10);
+        let transitions = [
+            transition(
+                "2026-11-21T22:00:00.000Z",
+                PhaseName::Discovering,
+                PhaseName::Assessing,
+                "session found, server posture Unknown",
+            ),
+            transition(
+                "2026-11-21T22:00:01.000Z",
+                PhaseName::Known,
+                PhaseName::Known,
+                "probe answered <Compliant> by psn1; confirming",
+            ),
+        ];
+        let input = SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status: Ok(&s),
+            rounds: &rounds,
+            transitions: &transitions,
+            parts: &[],
+        };
+        let html = render(&input);
+        let table = &html[html.find("id=\"decisions\"").expect("a decisions table")..];
+        // Newest first, every field as text (escaped).
+        let newest = table
+            .find("probe answered &lt;Compliant&gt; by psn1; confirming")
+            .expect("the in-phase decision");
+        let oldest = table
+            .find("session found, server posture Unknown")
+            .expect("the phase change");
+        assert!(newest < oldest);
+        assert!(
+            table.contains(
+                "<td>2026-11-21T22:00:00.000Z</td><td>discovering</td><td>assessing</td>"
+            )
+        );
+        let legend = &html[html.find("id=\"legend\"").unwrap()..];
+        for entry in [
+            "discovering",
+            "assessing",
+            "known",
+            "idle",
+            "probe blocked (normal)",
+            "server reset: rediscovery",
+            "dACL not blocking",
+            "probe failed",
+            "a target failed, another decided the round",
+            "misconfiguration decision",
+            "other decision within a phase",
+        ] {
+            assert!(legend.contains(entry), "legend lacks {entry}");
+        }
     }
 }
