@@ -17,7 +17,7 @@ mod findings;
 mod render;
 
 pub use findings::{Finding, Severity, findings};
-pub use render::{render, timeline_svg};
+pub use render::{render, render_text, timeline_svg};
 
 /// Everything the page shows.
 #[derive(Debug)]

@@ -566,3 +566,49 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     html.push_str("</ul><p class=\"muted\">Secrets (private keys, passwords, tokens, authorization headers) were redacted from every file.</p></body></html>\n");
     html
 }
+
+/// The same findings as the page, as plain text for a terminal
+/// (`posture-sync dart --summary`): the state, each finding with its fix,
+/// and the latest decisions. `` ` `` marks stay as they are.
+pub fn render_text(input: &SummaryInput<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "posture-sync diagnostic summary for {}, {}",
+        input.host,
+        fmt_time(input.generated)
+    );
+    match input.status {
+        Ok(s) => {
+            let _ = writeln!(
+                out,
+                "phase {}, posture {}, psn {}",
+                s.phase,
+                s.posture,
+                s.connected_psn.as_deref().unwrap_or("none")
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "no agent answered: {why}");
+        }
+    }
+    for f in super::findings(input) {
+        let _ = writeln!(
+            out,
+            "\n{}: {}\n  {}",
+            label(f.severity()),
+            f.title(),
+            f.text()
+        );
+        if let Some(fix) = f.fix() {
+            let _ = writeln!(out, "  fix: {fix}");
+        }
+    }
+    if !input.transitions.is_empty() {
+        let _ = writeln!(out, "\nlatest decisions (newest first):");
+        for t in input.transitions.iter().rev().take(10) {
+            let _ = writeln!(out, "  {} {} -> {} ({})", t.at, t.from, t.to, t.reason);
+        }
+    }
+    out
+}
