@@ -337,6 +337,20 @@ pub fn collect(
         progress,
     )?;
 
+    // What `profile check` would warn about the bundled profile.
+    let lint: Vec<profile_schema::Diagnostic> = spec
+        .profile
+        .as_ref()
+        .and_then(|_| profile_schema::Profile::parse(&profile_text).ok())
+        .map(|loaded| {
+            loaded
+                .profile
+                .lint()
+                .into_iter()
+                .filter(|d| d.severity == profile_schema::Severity::Warning)
+                .collect()
+        })
+        .unwrap_or_default();
     let rounds = history::parse_rounds(&history_text, spec.rounds);
     let transitions = history::parse_transitions(&transitions_text);
     // The same type `status` reads; a reply this build cannot read is
@@ -355,6 +369,7 @@ pub fn collect(
         rounds: &rounds,
         transitions: &transitions,
         parts: &parts,
+        lint: &lint,
     });
     b.add("summary.html", &html, progress)?;
 
