@@ -1,0 +1,205 @@
+//! The Windows calls that have no safe wrapper in the tree, behind safe
+//! functions: the only module of the workspace allowed to use `unsafe`.
+//!
+//! Why unsafe code at all: the status pipe must be private to the user who
+//! runs the agent, and a named pipe's access list can only be given at
+//! creation as a raw `SECURITY_ATTRIBUTES` pointer
+//! (`tokio`'s `create_with_security_attributes_raw`), built from an SDDL
+//! string by `ConvertStringSecurityDescriptorToSecurityDescriptorW`, for the
+//! user's SID read from the process token. Without it the pipe gets the
+//! default descriptor, which lets every local user read from it. The client
+//! checks, the same way, that the pipe it opened is served by a process of
+//! its own user and not by another user who created the name first.
+//!
+//! Rules for this module (CONTRIBUTING.md, "Unsafe code"): compiled on Windows
+//! only; every `unsafe` block has a `// SAFETY:` comment; nothing unsafe is
+//! exported (each function here is safe to call with any argument); every
+//! buffer the OS allocates is freed on every path, by a guard.
+
+#![allow(unsafe_code)]
+
+use std::ffi::c_void;
+use std::io;
+use std::os::windows::io::AsRawHandle;
+
+use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer, ServerOptions};
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, LocalFree};
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+};
+use windows_sys::Win32::Security::{
+    GetTokenInformation, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
+    TokenUser,
+};
+use windows_sys::Win32::System::Pipes::GetNamedPipeServerProcessId;
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
+};
+
+/// Closes a kernel handle when dropped.
+struct OwnedHandle(HANDLE);
+
+impl Drop for OwnedHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle was returned open by the OS to this guard only,
+        // and is closed exactly once, here.
+        unsafe {
+            CloseHandle(self.0);
+        }
+    }
+}
+
+/// Frees a `LocalAlloc`ed buffer (what the `Convert*` calls return) when
+/// dropped.
+struct LocalBuffer(*mut c_void);
+
+impl Drop for LocalBuffer {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the pointer came from a Convert* call, which allocates
+            // with LocalAlloc and leaves the freeing to the caller; it is
+            // freed exactly once, here.
+            unsafe {
+                LocalFree(self.0);
+            }
+        }
+    }
+}
+
+/// The SID of the user this process runs as, as a string (`S-1-5-21-...`).
+pub(crate) fn current_user_sid() -> io::Result<String> {
+    // SAFETY: GetCurrentProcess has no preconditions; it returns a
+    // pseudo-handle that needs no closing.
+    let process = unsafe { GetCurrentProcess() };
+    token_user_sid(process)
+}
+
+/// The SID of the user the process `pid` runs as. Fails (access denied) for
+/// a process of another user unless this one is privileged.
+pub(crate) fn process_user_sid(pid: u32) -> io::Result<String> {
+    // SAFETY: plain call with an access mask and a pid; a null result is an
+    // error, checked below.
+    let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if process.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let process = OwnedHandle(process);
+    token_user_sid(process.0)
+}
+
+/// The process id at the server end of a connected pipe.
+pub(crate) fn pipe_server_pid(client: &NamedPipeClient) -> io::Result<u32> {
+    let mut pid = 0u32;
+    // SAFETY: the handle is the client's open pipe handle, borrowed for the
+    // call; `pid` is a valid out pointer.
+    let ok = unsafe { GetNamedPipeServerProcessId(client.as_raw_handle(), &mut pid) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid)
+}
+
+/// The user SID in the token of `process` (a handle with
+/// `PROCESS_QUERY_LIMITED_INFORMATION`, or the current-process pseudo-handle).
+fn token_user_sid(process: HANDLE) -> io::Result<String> {
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: `process` is a valid process handle for the call; `token` is a
+    // valid out pointer, owned by the guard below on success.
+    if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let token = OwnedHandle(token);
+    let mut len = 0u32;
+    // SAFETY: a size query: null buffer of length 0, `len` a valid out
+    // pointer. It fails with ERROR_INSUFFICIENT_BUFFER and sets `len`.
+    unsafe { GetTokenInformation(token.0, TokenUser, std::ptr::null_mut(), 0, &mut len) };
+    if len == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // u64 elements: TOKEN_USER holds pointers, so the buffer must be
+    // pointer-aligned.
+    let mut buf = vec![0u64; (len as usize).div_ceil(8)];
+    // SAFETY: `buf` is writable for at least `len` bytes and outlives the
+    // call; `len` is a valid out pointer.
+    let ok = unsafe {
+        GetTokenInformation(
+            token.0,
+            TokenUser,
+            buf.as_mut_ptr().cast::<c_void>(),
+            len,
+            &mut len,
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the buffer starts with a TOKEN_USER (aligned, see
+    // above) whose SID points into the same buffer, alive until `buf` drops
+    // at the end of this function.
+    let sid = unsafe { (*buf.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+    let mut text: *mut u16 = std::ptr::null_mut();
+    // SAFETY: `sid` is valid (see above); `text` is a valid out pointer to a
+    // LocalAlloc'ed string, owned by the guard below on success.
+    if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let text = LocalBuffer(text.cast());
+    // SAFETY: the OS returned a NUL-terminated UTF-16 string at `text`.
+    let wide = unsafe { wide_until_nul(text.0.cast::<u16>()) };
+    String::from_utf16(wide).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// The UTF-16 units before the terminating NUL.
+///
+/// # Safety
+///
+/// `p` points to a NUL-terminated UTF-16 string that stays alive and
+/// unchanged for the returned slice's lifetime.
+unsafe fn wide_until_nul<'a>(p: *const u16) -> &'a [u16] {
+    let mut len = 0;
+    // SAFETY: the caller guarantees a NUL within the allocation.
+    while unsafe { *p.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: the `len` units before the NUL were just read from the same
+    // live allocation.
+    unsafe { std::slice::from_raw_parts(p, len) }
+}
+
+/// Creates a pipe instance with `options` whose security descriptor is
+/// given by `sddl` (for example `D:P(A;;GA;;;<user SID>)(A;;GA;;;SY)`).
+/// Must run inside the tokio runtime, like `ServerOptions::create`.
+pub(crate) fn create_pipe_with_sddl(
+    options: &ServerOptions,
+    name: &str,
+    sddl: &str,
+) -> io::Result<NamedPipeServer> {
+    let wide: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
+    let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: `wide` is NUL-terminated and outlives the call; `descriptor` is
+    // a valid out pointer to a LocalAlloc'ed descriptor, owned by the guard
+    // below on success; the size out pointer is optional (null).
+    let ok = unsafe {
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            wide.as_ptr(),
+            SDDL_REVISION_1,
+            &mut descriptor,
+            std::ptr::null_mut(),
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let descriptor = LocalBuffer(descriptor);
+    let mut attributes = SECURITY_ATTRIBUTES {
+        nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: descriptor.0,
+        bInheritHandle: 0,
+    };
+    // SAFETY: `attributes` is a valid SECURITY_ATTRIBUTES whose descriptor
+    // (owned by `descriptor`) outlives the call; CreateNamedPipeW copies
+    // what it needs and keeps no pointer to either.
+    unsafe {
+        options.create_with_security_attributes_raw(name, (&raw mut attributes).cast::<c_void>())
+    }
+}
