@@ -9,7 +9,11 @@
 //! user's SID read from the process token. Without it the pipe gets the
 //! default descriptor, which lets every local user read from it. The client
 //! checks, the same way, that the pipe it opened is served by a process of
-//! its own user and not by another user who created the name first.
+//! its own user and not by another user who created the name first. Two
+//! smaller needs share the module: the clocks of sleep detection
+//! (`QueryInterruptTime`, `QueryUnbiasedInterruptTime`) and the routing
+//! table of gateway discovery (`GetIpForwardTable2`), which have no safe
+//! wrapper either.
 //!
 //! Rules for this module (CONTRIBUTING.md, "Unsafe code"): compiled on Windows
 //! only; every `unsafe` block has a `// SAFETY:` comment; nothing unsafe is
@@ -20,10 +24,17 @@
 
 use std::ffi::c_void;
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::windows::io::AsRawHandle;
 
 use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer, ServerOptions};
-use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, LocalFree};
+
+use crate::gateway::windows::RouteRow;
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, LocalFree, NO_ERROR};
+use windows_sys::Win32::NetworkManagement::IpHelper::{
+    FreeMibTable, GetIpForwardTable2, MIB_IPFORWARD_TABLE2,
+};
+use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR_INET};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
 };
@@ -34,6 +45,9 @@ use windows_sys::Win32::Security::{
 use windows_sys::Win32::System::Pipes::GetNamedPipeServerProcessId;
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
+};
+use windows_sys::Win32::System::WindowsProgramming::{
+    QueryInterruptTime, QueryUnbiasedInterruptTime,
 };
 
 /// Closes a kernel handle when dropped.
@@ -201,5 +215,80 @@ pub(crate) fn create_pipe_with_sddl(
     // what it needs and keeps no pointer to either.
     unsafe {
         options.create_with_security_attributes_raw(name, (&raw mut attributes).cast::<c_void>())
+    }
+}
+
+/// The interrupt time with and without the time spent suspended, in 100 ns
+/// units: (`QueryInterruptTime`, `QueryUnbiasedInterruptTime`), read one
+/// right after the other.
+pub(crate) fn interrupt_times() -> (u64, u64) {
+    let mut with_suspend = 0u64;
+    let mut awake = 0u64;
+    // SAFETY: both take one valid out pointer and have no other
+    // precondition; QueryUnbiasedInterruptTime fails only for a null one.
+    unsafe {
+        QueryInterruptTime(&mut with_suspend);
+        QueryUnbiasedInterruptTime(&mut awake);
+    }
+    (with_suspend, awake)
+}
+
+/// Frees a table returned by an IP Helper `Get*Table2` call when dropped.
+struct MibTable(*mut MIB_IPFORWARD_TABLE2);
+
+impl Drop for MibTable {
+    fn drop(&mut self) {
+        // SAFETY: the table came from GetIpForwardTable2, which leaves the
+        // freeing to FreeMibTable; it is freed exactly once, here.
+        unsafe { FreeMibTable(self.0.cast::<c_void>()) }
+    }
+}
+
+/// The IP routing table of both families (`GetIpForwardTable2`).
+pub(crate) fn ip_forward_table() -> io::Result<Vec<RouteRow>> {
+    let mut table: *mut MIB_IPFORWARD_TABLE2 = std::ptr::null_mut();
+    // SAFETY: `table` is a valid out pointer; on success it points to a
+    // table owned by the guard below.
+    let status = unsafe { GetIpForwardTable2(AF_UNSPEC, &mut table) };
+    if status != NO_ERROR {
+        return Err(io::Error::from_raw_os_error(status as i32));
+    }
+    let table = MibTable(table);
+    // SAFETY: on success the table holds `NumEntries` rows laid out from
+    // `Table` on (a C flexible array), alive until the guard drops after
+    // the rows are copied out below.
+    let rows = unsafe {
+        std::slice::from_raw_parts((*table.0).Table.as_ptr(), (*table.0).NumEntries as usize)
+    };
+    Ok(rows
+        .iter()
+        .map(|r| RouteRow {
+            interface_index: r.InterfaceIndex,
+            destination: sockaddr_ip(&r.DestinationPrefix.Prefix),
+            prefix_len: r.DestinationPrefix.PrefixLength,
+            next_hop: sockaddr_ip(&r.NextHop),
+            metric: r.Metric,
+        })
+        .collect())
+}
+
+/// The address in a `SOCKADDR_INET`; `None` for a family other than IPv4
+/// and IPv6.
+fn sockaddr_ip(sa: &SOCKADDR_INET) -> Option<IpAddr> {
+    // SAFETY: every variant of the union starts with the family field, so
+    // reading it is valid whatever the OS wrote.
+    let family = unsafe { sa.si_family };
+    match family {
+        // SAFETY: the family says the union holds a SOCKADDR_IN; S_addr is
+        // the whole 4-byte address, in network byte order.
+        AF_INET => Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(unsafe {
+            sa.Ipv4.sin_addr.S_un.S_addr
+        })))),
+        // SAFETY: the family says the union holds a SOCKADDR_IN6; Byte is
+        // the whole 16-byte address.
+        AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(unsafe {
+            sa.Ipv6.sin6_addr.u.Byte
+        }))),
+        _ => None,
     }
 }
