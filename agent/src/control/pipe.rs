@@ -310,7 +310,10 @@ pub(super) mod windows {
             };
             let stream = std::mem::replace(&mut listening, next);
             if let Err(e) = connected {
-                tracing::debug!(pipe = %name, error = %e, "status pipe: a client went away while connecting");
+                // Usually a client that went away at once; wait a little in
+                // case it is something lasting, instead of spinning.
+                tracing::debug!(pipe = %name, error = %e, "status pipe: connecting a client failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
@@ -333,17 +336,28 @@ pub(super) mod windows {
         }
     }
 
+    /// Blocking, like the unix client. The pipe client is tokio's, so the
+    /// exchange runs on a runtime of its own, on a thread of its own: a
+    /// caller already inside a runtime (where `block_on` would panic) works.
     pub(in crate::control) fn query(path: &Path) -> Result<serde_json::Value, QueryError> {
         let name = pipe_name(path);
         let pipe_path = PathBuf::from(&name);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| QueryError::Io {
-                path: pipe_path.clone(),
-                source,
-            })?;
-        runtime.block_on(query_pipe(&name, &pipe_path))
+        let io_err = |source: io::Error| QueryError::Io {
+            path: pipe_path.clone(),
+            source,
+        };
+        let outcome = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(io_err)?
+                        .block_on(query_pipe(&name, &pipe_path))
+                })
+                .join()
+        });
+        outcome.unwrap_or_else(|_| Err(io_err(io::Error::other("the status client thread failed"))))
     }
 
     async fn query_pipe(name: &str, pipe_path: &Path) -> Result<serde_json::Value, QueryError> {

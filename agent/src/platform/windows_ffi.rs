@@ -280,10 +280,10 @@ fn sockaddr_ip(sa: &SOCKADDR_INET) -> Option<IpAddr> {
     let family = unsafe { sa.si_family };
     match family {
         // SAFETY: the family says the union holds a SOCKADDR_IN; S_addr is
-        // the whole 4-byte address, in network byte order.
-        AF_INET => Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(unsafe {
-            sa.Ipv4.sin_addr.S_un.S_addr
-        })))),
+        // the whole 4-byte address, its bytes in network order.
+        AF_INET => Some(IpAddr::V4(Ipv4Addr::from(
+            unsafe { sa.Ipv4.sin_addr.S_un.S_addr }.to_ne_bytes(),
+        ))),
         // SAFETY: the family says the union holds a SOCKADDR_IN6; Byte is
         // the whole 16-byte address.
         AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(unsafe {
