@@ -9,11 +9,23 @@ pub(crate) mod route_msg;
 #[cfg(windows)]
 pub(crate) mod windows_ffi;
 
-/// This endpoint's host name as the OS reports it (`uname` nodename on
-/// unix, the NetBIOS computer name on Windows), or `"unknown"` when it is
-/// empty or not text.
+/// This endpoint's host name as the OS reports it (`uname`'s node name on
+/// unix, the DNS host name on Windows), or `"unknown"` when it is empty, not
+/// text or cannot be read.
 pub fn host_name() -> String {
-    host_name_from(gethostname::gethostname().to_str())
+    #[cfg(unix)]
+    let reported = rustix::system::uname()
+        .nodename()
+        .to_str()
+        .ok()
+        .map(str::to_owned);
+    #[cfg(windows)]
+    let reported = windows_ffi::computer_name()
+        .inspect_err(|e| tracing::debug!(error = %e, "cannot read the computer name"))
+        .ok();
+    #[cfg(not(any(unix, windows)))]
+    let reported: Option<String> = None;
+    host_name_from(reported.as_deref())
 }
 
 /// The shown host name for what the OS reported.

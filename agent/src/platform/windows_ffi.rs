@@ -13,7 +13,9 @@
 //! smaller needs share the module: the clocks of sleep detection
 //! (`QueryInterruptTime`, `QueryUnbiasedInterruptTime`) and the routing
 //! table of gateway discovery (`GetIpForwardTable2`), which have no safe
-//! wrapper either.
+//! wrapper either, and the host name (`GetComputerNameExW`; the
+//! `gethostname` crate panics when the call fails, which with
+//! `panic = "abort"` would end the agent).
 //!
 //! Rules for this module (CONTRIBUTING.md, "Unsafe code"): compiled on Windows
 //! only; every `unsafe` block has a `// SAFETY:` comment; nothing unsafe is
@@ -30,7 +32,7 @@ use std::os::windows::io::AsRawHandle;
 use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer, ServerOptions};
 
 use crate::gateway::windows::RouteRow;
-use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, LocalFree, NO_ERROR};
+use windows_sys::Win32::Foundation::{CloseHandle, ERROR_MORE_DATA, HANDLE, LocalFree, NO_ERROR};
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     FreeMibTable, GetIpForwardTable2, MIB_IPFORWARD_TABLE2,
 };
@@ -43,6 +45,9 @@ use windows_sys::Win32::Security::{
     TokenUser,
 };
 use windows_sys::Win32::System::Pipes::GetNamedPipeServerProcessId;
+use windows_sys::Win32::System::SystemInformation::{
+    ComputerNamePhysicalDnsHostname, GetComputerNameExW,
+};
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
 };
@@ -291,4 +296,35 @@ fn sockaddr_ip(sa: &SOCKADDR_INET) -> Option<IpAddr> {
         }))),
         _ => None,
     }
+}
+
+/// This computer's DNS host name (`GetComputerNameExW`,
+/// `ComputerNamePhysicalDnsHostname`). A name that grew between the size
+/// query and the read is read again, a few times at most.
+pub(crate) fn computer_name() -> io::Result<String> {
+    let mut size = 0u32;
+    for _ in 0..4 {
+        let mut buf = vec![0u16; size as usize];
+        let ptr = if buf.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            buf.as_mut_ptr()
+        };
+        // SAFETY: `ptr` is null with `size` 0 (a size query) or points to
+        // `buf`, writable for `size` units; `size` is a valid in/out pointer.
+        if unsafe { GetComputerNameExW(ComputerNamePhysicalDnsHostname, ptr, &mut size) } != 0 {
+            // On success `size` is the length without the NUL.
+            buf.truncate(size as usize);
+            return String::from_utf16(&buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(ERROR_MORE_DATA as i32) || size == 0 {
+            return Err(e);
+        }
+        // `size` now holds the length needed, NUL included.
+    }
+    Err(io::Error::other(
+        "the computer name kept changing while it was read",
+    ))
 }
