@@ -19,8 +19,9 @@
 //!
 //! Rules for this module (CONTRIBUTING.md, "Unsafe code"): compiled on Windows
 //! only; every `unsafe` block has a `// SAFETY:` comment; nothing unsafe is
-//! exported (each function here is safe to call with any argument); every
-//! buffer the OS allocates is freed on every path, by a guard.
+//! exported (every function outside is safe to call with any argument; the
+//! one `unsafe fn` is private); every handle and buffer the OS hands out is
+//! released on every path, by a guard.
 
 #![allow(unsafe_code)]
 
