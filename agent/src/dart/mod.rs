@@ -222,16 +222,6 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
     files.into_iter().map(|(_, p)| p).collect()
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
 /// Collects a bundle into `spec.output`, calling `progress` once per part.
 pub fn collect(
     spec: &BundleSpec,
@@ -363,7 +353,7 @@ pub fn collect(
     parts.insert(0, "summary.html".to_string());
     let html = summary::render(&summary::SummaryInput {
         generated: now,
-        host: host_name(),
+        host: crate::platform::host_name(),
         reason: spec.reason.as_ref(),
         status: report.as_ref().map_err(String::as_str),
         rounds: &rounds,
