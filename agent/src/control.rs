@@ -260,13 +260,28 @@ pub fn reassess(path: &Path) -> Result<Option<TransitionRecord>, QueryError> {
     parse_reassess_reply(path, &reply)
 }
 
+/// How long a client waits for the reply to `request`: a reassess request
+/// waits on the agent's decision, which the agent bounds by [`IO_TIMEOUT`],
+/// so its client allows twice that, and the agent's own "did not decide"
+/// answer arrives instead of a client-side timeout.
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
+fn reply_wait(request: &str) -> Duration {
+    if request == REASSESS_REQUEST {
+        IO_TIMEOUT * 2
+    } else {
+        IO_TIMEOUT
+    }
+}
+
 /// Turns the reply to `reassess` into the transition record or the error.
 fn parse_reassess_reply(path: &Path, reply: &[u8]) -> Result<Option<TransitionRecord>, QueryError> {
     #[derive(serde::Deserialize)]
+    // The error comes first: serde takes a missing `Option` field as
+    // `None`, so `Done` would match an error line too.
     #[serde(untagged)]
     enum Reply {
-        Done { reassess: Option<TransitionRecord> },
         Error { error: String },
+        Done { reassess: Option<TransitionRecord> },
     }
     match serde_json::from_slice::<Reply>(reply) {
         Ok(Reply::Done { reassess }) => Ok(reassess),
@@ -691,7 +706,9 @@ mod imp {
             }
             Err(e) => return Err(io_err(e)),
         };
-        stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(io_err)?;
+        stream
+            .set_read_timeout(Some(super::reply_wait(request)))
+            .map_err(io_err)?;
         stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(io_err)?;
         stream
             .write_all(format!("{request}\n").as_bytes())

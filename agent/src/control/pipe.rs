@@ -13,6 +13,10 @@
 //!   instead of joining a pipe someone else controls.
 //! - **Who answers**: the client checks that the process serving the pipe
 //!   runs as its own user before it believes the answer.
+//! - **Who may ask for a reassessment**: everyone who can open the pipe, that
+//!   is the user and SYSTEM. On unix only the owner may; SYSTEM is the
+//!   Windows counterpart of root, and it can control the user's processes
+//!   anyway.
 //!
 //! The connection handling is generic over the stream, so it is tested on
 //! every OS with in-memory pipes; only the Windows glue is Windows-only.
@@ -23,9 +27,8 @@ use std::io;
 use std::path::Path;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
 
-use super::{AgentInfo, IO_TIMEOUT, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, Snapshot};
+use super::{Answerer, IO_TIMEOUT, MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 
 /// What every status pipe's name starts with.
 pub(super) const PIPE_PREFIX: &str = r"\\.\pipe\posture-sync-";
@@ -65,16 +68,13 @@ pub(super) fn pipe_sddl(user_sid: &str) -> Option<String> {
 
 /// Serves one connected client: reads its request line and sends the reply
 /// line, as the unix socket does.
-pub(super) async fn handle<S>(mut stream: S, status: &watch::Receiver<Snapshot>, info: &AgentInfo)
+/// Everyone the pipe admits counts as the owner (see the module notes).
+pub(super) async fn handle<S>(mut stream: S, answer: &Answerer)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let reply = match tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
-        Ok(Ok(Some(request))) => {
-            // Built out of the borrow so the watch lock is not held across an await.
-            let current = status.borrow().to_value_with(info);
-            super::reply_for(&request, &current)
-        }
+        Ok(Ok(Some(request))) => answer.answer(&request, true).await,
         Ok(Ok(None)) => super::error_line(&format!(
             "the request is longer than {MAX_REQUEST_BYTES} bytes"
         )),
@@ -160,17 +160,15 @@ pub(super) enum Reply {
     TooLong,
 }
 
-/// The client's side: sends the request line and reads one reply line (up
-/// to the newline or the end of the stream, at most [`MAX_REPLY_BYTES`]).
+/// The client's side: sends `request` as a line and reads one reply line
+/// (up to the newline or the end of the stream, at most [`MAX_REPLY_BYTES`]).
 /// It stops at the newline instead of waiting for the end of the stream: the
 /// server waits for the client to close before it closes its own end.
-pub(super) async fn exchange<S>(stream: &mut S) -> io::Result<Reply>
+pub(super) async fn exchange_line<S>(stream: &mut S, request: &str) -> io::Result<Reply>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    stream
-        .write_all(format!("{}\n", super::STATUS_REQUEST).as_bytes())
-        .await?;
+    stream.write_all(format!("{request}\n").as_bytes()).await?;
     stream.flush().await?;
     let mut reply = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -200,11 +198,11 @@ pub(super) mod windows {
     use std::time::Duration;
 
     use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeServer, ServerOptions};
-    use tokio::sync::{Semaphore, watch};
+    use tokio::sync::Semaphore;
     use tokio::task::JoinHandle;
 
-    use super::super::{AgentInfo, ControlError, MAX_CONNECTIONS, MAX_REPLY_BYTES, QueryError};
-    use super::{IO_TIMEOUT, Reply, Snapshot, exchange, finish, handle, pipe_name, pipe_sddl};
+    use super::super::{Answerer, ControlError, MAX_CONNECTIONS, MAX_REPLY_BYTES, QueryError};
+    use super::{IO_TIMEOUT, Reply, exchange_line, finish, handle, pipe_name, pipe_sddl};
     use crate::platform::windows_ffi;
 
     /// `ERROR_ACCESS_DENIED`: what creating the first instance of a pipe
@@ -243,11 +241,7 @@ pub(super) mod windows {
         windows_ffi::create_pipe_with_sddl(&options, name, sddl)
     }
 
-    pub(in crate::control) fn serve(
-        path: &Path,
-        status: watch::Receiver<Snapshot>,
-        info: AgentInfo,
-    ) -> Result<Server, ControlError> {
+    pub(in crate::control) fn serve(path: &Path, answer: Answerer) -> Result<Server, ControlError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ControlError::NoRuntime)?;
         let name = pipe_name(path);
         let pipe_path = PathBuf::from(&name);
@@ -273,13 +267,7 @@ pub(super) mod windows {
             }
             Err(e) => return Err(bind_err(e)),
         };
-        let task = runtime.spawn(accept_loop(
-            first,
-            name.clone(),
-            sddl,
-            status,
-            Arc::new(info),
-        ));
+        let task = runtime.spawn(accept_loop(first, name.clone(), sddl, Arc::new(answer)));
         tracing::info!(pipe = %name, state_socket = %path.display(), "status pipe ready");
         Ok(Server {
             path: pipe_path,
@@ -291,8 +279,7 @@ pub(super) mod windows {
         mut listening: NamedPipeServer,
         name: String,
         sddl: String,
-        status: watch::Receiver<Snapshot>,
-        info: Arc<AgentInfo>,
+        answer: Arc<Answerer>,
     ) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
@@ -327,10 +314,9 @@ pub(super) mod windows {
                 });
                 continue;
             };
-            let status = status.clone();
-            let info = Arc::clone(&info);
+            let answer = Arc::clone(&answer);
             tokio::spawn(async move {
-                handle(stream, &status, &info).await;
+                handle(stream, &answer).await;
                 drop(permit);
             });
         }
@@ -339,7 +325,7 @@ pub(super) mod windows {
     /// Blocking, like the unix client. The pipe client is tokio's, so the
     /// exchange runs on a runtime of its own, on a thread of its own: a
     /// caller already inside a runtime (where `block_on` would panic) works.
-    pub(in crate::control) fn query(path: &Path) -> Result<serde_json::Value, QueryError> {
+    pub(in crate::control) fn exchange(path: &Path, request: &str) -> Result<Vec<u8>, QueryError> {
         let name = pipe_name(path);
         let pipe_path = PathBuf::from(&name);
         let io_err = |source: io::Error| QueryError::Io {
@@ -353,14 +339,18 @@ pub(super) mod windows {
                         .enable_all()
                         .build()
                         .map_err(io_err)?
-                        .block_on(query_pipe(&name, &pipe_path))
+                        .block_on(exchange_pipe(&name, &pipe_path, request))
                 })
                 .join()
         });
         outcome.unwrap_or_else(|_| Err(io_err(io::Error::other("the status client thread failed"))))
     }
 
-    async fn query_pipe(name: &str, pipe_path: &Path) -> Result<serde_json::Value, QueryError> {
+    async fn exchange_pipe(
+        name: &str,
+        pipe_path: &Path,
+        request: &str,
+    ) -> Result<Vec<u8>, QueryError> {
         let io_err = |source: io::Error| QueryError::Io {
             path: pipe_path.to_path_buf(),
             source,
@@ -390,7 +380,8 @@ pub(super) mod windows {
             Ok(Ok(client)) => client,
         };
         check_server_user(&client).map_err(io_err)?;
-        let reply = match tokio::time::timeout(IO_TIMEOUT, exchange(&mut client)).await {
+        let wait = super::super::reply_wait(request);
+        let reply = match tokio::time::timeout(wait, exchange_line(&mut client, request)).await {
             Err(_) => return Err(no_answer()),
             Ok(Err(e)) => return Err(io_err(e)),
             Ok(Ok(Reply::TooLong)) => {
@@ -401,7 +392,7 @@ pub(super) mod windows {
             }
             Ok(Ok(Reply::Line(line))) => line,
         };
-        super::super::parse_reply(pipe_path, &reply)
+        Ok(reply)
     }
 
     /// Refuses a pipe served by a process of another user: pipe names are
@@ -431,6 +422,21 @@ pub(super) mod windows {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tokio::sync::watch;
+
+    use super::super::{AgentInfo, REASSESS_REQUEST, STATUS_REQUEST, Snapshot};
+
+    /// The answerer the agent would run, serving `status`, without a daemon
+    /// behind it for reassess requests.
+    fn answerer(status: serde_json::Value) -> (watch::Sender<Snapshot>, Answerer) {
+        let (tx, rx) = watch::channel(Snapshot::fixed(status));
+        let answer = Answerer {
+            status: rx,
+            info: AgentInfo::default(),
+            rescan: None,
+        };
+        (tx, answer)
+    }
 
     fn sample() -> serde_json::Value {
         json!({"phase": "known", "posture": "Compliant", "session_id": null})
@@ -495,11 +501,11 @@ mod tests {
         status: serde_json::Value,
     ) -> (io::Result<Reply>, tokio::task::JoinHandle<()>) {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let (_tx, rx) = watch::channel(Snapshot::fixed(status));
+        let (_tx, answer) = answerer(status);
         let served = tokio::spawn(async move {
-            handle(server, &rx, &AgentInfo::default()).await;
+            handle(server, &answer).await;
         });
-        let reply = exchange(&mut client).await;
+        let reply = exchange_line(&mut client, STATUS_REQUEST).await;
         drop(client);
         (reply, served)
     }
@@ -522,9 +528,9 @@ mod tests {
     /// Runs `handle` against raw client bytes; returns what the server sent.
     async fn raw(request: &[u8], close_after: bool) -> String {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let (_tx, rx) = watch::channel(Snapshot::fixed(sample()));
+        let (_tx, answer) = answerer(sample());
         let served = tokio::spawn(async move {
-            handle(server, &rx, &AgentInfo::default()).await;
+            handle(server, &answer).await;
         });
         client.write_all(request).await.unwrap();
         if close_after {
@@ -564,8 +570,50 @@ mod tests {
             let chunk = vec![b'x'; 64 * 1024];
             while server.write_all(&chunk).await.is_ok() {}
         });
-        assert_eq!(exchange(&mut client).await.unwrap(), Reply::TooLong);
+        assert_eq!(
+            exchange_line(&mut client, STATUS_REQUEST).await.unwrap(),
+            Reply::TooLong
+        );
         drop(client);
         flood.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_pipe_client_may_ask_for_a_reassessment() {
+        // Without a daemon behind the answerer: a clear refusal.
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let (_tx, answer) = answerer(sample());
+        let served = tokio::spawn(async move { handle(server, &answer).await });
+        let Reply::Line(line) = exchange_line(&mut client, REASSESS_REQUEST).await.unwrap() else {
+            panic!("expected a line");
+        };
+        drop(client);
+        served.await.unwrap();
+        let err = super::super::parse_reassess_reply(Path::new(r"\\.\pipe\x"), &line).unwrap_err();
+        assert!(
+            err.to_string().contains("does not take reassess requests"),
+            "{err}"
+        );
+
+        // With one: the request reaches it and its answer comes back.
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let (_tx, mut answer) = answerer(sample());
+        let (rescan, mut requests) = tokio::sync::mpsc::channel(1);
+        answer.rescan = Some(rescan);
+        let served = tokio::spawn(async move { handle(server, &answer).await });
+        let daemon = tokio::spawn(async move {
+            let request: crate::daemon::RescanRequest = requests.recv().await.unwrap();
+            request.reply.send(None).unwrap();
+        });
+        let Reply::Line(line) = exchange_line(&mut client, REASSESS_REQUEST).await.unwrap() else {
+            panic!("expected a line");
+        };
+        drop(client);
+        served.await.unwrap();
+        daemon.await.unwrap();
+        assert_eq!(
+            super::super::parse_reassess_reply(Path::new(r"\\.\pipe\x"), &line).unwrap(),
+            None
+        );
     }
 }
