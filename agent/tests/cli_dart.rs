@@ -59,7 +59,7 @@ fn without_o_the_bundle_is_named_after_host_and_utc_time_in_the_current_director
     assert!(!host.is_empty(), "{name}");
     let compact = |t: &str| -> String { t.chars().filter(char::is_ascii_alphanumeric).collect() };
     assert!(
-        compact(&before) <= stamp.to_owned() && stamp <= compact(&after).as_str(),
+        compact(&before).as_str() <= stamp && stamp <= compact(&after).as_str(),
         "{stamp} not within {before}..{after}"
     );
     assert_eq!(
@@ -142,7 +142,7 @@ fn entries_carry_real_modification_times() {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
     for i in 0..zip.len() {
         let f = zip.by_index(i).unwrap();
-        let name = f.name().unwrap().to_owned();
+        let name = f.name().unwrap().into_owned();
         let t = f.last_modified().unwrap();
         let got = (
             t.year(),
