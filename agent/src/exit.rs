@@ -114,9 +114,40 @@ pub fn codes_for(command: Option<&str>) -> impl Iterator<Item = &'static ExitDef
     })
 }
 
+/// The table as `docs/cli.md` shows it (a test keeps the two equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| code | name | commands | meaning |\n|---|---|---|---|\n");
+    for d in EXIT_CODES {
+        let commands = if d.commands.is_empty() {
+            "every command".to_owned()
+        } else {
+            d.commands
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| {} | `{}` | {commands} | {} |\n",
+            d.code, d.name, d.meaning
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docs_cli_md_shows_this_table() {
+        let doc = include_str!("../../docs/cli.md");
+        let table = markdown_table();
+        assert!(
+            doc.contains(&table),
+            "docs/cli.md's exit code table differs from exit::EXIT_CODES; paste:\n{table}"
+        );
+    }
 
     #[test]
     fn codes_are_unique_ascending_and_the_service_manager_codes_are_sysexits() {
