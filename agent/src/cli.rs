@@ -135,8 +135,8 @@ pub struct StatusArgs {
 /// `posture-sync profile ...`.
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
-    /// Validate a profile: exit 0 when valid (warnings on stderr), 78 when
-    /// invalid, 66 when the file is missing or unreadable.
+    /// Validate a profile: exit 0 when valid (warnings on stderr), 1 when invalid,
+    /// 2 when the file is missing or unreadable.
     Check {
         /// The profile to check.
         file: PathBuf,
@@ -522,7 +522,9 @@ mod tests {
             .and_then(|p| p.find_subcommand_mut("check"))
             .unwrap();
         let check = long_help(check);
-        assert!(check.contains("78 (EX_CONFIG)"), "{check}");
+        assert!(check.contains("1 (INVALID)"), "{check}");
+        assert!(check.contains("2 (NO_PROFILE)"), "{check}");
+        assert!(!check.contains("EX_CONFIG"), "{check}");
     }
 
     #[test]

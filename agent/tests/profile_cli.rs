@@ -80,7 +80,7 @@ fn warnings_go_to_stderr_with_help_and_exit_0() {
 }
 
 #[test]
-fn invalid_profiles_exit_78_with_file_line_col_lines() {
+fn invalid_profiles_exit_1_with_file_line_col_lines() {
     for (name, want) in [
         (
             "err-range.xml",
@@ -112,7 +112,7 @@ fn invalid_profiles_exit_78_with_file_line_col_lines() {
         ),
     ] {
         let (code, stdout, stderr, path) = check(name);
-        assert_eq!(code, Some(78), "{name}: {stderr}");
+        assert_eq!(code, Some(1), "{name}: {stderr}");
         assert_eq!(stdout, "", "{name}");
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(
@@ -129,7 +129,7 @@ fn invalid_profiles_exit_78_with_file_line_col_lines() {
 #[test]
 fn every_error_is_listed() {
     let (code, _, stderr, path) = check("err-several.xml");
-    assert_eq!(code, Some(78));
+    assert_eq!(code, Some(1));
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with(&format!("{path}:")))
@@ -145,9 +145,9 @@ fn every_error_is_listed() {
 }
 
 #[test]
-fn missing_file_is_no_profile_exit_66() {
+fn missing_file_is_no_profile_exit_2() {
     let (code, stdout, stderr, path) = check("no-such-profile.xml");
-    assert_eq!(code, Some(66));
+    assert_eq!(code, Some(2));
     assert_eq!(stdout, "");
     assert!(
         stderr.starts_with(&format!("posture-sync: no profile at {path}: ")),
@@ -226,7 +226,7 @@ fn server_ports_and_content_check_paths_are_checked() {
     let p = path.to_str().unwrap();
     let out = posture_sync(&["profile", "check", p]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     for line in [
         format!("{p}:2:1: ServerPorts: range `9000-8000` ends (8000) before it starts (9000)"),
         format!("{p}:3:1: ContentCheckPaths: `etc/ssh` is not an absolute path"),
@@ -259,7 +259,7 @@ fn wait_bounded(child: std::process::Child) -> Output {
 
 #[cfg(unix)]
 #[test]
-fn a_fifo_is_not_a_regular_file_exit_66_without_hanging() {
+fn a_fifo_is_not_a_regular_file_exit_2_without_hanging() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fifo = dir.path().join("ISEPostureCFG.xml");
     let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
@@ -275,7 +275,7 @@ fn a_fifo_is_not_a_regular_file_exit_66_without_hanging() {
         .expect("spawn");
     let out = wait_bounded(child);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(66), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
         stderr,
         format!(
@@ -287,7 +287,7 @@ fn a_fifo_is_not_a_regular_file_exit_66_without_hanging() {
 
 #[cfg(unix)]
 #[test]
-fn a_device_or_a_directory_is_not_a_regular_file_exit_66() {
+fn a_device_or_a_directory_is_not_a_regular_file_exit_2() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dir_path = dir.path().to_str().expect("utf-8 path").to_owned();
     for (path, what) in [
@@ -296,7 +296,7 @@ fn a_device_or_a_directory_is_not_a_regular_file_exit_66() {
     ] {
         let out = posture_sync(&["profile", "check", &path]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(66), "{path}: {stderr}");
+        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
         assert!(
             stderr.contains(&format!(
                 "no profile at {path}: it is {what}, not a regular file"

@@ -4,9 +4,8 @@
 //! `FILE:LINE:COL: message` for errors, `FILE:LINE:COL: warning: message` and
 //! `FILE:LINE:COL: note: message` otherwise, each optionally followed by
 //! `  help: ...`. A valid profile also gets one summary line on stdout.
-//! Exit codes (`crate::exit`, the same as `run`'s): 0 valid (possibly with
-//! warnings), 78 (EX_CONFIG) invalid, 66 (EX_NOINPUT) no profile (missing or
-//! unreadable file, or not a regular file: a FIFO, device,
+//! Exit codes: 0 valid (possibly with warnings), 1 invalid, 2 no profile
+//! (missing or unreadable file, or not a regular file: a FIFO, device,
 //! socket or directory at FILE is refused without being read, so the check
 //! never blocks on it; see `profile_schema::open_regular`).
 
@@ -16,10 +15,11 @@ use std::process::ExitCode;
 
 use profile_schema::{Diagnostic, LoadError, Profile, Severity};
 
-/// Exit code for an invalid profile.
-const INVALID: u8 = crate::exit::EX_CONFIG;
+/// Exit code for an invalid profile (the specification's; `run` exits
+/// `EX_CONFIG` instead: `crate::exit`).
+const INVALID: u8 = crate::exit::CHECK_INVALID;
 /// Exit code when there is no profile to check.
-const NO_PROFILE: u8 = crate::exit::EX_NOINPUT;
+const NO_PROFILE: u8 = crate::exit::CHECK_NO_PROFILE;
 
 /// `profile check FILE`.
 pub fn check(file: &Path) -> ExitCode {

@@ -182,13 +182,21 @@ fn run(args: RunArgs) -> Exit {
     exit
 }
 
-/// `run` without `--profile` and no installed profile.
+/// `run` without `--profile` and no installed profile; the paths looked at.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "no profile: none given and none installed (looked for {})\nhelp: pass --profile FILE, or install the profile at one of those paths",
-    .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    "no profile: none given and none installed ({})\nhelp: pass --profile FILE, or install the profile at one of those paths",
+    looked_at(.0)
 )]
 struct NoInstalledProfile(Vec<PathBuf>);
+
+fn looked_at(tried: &[PathBuf]) -> String {
+    if tried.is_empty() {
+        return "no home directory to look in".to_owned();
+    }
+    let paths: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    format!("looked for {}", paths.join(", "))
+}
 
 /// A directory that is misconfigured (not private to the user, not a
 /// directory, no home to derive it from) is fixed by configuration; an
