@@ -1,13 +1,13 @@
 //! `posture-sync`: the endpoint agent. `main` only parses the command line and
-//! maps each command's outcome to an exit code; the work lives in `cmd::*`.
+//! maps each command's outcome to an exit code (`exit.rs`); the work lives in
+//! `cmd::*`.
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use posture_sync::{cli, cmd};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     match cli.command {
         cli::Command::Run(args) => cmd::run::main(args),
         cli::Command::Status(args) => cmd::status::main(args),
@@ -17,5 +17,6 @@ fn main() -> ExitCode {
         cli::Command::Install(args) => cmd::install::install(args),
         cli::Command::Uninstall => cmd::install::uninstall(),
         cli::Command::Dart(args) => cmd::dart::main(args),
+        cli::Command::Completions(args) => cmd::completions(args.shell),
     }
 }

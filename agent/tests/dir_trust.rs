@@ -112,7 +112,8 @@ fn run_refuses_a_state_dir_writable_by_others_and_creates_nothing_in_it() {
     std::fs::create_dir(&state).unwrap();
     chmod(&state, 0o777);
     let (code, stderr) = run_once(tmp.path(), &state);
-    assert_eq!(code, Some(1), "{stderr}");
+    // EX_CONFIG: a directory to fix, which a restart cannot cure.
+    assert_eq!(code, Some(78), "{stderr}");
     assert_eq!(
         stderr,
         format!(
@@ -135,7 +136,8 @@ fn run_refuses_a_state_dir_of_another_user_and_creates_nothing_in_it() {
     chmod(&state, 0o700);
     std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
     let (code, stderr) = run_once(tmp.path(), &state);
-    assert_eq!(code, Some(1), "{stderr}");
+    // EX_CONFIG: a directory to fix, which a restart cannot cure.
+    assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.starts_with(&format!(
             "posture-sync: the state directory {} is owned by uid 65534, not by uid 0 who runs posture-sync\nhelp: run posture-sync as uid 65534",

@@ -30,7 +30,7 @@ fn write_profile(dir: &std::path::Path, name: &str, xml: &str) -> std::path::Pat
 }
 
 #[test]
-fn an_invalid_profile_is_reported_with_file_line_and_column_and_exits_1() {
+fn an_invalid_profile_is_reported_with_file_line_and_column_and_exits_78() {
     let tmp = tempfile::tempdir().unwrap();
     let profile = write_profile(
         tmp.path(),
@@ -39,7 +39,7 @@ fn an_invalid_profile_is_reported_with_file_line_and_column_and_exits_1() {
     );
     let out = run(tmp.path(), &profile, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(
         stderr.contains(&format!("{}:2:3:", profile.display())),
         "{stderr}"
@@ -49,17 +49,21 @@ fn an_invalid_profile_is_reported_with_file_line_and_column_and_exits_1() {
 }
 
 #[test]
-fn a_missing_profile_exits_2_naming_the_file() {
+fn a_missing_profile_exits_66_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let profile = tmp.path().join("nowhere.xml");
     let out = run(tmp.path(), &profile, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(66), "{stderr}");
     assert!(stderr.contains("nowhere.xml"), "{stderr}");
 }
 
+/// A CA file without certificates is a configuration to fix (EX_CONFIG,
+/// which the service manager does not restart); a `--mac` that is not a MAC
+/// is refused by the argument parser like any invalid flag value (exit 2),
+/// before anything starts.
 #[test]
-fn a_bad_ca_file_or_mac_exits_1_with_a_clear_message() {
+fn a_bad_ca_file_exits_78_and_a_bad_mac_exits_2_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let profile = write_profile(
         tmp.path(),
@@ -73,7 +77,7 @@ fn a_bad_ca_file_or_mac_exits_1_with_a_clear_message() {
         &["--ca-file", empty.to_str().unwrap()],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("empty.pem"), "{stderr}");
 
     #[allow(clippy::disallowed_methods)] // the binary under test
@@ -89,8 +93,10 @@ fn a_bad_ca_file_or_mac_exits_1_with_a_clear_message() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--mac"), "{stderr}");
+    assert!(stderr.contains("not-a-mac"), "{stderr}");
+    assert!(!tmp.path().join("state2").exists(), "nothing started");
 }
 
 /// `--ca-only` trusts only the CA file; without one there would be nothing

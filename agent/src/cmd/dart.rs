@@ -1,26 +1,31 @@
-//! `posture-sync dart -o FILE.zip`: writes a diagnostic bundle (see
-//! [`crate::dart`]), one progress line per collected part on stderr and the
-//! bundle's path on stdout.
+//! `posture-sync dart [-o FILE.zip] [--force]`: writes a diagnostic bundle
+//! (see [`crate::dart`]), one progress line per collected part on stderr and
+//! the bundle's path on stdout. Without `-o` the bundle is
+//! `posture-sync-dart-<host>-<UTC time>.zip` in the current directory
+//! ([`default_name`]); an existing file is replaced only with `--force`.
 //!
 //! The profile in the bundle: `--profile FILE` if given; else the one the
 //! running agent says it runs with (the `profile` key of its status); else
 //! the installed one; else none ([`choose_profile`]).
 //!
-//! Exit codes: 0 written, 1 failed (also when the state or log dir is not
-//! private to the user: `docs/cli.md`, Directories).
+//! Exit codes: 0 written, 73 (EX_CANTCREAT) the output exists and no
+//! `--force`, 1 failed (also when the state or log dir is not private to the
+//! user: `docs/cli.md`, Directories).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use serde_json::Value;
 
 use crate::cli::DartArgs;
-use crate::dart::{self, BundleSpec, ProfileSource, StatusSource};
-use crate::install::{Platform, ProcessEnv, default_profiles};
+use crate::dart::{self, BundleSpec, DartError, ProfileSource, StatusSource};
 
 /// Exit code when the bundle could not be written.
-pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_FAILURE: u8 = crate::exit::FAILURE;
+/// Exit code when the output exists and `--force` was not given.
+pub const EXIT_EXISTS: u8 = crate::exit::EX_CANTCREAT;
 
 /// Entry point.
 pub fn main(args: DartArgs) -> ExitCode {
@@ -31,10 +36,17 @@ pub fn main(args: DartArgs) -> ExitCode {
         Err(exit) => return exit,
     };
     let status = crate::control::query(&dirs.socket_path()).map_err(|e| e.to_string());
+    let output = args
+        .output
+        .unwrap_or_else(|| default_name(&crate::platform::host_name(), SystemTime::now()));
+    // Before collecting anything: the answer comes at once, not after the
+    // whole bundle was made (collect_new checks again when it writes).
+    if !args.force && std::fs::symlink_metadata(&output).is_ok() {
+        super::print_err(format_args!("{}", DartError::Exists { path: output }));
+        return ExitCode::from(EXIT_EXISTS);
+    }
     let (profile, profile_source) = choose_profile(args.profile, status.as_ref().ok(), || {
-        default_profiles(Platform::current(), &ProcessEnv)
-            .into_iter()
-            .find(|p| p.is_file())
+        super::installed_profile().ok()
     });
     if let Some(p) = &profile {
         super::print_err(format_args!(
@@ -45,7 +57,7 @@ pub fn main(args: DartArgs) -> ExitCode {
     }
     let spec = BundleSpec {
         dirs,
-        output: args.output,
+        output,
         profile,
         profile_source,
         ca_file: args.ca_file,
@@ -55,7 +67,12 @@ pub fn main(args: DartArgs) -> ExitCode {
     };
     // A reader that went away (`dart 2>&1 | head -1`) must not stop the bundle.
     let mut progress = |line: &str| super::print_err(format_args!("{line}"));
-    match dart::collect(&spec, &mut progress) {
+    let written = if args.force {
+        dart::collect(&spec, &mut progress)
+    } else {
+        dart::collect_new(&spec, &mut progress)
+    };
+    match written {
         Ok(report) => {
             let mut out = io::stdout().lock();
             // `dart | head`: a closed stdout must not turn success into failure.
@@ -69,9 +86,41 @@ pub fn main(args: DartArgs) -> ExitCode {
         }
         Err(e) => {
             super::print_err(format_args!("{e}"));
-            ExitCode::from(EXIT_FAILURE)
+            let code = match e {
+                DartError::Exists { .. } => EXIT_EXISTS,
+                _ => EXIT_FAILURE,
+            };
+            ExitCode::from(code)
         }
     }
+}
+
+/// The bundle's name without `-o`: `posture-sync-dart-<host>-<UTC time>.zip`
+/// (`crate::cli::DART_NAME_PATTERN`), relative, so in the current
+/// directory. The host is reduced to letters, digits, `.` and `-` (at most
+/// 63 characters, a DNS label's limit), so a strange host name can neither
+/// leave the directory nor make a name some file system refuses; the time is
+/// to the second, without `:` (refused on Windows).
+pub fn default_name(host: &str, now: SystemTime) -> PathBuf {
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    let host = host.trim_matches('.');
+    let host = if host.is_empty() { "unknown" } else { host };
+    let stamp: String = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    PathBuf::from(format!("posture-sync-dart-{host}-{stamp}.zip"))
 }
 
 /// The profile to bundle and where it came from: `flag` wins; else the
@@ -105,6 +154,30 @@ pub fn choose_profile(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_default_name_has_the_host_and_the_utc_time_and_stays_in_the_directory() {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_796_314_500);
+        assert_eq!(
+            default_name("ws-042.corp.example", at),
+            PathBuf::from("posture-sync-dart-ws-042.corp.example-20261203T161500Z.zip")
+        );
+        for host in ["../../etc/x", "a/b\\c:d", "..", "", "h\u{e9}te"] {
+            let name = default_name(host, at);
+            assert_eq!(name.components().count(), 1, "{host:?} -> {name:?}");
+            let text = name.to_str().unwrap();
+            assert!(text.starts_with("posture-sync-dart-"), "{text}");
+            assert!(
+                text.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            default_name("", at),
+            PathBuf::from("posture-sync-dart-unknown-20261203T161500Z.zip")
+        );
+    }
 
     #[test]
     fn the_flag_then_the_running_agent_then_the_installed_profile() {

@@ -7,6 +7,35 @@ pub mod reassess;
 pub mod run;
 pub mod status;
 
+/// `posture-sync completions SHELL`: the completion script on stdout.
+pub fn completions(shell: clap_complete::Shell) -> std::process::ExitCode {
+    use std::io::Write as _;
+    // Rendered into memory first: clap_complete panics on a failed write,
+    // and a closed stdout (`| head`) must not become a panic.
+    let mut script = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut crate::cli::command(&crate::cli::Defaults::generic()),
+        "posture-sync",
+        &mut script,
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&script).and_then(|()| out.flush());
+    std::process::ExitCode::SUCCESS
+}
+
+/// The installed profile: the first of [`crate::install::default_profiles`]
+/// that is a file (`run` and `dart` without `--profile`, like `install`),
+/// or the paths looked at.
+pub(crate) fn installed_profile() -> Result<std::path::PathBuf, Vec<std::path::PathBuf>> {
+    use crate::install::{Platform, ProcessEnv, default_profiles};
+    let tried = default_profiles(Platform::current(), &ProcessEnv);
+    match tried.iter().find(|p| p.is_file()) {
+        Some(p) => Ok(p.clone()),
+        None => Err(tried),
+    }
+}
+
 /// The agent's directories for a command that reads what is there (`status`,
 /// `dart`), checked first: a socket, log or history in a directory another
 /// user can write may be theirs. A failure is printed and becomes exit code

@@ -15,10 +15,11 @@ use std::process::ExitCode;
 
 use profile_schema::{Diagnostic, LoadError, Profile, Severity};
 
-/// Exit code for an invalid profile.
-const INVALID: u8 = 1;
+/// Exit code for an invalid profile (the specification's; `run` exits
+/// `EX_CONFIG` instead: `crate::exit`).
+const INVALID: u8 = crate::exit::CHECK_INVALID;
 /// Exit code when there is no profile to check.
-const NO_PROFILE: u8 = 2;
+const NO_PROFILE: u8 = crate::exit::CHECK_NO_PROFILE;
 
 /// `profile check FILE`.
 pub fn check(file: &Path) -> ExitCode {

@@ -6,10 +6,15 @@
 //! single-threaded tokio runtime until SIGINT or SIGTERM, and stops cleanly:
 //! tasks aborted, status socket removed, logs flushed, exit 0.
 //!
-//! Exit codes (decided in one place, [`Exit`]): 0 clean stop; 1 invalid
-//! profile or another startup error (the message says which); 2 no profile
-//! (missing or unreadable file, like `profile check`); 4 another agent holds
-//! the state dir.
+//! Exit codes (decided in one place, [`Exit`]; the table is `crate::exit`):
+//! 0 clean stop; 78 (EX_CONFIG) invalid profile, CA file or directories; 66
+//! (EX_NOINPUT) no profile (missing or unreadable file, like `profile check`,
+//! or none given and none installed) or an unreadable CA file; 69
+//! (EX_UNAVAILABLE) no MAC address found; 4 another agent holds the state
+//! dir; 1 any other startup error (the message says which).
+//!
+//! Without `--profile` the agent runs the installed profile, as `install`
+//! and `dart` do, and says which file it uses.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,7 +31,7 @@ use crate::paths::Dirs;
 use crate::probe::PROBE_TIMEOUTS;
 use crate::record::BundleReasonRecord;
 use crate::transport::{self, Transport};
-use crate::{control, dart, lock, reload};
+use crate::{control, dart, exit, lock, reload};
 
 /// DartCount when no profile is at hand: the key table's default.
 fn default_dart_count() -> u32 {
@@ -47,10 +52,14 @@ const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(
 pub enum Exit {
     /// Stopped by SIGINT/SIGTERM.
     Clean,
-    /// Invalid profile, or another startup error.
+    /// A startup error without a more specific code.
     Startup,
-    /// No profile at the given path.
-    NoProfile,
+    /// Invalid profile, CA file or directories: fix the configuration.
+    Config,
+    /// No profile at the given path, none installed, or an unreadable CA file.
+    NoInput,
+    /// No MAC address to present: a restart may find one.
+    Unavailable,
     /// Another agent runs with this state dir.
     LockHeld,
 }
@@ -59,9 +68,11 @@ impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         match e {
             Exit::Clean => ExitCode::SUCCESS,
-            Exit::Startup => ExitCode::from(1),
-            Exit::NoProfile => ExitCode::from(2),
-            Exit::LockHeld => ExitCode::from(lock::EXIT_LOCK_HELD),
+            Exit::Startup => ExitCode::from(exit::FAILURE),
+            Exit::Config => ExitCode::from(exit::EX_CONFIG),
+            Exit::NoInput => ExitCode::from(exit::EX_NOINPUT),
+            Exit::Unavailable => ExitCode::from(exit::EX_UNAVAILABLE),
+            Exit::LockHeld => ExitCode::from(exit::LOCK_HELD),
         }
     }
 }
@@ -82,22 +93,33 @@ fn fail(exit: Exit, message: impl std::fmt::Display) -> Exit {
 fn run(args: RunArgs) -> Exit {
     // Config: everything that can be wrong with the input, before any I/O
     // beyond reading it.
-    let loaded = match load_profile(&args.profile) {
+    let profile = match args.profile {
+        Some(p) => p,
+        None => match super::installed_profile() {
+            Ok(p) => {
+                super::print_err(format_args!("using the installed profile {}", p.display()));
+                p
+            }
+            Err(tried) => return fail(Exit::NoInput, NoInstalledProfile(tried)),
+        },
+    };
+    let loaded = match load_profile(&profile) {
         Ok(l) => l,
         Err(exit) => return exit,
     };
     let mac = match crate::platform::mac::resolve(args.mac.as_deref()) {
         Ok(m) => m,
-        Err(e) => return fail(Exit::Startup, e),
+        Err(e @ crate::platform::mac::MacError::NotFound(_)) => return fail(Exit::Unavailable, e),
+        Err(e) => return fail(Exit::Config, e),
     };
     let dirs = match Dirs::resolve(args.state_dir, args.log_dir) {
         Ok(d) => d,
-        Err(e) => return fail(Exit::Startup, e),
+        Err(e) => return fail(dir_exit(&e), e),
     };
     // Creates missing dirs 0700 and refuses dirs other users could write
     // or own (docs/cli.md, Directories) before anything goes into them.
     if let Err(e) = dirs.ensure() {
-        return fail(Exit::Startup, e);
+        return fail(dir_exit(&e), e);
     }
     let _lock = match lock::acquire(&dirs.state) {
         Ok(l) => l,
@@ -116,7 +138,7 @@ fn run(args: RunArgs) -> Exit {
     };
     let tls = match transport::client_config(args.ca_file.as_deref(), trust) {
         Ok(c) => c,
-        Err(e) => return fail(Exit::Startup, e),
+        Err(e) => return fail(tls_exit(&e), e),
     };
     let transport = match Transport::new(tls, &mac) {
         Ok(t) => t,
@@ -136,7 +158,7 @@ fn run(args: RunArgs) -> Exit {
     };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        profile = %args.profile.display(),
+        profile = %profile.display(),
         state_dir = %dirs.state.display(),
         log_dir = %dirs.logs.display(),
         mac = %mac,
@@ -146,7 +168,7 @@ fn run(args: RunArgs) -> Exit {
     );
     // Run.
     let exit = runtime.block_on(serve(
-        &args.profile,
+        &profile,
         args.ca_file.as_deref(),
         &dirs,
         transport,
@@ -166,22 +188,65 @@ fn run(args: RunArgs) -> Exit {
     exit
 }
 
+/// `run` without `--profile` and no installed profile; the paths looked at.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no profile: none given and none installed ({})\nhelp: pass --profile FILE, or install the profile at one of those paths",
+    looked_at(.0)
+)]
+struct NoInstalledProfile(Vec<PathBuf>);
+
+fn looked_at(tried: &[PathBuf]) -> String {
+    if tried.is_empty() {
+        return "no home directory to look in".to_owned();
+    }
+    let paths: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    format!("looked for {}", paths.join(", "))
+}
+
+/// A directory that is misconfigured (not private to the user, not a
+/// directory, no home to derive it from) is fixed by configuration; an
+/// I/O error creating or inspecting it may not be.
+fn dir_exit(e: &crate::paths::PathsError) -> Exit {
+    use crate::paths::PathsError as E;
+    match e {
+        E::Create { .. } | E::Inspect { .. } => Exit::Startup,
+        E::NoHome { .. }
+        | E::Relative { .. }
+        | E::NotADirectory { .. }
+        | E::ForeignOwner { .. }
+        | E::WritableByOthers { .. }
+        | E::UntrustedParent { .. } => Exit::Config,
+    }
+}
+
+/// An unreadable `--ca-file` is missing input; one without certificates,
+/// or no trust anchors at all, is a configuration to fix.
+fn tls_exit(e: &transport::SetupError) -> Exit {
+    use transport::SetupError as E;
+    match e {
+        E::CaFileUnreadable { .. } => Exit::NoInput,
+        E::CaFileEmpty { .. } | E::NoRoots | E::CaOnlyWithoutCaFile => Exit::Config,
+        E::Tls(_) => Exit::Startup,
+    }
+}
+
 /// Reads the profile at start: "no profile" and "invalid profile" are
 /// different errors with different exit codes; every error is printed as
 /// `FILE:LINE:COL: message`. Called before the runtime exists, so blocking
 /// here stalls nothing else; `Profile::load` reads regular files only (a
-/// FIFO at the path is "no profile", exit 2) and at most the size cap.
+/// FIFO at the path is "no profile", exit 66) and at most the size cap.
 fn load_profile(path: &Path) -> Result<Loaded, Exit> {
     match Profile::load(path) {
         Ok(l) => Ok(l),
-        Err(e @ LoadError::Read { .. }) => Err(fail(Exit::NoProfile, e)),
+        Err(e @ LoadError::Read { .. }) => Err(fail(Exit::NoInput, e)),
         Err(LoadError::Invalid { path, errors }) => {
             for error in &errors {
-                // Not eprintln!: a closed stderr must not turn exit 1 into a panic.
+                // Not eprintln!: a closed stderr must not turn exit 78 into a panic.
                 let _ = writeln!(std::io::stderr().lock(), "{}", error.render(&path));
             }
             Err(fail(
-                Exit::Startup,
+                Exit::Config,
                 format!(
                     "{}: invalid profile: {} errors",
                     path.display(),
@@ -189,7 +254,8 @@ fn load_profile(path: &Path) -> Result<Loaded, Exit> {
                 ),
             ))
         }
-        Err(e) => Err(fail(Exit::Startup, e)),
+        // Larger than the size cap: not a profile this agent accepts.
+        Err(e @ LoadError::TooLarge { .. }) => Err(fail(Exit::Config, e)),
     }
 }
 

@@ -19,9 +19,9 @@ use crate::control::{self, QueryError};
 use crate::status_report::{self, StatusReport};
 
 /// Exit code when no agent is running.
-pub const EXIT_NO_AGENT: u8 = 3;
+pub const EXIT_NO_AGENT: u8 = crate::exit::NO_AGENT;
 /// Exit code for every other failure.
-pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_FAILURE: u8 = crate::exit::FAILURE;
 
 /// Entry point.
 pub fn main(args: StatusArgs) -> ExitCode {

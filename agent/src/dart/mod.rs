@@ -20,7 +20,12 @@
 //! the session ids that status, PSN list, probe history and logs name, so
 //! that each id gets the same pseudonym in every part. The zip is written to
 //! a temporary file next to the output and renamed into place, so a reader
-//! never sees half a bundle.
+//! never sees half a bundle ([`collect_new`] links it into place instead,
+//! which fails when the output exists, so it never replaces a file).
+//!
+//! Each entry carries a real modification time in UTC (zip's MS-DOS field
+//! has no time zone): the source file's for logs and the profile, the
+//! collection time for parts made at collection.
 
 pub mod facts;
 pub mod history;
@@ -55,6 +60,15 @@ pub enum DartError {
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// The output exists and replacing it was not asked for.
+    #[error(
+        "the diagnostic bundle {} already exists\nhelp: pass --force to replace it, or choose another name with -o FILE.zip",
+        path.display()
+    )]
+    Exists {
+        /// The bundle.
+        path: PathBuf,
     },
     /// The zip library failed.
     #[error("cannot write the diagnostic bundle {}: {source}", path.display())]
@@ -145,18 +159,33 @@ struct Bundle<W: Write + io::Seek> {
     parts: Vec<String>,
     output: PathBuf,
     redactor: redact::Redactor,
+    /// The collection time: the date of the parts made now.
+    now: SystemTime,
 }
 
 impl<W: Write + io::Seek> Bundle<W> {
+    /// Adds a part made at collection time.
     fn add(
         &mut self,
         name: &str,
         text: &str,
         progress: &mut dyn FnMut(&str),
     ) -> Result<(), DartError> {
+        self.add_dated(name, text, self.now, progress)
+    }
+
+    /// Adds a part dated `modified` (the file it was read from).
+    fn add_dated(
+        &mut self,
+        name: &str,
+        text: &str,
+        modified: SystemTime,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), DartError> {
         let clean = self.redactor.redact(text);
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip_time(modified))
             .unix_permissions(0o600);
         self.zip
             .start_file(name, options)
@@ -222,9 +251,62 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
     files.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Collects a bundle into `spec.output`, calling `progress` once per part.
+/// `t` as a zip entry time, in UTC. Outside the format's range (1980 to
+/// 2107) the format's earliest time.
+fn zip_time(t: SystemTime) -> zip::DateTime {
+    // "YYYY-MM-DDTHH:MM:SSZ": fixed positions.
+    let text = humantime::format_rfc3339_seconds(t).to_string();
+    let field = |range: std::ops::Range<usize>| text.get(range).and_then(|f| f.parse::<u16>().ok());
+    let parts = (
+        field(0..4),
+        field(5..7),
+        field(8..10),
+        field(11..13),
+        field(14..16),
+        field(17..19),
+    );
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = parts else {
+        return zip::DateTime::default();
+    };
+    let small = |v: u16| u8::try_from(v).unwrap_or(u8::MAX);
+    zip::DateTime::from_date_and_time(y, small(mo), small(d), small(h), small(mi), small(s))
+        .unwrap_or_default()
+}
+
+/// When `path` was last modified; `now` when that cannot be read.
+fn modified_or(path: &Path, now: SystemTime) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(now)
+}
+
+/// Collects a bundle into `spec.output`, calling `progress` once per part;
+/// an existing file at `spec.output` is replaced.
 pub fn collect(
     spec: &BundleSpec,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BundleReport, DartError> {
+    collect_into(spec, true, progress)
+}
+
+/// [`collect`], but fails with [`DartError::Exists`] when `spec.output`
+/// exists (checked first, and again, atomically, when the bundle is put in
+/// place), never replacing it.
+pub fn collect_new(
+    spec: &BundleSpec,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BundleReport, DartError> {
+    if std::fs::symlink_metadata(&spec.output).is_ok() {
+        return Err(DartError::Exists {
+            path: spec.output.clone(),
+        });
+    }
+    collect_into(spec, false, progress)
+}
+
+fn collect_into(
+    spec: &BundleSpec,
+    replace: bool,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BundleReport, DartError> {
     let now = SystemTime::now();
@@ -244,6 +326,7 @@ pub fn collect(
         parts: Vec::new(),
         output: output.clone(),
         redactor: redact::Redactor::new(),
+        now,
     };
 
     let status: Result<Value, String> = match &spec.status {
@@ -259,14 +342,15 @@ pub fn collect(
     };
 
     // Logs: every rolled file, oldest first.
-    let logs: Vec<(String, String)> = log_files(&spec.dirs.logs)
+    let logs: Vec<(String, String, SystemTime)> = log_files(&spec.dirs.logs)
         .into_iter()
         .map(|path| {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            (name, read_or_note(&path, "log file"))
+            let modified = modified_or(&path, now);
+            (name, read_or_note(&path, "log file"), modified)
         })
         .collect();
     let store_text = read_or_note(&spec.dirs.psn_store_path(), "PSN list");
@@ -280,13 +364,13 @@ pub fn collect(
     b.redactor.learn(&store_text);
     b.redactor.learn(&history_text);
     b.redactor.learn(&transitions_text);
-    for (_, text) in &logs {
+    for (_, text, _) in &logs {
         b.redactor.learn(text);
     }
 
     let no_logs = logs.is_empty();
-    for (name, text) in logs {
-        b.add(&format!("logs/{name}"), &text, progress)?;
+    for (name, text, modified) in logs {
+        b.add_dated(&format!("logs/{name}"), &text, modified, progress)?;
     }
     if no_logs {
         b.add(
@@ -301,9 +385,11 @@ pub fn collect(
         Some(p) => read_or_note(p, "profile"),
         None => "(no profile given: no --profile, no running agent named one, none installed; pass --profile FILE to include it)\n".to_string(),
     };
-    b.add(
+    let profile_time = spec.profile.as_deref().map_or(now, |p| modified_or(p, now));
+    b.add_dated(
         "profile.xml",
         &redact::redact_profile(&profile_text),
+        profile_time,
         progress,
     )?;
     b.add(crate::paths::PSN_STORE_FILE, &store_text, progress)?;
@@ -368,11 +454,36 @@ pub fn collect(
         source,
     })?;
     drop(file);
-    tmp.persist(&output).map_err(write_err)?;
+    if replace {
+        tmp.persist(&output).map_err(write_err)?;
+    } else {
+        persist_new(tmp, &output).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => DartError::Exists {
+                path: output.clone(),
+            },
+            _ => write_err(e),
+        })?;
+    }
     Ok(BundleReport {
         path: output,
         parts: b.parts,
     })
+}
+
+/// Puts the finished temp file at `to` without replacing anything there: a
+/// hard link fails when `to` exists (even as a dangling symbolic link, which
+/// it does not follow); the temp name goes when `tmp` drops. Where the file
+/// system has no hard links, a rename after a check.
+fn persist_new(mut tmp: PrivateTemp, to: &Path) -> io::Result<()> {
+    tmp.file().sync_all()?;
+    match std::fs::hard_link(tmp.path(), to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if std::fs::symlink_metadata(to).is_ok() => {
+            Err(io::Error::from(io::ErrorKind::AlreadyExists))
+        }
+        Err(_) => tmp.persist(to).map(drop),
+    }
 }
 
 /// `bundle.json`: what the bundle is about, for a reader or a script.
