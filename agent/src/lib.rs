@@ -37,6 +37,7 @@ pub mod store;
 
 // Endpoint integration: diagnostic bundles, launch at login, one agent per state dir.
 pub mod dart;
+pub mod exit;
 pub mod install;
 pub mod lock;
 pub mod netwatch;
