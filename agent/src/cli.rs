@@ -85,6 +85,10 @@ pub struct RunArgs {
     /// The endpoint MAC to present [default: the primary interface's].
     #[arg(long, value_name = "MAC")]
     pub mac: Option<String>,
+    /// Also write posture_sync.prom for node_exporter's textfile collector
+    /// into this existing directory (its --collector.textfile.directory).
+    #[arg(long, value_name = "DIR")]
+    pub metrics_dir: Option<PathBuf>,
 }
 
 /// Flags of `posture-sync status`.

@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 the agent answered, 3 no agent is running, 1 anything else
 //! (also a state dir that is not private to the user: `docs/cli.md`,
-//! Directories).
+//! Directories). With `--json` and no agent, stdout still gets one object,
+//! `{"running":false,...}` ([`no_agent`]).
 //! `--json` prints the agent's object exactly as received, on one line; the
 //! default is a short summary for people: [`status_report::summary`] when
 //! the object is a [`StatusReport`] this build understands, else a plain
@@ -34,6 +35,15 @@ pub fn main(args: StatusArgs) -> ExitCode {
         Ok(v) => v,
         Err(e) => {
             super::print_err(format_args!("{e}"));
+            if args.json && exit_code(&e) == EXIT_NO_AGENT {
+                // Fleet scripts parse stdout: they get an answer too.
+                let text = format!(
+                    "{}
+",
+                    no_agent(&dirs.state, &e)
+                );
+                let _ = io::stdout().lock().write_all(text.as_bytes());
+            }
             if matches!(e, QueryError::NoAnswer { .. }) {
                 super::print_err(format_args!(
                     "help: its log is {} unless it runs with --log-dir",
@@ -61,6 +71,24 @@ pub fn main(args: StatusArgs) -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// What `status --json` prints when no agent runs: `running: false`, the
+/// state dir asked, why (the message printed on stderr too), and the last
+/// `status.json` the agent wrote there (`null` when there is none), so a
+/// fleet script learns when and in which state the agent stopped.
+pub fn no_agent(state_dir: &std::path::Path, error: &QueryError) -> Value {
+    let last = std::fs::read(state_dir.join(crate::fleet_status::STATUS_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .filter(Value::is_object)
+        .unwrap_or(Value::Null);
+    serde_json::json!({
+        "running": false,
+        "state_dir": state_dir.display().to_string(),
+        "reason": error.to_string(),
+        "last_status": last,
+    })
 }
 
 /// The exit code for a failed query: [`EXIT_NO_AGENT`] when no agent is
@@ -163,6 +191,28 @@ mod tests {
             json: true,
         };
         assert_eq!(main(args), ExitCode::from(EXIT_NO_AGENT));
+    }
+
+    #[test]
+    fn no_agent_object_says_not_running_and_carries_the_last_status_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let error = QueryError::NoAgent {
+            path: tmp.path().join("agent.sock"),
+            detail: "no status socket at",
+        };
+        let v = no_agent(tmp.path(), &error);
+        assert_eq!(v["running"], false);
+        assert_eq!(v["state_dir"], tmp.path().display().to_string());
+        assert_eq!(v["reason"], error.to_string());
+        assert_eq!(v["last_status"], Value::Null);
+        std::fs::write(
+            tmp.path().join(crate::fleet_status::STATUS_FILE),
+            r#"{"running":false,"phase":"known"}"#,
+        )
+        .unwrap();
+        let v = no_agent(tmp.path(), &error);
+        assert_eq!(v["last_status"]["phase"], "known");
+        assert_eq!(v["running"], false);
     }
 
     #[test]
