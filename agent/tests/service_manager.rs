@@ -2,7 +2,8 @@
 //! datagram socket as `$NOTIFY_SOCKET` receives READY, STATUS lines naming
 //! the phase, watchdog pings and STOPPING; `status.json` and the metrics
 //! file follow the agent and say when it stopped; Debian's real
-//! `prometheus-node-exporter` serves the metrics over loopback.
+//! `prometheus-node-exporter` serves the metrics over loopback; no copy of
+//! the log on stderr when `JOURNAL_STREAM` says stderr is the journal.
 // Integration tests: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(target_os = "linux")]
@@ -362,4 +363,48 @@ fn node_exporter_serves_the_agents_metrics() {
         .count();
     assert_eq!(one_hot, 1, "{body}");
     assert!(terminate(&mut agent).success());
+}
+
+/// The agent's stderr (a file) after a run with `JOURNAL_STREAM` set to
+/// what `journal_stream` makes of that file's device and inode.
+fn stderr_of_a_run(journal_stream: impl Fn(u64, u64) -> String) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let s = Setup::new();
+    let stderr_path = s.path("stderr");
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
+    let meta = stderr.metadata().unwrap();
+    let mut c = cmd(&s.path("home"));
+    c.args(["run", "--mac", MAC, "--profile"])
+        .arg(s.path("profile.xml"))
+        .arg("--state-dir")
+        .arg(s.path("state"))
+        .env("JOURNAL_STREAM", journal_stream(meta.dev(), meta.ino()))
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    let mut agent = Running(c.spawn().unwrap());
+    cli_fixture::wait_status(
+        &s.path("home"),
+        &s.path("state"),
+        "the agent's status",
+        |_| true,
+    );
+    assert!(terminate(&mut agent).success());
+    // The log file has the lines either way.
+    let log = std::fs::read_to_string(s.path("state/logs/posture-sync.log")).unwrap();
+    assert!(log.contains("posture-sync starting"), "{log}");
+    std::fs::read_to_string(&stderr_path).unwrap()
+}
+
+#[test]
+fn no_log_copy_on_stderr_when_stderr_is_the_journal() {
+    let stderr = stderr_of_a_run(|dev, ino| format!("{dev}:{ino}"));
+    assert!(!stderr.contains("posture-sync starting"), "{stderr}");
+    assert!(!stderr.contains("posture-sync stopped"), "{stderr}");
+}
+
+#[test]
+fn the_log_copy_stays_on_stderr_when_journal_stream_names_another_stream() {
+    // Inherited from a parent whose stderr was the journal: not ours.
+    let stderr = stderr_of_a_run(|dev, ino| format!("{dev}:{}", ino + 1));
+    assert!(stderr.contains("posture-sync starting"), "{stderr}");
 }
