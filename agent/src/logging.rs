@@ -311,6 +311,9 @@ fn parse_journal_stream(value: &str) -> Option<(u64, u64)> {
 
 /// Stderr's device and inode.
 #[cfg(unix)]
+// `st_dev` and `st_ino` are u64 on Linux but not on every unix (macOS:
+// `st_dev` is i32), so the conversions are not useless everywhere.
+#[allow(clippy::useless_conversion)]
 fn stderr_ids() -> Option<(u64, u64)> {
     let stat = rustix::fs::fstat(io::stderr()).ok()?;
     // Lossless on every unix target; a type that did not fit means no match.
