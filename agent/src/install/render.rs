@@ -119,8 +119,14 @@ pub const RESTART_PREVENT_EXIT_STATUS: [u8; 3] = [
 /// state dir (logs and bundles live under it), which `StateDirectory=`
 /// creates and alone leaves writable under `ProtectSystem=strict`. It
 /// speaks TCP to PSNs, a unix socket for `status`, and netlink for routes
-/// and interfaces. In a user unit the namespacing settings run in a user
-/// namespace of the user's own (systemd implies `PrivateUsers=`).
+/// and interfaces. In a user unit the settings built on mount namespaces
+/// are best effort: systemd applies them where the user manager can create
+/// a user namespace (253 and later imply `PrivateUsers=` for them) and
+/// skips them silently where it cannot (Ubuntu's AppArmor restriction,
+/// kernels without unprivileged user namespaces). `PrivateUsers=yes` is
+/// not written: with it the unit would not start at all there. The
+/// seccomp-based settings (`SystemCallFilter=`, `RestrictAddressFamilies=`,
+/// `MemoryDenyWriteExecute=`, ...) need no namespace and always apply.
 const SYSTEMD_SANDBOX: &str = "\
 NoNewPrivileges=yes
 CapabilityBoundingSet=
@@ -131,7 +137,6 @@ StateDirectoryMode=0700
 PrivateTmp=yes
 PrivateDevices=yes
 PrivateMounts=yes
-PrivateUsers=yes
 DevicePolicy=closed
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
