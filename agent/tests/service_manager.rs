@@ -235,8 +235,8 @@ fn status_file_and_metrics_follow_the_agent_and_say_when_it_stopped() {
         .collect();
     assert_eq!(names, ["posture_sync.prom"]);
 
-    // No agent now: `status --json` says so on stdout, exit 3, with the
-    // last status file.
+    // No agent now: `status --json` says so on stdout, exit 3, and where
+    // the last status file is.
     let o = cmd(&s.path("home"))
         .args(["status", "--json", "--state-dir"])
         .arg(s.path("state"))
@@ -245,7 +245,11 @@ fn status_file_and_metrics_follow_the_agent_and_say_when_it_stopped() {
     assert_eq!(o.status.code(), Some(3), "{o:?}");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["running"], false, "{v}");
-    assert_eq!(v["last_status"]["running"], false, "{v}");
+    assert_eq!(
+        v["status_file"],
+        s.path("state/status.json").display().to_string(),
+        "{v}"
+    );
 }
 
 #[test]

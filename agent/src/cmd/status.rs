@@ -74,20 +74,15 @@ pub fn main(args: StatusArgs) -> ExitCode {
 }
 
 /// What `status --json` prints when no agent runs: `running: false`, the
-/// state dir asked, why (the message printed on stderr too), and the last
-/// `status.json` the agent wrote there (`null` when there is none), so a
-/// fleet script learns when and in which state the agent stopped.
+/// state dir asked, why (the message printed on stderr too), and where the
+/// agent's last `status.json` is. Not its content: a script that greps for
+/// `"phase":"known"` must not find the state of an agent that is gone.
 pub fn no_agent(state_dir: &std::path::Path, error: &QueryError) -> Value {
-    let last = std::fs::read(state_dir.join(crate::fleet_status::STATUS_FILE))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .filter(Value::is_object)
-        .unwrap_or(Value::Null);
     serde_json::json!({
         "running": false,
         "state_dir": state_dir.display().to_string(),
         "reason": error.to_string(),
-        "last_status": last,
+        "status_file": state_dir.join(crate::fleet_status::STATUS_FILE).display().to_string(),
     })
 }
 
@@ -194,25 +189,31 @@ mod tests {
     }
 
     #[test]
-    fn no_agent_object_says_not_running_and_carries_the_last_status_file() {
+    fn no_agent_object_says_not_running_and_nothing_of_the_last_state() {
         let tmp = tempfile::tempdir().unwrap();
         let error = QueryError::NoAgent {
             path: tmp.path().join("agent.sock"),
             detail: "no status socket at",
         };
+        // The last status file of an agent that was known: not repeated.
+        std::fs::write(
+            tmp.path().join(crate::fleet_status::STATUS_FILE),
+            r#"{"running":true,"phase":"known","posture":"Compliant"}"#,
+        )
+        .unwrap();
         let v = no_agent(tmp.path(), &error);
         assert_eq!(v["running"], false);
         assert_eq!(v["state_dir"], tmp.path().display().to_string());
         assert_eq!(v["reason"], error.to_string());
-        assert_eq!(v["last_status"], Value::Null);
-        std::fs::write(
-            tmp.path().join(crate::fleet_status::STATUS_FILE),
-            r#"{"running":false,"phase":"known"}"#,
-        )
-        .unwrap();
-        let v = no_agent(tmp.path(), &error);
-        assert_eq!(v["last_status"]["phase"], "known");
-        assert_eq!(v["running"], false);
+        assert_eq!(
+            v["status_file"],
+            tmp.path().join("status.json").display().to_string()
+        );
+        let text = v.to_string();
+        assert!(
+            !text.contains("known") && !text.contains("Compliant"),
+            "{text}"
+        );
     }
 
     #[test]
