@@ -267,8 +267,16 @@ async fn serve(
     let state = daemon.run(loaded, reloads, shutdown).await;
     // The daemon's last status is published: the files say it stopped.
     let _ = stop_reporter.send(());
-    if let Err(e) = reporter.await {
-        tracing::warn!(error = %e, "the status reporter failed");
+    // Bounded like the rest of the shutdown: a state dir on a hung file
+    // system must not keep a stopping agent alive.
+    match tokio::time::timeout(SHUTDOWN_GRACE, reporter).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the status reporter failed"),
+        Err(_) => tracing::warn!(
+            status_file = %dirs.state.join(fleet_status::STATUS_FILE).display(),
+            "the status files were not written within {}; stopping without them",
+            humantime::format_duration(SHUTDOWN_GRACE)
+        ),
     }
     tracing::info!(
         phase = %state.phase().name(),
@@ -296,7 +304,12 @@ async fn report(
     let mut tracker = Tracker::default();
     let mut watchdog = notify::watchdog_timeout()
         .and_then(notify::watchdog_period)
-        .map(tokio::time::interval);
+        .map(|period| {
+            let mut ping = tokio::time::interval(period);
+            // After a stall, one ping, not a burst of the missed ones.
+            ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ping
+        });
     if let Some(period) = watchdog.as_ref().map(tokio::time::Interval::period) {
         tracing::info!(
             ping_every = %humantime::format_duration(period),
@@ -356,6 +369,10 @@ async fn report(
         let _ = w.await;
     }
     let snapshot = status.borrow().clone();
+    // The daemon's last steps (the round cut short at shutdown) count too.
+    if let Some((state, _, _)) = snapshot.state() {
+        tracker.observe(Trigger::of(state));
+    }
     let rounds = tracker.rounds();
     let _ = tokio::task::spawn_blocking(move || {
         write_fleet_files(&files, &snapshot, rounds, false);
