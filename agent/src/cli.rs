@@ -139,6 +139,10 @@ pub struct RunArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub network_watch: bool,
+    /// Also write posture_sync.prom for node_exporter's textfile collector
+    /// into this existing directory (its --collector.textfile.directory).
+    #[arg(long, value_name = "DIR")]
+    pub metrics_dir: Option<PathBuf>,
 }
 
 /// Flags of `posture-sync reassess`.

@@ -38,6 +38,8 @@ pub mod store;
 // Endpoint integration: diagnostic bundles, launch at login, one agent per state dir.
 pub mod dart;
 pub mod exit;
+pub mod fleet_status;
 pub mod install;
 pub mod lock;
 pub mod netwatch;
+pub mod notify;

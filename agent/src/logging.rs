@@ -1,5 +1,6 @@
 //! Logging: plain text lines with timestamps and structured fields, to a
-//! size-rotated file in the log dir and, in the foreground, to stderr.
+//! size-rotated file in the log dir and, in the foreground, to stderr
+//! (except when stderr is the journal: [`stderr_is_journal`]).
 //!
 //! Files: `posture-sync.log` (current), `posture-sync.log.1` (previous) ..
 //! `posture-sync.log.4`: at most [`MAX_LOG_FILES`] files of at most the
@@ -271,15 +272,60 @@ impl LogHandle {
 }
 
 /// Sets up the process-wide logger: the rotating file in `dir` and, when
-/// `foreground`, stderr too. The filter comes from `RUST_LOG` (default
-/// `info`). Fails only when logging was already set up.
+/// `foreground`, stderr too, unless stderr is the journal
+/// ([`stderr_is_journal`]): under systemd the file is the log, and a copy
+/// on stderr put every line in the journal as well. The filter comes from
+/// `RUST_LOG` (default `info`). Fails only when logging was already set up.
 pub fn init(dir: &Path, max_file_bytes: u64, foreground: bool) -> Result<LogHandle, LoggingError> {
-    init_with_filter(
+    let journal = stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref());
+    let handle = init_with_filter(
         dir,
         max_file_bytes,
-        foreground,
+        foreground && !journal,
         std::env::var("RUST_LOG").ok().as_deref(),
-    )
+    )?;
+    if foreground && journal {
+        tracing::info!(
+            log_file = %handle.file().display(),
+            "stderr is the journal (JOURNAL_STREAM): logging to the file only"
+        );
+    }
+    Ok(handle)
+}
+
+/// Whether stderr is the journal: systemd sets `JOURNAL_STREAM` to
+/// `DEVICE:INODE` of the stream it connects a service's stdout or stderr
+/// to, and a process compares it with its own stderr's (systemd.exec(5));
+/// an inherited variable with stderr redirected elsewhere does not match.
+pub fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
+    journal_stream
+        .and_then(parse_journal_stream)
+        .is_some_and(|ids| stderr_ids() == Some(ids))
+}
+
+/// `DEVICE:INODE`, both decimal.
+fn parse_journal_stream(value: &str) -> Option<(u64, u64)> {
+    let (dev, ino) = value.trim().split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
+}
+
+/// Stderr's device and inode.
+#[cfg(unix)]
+// `st_dev` and `st_ino` are u64 on Linux but not on every unix (macOS:
+// `st_dev` is i32), so the conversions are not useless everywhere.
+#[allow(clippy::useless_conversion)]
+fn stderr_ids() -> Option<(u64, u64)> {
+    let stat = rustix::fs::fstat(io::stderr()).ok()?;
+    // Lossless on every unix target; a type that did not fit means no match.
+    let dev = u64::try_from(stat.st_dev).ok()?;
+    let ino = u64::try_from(stat.st_ino).ok()?;
+    Some((dev, ino))
+}
+
+/// No journal outside unix.
+#[cfg(not(unix))]
+fn stderr_ids() -> Option<(u64, u64)> {
+    None
 }
 
 /// [`init`] with the filter directive injected (`None`: [`DEFAULT_FILTER`]).
@@ -598,6 +644,29 @@ mod tests {
         let text = report.text();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains("symbolic link"), "{text}");
+    }
+
+    #[test]
+    fn journal_stream_is_device_colon_inode() {
+        assert_eq!(parse_journal_stream("8:12345"), Some((8, 12345)));
+        assert_eq!(parse_journal_stream("8:12345\n"), Some((8, 12345)));
+        for bad in ["", "8", "8:", ":1", "a:1", "8:1:2", "-1:5"] {
+            assert_eq!(parse_journal_stream(bad), None, "{bad:?}");
+        }
+        assert!(!stderr_is_journal(None));
+        assert!(!stderr_is_journal(Some("not a stream")));
+    }
+
+    /// The test's own stderr matches its own device and inode, and no other.
+    #[cfg(unix)]
+    #[test]
+    fn stderr_is_the_journal_only_when_the_ids_match() {
+        let Some((dev, ino)) = stderr_ids() else {
+            return; // stderr closed: nothing to compare
+        };
+        assert!(stderr_is_journal(Some(&format!("{dev}:{ino}"))));
+        assert!(!stderr_is_journal(Some(&format!("{dev}:{}", ino + 1))));
+        assert!(!stderr_is_journal(Some(&format!("{}:{ino}", dev + 1))));
     }
 
     #[test]

@@ -57,6 +57,21 @@ impl Snapshot {
         })
     }
 
+    /// The machine's state with the monotonic and wall-clock readings of its
+    /// step; `None` for a report given in advance. For readers that need a
+    /// few fields after every step (the service manager's status line, the
+    /// fleet files' triggers) without building the whole report.
+    pub fn state(&self) -> Option<(&State, MonoTime, SystemTime)> {
+        match &self.0 {
+            Snap::State {
+                state,
+                now,
+                wall_now,
+            } => Some((state, *now, *wall_now)),
+            Snap::Fixed(_) => None,
+        }
+    }
+
     /// The `status --json` object.
     pub fn to_value(&self) -> serde_json::Value {
         self.to_value_with(&AgentInfo::default())

@@ -106,7 +106,21 @@ fn no_agent_exits_3_with_a_message() {
     for json in [true, false] {
         let out = run(&state, json);
         assert_eq!(out.status.code(), Some(3));
-        assert!(out.stdout.is_empty());
+        if json {
+            // Fleet scripts parse stdout: one object saying no agent runs.
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["running"], false, "{v}");
+            assert_eq!(v["state_dir"], state.display().to_string(), "{v}");
+            assert!(
+                v["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("no posture-sync agent is running"),
+                "{v}"
+            );
+        } else {
+            assert!(out.stdout.is_empty());
+        }
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(
             stderr,

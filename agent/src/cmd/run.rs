@@ -6,6 +6,11 @@
 //! single-threaded tokio runtime until SIGINT or SIGTERM, and stops cleanly:
 //! tasks aborted, status socket removed, logs flushed, exit 0.
 //!
+//! Beside the daemon, a reporter follows the status it publishes after
+//! every step: it tells the service manager (`READY=1`, `STATUS=`,
+//! watchdog pings, `STOPPING=1`: [`crate::notify`]) and writes the files
+//! fleet tools read ([`crate::fleet_status`]).
+//!
 //! Exit codes (decided in one place, [`Exit`]; the table is `crate::exit`):
 //! 0 clean stop; 78 (EX_CONFIG) invalid profile, CA file or directories; 66
 //! (EX_NOINPUT) no profile (missing or unreadable file, like `profile check`,
@@ -20,13 +25,17 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use profile_schema::{LoadError, Loaded, Profile};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::cli::RunArgs;
 use crate::daemon::{self, Daemon, Hooks};
+use crate::fleet_status::{self, FleetFiles, Tracker, Trigger};
 use crate::logging::{self, LogHandle};
 use crate::machine::BundleReason;
+use crate::notify::{self, Announcement, Announcer, Message};
 use crate::paths::Dirs;
 use crate::probe::PROBE_TIMEOUTS;
 use crate::record::BundleReasonRecord;
@@ -112,6 +121,11 @@ fn run(args: RunArgs) -> Exit {
         Err(e @ crate::platform::mac::MacError::NotFound(_)) => return fail(Exit::Unavailable, e),
         Err(e) => return fail(Exit::Config, e),
     };
+    if let Some(dir) = &args.metrics_dir
+        && let Err(e) = crate::fleet_status::check_metrics_dir(dir)
+    {
+        return fail(Exit::Startup, e);
+    }
     let dirs = match Dirs::resolve(args.state_dir, args.log_dir) {
         Ok(d) => d,
         Err(e) => return fail(dir_exit(&e), e),
@@ -170,6 +184,7 @@ fn run(args: RunArgs) -> Exit {
     let exit = runtime.block_on(serve(
         &profile,
         args.ca_file.as_deref(),
+        args.metrics_dir.as_deref(),
         &dirs,
         transport,
         loaded,
@@ -268,9 +283,12 @@ struct Roaming {
     network_watch: bool,
 }
 
+// One call site, in `run`; each argument is one of its separate results.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     profile_path: &Path,
     ca_file: Option<&Path>,
+    metrics_dir: Option<&Path>,
     dirs: &Dirs,
     transport: Transport,
     loaded: Loaded,
@@ -285,6 +303,8 @@ async fn serve(
     let info = crate::status_report::AgentInfo {
         profile: std::path::absolute(profile_path).ok(),
     };
+    let fleet = FleetFiles::new(&dirs.state, metrics_dir, info.clone());
+    let reporter_rx = status_rx.clone();
     // Without a watcher the agent still works; it just needs a restart to
     // pick up a changed profile.
     let (watcher, reloads) = match reload::watch(profile_path) {
@@ -326,7 +346,28 @@ async fn serve(
         Ok(c) => c,
         Err(e) => return fail(Exit::Startup, e),
     };
-    let state = daemon.run(loaded, reloads, shutdown_signal()).await;
+    // Started once the status socket answers: its first report (READY=1)
+    // follows the daemon's first step, which applies the profile.
+    let (stop_reporter, stopped) = oneshot::channel();
+    let reporter = tokio::spawn(report(reporter_rx, fleet, stopped));
+    let shutdown = async {
+        shutdown_signal().await;
+        notify::send(Message::Stopping);
+    };
+    let state = daemon.run(loaded, reloads, shutdown).await;
+    // The daemon's last status is published: the files say it stopped.
+    let _ = stop_reporter.send(());
+    // Bounded like the rest of the shutdown: a state dir on a hung file
+    // system must not keep a stopping agent alive.
+    match tokio::time::timeout(SHUTDOWN_GRACE, reporter).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the status reporter failed"),
+        Err(_) => tracing::warn!(
+            status_file = %dirs.state.join(fleet_status::STATUS_FILE).display(),
+            "the status files were not written within {}; stopping without them",
+            humantime::format_duration(SHUTDOWN_GRACE)
+        ),
+    }
     tracing::info!(
         phase = %state.phase().name(),
         probe_rounds = state.counters().probe_rounds,
@@ -335,6 +376,115 @@ async fn serve(
     drop(watcher);
     control.shutdown();
     Exit::Clean
+}
+
+/// Follows the daemon's published status until `stop`: tells the service
+/// manager (ready, phase and posture changes, watchdog pings) and rewrites
+/// the fleet files when their trigger changes, at most once per
+/// [`fleet_status::MIN_WRITE_INTERVAL`]. Runs on the daemon's runtime, so
+/// its watchdog pings stop when that runtime stops turning. At `stop` it
+/// writes the files a last time with `running: false`.
+async fn report(
+    mut status: watch::Receiver<crate::status_report::Snapshot>,
+    files: FleetFiles,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let files = Arc::new(files);
+    let mut announcer = Announcer::default();
+    let mut tracker = Tracker::default();
+    let mut watchdog = notify::watchdog_timeout()
+        .and_then(notify::watchdog_period)
+        .map(|period| {
+            let mut ping = tokio::time::interval(period);
+            // After a stall, one ping, not a burst of the missed ones.
+            ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ping
+        });
+    if let Some(period) = watchdog.as_ref().map(tokio::time::Interval::period) {
+        tracing::info!(
+            ping_every = %humantime::format_duration(period),
+            "service manager watchdog enabled"
+        );
+    }
+    let mut due = false;
+    let mut last_write: Option<tokio::time::Instant> = None;
+    let mut writing: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        let write_at = last_write.map_or_else(tokio::time::Instant::now, |at| {
+            at + fleet_status::MIN_WRITE_INTERVAL
+        });
+        tokio::select! {
+            _ = &mut stop => break,
+            changed = status.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snapshot = status.borrow_and_update().clone();
+                if let Some((state, _, _)) = snapshot.state() {
+                    match announcer.step(state.phase().name(), state.posture()) {
+                        Some(Announcement::Ready(line)) => {
+                            notify::send(Message::Ready { status: &line });
+                        }
+                        Some(Announcement::Status(line)) => notify::send(Message::Status(&line)),
+                        None => {}
+                    }
+                    due |= tracker.observe(Trigger::of(state));
+                }
+            }
+            _ = async {
+                match watchdog.as_mut() {
+                    Some(w) => { w.tick().await; }
+                    None => std::future::pending().await,
+                }
+            } => notify::send(Message::Watchdog),
+            // One write at a time: a slow disk delays the next, never the daemon.
+            _ = tokio::time::sleep_until(write_at), if due && writing.is_none() => {
+                due = false;
+                last_write = Some(tokio::time::Instant::now());
+                let snapshot = status.borrow().clone();
+                let (files, rounds) = (Arc::clone(&files), tracker.rounds());
+                writing = Some(tokio::task::spawn_blocking(move || {
+                    write_fleet_files(&files, &snapshot, rounds, true);
+                }));
+            }
+            _ = async {
+                match writing.as_mut() {
+                    Some(w) => { let _ = w.await; }
+                    None => std::future::pending().await,
+                }
+            } => writing = None,
+        }
+    }
+    if let Some(w) = writing.take() {
+        let _ = w.await;
+    }
+    let snapshot = status.borrow().clone();
+    // The daemon's last steps (the round cut short at shutdown) count too.
+    if let Some((state, _, _)) = snapshot.state() {
+        tracker.observe(Trigger::of(state));
+    }
+    let rounds = tracker.rounds();
+    let _ = tokio::task::spawn_blocking(move || {
+        write_fleet_files(&files, &snapshot, rounds, false);
+    })
+    .await;
+}
+
+/// Renders and writes the fleet files; a failure is logged, never fatal.
+fn write_fleet_files(
+    files: &FleetFiles,
+    snapshot: &crate::status_report::Snapshot,
+    rounds: fleet_status::RoundsByOutcome,
+    running: bool,
+) {
+    let Some((status, metrics)) =
+        files.render(snapshot, rounds, running, std::time::SystemTime::now())
+    else {
+        return;
+    };
+    if let Err(e) = files.write(&status, metrics.as_deref()) {
+        tracing::warn!("{e}");
+    }
 }
 
 /// Completes on SIGINT or SIGTERM (Ctrl-C only where there is no SIGTERM).

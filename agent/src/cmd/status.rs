@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 the agent answered, 3 no agent is running, 1 anything else
 //! (also a state dir that is not private to the user: `docs/cli.md`,
-//! Directories).
+//! Directories). With `--json` and no agent, stdout still gets one object,
+//! `{"running":false,...}` ([`no_agent`]).
 //! `--json` prints the agent's object exactly as received, on one line; the
 //! default is a short summary for people: [`status_report::summary`] when
 //! the object is a [`StatusReport`] this build understands, else a plain
@@ -34,6 +35,15 @@ pub fn main(args: StatusArgs) -> ExitCode {
         Ok(v) => v,
         Err(e) => {
             super::print_err(format_args!("{e}"));
+            if args.json && exit_code(&e) == EXIT_NO_AGENT {
+                // Fleet scripts parse stdout: they get an answer too.
+                let text = format!(
+                    "{}
+",
+                    no_agent(&dirs.state, &e)
+                );
+                let _ = io::stdout().lock().write_all(text.as_bytes());
+            }
             if matches!(e, QueryError::NoAnswer { .. }) {
                 super::print_err(format_args!(
                     "help: its log is {} unless it runs with --log-dir",
@@ -61,6 +71,19 @@ pub fn main(args: StatusArgs) -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// What `status --json` prints when no agent runs: `running: false`, the
+/// state dir asked, why (the message printed on stderr too), and where the
+/// agent's last `status.json` is. Not its content: a script that greps for
+/// `"phase":"known"` must not find the state of an agent that is gone.
+pub fn no_agent(state_dir: &std::path::Path, error: &QueryError) -> Value {
+    serde_json::json!({
+        "running": false,
+        "state_dir": state_dir.display().to_string(),
+        "reason": error.to_string(),
+        "status_file": state_dir.join(crate::fleet_status::STATUS_FILE).display().to_string(),
+    })
 }
 
 /// The exit code for a failed query: [`EXIT_NO_AGENT`] when no agent is
@@ -163,6 +186,34 @@ mod tests {
             json: true,
         };
         assert_eq!(main(args), ExitCode::from(EXIT_NO_AGENT));
+    }
+
+    #[test]
+    fn no_agent_object_says_not_running_and_nothing_of_the_last_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let error = QueryError::NoAgent {
+            path: tmp.path().join("agent.sock"),
+            detail: "no status socket at",
+        };
+        // The last status file of an agent that was known: not repeated.
+        std::fs::write(
+            tmp.path().join(crate::fleet_status::STATUS_FILE),
+            r#"{"running":true,"phase":"known","posture":"Compliant"}"#,
+        )
+        .unwrap();
+        let v = no_agent(tmp.path(), &error);
+        assert_eq!(v["running"], false);
+        assert_eq!(v["state_dir"], tmp.path().display().to_string());
+        assert_eq!(v["reason"], error.to_string());
+        assert_eq!(
+            v["status_file"],
+            tmp.path().join("status.json").display().to_string()
+        );
+        let text = v.to_string();
+        assert!(
+            !text.contains("known") && !text.contains("Compliant"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -100,12 +100,79 @@ fn systemd_path(p: &str) -> String {
     p.replace('%', "%%")
 }
 
-/// The systemd user unit.
+/// The watchdog period the unit gives the agent (`WatchdogSec=`): the
+/// daemon's runtime pings at half of it (`WATCHDOG_USEC`, [`crate::notify`]),
+/// so a runtime that stops turning for this long is killed and restarted.
+pub const WATCHDOG_SECS: u64 = 60;
+
+/// The exit statuses after which systemd must not restart the agent:
+/// restarting cannot free the lock or fix the profile, it only loops.
+pub const RESTART_PREVENT_EXIT_STATUS: [u8; 3] = [
+    EXIT_LOCK_HELD,
+    crate::exit::EX_NOINPUT,
+    crate::exit::EX_CONFIG,
+];
+
+/// The sandbox of the unit: what `systemd-analyze security` asks for, kept
+/// to what the agent needs (docs/install.md, Under systemd). The agent
+/// reads files anywhere (posture checks, the profile) but writes only its
+/// state dir (logs and bundles live under it), which `StateDirectory=`
+/// creates and alone leaves writable under `ProtectSystem=strict`. It
+/// speaks TCP to PSNs, a unix socket for `status`, and netlink for routes
+/// and interfaces. In a user unit the settings built on mount namespaces
+/// are best effort: systemd applies them where the user manager can create
+/// a user namespace (253 and later imply `PrivateUsers=` for them) and
+/// skips them silently where it cannot (Ubuntu's AppArmor restriction,
+/// kernels without unprivileged user namespaces). `PrivateUsers=yes` is
+/// not written: with it the unit would not start at all there. The
+/// seccomp-based settings (`SystemCallFilter=`, `RestrictAddressFamilies=`,
+/// `MemoryDenyWriteExecute=`, ...) need no namespace and always apply.
+const SYSTEMD_SANDBOX: &str = "\
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+ProtectSystem=strict
+StateDirectory=posture-sync
+StateDirectoryMode=0700
+PrivateTmp=yes
+PrivateDevices=yes
+PrivateMounts=yes
+DevicePolicy=closed
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RemoveIPC=yes
+KeyringMode=private
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+UMask=0077
+";
+
+/// The systemd user unit: `Type=notify` (ready once the status socket is
+/// bound and the profile applied), a watchdog, no restart loop on a
+/// configuration error, and a sandbox.
 pub fn systemd_unit(spec: &InstallSpec) -> String {
     let exec = spec
         .argv()
         .iter()
         .map(|w| systemd_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let no_restart = RESTART_PREVENT_EXIT_STATUS
+        .iter()
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(" ");
     format!(
@@ -117,17 +184,27 @@ pub fn systemd_unit(spec: &InstallSpec) -> String {
          ConditionPathExists={condition}\n\
          \n\
          [Service]\n\
-         Type=simple\n\
+         Type=notify\n\
+         NotifyAccess=main\n\
          ExecStart={exec}\n\
+         WatchdogSec={watchdog}\n\
          Restart=on-failure\n\
          RestartSec=10\n\
-         # {lock}: another agent already runs for this state dir; restarting would not help.\n\
-         RestartPreventExitStatus={lock}\n\
+         # {lock}: another agent already runs for this state dir; {noinput}: no profile;\n\
+         # {config}: an invalid profile. Restarting would not help.\n\
+         RestartPreventExitStatus={no_restart}\n\
+         # The log is the rotating file under the state dir; stderr (the journal) gets only\n\
+         # what comes before logging starts (docs/install.md, Under systemd).\n\
+         {sandbox}\
          \n\
          [Install]\n\
          WantedBy=default.target\n",
         condition = systemd_path(&text(&spec.profile)),
+        watchdog = WATCHDOG_SECS,
         lock = EXIT_LOCK_HELD,
+        noinput = crate::exit::EX_NOINPUT,
+        config = crate::exit::EX_CONFIG,
+        sandbox = SYSTEMD_SANDBOX,
     )
 }
 
@@ -338,7 +415,11 @@ mod tests {
             unit.contains("ConditionPathExists=/home/zoë/My \"Profiles\"/100%% $HOME\\ISE.xml\n")
         );
         assert!(unit.contains("Restart=on-failure\n"));
-        assert!(unit.contains(&format!("RestartPreventExitStatus={EXIT_LOCK_HELD}\n")));
+        assert!(unit.contains(&format!(
+            "RestartPreventExitStatus={EXIT_LOCK_HELD} {} {}\n",
+            crate::exit::EX_NOINPUT,
+            crate::exit::EX_CONFIG
+        )));
         assert!(unit.contains("WantedBy=default.target\n"));
     }
 
