@@ -19,6 +19,7 @@
 //! place and says so, a second `uninstall` finds nothing to remove.
 
 pub mod render;
+pub mod system;
 
 use std::fmt;
 use std::io;
@@ -84,6 +85,51 @@ pub enum InstallError {
     /// The log directory cannot be created or is not private to the user.
     #[error(transparent)]
     Dir(#[from] crate::paths::PathsError),
+    /// `--system` without root.
+    #[error(
+        "`posture-sync {verb}` changes files of every user and must run as root\nhelp: run it with sudo, or as the deployment tool's root job; without --system it applies to the current user only"
+    )]
+    NotRoot {
+        /// The command line, e.g. "install --system".
+        verb: String,
+    },
+    /// `--system` on a platform whose system-wide entry comes from a package.
+    #[error("--system is for Linux; here, {how}")]
+    SystemUnsupported {
+        /// What to do instead.
+        how: &'static str,
+    },
+    /// The Debian or RPM package already registers the agent for every user.
+    #[error("the posture-sync package is installed ({} exists) and already starts the agent for every user\nhelp: put the profile at /etc/posture-sync/ISEPostureCFG.xml, or remove the package before using --system", unit.display())]
+    PackageOwnsSystem {
+        /// The packaged unit.
+        unit: PathBuf,
+    },
+    /// A file every user's agent would trust can be changed by someone
+    /// other than root.
+    #[error("the {role} {} cannot be used for every user: {} {why}\nhelp: install it in a directory only root can write (e.g. /usr/local/bin), owned by root, mode 0755 or 0644", path.display(), component.display())]
+    UntrustedForEveryone {
+        /// "binary" or "profile".
+        role: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The file or directory at fault.
+        component: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `--purge` while an agent still uses the state dir.
+    #[error(
+        "an agent ({}) still uses {}; nothing was purged\nhelp: stop it (log out, or end that process) and run `posture-sync uninstall --purge` again",
+        match pid { Some(p) => format!("pid {p}"), None => "pid unknown".to_string() },
+        dir.display()
+    )]
+    AgentRunning {
+        /// The holder of the state dir's lock.
+        pid: Option<u32>,
+        /// The state dir.
+        dir: PathBuf,
+    },
     /// The Windows login launcher is not next to the binary.
     #[error("{} is missing; it starts the agent at login without a console window\nhelp: reinstall posture-sync so that both binaries are in the same folder", path.display())]
     LauncherMissing {
@@ -314,6 +360,15 @@ pub fn install(ctx: &mut Context<'_>, profile: Option<&Path>) -> Result<Vec<Chan
     }
 }
 
+/// [`uninstall`], then with `purge` the user's state, logs and bundles
+/// removed too, else a note naming the directories that stayed
+/// (`posture-sync uninstall [--purge]`).
+pub fn uninstall_user(ctx: &mut Context<'_>, purge: bool) -> Result<Vec<Change>, InstallError> {
+    let mut changes = uninstall(ctx)?;
+    changes.extend(system::purge_or_report_kept(ctx, purge)?);
+    Ok(changes)
+}
+
 /// Removes launch at login for the current user and stops the agent where
 /// the service manager started it; returns what changed.
 pub fn uninstall(ctx: &mut Context<'_>) -> Result<Vec<Change>, InstallError> {
@@ -352,7 +407,7 @@ fn write_if_changed(path: &Path, content: &str) -> Result<Change, InstallError> 
 }
 
 /// Removes `path` if it exists.
-fn remove_if_present(path: &Path) -> Result<Option<Change>, InstallError> {
+pub(crate) fn remove_if_present(path: &Path) -> Result<Option<Change>, InstallError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(Some(Change::Removed(path.to_path_buf()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
