@@ -290,6 +290,34 @@ pub fn packaged_spec() -> InstallSpec {
     }
 }
 
+/// Where the macOS package installs the binary.
+pub const MACOS_PACKAGED_BINARY: &str = "/usr/local/bin/posture-sync";
+/// The profile the macOS package's LaunchAgent runs with.
+pub const MACOS_SYSTEM_PROFILE: &str =
+    "/Library/Application Support/posture-sync/ISEPostureCFG.xml";
+/// Where the MSI installs the binary (`[ProgramFiles64Folder]posture-sync\`).
+pub const WINDOWS_PACKAGED_BINARY: &str = r"C:\Program Files\posture-sync\posture-sync.exe";
+/// The profile the MSI's `Run` value runs with (`[CommonAppDataFolder]posture-sync\`).
+pub const WINDOWS_SYSTEM_PROFILE: &str = r"C:\ProgramData\posture-sync\ISEPostureCFG.xml";
+
+/// The spec of the macOS package's `/Library/LaunchAgents` plist.
+pub fn macos_packaged_spec() -> InstallSpec {
+    InstallSpec {
+        binary: PathBuf::from(MACOS_PACKAGED_BINARY),
+        profile: PathBuf::from(MACOS_SYSTEM_PROFILE),
+        launchd_log_dir: PathBuf::new(),
+    }
+}
+
+/// The spec of the MSI's per-machine `Run` value.
+pub fn windows_packaged_spec() -> InstallSpec {
+    InstallSpec {
+        binary: PathBuf::from(WINDOWS_PACKAGED_BINARY),
+        profile: PathBuf::from(WINDOWS_SYSTEM_PROFILE),
+        launchd_log_dir: PathBuf::new(),
+    }
+}
+
 /// Where a profile is looked for when none is given, in order: the per-user
 /// config dir, then (Linux) the system-wide `/etc/posture-sync`.
 pub fn default_profiles(platform: Platform, env: &dyn Env) -> Vec<PathBuf> {
@@ -674,5 +702,7 @@ fn uninstall_windows(ctx: &mut Context<'_>) -> Result<Vec<Change>, InstallError>
     Ok(changes)
 }
 
+#[cfg(test)]
+mod packaging_tests;
 #[cfg(test)]
 mod tests;
