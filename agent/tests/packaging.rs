@@ -85,6 +85,7 @@ fn every_script_passes_its_shells_syntax_check() {
         "packaging/macos/build-pkg.sh",
         "packaging/macos/scripts/preinstall",
         "packaging/macos/scripts/postinstall",
+        "packaging/macos/uninstall.sh",
         "packaging/integrations/jamf/posture-sync-ea.sh",
     ];
     let sh = [
@@ -203,6 +204,41 @@ fn macos_postinstall_never_fails_the_installation_when_launchctl_does() {
         )),
         "{err}"
     );
+}
+
+#[test]
+fn macos_uninstall_stops_the_agent_and_keeps_the_profile_unless_purged() {
+    let root = tempfile::tempdir().unwrap();
+    let put = |rel: &str| {
+        let p = root.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "x").unwrap();
+        p
+    };
+    let script = repo("packaging/macos/uninstall.sh");
+    let root_var = root.path().as_os_str().to_os_string();
+    for purge in [false, true] {
+        let plist = put("Library/LaunchAgents/org.posture-sync.agent.plist");
+        let bin = put("usr/local/bin/posture-sync");
+        let profile = put("Library/Application Support/posture-sync/ISEPostureCFG.xml");
+        let s = macos_stubs("alice", false);
+        s.add("pkgutil", "echo \"pkgutil $*\" >>\"$STUB_LOG\"");
+        let mut args = vec![script.to_str().unwrap()];
+        if purge {
+            args.push("--purge");
+        }
+        let o = s.run("/bin/bash", &args, &[("ROOT", &root_var)]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert_eq!(
+            s.calls(),
+            [
+                "launchctl bootout gui/501/org.posture-sync.agent",
+                "pkgutil --forget org.posture-sync.agent"
+            ]
+        );
+        assert!(!plist.exists() && !bin.exists());
+        assert_eq!(profile.exists(), !purge, "purge {purge}");
+    }
 }
 
 #[test]
