@@ -107,8 +107,13 @@ fn every_script_passes_its_shells_syntax_check() {
 }
 
 /// `stat -f%Su /dev/console` answers `user`; `id -u alice` is 501;
-/// `launchctl` records its arguments and fails `bootstrap` when asked to.
+/// `launchctl` records its arguments, fails `bootstrap` when asked to, and
+/// `print` finds the agent loaded when asked to.
 fn macos_stubs(console_user: &str, bootstrap_fails: bool) -> Stubs {
+    macos_stubs_loaded(console_user, bootstrap_fails, false)
+}
+
+fn macos_stubs_loaded(console_user: &str, bootstrap_fails: bool, loaded: bool) -> Stubs {
     let s = Stubs::new();
     s.add(
         "stat",
@@ -123,7 +128,8 @@ fn macos_stubs(console_user: &str, bootstrap_fails: bool) -> Stubs {
     .add(
         "launchctl",
         &format!(
-            "echo \"launchctl $*\" >>\"$STUB_LOG\"\n[ \"$1\" = bootstrap ] && [ {bootstrap_fails} = true ] && exit 5\nexit 0"
+            "echo \"launchctl $*\" >>\"$STUB_LOG\"\n[ \"$1\" = bootstrap ] && [ {bootstrap_fails} = true ] && exit 5\n\
+             [ \"$1\" = print ] && [ {loaded} = false ] && exit 113\nexit 0"
         ),
     );
     s
@@ -150,11 +156,24 @@ fn macos_postinstall_bootstraps_the_agent_into_the_console_users_session() {
     assert_eq!(
         s.calls(),
         [
-            "launchctl bootout gui/501/org.posture-sync.agent".to_string(),
+            "launchctl print gui/501/org.posture-sync.agent".to_string(),
             format!("launchctl bootstrap gui/501 {PLIST}"),
         ]
     );
     assert!(text(&o).0.contains("started the agent for alice (gui/501)"));
+
+    // Still loaded from an older package: booted out first.
+    let s = macos_stubs_loaded("alice", false, true);
+    let o = macos_script(&s, "postinstall", "/");
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(
+        s.calls(),
+        [
+            "launchctl print gui/501/org.posture-sync.agent".to_string(),
+            "launchctl bootout gui/501/org.posture-sync.agent".to_string(),
+            format!("launchctl bootstrap gui/501 {PLIST}"),
+        ]
+    );
 
     let s = macos_stubs("alice", false);
     let o = macos_script(&s, "preinstall", "/");
