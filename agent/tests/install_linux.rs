@@ -73,6 +73,15 @@ fn install_and_uninstall_round_trip_without_a_user_manager() {
         stdout(&o)
     );
     assert!(stdout(&o).contains("no systemd user manager is running"));
+    // Root is told that a per-user install is root's own (the deployment
+    // tool's mistake), anyone else is not.
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "running as root, this registers root's own login only; `posture-sync install --system` registers every user"
+        ),
+        rustix::process::geteuid().is_root(),
+        "{o:?}"
+    );
     let text = std::fs::read_to_string(&entry).unwrap();
     let bin = std::fs::canonicalize(BIN).unwrap();
     assert!(

@@ -20,6 +20,13 @@ pub fn install(args: InstallArgs) -> ExitCode {
         let target = SystemTarget::this_machine();
         with_context(|ctx| system::install_system(ctx, &target, args.profile.as_deref()))
     } else {
+        if SystemTarget::this_machine().is_admin && Platform::current() != Platform::Windows {
+            // The mistake a deployment tool makes: its installer runs as
+            // root, so a per-user install registers root's own login.
+            super::print_err(format_args!(
+                "note: running as root, this registers root's own login only; `posture-sync install --system` registers every user"
+            ));
+        }
         with_context(|ctx| install::install(ctx, args.profile.as_deref()))
     }
 }
