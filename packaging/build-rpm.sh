@@ -55,6 +55,8 @@ names=$(rpm -qpl "$rpm")
 grep -qx /usr/bin/posture-sync <<<"$names"
 info=$(rpm -qpi "$rpm")
 grep -q "^Name *: posture-sync" <<<"$info"
+# An administrator's edit of the autostart entry survives an upgrade.
+grep -qx /etc/xdg/autostart/posture-sync.desktop <<<"$(rpm -qpc "$rpm")"
 
 echo "==> scriptlets"
 scripts=$(rpm -qp --scripts "$rpm")
