@@ -17,6 +17,12 @@
 //!
 //! Both commands are idempotent: a second `install` finds everything in
 //! place and says so, a second `uninstall` finds nothing to remove.
+//!
+//! For a fleet, [`system`] registers the agent for every user instead
+//! (`install --system`, Linux, as root) and removes each user's state
+//! (`uninstall --purge`); the macOS package's plist and the MSI's `Run`
+//! value come from the renderers too (`packaging/`, checked by
+//! `packaging_tests`).
 
 pub mod render;
 pub mod system;
@@ -319,20 +325,32 @@ pub fn windows_packaged_spec() -> InstallSpec {
 }
 
 /// Where a profile is looked for when none is given, in order: the per-user
-/// config dir, then (Linux) the system-wide `/etc/posture-sync`.
+/// config dir, then the system-wide one the packages install
+/// (`/etc/posture-sync`, `/Library/Application Support/posture-sync`,
+/// `%ProgramData%\posture-sync`).
 pub fn default_profiles(platform: Platform, env: &dyn Env) -> Vec<PathBuf> {
     let mut tried = Vec::new();
     if let Some(dir) = config_dir(platform, env) {
         tried.push(dir.join(PROFILE_FILE));
     }
-    if platform == Platform::Xdg {
-        tried.push(PathBuf::from(SYSTEM_PROFILE));
-    }
+    tried.push(match platform {
+        Platform::Xdg => PathBuf::from(SYSTEM_PROFILE),
+        Platform::MacOs => PathBuf::from(MACOS_SYSTEM_PROFILE),
+        // Where the MSI's [CommonAppDataFolder] is on this machine.
+        Platform::Windows => env
+            .var_os("ProgramData")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map_or_else(
+                || PathBuf::from(WINDOWS_SYSTEM_PROFILE),
+                |d| d.join(crate::paths::APP_DIR).join(PROFILE_FILE),
+            ),
+    });
     tried
 }
 
 /// The profile to install with: `given` (made absolute), else the per-user
-/// default, else (Linux) the system-wide one. It must load cleanly.
+/// default, else the system-wide one. It must load cleanly.
 fn resolve_profile(ctx: &Context<'_>, given: Option<&Path>) -> Result<PathBuf, InstallError> {
     let path = match given {
         Some(p) if p.is_absolute() => p.to_path_buf(),

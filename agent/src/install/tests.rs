@@ -635,3 +635,34 @@ mod system_wide {
         assert!(elsewhere.join("keep").is_file());
     }
 }
+
+#[test]
+fn default_profiles_end_with_the_system_wide_profile_the_packages_install() {
+    let f = fixture();
+    let last = |platform| default_profiles(platform, &f.env).pop().unwrap();
+    assert_eq!(last(Platform::Xdg), PathBuf::from(SYSTEM_PROFILE));
+    assert_eq!(last(Platform::MacOs), PathBuf::from(MACOS_SYSTEM_PROFILE));
+    assert_eq!(
+        last(Platform::Windows),
+        PathBuf::from(WINDOWS_SYSTEM_PROFILE)
+    );
+    let mut env = FakeEnv {
+        home: f.env.home.clone(),
+        vars: HashMap::new(),
+    };
+    let data = f.env.home.join("ProgramData");
+    env.vars
+        .insert("ProgramData".to_string(), data.clone().into_os_string());
+    assert_eq!(
+        default_profiles(Platform::Windows, &env).pop().unwrap(),
+        data.join("posture-sync").join(PROFILE_FILE)
+    );
+    // The per-user profile still comes first.
+    assert_eq!(
+        default_profiles(Platform::MacOs, &f.env)[0],
+        f.env
+            .home
+            .join("Library/Application Support/posture-sync")
+            .join(PROFILE_FILE)
+    );
+}
