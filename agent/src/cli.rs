@@ -49,10 +49,12 @@ pub enum Command {
     #[command(subcommand)]
     Profile(ProfileCommand),
     /// Start the agent at login for the current user (systemd user unit or
-    /// XDG autostart on Linux, LaunchAgent on macOS, Run key on Windows).
+    /// XDG autostart on Linux, LaunchAgent on macOS, Run key on Windows),
+    /// or with --system for every user (Linux, as root).
     Install(InstallArgs),
-    /// Stop starting the agent at login for the current user.
-    Uninstall,
+    /// Stop starting the agent at login for the current user (or with
+    /// --system for every user).
+    Uninstall(UninstallArgs),
     /// Write a diagnostic bundle (zip) to mail to support.
     Dart(DartArgs),
     /// Print the shell completion script for SHELL on stdout.
@@ -74,6 +76,24 @@ pub struct InstallArgs {
     /// per-user config dir, else /etc/posture-sync/ISEPostureCFG.xml].
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// Register the agent for every user of this machine (Linux, as root):
+    /// a global systemd user unit and /etc/xdg/autostart, running
+    /// /etc/posture-sync/ISEPostureCFG.xml (--profile FILE is copied there).
+    #[arg(long)]
+    pub system: bool,
+}
+
+/// Flags of `posture-sync uninstall`.
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Remove the registration for every user made by `install --system`
+    /// (as root); the profile in /etc/posture-sync stays unless --purge.
+    #[arg(long)]
+    pub system: bool,
+    /// Also remove the current user's state, logs and bundles (with
+    /// --system: the system-wide profile instead).
+    #[arg(long)]
+    pub purge: bool,
 }
 
 /// Flags of `posture-sync dart`.

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         cli::Command::Profile(cli::ProfileCommand::Check { file }) => cmd::profile::check(&file),
         cli::Command::Profile(cli::ProfileCommand::Schema) => cmd::profile::schema(),
         cli::Command::Install(args) => cmd::install::install(args),
-        cli::Command::Uninstall => cmd::install::uninstall(),
+        cli::Command::Uninstall(args) => cmd::install::uninstall(args),
         cli::Command::Dart(args) => cmd::dart::main(args),
         cli::Command::Completions(args) => cmd::completions(args.shell),
     }

@@ -73,6 +73,15 @@ fn install_and_uninstall_round_trip_without_a_user_manager() {
         stdout(&o)
     );
     assert!(stdout(&o).contains("no systemd user manager is running"));
+    // Root is told that a per-user install is root's own (the deployment
+    // tool's mistake), anyone else is not.
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "running as root, this registers root's own login only; `posture-sync install --system` registers every user"
+        ),
+        rustix::process::geteuid().is_root(),
+        "{o:?}"
+    );
     let text = std::fs::read_to_string(&entry).unwrap();
     let bin = std::fs::canonicalize(BIN).unwrap();
     assert!(
@@ -209,4 +218,76 @@ fn rendered_units_pass_systemd_analyze_verify() {
             .any(|l| l.to_lowercase().contains("restart")),
         "{problems:#?}"
     );
+}
+
+#[test]
+fn uninstall_names_the_state_it_keeps_and_purge_removes_it() {
+    let home = Home::new();
+    let state = home.path().join("state/posture-sync");
+    std::fs::create_dir_all(state.join("bundles")).unwrap();
+    std::fs::write(state.join("bundles/old.zip"), "zip").unwrap();
+
+    let o = home.cmd(&["uninstall"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    assert!(out.starts_with("nothing to remove"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "\nkept {} (state, logs and bundles; `posture-sync uninstall --purge` removes them)\n",
+            state.display()
+        )),
+        "{out}"
+    );
+    assert!(state.join("bundles/old.zip").is_file());
+
+    let o = home.cmd(&["uninstall", "--purge"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        stdout(&o).contains(&format!("\nremoved {}\n", state.display())),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!state.exists());
+}
+
+#[test]
+fn install_system_as_a_user_is_refused_with_a_clear_error() {
+    let home = Home::new();
+    let as_root = rustix::process::geteuid().is_root();
+    if as_root && Command::new("setpriv").arg("--version").output().is_err() {
+        if std::env::var_os("POSTURE_SYNC_REQUIRE_ALL").is_some() {
+            panic!(
+                "setpriv is not available, and POSTURE_SYNC_REQUIRE_ALL requires every test to run"
+            );
+        }
+        eprintln!("SKIPPED: setpriv is not available");
+        return;
+    }
+    // As root, drop to nobody: the refusal is what a user sees.
+    let user_cmd = || {
+        let mut c = if as_root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+            c
+        } else {
+            Command::new(BIN)
+        };
+        c.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home.path())
+            .current_dir("/");
+        c
+    };
+    for args in [&["install", "--system"][..], &["uninstall", "--system"]] {
+        let o = user_cmd().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!(
+                "`posture-sync {}` changes files of every user and must run as root",
+                args.join(" ")
+            )),
+            "{err}"
+        );
+    }
 }

@@ -17,8 +17,15 @@
 //!
 //! Both commands are idempotent: a second `install` finds everything in
 //! place and says so, a second `uninstall` finds nothing to remove.
+//!
+//! For a fleet, [`system`] registers the agent for every user instead
+//! (`install --system`, Linux, as root) and removes each user's state
+//! (`uninstall --purge`); the macOS package's plist and the MSI's `Run`
+//! value come from the renderers too (`packaging/`, checked by
+//! `packaging_tests`).
 
 pub mod render;
+pub mod system;
 
 use std::fmt;
 use std::io;
@@ -84,6 +91,51 @@ pub enum InstallError {
     /// The log directory cannot be created or is not private to the user.
     #[error(transparent)]
     Dir(#[from] crate::paths::PathsError),
+    /// `--system` without root.
+    #[error(
+        "`posture-sync {verb}` changes files of every user and must run as root\nhelp: run it with sudo, or as the deployment tool's root job; without --system it applies to the current user only"
+    )]
+    NotRoot {
+        /// The command line, e.g. "install --system".
+        verb: String,
+    },
+    /// `--system` on a platform whose system-wide entry comes from a package.
+    #[error("--system is for Linux; here, {how}")]
+    SystemUnsupported {
+        /// What to do instead.
+        how: &'static str,
+    },
+    /// The Debian or RPM package already registers the agent for every user.
+    #[error("the posture-sync package is installed ({} exists) and already starts the agent for every user\nhelp: put the profile at /etc/posture-sync/ISEPostureCFG.xml, or remove the package before using --system", unit.display())]
+    PackageOwnsSystem {
+        /// The packaged unit.
+        unit: PathBuf,
+    },
+    /// A file every user's agent would trust can be changed by someone
+    /// other than root.
+    #[error("the {role} {} cannot be used for every user: {} {why}\nhelp: install it in a directory only root can write (e.g. /usr/local/bin), owned by root, mode 0755 or 0644", path.display(), component.display())]
+    UntrustedForEveryone {
+        /// "binary" or "profile".
+        role: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The file or directory at fault.
+        component: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `--purge` while an agent still uses the state dir.
+    #[error(
+        "an agent ({}) still uses {}; nothing was purged\nhelp: stop it (log out, or end that process) and run `posture-sync uninstall --purge` again",
+        match pid { Some(p) => format!("pid {p}"), None => "pid unknown".to_string() },
+        dir.display()
+    )]
+    AgentRunning {
+        /// The holder of the state dir's lock.
+        pid: Option<u32>,
+        /// The state dir.
+        dir: PathBuf,
+    },
     /// The Windows login launcher is not next to the binary.
     #[error("{} is missing; it starts the agent at login without a console window\nhelp: reinstall posture-sync so that both binaries are in the same folder", path.display())]
     LauncherMissing {
@@ -244,21 +296,61 @@ pub fn packaged_spec() -> InstallSpec {
     }
 }
 
+/// Where the macOS package installs the binary.
+pub const MACOS_PACKAGED_BINARY: &str = "/usr/local/bin/posture-sync";
+/// The profile the macOS package's LaunchAgent runs with.
+pub const MACOS_SYSTEM_PROFILE: &str =
+    "/Library/Application Support/posture-sync/ISEPostureCFG.xml";
+/// Where the MSI installs the binary (`[ProgramFiles64Folder]posture-sync\`).
+pub const WINDOWS_PACKAGED_BINARY: &str = r"C:\Program Files\posture-sync\posture-sync.exe";
+/// The profile the MSI's `Run` value runs with (`[CommonAppDataFolder]posture-sync\`).
+pub const WINDOWS_SYSTEM_PROFILE: &str = r"C:\ProgramData\posture-sync\ISEPostureCFG.xml";
+
+/// The spec of the macOS package's `/Library/LaunchAgents` plist.
+pub fn macos_packaged_spec() -> InstallSpec {
+    InstallSpec {
+        binary: PathBuf::from(MACOS_PACKAGED_BINARY),
+        profile: PathBuf::from(MACOS_SYSTEM_PROFILE),
+        launchd_log_dir: PathBuf::new(),
+    }
+}
+
+/// The spec of the MSI's per-machine `Run` value.
+pub fn windows_packaged_spec() -> InstallSpec {
+    InstallSpec {
+        binary: PathBuf::from(WINDOWS_PACKAGED_BINARY),
+        profile: PathBuf::from(WINDOWS_SYSTEM_PROFILE),
+        launchd_log_dir: PathBuf::new(),
+    }
+}
+
 /// Where a profile is looked for when none is given, in order: the per-user
-/// config dir, then (Linux) the system-wide `/etc/posture-sync`.
+/// config dir, then the system-wide one the packages install
+/// (`/etc/posture-sync`, `/Library/Application Support/posture-sync`,
+/// `%ProgramData%\posture-sync`).
 pub fn default_profiles(platform: Platform, env: &dyn Env) -> Vec<PathBuf> {
     let mut tried = Vec::new();
     if let Some(dir) = config_dir(platform, env) {
         tried.push(dir.join(PROFILE_FILE));
     }
-    if platform == Platform::Xdg {
-        tried.push(PathBuf::from(SYSTEM_PROFILE));
-    }
+    tried.push(match platform {
+        Platform::Xdg => PathBuf::from(SYSTEM_PROFILE),
+        Platform::MacOs => PathBuf::from(MACOS_SYSTEM_PROFILE),
+        // Where the MSI's [CommonAppDataFolder] is on this machine.
+        Platform::Windows => env
+            .var_os("ProgramData")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map_or_else(
+                || PathBuf::from(WINDOWS_SYSTEM_PROFILE),
+                |d| d.join(crate::paths::APP_DIR).join(PROFILE_FILE),
+            ),
+    });
     tried
 }
 
 /// The profile to install with: `given` (made absolute), else the per-user
-/// default, else (Linux) the system-wide one. It must load cleanly.
+/// default, else the system-wide one. It must load cleanly.
 fn resolve_profile(ctx: &Context<'_>, given: Option<&Path>) -> Result<PathBuf, InstallError> {
     let path = match given {
         Some(p) if p.is_absolute() => p.to_path_buf(),
@@ -314,6 +406,15 @@ pub fn install(ctx: &mut Context<'_>, profile: Option<&Path>) -> Result<Vec<Chan
     }
 }
 
+/// [`uninstall`], then with `purge` the user's state, logs and bundles
+/// removed too, else a note naming the directories that stayed
+/// (`posture-sync uninstall [--purge]`).
+pub fn uninstall_user(ctx: &mut Context<'_>, purge: bool) -> Result<Vec<Change>, InstallError> {
+    let mut changes = uninstall(ctx)?;
+    changes.extend(system::purge_or_report_kept(ctx, purge)?);
+    Ok(changes)
+}
+
 /// Removes launch at login for the current user and stops the agent where
 /// the service manager started it; returns what changed.
 pub fn uninstall(ctx: &mut Context<'_>) -> Result<Vec<Change>, InstallError> {
@@ -352,7 +453,7 @@ fn write_if_changed(path: &Path, content: &str) -> Result<Change, InstallError> 
 }
 
 /// Removes `path` if it exists.
-fn remove_if_present(path: &Path) -> Result<Option<Change>, InstallError> {
+pub(crate) fn remove_if_present(path: &Path) -> Result<Option<Change>, InstallError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(Some(Change::Removed(path.to_path_buf()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -619,5 +720,7 @@ fn uninstall_windows(ctx: &mut Context<'_>) -> Result<Vec<Change>, InstallError>
     Ok(changes)
 }
 
+#[cfg(test)]
+mod packaging_tests;
 #[cfg(test)]
 mod tests;

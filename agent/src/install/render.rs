@@ -358,6 +358,90 @@ pub fn windows_run_value(spec: &InstallSpec) -> (&'static str, &'static str, Str
     (WINDOWS_RUN_KEY, WINDOWS_RUN_NAME, line)
 }
 
+/// The registry key of programs started at every user's login (the MSI's
+/// per-machine entry).
+pub const WINDOWS_MACHINE_RUN_KEY: &str = r"HKLM\Software\Microsoft\Windows\CurrentVersion\Run";
+
+/// The LaunchAgent plist for every user (`/Library/LaunchAgents`, the macOS
+/// package): the launch policy of [`launch_agent_plist`] (at login, only in
+/// the Aqua session, restarted only after a crash) without
+/// `StandardOutPath`/`StandardErrorPath`: launchd does not expand `~`, and
+/// one file shared by every user's agent would be writable by all of them;
+/// the agent writes its own log in `~/Library/Logs/posture-sync`.
+pub fn system_launch_agent_plist(spec: &InstallSpec) -> String {
+    let args: String = spec
+        .argv()
+        .iter()
+        .map(|a| format!("\t\t<string>{}</string>\n", xml_escape(a)))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+         <plist version=\"1.0\">\n\
+         <dict>\n\
+         \t<key>Label</key>\n\
+         \t<string>{LAUNCHD_LABEL}</string>\n\
+         \t<key>ProgramArguments</key>\n\
+         \t<array>\n\
+         {args}\
+         \t</array>\n\
+         \t<key>RunAtLoad</key>\n\
+         \t<true/>\n\
+         \t<key>KeepAlive</key>\n\
+         \t<dict>\n\
+         \t\t<key>SuccessfulExit</key>\n\
+         \t\t<false/>\n\
+         \t</dict>\n\
+         \t<key>ThrottleInterval</key>\n\
+         \t<integer>10</integer>\n\
+         \t<key>LimitLoadToSessionType</key>\n\
+         \t<string>Aqua</string>\n\
+         \t<key>ProcessType</key>\n\
+         \t<string>Background</string>\n\
+         </dict>\n\
+         </plist>\n"
+    )
+}
+
+/// [`windows_quote`], but always quoted, as the per-machine `Run` value
+/// writes both paths (`[CommonAppDataFolder]` may hold spaces on a
+/// redirected system). Backslashes before the closing quote are doubled.
+pub fn windows_quote_always(arg: &str) -> String {
+    let q = windows_quote(arg);
+    if q.starts_with('"') {
+        return q;
+    }
+    let trailing = arg.len() - arg.trim_end_matches('\\').len();
+    format!("\"{arg}{}\"", "\\".repeat(trailing))
+}
+
+/// The per-machine `Run` value the MSI writes (`packaging/windows/main.wxs`):
+/// (key, value name, command line), every path quoted.
+pub fn windows_machine_run_value(spec: &InstallSpec) -> (&'static str, &'static str, String) {
+    let launcher = windows_launcher_path(&text(&spec.binary));
+    // The paths always quoted, the fixed words never: [`InstallSpec::args`].
+    let line = format!(
+        "{} run --profile {}",
+        windows_quote_always(&launcher),
+        windows_quote_always(&text(&spec.profile))
+    );
+    (WINDOWS_MACHINE_RUN_KEY, WINDOWS_RUN_NAME, line)
+}
+
+/// The per-machine `Run` value as a `.reg` file (`reg import`, for a
+/// deployment without the MSI): CRLF lines, `\` and `"` escaped as `.reg`
+/// string values need.
+pub fn windows_machine_reg_file(spec: &InstallSpec) -> String {
+    let (key, name, value) = windows_machine_run_value(spec);
+    let key = key.replacen("HKLM", "HKEY_LOCAL_MACHINE", 1);
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        "Windows Registry Editor Version 5.00\r\n\r\n[{key}]\r\n\"{}\"=\"{}\"\r\n",
+        esc(name),
+        esc(&value)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -361,3 +361,308 @@ fn packaged_entries_run_the_system_profile_and_skip_systemd_sessions() {
     ));
     assert!(render::xdg_autostart(&spec, true).ends_with("X-systemd-skip=true\n"));
 }
+
+// ---- install --system / uninstall --system / --purge ------------------------
+
+/// Unix only: they check modes, owners and links.
+#[cfg(unix)]
+mod system_wide {
+    use super::*;
+    use system::{
+        PACKAGED_UNIT, SYSTEM_AUTOSTART, SYSTEM_UNIT, SYSTEM_UNIT_WANTS, SystemTarget,
+        install_system, uninstall_system,
+    };
+
+    /// A temporary root the system paths are below, trusted like `/`.
+    fn system_target(f: &Fixture) -> SystemTarget {
+        let root = f._dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        SystemTarget {
+            root,
+            is_admin: true,
+            trusted_uid: rustix::process::geteuid().as_raw(),
+        }
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn system_install_registers_every_user_and_round_trips() {
+        let f = fixture();
+        let t = system_target(&f);
+        let mut r = Recorder::default();
+        let changes = install_system(
+            &mut ctx(&f, Platform::Xdg, &mut r),
+            &t,
+            Some(Path::new("ISE profile.xml")),
+        )
+        .unwrap();
+        let profile = t.path(SYSTEM_PROFILE);
+        assert_eq!(
+            changes[..4],
+            [
+                Change::Wrote(profile.clone()),
+                Change::Wrote(t.path(SYSTEM_UNIT)),
+                Change::Wrote(t.path(SYSTEM_UNIT_WANTS)),
+                Change::Wrote(t.path(SYSTEM_AUTOSTART)),
+            ]
+        );
+        // No per-user action: nothing ran in the installing user's session.
+        assert!(r.ran.is_empty(), "{:?}", r.ran);
+        assert_eq!(std::fs::read_to_string(&profile).unwrap(), PROFILE);
+        // Every user's agent reads them; only root writes them.
+        for p in [&profile, &t.path(SYSTEM_UNIT), &t.path(SYSTEM_AUTOSTART)] {
+            assert_eq!(mode(p), 0o644, "{}", p.display());
+        }
+        assert_eq!(mode(profile.parent().unwrap()), 0o755);
+        let unit = std::fs::read_to_string(t.path(SYSTEM_UNIT)).unwrap();
+        assert!(
+            unit.contains(&format!(
+                "ExecStart=\"{}\" \"run\" \"--profile\" \"/etc/posture-sync/ISEPostureCFG.xml\"\n",
+                f.binary.display()
+            )),
+            "{unit}"
+        );
+        assert!(unit.contains("ConditionPathExists=/etc/posture-sync/ISEPostureCFG.xml\n"));
+        // What `systemctl --global enable` makes: an absolute link to the unit.
+        assert_eq!(
+            std::fs::read_link(t.path(SYSTEM_UNIT_WANTS)).unwrap(),
+            Path::new("/etc/systemd/user/posture-sync.service")
+        );
+        let entry = std::fs::read_to_string(t.path(SYSTEM_AUTOSTART)).unwrap();
+        assert!(entry.contains("\nX-systemd-skip=true\n"), "{entry}");
+        assert!(entry.contains("\"--profile\" \"/etc/posture-sync/ISEPostureCFG.xml\""));
+
+        // Idempotent, and the installed profile is enough the second time.
+        let changes = install_system(&mut ctx(&f, Platform::Xdg, &mut r), &t, None).unwrap();
+        assert_eq!(
+            changes[..3],
+            [
+                Change::Unchanged(t.path(SYSTEM_UNIT)),
+                Change::Unchanged(t.path(SYSTEM_UNIT_WANTS)),
+                Change::Unchanged(t.path(SYSTEM_AUTOSTART)),
+            ]
+        );
+
+        // Without --purge the profile stays, and the output says so.
+        let changes = uninstall_system(&mut ctx(&f, Platform::Xdg, &mut r), &t, false).unwrap();
+        assert_eq!(
+            changes[..3],
+            [
+                Change::Removed(t.path(SYSTEM_UNIT_WANTS)),
+                Change::Removed(t.path(SYSTEM_UNIT)),
+                Change::Removed(t.path(SYSTEM_AUTOSTART)),
+            ]
+        );
+        assert!(
+            changes[3]
+                .to_string()
+                .starts_with(&format!("kept {}", profile.display()))
+        );
+        assert!(profile.is_file());
+        assert!(std::fs::symlink_metadata(t.path(SYSTEM_UNIT_WANTS)).is_err());
+
+        let changes = uninstall_system(&mut ctx(&f, Platform::Xdg, &mut r), &t, true).unwrap();
+        assert_eq!(
+            changes[..2],
+            [
+                Change::Removed(profile.clone()),
+                Change::Removed(profile.parent().unwrap().to_path_buf()),
+            ]
+        );
+        let changes = uninstall_system(&mut ctx(&f, Platform::Xdg, &mut r), &t, true).unwrap();
+        assert!(changes[0].to_string().starts_with("nothing to remove"));
+        assert!(r.ran.is_empty(), "{:?}", r.ran);
+    }
+
+    #[test]
+    fn system_install_needs_root_and_linux() {
+        let f = fixture();
+        let mut t = system_target(&f);
+        t.is_admin = false;
+        let mut r = Recorder::default();
+        let e = install_system(
+            &mut ctx(&f, Platform::Xdg, &mut r),
+            &t,
+            Some(Path::new("ISE profile.xml")),
+        )
+        .unwrap_err();
+        assert!(matches!(e, InstallError::NotRoot { .. }), "{e}");
+        assert!(e.to_string().contains("must run as root"), "{e}");
+        let e = uninstall_system(&mut ctx(&f, Platform::Xdg, &mut r), &t, false).unwrap_err();
+        assert!(e.to_string().contains("uninstall --system"), "{e}");
+        assert_eq!(std::fs::read_dir(&t.root).unwrap().count(), 0);
+
+        t.is_admin = true;
+        for platform in [Platform::MacOs, Platform::Windows] {
+            let e = install_system(&mut ctx(&f, platform, &mut r), &t, None).unwrap_err();
+            assert!(matches!(e, InstallError::SystemUnsupported { .. }), "{e}");
+        }
+        assert_eq!(std::fs::read_dir(&t.root).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn system_install_refuses_a_binary_or_profile_others_can_replace() {
+        use std::os::unix::fs::PermissionsExt;
+        let f = fixture();
+        let t = system_target(&f);
+        let mut r = Recorder::default();
+        let bin_dir = f.binary.parent().unwrap();
+        std::fs::set_permissions(bin_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = install_system(
+            &mut ctx(&f, Platform::Xdg, &mut r),
+            &t,
+            Some(Path::new("ISE profile.xml")),
+        )
+        .unwrap_err();
+        match &e {
+            InstallError::UntrustedForEveryone {
+                role, component, ..
+            } => {
+                assert_eq!(*role, "binary");
+                assert_eq!(component, bin_dir);
+            }
+            other => panic!("{other}"),
+        }
+        assert!(
+            e.to_string()
+                .contains("writable by other users (mode 0777)"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_dir(&t.root).unwrap().count(), 0);
+        std::fs::set_permissions(bin_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        // A profile directory someone else can write: another user could
+        // swap the policy server of every user.
+        let etc = t.path("/etc/posture-sync");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join(PROFILE_FILE), PROFILE).unwrap();
+        std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = install_system(&mut ctx(&f, Platform::Xdg, &mut r), &t, None).unwrap_err();
+        assert!(
+            matches!(&e, InstallError::UntrustedForEveryone { role: "profile", component, .. } if *component == etc),
+            "{e}"
+        );
+        assert!(!t.path(SYSTEM_UNIT).exists());
+    }
+
+    #[test]
+    fn system_install_needs_a_profile_and_leaves_a_packaged_install_alone() {
+        let f = fixture();
+        let t = system_target(&f);
+        let mut r = Recorder::default();
+        let e = install_system(&mut ctx(&f, Platform::Xdg, &mut r), &t, None).unwrap_err();
+        match e {
+            InstallError::NoProfile { tried } => assert_eq!(tried, vec![t.path(SYSTEM_PROFILE)]),
+            other => panic!("{other}"),
+        }
+
+        let packaged = t.path(PACKAGED_UNIT);
+        std::fs::create_dir_all(packaged.parent().unwrap()).unwrap();
+        std::fs::write(&packaged, "").unwrap();
+        let e = install_system(
+            &mut ctx(&f, Platform::Xdg, &mut r),
+            &t,
+            Some(Path::new("ISE profile.xml")),
+        )
+        .unwrap_err();
+        assert!(matches!(e, InstallError::PackageOwnsSystem { .. }), "{e}");
+        assert!(!t.path(SYSTEM_PROFILE).exists());
+        assert!(!t.path(SYSTEM_AUTOSTART).exists());
+    }
+
+    #[test]
+    fn uninstall_names_the_kept_dirs_and_purge_removes_them() {
+        let f = fixture();
+        let dirs = crate::paths::default_dirs(Platform::MacOs, &f.env).unwrap();
+        std::fs::create_dir_all(dirs.state.join(crate::paths::BUNDLES_DIR)).unwrap();
+        std::fs::create_dir_all(&dirs.logs).unwrap();
+        std::fs::write(dirs.logs.join("agent.log"), "x").unwrap();
+
+        let mut r = Recorder::default();
+        let changes = uninstall_user(&mut ctx(&f, Platform::MacOs, &mut r), false).unwrap();
+        let text: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert!(text[0].starts_with("nothing to remove"), "{text:?}");
+        assert!(
+            text[1].starts_with(&format!("kept {} (", dirs.state.display())),
+            "{text:?}"
+        );
+        assert!(
+            text[2].starts_with(&format!("kept {} (", dirs.logs.display())),
+            "{text:?}"
+        );
+        assert!(dirs.state.is_dir() && dirs.logs.is_dir());
+
+        // A running agent holds the state dir: nothing is purged under it.
+        let lock = crate::lock::acquire(&dirs.state).unwrap();
+        let e = uninstall_user(&mut ctx(&f, Platform::MacOs, &mut r), true).unwrap_err();
+        assert!(matches!(e, InstallError::AgentRunning { .. }), "{e}");
+        assert!(e.to_string().contains("nothing was purged"), "{e}");
+        assert!(dirs.logs.join("agent.log").is_file());
+        drop(lock);
+
+        let changes = uninstall_user(&mut ctx(&f, Platform::MacOs, &mut r), true).unwrap();
+        assert_eq!(
+            changes[1..],
+            [
+                Change::Removed(dirs.state.clone()),
+                Change::Removed(dirs.logs.clone())
+            ]
+        );
+        assert!(!dirs.state.exists() && !dirs.logs.exists());
+        // Linux keeps the logs inside the state dir: one directory to remove.
+        let dirs = crate::paths::default_dirs(Platform::Xdg, &f.env).unwrap();
+        std::fs::create_dir_all(&dirs.logs).unwrap();
+        let changes = uninstall_user(&mut ctx(&f, Platform::Xdg, &mut r), true).unwrap();
+        assert_eq!(changes[1..], [Change::Removed(dirs.state.clone())]);
+    }
+
+    #[test]
+    fn purge_removes_a_linked_state_dir_not_its_target() {
+        let f = fixture();
+        let dirs = crate::paths::default_dirs(Platform::Xdg, &f.env).unwrap();
+        let elsewhere = f._dir.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("keep"), "x").unwrap();
+        std::fs::create_dir_all(dirs.state.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &dirs.state).unwrap();
+        let mut r = Recorder::default();
+        uninstall_user(&mut ctx(&f, Platform::Xdg, &mut r), true).unwrap();
+        assert!(std::fs::symlink_metadata(&dirs.state).is_err());
+        assert!(elsewhere.join("keep").is_file());
+    }
+}
+
+#[test]
+fn default_profiles_end_with_the_system_wide_profile_the_packages_install() {
+    let f = fixture();
+    let last = |platform| default_profiles(platform, &f.env).pop().unwrap();
+    assert_eq!(last(Platform::Xdg), PathBuf::from(SYSTEM_PROFILE));
+    assert_eq!(last(Platform::MacOs), PathBuf::from(MACOS_SYSTEM_PROFILE));
+    assert_eq!(
+        last(Platform::Windows),
+        PathBuf::from(WINDOWS_SYSTEM_PROFILE)
+    );
+    let mut env = FakeEnv {
+        home: f.env.home.clone(),
+        vars: HashMap::new(),
+    };
+    let data = f.env.home.join("ProgramData");
+    env.vars
+        .insert("ProgramData".to_string(), data.clone().into_os_string());
+    assert_eq!(
+        default_profiles(Platform::Windows, &env).pop().unwrap(),
+        data.join("posture-sync").join(PROFILE_FILE)
+    );
+    // The per-user profile still comes first.
+    assert_eq!(
+        default_profiles(Platform::MacOs, &f.env)[0],
+        f.env
+            .home
+            .join("Library/Application Support/posture-sync")
+            .join(PROFILE_FILE)
+    );
+}
