@@ -479,6 +479,18 @@ impl Agent {
     /// `launch` says (the status socket is a file: `status` works from
     /// any network namespace).
     pub fn start_launched(root: &Path, ca: &Path, profile_xml: &str, launch: &Launch) -> Agent {
+        Self::start_with_args(root, ca, profile_xml, launch, &[])
+    }
+
+    /// [`Agent::start_launched`] with more `posture-sync run` arguments
+    /// (e.g. `--gateway 10.213.0.1`).
+    pub fn start_with_args(
+        root: &Path,
+        ca: &Path,
+        profile_xml: &str,
+        launch: &Launch,
+        run_args: &[&str],
+    ) -> Agent {
         let dir = root.join("agent");
         std::fs::create_dir_all(&dir).expect("agent dir");
         let profile = dir.join("profile.xml");
@@ -496,6 +508,7 @@ impl Agent {
             .arg("--ca-file")
             .arg(ca)
             .args(["--mac", MAC])
+            .args(run_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
@@ -658,6 +671,7 @@ pub fn is_known(status: &Value, posture: &str) -> bool {
 }
 
 pub mod netns;
+pub mod roaming;
 
 /// True when the tests run as root (uid 0), read from `/proc/self/status`
 /// (no libc call: the workspace forbids unsafe code).
