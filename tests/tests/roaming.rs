@@ -24,13 +24,17 @@ const DELAY: u32 = 3;
 
 const NETWORK_CHANGED: &str = "network-changed";
 
-/// Starts the agent with the seed's profile and waits until it is known
+/// Starts the agent with the seed's profile, waits until it is known
 /// Compliant through the gateway's redirect (the dACL applied at once, as
-/// the switch does); the status that said Compliant.
+/// the switch does), then for its first probe round, one transition delay
+/// later: whatever the network did while the agent started (an IPv6
+/// address leaving its tentative state) has settled by then. The status
+/// after that round.
 fn known_via_gateway(net: &Roaming) -> (Agent, Value) {
     let mut agent = net.agent(&seed_004_profile(LAB_RULES, DELAY));
-    let status = net.compliant_then_dacl(&mut agent);
+    net.compliant_then_dacl(&mut agent);
     assert_gateway_discovery(&agent);
+    let status = agent.wait_for("the first probe round", |s| counter(s, "probe_rounds") >= 1);
     (agent, status)
 }
 
