@@ -21,6 +21,9 @@ pub enum Command {
     Run(RunArgs),
     /// Ask the running agent for its status.
     Status(StatusArgs),
+    /// Ask the running agent to rediscover and reassess now (the Rescan
+    /// button of the vendor agent).
+    Reassess(ReassessArgs),
     /// Check or describe posture profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -85,6 +88,30 @@ pub struct RunArgs {
     /// The endpoint MAC to present [default: the primary interface's].
     #[arg(long, value_name = "MAC")]
     pub mac: Option<String>,
+    /// Where discovery asks for the switch's URL redirect: `auto` (the
+    /// default gateways, port 80), `off`, or an address with an optional
+    /// port (a lab's redirect listener).
+    #[arg(long, value_name = "auto|off|ADDR[:PORT]", default_value = "auto")]
+    pub gateway: crate::gateway::GatewayMode,
+    /// Watch the endpoint's addresses, routes and links, and restart
+    /// discovery once the network has been quiet for
+    /// NetworkTransitionDelay after a change (`off`: only a probe or
+    /// `posture-sync reassess` restarts it).
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub network_watch: bool,
+}
+
+/// Flags of `posture-sync reassess`.
+#[derive(Debug, Args)]
+pub struct ReassessArgs {
+    /// The running agent's state dir [default: per-user state dir].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Flags of `posture-sync status`.

@@ -123,18 +123,18 @@ impl Roaming {
         Some(Roaming { lab, topo, tmp })
     }
 
-    /// Starts the agent on the endpoint host with `profile_xml`, finding its
-    /// gateway as on a laptop (`--gateway auto`).
+    /// Starts the agent on the endpoint host with `profile_xml`, as deployed
+    /// on a laptop: it asks the OS's default gateway for the switch's
+    /// redirect and watches the network (`--gateway auto --network-watch
+    /// on`, [`Launch::roaming`]).
     pub fn agent(&self, profile_xml: &str) -> Agent {
         let root = self.tmp.path().join("ep");
         std::fs::create_dir_all(&root).unwrap();
-        Agent::start_with_args(
-            &root,
-            &self.lab.ca(),
-            profile_xml,
-            &Launch::netns(&self.topo.endpoint.ns),
-            &["--gateway", "auto"],
-        )
+        let launch = Launch {
+            roaming: true,
+            ..Launch::netns(&self.topo.endpoint.ns)
+        };
+        Agent::start_launched(&root, &self.lab.ca(), profile_xml, &launch)
     }
 
     /// Waits until the agent holds Compliant, then applies the dACL (the

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use e2e_tests::roaming::{
-    LAB_RULES, OTHER_GATEWAY, Roaming, count_kind, seed_004_profile, transitions,
+    DISCOVERY, LAB_RULES, OTHER_GATEWAY, Roaming, count_kind, seed_004_profile, transitions,
 };
 use e2e_tests::{Agent, counter, is_known, wait_until};
 use serde_json::Value;
@@ -39,23 +39,27 @@ fn known_via_gateway(net: &Roaming) -> (Agent, Value) {
 }
 
 /// The last discovery found the session through the default gateway's
-/// redirect.
+/// redirect, in stage 1, and the redirect led to the lab's PSN.
 fn assert_gateway_discovery(agent: &Agent) {
-    let found = transitions(&agent.state)
-        .into_iter()
-        .rfind(|t| t["kind"] == "discovered")
-        .unwrap_or_else(|| panic!("a discovered transition: {}", agent.log()));
-    assert!(
-        found["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("default gateway redirect")),
-        "the session was found through the gateway: {found}"
+    let status = agent.status().unwrap();
+    let d = &status["discovery"];
+    assert_eq!(
+        d["source"], "gateway",
+        "found through the redirect: {status}"
+    );
+    assert_eq!(d["stage"], 1, "{status}");
+    assert_eq!(d["redirected_to"], "psn1.lab.test", "{status}");
+    assert_eq!(
+        d["answered"],
+        format!("psn1.lab.test:{DISCOVERY}"),
+        "{status}"
     );
     assert!(
-        found["psn"]
-            .as_str()
-            .is_some_and(|p| p.starts_with("psn1.lab.test")),
-        "{found}"
+        transitions(&agent.state)
+            .iter()
+            .any(|t| t["kind"] == "discovered"),
+        "{}",
+        agent.log()
     );
 }
 
