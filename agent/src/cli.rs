@@ -101,6 +101,7 @@ pub struct RunArgs {
         long,
         value_name = "on|off",
         default_value = "on",
+        action = clap::ArgAction::Set,
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub network_watch: bool,
@@ -136,4 +137,49 @@ pub enum ProfileCommand {
     },
     /// Print the machine-readable description of every known profile key (JSON).
     Schema,
+}
+
+#[cfg(test)]
+mod roaming_flag_tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::gateway::GatewayMode;
+
+    fn run(args: &[&str]) -> RunArgs {
+        let argv = ["posture-sync", "run", "--profile", "p.xml"]
+            .iter()
+            .chain(args);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Run(r)) => r,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn gateway_and_network_watch_default_to_what_a_deployment_needs() {
+        let r = run(&[]);
+        assert_eq!(r.gateway, GatewayMode::Auto);
+        assert!(r.network_watch);
+        let r = run(&["--gateway", "off", "--network-watch", "off"]);
+        assert_eq!(r.gateway, GatewayMode::Off);
+        assert!(!r.network_watch);
+        let r = run(&["--gateway", "127.0.0.1:8080", "--network-watch", "on"]);
+        assert_eq!(
+            r.gateway,
+            GatewayMode::Fixed("127.0.0.1:8080".parse().unwrap())
+        );
+        assert!(r.network_watch);
+        let bad = Cli::try_parse_from([
+            "posture-sync",
+            "run",
+            "--profile",
+            "p",
+            "--gateway",
+            "router",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("auto"), "{bad}");
+    }
 }
