@@ -36,6 +36,7 @@ args = ap.parse_args()
 TRIALS = int(os.environ.get("TRIALS", "20"))
 DELAY = int(os.environ.get("DELAY", "2"))
 W = args.work
+PROFILE_NAME = os.path.basename(os.path.normpath(args.target))
 AGENT = os.path.join(args.target, "posture-sync")
 LAB = os.path.join(args.target, "psn-lab")
 MAC = "02:00:00:00:be:13"
@@ -202,7 +203,7 @@ def main():
              .get("probe_rounds", 0) >= 1)
     log(f"known through the gateway; {TRIALS} address changes, NetworkTransitionDelay {DELAY} s")
 
-    took, settled = [], []
+    took, settled, per_change = [], [], []
     for i in range(TRIALS):
         start = len(transitions(state))
         t0 = time.time()
@@ -216,29 +217,40 @@ def main():
         rounds = status(state)["counters"]["probe_rounds"]
         wait_for("a probe round", lambda: (status(state) or {}).get("counters", {})
                  .get("probe_rounds", 0) > rounds)
+        # Restarts this change caused: up to one transition delay after
+        # `known` (the probe round just awaited), so a second one would show.
+        per_change.append(sum(1 for t in transitions(state)[start:]
+                              if t.get("kind") == "network-changed"))
         log(f"trial {i + 1}: restart after {settled[-1] * 1000:.0f} ms, "
-            f"known after {took[-1] * 1000:.0f} ms")
+            f"known after {took[-1] * 1000:.0f} ms, {per_change[-1]} restart(s)")
 
-    restarts = sum(1 for t in transitions(state) if t.get("kind") == "network-changed")
+    restarts = sum(per_change)
     med, worst = statistics.median(took), max(took)
     bound = DELAY + 1.0
     result = {"trials": TRIALS, "delay_s": DELAY, "took_s": took, "restart_s": settled,
-              "median_s": med, "max_s": worst, "network_changed_records": restarts}
+              "median_s": med, "max_s": worst, "restarts_per_change": per_change}
     with open(os.path.join(W, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
     load = open("/proc/loadavg").read().split()[:3]
     print(f"posture-sync time to rediscover, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{os.cpu_count()} CPUs, load average {' '.join(load)}")
     print(f"{TRIALS} address changes, NetworkTransitionDelay {DELAY} s, "
-          f"{restarts} network-change restarts recorded")
+          f"{PROFILE_NAME} build")
+    once = all(n == 1 for n in per_change)
+    rows = [
+        ("change to known again, median", f"{med * 1000:.0f} ms", f"<= {bound * 1000:.0f} ms",
+         "PASS" if med <= bound else "MISS"),
+        ("change to known again, max", f"{worst * 1000:.0f} ms", "", ""),
+        ("change to discovery restart, median", f"{statistics.median(settled) * 1000:.0f} ms",
+         f">= {DELAY * 1000} ms (quiet)", ""),
+        ("discovery restarts per change", f"{restarts} / {TRIALS}", "1 each",
+         "PASS" if once else "MISS"),
+    ]
+    widths = [max(len(r[i]) for r in rows + [("figure", "measured", "bound", "result")])
+              for i in range(4)]
     print()
-    print("| figure                                  | measured   | bound      | result |")
-    print("|-----------------------------------------|------------|------------|--------|")
-    print(f"| change to known again, median           | {med * 1000:7.0f} ms | "
-          f"<= {bound * 1000:.0f} ms | {'PASS' if med <= bound else 'MISS'}   |")
-    print(f"| change to known again, max              | {worst * 1000:7.0f} ms |            |        |")
-    print(f"| change to discovery restart, median     | {statistics.median(settled) * 1000:7.0f} ms | "
-          f">= {DELAY * 1000} ms (quiet) |        |")
+    for r in [("figure", "measured", "bound", "result"), tuple("-" * w for w in widths)] + rows:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
     print(f"\nresults: {W}/results.json")
 
 
