@@ -675,6 +675,7 @@ pub fn is_known(status: &Value, posture: &str) -> bool {
 }
 
 pub mod netns;
+pub mod roaming;
 
 /// True when the tests run as root (uid 0), read from `/proc/self/status`
 /// (no libc call: the workspace forbids unsafe code).

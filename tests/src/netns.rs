@@ -5,8 +5,10 @@
 //! `tc netem` for latency and loss.
 //!
 //! Addresses are 10.213.0.0/24 and exist only inside the namespaces this
-//! module creates; no namespace has a default route, so nothing can leave
-//! the machine. Every name (namespace, `/etc/netns/<ns>`) starts with a
+//! module creates; no namespace has a default route unless a test points
+//! the endpoint's at an address on the bridge
+//! ([`Topology::set_default_route`]), and the bridge has no uplink, so
+//! nothing can leave the machine. Every name (namespace, `/etc/netns/<ns>`) starts with a
 //! prefix unique to this process and topology, so parallel tests and
 //! leftovers of crashed runs never collide; [`Topology`]'s `Drop` kills
 //! every process left inside its namespaces and removes everything it made,
@@ -306,6 +308,64 @@ impl Topology {
             .filter(|w| w[0] == "packets")
             .filter_map(|w| w[1].parse::<u64>().ok())
             .sum()
+    }
+
+    /// Adds `cidr` (`10.213.0.1/24`) to `host`'s interface: a second
+    /// address, e.g. the gateway address a PSN host also answers on.
+    pub fn add_address(&self, host: &Host, cidr: &str) {
+        run("ip", &["-n", &host.ns, "addr", "add", cidr, "dev", "eth0"]);
+    }
+
+    /// Points the endpoint's default route at `via` (an address on the
+    /// test's bridge, so nothing is routed out of the namespaces), replacing
+    /// the one it had.
+    pub fn set_default_route(&self, via: &str) {
+        run(
+            "ip",
+            &[
+                "-n",
+                &self.endpoint.ns,
+                "route",
+                "replace",
+                "default",
+                "via",
+                via,
+                "dev",
+                "eth0",
+            ],
+        );
+    }
+
+    /// Adds `ip name` to the endpoint's hosts file (a name that is not a
+    /// PSN host's, e.g. where a hostile redirect points).
+    pub fn add_host_name(&self, ip: &str, name: &str) {
+        use std::io::Write;
+        let path = PathBuf::from("/etc/netns")
+            .join(&self.endpoint.ns)
+            .join("hosts");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open the endpoint's hosts file");
+        writeln!(file, "{ip} {name}").expect("extend the endpoint's hosts file");
+    }
+
+    /// Counts every packet the endpoint sends to `ip` (any protocol, any
+    /// port) without changing its fate: an nftables counter in its own
+    /// table, read by [`Topology::watched_packets`].
+    pub fn watch_destination(&self, ip: &str) {
+        nft(
+            &self.endpoint.ns,
+            &format!(
+                "table inet watch {{\n  chain output {{\n    type filter hook output priority -20; policy accept;\n    ip daddr {ip} counter\n  }}\n}}\n"
+            ),
+        );
+    }
+
+    /// Packets the endpoint has sent to the address of
+    /// [`Topology::watch_destination`] so far.
+    pub fn watched_packets(&self) -> u64 {
+        self.endpoint_packets("watch")
     }
 
     /// Makes the network dual-stack: every host gets its [`Host::ip6`] too
