@@ -426,16 +426,10 @@ impl<H: Hooks> Daemon<H> {
             return;
         };
         let verdict = &last.verdict;
-        let detail = last
-            .outcomes
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let psn = verdict
-            .target()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        // Written straight into the log line, no strings built per round
+        // (docs/benchmarks.md).
+        let detail = Joined(&last.outcomes);
+        let psn = OrEmpty(verdict.target());
         // The round's number as `counters.probe_rounds` counts it (the step
         // that finished it has already counted it); `op` is the machine's
         // internal id. A failed round is a fault worth a warning; blocked
@@ -459,6 +453,34 @@ impl<H: Hooks> Daemon<H> {
 
     fn publish(&self) {
         self.io.status.send_replace(self.snapshot());
+    }
+}
+
+/// Every target's outcome, `, `-separated, as the round's log line gives
+/// them.
+struct Joined<'a>(&'a [crate::outcome::TargetOutcome]);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, o) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{o}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A value, or nothing when there is none (an empty `psn=` field).
+struct OrEmpty<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrEmpty<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 
