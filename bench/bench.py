@@ -323,7 +323,8 @@ def main():
 </cfg>
 """)
     agent = spawn([AGENT, "run", "--profile", profile, "--state-dir", state, "--log-dir", logs,
-                   "--ca-file", ca, "--mac", AGENT_MAC], os.path.join(adir, "stderr.log"))
+                   "--ca-file", ca, "--mac", AGENT_MAC,
+                   "--gateway", "off", "--network-watch", "off"], os.path.join(adir, "stderr.log"))
     t_agent = time.time()
     wait_for("the agent to reach Compliant", lambda: is_compliant(state))
     agent_log = os.path.join(logs, "posture-sync.log")

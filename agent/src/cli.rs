@@ -21,6 +21,9 @@ pub enum Command {
     Run(RunArgs),
     /// Ask the running agent for its status.
     Status(StatusArgs),
+    /// Ask the running agent to rediscover and reassess now (the Rescan
+    /// button of the vendor agent).
+    Reassess(ReassessArgs),
     /// Check or describe posture profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -85,6 +88,31 @@ pub struct RunArgs {
     /// The endpoint MAC to present [default: the primary interface's].
     #[arg(long, value_name = "MAC")]
     pub mac: Option<String>,
+    /// Where discovery asks for the switch's URL redirect: `auto` (the
+    /// default gateways, port 80), `off`, or an address with an optional
+    /// port (a lab's redirect listener).
+    #[arg(long, value_name = "auto|off|ADDR[:PORT]", default_value = "auto")]
+    pub gateway: crate::gateway::GatewayMode,
+    /// Watch the endpoint's addresses, routes and links, and restart
+    /// discovery once the network has been quiet for
+    /// NetworkTransitionDelay after a change (`off`: only a probe or
+    /// `posture-sync reassess` restarts it).
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub network_watch: bool,
+}
+
+/// Flags of `posture-sync reassess`.
+#[derive(Debug, Args)]
+pub struct ReassessArgs {
+    /// The running agent's state dir [default: per-user state dir].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Flags of `posture-sync status`.
@@ -109,4 +137,49 @@ pub enum ProfileCommand {
     },
     /// Print the machine-readable description of every known profile key (JSON).
     Schema,
+}
+
+#[cfg(test)]
+mod roaming_flag_tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::gateway::GatewayMode;
+
+    fn run(args: &[&str]) -> RunArgs {
+        let argv = ["posture-sync", "run", "--profile", "p.xml"]
+            .iter()
+            .chain(args);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Run(r)) => r,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn gateway_and_network_watch_default_to_what_a_deployment_needs() {
+        let r = run(&[]);
+        assert_eq!(r.gateway, GatewayMode::Auto);
+        assert!(r.network_watch);
+        let r = run(&["--gateway", "off", "--network-watch", "off"]);
+        assert_eq!(r.gateway, GatewayMode::Off);
+        assert!(!r.network_watch);
+        let r = run(&["--gateway", "127.0.0.1:8080", "--network-watch", "on"]);
+        assert_eq!(
+            r.gateway,
+            GatewayMode::Fixed("127.0.0.1:8080".parse().unwrap())
+        );
+        assert!(r.network_watch);
+        let bad = Cli::try_parse_from([
+            "posture-sync",
+            "run",
+            "--profile",
+            "p",
+            "--gateway",
+            "router",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("auto"), "{bad}");
+    }
 }

@@ -10,24 +10,32 @@
 //!
 //! Protocol (`docs/cli.md`, "Status socket"): the client sends one line,
 //! `status`, and the server answers with one line holding one JSON object
-//! (the status report) and closes the connection. Anything else gets one line
-//! `{"error":"..."}`. Requests are capped at [`MAX_REQUEST_BYTES`] and must
+//! (the status report) and closes the connection. `reassess` (`posture-sync
+//! reassess`, the socket's owner only) asks the agent to rediscover now and is
+//! answered `{"reassess": <transition record or null>}` once the agent has
+//! decided. Anything else gets one line `{"error":"..."}`. Requests are capped at [`MAX_REQUEST_BYTES`] and must
 //! arrive within [`IO_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are served at
 //! once.
 //!
-//! Windows has no implementation yet: [`serve`] and [`query`] return a clear
-//! "not supported on this platform yet" error.
+//! On Windows the same protocol runs over a named pipe private to the user
+//! (`control/pipe.rs`); `path` then names the state dir's socket path, from
+//! which the pipe's name is derived. Other platforms get a clear "not
+//! supported on this platform yet" error from [`serve`] and [`query`].
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use crate::daemon::RescanRequest;
+use crate::record::TransitionRecord;
 use crate::status_report::{AgentInfo, Snapshot};
 
-/// The only request the server understands.
+/// The request for the status report.
 pub const STATUS_REQUEST: &str = "status";
+/// The request to rediscover and reassess now (`posture-sync reassess`).
+pub const REASSESS_REQUEST: &str = "reassess";
 /// The longest request line the server reads.
 pub const MAX_REQUEST_BYTES: usize = 1024;
 /// How long either side waits for the other to send.
@@ -175,23 +183,102 @@ pub fn serve(
     path: &Path,
     status: watch::Receiver<Snapshot>,
 ) -> Result<ControlServer, ControlError> {
-    serve_with(path, status, AgentInfo::default())
+    serve_with(path, status, AgentInfo::default(), None)
 }
 
 /// [`serve`], adding the facts of this run (`info`, such as the profile's
-/// path) to every report.
+/// path) to every report, and passing `reassess` requests to `rescan` (the
+/// daemon); without it, `reassess` is answered with an error.
 pub fn serve_with(
     path: &Path,
     status: watch::Receiver<Snapshot>,
     info: AgentInfo,
+    rescan: Option<mpsc::Sender<RescanRequest>>,
 ) -> Result<ControlServer, ControlError> {
-    imp::serve(path, status, info).map(|inner| ControlServer { inner })
+    let answer = Answerer {
+        status,
+        info,
+        rescan,
+    };
+    imp::serve(path, answer).map(|inner| ControlServer { inner })
+}
+
+/// What a request line gets answered with: platform-neutral, shared by the
+/// unix socket's and the named pipe's servers.
+#[derive(Debug)]
+struct Answerer {
+    status: watch::Receiver<Snapshot>,
+    info: AgentInfo,
+    rescan: Option<mpsc::Sender<RescanRequest>>,
+}
+
+impl Answerer {
+    /// The reply line for `request`. `owner` says whether the client is the
+    /// user who runs the agent (root may read the status, not trigger a
+    /// rescan of another user's agent).
+    async fn answer(&self, request: &[u8], owner: bool) -> String {
+        let is_reassess = std::str::from_utf8(request).is_ok_and(|t| t.trim() == REASSESS_REQUEST);
+        if !is_reassess {
+            // Built out of the borrow so the watch lock is not held across an await.
+            let current = self.status.borrow().to_value_with(&self.info);
+            return reply_for(request, &current);
+        }
+        if !owner {
+            return error_line(
+                "permission denied: only the user who runs the agent may ask it to reassess",
+            );
+        }
+        let Some(rescan) = &self.rescan else {
+            return error_line("this agent does not take reassess requests");
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if rescan.try_send(RescanRequest { reply }).is_err() {
+            return error_line("the agent is busy with other reassess requests; try again");
+        }
+        match tokio::time::timeout(IO_TIMEOUT, answer).await {
+            Ok(Ok(record)) => serde_json::json!({ "reassess": record }).to_string(),
+            Ok(Err(_)) => error_line("the agent is stopping"),
+            Err(_) => error_line(&format!(
+                "the agent did not decide within {}",
+                humantime::format_duration(IO_TIMEOUT)
+            )),
+        }
+    }
 }
 
 /// Asks the agent listening on `path` for its status (blocking, with
 /// [`IO_TIMEOUT`]-bounded reads and writes). Returns the agent's JSON object.
 pub fn query(path: &Path) -> Result<serde_json::Value, QueryError> {
-    imp::query(path)
+    let reply = imp::exchange(path, STATUS_REQUEST)?;
+    parse_reply(path, &reply)
+}
+
+/// Asks the agent listening on `path` to rediscover and reassess now.
+/// Returns the transition it decided (`None`: it had no profile to act on).
+pub fn reassess(path: &Path) -> Result<Option<TransitionRecord>, QueryError> {
+    let reply = imp::exchange(path, REASSESS_REQUEST)?;
+    parse_reassess_reply(path, &reply)
+}
+
+/// Turns the reply to `reassess` into the transition record or the error.
+fn parse_reassess_reply(path: &Path, reply: &[u8]) -> Result<Option<TransitionRecord>, QueryError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Reply {
+        Done { reassess: Option<TransitionRecord> },
+        Error { error: String },
+    }
+    match serde_json::from_slice::<Reply>(reply) {
+        Ok(Reply::Done { reassess }) => Ok(reassess),
+        Ok(Reply::Error { error }) => Err(QueryError::Refused {
+            path: path.to_path_buf(),
+            message: error,
+        }),
+        Err(e) => Err(QueryError::BadReply {
+            path: path.to_path_buf(),
+            reason: format!("not a reassess answer ({e})"),
+        }),
+    }
 }
 
 /// The reply line for one request line (without the newline). Pure, so the
@@ -212,7 +299,7 @@ pub fn reply_for(request: &[u8], status: &serde_json::Value) -> String {
             shown.push_str("...");
         }
         error_line(&format!(
-            "unknown request {shown:?}; the only request is \"status\""
+            "unknown request {shown:?}; the requests are \"status\" and \"reassess\""
         ))
     }
 }
@@ -223,8 +310,8 @@ pub fn error_line(message: &str) -> String {
 }
 
 /// Turns a reply line into the status object or the matching error.
-// Platform-neutral so it is tested everywhere; only the unix client calls it yet.
-#[cfg_attr(not(unix), allow(dead_code))]
+// Platform-neutral so it is tested everywhere.
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 fn parse_reply(path: &Path, reply: &[u8]) -> Result<serde_json::Value, QueryError> {
     let bad = |reason: String| QueryError::BadReply {
         path: path.to_path_buf(),
@@ -256,12 +343,12 @@ mod imp {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{UnixListener, UnixStream};
-    use tokio::sync::{Semaphore, watch};
+    use tokio::sync::Semaphore;
     use tokio::task::JoinHandle;
 
     use super::{
-        AgentInfo, ControlError, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REPLY_BYTES, MAX_REQUEST_BYTES,
-        QueryError, Snapshot,
+        Answerer, ControlError, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REPLY_BYTES, MAX_REQUEST_BYTES,
+        QueryError,
     };
 
     /// How much late client input is read and discarded after the reply.
@@ -313,11 +400,7 @@ mod imp {
         }
     }
 
-    pub(super) fn serve(
-        path: &Path,
-        status: watch::Receiver<Snapshot>,
-        info: AgentInfo,
-    ) -> Result<Server, ControlError> {
+    pub(super) fn serve(path: &Path, answer: Answerer) -> Result<Server, ControlError> {
         if let Err((len, max)) = check_path_len(path) {
             return Err(ControlError::PathTooLong {
                 path: path.to_path_buf(),
@@ -351,8 +434,7 @@ mod imp {
         };
         let task = runtime.spawn(accept_loop(
             listener,
-            status,
-            Arc::new(info),
+            Arc::new(answer),
             owner,
             path.to_path_buf(),
         ));
@@ -443,13 +525,7 @@ mod imp {
         }
     }
 
-    async fn accept_loop(
-        listener: UnixListener,
-        status: watch::Receiver<Snapshot>,
-        info: Arc<AgentInfo>,
-        owner: u32,
-        path: PathBuf,
-    ) {
+    async fn accept_loop(listener: UnixListener, answer: Arc<Answerer>, owner: u32, path: PathBuf) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let stream = match listener.accept().await {
@@ -469,23 +545,18 @@ mod imp {
                 ));
                 continue;
             };
-            let status = status.clone();
-            let info = Arc::clone(&info);
+            let answer = Arc::clone(&answer);
             tokio::spawn(async move {
-                handle(stream, status, &info, owner).await;
+                handle(stream, &answer, owner).await;
                 drop(permit);
             });
         }
     }
 
-    async fn handle(
-        mut stream: UnixStream,
-        status: watch::Receiver<Snapshot>,
-        info: &AgentInfo,
-        owner: u32,
-    ) {
-        match stream.peer_cred() {
-            Ok(cred) if cred.uid() == owner || cred.uid() == 0 => {}
+    async fn handle(mut stream: UnixStream, answer: &Answerer, owner: u32) {
+        let is_owner = match stream.peer_cred() {
+            Ok(cred) if cred.uid() == owner => true,
+            Ok(cred) if cred.uid() == 0 => false,
             Ok(cred) => {
                 tracing::warn!(
                     peer_uid = cred.uid(),
@@ -501,13 +572,9 @@ mod imp {
                 tracing::warn!(error = %e, "status socket: cannot read the client's credentials; refusing it");
                 return;
             }
-        }
+        };
         let reply = match tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
-            Ok(Ok(request)) => {
-                // Built out of the borrow so the watch lock is not held across an await.
-                let current = status.borrow().to_value_with(info);
-                super::reply_for(&request, &current)
-            }
+            Ok(Ok(request)) => answer.answer(&request, is_owner).await,
             Ok(Err(RequestError::TooLong)) => super::error_line(&format!(
                 "the request is longer than {MAX_REQUEST_BYTES} bytes"
             )),
@@ -586,7 +653,8 @@ mod imp {
         let _ = tokio::time::timeout(IO_TIMEOUT, drain).await;
     }
 
-    pub(super) fn query(path: &Path) -> Result<serde_json::Value, QueryError> {
+    /// Sends `request` as one line and returns the reply's bytes.
+    pub(super) fn exchange(path: &Path, request: &str) -> Result<Vec<u8>, QueryError> {
         // A socket timeout shows as EAGAIN ("resource temporarily
         // unavailable"), which tells an administrator nothing.
         let io_err = |source: io::Error| match source.kind() {
@@ -626,7 +694,7 @@ mod imp {
         stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(io_err)?;
         stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(io_err)?;
         stream
-            .write_all(format!("{}\n", super::STATUS_REQUEST).as_bytes())
+            .write_all(format!("{request}\n").as_bytes())
             .map_err(io_err)?;
         let mut reply = Vec::new();
         (&mut stream)
@@ -639,17 +707,20 @@ mod imp {
                 reason: format!("longer than {MAX_REPLY_BYTES} bytes"),
             });
         }
-        super::parse_reply(path, &reply)
+        Ok(reply)
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(any(windows, test))]
+mod pipe;
+#[cfg(windows)]
+use pipe::windows as imp;
+
+#[cfg(not(any(unix, windows)))]
 mod imp {
     use std::path::Path;
 
-    use tokio::sync::watch;
-
-    use super::{ControlError, QueryError, Snapshot};
+    use super::{ControlError, QueryError};
 
     #[derive(Debug)]
     pub(super) struct Server {
@@ -662,15 +733,11 @@ mod imp {
         }
     }
 
-    pub(super) fn serve(
-        _path: &Path,
-        _status: watch::Receiver<Snapshot>,
-        _info: super::AgentInfo,
-    ) -> Result<Server, ControlError> {
+    pub(super) fn serve(_path: &Path, _answer: super::Answerer) -> Result<Server, ControlError> {
         Err(ControlError::Unsupported)
     }
 
-    pub(super) fn query(_path: &Path) -> Result<serde_json::Value, QueryError> {
+    pub(super) fn exchange(_path: &Path, _request: &str) -> Result<Vec<u8>, QueryError> {
         Err(QueryError::Unsupported)
     }
 }

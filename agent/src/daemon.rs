@@ -5,7 +5,10 @@
 //! [`Event`]: results of spawned tasks (a discovery attempt, an assessment, a
 //! probe round) over an mpsc channel, the machine's timers (one per slot;
 //! the earliest as a [`Deadline`], keyed by the timer's id so a replaced
-//! timer is never reported), and profile reloads. After every step it logs the transition
+//! timer is never reported), profile reloads, the endpoint's network changes
+//! ([`crate::netwatch`]), a resume from sleep (the clocks compared at each
+//! wakeup) and rescan requests from the status socket
+//! (`posture-sync reassess`). After every step it logs the transition
 //! (one line), runs the actions, and publishes the status report on a watch
 //! channel for the status socket. Each transition is also appended to
 //! `transitions.jsonl`, and each finished probe round is logged as one line
@@ -20,14 +23,18 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use profile_schema::{Loaded, Profile};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use crate::gateway::GatewayMode;
 use crate::machine::{
-    self, Action, BundleReason, Event, OpId, Settings, Severity, State, Step, TimerSlot, Transition,
+    self, Action, BundleReason, Event, OpId, Settings, Severity, Stage, State, Step, TimerSlot,
+    Transition,
 };
+use crate::netwatch::{self, ClockSample, NetWatcher};
 use crate::outcome::{HostPort, RoundVerdict, TargetOutcome};
+use crate::record::TransitionRecord;
 use crate::reload::ReloadResult;
 use crate::status_report;
 use crate::store::{self, KnownPsn};
@@ -70,12 +77,32 @@ pub struct Io {
     pub probe_history: PathBuf,
     /// Where the status report goes after every step.
     pub status: watch::Sender<status_report::Snapshot>,
+    /// Where stage 1 of discovery asks for the switch's redirect
+    /// (`run --gateway`); [`GatewayMode::Off`] turns the hop off.
+    pub gateway: GatewayMode,
+    /// Watch the endpoint's network for changes (`run --network-watch`);
+    /// off, only a rescan or a probe restarts discovery.
+    pub network_watch: bool,
     /// Places no posture check may look unless the profile's
     /// ContentCheckPaths allow them, besides the platform's own
     /// ([`assess::policy`]): the agent's state and log directories and the
     /// user's home directory.
     pub check_off_limits: Vec<PathBuf>,
 }
+
+/// A request to rediscover and reassess now (`posture-sync reassess`, over
+/// the status socket). The daemon answers with the transition the request
+/// caused (a restart of discovery, or why it was declined); `None` when the
+/// machine had nothing to decide (no profile applied yet).
+#[derive(Debug)]
+pub struct RescanRequest {
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Option<TransitionRecord>>,
+}
+
+/// How many rescan requests may wait for the daemon; more are turned away
+/// (the ones waiting already ask for the same thing).
+const RESCAN_QUEUE: usize = 4;
 
 /// The running driver.
 pub struct Daemon<H> {
@@ -94,6 +121,8 @@ pub struct Daemon<H> {
     history: ProbeHistory,
     transitions: TransitionLog,
     assessor: assess::Assessor,
+    rescan_tx: mpsc::Sender<RescanRequest>,
+    rescan_rx: mpsc::Receiver<RescanRequest>,
 }
 
 impl<H> std::fmt::Debug for Daemon<H> {
@@ -125,6 +154,7 @@ impl<H: Hooks> Daemon<H> {
             .map(|k| HostPort::new(k.host.clone(), k.discovery_port))
             .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (rescan_tx, rescan_rx) = mpsc::channel(RESCAN_QUEUE);
         let history = ProbeHistory::new(io.probe_history.clone());
         let transitions = TransitionLog::new(
             io.probe_history
@@ -149,7 +179,14 @@ impl<H: Hooks> Daemon<H> {
             history,
             transitions,
             assessor,
+            rescan_tx,
+            rescan_rx,
         }
+    }
+
+    /// Where the status socket sends `posture-sync reassess` requests.
+    pub fn rescan_sender(&self) -> mpsc::Sender<RescanRequest> {
+        self.rescan_tx.clone()
     }
 
     /// The machine's current state.
@@ -174,7 +211,17 @@ impl<H: Hooks> Daemon<H> {
         // (tokio's wheel would wake once more on the way; docs/benchmarks.md).
         let mut armed: Option<(Instant, Deadline)> = None;
         let mut reloads_open = true;
+        let mut watcher = self.start_network_watch();
+        // A resume shows as the suspend-counting clock running ahead of the
+        // awake one between two wakeups (no wakeup of its own).
+        // Part of watching the network: off with it.
+        let mut clocks = if self.io.network_watch {
+            netwatch::sample_clocks().ok()
+        } else {
+            None
+        };
         loop {
+            clocks = self.check_resumed(clocks);
             // The earliest of the machine's timers is the one to wait for.
             let next = self
                 .timers
@@ -189,7 +236,9 @@ impl<H: Hooks> Daemon<H> {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(event) = self.events_rx.recv() => self.handle(event),
+                Some(event) = self.events_rx.recv() => {
+                    let _ = self.handle(event);
+                }
                 () = async {
                     match armed.as_mut() {
                         Some((_, deadline)) => deadline.await,
@@ -197,8 +246,35 @@ impl<H: Hooks> Daemon<H> {
                     }
                 }, if next.is_some() => {
                     if let Some((id, _)) = next.and_then(|(slot, _)| self.timers.remove(&slot)) {
-                        self.handle(Event::TimerFired { timer: id });
+                        let _ = self.handle(Event::TimerFired { timer: id });
                     }
+                }
+                change = async {
+                    match watcher.as_mut() {
+                        Some(w) => w.next().await,
+                        None => std::future::pending().await,
+                    }
+                }, if watcher.is_some() => match change {
+                    Some(change) if change.restarts_discovery() => {
+                        tracing::info!(change = %change, "network change; discovery restarts once the network is quiet");
+                        let _ = self.handle(Event::NetworkChanged);
+                    }
+                    Some(_) => {}
+                    None => {
+                        // The watcher logged why; one fresh start, then none.
+                        watcher = self.start_network_watch();
+                        if watcher.is_none() {
+                            tracing::warn!("network changes are no longer watched; discovery restarts only after a probe or `posture-sync reassess`");
+                        }
+                    }
+                },
+                Some(request) = self.rescan_rx.recv() => {
+                    tracing::info!("rescan requested over the status socket");
+                    let answer = self
+                        .handle(Event::RescanRequested)
+                        .map(|t| TransitionRecord::of(SystemTime::now(), &t));
+                    // The client may have given up waiting; nothing to tell it.
+                    let _ = request.reply.send(answer);
                 }
                 reload = reloads.recv(), if reloads_open => match reload {
                     Some(Ok(loaded)) => self.apply_profile(loaded),
@@ -216,6 +292,38 @@ impl<H: Hooks> Daemon<H> {
         Arc::unwrap_or_clone(self.state)
     }
 
+    /// The network watcher, when `--network-watch` is on and the OS has one
+    /// (a failure is logged: the agent runs on without it).
+    fn start_network_watch(&self) -> Option<NetWatcher> {
+        if !self.io.network_watch {
+            return None;
+        }
+        match netwatch::watch() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(
+                    "{e}; discovery restarts only after a probe or `posture-sync reassess`"
+                );
+                None
+            }
+        }
+    }
+
+    /// Compares the clocks with the last sample and reports a resume.
+    fn check_resumed(&mut self, last: Option<ClockSample>) -> Option<ClockSample> {
+        // `None` when not watching (or the OS has no clock pair): stays so.
+        last?;
+        let now = netwatch::sample_clocks().ok()?;
+        if let Some(slept) = last.and_then(|l| netwatch::resumed_between(l, now)) {
+            tracing::info!(
+                slept_s = slept.as_secs(),
+                "resumed from sleep; discovery restarts once the network is quiet"
+            );
+            let _ = self.handle(Event::Resumed { slept });
+        }
+        Some(now)
+    }
+
     fn now(&self) -> MonoTime {
         MonoTime::from_elapsed(self.started.elapsed())
     }
@@ -225,7 +333,8 @@ impl<H: Hooks> Daemon<H> {
             tracing::info!("profile: {note}");
         }
         match Settings::from_profile(&loaded.profile) {
-            Ok(settings) => {
+            Ok(mut settings) => {
+                settings.gateway_discovery = self.io.gateway.enabled();
                 // The advice `profile check` prints, including vendor keys
                 // the agent does not use that hold values it would not
                 // accept: the profile is applied anyway (behaviour.md).
@@ -242,7 +351,7 @@ impl<H: Hooks> Daemon<H> {
                     None,
                 ));
                 self.profile = Some(loaded.profile);
-                self.handle(Event::ProfileApplied(settings));
+                let _ = self.handle(Event::ProfileApplied(settings));
             }
             Err(error) => {
                 tracing::error!("profile refused: {error}; keeping the last good profile")
@@ -250,8 +359,9 @@ impl<H: Hooks> Daemon<H> {
         }
     }
 
-    /// One step of the machine: log, act, publish.
-    fn handle(&mut self, event: Event) {
+    /// One step of the machine: log, act, publish. Returns the step's
+    /// transition.
+    fn handle(&mut self, event: Event) -> Option<Transition> {
         let now = self.now();
         // The round is recorded with the session it probed (the step may
         // leave the session behind, e.g. when it restarts discovery).
@@ -279,7 +389,7 @@ impl<H: Hooks> Daemon<H> {
         } = machine::step(&self.state, event, now);
         if stale {
             tracing::debug!("ignored a stale result or timer");
-            return;
+            return None;
         }
         self.state = Arc::new(state);
         if let Some((op, session)) = round {
@@ -293,6 +403,7 @@ impl<H: Hooks> Daemon<H> {
             self.act(action);
         }
         self.publish();
+        transition
     }
 
     fn act(&mut self, action: Action) {
@@ -308,15 +419,28 @@ impl<H: Hooks> Daemon<H> {
                 for r in &refused {
                     tracing::warn!(psn = %r.target, source = %r.source, "security: {r}");
                 }
-                if gateway {
-                    tracing::debug!(
-                        %stage,
-                        "discovery: the default gateway hop is not wired in the daemon yet; asking the other targets"
-                    );
-                }
+                // The redirect's rules are the settings in force (the
+                // machine holds the redirect's host to them once more).
+                let ask =
+                    self.state
+                        .settings()
+                        .filter(|_| gateway)
+                        .map(|s| discovery::GatewayAsk {
+                            mode: self.io.gateway,
+                            rules: s.server_name_rules.clone(),
+                            ports: s.server_ports.clone(),
+                        });
                 let transport = self.io.transport.clone();
                 self.spawn(op, async move {
-                    let result = discovery::attempt(&transport, &targets, session.as_ref()).await;
+                    let result = match stage {
+                        Stage::One => {
+                            discovery::attempt_parallel(&transport, &targets, session.as_ref(), ask)
+                                .await
+                        }
+                        Stage::Two => {
+                            discovery::attempt(&transport, &targets, session.as_ref()).await
+                        }
+                    };
                     Event::DiscoveryFinished { op, result }
                 });
             }

@@ -12,9 +12,13 @@
 //! - macOS: one `RTM_GET` request for `default` per address family over a
 //!   `PF_ROUTE` socket (rustix, no unsafe code), the reply parsed by a pure
 //!   function ([`parse_rtm_get_reply`]).
-//! - Windows and others: [`GatewayError::Unsupported`]; the routing table
-//!   API (`GetIpForwardTable2`) needs unsafe code, which this workspace
-//!   forbids. An administrator sets `DiscoveryHost` or `CallHomeList`.
+//! - Windows: the routing table (`GetIpForwardTable2`, through
+//!   `platform/windows_ffi.rs`), its default routes turned into gateways by
+//!   a pure function (`gateway/windows.rs`) tested on every OS; the metric
+//!   is the route's own (Windows adds the interface's metric when it
+//!   chooses, which this order does not).
+//! - Others: [`GatewayError::Unsupported`]. An administrator sets
+//!   `DiscoveryHost` or `CallHomeList`.
 //!
 //! Only gateways are returned: an on-link default route (no next hop) has
 //! no switch to ask, and reject/unreachable defaults are not routes.
@@ -28,6 +32,8 @@ mod proc_net;
 
 #[cfg(target_os = "macos")]
 mod macos;
+#[cfg(any(windows, test))]
+pub(crate) mod windows;
 
 #[cfg(test)]
 mod tests;
@@ -97,6 +103,90 @@ impl fmt::Display for Gateway {
     }
 }
 
+/// Where stage 1 of discovery asks for the switch's URL redirect
+/// (`posture-sync run --gateway`, `docs/cli.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GatewayMode {
+    /// The OS's default gateways ([`default_gateways`]), port 80: what an
+    /// endpoint in a deployment does.
+    #[default]
+    Auto,
+    /// Never ask a gateway (a profile with DiscoveryHost or CallHomeList, a
+    /// network without a switch redirect, tests on loopback).
+    Off,
+    /// Ask this address and port instead of the default gateways (labs and
+    /// the demo: psn-lab's `--nad` listener on loopback).
+    Fixed(SocketAddr),
+}
+
+impl GatewayMode {
+    /// Whether stage 1 asks a gateway at all.
+    pub fn enabled(&self) -> bool {
+        !matches!(self, GatewayMode::Off)
+    }
+
+    /// The gateways to ask and their HTTP port: the OS's (port 80) or the
+    /// fixed one; none when off.
+    pub fn gateways(&self) -> Result<(Vec<Gateway>, u16), GatewayError> {
+        match self {
+            GatewayMode::Off => Ok((Vec::new(), 80)),
+            GatewayMode::Auto => default_gateways().map(|g| (g, 80)),
+            GatewayMode::Fixed(addr) => Ok((
+                vec![Gateway {
+                    addr: addr.ip(),
+                    interface: String::new(),
+                    scope_id: match addr {
+                        SocketAddr::V6(v6) => v6.scope_id(),
+                        SocketAddr::V4(_) => 0,
+                    },
+                    metric: 0,
+                }],
+                addr.port(),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for GatewayMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GatewayMode::Auto => f.write_str("auto"),
+            GatewayMode::Off => f.write_str("off"),
+            GatewayMode::Fixed(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+/// A `--gateway` value that is neither `auto`, `off` nor an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a gateway: give `auto` (the default gateways), `off`, or an address with an optional port (`192.0.2.1`, `192.0.2.1:8080`, `[2001:db8::1]:8080`)"
+)]
+pub struct GatewayModeError(String);
+
+impl std::str::FromStr for GatewayMode {
+    type Err = GatewayModeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        match text.to_ascii_lowercase().as_str() {
+            "auto" => return Ok(GatewayMode::Auto),
+            "off" => return Ok(GatewayMode::Off),
+            _ => {}
+        }
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            return Ok(GatewayMode::Fixed(addr));
+        }
+        let bare = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        bare.parse::<IpAddr>()
+            .map(|ip| GatewayMode::Fixed(SocketAddr::new(ip, 80)))
+            .map_err(|_| GatewayModeError(text.to_owned()))
+    }
+}
+
 /// `fe80::/10`.
 pub(crate) fn is_link_local(v6: &Ipv6Addr) -> bool {
     (v6.segments()[0] & 0xffc0) == 0xfe80
@@ -118,6 +208,12 @@ pub enum GatewayError {
     Socket {
         /// Which step failed.
         what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The OS's routing table could not be read (Windows).
+    #[error("cannot read the routing table (GetIpForwardTable2): {source}")]
+    RoutingTable {
         /// Why.
         source: std::io::Error,
     },
@@ -152,10 +248,9 @@ fn platform_gateways() -> Result<Vec<Gateway>, GatewayError> {
     macos::default_gateways()
 }
 
-/// `GetIpForwardTable2` needs unsafe code, which this workspace forbids.
 #[cfg(target_os = "windows")]
 fn platform_gateways() -> Result<Vec<Gateway>, GatewayError> {
-    Err(GatewayError::Unsupported { os: "Windows" })
+    windows::default_gateways()
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]

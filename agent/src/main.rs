@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Run(args) => cmd::run::main(args),
         cli::Command::Status(args) => cmd::status::main(args),
+        cli::Command::Reassess(args) => cmd::reassess::main(args),
         cli::Command::Profile(cli::ProfileCommand::Check { file }) => cmd::profile::check(&file),
         cli::Command::Profile(cli::ProfileCommand::Schema) => cmd::profile::schema(),
         cli::Command::Install(args) => cmd::install::install(args),

@@ -16,8 +16,10 @@ use std::time::{Duration, SystemTime};
 use posture_protocol::{PostureStatus, SessionId};
 use serde::{Deserialize, Serialize};
 
+use crate::machine::Stage;
 use crate::machine::{PhaseName, State};
 use crate::outcome::{Answer, RoundVerdict};
+use crate::targets::TargetSource;
 use crate::timing::MonoTime;
 
 /// What the daemon publishes after every step for the status socket: the
@@ -116,6 +118,10 @@ pub struct StatusReport {
     pub last_probe: Option<ProbeReport>,
     /// Counters.
     pub counters: CountersReport,
+    /// How the agent found its current (or last) session; `null` before the
+    /// first discovery (extra key).
+    #[serde(default)]
+    pub discovery: Option<DiscoveryReport>,
     /// The agent's version (extra key; set by the control server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -193,6 +199,25 @@ pub struct ProbeReport {
 /// probe history.
 pub type TargetReport = crate::record::TargetRecord;
 
+/// `discovery`: the last discovery that found a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryReport {
+    /// When, RFC 3339 (UTC).
+    pub at: String,
+    /// The stage that answered: 1 (the gateway, the last PSN, DiscoveryHost,
+    /// in parallel) or 2 (CallHomeList, backup list, remembered PSNs, in
+    /// order).
+    pub stage: u8,
+    /// Which target answered.
+    pub source: TargetSource,
+    /// The target that answered discovery, `host:port` (where the
+    /// redirect led, for the gateway).
+    pub answered: String,
+    /// With `gateway`: the PSN host the switch's redirect led to.
+    #[serde(default)]
+    pub redirected_to: Option<String>,
+}
+
 /// `counters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CountersReport {
@@ -256,6 +281,16 @@ pub fn report(state: &State, now: MonoTime, wall_now: SystemTime) -> StatusRepor
             targets: lp.outcomes.iter().map(TargetReport::of).collect(),
         }
     });
+    let discovery = state.last_discovery().map(|d| DiscoveryReport {
+        at: humantime::format_rfc3339_millis(wall_clock(d.at, now, wall_now)).to_string(),
+        stage: match d.stage {
+            Stage::One => 1,
+            Stage::Two => 2,
+        },
+        source: d.source,
+        answered: d.answered.to_string(),
+        redirected_to: d.redirected_to.clone(),
+    });
     let counters = state.counters();
     StatusReport {
         phase: state.phase().name(),
@@ -277,6 +312,7 @@ pub fn report(state: &State, now: MonoTime, wall_now: SystemTime) -> StatusRepor
             discovery_restarts: counters.discovery_restarts,
             misconfigurations: counters.misconfigurations,
         },
+        discovery,
         version: None,
         profile: None,
     }
@@ -320,6 +356,13 @@ pub fn summary(r: &StatusReport) -> String {
         (None, false) => "not configured (no profile applied)".to_owned(),
     };
     let _ = writeln!(out, "state sync:  {sync}");
+    if let Some(d) = &r.discovery {
+        let via = match &d.redirected_to {
+            Some(host) => format!("{} to {host} ({})", d.source.as_str(), d.answered),
+            None => format!("{} {}", d.source.as_str(), d.answered),
+        };
+        let _ = writeln!(out, "discovery:   {} stage {} via {via}", d.at, d.stage);
+    }
     match &r.last_probe {
         None => {
             let _ = writeln!(out, "last probe:  none yet");

@@ -12,8 +12,11 @@ use crate::outcome::spelled;
 use crate::store::MAX_KNOWN_PSNS;
 
 /// Where a target came from (for logs: an administrator wants to know which
-/// profile key or which server named a refused host).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// profile key or which server named a refused host). In `status --json`
+/// (`discovery.source`) in kebab case: `gateway`, `last-psn`,
+/// `discovery-host`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TargetSource {
     /// The endpoint's default gateway (`GET http://<gateway>/auth/discovery`,
     /// answered by the switch's URL redirect); the driver resolves it.

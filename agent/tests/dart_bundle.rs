@@ -223,6 +223,7 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
     let run = || {
         let mut c = posture_sync(dir.path());
         c.arg("run")
+            .args(["--gateway", "off", "--network-watch", "off"])
             .arg("--profile")
             .arg(&profile)
             .arg("--state-dir")

@@ -47,6 +47,7 @@ fn dart_bundles_the_running_agents_profile_unless_given_one() {
         cmd(&home)
             .current_dir(&agent_dir)
             .args(["run", "--profile", "running.xml", "--mac", MAC])
+            .args(["--gateway", "off", "--network-watch", "off"])
             .arg("--state-dir")
             .arg(&state)
             .stdout(Stdio::null())

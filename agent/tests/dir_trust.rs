@@ -31,7 +31,9 @@ fn profile(dir: &Path) -> PathBuf {
 
 fn run_cmd(home: &Path, args: &[&std::ffi::OsStr]) -> Command {
     let mut c = posture_sync(home);
-    c.arg("run").args(args).args(["--mac", MAC]);
+    c.arg("run")
+        .args(args)
+        .args(["--mac", MAC, "--gateway", "off", "--network-watch", "off"]);
     c
 }
 

@@ -110,6 +110,12 @@ pub struct Launch {
     pub prefix: Vec<OsString>,
     /// Extra environment variables.
     pub env: Vec<(OsString, OsString)>,
+    /// The agent asks its default gateway for the switch's redirect and
+    /// watches its network (`--gateway auto --network-watch on`, as
+    /// deployed). Off by default: an agent on loopback must never contact
+    /// the machine's real gateway, nor react to the network changes other
+    /// tests make.
+    pub roaming: bool,
 }
 
 impl Launch {
@@ -118,7 +124,17 @@ impl Launch {
         Launch {
             prefix: ["ip", "netns", "exec", ns].map(OsString::from).to_vec(),
             env: Vec::new(),
+            roaming: false,
         }
+    }
+}
+
+/// The agent's roaming flags: as deployed, or off (see [`Launch::roaming`]).
+pub fn roaming_args(roaming: bool) -> [&'static str; 4] {
+    if roaming {
+        ["--gateway", "auto", "--network-watch", "on"]
+    } else {
+        ["--gateway", "off", "--network-watch", "off"]
     }
 }
 
@@ -496,6 +512,7 @@ impl Agent {
             .arg("--ca-file")
             .arg(ca)
             .args(["--mac", MAC])
+            .args(roaming_args(launch.roaming))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))

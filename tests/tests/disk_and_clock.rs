@@ -113,6 +113,7 @@ fn a_full_log_file_system_does_not_stop_probing_and_is_reported_once() {
     let launch = Launch {
         prefix: Vec::new(),
         env: vec![(OsString::from("RUST_LOG"), OsString::from("debug"))],
+        ..Launch::default()
     };
     let (mut agent, status) = compliant_agent(tmp.path(), &lab, &launch);
     assert!(
@@ -226,6 +227,7 @@ fn wall_clock_jumps_do_not_disturb_the_probe_interval() {
             env("FAKETIME_NO_CACHE", "1".as_ref()),
             env("FAKETIME_DONT_FAKE_MONOTONIC", "1".as_ref()),
         ],
+        ..Launch::default()
     };
     let (mut agent, status) = compliant_agent(tmp.path(), &lab, &launch);
     let session = status["session_id"].clone();

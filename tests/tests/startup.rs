@@ -10,6 +10,7 @@ use e2e_tests::{MAC, binaries};
 fn run(dir: &std::path::Path, profile: &std::path::Path, extra: &[&str]) -> std::process::Output {
     Command::new(&binaries().agent)
         .arg("run")
+        .args(e2e_tests::roaming_args(false))
         .arg("--profile")
         .arg(profile)
         .arg("--state-dir")
@@ -78,6 +79,7 @@ fn a_bad_ca_file_or_mac_exits_1_with_a_clear_message() {
     #[allow(clippy::disallowed_methods)] // the binary under test
     let out = Command::new(&binaries().agent)
         .arg("run")
+        .args(e2e_tests::roaming_args(false))
         .arg("--profile")
         .arg(&profile)
         .arg("--state-dir")

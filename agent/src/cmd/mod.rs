@@ -3,6 +3,7 @@
 pub mod dart;
 pub mod install;
 pub mod profile;
+pub mod reassess;
 pub mod run;
 pub mod status;
 

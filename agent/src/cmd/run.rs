@@ -140,6 +140,8 @@ fn run(args: RunArgs) -> Exit {
         state_dir = %dirs.state.display(),
         log_dir = %dirs.logs.display(),
         mac = %mac,
+        gateway = %args.gateway,
+        network_watch = args.network_watch,
         "posture-sync starting"
     );
     // Run.
@@ -150,6 +152,10 @@ fn run(args: RunArgs) -> Exit {
         transport,
         loaded,
         &log,
+        Roaming {
+            gateway: args.gateway,
+            network_watch: args.network_watch,
+        },
     ));
     // Tasks still queued (aborted probe tasks) go with the runtime; then the
     // log guard flushes when `log` drops. Bounded: a blocking task (a bundle
@@ -187,6 +193,15 @@ fn load_profile(path: &Path) -> Result<Loaded, Exit> {
     }
 }
 
+/// The flags that decide how the endpoint looks for its PSN again.
+#[derive(Debug, Clone, Copy)]
+struct Roaming {
+    /// `--gateway`.
+    gateway: crate::gateway::GatewayMode,
+    /// `--network-watch`.
+    network_watch: bool,
+}
+
 async fn serve(
     profile_path: &Path,
     ca_file: Option<&Path>,
@@ -194,6 +209,7 @@ async fn serve(
     transport: Transport,
     loaded: Loaded,
     log: &LogHandle,
+    roaming: Roaming,
 ) -> Exit {
     let (status_tx, status_rx) = watch::channel(crate::status_report::Snapshot::fixed(
         serde_json::Value::Null,
@@ -202,10 +218,6 @@ async fn serve(
     // path, whatever the working directory of the asker.
     let info = crate::status_report::AgentInfo {
         profile: std::path::absolute(profile_path).ok(),
-    };
-    let control = match control::serve_with(&dirs.socket_path(), status_rx, info) {
-        Ok(c) => c,
-        Err(e) => return fail(Exit::Startup, e),
     };
     // Without a watcher the agent still works; it just needs a restart to
     // pick up a changed profile.
@@ -223,6 +235,8 @@ async fn serve(
         psn_store: dirs.psn_store_path(),
         probe_history: dirs.probe_history_path(),
         status: status_tx,
+        gateway: roaming.gateway,
+        network_watch: roaming.network_watch,
         check_off_limits: [dirs.state.clone(), dirs.logs.clone()]
             .into_iter()
             .chain(crate::paths::Env::home_dir(&crate::paths::ProcessEnv))
@@ -237,6 +251,15 @@ async fn serve(
             ca_file: ca_file.map(Path::to_path_buf),
         },
     );
+    let control = match control::serve_with(
+        &dirs.socket_path(),
+        status_rx,
+        info,
+        Some(daemon.rescan_sender()),
+    ) {
+        Ok(c) => c,
+        Err(e) => return fail(Exit::Startup, e),
+    };
     let state = daemon.run(loaded, reloads, shutdown_signal()).await;
     tracing::info!(
         phase = %state.phase().name(),

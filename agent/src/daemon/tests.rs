@@ -10,6 +10,7 @@ use profile_schema::Profile;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::*;
+use crate::machine::PhaseName;
 use crate::probe::PROBE_TIMEOUTS;
 use crate::transport::test_server::{Behaviour, Seen, TestCa, TestServer};
 
@@ -38,7 +39,8 @@ async fn start_psn(ca: &TestCa, psn: Arc<Mutex<Psn>>) -> TestServer {
         let session = SessionId::new("sess-1").unwrap();
         let mut psn = psn.lock().unwrap();
         let path = seen.path_and_query.as_str();
-        if path == "/auth/discovery" {
+        // A switch's redirect adds query parameters; the PSN ignores them.
+        if path == "/auth/discovery" || path.starts_with("/auth/discovery?") {
             let d = Discovery {
                 session,
                 posture: psn.status,
@@ -115,6 +117,7 @@ impl Hooks for RecordingHooks {
 
 struct Running {
     status: watch::Receiver<crate::status_report::Snapshot>,
+    rescan: mpsc::Sender<RescanRequest>,
     stop: Option<oneshot::Sender<()>>,
     reload: mpsc::Sender<crate::reload::ReloadResult>,
     task: tokio::task::JoinHandle<State>,
@@ -133,6 +136,14 @@ fn profile(port: u16, interval: u32) -> profile_schema::Loaded {
 }
 
 fn start_daemon(ca: &TestCa, port: u16) -> Running {
+    start_daemon_with(ca, profile(port, 1), GatewayMode::Off)
+}
+
+fn start_daemon_with(
+    ca: &TestCa,
+    profile: profile_schema::Loaded,
+    gateway: GatewayMode,
+) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let (status_tx, status) = watch::channel(crate::status_report::Snapshot::fixed(
         serde_json::Value::Null,
@@ -144,17 +155,22 @@ fn start_daemon(ca: &TestCa, port: u16) -> Running {
         psn_store: dir.path().join("known-psns.json"),
         probe_history: dir.path().join("probe-rounds.jsonl"),
         status: status_tx,
+        gateway,
+        // Tests must not react to the host's own network changes.
+        network_watch: false,
         check_off_limits: vec![dir.path().to_owned()],
     };
     let hooks = RecordingHooks::default();
     let daemon = Daemon::new(io, hooks.clone());
+    let rescan = daemon.rescan_sender();
     let (reload, reload_rx) = mpsc::channel(1);
     let (stop, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(daemon.run(profile(port, 1), reload_rx, async move {
+    let task = tokio::spawn(daemon.run(profile, reload_rx, async move {
         let _ = stop_rx.await;
     }));
     Running {
         status,
+        rescan,
         stop: Some(stop),
         reload,
         task,
@@ -345,4 +361,111 @@ fn the_round_line_names_every_target_as_the_joined_outcomes_did() {
     }
     assert_eq!(OrEmpty(Some(&hp("::1"))).to_string(), hp("::1").to_string());
     assert_eq!(OrEmpty(None::<&HostPort>).to_string(), "");
+}
+
+/// Sync disabled: the agent reaches `known` and stays there until something
+/// on the endpoint side asks again.
+fn profile_without_sync(hosts: &str) -> profile_schema::Loaded {
+    Profile::parse(&format!(
+        "<cfg><StateSyncProbeInterval>0</StateSyncProbeInterval>\
+         <ServerPorts>1024-65535</ServerPorts>{hosts}</cfg>"
+    ))
+    .unwrap()
+}
+
+fn discoveries(server: &TestServer) -> usize {
+    server
+        .seen()
+        .iter()
+        .filter(|s| s.path_and_query.starts_with("/auth/discovery"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_rescan_request_rediscovers_and_answers_with_the_transition() {
+    let ca = TestCa::new();
+    let psn = Arc::new(Mutex::new(Psn {
+        status: PostureStatus::Unknown,
+        probe: ProbeAnswer::Status,
+        probes: 0,
+    }));
+    let server = start_psn(&ca, psn).await;
+    let hosts = format!("<CallHomeList>127.0.0.1:{}</CallHomeList>", server.port());
+    let mut d = start_daemon_with(&ca, profile_without_sync(&hosts), GatewayMode::Off);
+    d.wait_for("known", |v| v["phase"] == "known").await;
+    assert_eq!(discoveries(&server), 1);
+
+    let (reply, answer) = oneshot::channel();
+    d.rescan.send(RescanRequest { reply }).await.unwrap();
+    let decided = test_support::within("the rescan's answer", answer)
+        .await
+        .unwrap()
+        .expect("a profile is applied: the machine decides");
+    assert_eq!(decided.from, PhaseName::Known);
+    assert_eq!(decided.to, PhaseName::Discovering);
+    assert_eq!(decided.kind, crate::machine::ReasonKind::Rescan);
+    // The rediscovery asks the PSN that served last first (stage 1).
+    let v = d
+        .wait_for("known again", |v| {
+            v["phase"] == "known" && v["discovery"]["source"] == "last-psn"
+        })
+        .await;
+    assert_eq!(v["discovery"]["stage"], 1);
+    assert_eq!(discoveries(&server), 2, "one rescan, one discovery more");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_profile_without_hosts_finds_the_psn_through_the_switch_redirect() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca = TestCa::new();
+    let psn = Arc::new(Mutex::new(Psn {
+        status: PostureStatus::Unknown,
+        probe: ProbeAnswer::Status,
+        probes: 0,
+    }));
+    let server = start_psn(&ca, psn).await;
+    // The "switch": every plain-HTTP request is redirected to the PSN.
+    let switch = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = switch.local_addr().unwrap();
+    let location = format!(
+        "https://127.0.0.1:{}/auth/discovery?sessionId=sw-1&portal=psn1",
+        server.port()
+    );
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = switch.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            let head = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    // The seed's fragment: no DiscoveryHost, no CallHomeList; the rules
+    // allow the lab's PSN.
+    let hosts = "<ServerNameRules>127.0.0.1</ServerNameRules>";
+    let mut d = start_daemon_with(
+        &ca,
+        profile_without_sync(hosts),
+        GatewayMode::Fixed(gateway),
+    );
+    let v = d
+        .wait_for("known through the redirect", |v| v["phase"] == "known")
+        .await;
+    assert_eq!(v["discovery"]["stage"], 1);
+    assert_eq!(v["discovery"]["source"], "gateway");
+    assert_eq!(v["discovery"]["redirected_to"], "127.0.0.1");
+    let asked: Vec<String> = server
+        .seen()
+        .iter()
+        .map(|s| s.path_and_query.clone())
+        .filter(|p| p.starts_with("/auth/discovery"))
+        .collect();
+    assert_eq!(asked, ["/auth/discovery?sessionId=sw-1&portal=psn1"]);
+    d.stop().await;
 }

@@ -292,3 +292,41 @@ fn other_messages_errors_and_on_link_routes_are_told_apart() {
         RtmGetReply::NoGateway
     );
 }
+
+#[test]
+fn gateway_mode_parses_auto_off_and_addresses() {
+    use std::net::SocketAddr;
+    assert_eq!("auto".parse::<GatewayMode>(), Ok(GatewayMode::Auto));
+    assert_eq!(" OFF ".parse::<GatewayMode>(), Ok(GatewayMode::Off));
+    let fixed = |s: &str| match s.parse::<GatewayMode>() {
+        Ok(GatewayMode::Fixed(addr)) => addr,
+        other => panic!("{s}: {other:?}"),
+    };
+    assert_eq!(
+        fixed("192.0.2.1"),
+        "192.0.2.1:80".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(fixed("127.0.0.1:8080").port(), 8080);
+    assert_eq!(fixed("[2001:db8::1]:81").port(), 81);
+    assert_eq!(fixed("2001:db8::1").port(), 80);
+    assert_eq!(fixed("[2001:db8::1]").port(), 80);
+    for bad in ["", "gateway.lab.test", "192.0.2.1:port", "1.2.3.4:99999"] {
+        let err = bad.parse::<GatewayMode>().unwrap_err().to_string();
+        assert!(err.contains("auto") && err.contains("off"), "{bad}: {err}");
+    }
+    assert!(!GatewayMode::Off.enabled());
+    assert!(GatewayMode::Auto.enabled());
+    assert_eq!(GatewayMode::default(), GatewayMode::Auto);
+}
+
+#[test]
+fn a_fixed_gateway_is_asked_on_its_own_port() {
+    let mode: GatewayMode = "127.0.0.1:8080".parse().unwrap();
+    let (gws, port) = mode.gateways().unwrap();
+    assert_eq!(port, 8080);
+    assert_eq!(gws.len(), 1);
+    assert_eq!(gws[0].addr, v4(127, 0, 0, 1));
+    assert_eq!(mode.to_string(), "127.0.0.1:8080");
+    let (none, _) = GatewayMode::Off.gateways().unwrap();
+    assert!(none.is_empty());
+}

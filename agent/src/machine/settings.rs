@@ -24,11 +24,9 @@ pub struct Settings {
     /// ServerPorts: the ports a server may name for state sync.
     pub server_ports: PortRanges,
     /// Whether discovery's stage 1 asks the default gateway (the switch's
-    /// URL redirect). No profile key: it is meant to be always on for a real
-    /// profile, as in the vendor agent, and the machine's stage rules are
-    /// tested with it on; [`Settings::from_profile`] leaves it off until the
-    /// daemon runs the gateway hop, so that a profile without hosts stays
-    /// `idle` instead of failing discovery attempts (issue 13, in progress).
+    /// URL redirect). No profile key: on for a real profile, as in the
+    /// vendor agent ([`Settings::from_profile`]); the daemon turns it off
+    /// under `run --gateway off`.
     pub gateway_discovery: bool,
 }
 
@@ -46,8 +44,7 @@ impl Settings {
             call_home_list: profile.call_home_list(),
             server_name_rules: profile.server_name_rules(),
             server_ports: profile.server_ports(),
-            // Not yet: the daemon does not run the gateway hop (see the field).
-            gateway_discovery: false,
+            gateway_discovery: true,
         })
     }
 
@@ -103,8 +100,8 @@ mod tests {
         assert!(s.server_name_rules.allows("psn9.lab.test"));
         assert!(!s.server_name_rules.allows("evil.example"));
         assert!(
-            !s.gateway_discovery,
-            "the gateway hop stays off until the daemon runs it"
+            s.gateway_discovery,
+            "a real profile asks the default gateway, as the vendor agent does"
         );
         assert_eq!(s.backoff().cap(), Duration::from_secs(10));
     }
