@@ -168,7 +168,10 @@ def main():
 
     agent_env = {"RUST_LOG": os.environ["AGENT_RUST_LOG"]} if "AGENT_RUST_LOG" in os.environ else None
     agent = spawn(under_tool("agent") + [AGENT, "run", "--profile", profile, "--state-dir", state,
-                                         "--log-dir", logs, "--ca-file", ca, "--mac", AGENT_MAC],
+                                         "--log-dir", logs, "--ca-file", ca, "--mac", AGENT_MAC,
+                                         # As bench.py: loopback only, no
+                                         # gateway hop, no network watcher.
+                                         "--gateway", "off", "--network-watch", "off"],
                   os.path.join(adir, "stderr.log"), agent_env)
     pids = {"agent": agent.pid}
     if not args.no_baseline:
