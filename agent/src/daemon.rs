@@ -209,7 +209,10 @@ impl<H: Hooks> Daemon<H> {
         tokio::pin!(shutdown);
         // The machine's timer as a kernel timer: one wakeup when it is due
         // (tokio's wheel would wake once more on the way; docs/benchmarks.md).
-        let mut armed: Option<(Instant, Deadline)> = None;
+        // One timer, re-armed for each machine timer in turn: one system
+        // call where a new timer cost five, every probe round.
+        let mut timer: Option<Deadline> = None;
+        let mut armed_for: Option<Instant> = None;
         let mut reloads_open = true;
         let mut watcher = self.start_network_watch();
         // A resume shows as the suspend-counting clock running ahead of the
@@ -229,9 +232,22 @@ impl<H: Hooks> Daemon<H> {
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(slot, (_, at))| (*slot, *at));
             match next {
-                Some((_, at)) if armed.as_ref().is_some_and(|(a, _)| *a == at) => {}
-                Some((_, at)) => armed = Some((at, Deadline::at(at))),
-                None => armed = None,
+                Some((_, at)) if armed_for == Some(at) => {}
+                Some((_, at)) => {
+                    match timer.as_mut() {
+                        Some(t) => t.reset(at),
+                        None => timer = Some(Deadline::at(at)),
+                    }
+                    armed_for = Some(at);
+                }
+                None => {
+                    armed_for = None;
+                    // A timer that fired stays quiet until re-armed; one
+                    // still pending would wake the runtime for nothing.
+                    if timer.as_ref().is_some_and(|t| !t.has_fired()) {
+                        timer = None;
+                    }
+                }
             }
             tokio::select! {
                 biased;
@@ -240,8 +256,8 @@ impl<H: Hooks> Daemon<H> {
                     let _ = self.handle(event);
                 }
                 () = async {
-                    match armed.as_mut() {
-                        Some((_, deadline)) => deadline.await,
+                    match timer.as_mut() {
+                        Some(deadline) => deadline.await,
                         None => std::future::pending().await,
                     }
                 }, if next.is_some() => {
