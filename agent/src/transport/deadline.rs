@@ -178,9 +178,12 @@ fn poll_kernel(
             Poll::Ready(Err(_)) => break,
         };
         let mut expiries = [0u8; 8];
-        match rustix::io::read(ready.get_inner(), &mut expiries) {
-            Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
-            Ok(_) | Err(_) => break,
+        let read = rustix::io::read(ready.get_inner(), &mut expiries);
+        // Read or not, the fd holds no expiry now: the runtime's readiness
+        // goes, so that the next reset waits without asking the kernel.
+        ready.clear_ready();
+        if read != Err(rustix::io::Errno::AGAIN) {
+            break;
         }
     }
     *fired = true;
