@@ -171,7 +171,10 @@ fn poll_kernel(
     fired: &mut bool,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
-    while !*fired {
+    if *fired {
+        return Poll::Ready(());
+    }
+    loop {
         let mut ready = match fd.poll_read_ready(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(ready)) => ready,
