@@ -209,7 +209,10 @@ impl<H: Hooks> Daemon<H> {
         tokio::pin!(shutdown);
         // The machine's timer as a kernel timer: one wakeup when it is due
         // (tokio's wheel would wake once more on the way; docs/benchmarks.md).
-        let mut armed: Option<(Instant, Deadline)> = None;
+        // One timer, re-armed for each machine timer in turn: one system
+        // call where a new timer cost five, every probe round.
+        let mut timer: Option<Deadline> = None;
+        let mut armed_for: Option<Instant> = None;
         let mut reloads_open = true;
         let mut watcher = self.start_network_watch();
         // A resume shows as the suspend-counting clock running ahead of the
@@ -229,9 +232,22 @@ impl<H: Hooks> Daemon<H> {
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(slot, (_, at))| (*slot, *at));
             match next {
-                Some((_, at)) if armed.as_ref().is_some_and(|(a, _)| *a == at) => {}
-                Some((_, at)) => armed = Some((at, Deadline::at(at))),
-                None => armed = None,
+                Some((_, at)) if armed_for == Some(at) => {}
+                Some((_, at)) => {
+                    match timer.as_mut() {
+                        Some(t) => t.reset(at),
+                        None => timer = Some(Deadline::at(at)),
+                    }
+                    armed_for = Some(at);
+                }
+                None => {
+                    armed_for = None;
+                    // A timer that fired stays quiet until re-armed; one
+                    // still pending would wake the runtime for nothing.
+                    if timer.as_ref().is_some_and(|t| !t.has_fired()) {
+                        timer = None;
+                    }
+                }
             }
             tokio::select! {
                 biased;
@@ -240,8 +256,8 @@ impl<H: Hooks> Daemon<H> {
                     let _ = self.handle(event);
                 }
                 () = async {
-                    match armed.as_mut() {
-                        Some((_, deadline)) => deadline.await,
+                    match timer.as_mut() {
+                        Some(deadline) => deadline.await,
                         None => std::future::pending().await,
                     }
                 }, if next.is_some() => {
@@ -550,16 +566,10 @@ impl<H: Hooks> Daemon<H> {
             return;
         };
         let verdict = &last.verdict;
-        let detail = last
-            .outcomes
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let psn = verdict
-            .target()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        // Written straight into the log line, no strings built per round
+        // (docs/benchmarks.md).
+        let detail = Joined(&last.outcomes);
+        let psn = OrEmpty(verdict.target());
         // The round's number as `counters.probe_rounds` counts it (the step
         // that finished it has already counted it); `op` is the machine's
         // internal id. A failed round is a fault worth a warning; blocked
@@ -583,6 +593,34 @@ impl<H: Hooks> Daemon<H> {
 
     fn publish(&self) {
         self.io.status.send_replace(self.snapshot());
+    }
+}
+
+/// Every target's outcome, `, `-separated, as the round's log line gives
+/// them.
+struct Joined<'a>(&'a [crate::outcome::TargetOutcome]);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, o) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{o}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A value, or nothing when there is none (an empty `psn=` field).
+struct OrEmpty<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrEmpty<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 

@@ -83,9 +83,11 @@ pub async fn run_round(
         &capped_transport
     };
     let started = Instant::now();
-    // One kernel timer for the whole round (see `transport::deadline`).
+    // The backstop is due a second after every probe's own limit, so it is
+    // cancelled long before: a tokio timer, free to make and cancel, where
+    // a kernel timer cost five system calls per round (`transport::deadline`).
     let mut deadline =
-        Deadline::at(started + round_deadline(targets.len(), stagger, transport.timeouts()));
+        Deadline::backstop(started + round_deadline(targets.len(), stagger, transport.timeouts()));
     let mut tasks = JoinSet::new();
     for (i, target) in targets.iter().enumerate() {
         let transport = transport.clone();

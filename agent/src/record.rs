@@ -12,10 +12,12 @@
 //! [`RECORD_VERSION`] (written by an older agent) still reads where it can
 //! (its `v` is 0, its typed facts absent) so a bundle can say so.
 
-use std::time::SystemTime;
+use std::fmt::Display;
+use std::time::{Duration, SystemTime};
 
 use posture_protocol::PostureStatus;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::machine::{BundleReason, LastProbe, PhaseName, ReasonKind, Transition};
 use crate::outcome::{ProbeOutcome, TargetOutcome};
@@ -97,9 +99,18 @@ impl RoundRecord {
             outcome: round.verdict.kind(),
             target: round.verdict.target().map(ToString::to_string),
             status: round.verdict.status(),
-            took_ms: Some(u64::try_from(round.took.as_millis()).unwrap_or(u64::MAX)),
+            took_ms: Some(millis(round.took)),
             targets: round.outcomes.iter().map(TargetRecord::of).collect(),
         }
+    }
+
+    /// The record of the machine's last round as a value that serialises
+    /// to exactly the JSON of [`RoundRecord::of`], written straight from
+    /// the machine's values: the daemon writes one per round, and building
+    /// the record first made a dozen strings only to copy them again
+    /// (docs/benchmarks.md).
+    pub fn borrowed<'a>(at: SystemTime, session: &'a str, round: &'a LastProbe) -> RoundLine<'a> {
+        RoundLine { at, session, round }
     }
 
     /// When the round finished, if the time parses.
@@ -110,6 +121,72 @@ impl RoundRecord {
     /// Whether the line was written by an older agent.
     pub fn is_old_format(&self) -> bool {
         self.v < RECORD_VERSION
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A round as [`RoundRecord`] serialises it, borrowed from the machine's
+/// state ([`RoundRecord::borrowed`]). Write-only: readers deserialise a
+/// [`RoundRecord`].
+#[derive(Debug, Clone, Copy)]
+pub struct RoundLine<'a> {
+    at: SystemTime,
+    session: &'a str,
+    round: &'a LastProbe,
+}
+
+/// A `Display` value as a JSON string, escaped as it is written (no
+/// intermediate `String` with serde_json).
+struct Shown<T>(T);
+
+impl<T: Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// The targets of a round as `[TargetRecord]`.
+struct TargetLines<'a>(&'a [TargetOutcome]);
+
+impl Serialize for TargetLines<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(TargetLine))
+    }
+}
+
+/// One target as [`TargetRecord`] serialises it.
+struct TargetLine<'a>(&'a TargetOutcome);
+
+impl Serialize for TargetLine<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The fields of `TargetRecord`, in its order.
+        let o = self.0;
+        let mut s = serializer.serialize_struct("TargetRecord", 3)?;
+        s.serialize_field("target", &Shown(&o.target))?;
+        s.serialize_field("outcome", &o.outcome.kind())?;
+        s.serialize_field("detail", &Shown(&o.outcome))?;
+        s.end()
+    }
+}
+
+impl Serialize for RoundLine<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The fields of `RoundRecord`, in its order, with its values
+        // (`RoundRecord::of`); the tests compare both byte for byte.
+        let r = self.round;
+        let mut s = serializer.serialize_struct("RoundRecord", 8)?;
+        s.serialize_field("v", &RECORD_VERSION)?;
+        s.serialize_field("at", &Shown(humantime::format_rfc3339_millis(self.at)))?;
+        s.serialize_field("session", self.session)?;
+        s.serialize_field("outcome", &r.verdict.kind())?;
+        s.serialize_field("target", &r.verdict.target().map(Shown))?;
+        s.serialize_field("status", &r.verdict.status())?;
+        s.serialize_field("took_ms", &Some(millis(r.took)))?;
+        s.serialize_field("targets", &TargetLines(&r.outcomes))?;
+        s.end()
     }
 }
 
@@ -269,6 +346,71 @@ mod tests {
         assert_eq!(back.took_ms, Some(1500));
         assert_eq!(back.targets[0].outcome, ProbeOutcome::Blocked);
         assert!(!back.is_old_format());
+    }
+
+    /// Rounds of every verdict, with text that needs escaping (quotes, a
+    /// backslash, a control character, non-ASCII) and an IPv6 target.
+    fn rounds_of_every_kind() -> Vec<LastProbe> {
+        use crate::outcome::FailureKind;
+        let round = |outcomes: Vec<TargetOutcome>, took_ms: u64| LastProbe {
+            at: MonoTime::from_elapsed(Duration::from_secs(3)),
+            verdict: judge_round(&outcomes),
+            outcomes,
+            took: Duration::from_millis(took_ms),
+        };
+        let failed = |detail: &str| {
+            Outcome::Failed(FailureKind::Tls {
+                detail: detail.to_owned(),
+            })
+        };
+        vec![
+            round(vec![], 0),
+            round(
+                vec![TargetOutcome::new(
+                    hp("psn1"),
+                    Outcome::Failed(FailureKind::HttpStatus(500)),
+                )],
+                7,
+            ),
+            round(
+                vec![
+                    TargetOutcome::new(hp("psn1"), Outcome::Blocked(BlockedKind::Refused)),
+                    TargetOutcome::new(hp("::1"), Outcome::Answered(PostureStatus::Compliant)),
+                ],
+                251,
+            ),
+            round(
+                vec![TargetOutcome::new(
+                    hp("psn2"),
+                    failed("bad \"cert\" \\ \u{1b}[31m \u{e9}t\u{e9}\n"),
+                )],
+                u64::MAX,
+            ),
+            round(
+                vec![TargetOutcome::new(
+                    hp("psn1"),
+                    Outcome::Blocked(BlockedKind::Refused),
+                )],
+                1000,
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_borrowed_round_line_is_the_record_byte_for_byte() {
+        // The probe history is written from `RoundRecord::borrowed`; readers
+        // parse `RoundRecord`: the two must never drift apart.
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_771_234_567);
+        for round in rounds_of_every_kind() {
+            for session in ["s1", "", "quote\"d"] {
+                let record = serde_json::to_string(&RoundRecord::of(at, session, &round)).unwrap();
+                let line =
+                    serde_json::to_string(&RoundRecord::borrowed(at, session, &round)).unwrap();
+                assert_eq!(line, record);
+                let back: RoundRecord = serde_json::from_str(&line).unwrap();
+                assert_eq!(back, RoundRecord::of(at, session, &round));
+            }
+        }
     }
 
     #[test]

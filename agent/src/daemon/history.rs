@@ -49,6 +49,9 @@ struct JsonLines {
     warned: bool,
     /// The open file and its size, while writing works.
     open: Option<(File, u64)>,
+    /// The line being written, kept between lines: its allocation is made
+    /// once, not per round (docs/benchmarks.md).
+    buf: Vec<u8>,
 }
 
 impl JsonLines {
@@ -60,6 +63,7 @@ impl JsonLines {
             keep_lines: HISTORY_KEEP_LINES,
             warned: false,
             open: None,
+            buf: Vec::new(),
         }
     }
 
@@ -72,12 +76,16 @@ impl JsonLines {
 
     /// Appends one record as a line; trims the file when it is too large.
     fn append(&mut self, record: &impl Serialize) {
-        let result = serde_json::to_string(record)
+        let mut line = std::mem::take(&mut self.buf);
+        line.clear();
+        let result = serde_json::to_writer(&mut line, record)
             .map_err(std::io::Error::other)
-            .and_then(|mut line| {
-                line.push('\n');
-                self.write_line(line.as_bytes())
+            .and_then(|()| {
+                // One `write` for the whole line, newline included.
+                line.push(b'\n');
+                self.write_line(&line)
             });
+        self.buf = line;
         match result {
             Ok(()) => self.warned = false,
             Err(e) if !self.warned => {
@@ -143,13 +151,14 @@ impl ProbeHistory {
     /// One JSON object per round.
     pub fn line(at: SystemTime, session: &str, round: &LastProbe) -> String {
         // A record of strings and numbers always serialises.
-        serde_json::to_string(&RoundRecord::of(at, session, round)).unwrap_or_default()
+        serde_json::to_string(&RoundRecord::borrowed(at, session, round)).unwrap_or_default()
     }
 
     /// Appends one round, finished at `at` for `session`; trims the file
-    /// when it is too large.
+    /// when it is too large. The line is a [`RoundRecord`], serialised
+    /// from the machine's values without building one.
     pub fn append(&mut self, at: SystemTime, session: &str, round: &LastProbe) {
-        self.0.append(&RoundRecord::of(at, session, round));
+        self.0.append(&RoundRecord::borrowed(at, session, round));
     }
 }
 
@@ -226,6 +235,37 @@ mod tests {
         assert_eq!(v["status"], "Unknown");
         assert_eq!(v["took_ms"], 250);
         assert_eq!(v["v"], crate::record::RECORD_VERSION);
+    }
+
+    #[test]
+    fn the_history_holds_one_record_per_line_whatever_came_before() {
+        // The line buffer is reused: a short line after a long one must not
+        // carry the long one's tail, and every line reads back as the record.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe-rounds.jsonl");
+        let mut h = ProbeHistory::new(path.clone());
+        let long = round();
+        let mut short = round();
+        short.outcomes.truncate(1);
+        short.verdict = judge_round(&short.outcomes);
+        let rounds = [
+            (&long, "a-long-session-id"),
+            (&short, "s"),
+            (&long, ""),
+            (&short, "s2"),
+        ];
+        for (r, session) in rounds {
+            h.append(SystemTime::UNIX_EPOCH, session, r);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected: String = rounds
+            .iter()
+            .map(|(r, session)| {
+                let record = RoundRecord::of(SystemTime::UNIX_EPOCH, session, r);
+                serde_json::to_string(&record).unwrap() + "\n"
+            })
+            .collect();
+        assert_eq!(text, expected);
     }
 
     #[test]

@@ -340,6 +340,29 @@ async fn an_invalid_reload_keeps_the_last_good_profile_and_a_valid_one_applies()
     d.stop().await;
 }
 
+#[test]
+fn the_round_line_names_every_target_as_the_joined_outcomes_did() {
+    use crate::outcome::{BlockedKind, FailureKind, Outcome, TargetOutcome};
+    let hp = |h: &str| HostPort::new(profile_schema::Host::parse(h).unwrap(), 8905);
+    let outcomes = [
+        TargetOutcome::new(hp("psn1"), Outcome::Failed(FailureKind::HttpStatus(500))),
+        TargetOutcome::new(hp("::1"), Outcome::Blocked(BlockedKind::Reset)),
+        TargetOutcome::new(hp("psn3"), Outcome::Answered(PostureStatus::Compliant)),
+    ];
+    // The line's text before it was written without building strings.
+    let joined = |o: &[TargetOutcome]| {
+        o.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for n in 0..=outcomes.len() {
+        assert_eq!(Joined(&outcomes[..n]).to_string(), joined(&outcomes[..n]));
+    }
+    assert_eq!(OrEmpty(Some(&hp("::1"))).to_string(), hp("::1").to_string());
+    assert_eq!(OrEmpty(None::<&HostPort>).to_string(), "");
+}
+
 /// Sync disabled: the agent reaches `known` and stays there until something
 /// on the endpoint side asks again.
 fn profile_without_sync(hosts: &str) -> profile_schema::Loaded {
