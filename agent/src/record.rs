@@ -232,6 +232,68 @@ impl From<&BundleReason> for BundleReasonRecord {
     }
 }
 
+/// The runs file in the state directory: one [`RunRecord`] per start, stop
+/// and failed start of the agent, so a bundle shows history across
+/// restarts and the errors of starts that never reached the log.
+pub const RUNS_FILE: &str = "runs.jsonl";
+
+/// What happened to the agent's process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum RunEvent {
+    /// The agent started: logging runs, the state dir is locked.
+    Started {
+        /// Its process id.
+        pid: u32,
+        /// Its version.
+        version: String,
+    },
+    /// The agent stopped by itself and said so (a crash or a kill leaves
+    /// no such record: the next `Started` follows a `Started`).
+    Stopped {
+        /// Its exit code.
+        exit: u8,
+    },
+    /// The agent gave up before it ran: a bad profile, no MAC address, a
+    /// directory refused, ... (what it printed on stderr, which may never
+    /// have reached a log file).
+    FailedStart {
+        /// Its exit code.
+        exit: u8,
+        /// What it printed, every line.
+        message: String,
+    },
+}
+
+/// One line of [`RUNS_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The record format ([`RECORD_VERSION`]).
+    #[serde(default)]
+    pub v: u32,
+    /// RFC 3339 (UTC) time.
+    pub at: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
+
+impl RunRecord {
+    /// The record of `event` at `at` (wall clock).
+    pub fn of(at: SystemTime, event: RunEvent) -> RunRecord {
+        RunRecord {
+            v: RECORD_VERSION,
+            at: rfc3339(at),
+            event,
+        }
+    }
+
+    /// When it happened, if the time parses.
+    pub fn time(&self) -> Option<SystemTime> {
+        parse_time(&self.at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

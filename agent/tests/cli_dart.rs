@@ -160,3 +160,157 @@ fn entries_carry_real_modification_times() {
         }
     }
 }
+
+/// `dart --summary` prints the running agent's findings (the same the
+/// bundle's page shows) and writes nothing; `--summary FILE.zip` prints a
+/// bundle's, from its parts.
+#[test]
+fn summary_prints_the_findings_of_the_agent_and_of_a_bundle() {
+    let fx = build();
+    let _agent = dart_fixture::serve_status(&fx.state, fx.status.clone());
+    let cwd = fx.dir.path().join("here");
+    std::fs::create_dir(&cwd).unwrap();
+    let profile = fx.profile.to_str().unwrap();
+    let o = dart(
+        fx.dir.path(),
+        &cwd,
+        &fx.state,
+        &["--summary", "--profile", profile],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("phase known, posture Compliant, psn 127.0.0.1:8443"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Problem: dACL misconfiguration: the state sync port is not blocked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: Add `deny tcp any host 127.0.0.1 eq 8449`"),
+        "{text}"
+    );
+    assert!(text.contains("latest decisions (newest first):"), "{text}");
+    assert!(
+        text.contains("known -> known (dacl misconfiguration"),
+        "{text}"
+    );
+    // The session id is pseudonymized as in a bundle: the text is pasted
+    // into tickets.
+    assert!(!text.contains(dart_fixture::SESSION), "{text}");
+    assert!(zips_in(&cwd).is_empty(), "--summary wrote a bundle");
+
+    // The same findings from a bundle of the same agent.
+    let out = fx.dir.path().join("b.zip");
+    let o = dart(
+        fx.dir.path(),
+        &cwd,
+        &fx.state,
+        &["-o", out.to_str().unwrap(), "--profile", profile],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = posture_sync(fx.dir.path())
+        .args(["dart", "--summary"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let from_zip = String::from_utf8(o.stdout).unwrap();
+    let findings = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip(1)
+            .filter(|l| !l.contains("Session") && !l.contains("[session-"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(findings(&from_zip), findings(&text), "{from_zip}");
+    let host = posture_sync::platform::host_name();
+    assert!(
+        from_zip.starts_with(&format!("posture-sync diagnostic summary for {host}, ")),
+        "{from_zip}"
+    );
+
+    // Not a bundle: a clear error, exit 1.
+    let not = fx.dir.path().join("not.zip");
+    std::fs::write(&not, "plain text").unwrap();
+    let o = posture_sync(fx.dir.path())
+        .args(["dart", "--summary"])
+        .arg(&not)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with(&format!(
+            "posture-sync: cannot read the diagnostic bundle {}",
+            not.display()
+        )),
+        "{o:?}"
+    );
+}
+
+/// A start that gives up before logging starts (here: an invalid profile)
+/// is recorded in the state dir's runs file; the bundle carries it and the
+/// summary names it with what the agent printed.
+#[test]
+fn a_failed_start_reaches_the_bundle_and_the_summary() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let profile = home.path().join("bad.xml");
+    std::fs::write(
+        &profile,
+        "<cfg>\n<StateSyncProbeInterval>often</StateSyncProbeInterval>\n</cfg>\n",
+    )
+    .unwrap();
+    let o = posture_sync(home.path())
+        .arg("run")
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(78), "{o:?}");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let first = stderr.lines().next().unwrap().to_owned();
+    assert!(
+        first.starts_with(&format!("{}:2:", profile.display())),
+        "{stderr}"
+    );
+
+    let runs = std::fs::read_to_string(state.join("runs.jsonl")).unwrap();
+    let runs = posture_sync::runs::parse(&runs);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    match &runs[0].event {
+        posture_sync::record::RunEvent::FailedStart { exit, message } => {
+            assert_eq!(*exit, 78);
+            assert!(message.contains(&first), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let o = dart(home.path(), home.path(), &state, &["--summary"]);
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("Problem: The agent failed to start"),
+        "{text}"
+    );
+    assert!(text.contains("exited 78 (invalid configuration)"), "{text}");
+    assert!(text.contains(&first), "{text}");
+
+    let out = home.path().join("b.zip");
+    let o = dart(
+        home.path(),
+        home.path(),
+        &state,
+        &["-o", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let files = dart_fixture::unzip(&out);
+    let get = |n: &str| &files.iter().find(|(name, _)| name == n).unwrap().1;
+    assert!(get("runs.jsonl").contains("\"event\":\"failed-start\""));
+    let html = get("summary.html");
+    assert!(html.contains("The agent failed to start"), "{html}");
+    assert!(html.contains("posture-sync profile check FILE"), "{html}");
+}

@@ -40,6 +40,16 @@ pub struct SummaryInput<'a> {
     /// advice that matters next to a finding, e.g. a NetworkTransitionDelay
     /// that invites the vendor's false alarm).
     pub lint: &'a [profile_schema::Diagnostic],
+    /// What the bundle could not collect, and why.
+    pub missing: &'a [super::missing::Missing],
+    /// The agent's starts, stops and failed starts, oldest first.
+    pub runs: &'a [crate::record::RunRecord],
+    /// How the agent is set up to run here, if known (the advice to start
+    /// it depends on it).
+    pub setup: Option<&'a super::service::Setup>,
+    /// The machine's offset from UTC when the bundle was collected, in
+    /// seconds east (`date +%z`), if known: local times stand beside UTC.
+    pub utc_offset: Option<i32>,
 }
 
 #[cfg(test)]
@@ -91,6 +101,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert_eq!(f[0].severity(), Severity::Problem);
@@ -125,6 +139,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert!(
@@ -161,6 +179,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert_eq!(f.len(), 1, "{f:?}");
@@ -183,6 +205,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert!(
@@ -240,6 +266,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         let hidden = f
@@ -297,6 +327,10 @@ mod tests {
             transitions: &transitions,
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let html = render(&input);
         let table = &html[html.find("id=\"decisions\"").expect("a decisions table")..];
@@ -357,6 +391,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &lint,
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert!(matches!(f[0], Finding::Misconfiguration { .. }), "{f:?}");
