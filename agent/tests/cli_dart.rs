@@ -314,3 +314,101 @@ fn a_failed_start_reaches_the_bundle_and_the_summary() {
     assert!(html.contains("The agent failed to start"), "{html}");
     assert!(html.contains("posture-sync profile check FILE"), "{html}");
 }
+
+/// History across restarts: a run stopped by SIGTERM (exit 0) and one that
+/// was killed are both in runs.jsonl; the bundle lists every start and
+/// stop, marks them on the timeline, and names the run that ended without a
+/// clean stop.
+#[test]
+fn every_start_and_stop_is_kept_across_restarts() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let profile = home.path().join("p.xml");
+    // Discovery against a closed loopback port: the agent keeps discovering.
+    std::fs::write(
+        &profile,
+        "<cfg><DiscoveryHost>127.0.0.1:1</DiscoveryHost><StateSyncProbeInterval>60</StateSyncProbeInterval></cfg>",
+    )
+    .unwrap();
+    let start = || {
+        cli_fixture::Running(
+            posture_sync(home.path())
+                .arg("run")
+                .args(["--gateway", "off", "--network-watch", "off"])
+                .arg("--profile")
+                .arg(&profile)
+                .arg("--state-dir")
+                .arg(&state)
+                .args(["--mac", cli_fixture::MAC])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let answering = |what: &str| {
+        cli_fixture::wait_status(home.path(), &state, what, |s| s["phase"] == "discovering")
+    };
+    // 1: stopped as a service manager stops it.
+    let mut first = start();
+    answering("the first run to answer");
+    let pid = rustix::process::Pid::from_child(&first.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let code = test_support::wait_until(
+        "the first run to exit after SIGTERM",
+        || first.0.try_wait().unwrap(),
+        String::new,
+    );
+    assert_eq!(code.code(), Some(0));
+    // 2: killed (a crash leaves no stop record).
+    let mut second = start();
+    answering("the second run to answer");
+    second.0.kill().unwrap();
+    second.0.wait().unwrap();
+    // The status socket file stays after a kill; the next start replaces it.
+    drop(second);
+
+    let runs =
+        posture_sync::runs::parse(&std::fs::read_to_string(state.join("runs.jsonl")).unwrap());
+    let events: Vec<&str> = runs
+        .iter()
+        .map(|r| match r.event {
+            posture_sync::record::RunEvent::Started { .. } => "started",
+            posture_sync::record::RunEvent::Stopped { exit: 0 } => "stopped 0",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(events, ["started", "stopped 0", "started"], "{runs:?}");
+
+    let out = home.path().join("b.zip");
+    let o = dart(
+        home.path(),
+        home.path(),
+        &state,
+        &["-o", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let files = dart_fixture::unzip(&out);
+    let html = &files.iter().find(|(n, _)| n == "summary.html").unwrap().1;
+    let table = &html[html.find("id=\"runs\"").expect("a runs table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("agent started (pid ").count(), 2, "{table}");
+    assert!(
+        table.contains("agent stopped (exit 0, clean stop)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("ended without a stop record (crash, kill or power loss)"),
+        "{table}"
+    );
+    // On the timeline: two start marks, one stop mark.
+    assert_eq!(
+        html.matches("stroke-dasharray=\"5 3\"><title>").count(),
+        2,
+        "{html}"
+    );
+    assert!(
+        html.contains("A run of the agent ended without a clean stop"),
+        "{html}"
+    );
+}
