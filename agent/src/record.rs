@@ -45,6 +45,51 @@ pub struct TargetRecord {
     pub outcome: ProbeOutcome,
     /// In words, for people (e.g. `answered Compliant`, `blocked (timeout)`).
     pub detail: String,
+    /// With `failed`: what kind of failure (absent in an older agent's
+    /// lines), so a reader can tell a TLS trust failure without reading
+    /// `detail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureClass>,
+}
+
+/// The kind of a failed probe, as records carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureClass {
+    /// The host name did not resolve.
+    Dns,
+    /// The endpoint is off the network.
+    Unreachable,
+    /// The TLS handshake failed: an untrusted chain, a name mismatch, a
+    /// protocol error.
+    Tls,
+    /// TLS was up but no complete reply came in time.
+    ReplyTimeout,
+    /// An HTTP status other than 200 and 404.
+    HttpStatus,
+    /// A reply that did not parse or named another session.
+    Malformed,
+    /// A reply over the size limit.
+    Oversized,
+    /// Anything else.
+    Other,
+}
+
+impl FailureClass {
+    /// The class of `kind`.
+    pub fn of(kind: &crate::outcome::FailureKind) -> FailureClass {
+        use crate::outcome::FailureKind as K;
+        match kind {
+            K::Dns { .. } => FailureClass::Dns,
+            K::Unreachable { .. } => FailureClass::Unreachable,
+            K::Tls { .. } => FailureClass::Tls,
+            K::ReplyTimeout => FailureClass::ReplyTimeout,
+            K::HttpStatus(_) => FailureClass::HttpStatus,
+            K::Malformed { .. } => FailureClass::Malformed,
+            K::Oversized { .. } => FailureClass::Oversized,
+            K::Other { .. } => FailureClass::Other,
+        }
+    }
 }
 
 impl TargetRecord {
@@ -54,6 +99,10 @@ impl TargetRecord {
             target: o.target.to_string(),
             outcome: o.outcome.kind(),
             detail: o.outcome.to_string(),
+            failure: match &o.outcome {
+                crate::outcome::Outcome::Failed(kind) => Some(FailureClass::of(kind)),
+                _ => None,
+            },
         }
     }
 }

@@ -12,6 +12,9 @@
 //! | `profile.xml` | the profile |
 //! | `known-psns.json` | the persisted PSN list |
 //! | `probe-rounds.jsonl` | the last [`DEFAULT_ROUNDS`] probe rounds |
+//! | `runs.jsonl` | the agent's starts, stops and failed starts ([`crate::runs`]) |
+//! | `journal.txt`, `logs/launchd-*.log` | the service manager's log of the agent ([`service`]) |
+//! | `missing.txt` | what could not be collected, and why ([`missing`]) |
 //! | `status.json` | the running agent's status, or why there is none |
 //! | `system/*.txt` | OS, kernel, interfaces, addresses, routes, DNS, clock |
 //! | `trust.txt` | subjects and SHA-256 fingerprints of the trusted CAs |

@@ -536,7 +536,9 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("(2026-11-21 12:56:40 UTC-09:30)"), "{html}");
-        assert_eq!(html.matches("class=\"axis local\"").count(), 5, "{html}");
+        // Five ticks and the row's name.
+        assert_eq!(html.matches("class=\"axis local\"").count(), 6, "{html}");
+        assert!(html.contains("class=\"axis local\">UTC-09:30</text>"));
         assert!(render_text(&input).contains("(2026-11-21 12:56:40 UTC-09:30)"));
         let html = render(&SummaryInput {
             utc_offset: None,

@@ -11,7 +11,7 @@ use profile_schema::HostPort;
 use super::SummaryInput;
 use crate::machine::PhaseName;
 use crate::outcome::ProbeOutcome;
-use crate::record::{RoundRecord, RunEvent, RunRecord, TransitionRecord};
+use crate::record::{FailureClass, RoundRecord, RunEvent, RunRecord, TransitionRecord};
 use crate::status_report::StoppedReason;
 
 /// How serious a finding is.
@@ -69,6 +69,9 @@ pub enum Finding {
         of: usize,
         /// The latest failures, `target: detail`.
         latest: Vec<String>,
+        /// Targets whose TLS handshake failed in them (the PSN's
+        /// certificate is not trusted, or names another host).
+        tls: Vec<String>,
     },
     /// A target failed in rounds that another target decided (it answered
     /// or was blocked): a failing PSN hidden behind a working one.
@@ -244,10 +247,17 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
             })
             .take(5)
             .collect();
+        let mut tls: Vec<String> = Vec::new();
+        for t in failed.iter().flat_map(|r| &r.targets) {
+            if t.failure == Some(FailureClass::Tls) && !tls.contains(&t.target) {
+                tls.push(t.target.clone());
+            }
+        }
         out.push(Finding::ProbesFailed {
             failed: failed.len(),
             of: rounds.len(),
             latest,
+            tls,
         });
     }
 

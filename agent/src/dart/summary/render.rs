@@ -43,6 +43,11 @@ impl Finding {
             Finding::NoAgent { .. } => "No agent was running".to_string(),
             Finding::NoPsn { .. } => "The agent has not found a PSN".to_string(),
             Finding::SyncDisabled => "State sync is disabled by the profile".to_string(),
+            Finding::ProbesFailed {
+                failed, of, tls, ..
+            } if !tls.is_empty() => {
+                format!("{failed} of the last {of} probe rounds failed: TLS trust failure")
+            }
             Finding::ProbesFailed { failed, of, .. } => {
                 format!("{failed} of the last {of} probe rounds failed")
             }
@@ -104,10 +109,20 @@ impl Finding {
             Finding::SyncDisabled => {
                 "StateSyncProbeInterval is 0 or absent, so the agent does not probe.".to_string()
             }
-            Finding::ProbesFailed { latest, .. } => format!(
-                "Failed rounds neither prove the port blocked nor reached a PSN. Latest: {}.",
-                latest.join("; ")
-            ),
+            Finding::ProbesFailed { latest, tls, .. } => {
+                let trust = if tls.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " The TLS handshake with {} failed: the agent does not trust the PSN's certificate (or it names another host), so it sent nothing to it.",
+                        tls.join(", ")
+                    )
+                };
+                format!(
+                    "Failed rounds neither prove the port blocked nor reached a PSN.{trust} Latest: {}.",
+                    latest.join("; ")
+                )
+            }
             Finding::TargetFailing {
                 target,
                 failed,
@@ -181,6 +196,7 @@ impl Finding {
                 "Set StateSyncProbeInterval (1-300 seconds) in the profile to enable it."
                     .to_string(),
             ),
+            Finding::ProbesFailed { tls, .. } if !tls.is_empty() => Some("Trust the CA that issued the PSN's certificate: pass it with --ca-file (trust.txt lists what the agent trusts), and check that the certificate names the PSN as the profile does; then restart the agent.".to_string()),
             Finding::ProbesFailed { .. } | Finding::TargetFailing { .. } => Some("TLS errors: trust the PSN's CA (--ca-file). Timeouts or 5xx replies: check the PSN's state sync service and load.".to_string()),
             Finding::ProfileLint { .. } => Some("Change the profile as each help says; `posture-sync profile check FILE` shows the same warnings. The agent applies a changed profile without a restart.".to_string()),
             Finding::FailedStarts { exit, .. } => Some(match *exit {
@@ -209,7 +225,8 @@ fn exit_words(code: u8) -> &'static str {
 
 fn phase_color(phase: PhaseName) -> &'static str {
     match phase {
-        PhaseName::Idle => "#9e9e9e",
+        // Dark enough for the band's white label (4.6:1).
+        PhaseName::Idle => "#757575",
         PhaseName::Discovering => "#1565c0",
         PhaseName::Assessing => "#7b1fa2",
         PhaseName::Known => "#2e7d32",
@@ -306,6 +323,20 @@ pub(super) fn fmt_offset(offset: i32) -> String {
     let sign = if offset < 0 { '-' } else { '+' };
     let a = offset.unsigned_abs();
     format!("UTC{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
+}
+
+/// An axis label from `date time`: the time only when the date is the
+/// previous label's (`day` carries it from label to label).
+fn tick_label(date_time: &str, day: &mut String) -> String {
+    let Some((date, time)) = date_time.split_once(' ') else {
+        return date_time.to_string();
+    };
+    if date == day {
+        time.to_string()
+    } else {
+        *day = date.to_string();
+        date_time.to_string()
+    }
 }
 
 /// A record's time (`at`, RFC 3339 UTC) in local time, or nothing.
@@ -492,12 +523,23 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             what = esc(&run_words(r)),
         );
     }
-    // Five labelled ticks: UTC, and local time below when it is known.
+    // Five labelled ticks: UTC, and local time below when it is known. The
+    // date is shown where it changes (and on the first tick) only, so the
+    // labels never run into each other.
     let _ = write!(
         svg,
-        "<line x1=\"{left}\" y1=\"112\" x2=\"{r}\" y2=\"112\" stroke=\"#444\"/>",
+        "<line x1=\"{left}\" y1=\"112\" x2=\"{r}\" y2=\"112\" stroke=\"#444\"/>\
+         <text x=\"0\" y=\"130\" class=\"axis\">UTC</text>",
         r = left + width,
     );
+    if let Some(offset) = input.utc_offset {
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"146\" class=\"axis local\">{}</text>",
+            esc(&fmt_offset(offset))
+        );
+    }
+    let (mut utc_day, mut local_day) = (String::new(), String::new());
     for i in 0..5u32 {
         let t = start + Duration::from_secs_f64(span * f64::from(i) / 4.0);
         let tx = x(t);
@@ -506,18 +548,20 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             4 => "end",
             _ => "middle",
         };
-        let utc = fmt_time(t);
+        let utc = fmt_time(t).trim_end_matches('Z').replacen('T', " ", 1);
         let _ = write!(
             svg,
             "<line x1=\"{tx:.1}\" y1=\"108\" x2=\"{tx:.1}\" y2=\"116\" stroke=\"#444\"/>\
              <text x=\"{tx:.1}\" y=\"130\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
-            esc(&utc.replacen('T', " ", 1)),
+            esc(&tick_label(&utc, &mut utc_day)),
         );
         if let Some(offset) = input.utc_offset {
+            let local = fmt_local(t, offset);
+            let local = local.rsplit_once(' ').map_or(local.as_str(), |(l, _)| l);
             let _ = write!(
                 svg,
                 "<text x=\"{tx:.1}\" y=\"146\" class=\"axis local\" text-anchor=\"{anchor}\">{}</text>",
-                esc(&fmt_local(t, offset)),
+                esc(&tick_label(local, &mut local_day)),
             );
         }
     }
@@ -535,7 +579,9 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px;border-bott
 .finding h3{margin:0 0 4px;font-size:16px}.fix{margin-top:6px}code{background:#eee;padding:1px 4px;border-radius:3px}\
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}\
 svg .axis{font-size:12px;fill:#444}svg .band{font-size:12px;fill:#fff}.legend span{display:inline-block;margin-right:14px;font-size:13px}\
-.sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px;border-radius:2px}.sw.round{border-radius:50%;box-sizing:border-box}";
+.sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px;border-radius:2px}.sw.round{border-radius:50%;box-sizing:border-box}\
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}svg{max-width:100%;height:auto}\
+@media print{body{margin:0;max-width:none;font-size:11pt}.finding,tr,svg,.legend span{break-inside:avoid}h2{break-after:avoid}}";
 
 /// Turns `` `code` `` spans of escaped text into `<code>`.
 fn with_code(text: &str) -> String {
