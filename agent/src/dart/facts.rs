@@ -120,7 +120,7 @@ fn read_pipe(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>
 /// What a fixed command gave: its stdout, and why it failed if it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ran {
-    /// Its standard output (at most [`MAX_COMMAND_OUTPUT`] bytes).
+    /// Its standard output (at most 256 KiB).
     pub stdout: String,
     /// Why it failed: it could not start, exited unsuccessfully (with its
     /// stderr), or was killed at its limit.
