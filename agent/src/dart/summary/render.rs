@@ -577,7 +577,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px;border-bott
 .finding.problem{border-color:#c62828;background:#fdecea}.finding.warning{border-color:#ef6c00;background:#fff4e5}\
 .finding.good{border-color:#2e7d32;background:#edf7ed}.finding.info{border-color:#1565c0;background:#e8f1fb}\
 .finding h3{margin:0 0 4px;font-size:16px}.fix{margin-top:6px}code{background:#eee;padding:1px 4px;border-radius:3px}\
-table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}\
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}td:first-child{white-space:nowrap}\
 svg .axis{font-size:12px;fill:#444}svg .band{font-size:12px;fill:#fff}.legend span{display:inline-block;margin-right:14px;font-size:13px}\
 .sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px;border-radius:2px}.sw.round{border-radius:50%;box-sizing:border-box}\
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}svg{max-width:100%;height:auto}\
