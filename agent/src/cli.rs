@@ -102,6 +102,15 @@ pub struct DartArgs {
     /// The zip file to write.
     #[arg(short = 'o', long, value_name = "FILE.zip")]
     pub output: Option<PathBuf>,
+    /// Print the findings on stdout instead of writing a bundle: the
+    /// agent's (of --state-dir), or with FILE.zip those of that bundle.
+    #[arg(
+        long,
+        value_name = "FILE.zip",
+        num_args = 0..=1,
+        conflicts_with_all = ["output", "force"]
+    )]
+    pub summary: Option<Option<PathBuf>>,
     /// Replace the output file if it exists.
     #[arg(long)]
     pub force: bool,

@@ -43,3 +43,4 @@ pub mod install;
 pub mod lock;
 pub mod netwatch;
 pub mod notify;
+pub mod runs;

@@ -47,6 +47,51 @@ pub struct TargetRecord {
     pub outcome: ProbeOutcome,
     /// In words, for people (e.g. `answered Compliant`, `blocked (timeout)`).
     pub detail: String,
+    /// With `failed`: what kind of failure (absent in an older agent's
+    /// lines), so a reader can tell a TLS trust failure without reading
+    /// `detail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureClass>,
+}
+
+/// The kind of a failed probe, as records carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureClass {
+    /// The host name did not resolve.
+    Dns,
+    /// The endpoint is off the network.
+    Unreachable,
+    /// The TLS handshake failed: an untrusted chain, a name mismatch, a
+    /// protocol error.
+    Tls,
+    /// TLS was up but no complete reply came in time.
+    ReplyTimeout,
+    /// An HTTP status other than 200 and 404.
+    HttpStatus,
+    /// A reply that did not parse or named another session.
+    Malformed,
+    /// A reply over the size limit.
+    Oversized,
+    /// Anything else.
+    Other,
+}
+
+impl FailureClass {
+    /// The class of `kind`.
+    pub fn of(kind: &crate::outcome::FailureKind) -> FailureClass {
+        use crate::outcome::FailureKind as K;
+        match kind {
+            K::Dns { .. } => FailureClass::Dns,
+            K::Unreachable { .. } => FailureClass::Unreachable,
+            K::Tls { .. } => FailureClass::Tls,
+            K::ReplyTimeout => FailureClass::ReplyTimeout,
+            K::HttpStatus(_) => FailureClass::HttpStatus,
+            K::Malformed { .. } => FailureClass::Malformed,
+            K::Oversized { .. } => FailureClass::Oversized,
+            K::Other { .. } => FailureClass::Other,
+        }
+    }
 }
 
 impl TargetRecord {
@@ -56,6 +101,10 @@ impl TargetRecord {
             target: o.target.to_string(),
             outcome: o.outcome.kind(),
             detail: o.outcome.to_string(),
+            failure: match &o.outcome {
+                crate::outcome::Outcome::Failed(kind) => Some(FailureClass::of(kind)),
+                _ => None,
+            },
         }
     }
 }
@@ -306,6 +355,68 @@ impl From<&BundleReason> for BundleReasonRecord {
             cause,
             text: reason.to_string(),
         }
+    }
+}
+
+/// The runs file in the state directory: one [`RunRecord`] per start, stop
+/// and failed start of the agent, so a bundle shows history across
+/// restarts and the errors of starts that never reached the log.
+pub const RUNS_FILE: &str = "runs.jsonl";
+
+/// What happened to the agent's process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum RunEvent {
+    /// The agent started: logging runs, the state dir is locked.
+    Started {
+        /// Its process id.
+        pid: u32,
+        /// Its version.
+        version: String,
+    },
+    /// The agent stopped by itself and said so (a crash or a kill leaves
+    /// no such record: the next `Started` follows a `Started`).
+    Stopped {
+        /// Its exit code.
+        exit: u8,
+    },
+    /// The agent gave up before it ran: a bad profile, no MAC address, a
+    /// directory refused, ... (what it printed on stderr, which may never
+    /// have reached a log file).
+    FailedStart {
+        /// Its exit code.
+        exit: u8,
+        /// What it printed, every line.
+        message: String,
+    },
+}
+
+/// One line of [`RUNS_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The record format ([`RECORD_VERSION`]).
+    #[serde(default)]
+    pub v: u32,
+    /// RFC 3339 (UTC) time.
+    pub at: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
+
+impl RunRecord {
+    /// The record of `event` at `at` (wall clock).
+    pub fn of(at: SystemTime, event: RunEvent) -> RunRecord {
+        RunRecord {
+            v: RECORD_VERSION,
+            at: rfc3339(at),
+            event,
+        }
+    }
+
+    /// When it happened, if the time parses.
+    pub fn time(&self) -> Option<SystemTime> {
+        parse_time(&self.at)
     }
 }
 

@@ -160,3 +160,255 @@ fn entries_carry_real_modification_times() {
         }
     }
 }
+
+/// `dart --summary` prints the running agent's findings (the same the
+/// bundle's page shows) and writes nothing; `--summary FILE.zip` prints a
+/// bundle's, from its parts.
+#[test]
+fn summary_prints_the_findings_of_the_agent_and_of_a_bundle() {
+    let fx = build();
+    let _agent = dart_fixture::serve_status(&fx.state, fx.status.clone());
+    let cwd = fx.dir.path().join("here");
+    std::fs::create_dir(&cwd).unwrap();
+    let profile = fx.profile.to_str().unwrap();
+    let o = dart(
+        fx.dir.path(),
+        &cwd,
+        &fx.state,
+        &["--summary", "--profile", profile],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("phase known, posture Compliant, psn 127.0.0.1:8443"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Problem: dACL misconfiguration: the state sync port is not blocked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: Add `deny tcp any host 127.0.0.1 eq 8449`"),
+        "{text}"
+    );
+    assert!(text.contains("latest decisions (newest first):"), "{text}");
+    assert!(
+        text.contains("known -> known (dacl misconfiguration"),
+        "{text}"
+    );
+    // The session id is pseudonymized as in a bundle: the text is pasted
+    // into tickets.
+    assert!(!text.contains(dart_fixture::SESSION), "{text}");
+    assert!(zips_in(&cwd).is_empty(), "--summary wrote a bundle");
+
+    // The same findings from a bundle of the same agent.
+    let out = fx.dir.path().join("b.zip");
+    let o = dart(
+        fx.dir.path(),
+        &cwd,
+        &fx.state,
+        &["-o", out.to_str().unwrap(), "--profile", profile],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = posture_sync(fx.dir.path())
+        .args(["dart", "--summary"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let from_zip = String::from_utf8(o.stdout).unwrap();
+    let findings = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip(1)
+            .filter(|l| !l.contains("Session") && !l.contains("[session-"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(findings(&from_zip), findings(&text), "{from_zip}");
+    let host = posture_sync::platform::host_name();
+    assert!(
+        from_zip.starts_with(&format!("posture-sync diagnostic summary for {host}, ")),
+        "{from_zip}"
+    );
+
+    // Not a bundle: a clear error, exit 1.
+    let not = fx.dir.path().join("not.zip");
+    std::fs::write(&not, "plain text").unwrap();
+    let o = posture_sync(fx.dir.path())
+        .args(["dart", "--summary"])
+        .arg(&not)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with(&format!(
+            "posture-sync: cannot read the diagnostic bundle {}",
+            not.display()
+        )),
+        "{o:?}"
+    );
+}
+
+/// A start that gives up before logging starts (here: an invalid profile)
+/// is recorded in the state dir's runs file; the bundle carries it and the
+/// summary names it with what the agent printed.
+#[test]
+fn a_failed_start_reaches_the_bundle_and_the_summary() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let profile = home.path().join("bad.xml");
+    std::fs::write(
+        &profile,
+        "<cfg>\n<StateSyncProbeInterval>often</StateSyncProbeInterval>\n</cfg>\n",
+    )
+    .unwrap();
+    let o = posture_sync(home.path())
+        .arg("run")
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(78), "{o:?}");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    let first = stderr.lines().next().unwrap().to_owned();
+    assert!(
+        first.starts_with(&format!("{}:2:", profile.display())),
+        "{stderr}"
+    );
+
+    let runs = std::fs::read_to_string(state.join("runs.jsonl")).unwrap();
+    let runs = posture_sync::runs::parse(&runs);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    match &runs[0].event {
+        posture_sync::record::RunEvent::FailedStart { exit, message } => {
+            assert_eq!(*exit, 78);
+            assert!(message.contains(&first), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let o = dart(home.path(), home.path(), &state, &["--summary"]);
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("Problem: The agent failed to start"),
+        "{text}"
+    );
+    assert!(text.contains("exited 78 (invalid configuration)"), "{text}");
+    assert!(text.contains(&first), "{text}");
+
+    let out = home.path().join("b.zip");
+    let o = dart(
+        home.path(),
+        home.path(),
+        &state,
+        &["-o", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let files = dart_fixture::unzip(&out);
+    let get = |n: &str| &files.iter().find(|(name, _)| name == n).unwrap().1;
+    assert!(get("runs.jsonl").contains("\"event\":\"failed-start\""));
+    let html = get("summary.html");
+    assert!(html.contains("The agent failed to start"), "{html}");
+    assert!(html.contains("posture-sync profile check FILE"), "{html}");
+}
+
+/// History across restarts: a run stopped by SIGTERM (exit 0) and one that
+/// was killed are both in runs.jsonl; the bundle lists every start and
+/// stop, marks them on the timeline, and names the run that ended without a
+/// clean stop.
+#[test]
+fn every_start_and_stop_is_kept_across_restarts() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let profile = home.path().join("p.xml");
+    // Discovery against a closed loopback port: the agent keeps discovering.
+    std::fs::write(
+        &profile,
+        "<cfg><DiscoveryHost>127.0.0.1:1</DiscoveryHost><StateSyncProbeInterval>60</StateSyncProbeInterval></cfg>",
+    )
+    .unwrap();
+    let start = || {
+        cli_fixture::Running(
+            posture_sync(home.path())
+                .arg("run")
+                .args(["--gateway", "off", "--network-watch", "off"])
+                .arg("--profile")
+                .arg(&profile)
+                .arg("--state-dir")
+                .arg(&state)
+                .args(["--mac", cli_fixture::MAC])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let answering = |what: &str| {
+        cli_fixture::wait_status(home.path(), &state, what, |s| s["phase"] == "discovering")
+    };
+    // 1: stopped as a service manager stops it.
+    let mut first = start();
+    answering("the first run to answer");
+    let pid = rustix::process::Pid::from_child(&first.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let code = test_support::wait_until(
+        "the first run to exit after SIGTERM",
+        || first.0.try_wait().unwrap(),
+        String::new,
+    );
+    assert_eq!(code.code(), Some(0));
+    // 2: killed (a crash leaves no stop record).
+    let mut second = start();
+    answering("the second run to answer");
+    second.0.kill().unwrap();
+    second.0.wait().unwrap();
+    // The status socket file stays after a kill; the next start replaces it.
+    drop(second);
+
+    let runs =
+        posture_sync::runs::parse(&std::fs::read_to_string(state.join("runs.jsonl")).unwrap());
+    let events: Vec<&str> = runs
+        .iter()
+        .map(|r| match r.event {
+            posture_sync::record::RunEvent::Started { .. } => "started",
+            posture_sync::record::RunEvent::Stopped { exit: 0 } => "stopped 0",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(events, ["started", "stopped 0", "started"], "{runs:?}");
+
+    let out = home.path().join("b.zip");
+    let o = dart(
+        home.path(),
+        home.path(),
+        &state,
+        &["-o", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let files = dart_fixture::unzip(&out);
+    let html = &files.iter().find(|(n, _)| n == "summary.html").unwrap().1;
+    let table = &html[html.find("id=\"runs\"").expect("a runs table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("agent started (pid ").count(), 2, "{table}");
+    assert!(
+        table.contains("agent stopped (exit 0, clean stop)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("ended without a stop record (crash, kill or power loss)"),
+        "{table}"
+    );
+    // On the timeline: two start marks, one stop mark.
+    assert_eq!(
+        html.matches("stroke-dasharray=\"5 3\"><title>").count(),
+        2,
+        "{html}"
+    );
+    assert!(
+        html.contains("A run of the agent ended without a clean stop"),
+        "{html}"
+    );
+}

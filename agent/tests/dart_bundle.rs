@@ -141,7 +141,7 @@ fn bundle_from_a_running_agent_has_every_part_and_no_secret() {
 }
 
 #[test]
-fn bundle_without_an_agent_says_so_and_still_succeeds() {
+fn bundle_without_an_agent_says_so_and_names_what_is_missing() {
     let fx = build();
     let out = fx.dir.path().join("b.zip");
     let o = posture_sync(fx.dir.path())
@@ -156,10 +156,86 @@ fn bundle_without_an_agent_says_so_and_still_succeeds() {
     let files = unzip(&out);
     let status = &files.iter().find(|(n, _)| n == "status.json").unwrap().1;
     assert!(status.contains("agent not running"), "{status}");
-    let profile = &files.iter().find(|(n, _)| n == "profile.xml").unwrap().1;
-    assert!(profile.contains("no profile given"), "{profile}");
     let html = &files.iter().find(|(n, _)| n == "summary.html").unwrap().1;
     assert!(html.contains("No agent was running"));
+    // What could not be collected is named with why in missing.txt, never
+    // as a note inside profile.xml or known-psns.json.
+    assert!(!files.iter().any(|(n, _)| n == "profile.xml"), "{files:?}");
+    let missing = &files.iter().find(|(n, _)| n == "missing.txt").unwrap().1;
+    assert!(
+        missing.contains("\nprofile.xml: no profile given: no --profile"),
+        "{missing}"
+    );
+    assert!(html.contains("id=\"missing\""), "{html}");
+    // The unit's journal: in the bundle where journalctl answers (whatever
+    // it holds), else missing.txt says why.
+    match files.iter().find(|(n, _)| n == "journal.txt") {
+        Some((_, journal)) => assert!(
+            journal.starts_with("== /")
+                && journal.contains(
+                    "journalctl --user -u posture-sync.service -n 500 --no-pager -o short-iso =="
+                ),
+            "{journal}"
+        ),
+        None => assert!(
+            missing.lines().any(|l| l.starts_with("journal.txt: ")),
+            "{missing}"
+        ),
+    }
+    // How the agent is set up decides the advice: not installed here (the
+    // test's HOME is empty), so never `systemctl`.
+    let info: serde_json::Value =
+        serde_json::from_str(&files.iter().find(|(n, _)| n == "bundle.json").unwrap().1).unwrap();
+    if info["setup"]["kind"] == "not-installed" {
+        assert!(html.contains("posture-sync install"), "{html}");
+        assert!(!html.contains("systemctl --user start"), "{html}");
+    }
+
+    // A state dir the agent never found a PSN in: no PSN list, no history.
+    std::fs::remove_file(fx.state.join("known-psns.json")).unwrap();
+    std::fs::remove_file(fx.state.join("probe-rounds.jsonl")).unwrap();
+    let out = fx.dir.path().join("c.zip");
+    let o = posture_sync(fx.dir.path())
+        .args(["dart", "--state-dir"])
+        .arg(&fx.state)
+        .arg("-o")
+        .arg(&out)
+        .arg("--profile")
+        .arg(&fx.profile)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let files = unzip(&out);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"profile.xml"), "{names:?}");
+    for absent in ["known-psns.json", "probe-rounds.jsonl"] {
+        assert!(!names.contains(&absent), "{absent} in {names:?}");
+    }
+    let missing = &files.iter().find(|(n, _)| n == "missing.txt").unwrap().1;
+    // The journal is the service manager's part: collected or said why not.
+    let lines: Vec<&str> = missing
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("journal.txt: "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "known-psns.json: no PSN list yet: the agent has not found a PSN ({} does not exist)",
+                fx.state.join("known-psns.json").display()
+            ),
+            format!(
+                "probe-rounds.jsonl: no probe round recorded yet ({} does not exist)",
+                fx.state.join("probe-rounds.jsonl").display()
+            ),
+            format!(
+                "runs.jsonl: no start recorded (the agent never started with this state dir, or predates the file) ({} does not exist)",
+                fx.state.join("runs.jsonl").display()
+            ),
+        ],
+        "{missing}"
+    );
     // No temporary file left next to the bundle.
     let left: Vec<_> = std::fs::read_dir(fx.dir.path())
         .unwrap()

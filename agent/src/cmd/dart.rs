@@ -1,6 +1,7 @@
 //! `posture-sync dart [-o FILE.zip] [--force]`: writes a diagnostic bundle
 //! (see [`crate::dart`]), one progress line per collected part on stderr and
-//! the bundle's path on stdout. Without `-o` the bundle is
+//! the bundle's path on stdout. `dart --summary [FILE.zip]` prints the
+//! findings instead (the agent's, or a bundle's), writing nothing. Without `-o` the bundle is
 //! `posture-sync-dart-<host>-<UTC time>.zip` in the current directory
 //! ([`default_name`]); an existing file is replaced only with `--force`.
 //!
@@ -29,6 +30,15 @@ pub const EXIT_EXISTS: u8 = crate::exit::EX_CANTCREAT;
 
 /// Entry point.
 pub fn main(args: DartArgs) -> ExitCode {
+    if let Some(Some(bundle)) = &args.summary {
+        return match dart::sources::text_of_bundle(bundle) {
+            Ok(text) => print_out(&text),
+            Err(e) => {
+                super::print_err(format_args!("{e}"));
+                ExitCode::from(EXIT_FAILURE)
+            }
+        };
+    }
     // The status socket, the logs and the history are read from these dirs:
     // only when no other user can have put things there.
     let dirs = match super::checked_dirs(args.state_dir, args.log_dir, EXIT_FAILURE) {
@@ -36,6 +46,12 @@ pub fn main(args: DartArgs) -> ExitCode {
         Err(exit) => return exit,
     };
     let status = crate::control::query(&dirs.socket_path()).map_err(|e| e.to_string());
+    if args.summary.is_some() {
+        let (profile, _) = choose_profile(args.profile, status.as_ref().ok(), || {
+            super::installed_profile().ok()
+        });
+        return print_out(&dart::summary_text(&dirs, profile.as_deref(), status));
+    }
     let output = args
         .output
         .unwrap_or_else(|| default_name(&crate::platform::host_name(), SystemTime::now()));
@@ -93,6 +109,13 @@ pub fn main(args: DartArgs) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Prints `text` on stdout; a closed stdout (`dart --summary | head`) is
+/// not a failure.
+fn print_out(text: &str) -> ExitCode {
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 /// The bundle's name without `-o`: `posture-sync-dart-<host>-<UTC time>.zip`

@@ -38,7 +38,7 @@ use crate::machine::BundleReason;
 use crate::notify::{self, Announcement, Announcer, Message};
 use crate::paths::Dirs;
 use crate::probe::PROBE_TIMEOUTS;
-use crate::record::BundleReasonRecord;
+use crate::record::{BundleReasonRecord, RunEvent};
 use crate::transport::{self, Transport};
 use crate::{control, dart, exit, lock, reload};
 
@@ -75,31 +75,82 @@ pub enum Exit {
 
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
-        match e {
-            Exit::Clean => ExitCode::SUCCESS,
-            Exit::Startup => ExitCode::from(exit::FAILURE),
-            Exit::Config => ExitCode::from(exit::EX_CONFIG),
-            Exit::NoInput => ExitCode::from(exit::EX_NOINPUT),
-            Exit::Unavailable => ExitCode::from(exit::EX_UNAVAILABLE),
-            Exit::LockHeld => ExitCode::from(exit::LOCK_HELD),
-        }
+        ExitCode::from(e.code())
     }
 }
 
 /// How long stopping waits for blocking tasks (bundle writing, checks).
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Entry point.
+impl Exit {
+    /// The process exit code.
+    fn code(self) -> u8 {
+        match self {
+            Exit::Clean => 0,
+            Exit::Startup => exit::FAILURE,
+            Exit::Config => exit::EX_CONFIG,
+            Exit::NoInput => exit::EX_NOINPUT,
+            Exit::Unavailable => exit::EX_UNAVAILABLE,
+            Exit::LockHeld => exit::LOCK_HELD,
+        }
+    }
+}
+
+/// A start that gave up: how it exits and what it printed.
+#[derive(Debug)]
+struct Failed {
+    exit: Exit,
+    /// Every line printed on stderr for it.
+    message: String,
+}
+
+/// Entry point. A failed start is also recorded in the state dir's runs
+/// file ([`crate::runs`]): what it printed may never have reached a log.
 pub fn main(args: RunArgs) -> ExitCode {
-    run(args).into()
+    let (state_dir, log_dir) = (args.state_dir.clone(), args.log_dir.clone());
+    match run(args) {
+        Ok(exit) => exit.into(),
+        Err(failed) => {
+            record_failed_start(state_dir, log_dir, &failed);
+            failed.exit.into()
+        }
+    }
 }
 
-fn fail(exit: Exit, message: impl std::fmt::Display) -> Exit {
+/// Appends the failed start to the runs file, where the state dir can be
+/// used: never when another agent holds it (that agent's runs are not
+/// about this refused start) or when the dirs were refused (nothing is
+/// written into a directory other users could control).
+fn record_failed_start(state_dir: Option<PathBuf>, log_dir: Option<PathBuf>, failed: &Failed) {
+    if failed.exit == Exit::LockHeld {
+        return;
+    }
+    let Ok(dirs) = Dirs::resolve(state_dir, log_dir) else {
+        return;
+    };
+    if dirs.ensure().is_err() {
+        return;
+    }
+    // Best effort: the exit code and stderr still tell the failure.
+    let _ = crate::runs::append(
+        &dirs.state,
+        RunEvent::FailedStart {
+            exit: failed.exit.code(),
+            message: failed.message.clone(),
+        },
+    );
+}
+
+/// Prints `message` and gives up with `exit`.
+fn fail<T>(exit: Exit, message: impl std::fmt::Display) -> Result<T, Failed> {
     super::print_err(format_args!("{message}"));
-    exit
+    Err(Failed {
+        exit,
+        message: message.to_string(),
+    })
 }
 
-fn run(args: RunArgs) -> Exit {
+fn run(args: RunArgs) -> Result<Exit, Failed> {
     // Config: everything that can be wrong with the input, before any I/O
     // beyond reading it.
     let profile = match args.profile {
@@ -112,10 +163,7 @@ fn run(args: RunArgs) -> Exit {
             Err(tried) => return fail(Exit::NoInput, NoInstalledProfile(tried)),
         },
     };
-    let loaded = match load_profile(&profile) {
-        Ok(l) => l,
-        Err(exit) => return exit,
-    };
+    let loaded = load_profile(&profile)?;
     let mac = match crate::platform::mac::resolve(args.mac.as_deref()) {
         Ok(m) => m,
         Err(e @ crate::platform::mac::MacError::NotFound(_)) => return fail(Exit::Unavailable, e),
@@ -144,6 +192,16 @@ fn run(args: RunArgs) -> Exit {
         Ok(h) => h,
         Err(e) => return fail(Exit::Startup, e),
     };
+    // Best effort, like the log: a full disk must not stop the agent.
+    if let Err(e) = crate::runs::append(
+        &dirs.state,
+        RunEvent::Started {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+    ) {
+        tracing::warn!(file = %dirs.state.join(crate::record::RUNS_FILE).display(), "cannot record the start: {e}");
+    }
     // Build.
     let trust = if args.ca_only {
         transport::Trust::CaFileOnly
@@ -199,6 +257,13 @@ fn run(args: RunArgs) -> Exit {
     // being written, checks stuck on a hung file system) must not keep a
     // stopping agent alive; its thread is left behind.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    let code = match &exit {
+        Ok(e) => e.code(),
+        Err(f) => f.exit.code(),
+    };
+    if let Err(e) = crate::runs::append(&dirs.state, RunEvent::Stopped { exit: code }) {
+        tracing::warn!(file = %dirs.state.join(crate::record::RUNS_FILE).display(), "cannot record the stop: {e}");
+    }
     tracing::info!("posture-sync stopped");
     exit
 }
@@ -251,26 +316,30 @@ fn tls_exit(e: &transport::SetupError) -> Exit {
 /// `FILE:LINE:COL: message`. Called before the runtime exists, so blocking
 /// here stalls nothing else; `Profile::load` reads regular files only (a
 /// FIFO at the path is "no profile", exit 66) and at most the size cap.
-fn load_profile(path: &Path) -> Result<Loaded, Exit> {
+fn load_profile(path: &Path) -> Result<Loaded, Failed> {
     match Profile::load(path) {
         Ok(l) => Ok(l),
-        Err(e @ LoadError::Read { .. }) => Err(fail(Exit::NoInput, e)),
+        Err(e @ LoadError::Read { .. }) => fail(Exit::NoInput, e),
         Err(LoadError::Invalid { path, errors }) => {
-            for error in &errors {
+            let mut lines: Vec<String> = errors.iter().map(|e| e.render(&path)).collect();
+            for line in &lines {
                 // Not eprintln!: a closed stderr must not turn exit 78 into a panic.
-                let _ = writeln!(std::io::stderr().lock(), "{}", error.render(&path));
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
-            Err(fail(
-                Exit::Config,
-                format!(
-                    "{}: invalid profile: {} errors",
-                    path.display(),
-                    errors.len()
-                ),
-            ))
+            let summary = format!(
+                "{}: invalid profile: {} errors",
+                path.display(),
+                errors.len()
+            );
+            super::print_err(format_args!("{summary}"));
+            lines.push(summary);
+            Err(Failed {
+                exit: Exit::Config,
+                message: lines.join("\n"),
+            })
         }
         // Larger than the size cap: not a profile this agent accepts.
-        Err(e @ LoadError::TooLarge { .. }) => Err(fail(Exit::Config, e)),
+        Err(e @ LoadError::TooLarge { .. }) => fail(Exit::Config, e),
     }
 }
 
@@ -294,7 +363,7 @@ async fn serve(
     loaded: Loaded,
     log: &LogHandle,
     roaming: Roaming,
-) -> Exit {
+) -> Result<Exit, Failed> {
     let (status_tx, status_rx) = watch::channel(crate::status_report::Snapshot::fixed(
         serde_json::Value::Null,
     ));
@@ -375,7 +444,7 @@ async fn serve(
     );
     drop(watcher);
     control.shutdown();
-    Exit::Clean
+    Ok(Exit::Clean)
 }
 
 /// Follows the daemon's published status until `stop`: tells the service

@@ -97,7 +97,7 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_COMMAND_OUTPUT: u64 = 256 * 1024;
 
 /// The first of `candidates` that is a regular file.
-fn locate(candidates: &[&str]) -> Option<PathBuf> {
+pub fn locate(candidates: &[&str]) -> Option<PathBuf> {
     candidates
         .iter()
         .map(PathBuf::from)
@@ -117,14 +117,37 @@ fn read_pipe(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>
     rx
 }
 
+/// What a fixed command gave: its stdout, and why it failed if it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// Its standard output (at most 256 KiB).
+    pub stdout: String,
+    /// Why it failed: it could not start, exited unsuccessfully (with its
+    /// stderr), or was killed at its limit.
+    pub failure: Option<String>,
+}
+
 /// Runs one fixed fact command and returns its output or why it failed;
 /// killed after `limit`.
-// Spawning is allowed here only for the read-only commands in COMMANDS, by
-// absolute path: nothing a server sends ever reaches this function
-// (clippy.toml).
-#[allow(clippy::disallowed_methods)]
 fn run_fixed(program: &Path, args: &[&str], limit: Duration) -> String {
     let shown = format!("{} {}", program.display(), args.join(" "));
+    let ran = run_command(program, args, limit);
+    match ran.failure {
+        None => ran.stdout,
+        Some(why) if ran.stdout.is_empty() && why.starts_with("cannot start") => {
+            format!("(not available: {why})\n")
+        }
+        Some(why) => format!("{}({shown}: {why})\n", ran.stdout),
+    }
+}
+
+/// Runs one fixed, read-only command (by absolute path) and returns what it
+/// gave; killed after `limit`.
+// Spawning is allowed here only for the fixed read-only commands of the
+// bundle (COMMANDS, and the journal of `service`), by absolute path:
+// nothing a server sends ever reaches this function (clippy.toml).
+#[allow(clippy::disallowed_methods)]
+pub fn run_command(program: &Path, args: &[&str], limit: Duration) -> Ran {
     let mut child = match std::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -133,7 +156,12 @@ fn run_fixed(program: &Path, args: &[&str], limit: Duration) -> String {
         .spawn()
     {
         Ok(c) => c,
-        Err(e) => return format!("(not available: {e})\n"),
+        Err(e) => {
+            return Ran {
+                stdout: String::new(),
+                failure: Some(format!("cannot start it: {e}")),
+            };
+        }
     };
     let stdout = read_pipe(child.stdout.take());
     let stderr = read_pipe(child.stderr.take());
@@ -144,17 +172,14 @@ fn run_fixed(program: &Path, args: &[&str], limit: Duration) -> String {
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(format!(
-                    "({shown}: killed after {} s)\n",
-                    limit.as_secs_f64()
-                ));
+                break Err(format!("killed after {} s", limit.as_secs_f64()));
             }
             // Polled: std has no wait with a deadline; 20 ms is far below
             // the limit and costs nothing next to the command itself.
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
                 let _ = child.kill();
-                break Err(format!("({shown}: cannot wait for it: {e})\n"));
+                break Err(format!("cannot wait for it: {e}"));
             }
         }
     };
@@ -163,16 +188,18 @@ fn run_fixed(program: &Path, args: &[&str], limit: Duration) -> String {
     let grace = Duration::from_secs(1);
     let out = stdout.recv_timeout(grace).unwrap_or_default();
     let err = stderr.recv_timeout(grace).unwrap_or_default();
-    let mut text = String::from_utf8_lossy(&out).into_owned();
-    match status {
-        Ok(status) if status.success() => {}
-        Ok(status) => text.push_str(&format!(
-            "({shown}: {status}; {})\n",
+    let failure = match status {
+        Ok(status) if status.success() => None,
+        Ok(status) => Some(format!(
+            "{status}; {}",
             String::from_utf8_lossy(&err).trim()
         )),
-        Err(note) => text.push_str(&note),
+        Err(note) => Some(note),
+    };
+    Ran {
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        failure,
     }
-    text
 }
 
 fn read_file(path: &Path) -> String {
@@ -208,6 +235,41 @@ fn interfaces() -> String {
         ));
     }
     out
+}
+
+/// Where `date` is looked for (unix): by absolute path, never through `PATH`.
+const DATE: &[&str] = &["/bin/date", "/usr/bin/date"];
+
+/// The machine's offset from UTC now, in seconds east, as `date +%z` gives
+/// it (the C library's own reading of the time zone, with daylight saving;
+/// no time zone database is built into the agent for this). `None` where
+/// there is no `date` (Windows) or it fails.
+pub fn local_offset() -> Option<i32> {
+    if !cfg!(unix) {
+        return None;
+    }
+    let program = locate(DATE)?;
+    let ran = run_command(&program, &["+%z"], COMMAND_TIMEOUT);
+    match ran.failure {
+        None => parse_offset(&ran.stdout),
+        Some(_) => None,
+    }
+}
+
+/// `+HHMM` or `-HHMM` as seconds east of UTC.
+pub fn parse_offset(text: &str) -> Option<i32> {
+    let t = text.trim();
+    let (sign, digits) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i32 = digits[..2].parse().ok()?;
+    let minutes: i32 = digits[2..].parse().ok()?;
+    (hours <= 14 && minutes < 60).then_some(sign * (hours * 3600 + minutes * 60))
 }
 
 /// The clock: wall time, and the monotonic uptime where the OS shows it.
@@ -279,6 +341,19 @@ pub fn collect(now: SystemTime) -> Vec<Fact> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_read_as_date_prints_them() {
+        assert_eq!(parse_offset("+0100\n"), Some(3600));
+        assert_eq!(parse_offset("-0930"), Some(-(9 * 3600 + 30 * 60)));
+        assert_eq!(parse_offset("+0000"), Some(0));
+        for bad in ["", "0100", "+01", "+01:00", "+2500", "+0160", "CET"] {
+            assert_eq!(parse_offset(bad), None, "{bad}");
+        }
+        // This machine's, as `date` says.
+        let offset = local_offset().expect("date +%z works here");
+        assert!(offset.abs() <= 14 * 3600);
+    }
 
     #[test]
     fn a_hung_command_is_killed_at_its_limit() {

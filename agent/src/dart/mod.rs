@@ -12,6 +12,9 @@
 //! | `profile.xml` | the profile |
 //! | `known-psns.json` | the persisted PSN list |
 //! | `probe-rounds.jsonl` | the last [`DEFAULT_ROUNDS`] probe rounds |
+//! | `runs.jsonl` | the agent's starts, stops and failed starts ([`crate::runs`]) |
+//! | `journal.txt`, `logs/launchd-*.log` | the service manager's log of the agent ([`service`]) |
+//! | `missing.txt` | what could not be collected, and why ([`missing`]) |
 //! | `status.json` | the running agent's status, or why there is none |
 //! | `system/*.txt` | OS, kernel, interfaces, addresses, routes, DNS, clock |
 //! | `trust.txt` | subjects and SHA-256 fingerprints of the trusted CAs |
@@ -29,7 +32,10 @@
 
 pub mod facts;
 pub mod history;
+pub mod missing;
 pub mod redact;
+pub mod service;
+pub mod sources;
 pub mod summary;
 pub mod trust;
 
@@ -42,8 +48,8 @@ use zip::write::SimpleFileOptions;
 
 use crate::daemon::HISTORY_KEEP_LINES;
 use crate::paths::{DirRole, Dirs, PrivateTemp};
-use crate::record::{BundleReasonRecord, TRANSITIONS_FILE};
-use crate::status_report::StatusReport;
+use crate::record::{BundleReasonRecord, RUNS_FILE, TRANSITIONS_FILE};
+use missing::Missing;
 
 /// How many probe rounds a bundle carries.
 pub const DEFAULT_ROUNDS: usize = 200;
@@ -209,24 +215,27 @@ impl<W: Write + io::Seek> Bundle<W> {
 /// LogFileSize's maximum; a profile at most 1 MiB).
 const MAX_PART_BYTES: u64 = 128 * 1024 * 1024;
 
-/// The file's text, or a note saying why it is missing. Only a regular file
-/// is read (opened non-blocking: the profile path may come from a running
-/// agent or the command line, and a FIFO or device there must neither block
-/// `dart` nor fill the bundle), at most [`MAX_PART_BYTES`].
-fn read_or_note(path: &Path, role: &str) -> String {
+/// The file's text, or why it cannot be read (for `missing.txt`). Only a
+/// regular file is read (opened non-blocking: the profile path may come
+/// from a running agent or the command line, and a FIFO or device there
+/// must neither block `dart` nor fill the bundle), at most
+/// [`MAX_PART_BYTES`]. A file that does not exist is `Err` with `absent`.
+fn read_part(path: &Path, absent: &str) -> Result<String, String> {
     use std::io::Read as _;
-    let note =
-        |why: &dyn std::fmt::Display| format!("({role} {} not available: {why})\n", path.display());
+    let why = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
     match crate::assess::checks::open_regular(path) {
         Ok(Some(file)) => {
             let mut bytes = Vec::new();
             match file.take(MAX_PART_BYTES).read_to_end(&mut bytes) {
-                Ok(_) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(e) => note(&e),
+                Ok(_) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+                Err(e) => Err(why(&e)),
             }
         }
-        Ok(None) => note(&"not a regular file"),
-        Err(e) => note(&e),
+        Ok(None) => Err(why(&"not a regular file")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(format!("{absent} ({} does not exist)", path.display()))
+        }
+        Err(e) => Err(why(&e)),
     }
 }
 
@@ -341,68 +350,136 @@ fn collect_into(
         Err(e) => serde_json::json!({ "error": format!("agent not running: {e}") }).to_string(),
     };
 
+    // What could not be collected, and why (`missing.txt`).
+    let mut missing: Vec<Missing> = Vec::new();
+    let mut read = |part: &str, path: &Path, absent: &str| -> Option<String> {
+        read_part(path, absent)
+            .map_err(|why| missing.push(Missing::new(part, why)))
+            .ok()
+    };
+
     // Logs: every rolled file, oldest first.
-    let logs: Vec<(String, String, SystemTime)> = log_files(&spec.dirs.logs)
-        .into_iter()
-        .map(|path| {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let modified = modified_or(&path, now);
-            (name, read_or_note(&path, "log file"), modified)
-        })
-        .collect();
-    let store_text = read_or_note(&spec.dirs.psn_store_path(), "PSN list");
-    let history_text = std::fs::read_to_string(spec.dirs.probe_history_path()).unwrap_or_default();
-    let transitions_path = spec.dirs.state.join(TRANSITIONS_FILE);
-    let transitions_text = std::fs::read_to_string(&transitions_path).unwrap_or_default();
+    let log_paths = log_files(&spec.dirs.logs);
+    let mut logs: Vec<(String, String, SystemTime)> = Vec::new();
+    for path in &log_paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let part = format!("logs/{name}");
+        if let Some(text) = read(&part, path, "removed while the bundle was collected") {
+            logs.push((part, text, modified_or(path, now)));
+        }
+    }
+    let store_text = read(
+        crate::paths::PSN_STORE_FILE,
+        &spec.dirs.psn_store_path(),
+        "no PSN list yet: the agent has not found a PSN",
+    );
+    let history_text = read(
+        crate::paths::PROBE_HISTORY_FILE,
+        &spec.dirs.probe_history_path(),
+        "no probe round recorded yet",
+    );
+    let transitions_text = read(
+        TRANSITIONS_FILE,
+        &spec.dirs.state.join(TRANSITIONS_FILE),
+        "no decision recorded yet (or the agent predates the file)",
+    );
+    let runs_text = read(
+        RUNS_FILE,
+        &spec.dirs.state.join(RUNS_FILE),
+        "no start recorded (the agent never started with this state dir, or predates the file)",
+    );
+    let profile_text = match &spec.profile {
+        Some(p) => read("profile.xml", p, "the profile is gone"),
+        None => {
+            missing.push(Missing::new(
+                "profile.xml",
+                "no profile given: no --profile, no running agent named one, none installed; pass --profile FILE to include it",
+            ));
+            None
+        }
+    };
+    // The service manager's own log of the agent (journal, launchd files).
+    let platform = crate::paths::Platform::current();
+    let setup = service::detect(platform, &crate::paths::ProcessEnv, Path::new("/"));
+    let utc_offset = facts::local_offset();
+    let (service_logs, service_missing) = service::collect(platform, &setup, &spec.dirs.logs);
+    missing.extend(service_missing);
+    let mut service_parts: Vec<(String, String, SystemTime)> = Vec::new();
+    for log in service_logs {
+        match &log.file {
+            Some(path) => {
+                if let Ok(text) = read_part(path, "removed while the bundle was collected")
+                    .map_err(|why| missing.push(Missing::new(&log.part, why)))
+                {
+                    service_parts.push((log.part, text, modified_or(path, now)));
+                }
+            }
+            None => service_parts.push((log.part, log.text, now)),
+        }
+    }
+    if log_paths.is_empty() {
+        missing.push(Missing::new(
+            "logs/",
+            format!(
+                "no log files in {} (the agent has not run with this log dir)",
+                spec.dirs.logs.display()
+            ),
+        ));
+    }
 
     // Session pseudonyms are numbered in this order (the current session
     // first), and every id is known before the first part is written.
     b.redactor.learn(&status_text);
-    b.redactor.learn(&store_text);
-    b.redactor.learn(&history_text);
-    b.redactor.learn(&transitions_text);
-    for (_, text, _) in &logs {
+    for text in [&store_text, &history_text, &transitions_text, &runs_text]
+        .into_iter()
+        .flatten()
+    {
+        b.redactor.learn(text);
+    }
+    for (_, text, _) in logs.iter().chain(&service_parts) {
         b.redactor.learn(text);
     }
 
-    let no_logs = logs.is_empty();
-    for (name, text, modified) in logs {
-        b.add_dated(&format!("logs/{name}"), &text, modified, progress)?;
+    for (part, text, modified) in logs.into_iter().chain(service_parts) {
+        b.add_dated(&part, &text, modified, progress)?;
     }
-    if no_logs {
-        b.add(
-            "logs/README.txt",
-            &format!("(no log files in {})\n", spec.dirs.logs.display()),
+
+    b.add(
+        "bundle.json",
+        &bundle_info(spec, now, &setup, utc_offset),
+        progress,
+    )?;
+    if let (Some(p), Some(text)) = (&spec.profile, &profile_text) {
+        b.add_dated(
+            "profile.xml",
+            &redact::redact_profile(text),
+            modified_or(p, now),
             progress,
         )?;
     }
-
-    b.add("bundle.json", &bundle_info(spec, now), progress)?;
-    let profile_text = match &spec.profile {
-        Some(p) => read_or_note(p, "profile"),
-        None => "(no profile given: no --profile, no running agent named one, none installed; pass --profile FILE to include it)\n".to_string(),
-    };
-    let profile_time = spec.profile.as_deref().map_or(now, |p| modified_or(p, now));
-    b.add_dated(
-        "profile.xml",
-        &redact::redact_profile(&profile_text),
-        profile_time,
-        progress,
-    )?;
-    b.add(crate::paths::PSN_STORE_FILE, &store_text, progress)?;
-    b.add(
-        crate::paths::PROBE_HISTORY_FILE,
-        &history::last_lines(&history_text, spec.rounds),
-        progress,
-    )?;
-    b.add(
-        TRANSITIONS_FILE,
-        &history::last_lines(&transitions_text, HISTORY_KEEP_LINES),
-        progress,
-    )?;
+    if let Some(text) = &store_text {
+        b.add(crate::paths::PSN_STORE_FILE, text, progress)?;
+    }
+    if let Some(text) = &history_text {
+        b.add(
+            crate::paths::PROBE_HISTORY_FILE,
+            &history::last_lines(text, spec.rounds),
+            progress,
+        )?;
+    }
+    if let Some(text) = &transitions_text {
+        b.add(
+            TRANSITIONS_FILE,
+            &history::last_lines(text, HISTORY_KEEP_LINES),
+            progress,
+        )?;
+    }
+    if let Some(text) = &runs_text {
+        b.add(RUNS_FILE, text, progress)?;
+    }
     b.add("status.json", &status_text, progress)?;
     for fact in facts::collect(now) {
         b.add(&format!("system/{}", fact.name), &fact.text, progress)?;
@@ -412,41 +489,31 @@ fn collect_into(
         &trust::summary(spec.ca_file.as_deref()),
         progress,
     )?;
+    if !missing.is_empty() {
+        b.add(missing::MISSING_FILE, &missing::text(&missing), progress)?;
+    }
 
-    // What `profile check` would warn about the bundled profile.
-    let lint: Vec<profile_schema::Diagnostic> = spec
-        .profile
-        .as_ref()
-        .and_then(|_| profile_schema::Profile::parse(&profile_text).ok())
-        .map(|loaded| {
-            loaded
-                .profile
-                .lint()
-                .into_iter()
-                .filter(|d| d.severity == profile_schema::Severity::Warning)
-                .collect()
-        })
-        .unwrap_or_default();
-    let rounds = history::parse_rounds(&history_text, spec.rounds);
-    let transitions = history::parse_transitions(&transitions_text);
-    // The same type `status` reads; a reply this build cannot read is
-    // reported as such, never searched by key.
-    let report: Result<StatusReport, String> = status.and_then(|v| {
-        serde_json::from_value::<StatusReport>(v)
-            .map_err(|e| format!("the agent answered a status this build cannot read ({e})"))
-    });
+    // The bundled profile's lint: only a profile that was read.
+    let facts = sources::Facts::read(
+        status,
+        history_text.as_deref().unwrap_or_default(),
+        transitions_text.as_deref().unwrap_or_default(),
+        runs_text.as_deref().unwrap_or_default(),
+        profile_text.as_deref(),
+        spec.rounds,
+    );
     let mut parts = b.parts.clone();
     parts.insert(0, "summary.html".to_string());
-    let html = summary::render(&summary::SummaryInput {
-        generated: now,
-        host: crate::platform::host_name(),
-        reason: spec.reason.as_ref(),
-        status: report.as_ref().map_err(String::as_str),
-        rounds: &rounds,
-        transitions: &transitions,
-        parts: &parts,
-        lint: &lint,
-    });
+    let mut input = facts.input(
+        now,
+        crate::platform::host_name(),
+        spec.reason.as_ref(),
+        &parts,
+    );
+    input.missing = &missing;
+    input.setup = Some(&setup);
+    input.utc_offset = utc_offset;
+    let html = summary::render(&input);
     b.add("summary.html", &html, progress)?;
 
     let file = b.zip.finish().map_err(|source| DartError::Zip {
@@ -470,6 +537,43 @@ fn collect_into(
     })
 }
 
+/// The findings of the agent whose dirs are `dirs` as terminal text
+/// (`dart --summary`): the same typed facts and findings a bundle's
+/// `summary.html` shows, session ids pseudonymized as in a bundle (the text
+/// is often pasted into a ticket); no bundle is written. `status` is the
+/// agent's answer or why there is none.
+pub fn summary_text(dirs: &Dirs, profile: Option<&Path>, status: Result<Value, String>) -> String {
+    let history_text = std::fs::read_to_string(dirs.probe_history_path()).unwrap_or_default();
+    let transitions_text =
+        std::fs::read_to_string(dirs.state.join(TRANSITIONS_FILE)).unwrap_or_default();
+    let runs_text = std::fs::read_to_string(dirs.state.join(RUNS_FILE)).unwrap_or_default();
+    let profile_text = profile.and_then(|p| read_part(p, "").ok());
+    let mut redactor = redact::Redactor::new();
+    if let Ok(v) = &status {
+        redactor.learn(&v.to_string());
+    }
+    redactor.learn(&history_text);
+    redactor.learn(&transitions_text);
+    let facts = sources::Facts::read(
+        status,
+        &history_text,
+        &transitions_text,
+        &runs_text,
+        profile_text.as_deref(),
+        DEFAULT_ROUNDS,
+    );
+    let setup = service::detect(
+        crate::paths::Platform::current(),
+        &crate::paths::ProcessEnv,
+        Path::new("/"),
+    );
+    let mut input = facts.input(SystemTime::now(), crate::platform::host_name(), None, &[]);
+    input.setup = Some(&setup);
+    input.utc_offset = facts::local_offset();
+    let text = summary::render_text(&input);
+    redactor.redact(&text)
+}
+
 /// Puts the finished temp file at `to` without replacing anything there: a
 /// hard link fails when `to` exists (even as a dangling symbolic link, which
 /// it does not follow); the temp name goes when `tmp` drops. Where the file
@@ -487,9 +591,17 @@ fn persist_new(mut tmp: PrivateTemp, to: &Path) -> io::Result<()> {
 }
 
 /// `bundle.json`: what the bundle is about, for a reader or a script.
-fn bundle_info(spec: &BundleSpec, now: SystemTime) -> String {
+fn bundle_info(
+    spec: &BundleSpec,
+    now: SystemTime,
+    setup: &service::Setup,
+    utc_offset: Option<i32>,
+) -> String {
     let info = serde_json::json!({
         "generated": humantime::format_rfc3339_seconds(now).to_string(),
+        "host": crate::platform::host_name(),
+        "setup": setup,
+        "utc_offset_secs": utc_offset,
         "reason": spec.reason.as_ref().map(|r| &r.text),
         "reason_record": spec.reason,
         "profile": {
@@ -797,8 +909,8 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let _ = tx.send([
-                read_or_note(Path::new("/dev/zero"), "profile"),
-                read_or_note(Path::new("/dev"), "profile"),
+                read_part(Path::new("/dev/zero"), "absent"),
+                read_part(Path::new("/dev"), "absent"),
             ]);
         });
         let notes = rx
@@ -806,15 +918,19 @@ mod tests {
             .expect("reading a device blocked");
         assert_eq!(
             notes[0],
-            "(profile /dev/zero not available: not a regular file)\n"
+            Err("cannot read /dev/zero: not a regular file".to_string())
         );
         assert_eq!(
             notes[1],
-            "(profile /dev not available: not a regular file)\n"
+            Err("cannot read /dev: not a regular file".to_string())
         );
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("profile.xml");
+        assert_eq!(
+            read_part(&p, "none yet"),
+            Err(format!("none yet ({} does not exist)", p.display()))
+        );
         std::fs::write(&p, "<cfg/>").unwrap();
-        assert_eq!(read_or_note(&p, "profile"), "<cfg/>");
+        assert_eq!(read_part(&p, "none yet"), Ok("<cfg/>".to_string()));
     }
 }

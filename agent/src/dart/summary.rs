@@ -40,6 +40,16 @@ pub struct SummaryInput<'a> {
     /// advice that matters next to a finding, e.g. a NetworkTransitionDelay
     /// that invites the vendor's false alarm).
     pub lint: &'a [profile_schema::Diagnostic],
+    /// What the bundle could not collect, and why.
+    pub missing: &'a [super::missing::Missing],
+    /// The agent's starts, stops and failed starts, oldest first.
+    pub runs: &'a [crate::record::RunRecord],
+    /// How the agent is set up to run here, if known (the advice to start
+    /// it depends on it).
+    pub setup: Option<&'a super::service::Setup>,
+    /// The machine's offset from UTC when the bundle was collected, in
+    /// seconds east (`date +%z`), if known: local times stand beside UTC.
+    pub utc_offset: Option<i32>,
 }
 
 #[cfg(test)]
@@ -91,6 +101,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert_eq!(f[0].severity(), Severity::Problem);
@@ -125,6 +139,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert!(
@@ -161,6 +179,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert_eq!(f.len(), 1, "{f:?}");
@@ -183,6 +205,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert!(
@@ -240,6 +266,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         let hidden = f
@@ -297,6 +327,10 @@ mod tests {
             transitions: &transitions,
             parts: &[],
             lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let html = render(&input);
         let table = &html[html.find("id=\"decisions\"").expect("a decisions table")..];
@@ -357,6 +391,10 @@ mod tests {
             transitions: &[],
             parts: &[],
             lint: &lint,
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
         };
         let f = findings(&input);
         assert!(matches!(f[0], Finding::Misconfiguration { .. }), "{f:?}");
@@ -372,5 +410,141 @@ mod tests {
             advice.text()
         );
         assert!(render(&input).contains("The profile check gives"));
+    }
+
+    fn run(at: &str, event: crate::record::RunEvent) -> crate::record::RunRecord {
+        crate::record::RunRecord {
+            v: crate::record::RECORD_VERSION,
+            at: at.into(),
+            event,
+        }
+    }
+
+    /// Failed starts after the last good one are the problem of the page,
+    /// with what the agent printed; a start without a stop record after it
+    /// is a run that ended uncleanly.
+    #[test]
+    fn failed_starts_and_unclean_ends_are_found_in_the_runs() {
+        use crate::record::RunEvent::{FailedStart, Started, Stopped};
+        let started = || Started {
+            pid: 7,
+            version: "0.1.0".into(),
+        };
+        let failed = || FailedStart {
+            exit: 78,
+            message: "/p.xml:2:5: StateSyncProbeInterval: not a number".into(),
+        };
+        let runs = [
+            run("2026-11-21T20:00:00.000Z", started()),
+            run("2026-11-21T20:10:00.000Z", Stopped { exit: 0 }),
+            run("2026-11-21T20:20:00.000Z", started()),
+            // No stop: killed.
+            run("2026-11-21T20:30:00.000Z", failed()),
+            run("2026-11-21T20:31:00.000Z", failed()),
+        ];
+        let rounds = parse_rounds("", 10);
+        let input = SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status: Err("no agent answers"),
+            rounds: &rounds,
+            transitions: &[],
+            parts: &[],
+            lint: &[],
+            missing: &[],
+            runs: &runs,
+            setup: None,
+            utc_offset: None,
+        };
+        let f = findings(&input);
+        assert_eq!(
+            f[0],
+            Finding::FailedStarts {
+                count: 2,
+                at: "2026-11-21T20:31:00.000Z".into(),
+                exit: 78,
+                message: "/p.xml:2:5: StateSyncProbeInterval: not a number".into(),
+            }
+        );
+        assert_eq!(f[0].title(), "The agent failed to start 2 times in a row");
+        assert!(
+            f[0].fix()
+                .unwrap()
+                .contains("posture-sync profile check FILE")
+        );
+        let unclean = f
+            .iter()
+            .find(|f| matches!(f, Finding::UncleanEnds { .. }))
+            .expect("the killed run");
+        assert_eq!(
+            unclean,
+            &Finding::UncleanEnds {
+                count: 1,
+                started: "2026-11-21T20:20:00.000Z".into()
+            }
+        );
+        let html = render(&input);
+        assert!(html.contains("start failed (exit 78, invalid configuration): /p.xml:2:5"));
+        // A good start after the failures: nothing to report about them.
+        let mut later = runs.to_vec();
+        later.push(run("2026-11-21T20:40:00.000Z", started()));
+        let input = SummaryInput {
+            runs: &later,
+            status: Ok(&status("discovering", "Unknown", None)),
+            ..input
+        };
+        assert!(
+            !findings(&input)
+                .iter()
+                .any(|f| matches!(f, Finding::FailedStarts { .. })),
+            "{:?}",
+            findings(&input)
+        );
+    }
+
+    /// Local time (at the offset recorded at collection) stands beside UTC
+    /// in the header, the tables and the axis.
+    #[test]
+    fn local_time_stands_beside_utc() {
+        let s = status("known", "Compliant", None);
+        let rounds = parse_rounds(MIXED, 10);
+        let transitions = [transition(
+            "2026-11-21T22:00:00.000Z",
+            PhaseName::Discovering,
+            PhaseName::Assessing,
+            "session found",
+        )];
+        let input = SummaryInput {
+            generated: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_300_000),
+            host: "h".into(),
+            reason: None,
+            status: Ok(&s),
+            rounds: &rounds,
+            transitions: &transitions,
+            parts: &[],
+            lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: Some(-(9 * 3600 + 1800)),
+        };
+        let html = render(&input);
+        assert!(html.contains("<th>local time (UTC-09:30)</th>"), "{html}");
+        assert!(
+            html.contains("<td>2026-11-21T22:00:00.000Z</td><td>2026-11-21 12:30:00</td>"),
+            "{html}"
+        );
+        assert!(html.contains("(2026-11-21 12:56:40 UTC-09:30)"), "{html}");
+        // Five ticks and the row's name.
+        assert_eq!(html.matches("class=\"axis local\"").count(), 6, "{html}");
+        assert!(html.contains("class=\"axis local\">UTC-09:30</text>"));
+        assert!(render_text(&input).contains("(2026-11-21 12:56:40 UTC-09:30)"));
+        let html = render(&SummaryInput {
+            utc_offset: None,
+            ..input
+        });
+        assert!(html.contains("(local time not recorded)"));
+        assert!(!html.contains("local time ("));
     }
 }

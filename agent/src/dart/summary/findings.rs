@@ -11,7 +11,7 @@ use profile_schema::HostPort;
 use super::SummaryInput;
 use crate::machine::PhaseName;
 use crate::outcome::ProbeOutcome;
-use crate::record::{RoundRecord, TransitionRecord};
+use crate::record::{FailureClass, RoundRecord, RunEvent, RunRecord, TransitionRecord};
 use crate::status_report::StoppedReason;
 
 /// How serious a finding is.
@@ -48,6 +48,8 @@ pub enum Finding {
     NoAgent {
         /// Why.
         why: String,
+        /// How the agent is set up to run (the advice depends on it).
+        setup: Option<crate::dart::service::Setup>,
     },
     /// The agent is still discovering.
     NoPsn {
@@ -67,6 +69,9 @@ pub enum Finding {
         of: usize,
         /// The latest failures, `target: detail`.
         latest: Vec<String>,
+        /// Targets whose TLS handshake failed in them (the PSN's
+        /// certificate is not trusted, or names another host).
+        tls: Vec<String>,
     },
     /// A target failed in rounds that another target decided (it answered
     /// or was blocked): a failing PSN hidden behind a working one.
@@ -84,6 +89,25 @@ pub enum Finding {
     ProfileLint {
         /// The warnings, in the profile's order.
         warnings: Vec<profile_schema::Diagnostic>,
+    },
+    /// The agent gave up at start since its last successful start: what it
+    /// printed, which may never have reached a log file.
+    FailedStarts {
+        /// How many starts failed in a row.
+        count: usize,
+        /// The latest one's time.
+        at: String,
+        /// Its exit code.
+        exit: u8,
+        /// What it printed.
+        message: String,
+    },
+    /// Runs that ended without a clean stop (a crash, a kill, a power loss).
+    UncleanEnds {
+        /// How many.
+        count: usize,
+        /// The start of the latest one.
+        started: String,
     },
     /// Posture known and the latest probes blocked.
     Works,
@@ -103,8 +127,9 @@ impl Finding {
     /// How serious it is.
     pub fn severity(&self) -> Severity {
         match self {
-            Finding::Misconfiguration { .. } => Severity::Problem,
-            Finding::NoAgent { .. }
+            Finding::Misconfiguration { .. } | Finding::FailedStarts { .. } => Severity::Problem,
+            Finding::UncleanEnds { .. }
+            | Finding::NoAgent { .. }
             | Finding::ProbesFailed { .. }
             | Finding::TargetFailing { .. }
             | Finding::ProfileLint { .. } => Severity::Warning,
@@ -173,9 +198,12 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
         });
     }
 
+    out.extend(run_findings(input.runs, input.status.is_ok()));
+
     match input.status {
         Err(why) => out.push(Finding::NoAgent {
             why: why.to_string(),
+            setup: input.setup.cloned(),
         }),
         Ok(_) if phase == Some(PhaseName::Discovering) => {
             // Each failed attempt is a `discovering -> discovering` decision
@@ -219,10 +247,17 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
             })
             .take(5)
             .collect();
+        let mut tls: Vec<String> = Vec::new();
+        for t in failed.iter().flat_map(|r| &r.targets) {
+            if t.failure == Some(FailureClass::Tls) && !tls.contains(&t.target) {
+                tls.push(t.target.clone());
+            }
+        }
         out.push(Finding::ProbesFailed {
             failed: failed.len(),
             of: rounds.len(),
             latest,
+            tls,
         });
     }
 
@@ -252,6 +287,51 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
         });
     }
     out.sort_by_key(Finding::severity);
+    out
+}
+
+/// The failed starts since the last successful one, and the runs that
+/// ended without a stop record (the last run only when no agent answers:
+/// otherwise it is the running one).
+fn run_findings(runs: &[RunRecord], running: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let failed: Vec<(&str, u8, &str)> = runs
+        .iter()
+        .rev()
+        .take_while(|r| !matches!(r.event, RunEvent::Started { .. }))
+        .filter_map(|r| match &r.event {
+            RunEvent::FailedStart { exit, message } => {
+                Some((r.at.as_str(), *exit, message.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    if let Some((at, exit, message)) = failed.first() {
+        out.push(Finding::FailedStarts {
+            count: failed.len(),
+            at: (*at).to_string(),
+            exit: *exit,
+            message: (*message).to_string(),
+        });
+    }
+    let unclean: Vec<&RunRecord> = runs
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            matches!(r.event, RunEvent::Started { .. })
+                && match runs.get(i + 1) {
+                    Some(next) => !matches!(next.event, RunEvent::Stopped { .. }),
+                    None => !running,
+                }
+        })
+        .map(|(_, r)| r)
+        .collect();
+    if let Some(last) = unclean.last() {
+        out.push(Finding::UncleanEnds {
+            count: unclean.len(),
+            started: last.at.clone(),
+        });
+    }
     out
 }
 

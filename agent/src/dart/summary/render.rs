@@ -8,7 +8,7 @@ use super::SummaryInput;
 use super::findings::{Finding, Severity};
 use crate::machine::PhaseName;
 use crate::outcome::ProbeOutcome;
-use crate::record::{RoundRecord, TransitionRecord};
+use crate::record::{RoundRecord, RunEvent, RunRecord, TransitionRecord};
 use posture_protocol::escape as esc;
 
 fn class(s: Severity) -> &'static str {
@@ -43,6 +43,11 @@ impl Finding {
             Finding::NoAgent { .. } => "No agent was running".to_string(),
             Finding::NoPsn { .. } => "The agent has not found a PSN".to_string(),
             Finding::SyncDisabled => "State sync is disabled by the profile".to_string(),
+            Finding::ProbesFailed {
+                failed, of, tls, ..
+            } if !tls.is_empty() => {
+                format!("{failed} of the last {of} probe rounds failed: TLS trust failure")
+            }
             Finding::ProbesFailed { failed, of, .. } => {
                 format!("{failed} of the last {of} probe rounds failed")
             }
@@ -53,6 +58,16 @@ impl Finding {
                 1 => "The profile check gives a warning".to_string(),
                 n => format!("The profile check gives {n} warnings"),
             },
+            Finding::FailedStarts { count: 1, .. } => "The agent failed to start".to_string(),
+            Finding::FailedStarts { count, .. } => {
+                format!("The agent failed to start {count} times in a row")
+            }
+            Finding::UncleanEnds { count: 1, .. } => {
+                "A run of the agent ended without a clean stop".to_string()
+            }
+            Finding::UncleanEnds { count, .. } => {
+                format!("{count} runs of the agent ended without a clean stop")
+            }
             Finding::Works => "State sync works".to_string(),
             Finding::NothingWrong => "Nothing wrong found".to_string(),
             Finding::OldHistory { .. } => {
@@ -76,7 +91,7 @@ impl Finding {
                     "PSN {host} ({target}) answered a state sync probe{when} while the endpoint was {answered}: the dACL does not block the port. The agent stopped state sync probing until it restarts."
                 )
             }
-            Finding::NoAgent { why } => format!(
+            Finding::NoAgent { why, .. } => format!(
                 "The status socket did not answer: {why}. The status, phase and posture below are unknown; the logs show the last run."
             ),
             Finding::NoPsn { failures, .. } => {
@@ -94,10 +109,20 @@ impl Finding {
             Finding::SyncDisabled => {
                 "StateSyncProbeInterval is 0 or absent, so the agent does not probe.".to_string()
             }
-            Finding::ProbesFailed { latest, .. } => format!(
-                "Failed rounds neither prove the port blocked nor reached a PSN. Latest: {}.",
-                latest.join("; ")
-            ),
+            Finding::ProbesFailed { latest, tls, .. } => {
+                let trust = if tls.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " The TLS handshake with {} failed: the agent does not trust the PSN's certificate (or it names another host), so it sent nothing to it.",
+                        tls.join(", ")
+                    )
+                };
+                format!(
+                    "Failed rounds neither prove the port blocked nor reached a PSN.{trust} Latest: {}.",
+                    latest.join("; ")
+                )
+            }
             Finding::TargetFailing {
                 target,
                 failed,
@@ -118,6 +143,15 @@ impl Finding {
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
+            Finding::FailedStarts {
+                at, exit, message, ..
+            } => format!(
+                "The latest start, at {at}, exited {exit} ({}) before it ran, printing: {message}",
+                exit_words(*exit)
+            ),
+            Finding::UncleanEnds { started, .. } => format!(
+                "runs.jsonl has no stop record for the run started at {started} (and for the others counted): the process crashed, was killed, or the machine lost power. The log's last lines before the next start, and the service manager's log, tell which."
+            ),
             Finding::Works => "The endpoint's posture is known and the latest state sync probes were blocked, as the dACL intends.".to_string(),
             Finding::NothingWrong => {
                 "No misconfiguration, discovery or probe problem shows in this bundle.".to_string()
@@ -156,22 +190,43 @@ impl Finding {
                     "Add `deny tcp any host {ip} eq {port}` at the top of the dACL used for {answered} endpoints (one line per PSN, before `permit ip any any`), then restart the agent."
                 ))
             }
-            Finding::NoAgent { .. } => Some("Start the agent (`systemctl --user start posture-sync`, or `posture-sync run --profile FILE`) and collect a new bundle.".to_string()),
+            Finding::NoAgent { setup, .. } => Some(crate::dart::service::start_advice(setup.as_ref())),
             Finding::NoPsn { .. } => Some("Check that DiscoveryHost and CallHomeList in the profile name your PSNs and that ServerNameRules allows them; that the endpoint reaches the PSN's discovery port; and that the PSN's CA is trusted (trust.txt). logs/ shows each attempt's error.".to_string()),
             Finding::SyncDisabled => Some(
                 "Set StateSyncProbeInterval (1-300 seconds) in the profile to enable it."
                     .to_string(),
             ),
+            Finding::ProbesFailed { tls, .. } if !tls.is_empty() => Some("Trust the CA that issued the PSN's certificate: pass it with --ca-file (trust.txt lists what the agent trusts), and check that the certificate names the PSN as the profile does; then restart the agent.".to_string()),
             Finding::ProbesFailed { .. } | Finding::TargetFailing { .. } => Some("TLS errors: trust the PSN's CA (--ca-file). Timeouts or 5xx replies: check the PSN's state sync service and load.".to_string()),
             Finding::ProfileLint { .. } => Some("Change the profile as each help says; `posture-sync profile check FILE` shows the same warnings. The agent applies a changed profile without a restart.".to_string()),
+            Finding::FailedStarts { exit, .. } => Some(match *exit {
+                crate::exit::EX_CONFIG => "Correct what the message names (the profile's line and key, the CA file, or the directory's owner and mode); `posture-sync profile check FILE` checks a profile. Then start the agent again.".to_string(),
+                crate::exit::EX_NOINPUT => "Install the profile (or the CA file) the message names, or pass --profile FILE; then start the agent again.".to_string(),
+                crate::exit::EX_UNAVAILABLE => "No network interface with a MAC address was found: pass --mac, or start the agent once the network is up.".to_string(),
+                _ => "Correct what the message names, then start the agent again.".to_string(),
+            }),
+            Finding::UncleanEnds { .. } => Some("If it repeats, send this bundle with the service manager's log (journalctl --user -u posture-sync.service, or the launchd log) to support.".to_string()),
             Finding::Works | Finding::NothingWrong | Finding::OldHistory { .. } => None,
         }
     }
 }
 
+/// An exit code of `run` in words (`crate::exit`).
+fn exit_words(code: u8) -> &'static str {
+    match code {
+        0 => "clean stop",
+        crate::exit::EX_CONFIG => "invalid configuration",
+        crate::exit::EX_NOINPUT => "no profile or CA file",
+        crate::exit::EX_UNAVAILABLE => "no MAC address",
+        crate::exit::LOCK_HELD => "another agent holds the state dir",
+        _ => "startup error",
+    }
+}
+
 fn phase_color(phase: PhaseName) -> &'static str {
     match phase {
-        PhaseName::Idle => "#9e9e9e",
+        // Dark enough for the band's white label (4.6:1).
+        PhaseName::Idle => "#757575",
         PhaseName::Discovering => "#1565c0",
         PhaseName::Assessing => "#7b1fa2",
         PhaseName::Known => "#2e7d32",
@@ -243,12 +298,91 @@ pub(super) fn fmt_time(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// The timeline: a band of phases and a row of probe rounds on one time axis.
-pub fn timeline_svg(
-    transitions: &[TransitionRecord],
-    rounds: &[RoundRecord],
-    end: SystemTime,
-) -> String {
+/// `t` in the machine's local time, `offset` seconds east of UTC (the
+/// offset when the bundle was collected): `2026-11-21 23:00:00 UTC+01:00`.
+pub(super) fn fmt_local(t: SystemTime, offset: i32) -> String {
+    let shift = Duration::from_secs(u64::from(offset.unsigned_abs()));
+    let local = if offset >= 0 {
+        t.checked_add(shift)
+    } else {
+        t.checked_sub(shift)
+    };
+    let Some(local) = local else {
+        return "-".to_string();
+    };
+    let text = humantime::format_rfc3339_seconds(local).to_string();
+    format!(
+        "{} {}",
+        text.trim_end_matches('Z').replacen('T', " ", 1),
+        fmt_offset(offset)
+    )
+}
+
+/// `UTC+01:00`, `UTC-09:30`, `UTC+00:00`.
+pub(super) fn fmt_offset(offset: i32) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let a = offset.unsigned_abs();
+    format!("UTC{sign}{:02}:{:02}", a / 3600, a % 3600 / 60)
+}
+
+/// An axis label from `date time`: the time only when the date is the
+/// previous label's (`day` carries it from label to label).
+fn tick_label(date_time: &str, day: &mut String) -> String {
+    let Some((date, time)) = date_time.split_once(' ') else {
+        return date_time.to_string();
+    };
+    if date == day {
+        time.to_string()
+    } else {
+        *day = date.to_string();
+        date_time.to_string()
+    }
+}
+
+/// A record's time (`at`, RFC 3339 UTC) in local time, or nothing.
+fn local_of(at: &str, offset: Option<i32>) -> Option<String> {
+    let offset = offset?;
+    let t = humantime::parse_rfc3339_weak(at.trim_end_matches('Z')).ok()?;
+    Some(fmt_local(t, offset))
+}
+
+/// A run event in words, for the timeline and the runs table.
+fn run_words(r: &RunRecord) -> String {
+    match &r.event {
+        RunEvent::Started { pid, version } => {
+            format!("agent started (pid {pid}, posture-sync {version})")
+        }
+        RunEvent::Stopped { exit } => format!("agent stopped (exit {exit}, {})", exit_words(*exit)),
+        RunEvent::FailedStart { exit, message } => format!(
+            "start failed (exit {exit}, {}): {}",
+            exit_words(*exit),
+            message.lines().last().unwrap_or_default()
+        ),
+    }
+}
+
+/// How a run event is drawn: (stroke colour, dash pattern).
+fn run_stroke(r: &RunRecord) -> (&'static str, &'static str) {
+    match r.event {
+        RunEvent::Started { .. } => (RUN_MARK, "5 3"),
+        RunEvent::Stopped { exit: 0 } => (RUN_MARK, "none"),
+        RunEvent::Stopped { .. } | RunEvent::FailedStart { .. } => ("#c62828", "none"),
+    }
+}
+
+/// The colour of start and stop marks.
+const RUN_MARK: &str = "#212121";
+/// The band of time the agent did not run.
+const NOT_RUNNING: &str = "#e0e0e0";
+
+/// The timeline: a band of phases and a row of probe rounds on one time
+/// axis, with the agent's starts and stops across both.
+pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
+    let (transitions, rounds, end) = (
+        input.transitions,
+        input.rounds.rounds.as_slice(),
+        input.generated,
+    );
     let round_times: Vec<(SystemTime, &RoundRecord)> =
         rounds.iter().filter_map(|r| Some((r.time()?, r))).collect();
     // Readers keep only records whose time parses.
@@ -256,10 +390,16 @@ pub fn timeline_svg(
         .iter()
         .filter_map(|t| Some((t.time()?, t)))
         .collect();
+    let runs_at: Vec<(SystemTime, &RunRecord)> = input
+        .runs
+        .iter()
+        .filter_map(|r| Some((r.time()?, r)))
+        .collect();
     let mut times: Vec<SystemTime> = changes_at.iter().map(|(t, _)| *t).collect();
     times.extend(round_times.iter().map(|(t, _)| *t));
+    times.extend(runs_at.iter().map(|(t, _)| *t));
     let Some(&start) = times.iter().min() else {
-        return "<p class=\"muted\">No phase changes or probe rounds were recorded.</p>"
+        return "<p class=\"muted\">No phase changes, probe rounds or starts were recorded.</p>"
             .to_string();
     };
     // The current phase lasts until the bundle was collected, but an old
@@ -278,7 +418,7 @@ pub fn timeline_svg(
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 910 150\" width=\"910\" height=\"150\" role=\"img\" aria-label=\"timeline of phases and probe rounds\">\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 910 165\" width=\"910\" height=\"165\" role=\"img\" aria-label=\"timeline of phases, probe rounds, starts and stops\">\
          <text x=\"0\" y=\"40\" class=\"axis\">phase</text><text x=\"0\" y=\"90\" class=\"axis\">probes</text>"
     );
     // Phase changes make the band; decisions inside a phase (`known ->
@@ -310,6 +450,29 @@ pub fn timeline_svg(
                 t.to
             );
         }
+    }
+    // The agent did not run from a stop or failed start to the next start
+    // (to the end when no agent answered).
+    for (i, (at, r)) in runs_at.iter().enumerate() {
+        if matches!(r.event, RunEvent::Started { .. }) {
+            continue;
+        }
+        let next_start = runs_at[i + 1..]
+            .iter()
+            .find(|(_, n)| matches!(n.event, RunEvent::Started { .. }))
+            .map(|(t, _)| *t);
+        let until = match next_start {
+            Some(t) => x(t),
+            None if input.status.is_err() => left + width,
+            None => continue,
+        };
+        let x0 = x(*at);
+        let _ = write!(
+            svg,
+            "<rect x=\"{x0:.1}\" y=\"22\" width=\"{w:.1}\" height=\"28\" fill=\"{NOT_RUNNING}\"><title>{t}: agent not running</title></rect>",
+            w = (until - x0).max(1.0),
+            t = esc(&r.at),
+        );
     }
     for (at, t) in changes_at.iter().filter(|(_, t)| t.from == t.to) {
         let c = if t.kind.is_misconfiguration() {
@@ -350,15 +513,59 @@ pub fn timeline_svg(
             esc(&detail.join("; ")),
         );
     }
+    for (at, r) in &runs_at {
+        let (stroke, dash) = run_stroke(r);
+        let _ = write!(
+            svg,
+            "<line x1=\"{x:.1}\" y1=\"10\" x2=\"{x:.1}\" y2=\"100\" stroke=\"{stroke}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"><title>{t}: {what}</title></line>",
+            x = x(*at),
+            t = esc(&r.at),
+            what = esc(&run_words(r)),
+        );
+    }
+    // Five labelled ticks: UTC, and local time below when it is known. The
+    // date is shown where it changes (and on the first tick) only, so the
+    // labels never run into each other.
     let _ = write!(
         svg,
         "<line x1=\"{left}\" y1=\"112\" x2=\"{r}\" y2=\"112\" stroke=\"#444\"/>\
-         <text x=\"{left}\" y=\"130\" class=\"axis\">{a}</text>\
-         <text x=\"{r}\" y=\"130\" class=\"axis\" text-anchor=\"end\">{b}</text></svg>",
+         <text x=\"0\" y=\"130\" class=\"axis\">UTC</text>",
         r = left + width,
-        a = esc(&fmt_time(start)),
-        b = esc(&fmt_time(last)),
     );
+    if let Some(offset) = input.utc_offset {
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"146\" class=\"axis local\">{}</text>",
+            esc(&fmt_offset(offset))
+        );
+    }
+    let (mut utc_day, mut local_day) = (String::new(), String::new());
+    for i in 0..5u32 {
+        let t = start + Duration::from_secs_f64(span * f64::from(i) / 4.0);
+        let tx = x(t);
+        let anchor = match i {
+            0 => "start",
+            4 => "end",
+            _ => "middle",
+        };
+        let utc = fmt_time(t).trim_end_matches('Z').replacen('T', " ", 1);
+        let _ = write!(
+            svg,
+            "<line x1=\"{tx:.1}\" y1=\"108\" x2=\"{tx:.1}\" y2=\"116\" stroke=\"#444\"/>\
+             <text x=\"{tx:.1}\" y=\"130\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
+            esc(&tick_label(&utc, &mut utc_day)),
+        );
+        if let Some(offset) = input.utc_offset {
+            let local = fmt_local(t, offset);
+            let local = local.rsplit_once(' ').map_or(local.as_str(), |(l, _)| l);
+            let _ = write!(
+                svg,
+                "<text x=\"{tx:.1}\" y=\"146\" class=\"axis local\" text-anchor=\"{anchor}\">{}</text>",
+                esc(&tick_label(local, &mut local_day)),
+            );
+        }
+    }
+    svg.push_str("</svg>");
     svg
 }
 
@@ -370,9 +577,11 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px;border-bott
 .finding.problem{border-color:#c62828;background:#fdecea}.finding.warning{border-color:#ef6c00;background:#fff4e5}\
 .finding.good{border-color:#2e7d32;background:#edf7ed}.finding.info{border-color:#1565c0;background:#e8f1fb}\
 .finding h3{margin:0 0 4px;font-size:16px}.fix{margin-top:6px}code{background:#eee;padding:1px 4px;border-radius:3px}\
-table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}\
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}td:first-child{white-space:nowrap}\
 svg .axis{font-size:12px;fill:#444}svg .band{font-size:12px;fill:#fff}.legend span{display:inline-block;margin-right:14px;font-size:13px}\
-.sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px;border-radius:2px}.sw.round{border-radius:50%;box-sizing:border-box}";
+.sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px;border-radius:2px}.sw.round{border-radius:50%;box-sizing:border-box}\
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}svg{max-width:100%;height:auto}\
+@media print{body{margin:0;max-width:none;font-size:11pt}.finding,tr,svg,.legend span{break-inside:avoid}h2{break-after:avoid}}";
 
 /// Turns `` `code` `` spans of escaped text into `<code>`.
 fn with_code(text: &str) -> String {
@@ -388,12 +597,72 @@ fn with_code(text: &str) -> String {
     out
 }
 
+/// The local time column's header, when the offset is known.
+fn local_header(offset: Option<i32>) -> String {
+    offset.map_or_else(String::new, |o| {
+        format!("<th>local time ({})</th>", esc(&fmt_offset(o)))
+    })
+}
+
+/// A record's local time as a cell, when the offset is known.
+fn local_cell(at: &str, offset: Option<i32>) -> String {
+    if offset.is_none() {
+        return String::new();
+    }
+    let local = local_of(at, offset).unwrap_or_else(|| "-".to_string());
+    // The offset is in the header: the cell shows date and time only.
+    let shown = local.rsplit_once(' ').map_or(local.as_str(), |(t, _)| t);
+    format!("<td>{}</td>", esc(shown))
+}
+
+/// The agent's starts, stops and failed starts in text, newest first, each
+/// start that has no stop record after it said so.
+fn runs_table(input: &SummaryInput<'_>) -> String {
+    let mut html = String::from("<h2>Starts and stops</h2>");
+    if input.runs.is_empty() {
+        html.push_str("<p class=\"muted\">None recorded (runs.jsonl: an agent older than the file, or it never started with this state dir).</p>");
+        return html;
+    }
+    let _ = write!(
+        html,
+        "<table id=\"runs\"><tr><th>time (UTC)</th>{}<th>event</th></tr>",
+        local_header(input.utc_offset)
+    );
+    let runs = input.runs;
+    for (i, r) in runs.iter().enumerate().rev().take(RUNS_LISTED) {
+        let mut what = run_words(r);
+        if matches!(r.event, RunEvent::Started { .. }) {
+            match runs.get(i + 1) {
+                Some(next) if !matches!(next.event, RunEvent::Stopped { .. }) => {
+                    what.push_str("; ended without a stop record (crash, kill or power loss)");
+                }
+                None if input.status.is_err() => {
+                    what.push_str("; ended without a stop record (crash, kill or power loss)");
+                }
+                _ => {}
+            }
+        }
+        let _ = write!(
+            html,
+            "<tr><td>{}</td>{}<td>{}</td></tr>",
+            esc(&r.at),
+            local_cell(&r.at, input.utc_offset),
+            esc(&what)
+        );
+    }
+    html.push_str("</table>");
+    html
+}
+
+/// How many of the latest run events the page lists.
+const RUNS_LISTED: usize = 30;
+
 /// How many of the latest decisions the page lists in text.
 const DECISIONS_LISTED: usize = 50;
 
 /// Every decision in text, newest first (time, from, to, why): what the
 /// timeline's hover titles hold, readable in a screenshot, a PDF or print.
-fn decisions_table(transitions: &[TransitionRecord]) -> String {
+fn decisions_table(transitions: &[TransitionRecord], offset: Option<i32>) -> String {
     let mut html = String::from("<h2>Decisions</h2>");
     if transitions.is_empty() {
         html.push_str("<p class=\"muted\">None recorded.</p>");
@@ -406,14 +675,17 @@ fn decisions_table(transitions: &[TransitionRecord]) -> String {
             transitions.len()
         );
     }
-    html.push_str(
-        "<table id=\"decisions\"><tr><th>time (UTC)</th><th>from</th><th>to</th><th>why</th></tr>",
+    let _ = write!(
+        html,
+        "<table id=\"decisions\"><tr><th>time (UTC)</th>{}<th>from</th><th>to</th><th>why</th></tr>",
+        local_header(offset)
     );
     for t in transitions.iter().rev().take(DECISIONS_LISTED) {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&t.at),
+            local_cell(&t.at, offset),
             t.from,
             t.to,
             esc(&t.reason)
@@ -436,7 +708,14 @@ pub fn render(input: &SummaryInput<'_>) -> String {
          <h1>posture-sync diagnostic summary</h1>\
          <p class=\"muted\">Host {host}, collected {at}{reason}. posture-sync {ver}.</p>",
         host = esc(&input.host),
-        at = esc(&fmt_time(input.generated)),
+        at = esc(&match input.utc_offset {
+            Some(o) => format!(
+                "{} ({})",
+                fmt_time(input.generated),
+                fmt_local(input.generated, o)
+            ),
+            None => format!("{} (local time not recorded)", fmt_time(input.generated)),
+        }),
         reason = input
             .reason
             .map(|r| format!(", automatically: {}", esc(&r.text)))
@@ -521,7 +800,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     let _ = write!(
         html,
         "<h2>Timeline</h2>{}<div class=\"legend\" id=\"legend\">",
-        timeline_svg(input.transitions, &input.rounds.rounds, input.generated),
+        timeline_svg(input),
     );
     for phase in [
         PhaseName::Discovering,
@@ -552,14 +831,23 @@ pub fn render(input: &SummaryInput<'_>) -> String {
         html,
         "<span><i class=\"sw round\" style=\"background:#fff;border:3px solid {FAILED_RING}\"></i>a target failed, another decided the round</span>\
          <span><i class=\"sw\" style=\"background:#c62828;width:4px\"></i>misconfiguration decision</span>\
-         <span><i class=\"sw\" style=\"background:{DECISION_TICK};width:4px\"></i>other decision within a phase (listed below)</span></div>"
+         <span><i class=\"sw\" style=\"background:{DECISION_TICK};width:4px\"></i>other decision within a phase (listed below)</span>\
+         <span><i class=\"sw\" style=\"background:repeating-linear-gradient(180deg,{RUN_MARK} 0 4px,#fff 4px 6px);width:3px\"></i>agent started</span>\
+         <span><i class=\"sw\" style=\"background:{RUN_MARK};width:3px\"></i>agent stopped (exit 0)</span>\
+         <span><i class=\"sw\" style=\"background:#c62828;width:3px\"></i>start failed, or stopped with an error</span>\
+         <span><i class=\"sw\" style=\"background:{NOT_RUNNING}\"></i>agent not running</span></div>"
     );
-    html.push_str(&decisions_table(input.transitions));
+    html.push_str(&decisions_table(input.transitions, input.utc_offset));
+    html.push_str(&runs_table(input));
     html.push_str("<h2>Last probe rounds</h2>");
     if input.rounds.rounds.is_empty() {
         html.push_str("<p class=\"muted\">None recorded.</p>");
     } else {
-        html.push_str("<table><tr><th>time</th><th>outcome</th><th>targets</th></tr>");
+        let _ = write!(
+            html,
+            "<table id=\"rounds\"><tr><th>time (UTC)</th>{}<th>outcome</th><th>targets</th></tr>",
+            local_header(input.utc_offset)
+        );
         for r in input.rounds.rounds.iter().rev().take(15) {
             let targets: Vec<String> = r
                 .targets
@@ -568,8 +856,9 @@ pub fn render(input: &SummaryInput<'_>) -> String {
                 .collect();
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
                 esc(&r.at),
+                local_cell(&r.at, input.utc_offset),
                 esc(&round_words(r)),
                 esc(&targets.join("; "))
             );
@@ -580,7 +869,20 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     for p in input.parts {
         let _ = write!(html, "<li><code>{}</code></li>", esc(p));
     }
-    html.push_str("</ul><p class=\"muted\">Secrets (private keys, passwords, tokens, authorization headers) were redacted from every file.</p></body></html>\n");
+    html.push_str("</ul>");
+    if !input.missing.is_empty() {
+        html.push_str("<h2>Not collected</h2><ul id=\"missing\">");
+        for m in input.missing {
+            let _ = write!(
+                html,
+                "<li><code>{}</code>: {}</li>",
+                esc(&m.part),
+                esc(&m.why)
+            );
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("<p class=\"muted\">Secrets (private keys, passwords, tokens, authorization headers) were redacted from every file.</p></body></html>\n");
     html
 }
 
@@ -589,9 +891,13 @@ pub fn render(input: &SummaryInput<'_>) -> String {
 /// and the latest decisions. `` ` `` marks stay as they are.
 pub fn render_text(input: &SummaryInput<'_>) -> String {
     let mut out = String::new();
+    let local = input
+        .utc_offset
+        .map(|o| format!(" ({})", fmt_local(input.generated, o)))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "posture-sync diagnostic summary for {}, {}",
+        "posture-sync diagnostic summary for {}, {}{local}",
         input.host,
         fmt_time(input.generated)
     );
