@@ -36,6 +36,10 @@ pub struct SummaryInput<'a> {
     pub transitions: &'a [TransitionRecord],
     /// The files in the bundle.
     pub parts: &'a [String],
+    /// The warnings `profile check` gives for the bundled profile (the
+    /// advice that matters next to a finding, e.g. a NetworkTransitionDelay
+    /// that invites the vendor's false alarm).
+    pub lint: &'a [profile_schema::Diagnostic],
 }
 
 #[cfg(test)]
@@ -86,6 +90,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         assert_eq!(f[0].severity(), Severity::Problem);
@@ -119,6 +124,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         assert!(
@@ -154,6 +160,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         assert_eq!(f.len(), 1, "{f:?}");
@@ -175,6 +182,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         assert!(
@@ -231,6 +239,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         let hidden = f
@@ -287,6 +296,7 @@ mod tests {
             rounds: &rounds,
             transitions: &transitions,
             parts: &[],
+            lint: &[],
         };
         let html = render(&input);
         let table = &html[html.find("id=\"decisions\"").expect("a decisions table")..];
@@ -319,5 +329,48 @@ mod tests {
         ] {
             assert!(legend.contains(entry), "legend lacks {entry}");
         }
+    }
+
+    /// The agent warned that the transition delay invites the vendor's
+    /// false alarm: the page says so next to the misconfiguration.
+    #[test]
+    fn profile_warnings_stand_next_to_the_misconfiguration() {
+        let profile = profile_schema::Profile::parse(
+            "<cfg>\n<StateSyncProbeInterval>60</StateSyncProbeInterval>\n<NetworkTransitionDelay>2</NetworkTransitionDelay>\n<DiscoveryHost>psn1.lab</DiscoveryHost>\n</cfg>",
+        )
+        .unwrap()
+        .profile;
+        let lint: Vec<_> = profile
+            .lint()
+            .into_iter()
+            .filter(|d| d.severity == profile_schema::Severity::Warning)
+            .collect();
+        assert!(!lint.is_empty());
+        let s = status("known", "Compliant", Some("misconfiguration"));
+        let rounds = parse_rounds(ROUND, 10);
+        let input = SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status: Ok(&s),
+            rounds: &rounds,
+            transitions: &[],
+            parts: &[],
+            lint: &lint,
+        };
+        let f = findings(&input);
+        assert!(matches!(f[0], Finding::Misconfiguration { .. }), "{f:?}");
+        let advice = f
+            .iter()
+            .find(|f| matches!(f, Finding::ProfileLint { .. }))
+            .expect("the profile's warnings");
+        assert!(
+            advice
+                .text()
+                .contains("profile.xml line 3: NetworkTransitionDelay"),
+            "{}",
+            advice.text()
+        );
+        assert!(render(&input).contains("The profile check gives"));
     }
 }

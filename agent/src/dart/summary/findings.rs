@@ -80,6 +80,11 @@ pub enum Finding {
         /// Its latest failure, in words.
         latest: String,
     },
+    /// What `profile check` warns about the bundled profile.
+    ProfileLint {
+        /// The warnings, in the profile's order.
+        warnings: Vec<profile_schema::Diagnostic>,
+    },
     /// Posture known and the latest probes blocked.
     Works,
     /// Nothing to report.
@@ -101,7 +106,8 @@ impl Finding {
             Finding::Misconfiguration { .. } => Severity::Problem,
             Finding::NoAgent { .. }
             | Finding::ProbesFailed { .. }
-            | Finding::TargetFailing { .. } => Severity::Warning,
+            | Finding::TargetFailing { .. }
+            | Finding::ProfileLint { .. } => Severity::Warning,
             Finding::NoPsn { automatic, .. } => {
                 if *automatic {
                     Severity::Problem
@@ -231,6 +237,12 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
         } else if out.is_empty() {
             out.push(Finding::NothingWrong);
         }
+    }
+    // Advice, not a verdict: it never hides "state sync works".
+    if !input.lint.is_empty() {
+        out.push(Finding::ProfileLint {
+            warnings: input.lint.to_vec(),
+        });
     }
     // After the verdicts above, so that it never changes them.
     if input.rounds.old_format > 0 || input.rounds.unreadable > 0 {

@@ -49,6 +49,10 @@ impl Finding {
             Finding::TargetFailing { target, .. } => {
                 format!("PSN {target} fails behind an answering one")
             }
+            Finding::ProfileLint { warnings } => match warnings.len() {
+                1 => "The profile check gives a warning".to_string(),
+                n => format!("The profile check gives {n} warnings"),
+            },
             Finding::Works => "State sync works".to_string(),
             Finding::NothingWrong => "Nothing wrong found".to_string(),
             Finding::OldHistory { .. } => {
@@ -102,6 +106,18 @@ impl Finding {
             } => format!(
                 "{target} failed in {failed} of the {of} rounds that asked it, while another PSN decided the round (so those rounds do not count as failed). Its latest failure: {latest}."
             ),
+            Finding::ProfileLint { warnings } => warnings
+                .iter()
+                .map(|d| {
+                    let help = d
+                        .help
+                        .as_ref()
+                        .map(|h| format!(" (help: {h})"))
+                        .unwrap_or_default();
+                    format!("profile.xml line {}: {}{help}.", d.line, d.message)
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
             Finding::Works => "The endpoint's posture is known and the latest state sync probes were blocked, as the dACL intends.".to_string(),
             Finding::NothingWrong => {
                 "No misconfiguration, discovery or probe problem shows in this bundle.".to_string()
@@ -147,6 +163,7 @@ impl Finding {
                     .to_string(),
             ),
             Finding::ProbesFailed { .. } | Finding::TargetFailing { .. } => Some("TLS errors: trust the PSN's CA (--ca-file). Timeouts or 5xx replies: check the PSN's state sync service and load.".to_string()),
+            Finding::ProfileLint { .. } => Some("Change the profile as each help says; `posture-sync profile check FILE` shows the same warnings. The agent applies a changed profile without a restart.".to_string()),
             Finding::Works | Finding::NothingWrong | Finding::OldHistory { .. } => None,
         }
     }
