@@ -337,10 +337,10 @@ fn fleet_settings(lab: &Lab, opts: &Options) -> Result<(Vec<Settings>, Vec<Strin
             .map(|(_, n)| n.discovery.to_string())
             .collect();
         let xml = format!(
-            "<ISEPostureCFG><StateSyncProbeInterval>{}</StateSyncProbeInterval>\
+            "<cfg><StateSyncProbeInterval>{}</StateSyncProbeInterval>\
              <NetworkTransitionDelay>{}</NetworkTransitionDelay>\
              <DiscoveryHost>{}</DiscoveryHost><CallHomeList>{}</CallHomeList>\
-             <ServerPorts>1024-65535</ServerPorts></ISEPostureCFG>",
+             <ServerPorts>1024-65535</ServerPorts></cfg>",
             opts.interval_s,
             opts.transition_delay_s,
             first.discovery,

@@ -93,6 +93,12 @@ impl Recovery {
             .collect();
         done.sort_by(f64::total_cmp);
         let n = times_ms.len();
+        if n == 0 {
+            return Recovery {
+                p100_s: Some(0.0),
+                ..Recovery::default()
+            };
+        }
         // A quantile of the affected endpoints, counting the ones not yet
         // known as slowest: reached only if enough have recovered.
         let at = |q: f64| {
@@ -213,15 +219,19 @@ impl Summary {
         }
         let secs = |v: Option<f64>| v.map_or("not reached".to_owned(), |v| format!("{v:.1} s"));
         let r = &self.recovery;
-        let _ = writeln!(
-            s,
-            "  known again        {}/{} endpoints; 50 % {}, 99 % {}, 100 % {}",
-            r.recovered,
-            r.affected,
-            secs(r.p50_s),
-            secs(r.p99_s),
-            secs(r.p100_s)
-        );
+        if r.affected == 0 {
+            let _ = writeln!(s, "  known again        no endpoint lost its posture");
+        } else {
+            let _ = writeln!(
+                s,
+                "  known again        {}/{} endpoints; 50 % {}, 99 % {}, 100 % {}",
+                r.recovered,
+                r.affected,
+                secs(r.p50_s),
+                secs(r.p99_s),
+                secs(r.p100_s)
+            );
+        }
         let f = self.failed_requests;
         let _ = writeln!(
             s,
