@@ -359,7 +359,7 @@ fn fleet_settings(lab: &Lab, opts: &Options) -> Result<(Vec<Settings>, Vec<Strin
             .map_err(|e| FleetError::Usage(e.to_string()))?;
         // No switch here: the gateway is the machine's real one.
         settings.gateway_discovery = false;
-        // START_SPREAD_PLACEHOLDER
+        settings.start_spread = opts.start_spread;
         out.push(settings);
     }
     Ok((out, lint))

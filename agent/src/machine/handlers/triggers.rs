@@ -36,10 +36,13 @@ impl Cx {
         if matches!(self.phase, Phase::Idle) {
             return;
         }
-        self.rediscover_now(Reason::NetworkChanged {
-            changes: settle.changes,
-            resumed: settle.resumed,
-        });
+        self.rediscover_now(
+            Reason::NetworkChanged {
+                changes: settle.changes,
+                resumed: settle.resumed,
+            },
+            true,
+        );
     }
 
     /// `posture-sync reassess`: rediscover now, except while an assessment
@@ -58,7 +61,8 @@ impl Cx {
             );
             return;
         }
-        self.rediscover_now(Reason::Rescan);
+        // Someone is waiting for this one: no spread.
+        self.rediscover_now(Reason::Rescan, false);
     }
 
     /// The periodic reassessment is due: rediscover (and so reassess),
@@ -71,14 +75,20 @@ impl Cx {
     }
 
     /// An endpoint-side restart: drops what the phase runs and starts a
-    /// fresh attempt at once, with the backoff reset (not rate limited: the
-    /// endpoint, not a server, asked for it).
-    fn rediscover_now(&mut self, reason: Reason) {
+    /// fresh attempt, with the backoff reset (not rate limited: the
+    /// endpoint, not a server, asked for it): at once, or after the start
+    /// spread when `spread` (a network change: every endpoint behind a
+    /// rebooted switch sees it at the same moment).
+    fn rediscover_now(&mut self, reason: Reason, spread: bool) {
         let from = self.phase.name();
         let session = self.phase.session().cloned();
         let psn = self.phase.connected_psn();
         self.cancel_running();
-        self.start_discovery(0, from, reason);
+        if spread {
+            self.start_discovery_spread(from, reason);
+        } else {
+            self.start_discovery(0, from, reason);
+        }
         if let Some(t) = &mut self.transition {
             if t.session.is_none() {
                 t.session = session;
