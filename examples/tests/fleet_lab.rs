@@ -93,7 +93,10 @@ async fn a_coa_of_many_sessions_changes_every_one_or_one_nodes() {
     let all = lab
         .post("/sessions/status", json!({ "status": "Unknown" }))
         .await;
-    assert_eq!(all["changed"], 2, "the one already Unknown is left as it is");
+    assert_eq!(
+        all["changed"], 2,
+        "the one already Unknown is left as it is"
+    );
     for id in &ids {
         assert_eq!(status_of(&lab, id).await.0, "Unknown");
     }
@@ -114,9 +117,13 @@ async fn a_node_that_is_down_resets_connections_and_hands_its_sessions_over() {
     let mac = "02:00:00:00:00:09";
     let id = c.discover_id(lab.disc("psn2"), mac).await;
     lab.coa(&id, "Compliant").await;
-    assert_eq!(status_of(&lab, &id).await, ("Compliant".into(), "psn2".into()));
+    assert_eq!(
+        status_of(&lab, &id).await,
+        ("Compliant".into(), "psn2".into())
+    );
 
-    lab.post("/nodes/psn2/fault", json!({ "mode": "down" })).await;
+    lab.post("/nodes/psn2/fault", json!({ "mode": "down" }))
+        .await;
     // Its endpoints re-authenticate elsewhere: posture Unknown.
     assert_eq!(status_of(&lab, &id).await.0, "Unknown");
     // Both ports reset every connection before TLS.
@@ -132,5 +139,8 @@ async fn a_node_that_is_down_resets_connections_and_hands_its_sessions_over() {
     let d = c.discover(lab.disc("psn1"), mac).await;
     assert_eq!(d.session.as_str(), id);
     assert_eq!(d.psn.state_sync_port, lab.sync("psn1").port());
-    assert_eq!(status_of(&lab, &id).await, ("Unknown".into(), "psn1".into()));
+    assert_eq!(
+        status_of(&lab, &id).await,
+        ("Unknown".into(), "psn1".into())
+    );
 }

@@ -55,16 +55,25 @@ fn two_hundred_endpoints_return_at_once_and_all_are_known_again() {
         ("report", summary.load.report),
     ] {
         assert!(rate.total >= ENDPOINTS as u64, "{kind}: {rate:?}");
-        assert!(rate.peak >= rate.p99 && rate.peak >= rate.mean, "{kind}: {rate:?}");
+        assert!(
+            rate.peak >= rate.p99 && rate.peak >= rate.mean,
+            "{kind}: {rate:?}"
+        );
     }
     assert!(summary.load.all.total >= summary.load.probe.total);
     assert!(!summary.windows.is_empty());
     assert!(summary.windows.iter().all(|w| w.secs > 0.0));
-    assert!(summary.measured_s >= 10.0, "one interval after the last recovery");
+    assert!(
+        summary.measured_s >= 10.0,
+        "one interval after the last recovery"
+    );
     assert!(summary.agent_cpu_ms_per_endpoint > 0.0);
     assert!(summary.machine.open_files > 0);
     assert!(
-        summary.lint.iter().any(|w| w.contains("StateSyncProbeInterval")),
+        summary
+            .lint
+            .iter()
+            .any(|w| w.contains("StateSyncProbeInterval")),
         "a 10 s interval draws the lint's load warning: {:?}",
         summary.lint
     );

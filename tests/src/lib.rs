@@ -135,9 +135,23 @@ impl Launch {
 /// tests' subject (`machine::trigger_tests`) and fleet-sim's (docs/fleet.md).
 pub fn roaming_args(roaming: bool) -> [&'static str; 6] {
     if roaming {
-        ["--gateway", "auto", "--network-watch", "on", "--start-spread", "0"]
+        [
+            "--gateway",
+            "auto",
+            "--network-watch",
+            "on",
+            "--start-spread",
+            "0",
+        ]
     } else {
-        ["--gateway", "off", "--network-watch", "off", "--start-spread", "0"]
+        [
+            "--gateway",
+            "off",
+            "--network-watch",
+            "off",
+            "--start-spread",
+            "0",
+        ]
     }
 }
 

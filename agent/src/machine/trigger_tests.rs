@@ -417,7 +417,10 @@ fn a_start_waits_a_random_delay_below_the_spread_then_discovers() {
     }
     // When it fires, an ordinary first attempt: stage 1 at once.
     let go = d.fire(&s);
-    assert_eq!(started_stage(&go, Stage::One, true), [hp("ise.lab.test", 8443)]);
+    assert_eq!(
+        started_stage(&go, Stage::One, true),
+        [hp("ise.lab.test", 8443)]
+    );
     match d.state.phase() {
         Phase::Discovering(x) => assert_eq!(x.attempt, 0, "the spread is no failed attempt"),
         other => panic!("{other:?}"),
@@ -491,5 +494,8 @@ fn a_fleet_of_agents_spreads_its_first_discoveries_over_the_whole_spread() {
         let (_, at) = timer_action(&s).unwrap();
         per_second[at.elapsed().as_secs() as usize] += 1;
     }
-    assert!(per_second.iter().all(|&n| (50..=150).contains(&n)), "{per_second:?}");
+    assert!(
+        per_second.iter().all(|&n| (50..=150).contains(&n)),
+        "{per_second:?}"
+    );
 }

@@ -96,11 +96,13 @@ fn run(args: Args) -> Result<bool, String> {
     let tmp;
     let dir = match &args.dir {
         Some(d) => {
-            std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
             d.clone()
         }
         None => {
-            tmp = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+            tmp = tempfile::tempdir()
+                .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
             tmp.path().to_owned()
         }
     };
@@ -113,7 +115,9 @@ fn run(args: Args) -> Result<bool, String> {
         nodes: args.nodes,
         ramp: args.ramp.map_or(Ok(interval), |r| secs(r, "ramp"))?,
         start_spread: secs(args.start_spread, "start-spread")?,
-        measure: args.measure.map_or(Ok(interval * 3), |m| secs(m, "measure"))?,
+        measure: args
+            .measure
+            .map_or(Ok(interval * 3), |m| secs(m, "measure"))?,
         recover_within: secs(args.recover_within, "recover-within")?,
         storm_share: args.storm_share,
         psn_lab: args.psn_lab.clone().unwrap_or_else(lab::default_exe),

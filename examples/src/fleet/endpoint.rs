@@ -139,8 +139,13 @@ impl Endpoint {
                 self.spawn(op, async move {
                     let result = match stage {
                         Stage::One => {
-                            discovery::attempt_parallel(&transport, &targets, session.as_ref(), None)
-                                .await
+                            discovery::attempt_parallel(
+                                &transport,
+                                &targets,
+                                session.as_ref(),
+                                None,
+                            )
+                            .await
                         }
                         Stage::Two => {
                             discovery::attempt(&transport, &targets, session.as_ref()).await

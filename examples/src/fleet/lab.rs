@@ -144,7 +144,11 @@ impl Lab {
             .map(drop)
     }
 
-    async fn post(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value, LabError> {
+    async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, LabError> {
         self.call(Method::POST, path, Some(body)).await
     }
 
@@ -202,4 +206,3 @@ pub fn default_exe() -> PathBuf {
         .and_then(|p| p.parent().map(|d| d.join("psn-lab")))
         .unwrap_or_else(|| PathBuf::from("psn-lab"))
 }
-

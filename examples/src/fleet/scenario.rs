@@ -168,11 +168,18 @@ pub async fn run(opts: &Options) -> Result<Summary, FleetError> {
             "every endpoint started within one second{}",
             spread_words(opts.start_spread)
         );
-        (Duration::ZERO, (0..opts.endpoints).collect::<Vec<_>>(), what)
+        (
+            Duration::ZERO,
+            (0..opts.endpoints).collect::<Vec<_>>(),
+            what,
+        )
     } else {
         let bound = opts.ramp + opts.recover_within;
         let all: Vec<usize> = (0..opts.endpoints).collect();
-        wait_until(bound, || stats.known_after(&all, 0).iter().all(Option::is_some)).await;
+        wait_until(bound, || {
+            stats.known_after(&all, 0).iter().all(Option::is_some)
+        })
+        .await;
         if stats.known() < opts.endpoints {
             stop_tx.send_replace(true);
             return Err(FleetError::NotSettled {
@@ -189,7 +196,10 @@ pub async fn run(opts: &Options) -> Result<Summary, FleetError> {
         (t0, affected, what)
     };
     let t0_ms = u64::try_from(t0.as_millis()).unwrap_or(0);
-    let cpu_at_t0 = (host::cpu_seconds(None), lab.pid().and_then(|p| host::cpu_seconds(Some(p))));
+    let cpu_at_t0 = (
+        host::cpu_seconds(None),
+        lab.pid().and_then(|p| host::cpu_seconds(Some(p))),
+    );
     let failed_at_t0 = stats.failed();
 
     let recovered = || {
@@ -206,7 +216,10 @@ pub async fn run(opts: &Options) -> Result<Summary, FleetError> {
     tokio::time::sleep(tail).await;
 
     let end = origin.elapsed();
-    let cpu_at_end = (host::cpu_seconds(None), lab.pid().and_then(|p| host::cpu_seconds(Some(p))));
+    let cpu_at_end = (
+        host::cpu_seconds(None),
+        lab.pid().and_then(|p| host::cpu_seconds(Some(p))),
+    );
     let times = stats.known_after(&affected, t0_ms);
     let failed = stats.failed().since(failed_at_t0);
     stop_tx.send_replace(true);
@@ -283,7 +296,11 @@ async fn act(opts: &Options, lab: &Lab, stats: &Stats) -> Result<(Vec<usize>, St
             let changed = lab.all_unknown(None).await?;
             (
                 all,
-                format!("every session ({changed}) Unknown at once, as after a PSN restart{}", spread_words(opts.start_spread).replace("first discovery", "first discovery after a start")),
+                format!(
+                    "every session ({changed}) Unknown at once, as after a PSN restart{}",
+                    spread_words(opts.start_spread)
+                        .replace("first discovery", "first discovery after a start")
+                ),
             )
         }
         Scenario::NodeFailure => {
@@ -349,11 +366,19 @@ fn fleet_settings(lab: &Lab, opts: &Options) -> Result<(Vec<Settings>, Vec<Strin
         let loaded = Profile::parse(&xml).map_err(|d| {
             FleetError::Usage(format!(
                 "the fleet's profile is refused: {}",
-                d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                d.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ))
         })?;
         if k == 0 {
-            lint = loaded.profile.lint().iter().map(ToString::to_string).collect();
+            lint = loaded
+                .profile
+                .lint()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
         }
         let mut settings = Settings::from_profile(&loaded.profile)
             .map_err(|e| FleetError::Usage(e.to_string()))?;
@@ -371,7 +396,8 @@ fn lab_roots(lab: &Lab) -> Result<rustls::RootCertStore, FleetError> {
     let certs = CertificateDer::pem_file_iter(&lab.ready.ca)
         .map_err(|e| FleetError::Usage(format!("{}: {e}", lab.ready.ca.display())))?;
     for cert in certs {
-        let cert = cert.map_err(|e| FleetError::Usage(format!("{}: {e}", lab.ready.ca.display())))?;
+        let cert =
+            cert.map_err(|e| FleetError::Usage(format!("{}: {e}", lab.ready.ca.display())))?;
         roots
             .add(cert)
             .map_err(|e| FleetError::Usage(format!("{}: {e}", lab.ready.ca.display())))?;
@@ -447,7 +473,10 @@ impl Sampler {
 
 /// psn-lab's counters summed over its nodes; probes include the
 /// connections the dACL emulation reset or held.
-async fn read_counters(admin: &crate::ctl::AdminClient, addr: std::net::SocketAddr) -> Option<ByKind> {
+async fn read_counters(
+    admin: &crate::ctl::AdminClient,
+    addr: std::net::SocketAddr,
+) -> Option<ByKind> {
     let (status, value) = admin.call(http::Method::GET, "/nodes", None).await.ok()?;
     if status != http::StatusCode::OK {
         tracing::warn!(%addr, %status, "GET /nodes failed; this second has no reading");
@@ -500,7 +529,10 @@ mod tests {
     fn endpoints_have_distinct_addresses_and_macs() {
         assert_eq!(source_address(0).to_string(), "127.10.0.1");
         assert_eq!(source_address(255).to_string(), "127.10.1.0");
-        assert_eq!(source_address(MAX_ENDPOINTS - 1).to_string(), "127.10.255.255");
+        assert_eq!(
+            source_address(MAX_ENDPOINTS - 1).to_string(),
+            "127.10.255.255"
+        );
         assert_eq!(mac_address(0), "02:fe:00:00:00:00");
         assert_eq!(mac_address(10_000), "02:fe:00:00:27:10");
         assert!(posture_protocol::normalize_mac(&mac_address(9_999)).is_some());

@@ -70,7 +70,8 @@ impl Cx {
     pub(super) fn start_discovery_spread(&mut self, from: PhaseName, reason: Reason) {
         let spread = self.settings.start_spread;
         let stages = self.stages();
-        let nothing = !stages.gateway && stages.one.targets.is_empty() && stages.two.targets.is_empty();
+        let nothing =
+            !stages.gateway && stages.one.targets.is_empty() && stages.two.targets.is_empty();
         if spread.is_zero() || nothing {
             self.start_discovery(0, from, reason);
             return;
