@@ -12,6 +12,7 @@
 #                           before/after mass-return pair; 0 skips the pair
 #   TRANSITION_DELAY=10     NetworkTransitionDelay, seconds
 #   WORK=/tmp/dir           where the JSON summaries and psn-lab logs go (kept)
+#   BUILD=0                 use the release binaries already built
 # Never part of scripts/test: the figures are measurements, not assertions
 # (CI runs one 200-endpoint scenario: examples/tests/fleet_smoke.rs).
 set -euo pipefail
@@ -26,8 +27,10 @@ export WORK=${WORK:-$(mktemp -d /tmp/posture-sync-fleet.XXXXXX)}
 mkdir -p "$WORK"
 command -v python3 >/dev/null || { echo "bench/fleet.sh: python3 is needed" >&2; exit 1; }
 
-echo "fleet: building release binaries (fleet-sim, psn-lab)..." >&2
-(cd "$ROOT" && cargo build --release -q -p psn-lab --bin psn-lab --bin fleet-sim)
+if [ "${BUILD:-1}" != 0 ]; then
+  echo "fleet: building release binaries (fleet-sim, psn-lab)..." >&2
+  (cd "$ROOT" && cargo build --release -q -p psn-lab --bin psn-lab --bin fleet-sim)
+fi
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 
 run() { # name, then fleet-sim arguments

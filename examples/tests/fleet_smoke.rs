@@ -10,6 +10,8 @@ use psn_lab::fleet::summary::Summary;
 const ENDPOINTS: usize = 200;
 
 #[test]
+// A test harness: it runs the fleet-sim binary it tests.
+#[allow(clippy::disallowed_methods)]
 fn two_hundred_endpoints_return_at_once_and_all_are_known_again() {
     let dir = tempfile::tempdir().unwrap();
     let bound = test_support::wait_bound();
