@@ -57,9 +57,27 @@ python3 - "$WORK" <<'PY'
 import json, pathlib, sys
 work = pathlib.Path(sys.argv[1])
 rows = []
+def rates(windows, key):
+    # Windows under 0.5 s merged into the next, as fleet-sim does
+    # (scenario.rs, MIN_WINDOW); then the peak and p99 of the 1 s rates.
+    out, count, secs = [], 0, 0.0
+    for w in windows:
+        count += w["requests"][key] if key != "all" else sum(w["requests"].values())
+        secs += w["secs"]
+        if secs >= 0.5:
+            out.append(count / secs)
+            count, secs = 0, 0.0
+    out.sort()
+    if not out:
+        return 0.0, 0.0
+    import math
+    return out[-1], out[max(1, math.ceil(0.99 * len(out))) - 1]
+
 for f in sorted(work.glob("*.json")):
     s = json.loads(f.read_text())
     l, r = s["load"], s["recovery"]
+    for key in ("discovery", "requirements", "report", "probe", "all"):
+        l[key]["peak"], l[key]["p99"] = rates(s["windows"], key)
     sec = lambda v: "-" if v is None else f"{v:.1f}"
     rows.append([
         s["scenario"] + (f" (spread {s['start_spread_s']:g} s)" if s["start_spread_s"] else ""),

@@ -491,11 +491,22 @@ async fn read_counters(
     }))
 }
 
+/// The shortest window: a reading that came less than this after the
+/// previous one (an admin call that took long delays one tick, the next
+/// comes on time) is merged into the next window, whose rate a few
+/// requests in a few milliseconds would otherwise inflate.
+const MIN_WINDOW: Duration = Duration::from_millis(500);
+
 /// The windows between consecutive samples within `[t0, end]`, timed from
-/// `t0`.
+/// `t0`; none shorter than [`MIN_WINDOW`].
 fn windows(samples: &[Sample], t0: Duration, end: Duration) -> Vec<Window> {
-    samples
-        .windows(2)
+    let mut kept: Vec<Sample> = Vec::with_capacity(samples.len());
+    for s in samples {
+        if kept.last().is_none_or(|k| s.at.saturating_sub(k.at) >= MIN_WINDOW) {
+            kept.push(*s);
+        }
+    }
+    kept.windows(2)
         .filter(|w| w[1].at > t0 && w[0].at <= end + Duration::from_secs(1))
         .map(|w| Window {
             t: w[1].at.as_secs_f64() - t0.as_secs_f64(),
@@ -557,5 +568,26 @@ mod tests {
         assert_eq!(w[0].requests.probe, 30);
         assert_eq!(w[0].t, 1.0);
         assert_eq!(load(&w).probe.peak, 30.0);
+    }
+
+    #[test]
+    fn a_reading_right_after_another_is_merged_into_the_next_window() {
+        let s = |ms: u64, probe: u64| Sample {
+            at: Duration::from_millis(ms),
+            requests: ByKind {
+                probe,
+                ..ByKind::default()
+            },
+            known: 0,
+        };
+        let w = windows(
+            &[s(1000, 0), s(2000, 100), s(2020, 124), s(3000, 200)],
+            Duration::ZERO,
+            Duration::from_secs(3),
+        );
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[1].requests.probe, 100);
+        assert!((w[1].secs - 1.0).abs() < 1e-9);
+        assert_eq!(load(&w).probe.peak, 100.0, "not 24 in 20 ms");
     }
 }
