@@ -502,7 +502,10 @@ const MIN_WINDOW: Duration = Duration::from_millis(500);
 fn windows(samples: &[Sample], t0: Duration, end: Duration) -> Vec<Window> {
     let mut kept: Vec<Sample> = Vec::with_capacity(samples.len());
     for s in samples {
-        if kept.last().is_none_or(|k| s.at.saturating_sub(k.at) >= MIN_WINDOW) {
+        if kept
+            .last()
+            .is_none_or(|k| s.at.saturating_sub(k.at) >= MIN_WINDOW)
+        {
             kept.push(*s);
         }
     }
