@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Raises the soft limit of open files to the hard limit and returns the
 /// new soft limit (psn-lab, started later, inherits it).
+#[cfg(unix)]
 pub fn raise_open_files() -> u64 {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
@@ -19,6 +20,13 @@ pub fn raise_open_files() -> u64 {
         }
     }
     soft
+}
+
+/// Elsewhere there is no such limit to raise (and fleet-sim's source
+/// addresses need Linux's 127.0.0.0/8 loopback anyway).
+#[cfg(not(unix))]
+pub fn raise_open_files() -> u64 {
+    u64::MAX
 }
 
 /// How many endpoints a limit of `open_files` descriptors carries for
@@ -84,6 +92,7 @@ mod tests {
         assert!(load_average() >= 0.0);
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_file_limit_is_raised_to_the_hard_one() {
         let soft = raise_open_files();
