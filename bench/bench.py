@@ -324,7 +324,7 @@ def main():
 """)
     agent = spawn([AGENT, "run", "--profile", profile, "--state-dir", state, "--log-dir", logs,
                    "--ca-file", ca, "--mac", AGENT_MAC,
-                   "--gateway", "off", "--network-watch", "off"], os.path.join(adir, "stderr.log"))
+                   "--gateway", "off", "--network-watch", "off", "--start-spread", "0"], os.path.join(adir, "stderr.log"))
     t_agent = time.time()
     wait_for("the agent to reach Compliant", lambda: is_compliant(state))
     agent_log = os.path.join(logs, "posture-sync.log")

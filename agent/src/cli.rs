@@ -172,6 +172,18 @@ pub struct RunArgs {
     /// into this existing directory (its --collector.textfile.directory).
     #[arg(long, value_name = "DIR")]
     pub metrics_dir: Option<PathBuf>,
+    /// Wait a random delay below this many seconds (0-60) before the first
+    /// discovery after the start and after a network change settles, so
+    /// that endpoints that come back together (a switch reboot) do not
+    /// reach the PSNs in the same second (docs/fleet.md). 0: at once.
+    /// After a network change the delay stays below 1 s.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = crate::machine::START_SPREAD_DEFAULT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(0..=crate::machine::START_SPREAD_MAX.as_secs())
+    )]
+    pub start_spread: u64,
 }
 
 /// Flags of `posture-sync reassess`.
@@ -648,6 +660,8 @@ mod roaming_flag_tests {
         let r = run(&["--gateway", "off", "--network-watch", "off"]);
         assert_eq!(r.gateway, GatewayMode::Off);
         assert!(!r.network_watch);
+        assert_eq!(r.start_spread, 5, "a fleet's start is spread by default");
+        assert_eq!(run(&["--start-spread", "0"]).start_spread, 0);
         let r = run(&["--gateway", "127.0.0.1:8080", "--network-watch", "on"]);
         assert_eq!(
             r.gateway,

@@ -83,6 +83,10 @@ pub struct Io {
     /// Watch the endpoint's network for changes (`run --network-watch`);
     /// off, only a rescan or a probe restarts discovery.
     pub network_watch: bool,
+    /// The start spread (`run --start-spread`): the first discovery after
+    /// the start and after a network change waits a random delay below it
+    /// ([`Settings::start_spread`]).
+    pub start_spread: std::time::Duration,
     /// Places no posture check may look unless the profile's
     /// ContentCheckPaths allow them, besides the platform's own
     /// ([`assess::policy`]): the agent's state and log directories and the
@@ -351,6 +355,7 @@ impl<H: Hooks> Daemon<H> {
         match Settings::from_profile(&loaded.profile) {
             Ok(mut settings) => {
                 settings.gateway_discovery = self.io.gateway.enabled();
+                settings.start_spread = self.io.start_spread;
                 // The advice `profile check` prints, including vendor keys
                 // the agent does not use that hold values it would not
                 // accept: the profile is applied anyway (behaviour.md).

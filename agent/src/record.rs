@@ -78,6 +78,14 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
+    /// The class of a failed outcome; `None` for any other.
+    pub fn of_outcome(outcome: &crate::outcome::Outcome) -> Option<FailureClass> {
+        match outcome {
+            crate::outcome::Outcome::Failed(kind) => Some(FailureClass::of(kind)),
+            _ => None,
+        }
+    }
+
     /// The class of `kind`.
     pub fn of(kind: &crate::outcome::FailureKind) -> FailureClass {
         use crate::outcome::FailureKind as K;
@@ -101,10 +109,7 @@ impl TargetRecord {
             target: o.target.to_string(),
             outcome: o.outcome.kind(),
             detail: o.outcome.to_string(),
-            failure: match &o.outcome {
-                crate::outcome::Outcome::Failed(kind) => Some(FailureClass::of(kind)),
-                _ => None,
-            },
+            failure: FailureClass::of_outcome(&o.outcome),
         }
     }
 }
@@ -213,10 +218,16 @@ impl Serialize for TargetLine<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // The fields of `TargetRecord`, in its order.
         let o = self.0;
-        let mut s = serializer.serialize_struct("TargetRecord", 3)?;
+        let failure = FailureClass::of_outcome(&o.outcome);
+        let mut s = serializer.serialize_struct("TargetRecord", 4)?;
         s.serialize_field("target", &Shown(&o.target))?;
         s.serialize_field("outcome", &o.outcome.kind())?;
         s.serialize_field("detail", &Shown(&o.outcome))?;
+        if let Some(failure) = failure {
+            s.serialize_field("failure", &failure)?;
+        } else {
+            s.skip_field("failure")?;
+        }
         s.end()
     }
 }

@@ -240,6 +240,17 @@ impl JitterRng {
         Jitter::from_random(self.next_u64())
     }
 
+    /// A delay drawn uniformly from `[0, max)` (zero when `max` is zero),
+    /// to the microsecond; advances the generator.
+    pub fn below(&mut self, max: Duration) -> Duration {
+        let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+        if micros == 0 {
+            return Duration::ZERO;
+        }
+        // The modulo's bias is below micros / 2^64: nothing at these spans.
+        Duration::from_micros(self.next_u64() % micros)
+    }
+
     fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

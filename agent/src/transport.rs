@@ -26,7 +26,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,7 @@ use posture_protocol::{MAX_REPLY_BYTES, SessionId};
 use rustls::ClientConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 pub use crate::outcome::HostPort;
@@ -274,6 +274,7 @@ pub struct Transport {
     user_agent: HeaderValue,
     mac: HeaderValue,
     timeouts: Timeouts,
+    local_addr: Option<IpAddr>,
 }
 
 impl fmt::Debug for Transport {
@@ -282,6 +283,7 @@ impl fmt::Debug for Transport {
             .field("user_agent", &self.user_agent)
             .field("mac", &self.mac)
             .field("timeouts", &self.timeouts)
+            .field("local_addr", &self.local_addr)
             .finish_non_exhaustive()
     }
 }
@@ -307,7 +309,26 @@ impl Transport {
             user_agent,
             mac,
             timeouts: Timeouts::default(),
+            local_addr: None,
         })
+    }
+
+    /// The same client with every connection's socket bound to `ip` (port
+    /// chosen by the system) before it connects, for addresses of `ip`'s
+    /// family; addresses of the other family are connected from the
+    /// system's choice. The agent never sets it (the system picks the
+    /// source address, as for any client): it exists so that one process
+    /// can act as many endpoints, each from its own loopback address
+    /// (`fleet-sim`, docs/fleet.md), as psn-lab binds sessions to the
+    /// source address.
+    pub fn with_local_addr(mut self, ip: IpAddr) -> Self {
+        self.local_addr = Some(ip);
+        self
+    }
+
+    /// The source address set by [`Transport::with_local_addr`].
+    pub fn local_addr(&self) -> Option<IpAddr> {
+        self.local_addr
     }
 
     /// The same client with other time limits.
@@ -387,9 +408,15 @@ impl Transport {
             })?;
         // A kernel timer: one wakeup per limit (see `deadline`).
         let mut limit = Deadline::at(tokio::time::Instant::now() + self.timeouts.connect);
-        let tcp = connect(target, &host.address, &mut limit, self.timeouts.connect)
-            .await
-            .map_err(fail)?;
+        let tcp = connect(
+            target,
+            &host.address,
+            &mut limit,
+            self.timeouts.connect,
+            self.local_addr,
+        )
+        .await
+        .map_err(fail)?;
         let _ = tcp.set_nodelay(true);
         // The same timer for the exchange's limit: re-arming it is one
         // system call, a new one five (docs/benchmarks.md).
@@ -533,6 +560,7 @@ async fn connect(
     address: &Address,
     deadline: &mut Deadline,
     limit: Duration,
+    local: Option<IpAddr>,
 ) -> Result<TcpStream, Outcome> {
     let port = target.port();
     let addrs = match address {
@@ -571,7 +599,7 @@ async fn connect(
         &addrs,
         happy_eyeballs::CONNECTION_ATTEMPT_DELAY,
         deadline,
-        TcpStream::connect,
+        |addr| connect_from(local, addr),
     )
     .await
     {
@@ -596,6 +624,21 @@ async fn connect(
             Err(outcome)
         }
     }
+}
+
+/// One TCP connect to `addr`, from `local` when it is of `addr`'s family
+/// (bound before the connect, so the SYN already carries it).
+async fn connect_from(local: Option<IpAddr>, addr: SocketAddr) -> io::Result<TcpStream> {
+    let Some(ip) = local.filter(|ip| ip.is_ipv4() == addr.is_ipv4()) else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
 }
 
 /// Classifies a failed TLS handshake. A rustls error is a TLS failure (a

@@ -299,7 +299,14 @@ fn bundle_from_a_real_running_agent_and_the_lock_names_it() {
     let run = || {
         let mut c = posture_sync(dir.path());
         c.arg("run")
-            .args(["--gateway", "off", "--network-watch", "off"])
+            .args([
+                "--gateway",
+                "off",
+                "--network-watch",
+                "off",
+                "--start-spread",
+                "0",
+            ])
             .arg("--profile")
             .arg(&profile)
             .arg("--state-dir")

@@ -47,7 +47,14 @@ fn dart_bundles_the_running_agents_profile_unless_given_one() {
         cmd(&home)
             .current_dir(&agent_dir)
             .args(["run", "--profile", "running.xml", "--mac", MAC])
-            .args(["--gateway", "off", "--network-watch", "off"])
+            .args([
+                "--gateway",
+                "off",
+                "--network-watch",
+                "off",
+                "--start-spread",
+                "0",
+            ])
             .arg("--state-dir")
             .arg(&state)
             .stdout(Stdio::null())

@@ -31,9 +31,16 @@ fn profile(dir: &Path) -> PathBuf {
 
 fn run_cmd(home: &Path, args: &[&std::ffi::OsStr]) -> Command {
     let mut c = posture_sync(home);
-    c.arg("run")
-        .args(args)
-        .args(["--mac", MAC, "--gateway", "off", "--network-watch", "off"]);
+    c.arg("run").args(args).args([
+        "--mac",
+        MAC,
+        "--gateway",
+        "off",
+        "--network-watch",
+        "off",
+        "--start-spread",
+        "0",
+    ]);
     c
 }
 

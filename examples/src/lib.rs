@@ -12,6 +12,9 @@
 //!   client ([`psn::mdm`]);
 //! - [`mdmlab`] (`src/mdmlab/`): mdm-lab, the JAMF-style MDM of the lab (binary
 //!   `mdm-lab`);
+//! - [`fleet`] (`src/fleet/`): fleet-sim, many simulated endpoints (the
+//!   agent's own machine and drivers) against psn-lab (binary `fleet-sim`,
+//!   docs/fleet.md);
 //! - [`common`] (`src/common/`): what both lab servers do the same way (TLS,
 //!   certificates, bodies, files, errors, the server skeleton and admin API
 //!   loop, the admin client, what both binaries do around their commands).
@@ -20,6 +23,7 @@
 //! `psn_lab::tls`, ...) so the binaries, tests and fuzz targets keep their imports.
 
 pub mod common;
+pub mod fleet;
 pub mod mdmlab;
 pub mod psn;
 

@@ -130,11 +130,28 @@ impl Launch {
 }
 
 /// The agent's roaming flags: as deployed, or off (see [`Launch::roaming`]).
-pub fn roaming_args(roaming: bool) -> [&'static str; 4] {
+/// Both without the start spread (`--start-spread 0`): the tests order and
+/// time the first discovery; the random wait before it is the machine's
+/// tests' subject (`machine::trigger_tests`) and fleet-sim's (docs/fleet.md).
+pub fn roaming_args(roaming: bool) -> [&'static str; 6] {
     if roaming {
-        ["--gateway", "auto", "--network-watch", "on"]
+        [
+            "--gateway",
+            "auto",
+            "--network-watch",
+            "on",
+            "--start-spread",
+            "0",
+        ]
     } else {
-        ["--gateway", "off", "--network-watch", "off"]
+        [
+            "--gateway",
+            "off",
+            "--network-watch",
+            "off",
+            "--start-spread",
+            "0",
+        ]
     }
 }
 

@@ -236,6 +236,7 @@ fn run(args: RunArgs) -> Result<Exit, Failed> {
         mac = %mac,
         gateway = %args.gateway,
         network_watch = args.network_watch,
+        start_spread_s = args.start_spread,
         "posture-sync starting"
     );
     // Run.
@@ -250,6 +251,7 @@ fn run(args: RunArgs) -> Result<Exit, Failed> {
         Roaming {
             gateway: args.gateway,
             network_watch: args.network_watch,
+            start_spread: std::time::Duration::from_secs(args.start_spread),
         },
     ));
     // Tasks still queued (aborted probe tasks) go with the runtime; then the
@@ -350,6 +352,8 @@ struct Roaming {
     gateway: crate::gateway::GatewayMode,
     /// `--network-watch`.
     network_watch: bool,
+    /// `--start-spread`.
+    start_spread: std::time::Duration,
 }
 
 // One call site, in `run`; each argument is one of its separate results.
@@ -392,6 +396,7 @@ async fn serve(
         status: status_tx,
         gateway: roaming.gateway,
         network_watch: roaming.network_watch,
+        start_spread: roaming.start_spread,
         check_off_limits: [dirs.state.clone(), dirs.logs.clone()]
             .into_iter()
             .chain(crate::paths::Env::home_dir(&crate::paths::ProcessEnv))

@@ -158,6 +158,9 @@ fn start_daemon_with(
         gateway,
         // Tests must not react to the host's own network changes.
         network_watch: false,
+        // The tests order events; a random start delay is the machine's
+        // tests' subject.
+        start_spread: std::time::Duration::ZERO,
         check_off_limits: vec![dir.path().to_owned()],
     };
     let hooks = RecordingHooks::default();

@@ -27,7 +27,7 @@ mod trigger_tests;
 
 pub use evaluation::EvaluationAccount;
 pub use events::{Action, BundleReason, DiscoverySuccess, Event, Stage, Step, TimerSlot};
-pub use settings::Settings;
+pub use settings::{NETWORK_CHANGE_SPREAD_MAX, START_SPREAD_DEFAULT, START_SPREAD_MAX, Settings};
 pub use state::{
     Assessing, Counters, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryRecord,
     DiscoveryWait, Episode, Known, LastProbe, OpId, Phase, Probing, REASSESS_MAX, REASSESS_MIN,

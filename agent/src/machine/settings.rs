@@ -1,6 +1,8 @@
 //! The few profile values the state machine acts on, as a plain struct built
 //! from a [`Profile`], so that machine tests need no XML.
 
+use std::time::Duration;
+
 use profile_schema::{HostPort, PortRanges, Profile, ServerNameRules};
 
 use crate::timing::{Backoff, ProbeInterval, TimingError, TransitionDelay};
@@ -28,7 +30,28 @@ pub struct Settings {
     /// vendor agent ([`Settings::from_profile`]); the daemon turns it off
     /// under `run --gateway off`.
     pub gateway_discovery: bool,
+    /// The start spread: the first discovery after the agent starts (or
+    /// a profile gives it something to discover) and after a network
+    /// change settles waits a random delay below this, so that a fleet
+    /// coming back at the same second (a switch reboot, a building's power)
+    /// does not reach the PSNs in the same second (docs/fleet.md).
+    /// `Duration::ZERO`: no wait. No profile key: the daemon sets it from
+    /// `run --start-spread` ([`START_SPREAD_DEFAULT`]); a rescan never
+    /// waits.
+    pub start_spread: Duration,
 }
+
+/// The start spread of `run` unless `--start-spread` says otherwise
+/// ([`Settings::start_spread`], docs/fleet.md).
+pub const START_SPREAD_DEFAULT: Duration = Duration::from_secs(5);
+
+/// The longest spread after a settled network change, whatever the start
+/// spread: the time-to-rediscover goal allows one second after
+/// NetworkTransitionDelay (docs/benchmarks.md).
+pub const NETWORK_CHANGE_SPREAD_MAX: Duration = Duration::from_secs(1);
+
+/// The longest start spread `run --start-spread` accepts.
+pub const START_SPREAD_MAX: Duration = Duration::from_secs(60);
 
 impl Settings {
     /// Reads the machine's settings from a validated profile.
@@ -45,12 +68,13 @@ impl Settings {
             server_name_rules: profile.server_name_rules(),
             server_ports: profile.server_ports(),
             gateway_discovery: true,
+            start_spread: Duration::ZERO,
         })
     }
 
     /// A profile with sync at `interval` (or disabled), default transition
-    /// delay, one discovery host and no gateway hop, any host name and port
-    /// allowed: handy for tests and for building settings by hand.
+    /// delay, one discovery host and no gateway hop, no start spread, any
+    /// host name and port allowed: handy for tests and for building settings by hand.
     pub fn minimal(sync: Option<ProbeInterval>, discovery_host: HostPort) -> Settings {
         Settings {
             sync,
@@ -61,6 +85,7 @@ impl Settings {
             server_name_rules: ServerNameRules::default(),
             server_ports: PortRanges::parse("1-65535").unwrap_or_else(|_| PortRanges::none()),
             gateway_discovery: false,
+            start_spread: Duration::ZERO,
         }
     }
 

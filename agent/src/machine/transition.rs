@@ -106,6 +106,8 @@ pub enum ReasonKind {
     RescanDeclined,
     /// [`Reason::PeriodicReassessment`].
     PeriodicReassessment,
+    /// [`Reason::StartSpread`].
+    StartSpread,
 }
 
 impl ReasonKind {
@@ -253,6 +255,15 @@ pub enum Reason {
     SyncDisabledByProfile,
     /// The profile enabled state sync.
     SyncEnabledByProfile,
+    /// Discovery starts for `cause` (a start, a settled network change)
+    /// after a random `delay` below the start spread, so that a fleet that
+    /// starts at the same second spreads its first requests.
+    StartSpread {
+        /// Why discovery starts.
+        cause: Box<Reason>,
+        /// How long it waits.
+        delay: Duration,
+    },
 }
 
 impl Reason {
@@ -276,6 +287,7 @@ impl Reason {
             Reason::ConfirmationInconclusive => ReasonKind::ConfirmationInconclusive,
             Reason::NoProbeTarget { .. } => ReasonKind::NoProbeTarget,
             Reason::ReassessmentRateLimited { .. } => ReasonKind::ReassessmentRateLimited,
+            Reason::StartSpread { .. } => ReasonKind::StartSpread,
             Reason::SyncDisabledByProfile => ReasonKind::SyncDisabledByProfile,
             Reason::SyncEnabledByProfile => ReasonKind::SyncEnabledByProfile,
             Reason::DiscoveryStageFailed { .. } => ReasonKind::DiscoveryStageFailed,
@@ -409,6 +421,11 @@ impl fmt::Display for Reason {
             ),
             Reason::SyncDisabledByProfile => f.write_str("state sync disabled by the profile"),
             Reason::SyncEnabledByProfile => f.write_str("state sync enabled by the profile"),
+            Reason::StartSpread { cause, delay } => write!(
+                f,
+                "{cause}; discovery starts in {} (start spread: a fleet starting together does not reach the PSNs at once)",
+                secs(delay)
+            ),
         }
     }
 }

@@ -388,3 +388,119 @@ fn a_rescan_while_known_cancels_the_round_and_rediscovers() {
     let stale: Vec<TargetOutcome> = vec![blocked("psn1.lab.test")];
     assert!(d.finish_round(&round, stale).stale);
 }
+
+// ---- start spread (issue 16) ------------------------------------------------
+
+/// [`roaming`] with a start spread of `spread` seconds.
+fn spread(delay: u64, spread: u64) -> Settings {
+    let mut st = roaming(delay);
+    st.start_spread = secs(spread);
+    st
+}
+
+#[test]
+fn a_start_waits_a_random_delay_below_the_spread_then_discovers() {
+    let (mut d, s) = Driver::with_profile(spread(2, 10));
+    assert_eq!(starts(&s), 0, "nothing is asked before the delay");
+    let (_, at) = timer_action(&s).expect("the spread's timer");
+    assert!(at.elapsed() < secs(10), "{at:?}");
+    match reason(&s) {
+        Reason::StartSpread { cause, delay } => {
+            assert_eq!(*cause, Reason::ProfileApplied);
+            assert_eq!(delay, at.elapsed());
+        }
+        other => panic!("{other:?}"),
+    }
+    match d.state.phase() {
+        Phase::Discovering(x) => assert_eq!((x.attempt, x.episode.failures), (0, 0)),
+        other => panic!("{other:?}"),
+    }
+    // When it fires, an ordinary first attempt: stage 1 at once.
+    let go = d.fire(&s);
+    assert_eq!(
+        started_stage(&go, Stage::One, true),
+        [hp("ise.lab.test", 8443)]
+    );
+    match d.state.phase() {
+        Phase::Discovering(x) => assert_eq!(x.attempt, 0, "the spread is no failed attempt"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_settled_network_change_is_spread_a_rescan_is_not() {
+    let mut d = Driver::new();
+    d.reach_known_with(roaming(2), PostureStatus::Compliant);
+    // The spread applies from the next start (a new profile in `known`
+    // changes nothing else).
+    assert_eq!(starts(&d.profile(spread(2, 10))), 0);
+    let change = d.send(Event::NetworkChanged);
+    let settled = d.fire_slot(&change, TimerSlot::Settle);
+    assert_eq!(starts(&settled), 0);
+    match reason(&settled) {
+        Reason::StartSpread { cause, delay } => {
+            assert!(matches!(*cause, Reason::NetworkChanged { changes: 1, .. }));
+            // Capped well below the start spread of 10 s: the endpoint has
+            // waited out NetworkTransitionDelay already.
+            assert!(
+                delay < crate::machine::NETWORK_CHANGE_SPREAD_MAX,
+                "{delay:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        settled.transition.as_ref().unwrap().session.is_some(),
+        "the transition still names the session that was left"
+    );
+    // A rescan while waiting: someone asked, so at once.
+    let rescan = d.send(Event::RescanRequested);
+    assert_eq!(starts(&rescan), 1);
+    assert_eq!(reason(&rescan), Reason::Rescan);
+    // The spread's timer is stale now.
+    assert!(
+        d.send(Event::TimerFired {
+            timer: timer_action(&settled).unwrap().0
+        })
+        .stale
+    );
+}
+
+#[test]
+fn without_targets_there_is_nothing_to_spread() {
+    let mut st = Settings::minimal(None, hp("ise.lab.test", 8443));
+    st.discovery_host = None;
+    st.start_spread = secs(10);
+    let (d, s) = Driver::with_profile(st);
+    assert_eq!(d.state.phase().name(), PhaseName::Idle);
+    assert!(matches!(reason(&s), Reason::NoDiscoveryTarget { .. }));
+    assert!(timer_action(&s).is_none());
+}
+
+proptest! {
+    /// Endpoints seeded differently wait different delays, each below the
+    /// spread: a fleet's first discoveries spread over it.
+    #[test]
+    fn spread_delays_stay_below_the_bound(seed in any::<u64>(), bound in 1u64..=60) {
+        let mut d = Driver::with_state(State::new(Vec::new(), seed));
+        let s = d.profile(spread(2, bound));
+        let (_, at) = timer_action(&s).unwrap();
+        prop_assert!(at.elapsed() < secs(bound));
+    }
+}
+
+#[test]
+fn a_fleet_of_agents_spreads_its_first_discoveries_over_the_whole_spread() {
+    // 1,000 agents, 10 s: every second of the spread gets some, none most.
+    let mut per_second = [0u32; 10];
+    for seed in 0..1000u64 {
+        let mut d = Driver::with_state(State::new(Vec::new(), seed));
+        let s = d.profile(spread(2, 10));
+        let (_, at) = timer_action(&s).unwrap();
+        per_second[at.elapsed().as_secs() as usize] += 1;
+    }
+    assert!(
+        per_second.iter().all(|&n| (50..=150).contains(&n)),
+        "{per_second:?}"
+    );
+}

@@ -297,3 +297,21 @@ fn a_host_with_stray_brackets_cannot_become_a_target() {
         assert!(HostPort::parse(host, 8449).is_err(), "{host}");
     }
 }
+
+#[tokio::test]
+async fn a_local_address_is_the_source_of_every_connection() {
+    let ca = TestCa::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = tokio::spawn(async move {
+        let (stream, peer) = listener.accept().await.unwrap();
+        // Closing at once ends the request; only the source matters here.
+        drop(stream);
+        peer
+    });
+    let source: std::net::IpAddr = "127.0.0.77".parse().unwrap();
+    let t = transport(&ca).with_local_addr(source);
+    assert_eq!(t.local_addr(), Some(source));
+    let _ = t.get(&local(port), "/auth/discovery", None).await;
+    assert_eq!(accepted.await.unwrap().ip(), source);
+}

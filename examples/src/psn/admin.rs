@@ -12,6 +12,7 @@
 //! | `GET /sessions/{id}` | | one session |
 //! | `POST /sessions/{id}/status` | `{"status": "Unknown"}` | change of authorization (CoA) |
 //! | `DELETE /sessions/{id}` | | end the session |
+//! | `POST /sessions/status` | `{"status", "owner"?}` | CoA of every session (of one owning node) at once |
 //! | `GET /alarms`, `DELETE /alarms` | | list, clear alarms |
 //! | `GET /nodes` | | nodes with faults, dACL mode, counters |
 //! | `POST /nodes/{name}/fault` | `{"mode", "slow_ms"?, "scope"?}` | fault mode |
@@ -38,7 +39,7 @@ use crate::common::admin_http::{
     serve_admin_api, to_value,
 };
 use crate::psn::app::LabState;
-use crate::psn::faults::{DaclLagSetting, DaclSetting, FaultSetting};
+use crate::psn::faults::{DaclLagSetting, DaclSetting, FaultMode, FaultSetting};
 use crate::psn::sessions::{SeedSpec, SessionError};
 
 /// Largest admin request body.
@@ -60,6 +61,16 @@ pub struct Admin {
 #[serde(deny_unknown_fields)]
 struct StatusBody {
     status: PostureStatus,
+}
+
+/// The body of `POST /sessions/status`: a CoA of many sessions at once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkStatusBody {
+    status: PostureStatus,
+    /// Only the sessions this node owns (default: every session).
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 fn session_err(e: SessionError) -> Out {
@@ -135,6 +146,7 @@ impl Admin {
                 Ok((StatusCode::OK, to_value(&self.state.sessions.list())))
             }
             (&Method::POST, "/sessions") => self.seed(req).await,
+            (&Method::POST, "/sessions/status") => self.bulk_status(req).await,
             (&Method::GET, "/alarms") => Ok((StatusCode::OK, to_value(&self.state.alarms.list()))),
             (&Method::DELETE, "/alarms") => {
                 self.state.alarms.clear();
@@ -177,6 +189,26 @@ impl Admin {
             .map_err(session_err)?;
         tracing::info!(session = %s.id, mac = %s.mac, status = %s.status, "session seeded through the admin API");
         Ok((StatusCode::CREATED, to_value(&s)))
+    }
+
+    async fn bulk_status<B>(&self, req: Request<B>) -> Result<Out, Out>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let body: BulkStatusBody = json_body(req, BODY_LIMIT).await?;
+        if let Some(owner) = &body.owner {
+            self.node(owner)?;
+        }
+        let changed = self
+            .state
+            .sessions
+            .set_status_all(body.status, |s| {
+                body.owner.as_ref().is_none_or(|o| *o == s.owner)
+            })
+            .map_err(session_err)?;
+        tracing::info!(to = %body.status, owner = ?body.owner, changed, "CoA of many sessions through the admin API");
+        Ok((StatusCode::OK, json!({ "changed": changed })))
     }
 
     async fn session_call<B>(
@@ -260,8 +292,20 @@ impl Admin {
         if what == "fault" {
             let f: FaultSetting = json_body(req, BODY_LIMIT).await?;
             f.validate().map_err(|m| err(StatusCode::BAD_REQUEST, m))?;
+            let was_down = node.fault().mode == FaultMode::Down;
             node.set_fault(f);
             tracing::info!(node = %name, mode = ?f.mode, slow_ms = f.slow_ms, scope = ?f.scope, "fault mode switched");
+            if f.mode == FaultMode::Down && !was_down {
+                // The node's endpoints re-authenticate elsewhere: posture
+                // Unknown, and their next discovery on another node takes
+                // the session over (`LabState::serving_node_names`).
+                let moved = self
+                    .state
+                    .sessions
+                    .set_status_all(PostureStatus::Unknown, |s| s.owner == name)
+                    .map_err(session_err)?;
+                tracing::info!(node = %name, sessions = moved, "node down: its sessions are Unknown and move to the other nodes at their next discovery");
+            }
         } else if what == "dacl-lag" {
             let l: DaclLagSetting = json_body(req, BODY_LIMIT).await?;
             l.validate().map_err(|m| err(StatusCode::BAD_REQUEST, m))?;

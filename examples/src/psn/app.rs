@@ -16,7 +16,7 @@ use posture_protocol::{
     Discovery, PostureResult, PostureStatusReply, PsnRef, Report, Requirements, SessionId, paths,
 };
 use profile_schema::Host;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::psn::alarms::{AlarmInput, AlarmLog, ProbeVerdict};
 use crate::psn::faults::{DaclMode, FaultMode, FaultSetting, OVERSIZED_BYTES};
@@ -37,7 +37,7 @@ pub enum PortKind {
 }
 
 /// A node's fixed facts, known once its ports are bound.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeInfo {
     /// Node name.
     pub name: String,
@@ -64,6 +64,92 @@ pub struct NodeCounters {
     /// Connections the dACL emulation let through because the session's
     /// posture became known less than the dACL lag ago.
     pub dacl_lag_passed: AtomicU64,
+    /// Requests answered, by what they asked for.
+    pub by_kind: KindCounters,
+    /// Connections reset because the node is in fault mode `down`.
+    pub down_reset: AtomicU64,
+}
+
+/// What a request asked for, for the load figures (`fleet-sim`,
+/// docs/fleet.md): the four requests of protocol.md and anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// `GET /auth/discovery`.
+    Discovery,
+    /// `GET /auth/requirements`.
+    Requirements,
+    /// `POST /auth/report`.
+    Report,
+    /// `GET /auth/posturestatus` (the state sync probe).
+    Probe,
+    /// Any other path (answered 404).
+    Other,
+}
+
+impl RequestKind {
+    /// The kind of a request for `path` (method and port not considered:
+    /// a wrong one is still a request of that kind the node had to answer).
+    pub fn of_path(path: &str) -> RequestKind {
+        match path {
+            paths::DISCOVERY => RequestKind::Discovery,
+            paths::REQUIREMENTS => RequestKind::Requirements,
+            paths::REPORT => RequestKind::Report,
+            paths::POSTURE_STATUS => RequestKind::Probe,
+            _ => RequestKind::Other,
+        }
+    }
+}
+
+/// Requests answered by kind, counted as they are answered.
+#[derive(Debug, Default)]
+pub struct KindCounters {
+    discovery: AtomicU64,
+    requirements: AtomicU64,
+    report: AtomicU64,
+    probe: AtomicU64,
+    other: AtomicU64,
+}
+
+impl KindCounters {
+    /// Counts one answered request.
+    pub fn count(&self, kind: RequestKind) {
+        let c = match kind {
+            RequestKind::Discovery => &self.discovery,
+            RequestKind::Requirements => &self.requirements,
+            RequestKind::Report => &self.report,
+            RequestKind::Probe => &self.probe,
+            RequestKind::Other => &self.other,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub fn snapshot(&self) -> RequestsByKind {
+        RequestsByKind {
+            discovery: self.discovery.load(Ordering::Relaxed),
+            requirements: self.requirements.load(Ordering::Relaxed),
+            report: self.report.load(Ordering::Relaxed),
+            probe: self.probe.load(Ordering::Relaxed),
+            other: self.other.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Requests answered by a node since it started, by kind (`GET /nodes`'
+/// `requests_by_kind`). Probes the dACL emulation reset or held are not
+/// requests (no TLS, no HTTP): they are `dacl_rejected`/`dacl_dropped`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestsByKind {
+    /// Discovery requests.
+    pub discovery: u64,
+    /// Requirements requests.
+    pub requirements: u64,
+    /// Reports.
+    pub report: u64,
+    /// State sync probes answered (not the ones the dACL emulation blocked).
+    pub probe: u64,
+    /// Requests for any other path.
+    pub other: u64,
 }
 
 /// A node: facts, knobs and counters.
@@ -79,7 +165,7 @@ pub struct NodeState {
 }
 
 /// A node as `GET /nodes` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeView {
     /// Facts.
     #[serde(flatten)]
@@ -100,6 +186,12 @@ pub struct NodeView {
     pub binding_refused: u64,
     /// Connections let through during the dACL lag.
     pub dacl_lag_passed: u64,
+    /// Requests answered, by kind.
+    #[serde(default)]
+    pub requests_by_kind: RequestsByKind,
+    /// Connections reset because the node is `down`.
+    #[serde(default)]
+    pub down_reset: u64,
 }
 
 impl NodeState {
@@ -177,6 +269,8 @@ impl NodeState {
             dacl_dropped: self.counters.dacl_dropped.load(Ordering::Relaxed),
             binding_refused: self.counters.binding_refused.load(Ordering::Relaxed),
             dacl_lag_passed: self.counters.dacl_lag_passed.load(Ordering::Relaxed),
+            requests_by_kind: self.counters.by_kind.snapshot(),
+            down_reset: self.counters.down_reset.load(Ordering::Relaxed),
         }
     }
 
@@ -214,6 +308,17 @@ impl LabState {
     /// The names of the lab's nodes, in order.
     pub fn node_names(&self) -> Vec<&str> {
         self.nodes.iter().map(|n| n.info.name.as_str()).collect()
+    }
+
+    /// The nodes that may own a session: every node not in fault mode
+    /// `down` (a discovery takes over the sessions of a node that is down,
+    /// as ISE moves a failed node's endpoints to the others).
+    pub fn serving_node_names(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.fault().mode != FaultMode::Down)
+            .map(|n| n.info.name.as_str())
+            .collect()
     }
 }
 
@@ -388,6 +493,7 @@ impl App {
             .map(str::to_owned);
         let reply = self.reply(node, ctx, req).await;
         node.counters.requests.fetch_add(1, Ordering::Relaxed);
+        node.counters.by_kind.count(RequestKind::of_path(&path));
         let session = reply
             .session
             .as_ref()
@@ -457,7 +563,8 @@ impl App {
                     };
                 }
                 FaultMode::Slow => tokio::time::sleep(Duration::from_millis(fault.slow_ms)).await,
-                FaultMode::None | FaultMode::NoSession => {}
+                // `down` is handled on the connection, before TLS (server.rs).
+                FaultMode::None | FaultMode::NoSession | FaultMode::Down => {}
             }
         }
         let path = req.uri().path();
@@ -537,7 +644,7 @@ impl App {
                 ),
             );
         }
-        let owners = self.state.node_names();
+        let owners = self.state.serving_node_names();
         let (session, created) = match self.state.sessions.discover(
             &mac,
             &node.info.name,

@@ -19,6 +19,11 @@ pub enum FaultMode {
     Slow,
     /// Discovery answers 404 (this node holds no session); other endpoints serve normally.
     NoSession,
+    /// A failed node: every connection to the ports in scope is reset at
+    /// once, before TLS; switching to it moves the node's sessions to the
+    /// other nodes with posture Unknown (a CoA), as ISE does when a PSN
+    /// fails and its endpoints re-authenticate elsewhere.
+    Down,
 }
 
 /// Which of a node's ports a fault applies to.

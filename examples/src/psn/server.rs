@@ -21,7 +21,7 @@ use crate::psn::admin::Admin;
 use crate::psn::alarms::AlarmLog;
 use crate::psn::app::{App, LabState, NodeInfo, NodeState, PortKind, RequestCtx, app, dacl_blocks};
 use crate::psn::config::LabConfig;
-use crate::psn::faults::DaclMode;
+use crate::psn::faults::{DaclMode, FaultMode};
 use crate::psn::sessions::SessionStore;
 
 /// Longest a `drop` connection is held unanswered.
@@ -207,6 +207,18 @@ async fn connection(
 ) {
     let state = service.state().clone();
     let node_state = &state.nodes[node];
+    let fault = node_state.fault();
+    if fault.mode == FaultMode::Down && fault.applies_to(port) {
+        node_state
+            .counters
+            .down_reset
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(node = %node_state.info.name, %peer, "node down: connection reset");
+        // As a dACL reject: SO_LINGER 0, so closing sends RST at once.
+        let _ = stream.set_zero_linger();
+        drop(stream);
+        return;
+    }
     if port == PortKind::StateSync
         && let Some(mode) = dacl_blocks(&state, node_state, peer.ip())
     {

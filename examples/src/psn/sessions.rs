@@ -399,6 +399,36 @@ impl SessionStore {
         self.update(id, None, |s| std::mem::replace(&mut s.status, status))
     }
 
+    /// A CoA to `status` for every session `which` selects, on the lab's
+    /// own authority, in one call (a PSN restart or a failed node makes
+    /// thousands of sessions Unknown at once: `fleet-sim`, docs/fleet.md).
+    /// Returns how many sessions changed status; a session already at
+    /// `status` is left as it is. Stops at the first session file that
+    /// cannot be written (the sessions before it keep their change).
+    pub fn set_status_all(
+        &self,
+        status: PostureStatus,
+        which: impl Fn(&Session) -> bool,
+    ) -> Result<usize, SessionError> {
+        let ids: Vec<SessionId> = self
+            .lock()
+            .by_mac
+            .values()
+            .filter(|s| s.status != status && which(s))
+            .map(|s| s.id.clone())
+            .collect();
+        let mut changed = 0;
+        for id in ids {
+            match self.set_status(&id, status) {
+                Ok(_) => changed += 1,
+                // Ended in the meantime: nothing to change.
+                Err(SessionError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
+    }
+
     /// The endpoint at `peer` fetches its requirements: the session becomes
     /// Pending. Returns the session and the old status.
     pub fn begin_assessment(

@@ -62,6 +62,45 @@ impl Cx {
         self.record(from, reason, severity, first);
     }
 
+    /// Starts a discovery attempt after a random delay below `spread` (the
+    /// start spread, [`Settings::start_spread`](crate::machine::Settings),
+    /// or less), or at once when it is zero or there is nothing to discover. The
+    /// delay is waited out as a backoff of attempt 0, so a result or timer
+    /// of what ran before is stale and the wait ends in an ordinary attempt.
+    pub(super) fn start_discovery_spread(
+        &mut self,
+        from: PhaseName,
+        reason: Reason,
+        spread: Duration,
+    ) {
+        let stages = self.stages();
+        let nothing =
+            !stages.gateway && stages.one.targets.is_empty() && stages.two.targets.is_empty();
+        if spread.is_zero() || nothing {
+            self.start_discovery(0, from, reason);
+            return;
+        }
+        let delay = self.s.rng.below(spread);
+        let (timer, at) = self.arm(delay);
+        let episode = self.episode();
+        self.phase = Phase::Discovering(Discovering {
+            attempt: 0,
+            episode,
+            wait: DiscoveryWait::Backoff { timer, at },
+            stage: Stage::One,
+            missed: Vec::new(),
+        });
+        self.record(
+            from,
+            Reason::StartSpread {
+                cause: Box::new(reason),
+                delay,
+            },
+            Severity::Info,
+            None,
+        );
+    }
+
     /// The discovery stages under the settings in force and the PSNs
     /// remembered now.
     fn stages(&self) -> targets::DiscoveryStages {

@@ -98,7 +98,11 @@ impl Cx {
         let delay = self.settings.transition_delay.get();
         let from = self.phase.name();
         match &mut self.phase {
-            Phase::Idle => self.start_discovery(0, from, Reason::ProfileApplied),
+            Phase::Idle => self.start_discovery_spread(
+                from,
+                Reason::ProfileApplied,
+                self.settings.start_spread,
+            ),
             // New targets and backoff cap apply from the next attempt.
             Phase::Discovering(_) | Phase::Assessing(_) => {}
             Phase::Known(known) => match (&known.probing, sync) {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::Cx;
+use crate::machine::NETWORK_CHANGE_SPREAD_MAX;
 use crate::machine::events::{Action, TimerSlot};
 use crate::machine::state::{Discovering, DiscoveryWait, Known, Phase, Probing, Settle};
 use crate::machine::transition::{Reason, RescanDeclined, Severity};
@@ -36,10 +37,13 @@ impl Cx {
         if matches!(self.phase, Phase::Idle) {
             return;
         }
-        self.rediscover_now(Reason::NetworkChanged {
-            changes: settle.changes,
-            resumed: settle.resumed,
-        });
+        self.rediscover_now(
+            Reason::NetworkChanged {
+                changes: settle.changes,
+                resumed: settle.resumed,
+            },
+            true,
+        );
     }
 
     /// `posture-sync reassess`: rediscover now, except while an assessment
@@ -58,7 +62,8 @@ impl Cx {
             );
             return;
         }
-        self.rediscover_now(Reason::Rescan);
+        // Someone is waiting for this one: no spread.
+        self.rediscover_now(Reason::Rescan, false);
     }
 
     /// The periodic reassessment is due: rediscover (and so reassess),
@@ -71,14 +76,24 @@ impl Cx {
     }
 
     /// An endpoint-side restart: drops what the phase runs and starts a
-    /// fresh attempt at once, with the backoff reset (not rate limited: the
-    /// endpoint, not a server, asked for it).
-    fn rediscover_now(&mut self, reason: Reason) {
+    /// fresh attempt, with the backoff reset (not rate limited: the
+    /// endpoint, not a server, asked for it): at once, or after a spread
+    /// when `spread` (a network change: every endpoint behind a rebooted
+    /// switch sees it at the same moment). That spread is the start spread
+    /// capped at [`NETWORK_CHANGE_SPREAD_MAX`]: the endpoint has waited out
+    /// NetworkTransitionDelay already, and the time-to-rediscover goal
+    /// (docs/benchmarks.md) allows one second after it.
+    fn rediscover_now(&mut self, reason: Reason, spread: bool) {
         let from = self.phase.name();
         let session = self.phase.session().cloned();
         let psn = self.phase.connected_psn();
         self.cancel_running();
-        self.start_discovery(0, from, reason);
+        if spread {
+            let cap = self.settings.start_spread.min(NETWORK_CHANGE_SPREAD_MAX);
+            self.start_discovery_spread(from, reason, cap);
+        } else {
+            self.start_discovery(0, from, reason);
+        }
         if let Some(t) = &mut self.transition {
             if t.session.is_none() {
                 t.session = session;
