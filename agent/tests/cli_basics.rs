@@ -179,5 +179,17 @@ fn run_without_profile_and_none_installed_exits_66_naming_where_it_looked() {
         )),
         "{stderr}"
     );
-    assert!(!state.exists(), "nothing started");
+    // Nothing started: the state dir holds only the failed start's record
+    // (runs.jsonl, for the bundle) and the log dir, no socket and no lock.
+    let mut names: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["logs", "runs.jsonl"], "nothing started");
+    let runs = std::fs::read_to_string(state.join("runs.jsonl")).unwrap();
+    assert!(
+        runs.contains("\"failed-start\"") && runs.contains("\"exit\":66"),
+        "{runs}"
+    );
 }
