@@ -22,6 +22,7 @@ pub mod timing;
 pub mod assess;
 pub mod daemon;
 pub mod discovery;
+pub mod facts;
 pub mod gateway;
 pub mod nad_hop;
 pub mod probe;
