@@ -17,8 +17,10 @@
 //! arrive within [`IO_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are served at
 //! once.
 //!
-//! Windows has no implementation yet: [`serve`] and [`query`] return a clear
-//! "not supported on this platform yet" error.
+//! On Windows the same protocol runs over a named pipe private to the user
+//! (`control/pipe.rs`); `path` then names the state dir's socket path, from
+//! which the pipe's name is derived. Other platforms get a clear "not
+//! supported on this platform yet" error from [`serve`] and [`query`].
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -308,8 +310,8 @@ pub fn error_line(message: &str) -> String {
 }
 
 /// Turns a reply line into the status object or the matching error.
-// Platform-neutral so it is tested everywhere; only the unix client calls it yet.
-#[cfg_attr(not(unix), allow(dead_code))]
+// Platform-neutral so it is tested everywhere.
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))]
 fn parse_reply(path: &Path, reply: &[u8]) -> Result<serde_json::Value, QueryError> {
     let bad = |reason: String| QueryError::BadReply {
         path: path.to_path_buf(),
@@ -709,7 +711,12 @@ mod imp {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(any(windows, test))]
+mod pipe;
+#[cfg(windows)]
+use pipe::windows as imp;
+
+#[cfg(not(any(unix, windows)))]
 mod imp {
     use std::path::Path;
 

@@ -12,9 +12,13 @@
 //! - macOS: one `RTM_GET` request for `default` per address family over a
 //!   `PF_ROUTE` socket (rustix, no unsafe code), the reply parsed by a pure
 //!   function ([`parse_rtm_get_reply`]).
-//! - Windows and others: [`GatewayError::Unsupported`]; the routing table
-//!   API (`GetIpForwardTable2`) needs unsafe code, which this workspace
-//!   forbids. An administrator sets `DiscoveryHost` or `CallHomeList`.
+//! - Windows: the routing table (`GetIpForwardTable2`, through
+//!   `platform/windows_ffi.rs`), its default routes turned into gateways by
+//!   a pure function (`gateway/windows.rs`) tested on every OS; the metric
+//!   is the route's own (Windows adds the interface's metric when it
+//!   chooses, which this order does not).
+//! - Others: [`GatewayError::Unsupported`]. An administrator sets
+//!   `DiscoveryHost` or `CallHomeList`.
 //!
 //! Only gateways are returned: an on-link default route (no next hop) has
 //! no switch to ask, and reject/unreachable defaults are not routes.
@@ -28,6 +32,8 @@ mod proc_net;
 
 #[cfg(target_os = "macos")]
 mod macos;
+#[cfg(any(windows, test))]
+pub(crate) mod windows;
 
 #[cfg(test)]
 mod tests;
@@ -205,6 +211,12 @@ pub enum GatewayError {
         /// Why.
         source: std::io::Error,
     },
+    /// The OS's routing table could not be read (Windows).
+    #[error("cannot read the routing table (GetIpForwardTable2): {source}")]
+    RoutingTable {
+        /// Why.
+        source: std::io::Error,
+    },
     /// This OS has no gateway discovery yet.
     #[error(
         "gateway discovery is not available on {os} yet; set DiscoveryHost or CallHomeList in the profile"
@@ -236,10 +248,9 @@ fn platform_gateways() -> Result<Vec<Gateway>, GatewayError> {
     macos::default_gateways()
 }
 
-/// `GetIpForwardTable2` needs unsafe code, which this workspace forbids.
 #[cfg(target_os = "windows")]
 fn platform_gateways() -> Result<Vec<Gateway>, GatewayError> {
-    Err(GatewayError::Unsupported { os: "Windows" })
+    windows::default_gateways()
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]

@@ -26,12 +26,13 @@
 //!   messages are parsed by a pure function over bytes (`netwatch/route_msg.rs`),
 //!   tested on every OS. The kernel sends no dump on this socket, so an address
 //!   the watcher has not seen before counts as new.
-//! - **Windows**: not implemented. [`watch`] and [`sample_clocks`] return
-//!   [`NetWatchError::Unsupported`]: the notification APIs
+//! - **Windows**: no watcher yet: [`watch`] returns
+//!   [`NetWatchError::Unsupported`]. The notification APIs
 //!   (`NotifyIpInterfaceChange`, `NotifyUnicastIpAddressChange`,
-//!   `NotifyRouteChange2`) and `QueryUnbiasedInterruptTime` are only reachable
-//!   through `unsafe` FFI, which this workspace forbids (`unsafe_code =
-//!   "forbid"`), and no safe wrapper is in the tree.
+//!   `NotifyRouteChange2`) call back on a thread of the OS's, through `unsafe`
+//!   FFI; they would belong in `platform/windows_ffi.rs`, the one module
+//!   allowed unsafe code (CONTRIBUTING.md, "Unsafe code"). [`sample_clocks`]
+//!   works (interrupt times, below).
 //!
 //! # What restarts discovery
 //!
@@ -54,7 +55,8 @@
 //!
 //! Each OS has a clock that counts time spent suspended and one that does not
 //! (Linux: `CLOCK_BOOTTIME` and `CLOCK_MONOTONIC`; macOS: `CLOCK_MONOTONIC` and
-//! `CLOCK_UPTIME_RAW`, the latter read through `std::time::Instant`). Their
+//! `CLOCK_UPTIME_RAW`, the latter read through `std::time::Instant`; Windows:
+//! `QueryInterruptTime` and `QueryUnbiasedInterruptTime`). Their
 //! difference grows only while the machine sleeps. [`sample_clocks`] reads both
 //! and [`resumed_between`] compares two samples: a growth of more than
 //! [`RESUME_THRESHOLD`] is a resume. Nothing here samples on its own: the agent
@@ -365,7 +367,7 @@ pub fn watch() -> Result<NetWatcher, NetWatchError> {
     {
         Err(NetWatchError::Unsupported {
             os: std::env::consts::OS,
-            what: "no network change notifications (the OS APIs need unsafe code, which posture-sync forbids)",
+            what: "no network change notifications on this OS yet",
         })
     }
 }
@@ -584,11 +586,27 @@ pub fn sample_clocks() -> Result<ClockSample, NetWatchError> {
     {
         Ok(macos::sample_clocks())
     }
-    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    #[cfg(windows)]
+    {
+        let (with_suspend, awake) = crate::platform::windows_ffi::interrupt_times();
+        Ok(windows_clock_sample(with_suspend, awake))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
         Err(NetWatchError::Unsupported {
             os: std::env::consts::OS,
-            what: "no sleep detection (QueryUnbiasedInterruptTime needs unsafe code, which posture-sync forbids)",
+            what: "no pair of clocks with and without the time spent suspended",
         })
+    }
+}
+
+/// A sample from Windows' interrupt times (100 ns units): `QueryInterruptTime`
+/// counts the time spent suspended, `QueryUnbiasedInterruptTime` does not.
+#[cfg(any(windows, test))]
+fn windows_clock_sample(with_suspend_100ns: u64, awake_100ns: u64) -> ClockSample {
+    let d = |ticks: u64| Duration::new(ticks / 10_000_000, (ticks % 10_000_000) as u32 * 100);
+    ClockSample {
+        with_suspend: d(with_suspend_100ns),
+        awake: d(awake_100ns),
     }
 }

@@ -745,6 +745,28 @@ mod tests {
         );
     }
 
+    /// The same rule with real Windows paths (only absolute on Windows):
+    /// a drive-relative `LOCALAPPDATA` is ignored like a relative one.
+    #[cfg(windows)]
+    #[test]
+    fn windows_uses_localappdata_or_home_fallback_with_drive_paths() {
+        let env = FakeEnv::home(r"C:\Users\ann").var("LOCALAPPDATA", r"D:\lad");
+        let d = default_dirs(Platform::Windows, &env).unwrap();
+        assert_eq!(d.state, PathBuf::from(r"D:\lad\posture-sync\state"));
+        assert_eq!(d.logs, PathBuf::from(r"D:\lad\posture-sync\logs"));
+        assert_eq!(
+            d.socket_path(),
+            PathBuf::from(r"D:\lad\posture-sync\state\agent.sock")
+        );
+
+        let env = FakeEnv::home(r"C:\Users\ann").var("LOCALAPPDATA", r"D:lad");
+        let d = default_dirs(Platform::Windows, &env).unwrap();
+        assert_eq!(
+            d.state,
+            PathBuf::from(r"C:\Users\ann\AppData\Local\posture-sync\state")
+        );
+    }
+
     #[test]
     fn no_home_is_an_error_that_names_the_flag() {
         for p in [Platform::Xdg, Platform::MacOs, Platform::Windows] {

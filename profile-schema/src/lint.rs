@@ -68,15 +68,25 @@ impl Profile {
 
         let call_home = self.call_home_list();
         let discovery = self.discovery_host();
+        let rules = self.server_name_rules();
         if call_home.is_empty() && discovery.is_none() {
-            out.push(warn(
-                "CallHomeList",
-                "nothing to discover: neither CallHomeList nor DiscoveryHost names a PSN".into(),
-                "set DiscoveryHost or CallHomeList to your PSNs; otherwise the agent only finds PSNs that served this endpoint before".into(),
-            ));
+            // The switch's redirect is then the only way to a PSN, and it is
+            // followed only to hosts the rules allow.
+            if rules.patterns().is_empty() {
+                out.push(warn(
+                    "CallHomeList",
+                    "nothing to discover: neither CallHomeList nor DiscoveryHost names a PSN, and with ServerNameRules empty the switch's URL redirect can lead to no host".into(),
+                    "set ServerNameRules to your PSNs' names (e.g. `*.corp.example.com`) so that the agent follows the switch's redirect to them, or set DiscoveryHost or CallHomeList".into(),
+                ));
+            } else {
+                out.push(warn(
+                    "CallHomeList",
+                    "neither CallHomeList nor DiscoveryHost names a PSN: the agent finds its PSN only through the switch's URL redirect on the default gateway (and the PSNs that served this endpoint before)".into(),
+                    "that needs a URL-redirect ACL on the switch for this endpoint; without one, set DiscoveryHost or CallHomeList to your PSNs".into(),
+                ));
+            }
         }
 
-        let rules = self.server_name_rules();
         if rules.is_derived() {
             // Not a mistake: the safe default. Said as a note so that the
             // administrator sees which hosts a PSN may lead the agent to.
@@ -260,5 +270,35 @@ mod tests {
         assert_eq!(super::group(999), "999");
         assert_eq!(super::group(1000), "1,000");
         assert_eq!(super::group(1234567), "1,234,567");
+    }
+
+    fn discovery_lint(xml: &str) -> String {
+        let loaded = crate::Profile::parse(xml).unwrap();
+        loaded
+            .profile
+            .lint()
+            .into_iter()
+            .find(|d| d.key.as_deref() == Some("CallHomeList"))
+            .map(|d| format!("{} | {}", d.message, d.help.unwrap_or_default()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_profile_without_hosts_relies_on_the_switch_redirect_which_needs_rules() {
+        let redirect_only =
+            discovery_lint("<cfg><ServerNameRules>*.corp.example</ServerNameRules></cfg>");
+        assert!(
+            redirect_only.contains("only through the switch's URL redirect"),
+            "{redirect_only}"
+        );
+        let nowhere = discovery_lint("<cfg></cfg>");
+        assert!(
+            nowhere.contains("nothing to discover") && nowhere.contains("set ServerNameRules"),
+            "{nowhere}"
+        );
+        assert_eq!(
+            discovery_lint("<cfg><DiscoveryHost>psn.corp.example</DiscoveryHost></cfg>"),
+            ""
+        );
     }
 }

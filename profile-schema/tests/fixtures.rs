@@ -238,6 +238,13 @@ fn seed_fragment_from_the_vendor_note_is_valid_and_linted() {
         lint.iter()
             .all(|d| d.severity == Severity::Warning && d.help.is_some())
     );
+    assert!(
+        lint[1]
+            .message
+            .contains("only through the switch's URL redirect"),
+        "{}",
+        lint[1].message
+    );
     let short = &lint[2];
     assert_eq!((short.line, short.column), (25, 5));
     assert!(

@@ -222,16 +222,6 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
     files.into_iter().map(|(_, p)| p).collect()
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
 /// Collects a bundle into `spec.output`, calling `progress` once per part.
 pub fn collect(
     spec: &BundleSpec,
@@ -337,6 +327,20 @@ pub fn collect(
         progress,
     )?;
 
+    // What `profile check` would warn about the bundled profile.
+    let lint: Vec<profile_schema::Diagnostic> = spec
+        .profile
+        .as_ref()
+        .and_then(|_| profile_schema::Profile::parse(&profile_text).ok())
+        .map(|loaded| {
+            loaded
+                .profile
+                .lint()
+                .into_iter()
+                .filter(|d| d.severity == profile_schema::Severity::Warning)
+                .collect()
+        })
+        .unwrap_or_default();
     let rounds = history::parse_rounds(&history_text, spec.rounds);
     let transitions = history::parse_transitions(&transitions_text);
     // The same type `status` reads; a reply this build cannot read is
@@ -349,12 +353,13 @@ pub fn collect(
     parts.insert(0, "summary.html".to_string());
     let html = summary::render(&summary::SummaryInput {
         generated: now,
-        host: host_name(),
+        host: crate::platform::host_name(),
         reason: spec.reason.as_ref(),
         status: report.as_ref().map_err(String::as_str),
         rounds: &rounds,
         transitions: &transitions,
         parts: &parts,
+        lint: &lint,
     });
     b.add("summary.html", &html, progress)?;
 

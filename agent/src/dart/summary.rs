@@ -17,7 +17,7 @@ mod findings;
 mod render;
 
 pub use findings::{Finding, Severity, findings};
-pub use render::{render, timeline_svg};
+pub use render::{render, render_text, timeline_svg};
 
 /// Everything the page shows.
 #[derive(Debug)]
@@ -36,6 +36,10 @@ pub struct SummaryInput<'a> {
     pub transitions: &'a [TransitionRecord],
     /// The files in the bundle.
     pub parts: &'a [String],
+    /// The warnings `profile check` gives for the bundled profile (the
+    /// advice that matters next to a finding, e.g. a NetworkTransitionDelay
+    /// that invites the vendor's false alarm).
+    pub lint: &'a [profile_schema::Diagnostic],
 }
 
 #[cfg(test)]
@@ -46,6 +50,7 @@ mod tests {
 
     use super::*;
     use crate::dart::history::parse_rounds;
+    use crate::machine::PhaseName;
     use crate::record::BundleCause;
 
     fn status(phase: &str, posture: &str, stopped: Option<&str>) -> StatusReport {
@@ -85,6 +90,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         assert_eq!(f[0].severity(), Severity::Problem);
@@ -118,6 +124,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         assert!(
@@ -153,6 +160,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         assert_eq!(f.len(), 1, "{f:?}");
@@ -174,6 +182,7 @@ mod tests {
             rounds: &rounds,
             transitions: &[],
             parts: &[],
+            lint: &[],
         };
         let f = findings(&input);
         assert!(
@@ -199,5 +208,169 @@ mod tests {
             html.contains("answered Compliant"),
             "the old round is still shown"
         );
+    }
+
+    /// psn1 fails (HTTP 500) while psn2 answers Unknown: the round is the
+    /// expected rediscovery, and the failing PSN behind it is named.
+    const MIXED: &str = r#"{"v":2,"at":"2026-11-21T22:00:05.000Z","session":"s1","outcome":"status","target":"psn2.lab:8449","status":"Unknown","targets":[{"target":"psn1.lab:8449","outcome":"failed","detail":"failed: http status 500"},{"target":"psn2.lab:8449","outcome":"status","detail":"answered Unknown"}]}"#;
+
+    fn transition(at: &str, from: PhaseName, to: PhaseName, reason: &str) -> TransitionRecord {
+        TransitionRecord {
+            v: crate::record::RECORD_VERSION,
+            at: at.into(),
+            from,
+            to,
+            kind: crate::machine::ReasonKind::Discovered,
+            reason: reason.into(),
+            session: Some("s1".into()),
+            psn: None,
+        }
+    }
+
+    #[test]
+    fn a_failing_psn_behind_an_answering_one_is_named() {
+        let s = status("discovering", "Unknown", None);
+        let rounds = parse_rounds(MIXED, 10);
+        let input = SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status: Ok(&s),
+            rounds: &rounds,
+            transitions: &[],
+            parts: &[],
+            lint: &[],
+        };
+        let f = findings(&input);
+        let hidden = f
+            .iter()
+            .find(|f| matches!(f, Finding::TargetFailing { .. }))
+            .unwrap_or_else(|| panic!("no finding for psn1: {f:?}"));
+        assert_eq!(hidden.severity(), Severity::Warning);
+        assert_eq!(
+            hidden.title(),
+            "PSN psn1.lab:8449 fails behind an answering one"
+        );
+        assert!(
+            hidden
+                .text()
+                .contains("failed in 1 of the 1 rounds that asked it"),
+            "{}",
+            hidden.text()
+        );
+        assert!(hidden.text().contains("failed: http status 500"));
+        let html = render(&input);
+        // The round reads as the expected change, in words, with the ring
+        // of the failed target.
+        assert!(html.contains("<td>answered Unknown</td>"), "{html}");
+        assert!(!html.contains("<td>status</td>"));
+        assert!(
+            html.contains("fill=\"#1e88e5\" stroke=\"#ef6c00\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn every_decision_is_listed_in_text_and_the_legend_is_complete() {
+        let s = status("known", "Compliant", None);
+        let rounds = parse_rounds(MIXED, 10);
+        let transitions = [
+            transition(
+                "2026-11-21T22:00:00.000Z",
+                PhaseName::Discovering,
+                PhaseName::Assessing,
+                "session found, server posture Unknown",
+            ),
+            transition(
+                "2026-11-21T22:00:01.000Z",
+                PhaseName::Known,
+                PhaseName::Known,
+                "probe answered <Compliant> by psn1; confirming",
+            ),
+        ];
+        let input = SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status: Ok(&s),
+            rounds: &rounds,
+            transitions: &transitions,
+            parts: &[],
+            lint: &[],
+        };
+        let html = render(&input);
+        let table = &html[html.find("id=\"decisions\"").expect("a decisions table")..];
+        // Newest first, every field as text (escaped).
+        let newest = table
+            .find("probe answered &lt;Compliant&gt; by psn1; confirming")
+            .expect("the in-phase decision");
+        let oldest = table
+            .find("session found, server posture Unknown")
+            .expect("the phase change");
+        assert!(newest < oldest);
+        assert!(
+            table.contains(
+                "<td>2026-11-21T22:00:00.000Z</td><td>discovering</td><td>assessing</td>"
+            )
+        );
+        let legend = &html[html.find("id=\"legend\"").unwrap()..];
+        for entry in [
+            "discovering",
+            "assessing",
+            "known",
+            "idle",
+            "probe blocked (normal)",
+            "server reset: rediscovery",
+            "dACL not blocking",
+            "probe failed",
+            "a target failed, another decided the round",
+            "misconfiguration decision",
+            "other decision within a phase",
+        ] {
+            assert!(legend.contains(entry), "legend lacks {entry}");
+        }
+    }
+
+    /// The agent warned that the transition delay invites the vendor's
+    /// false alarm: the page says so next to the misconfiguration.
+    #[test]
+    fn profile_warnings_stand_next_to_the_misconfiguration() {
+        let profile = profile_schema::Profile::parse(
+            "<cfg>\n<StateSyncProbeInterval>60</StateSyncProbeInterval>\n<NetworkTransitionDelay>2</NetworkTransitionDelay>\n<DiscoveryHost>psn1.lab</DiscoveryHost>\n</cfg>",
+        )
+        .unwrap()
+        .profile;
+        let lint: Vec<_> = profile
+            .lint()
+            .into_iter()
+            .filter(|d| d.severity == profile_schema::Severity::Warning)
+            .collect();
+        assert!(!lint.is_empty());
+        let s = status("known", "Compliant", Some("misconfiguration"));
+        let rounds = parse_rounds(ROUND, 10);
+        let input = SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status: Ok(&s),
+            rounds: &rounds,
+            transitions: &[],
+            parts: &[],
+            lint: &lint,
+        };
+        let f = findings(&input);
+        assert!(matches!(f[0], Finding::Misconfiguration { .. }), "{f:?}");
+        let advice = f
+            .iter()
+            .find(|f| matches!(f, Finding::ProfileLint { .. }))
+            .expect("the profile's warnings");
+        assert!(
+            advice
+                .text()
+                .contains("profile.xml line 3: NetworkTransitionDelay"),
+            "{}",
+            advice.text()
+        );
+        assert!(render(&input).contains("The profile check gives"));
     }
 }

@@ -255,7 +255,7 @@ proptest! {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "macos"))]
+#[cfg(any(target_os = "linux", target_os = "macos", windows))]
 #[test]
 fn clocks_sampled_now_show_no_resume() {
     let a = sample_clocks().unwrap();
@@ -264,13 +264,34 @@ fn clocks_sampled_now_show_no_resume() {
     assert!(a.with_suspend >= a.awake || cfg!(target_os = "macos"));
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+#[test]
+fn windows_interrupt_times_are_100ns_ticks_and_a_sleep_shows() {
+    // 1 h 0.5 s with suspend, 1 h awake (QueryInterruptTime, Unbiased).
+    let a = super::windows_clock_sample(36_005_000_000, 36_000_000_000);
+    assert_eq!(a.with_suspend, Duration::from_millis(3_600_500));
+    assert_eq!(a.awake, Duration::from_secs(3_600));
+    assert_eq!(
+        super::windows_clock_sample(1, 12_345_678).awake,
+        Duration::new(1, 234_567_800)
+    );
+    // One minute later, 50 s of it suspended.
+    let b = super::windows_clock_sample(36_605_000_000, 36_100_000_000);
+    assert_eq!(resumed_between(a, b), Some(Duration::from_secs(50)));
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 #[test]
 fn unsupported_os_fails_closed() {
     assert!(matches!(
         sample_clocks(),
         Err(NetWatchError::Unsupported { .. })
     ));
+    assert!(matches!(watch(), Err(NetWatchError::Unsupported { .. })));
+}
+
+#[cfg(windows)]
+#[test]
+fn windows_has_clocks_but_no_watcher_yet() {
     assert!(matches!(watch(), Err(NetWatchError::Unsupported { .. })));
 }
 

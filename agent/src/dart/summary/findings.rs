@@ -68,6 +68,23 @@ pub enum Finding {
         /// The latest failures, `target: detail`.
         latest: Vec<String>,
     },
+    /// A target failed in rounds that another target decided (it answered
+    /// or was blocked): a failing PSN hidden behind a working one.
+    TargetFailing {
+        /// `host:port`.
+        target: String,
+        /// Rounds in which it failed while another target decided.
+        failed: usize,
+        /// Rounds in the bundle that asked it.
+        of: usize,
+        /// Its latest failure, in words.
+        latest: String,
+    },
+    /// What `profile check` warns about the bundled profile.
+    ProfileLint {
+        /// The warnings, in the profile's order.
+        warnings: Vec<profile_schema::Diagnostic>,
+    },
     /// Posture known and the latest probes blocked.
     Works,
     /// Nothing to report.
@@ -87,7 +104,10 @@ impl Finding {
     pub fn severity(&self) -> Severity {
         match self {
             Finding::Misconfiguration { .. } => Severity::Problem,
-            Finding::NoAgent { .. } | Finding::ProbesFailed { .. } => Severity::Warning,
+            Finding::NoAgent { .. }
+            | Finding::ProbesFailed { .. }
+            | Finding::TargetFailing { .. }
+            | Finding::ProfileLint { .. } => Severity::Warning,
             Finding::NoPsn { automatic, .. } => {
                 if *automatic {
                     Severity::Problem
@@ -206,6 +226,8 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
         });
     }
 
+    out.extend(hidden_failures(rounds));
+
     if out.iter().all(|f| f.severity() > Severity::Warning) {
         let last = rounds.last();
         if phase == Some(PhaseName::Known)
@@ -216,6 +238,12 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
             out.push(Finding::NothingWrong);
         }
     }
+    // Advice, not a verdict: it never hides "state sync works".
+    if !input.lint.is_empty() {
+        out.push(Finding::ProfileLint {
+            warnings: input.lint.to_vec(),
+        });
+    }
     // After the verdicts above, so that it never changes them.
     if input.rounds.old_format > 0 || input.rounds.unreadable > 0 {
         out.push(Finding::OldHistory {
@@ -225,6 +253,48 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
     }
     out.sort_by_key(Finding::severity);
     out
+}
+
+/// Targets that failed in rounds another target decided, each with how
+/// often and its latest failure (targets in the order they first failed).
+fn hidden_failures(rounds: &[RoundRecord]) -> Vec<Finding> {
+    let mut found: Vec<Finding> = Vec::new();
+    let asked = |target: &str| {
+        rounds
+            .iter()
+            .filter(|r| r.targets.iter().any(|t| t.target == target))
+            .count()
+    };
+    for round in rounds.iter().filter(|r| r.outcome != ProbeOutcome::Failed) {
+        for t in round
+            .targets
+            .iter()
+            .filter(|t| t.outcome == ProbeOutcome::Failed)
+        {
+            let existing = found.iter_mut().find_map(|f| match f {
+                Finding::TargetFailing {
+                    target,
+                    failed,
+                    latest,
+                    ..
+                } if *target == t.target => Some((failed, latest)),
+                _ => None,
+            });
+            match existing {
+                Some((failed, latest)) => {
+                    *failed += 1;
+                    latest.clone_from(&t.detail);
+                }
+                None => found.push(Finding::TargetFailing {
+                    target: t.target.clone(),
+                    failed: 1,
+                    of: asked(&t.target),
+                    latest: t.detail.clone(),
+                }),
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]

@@ -46,6 +46,13 @@ impl Finding {
             Finding::ProbesFailed { failed, of, .. } => {
                 format!("{failed} of the last {of} probe rounds failed")
             }
+            Finding::TargetFailing { target, .. } => {
+                format!("PSN {target} fails behind an answering one")
+            }
+            Finding::ProfileLint { warnings } => match warnings.len() {
+                1 => "The profile check gives a warning".to_string(),
+                n => format!("The profile check gives {n} warnings"),
+            },
             Finding::Works => "State sync works".to_string(),
             Finding::NothingWrong => "Nothing wrong found".to_string(),
             Finding::OldHistory { .. } => {
@@ -91,6 +98,26 @@ impl Finding {
                 "Failed rounds neither prove the port blocked nor reached a PSN. Latest: {}.",
                 latest.join("; ")
             ),
+            Finding::TargetFailing {
+                target,
+                failed,
+                of,
+                latest,
+            } => format!(
+                "{target} failed in {failed} of the {of} rounds that asked it, while another PSN decided the round (so those rounds do not count as failed). Its latest failure: {latest}."
+            ),
+            Finding::ProfileLint { warnings } => warnings
+                .iter()
+                .map(|d| {
+                    let help = d
+                        .help
+                        .as_ref()
+                        .map(|h| format!(" (help: {h})"))
+                        .unwrap_or_default();
+                    format!("profile.xml line {}: {}{help}.", d.line, d.message)
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
             Finding::Works => "The endpoint's posture is known and the latest state sync probes were blocked, as the dACL intends.".to_string(),
             Finding::NothingWrong => {
                 "No misconfiguration, discovery or probe problem shows in this bundle.".to_string()
@@ -135,7 +162,8 @@ impl Finding {
                 "Set StateSyncProbeInterval (1-300 seconds) in the profile to enable it."
                     .to_string(),
             ),
-            Finding::ProbesFailed { .. } => Some("TLS errors: trust the PSN's CA (--ca-file). Timeouts or 5xx replies: check the PSN's state sync service and load.".to_string()),
+            Finding::ProbesFailed { .. } | Finding::TargetFailing { .. } => Some("TLS errors: trust the PSN's CA (--ca-file). Timeouts or 5xx replies: check the PSN's state sync service and load.".to_string()),
+            Finding::ProfileLint { .. } => Some("Change the profile as each help says; `posture-sync profile check FILE` shows the same warnings. The agent applies a changed profile without a restart.".to_string()),
             Finding::Works | Finding::NothingWrong | Finding::OldHistory { .. } => None,
         }
     }
@@ -150,13 +178,66 @@ fn phase_color(phase: PhaseName) -> &'static str {
     }
 }
 
-fn round_color(outcome: ProbeOutcome) -> &'static str {
-    match outcome {
-        ProbeOutcome::Blocked => "#2e7d32",
-        ProbeOutcome::Status => "#c62828",
-        ProbeOutcome::Failed => "#ef6c00",
+/// What a probe round means for the reader, which decides its colour: the
+/// normal course, an expected change, or a problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoundLook {
+    /// Blocked everywhere: the dACL works (normal).
+    Blocked,
+    /// A PSN answered Unknown or Pending, or 404: the server reset the
+    /// posture and the agent rediscovers (an expected change).
+    Reset,
+    /// A PSN answered a known posture: the port is not blocked (a
+    /// misconfiguration unless the posture drifted).
+    AnsweredKnown,
+    /// No answer and a failure.
+    Failed,
+}
+
+impl RoundLook {
+    fn of(r: &RoundRecord) -> RoundLook {
+        match r.outcome {
+            ProbeOutcome::Blocked => RoundLook::Blocked,
+            ProbeOutcome::Failed => RoundLook::Failed,
+            ProbeOutcome::Status if r.status.is_some_and(|s| s.is_known()) => {
+                RoundLook::AnsweredKnown
+            }
+            ProbeOutcome::Status => RoundLook::Reset,
+        }
+    }
+
+    fn color(self) -> &'static str {
+        match self {
+            RoundLook::Blocked => "#66bb6a",
+            RoundLook::Reset => "#1e88e5",
+            RoundLook::AnsweredKnown => "#c62828",
+            RoundLook::Failed => "#ef6c00",
+        }
+    }
+
+    fn legend(self) -> &'static str {
+        match self {
+            RoundLook::Blocked => "probe blocked (normal)",
+            RoundLook::Reset => "probe answered Unknown/Pending/404 (server reset: rediscovery)",
+            RoundLook::AnsweredKnown => "probe answered a known posture (dACL not blocking)",
+            RoundLook::Failed => "probe failed",
+        }
     }
 }
+
+/// A round's outcome in words: `blocked`, `answered Unknown`, `failed`.
+fn round_words(r: &RoundRecord) -> String {
+    match (r.outcome, r.status) {
+        (ProbeOutcome::Status, Some(status)) => format!("answered {status}"),
+        (ProbeOutcome::Status, None) => "answered".to_string(),
+        (outcome, _) => outcome.to_string(),
+    }
+}
+
+/// The colour of in-phase decision ticks that are not misconfigurations.
+const DECISION_TICK: &str = "#424242";
+/// The ring around a round in which a target failed but another decided.
+const FAILED_RING: &str = "#ef6c00";
 
 pub(super) fn fmt_time(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
@@ -234,7 +315,7 @@ pub fn timeline_svg(
         let c = if t.kind.is_misconfiguration() {
             "#c62828"
         } else {
-            "#212121"
+            DECISION_TICK
         };
         let _ = write!(
             svg,
@@ -250,13 +331,22 @@ pub fn timeline_svg(
             .iter()
             .map(|t| format!("{} {}", t.target, t.detail))
             .collect();
+        let look = RoundLook::of(r);
+        // A mixed round: decided by one target while another failed.
+        let ring = if look != RoundLook::Failed
+            && r.targets.iter().any(|t| t.outcome == ProbeOutcome::Failed)
+        {
+            format!(" stroke=\"{FAILED_RING}\" stroke-width=\"3\"")
+        } else {
+            String::new()
+        };
         let _ = write!(
             svg,
-            "<circle cx=\"{:.1}\" cy=\"85\" r=\"6\" fill=\"{}\"><title>{}: {} ({})</title></circle>",
+            "<circle cx=\"{:.1}\" cy=\"85\" r=\"6\" fill=\"{}\"{ring}><title>{}: {} ({})</title></circle>",
             x(*t),
-            round_color(r.outcome),
+            look.color(),
             esc(&r.at),
-            r.outcome,
+            esc(&round_words(r)),
             esc(&detail.join("; ")),
         );
     }
@@ -282,7 +372,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px;border-bott
 .finding h3{margin:0 0 4px;font-size:16px}.fix{margin-top:6px}code{background:#eee;padding:1px 4px;border-radius:3px}\
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}\
 svg .axis{font-size:12px;fill:#444}svg .band{font-size:12px;fill:#fff}.legend span{display:inline-block;margin-right:14px;font-size:13px}\
-.sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px;border-radius:2px}";
+.sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px;border-radius:2px}.sw.round{border-radius:50%;box-sizing:border-box}";
 
 /// Turns `` `code` `` spans of escaped text into `<code>`.
 fn with_code(text: &str) -> String {
@@ -296,6 +386,41 @@ fn with_code(text: &str) -> String {
         }
     }
     out
+}
+
+/// How many of the latest decisions the page lists in text.
+const DECISIONS_LISTED: usize = 50;
+
+/// Every decision in text, newest first (time, from, to, why): what the
+/// timeline's hover titles hold, readable in a screenshot, a PDF or print.
+fn decisions_table(transitions: &[TransitionRecord]) -> String {
+    let mut html = String::from("<h2>Decisions</h2>");
+    if transitions.is_empty() {
+        html.push_str("<p class=\"muted\">None recorded.</p>");
+        return html;
+    }
+    if transitions.len() > DECISIONS_LISTED {
+        let _ = write!(
+            html,
+            "<p class=\"muted\">The latest {DECISIONS_LISTED} of {}; transitions.jsonl holds them all.</p>",
+            transitions.len()
+        );
+    }
+    html.push_str(
+        "<table id=\"decisions\"><tr><th>time (UTC)</th><th>from</th><th>to</th><th>why</th></tr>",
+    );
+    for t in transitions.iter().rev().take(DECISIONS_LISTED) {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.at),
+            t.from,
+            t.to,
+            esc(&t.reason)
+        );
+    }
+    html.push_str("</table>");
+    html
 }
 
 /// The whole page.
@@ -395,24 +520,41 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     }
     let _ = write!(
         html,
-        "<h2>Timeline</h2>{}<div class=\"legend\">\
-         <span><i class=\"sw\" style=\"background:{}\"></i>discovering</span>\
-         <span><i class=\"sw\" style=\"background:{}\"></i>assessing</span>\
-         <span><i class=\"sw\" style=\"background:{}\"></i>known</span>\
-         <span><i class=\"sw\" style=\"background:{}\"></i>idle</span>\
-         <span><i class=\"sw\" style=\"background:{}\"></i>probe blocked</span>\
-         <span><i class=\"sw\" style=\"background:{}\"></i>probe answered</span>\
-         <span><i class=\"sw\" style=\"background:{}\"></i>probe failed</span>\
-         <span><i class=\"sw\" style=\"background:#c62828;width:4px\"></i>misconfiguration decision</span></div>",
+        "<h2>Timeline</h2>{}<div class=\"legend\" id=\"legend\">",
         timeline_svg(input.transitions, &input.rounds.rounds, input.generated),
-        phase_color(PhaseName::Discovering),
-        phase_color(PhaseName::Assessing),
-        phase_color(PhaseName::Known),
-        phase_color(PhaseName::Idle),
-        round_color(ProbeOutcome::Blocked),
-        round_color(ProbeOutcome::Status),
-        round_color(ProbeOutcome::Failed),
     );
+    for phase in [
+        PhaseName::Discovering,
+        PhaseName::Assessing,
+        PhaseName::Known,
+        PhaseName::Idle,
+    ] {
+        let _ = write!(
+            html,
+            "<span><i class=\"sw\" style=\"background:{}\"></i>{phase}</span>",
+            phase_color(phase)
+        );
+    }
+    for look in [
+        RoundLook::Blocked,
+        RoundLook::Reset,
+        RoundLook::AnsweredKnown,
+        RoundLook::Failed,
+    ] {
+        let _ = write!(
+            html,
+            "<span><i class=\"sw round\" style=\"background:{}\"></i>{}</span>",
+            look.color(),
+            look.legend()
+        );
+    }
+    let _ = write!(
+        html,
+        "<span><i class=\"sw round\" style=\"background:#fff;border:3px solid {FAILED_RING}\"></i>a target failed, another decided the round</span>\
+         <span><i class=\"sw\" style=\"background:#c62828;width:4px\"></i>misconfiguration decision</span>\
+         <span><i class=\"sw\" style=\"background:{DECISION_TICK};width:4px\"></i>other decision within a phase (listed below)</span></div>"
+    );
+    html.push_str(&decisions_table(input.transitions));
     html.push_str("<h2>Last probe rounds</h2>");
     if input.rounds.rounds.is_empty() {
         html.push_str("<p class=\"muted\">None recorded.</p>");
@@ -428,7 +570,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
                 html,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.at),
-                r.outcome,
+                esc(&round_words(r)),
                 esc(&targets.join("; "))
             );
         }
@@ -440,4 +582,50 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     }
     html.push_str("</ul><p class=\"muted\">Secrets (private keys, passwords, tokens, authorization headers) were redacted from every file.</p></body></html>\n");
     html
+}
+
+/// The same findings as the page, as plain text for a terminal
+/// (`posture-sync dart --summary`): the state, each finding with its fix,
+/// and the latest decisions. `` ` `` marks stay as they are.
+pub fn render_text(input: &SummaryInput<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "posture-sync diagnostic summary for {}, {}",
+        input.host,
+        fmt_time(input.generated)
+    );
+    match input.status {
+        Ok(s) => {
+            let _ = writeln!(
+                out,
+                "phase {}, posture {}, psn {}",
+                s.phase,
+                s.posture,
+                s.connected_psn.as_deref().unwrap_or("none")
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "no agent answered: {why}");
+        }
+    }
+    for f in super::findings(input) {
+        let _ = writeln!(
+            out,
+            "\n{}: {}\n  {}",
+            label(f.severity()),
+            f.title(),
+            f.text()
+        );
+        if let Some(fix) = f.fix() {
+            let _ = writeln!(out, "  fix: {fix}");
+        }
+    }
+    if !input.transitions.is_empty() {
+        let _ = writeln!(out, "\nlatest decisions (newest first):");
+        for t in input.transitions.iter().rev().take(10) {
+            let _ = writeln!(out, "  {} {} -> {} ({})", t.at, t.from, t.to, t.reason);
+        }
+    }
+    out
 }
