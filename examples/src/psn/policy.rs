@@ -53,6 +53,7 @@ impl Default for Policy {
                 Requirement {
                     id: "os-release".into(),
                     mandatory: true,
+                    remediation: None,
                     checks: vec![Check::FileExists {
                         path: "/etc/os-release".into(),
                     }],
@@ -63,6 +64,7 @@ impl Default for Policy {
                 Requirement {
                     id: "os-identified".into(),
                     mandatory: true,
+                    remediation: None,
                     checks: vec![Check::FileExists {
                         path: "/usr/lib/os-release".into(),
                     }],
@@ -70,6 +72,7 @@ impl Default for Policy {
                 Requirement {
                     id: "init-running".into(),
                     mandatory: false,
+                    remediation: None,
                     checks: vec![Check::ProcessRunning {
                         name: "systemd".into(),
                     }],
@@ -171,6 +174,7 @@ mod tests {
                 .map(|(r, p)| ReportResult {
                     requirement: (*r).into(),
                     passed: *p,
+                    reason: None,
                 })
                 .collect(),
         }
