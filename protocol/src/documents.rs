@@ -240,6 +240,12 @@ pub enum Check {
     DiskEncryption,
     /// Version 2: passes when a host firewall drops unsolicited inbound traffic.
     FirewallEnabled,
+    /// Version 2: passes when service `name` runs (a systemd unit, a launchd
+    /// job, a Windows service).
+    ServiceActive {
+        /// Service name.
+        name: String,
+    },
     /// Version 2: passes when package `name` is installed at version `min`
     /// or later (the platform's package database and version order).
     PackageVersion {
@@ -279,6 +285,7 @@ impl Check {
             Check::OsVersion { .. } => "os-version",
             Check::DiskEncryption => "disk-encryption",
             Check::FirewallEnabled => "firewall-enabled",
+            Check::ServiceActive { .. } => "service-active",
             Check::PackageVersion { .. } => "package-version",
             Check::UpdatesRecent { .. } => "updates-recent",
             Check::ScreenLock { .. } => "screen-lock",
@@ -294,6 +301,7 @@ impl Check {
             Check::OsVersion { .. }
                 | Check::DiskEncryption
                 | Check::FirewallEnabled
+                | Check::ServiceActive { .. }
                 | Check::PackageVersion { .. }
                 | Check::UpdatesRecent { .. }
                 | Check::ScreenLock { .. }
@@ -387,6 +395,14 @@ impl Check {
             }
             "disk-encryption" => Check::DiskEncryption,
             "firewall-enabled" => Check::FirewallEnabled,
+            "service-active" => Check::ServiceActive {
+                name: token_attr(
+                    el,
+                    "name",
+                    |c| c.is_ascii_alphanumeric() || "@._:-".contains(c),
+                    "a service name",
+                )?,
+            },
             "package-version" => Check::PackageVersion {
                 name: token_attr(
                     el,
@@ -462,6 +478,11 @@ impl Check {
                 out.push_str(r#"<check type="firewall-enabled"/>"#);
                 Ok(())
             }
+            Check::ServiceActive { name } => write!(
+                out,
+                r#"<check type="service-active" name="{}"/>"#,
+                escape(name)
+            ),
             Check::PackageVersion { name, min } => write!(
                 out,
                 r#"<check type="package-version" name="{}" min="{}"/>"#,
@@ -1228,6 +1249,9 @@ mod tests {
             r#"<requirement id="r"><check type="package-version" name="openssl"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="package-version" name="../x" min="1"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="package-version" name="x" min="1 2"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="service-active"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="service-active" name="../sshd"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="service-active" name="ssh d"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="updates-recent" max-days="0"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="updates-recent" max-days="3651"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="screen-lock" max-minutes="1441"/></requirement>"#.to_owned(),
@@ -1465,6 +1489,7 @@ mod tests {
                 .prop_map(|(name, min, max)| Check::OsVersion { name, min, max }),
             Just(Check::DiskEncryption),
             Just(Check::FirewallEnabled),
+            "[A-Za-z0-9@._:-]{1,30}".prop_map(|name| Check::ServiceActive { name }),
             ("[a-z0-9][a-z0-9+.-]{0,30}", "[0-9][A-Za-z0-9.+~:-]{0,20}")
                 .prop_map(|(name, min)| Check::PackageVersion { name, min }),
             (1..=MAX_AGE_DAYS).prop_map(|max_days| Check::UpdatesRecent { max_days }),
@@ -1480,6 +1505,7 @@ mod tests {
                         | "os-version"
                         | "disk-encryption"
                         | "firewall-enabled"
+                        | "service-active"
                         | "package-version"
                         | "updates-recent"
                         | "screen-lock"

@@ -58,6 +58,7 @@ pub fn evaluate_check_with(check: &Check, cx: &CheckCx<'_>, facts: &Facts) -> Ch
         }
         Check::DiskEncryption => conditions::disk_encryption(facts),
         Check::FirewallEnabled => conditions::firewall_enabled(facts),
+        Check::ServiceActive { name } => conditions::service_active(name, facts),
         Check::PackageVersion { name, min } => conditions::package_version(name, min, facts),
         Check::UpdatesRecent { max_days } => conditions::updates_recent(*max_days, facts),
         Check::ScreenLock { max_minutes } => conditions::screen_lock(*max_minutes),

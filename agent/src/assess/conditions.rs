@@ -89,6 +89,15 @@ pub fn firewall_enabled(facts: &Facts) -> CheckOutcome {
     }
 }
 
+/// `service-active`: service `name` runs.
+pub fn service_active(name: &str, facts: &Facts) -> CheckOutcome {
+    match facts.services() {
+        Ok(s) if s.runs(name) => CheckOutcome::pass(format!("service {name} runs ({})", s.source)),
+        Ok(s) => CheckOutcome::fail(format!("service {name} is not running ({})", s.source)),
+        Err(e) => CheckOutcome::fail(format!("service {name} state unknown: {e}")),
+    }
+}
+
 /// `package-version`: package `name` is installed at `min` or later.
 pub fn package_version(name: &str, min: &str, facts: &Facts) -> CheckOutcome {
     let installed = match facts.packages() {

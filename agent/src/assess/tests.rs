@@ -921,6 +921,36 @@ mod conditions {
         assert!(r.reason().starts_with("screen lock not evaluated"));
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn service_active_reads_systemd_control_groups() {
+        let m = machine();
+        let service = |name: &str| Check::ServiceActive { name: name.into() };
+        let r = eval(&m, at(1), vec![service("sshd")]);
+        assert!(!r.passed, "fails closed without systemd");
+        assert_eq!(
+            r.reason(),
+            "service sshd state unknown: systemd is not running on this machine (/run/systemd/system does not exist)"
+        );
+        std::fs::create_dir_all(m.path().join("run/systemd/system")).unwrap();
+        put(
+            m.path(),
+            "/sys/fs/cgroup/system.slice/sshd.service/cgroup.procs",
+            "812\n",
+        );
+        let r = eval(&m, at(1), vec![service("sshd")]);
+        assert!(r.passed, "{}", r.reason());
+        assert_eq!(
+            r.reason(),
+            "service sshd runs (the control groups under /sys/fs/cgroup/system.slice)"
+        );
+        let r = eval(&m, at(1), vec![service("falcon-sensor")]);
+        assert_eq!(
+            r.reason(),
+            "service falcon-sensor is not running (the control groups under /sys/fs/cgroup/system.slice)"
+        );
+    }
+
     #[test]
     fn facts_are_gathered_once_per_assessment() {
         let m = machine();

@@ -18,9 +18,7 @@
 //!
 //! macOS (ALF) and Windows (firewall profiles): not implemented.
 
-use std::io::Read as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{FactRoot, MAX_FACT_FILE_BYTES, Unavailable};
 
@@ -31,7 +29,7 @@ pub const NFT: &str = "/usr/sbin/nft";
 pub const NFT_ARGS: &[&str] = &["-j", "list", "ruleset"];
 
 /// How long `nft` may run before it is killed.
-pub const NFT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const NFT_TIMEOUT: Duration = super::command::TIMEOUT;
 
 /// Most bytes of `nft` output read.
 pub const NFT_MAX_OUTPUT: u64 = 4 * 1024 * 1024;
@@ -163,43 +161,18 @@ pub fn run_nft() -> Result<String, Unavailable> {
             "nft not installed ({NFT} does not exist)"
         )));
     }
-    // The one fact command: a fixed absolute path and fixed arguments, never
-    // a shell, never anything a server sent (module docs).
-    #[allow(clippy::disallowed_methods)]
-    let mut child = Command::new(NFT)
-        .args(NFT_ARGS)
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Unavailable(format!("cannot run {NFT}: {e}")))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    // Readers on their own threads, so that a full pipe never stalls nft
-    // and the deadline below is kept whatever nft does.
-    let out = std::thread::spawn(move || read_limited(stdout, NFT_MAX_OUTPUT));
-    let err = std::thread::spawn(move || read_limited(stderr, 64 * 1024));
-    let deadline = Instant::now() + NFT_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Unavailable(format!(
-                    "{NFT} did not answer within {} s",
-                    NFT_TIMEOUT.as_secs()
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(Unavailable(format!("cannot wait for {NFT}: {e}"))),
+    let out = super::command::run(NFT, NFT_ARGS, NFT_MAX_OUTPUT).map_err(|e| {
+        if e.0.contains("printed more than") {
+            Unavailable(format!(
+                "the nftables ruleset is larger than the {} MiB the agent reads",
+                NFT_MAX_OUTPUT / (1024 * 1024)
+            ))
+        } else {
+            e
         }
-    };
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
-    if !status.success() {
-        let err = String::from_utf8_lossy(&err);
+    })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("Operation not permitted") || err.contains("Permission denied") {
             return Err(Unavailable(
                 "not permitted to read the ruleset (listing nftables needs CAP_NET_ADMIN; the agent runs with the user's rights)"
@@ -213,26 +186,12 @@ pub fn run_nft() -> Result<String, Unavailable> {
             .chars()
             .take(200)
             .collect::<String>();
-        return Err(Unavailable(format!("{NFT} failed ({status}): {first}")));
-    }
-    if out.len() as u64 > NFT_MAX_OUTPUT {
         return Err(Unavailable(format!(
-            "the nftables ruleset is larger than the {} MiB the agent reads",
-            NFT_MAX_OUTPUT / (1024 * 1024)
+            "{NFT} failed ({}): {first}",
+            out.status
         )));
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn read_limited(r: Option<impl std::io::Read>, limit: u64) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Some(r) = r {
-        let mut r = r.take(limit + 1);
-        let _ = r.read_to_end(&mut buf);
-        // Drain the rest so that nft can exit.
-        let _ = std::io::copy(r.get_mut(), &mut std::io::sink());
-    }
-    buf
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

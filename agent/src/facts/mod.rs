@@ -1,8 +1,8 @@
 //! Facts the agent gathers about its own machine, for the typed posture
 //! conditions of the version 2 requirements document (docs/protocol.md):
 //! the OS version, whether the root file system is encrypted, whether a
-//! firewall drops inbound traffic, installed package versions, when updates
-//! were last installed.
+//! firewall drops inbound traffic, which services run, installed package
+//! versions, when updates were last installed.
 //!
 //! The rules (issue 15; docs/agent.md, "What a PSN can learn"):
 //!
@@ -20,10 +20,12 @@
 //! - a fact the platform cannot give is an [`Unavailable`] with the reason,
 //!   and the condition that needed it fails closed with that reason.
 
+pub mod command;
 pub mod disk;
 pub mod firewall;
 pub mod os;
 pub mod packages;
+pub mod services;
 pub mod updates;
 
 use std::cell::OnceCell;
@@ -131,6 +133,7 @@ pub struct Facts {
     disk: OnceCell<Result<disk::RootDisk, Unavailable>>,
     firewall: OnceCell<Result<firewall::Firewall, Unavailable>>,
     packages: OnceCell<Result<packages::Installed, Unavailable>>,
+    services: OnceCell<Result<services::Services, Unavailable>>,
     updates: OnceCell<Result<updates::LastUpdate, Unavailable>>,
 }
 
@@ -157,6 +160,7 @@ impl Facts {
             disk: OnceCell::new(),
             firewall: OnceCell::new(),
             packages: OnceCell::new(),
+            services: OnceCell::new(),
             updates: OnceCell::new(),
         }
     }
@@ -197,6 +201,11 @@ impl Facts {
     /// The installed packages.
     pub fn packages(&self) -> &Result<packages::Installed, Unavailable> {
         self.packages.get_or_init(|| packages::gather(&self.root))
+    }
+
+    /// The services that run.
+    pub fn services(&self) -> &Result<services::Services, Unavailable> {
+        self.services.get_or_init(|| services::gather(&self.root))
     }
 
     /// When updates were last installed.
