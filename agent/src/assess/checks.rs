@@ -61,7 +61,7 @@ pub fn evaluate_check_with(check: &Check, cx: &CheckCx<'_>, facts: &Facts) -> Ch
         Check::ServiceActive { name } => conditions::service_active(name, facts),
         Check::PackageVersion { name, min } => conditions::package_version(name, min, facts),
         Check::UpdatesRecent { max_days } => conditions::updates_recent(*max_days, facts),
-        Check::ScreenLock { max_minutes } => conditions::screen_lock(*max_minutes),
+        Check::ScreenLock { max_minutes } => conditions::screen_lock(*max_minutes, facts),
         Check::FileExists { path } => file_exists(path, cx),
         Check::FileNewerThan { path, days } => file_newer_than(path, *days, cx, SystemTime::now()),
         Check::FileSha256 { path, sha256 } => file_sha256(path, sha256, cx),

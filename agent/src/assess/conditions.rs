@@ -143,9 +143,37 @@ pub fn updates_recent(max_days: u32, facts: &Facts) -> CheckOutcome {
     }
 }
 
-/// `screen-lock`: not evaluated yet on any platform; fails closed.
-pub fn screen_lock(max_minutes: u32) -> CheckOutcome {
-    CheckOutcome::fail(format!(
-        "screen lock not evaluated: reading the idle lock setting (at most {max_minutes} minutes required) is not implemented on this platform yet"
-    ))
+/// `screen-lock`: an idle session locks after at most `max_minutes`.
+pub fn screen_lock(max_minutes: u32, facts: &Facts) -> CheckOutcome {
+    let lock = match facts.screen_lock() {
+        Ok(l) => l,
+        Err(e) => return CheckOutcome::fail(format!("screen lock unknown: {e}")),
+    };
+    let limit = Duration::from_secs(u64::from(max_minutes) * 60);
+    match lock.lock_after {
+        None => CheckOutcome::fail(format!(
+            "the screen never locks by itself ({}); it must lock within {max_minutes} minutes",
+            lock.source
+        )),
+        Some(after) if after > limit => CheckOutcome::fail(format!(
+            "the screen locks after {} of inactivity ({}), later than the {max_minutes} minutes allowed",
+            minutes(after),
+            lock.source
+        )),
+        Some(after) => CheckOutcome::pass(format!(
+            "the screen locks after {} of inactivity ({}), within the {max_minutes} minutes allowed",
+            minutes(after),
+            lock.source
+        )),
+    }
+}
+
+/// `5 minutes`, `5 minutes 30 seconds`.
+fn minutes(d: Duration) -> String {
+    let (m, s) = (d.as_secs() / 60, d.as_secs() % 60);
+    match (m, s) {
+        (m, 0) => format!("{m} minutes"),
+        (0, s) => format!("{s} seconds"),
+        (m, s) => format!("{m} minutes {s} seconds"),
+    }
 }

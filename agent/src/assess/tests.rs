@@ -917,8 +917,24 @@ mod conditions {
         );
         assert!(eval(&m, at(3), vec![Check::UpdatesRecent { max_days: 7 }]).passed);
         let r = eval(&m, at(1), vec![Check::ScreenLock { max_minutes: 15 }]);
-        assert!(!r.passed);
-        assert!(r.reason().starts_with("screen lock not evaluated"));
+        assert!(!r.passed, "no policy: fails closed");
+        assert!(
+            r.reason()
+                .starts_with("screen lock unknown: no screen lock policy found"),
+            "{}",
+            r.reason()
+        );
+        put(
+            m.path(),
+            "/etc/dconf/db/local.d/00-security",
+            "[org/gnome/desktop/session]\nidle-delay=uint32 330\n",
+        );
+        let r = eval(&m, at(1), vec![Check::ScreenLock { max_minutes: 5 }]);
+        assert_eq!(
+            r.reason(),
+            "the screen locks after 5 minutes 30 seconds of inactivity (GNOME's system settings in /etc/dconf/db/local.d), later than the 5 minutes allowed"
+        );
+        assert!(eval(&m, at(1), vec![Check::ScreenLock { max_minutes: 15 }]).passed);
     }
 
     #[cfg(target_os = "linux")]

@@ -2,7 +2,8 @@
 //! conditions of the version 2 requirements document (docs/protocol.md):
 //! the OS version, whether the root file system is encrypted, whether a
 //! firewall drops inbound traffic, which services run, installed package
-//! versions, when updates were last installed.
+//! versions, when updates were last installed, after how long the screen
+//! locks.
 //!
 //! The rules (issue 15; docs/agent.md, "What a PSN can learn"):
 //!
@@ -25,6 +26,7 @@ pub mod disk;
 pub mod firewall;
 pub mod os;
 pub mod packages;
+pub mod screen;
 pub mod services;
 pub mod updates;
 
@@ -71,8 +73,15 @@ impl FactRoot {
     }
 
     /// Reads the regular file at `abs` below the root, at most `limit`
-    /// bytes; a longer file is an error rather than a silently cut fact.
+    /// bytes, as text; a longer file is an error rather than a silently cut
+    /// fact.
     pub fn read(&self, abs: &str, limit: u64) -> Result<String, Unavailable> {
+        self.read_bytes(abs, limit)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// [`FactRoot::read`] as bytes (binary property lists).
+    pub fn read_bytes(&self, abs: &str, limit: u64) -> Result<Vec<u8>, Unavailable> {
         let p = self.path(abs);
         let file = match crate::assess::checks::open_regular(&p) {
             Ok(Some(f)) => f,
@@ -92,7 +101,7 @@ impl FactRoot {
                 limit / 1024
             )));
         }
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(bytes)
     }
 
     /// Modification time of `abs` below the root.
@@ -134,6 +143,7 @@ pub struct Facts {
     firewall: OnceCell<Result<firewall::Firewall, Unavailable>>,
     packages: OnceCell<Result<packages::Installed, Unavailable>>,
     services: OnceCell<Result<services::Services, Unavailable>>,
+    screen: OnceCell<Result<screen::ScreenLock, Unavailable>>,
     updates: OnceCell<Result<updates::LastUpdate, Unavailable>>,
 }
 
@@ -161,6 +171,7 @@ impl Facts {
             firewall: OnceCell::new(),
             packages: OnceCell::new(),
             services: OnceCell::new(),
+            screen: OnceCell::new(),
             updates: OnceCell::new(),
         }
     }
@@ -206,6 +217,11 @@ impl Facts {
     /// The services that run.
     pub fn services(&self) -> &Result<services::Services, Unavailable> {
         self.services.get_or_init(|| services::gather(&self.root))
+    }
+
+    /// The screen lock policy.
+    pub fn screen_lock(&self) -> &Result<screen::ScreenLock, Unavailable> {
+        self.screen.get_or_init(|| screen::gather(&self.root))
     }
 
     /// When updates were last installed.
