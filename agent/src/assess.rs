@@ -142,6 +142,17 @@ pub struct RequirementOutcome {
 }
 
 impl RequirementOutcome {
+    /// The record the machine keeps and `status` shows.
+    pub fn result(&self) -> crate::requirement_result::RequirementResult {
+        crate::requirement_result::RequirementResult {
+            id: self.id.clone(),
+            mandatory: self.mandatory,
+            passed: self.passed,
+            reason: self.reason(),
+            remediation: self.remediation.clone(),
+        }
+    }
+
     /// Why, in words: the reasons of the failed checks (all reasons when it
     /// passed), joined with `; `.
     pub fn reason(&self) -> String {

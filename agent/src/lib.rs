@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod machine;
 pub mod outcome;
 pub mod record;
+pub mod requirement_result;
 pub mod status_report;
 pub mod targets;
 pub mod timing;
