@@ -109,3 +109,43 @@ mod tests {
         assert_eq!(e.0, "/nonexistent/fact-tool does not exist on this machine");
     }
 }
+
+/// Runs a fact command below the machine's own root only, and gives its
+/// standard output as text; a failure is unavailable with the first line
+/// it printed (an access refusal said in words).
+pub fn run_text(
+    root: &super::FactRoot,
+    program: &'static str,
+    args: &'static [&'static str],
+    max_output: u64,
+) -> Result<String, Unavailable> {
+    if !root.is_system() {
+        return Err(Unavailable(format!("{program} not run below a test root")));
+    }
+    let out = run(program, args, max_output)?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        return Ok(stdout);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr
+        .lines()
+        .chain(stdout.lines())
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let lower = first.to_ascii_lowercase();
+    if lower.contains("denied")
+        || lower.contains("not permitted")
+        || lower.contains("administrator")
+    {
+        return Err(Unavailable(format!("access denied ({program}: {first})")));
+    }
+    Err(Unavailable(format!(
+        "{program} failed ({}): {first}",
+        out.status
+    )))
+}

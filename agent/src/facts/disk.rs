@@ -9,8 +9,10 @@
 //! followed through its mount source (`/dev/mapper/root` → `dm-0`) when that
 //! is a device node.
 //!
-//! macOS (FileVault) and Windows (BitLocker): not implemented; the fact is
-//! unavailable and the condition fails closed.
+//! macOS: `/usr/bin/fdesetup status` (FileVault). Windows: `manage-bde
+//! -status C:` (BitLocker, the system drive; it needs administrator rights,
+//! without them the fact is unavailable: access denied). Both parsers are
+//! tested on every platform with recorded output.
 
 use super::{FactRoot, MAX_FACT_FILE_BYTES, Unavailable};
 
@@ -37,17 +39,93 @@ pub struct RootDisk {
 
 /// Gathers the root disk fact below `root`.
 pub fn gather(root: &FactRoot) -> Result<RootDisk, Unavailable> {
-    if cfg!(target_os = "linux") {
+    #[cfg(target_os = "linux")]
+    {
         linux(root)
-    } else if cfg!(target_os = "macos") {
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let text = super::command::run_text(root, FDESETUP, FDESETUP_ARGS, 64 * 1024)
+            .map_err(|e| Unavailable(format!("FileVault state unreadable: {e}")))?;
+        parse_fdesetup_status(&text)
+    }
+    #[cfg(windows)]
+    {
+        let text = super::command::run_text(root, MANAGE_BDE, MANAGE_BDE_ARGS, 64 * 1024)
+            .map_err(|e| Unavailable(format!("BitLocker state unreadable: {e}")))?;
+        parse_manage_bde_status(&text)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+    {
+        let _ = root;
         Err(Unavailable(
-            "FileVault state unreadable: not implemented".to_owned(),
-        ))
-    } else {
-        Err(Unavailable(
-            "BitLocker state unreadable: not implemented".to_owned(),
+            "disk encryption unreadable: not implemented on this platform".to_owned(),
         ))
     }
+}
+
+/// macOS: FileVault's own tool and its fixed arguments.
+pub const FDESETUP: &str = "/usr/bin/fdesetup";
+/// `fdesetup status`.
+pub const FDESETUP_ARGS: &[&str] = &["status"];
+
+/// Windows: BitLocker's tool and its fixed arguments (the system drive).
+pub const MANAGE_BDE: &str = r"C:\Windows\System32\manage-bde.exe";
+/// `manage-bde -status C:`.
+pub const MANAGE_BDE_ARGS: &[&str] = &["-status", "C:"];
+
+/// macOS: `fdesetup status` (`FileVault is On.`, `FileVault is Off.`, or
+/// an encryption or decryption in progress, which does not count yet).
+pub fn parse_fdesetup_status(text: &str) -> Result<RootDisk, Unavailable> {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let encrypted = match first {
+        "FileVault is On." => true,
+        l if l.starts_with("FileVault is Off") => false,
+        _ => {
+            return Err(Unavailable(format!(
+                "FileVault state unreadable: fdesetup said {first:?}"
+            )));
+        }
+    };
+    let progress = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("in progress"));
+    Ok(RootDisk {
+        source: "the startup disk".to_owned(),
+        encrypted: encrypted && progress.is_none(),
+        detail: match (encrypted, progress) {
+            (true, None) => "FileVault is on".to_owned(),
+            (_, Some(p)) => format!("FileVault is not complete ({p})"),
+            (false, None) => "FileVault is off".to_owned(),
+        },
+    })
+}
+
+/// Windows: `manage-bde -status C:`, `Protection Status: Protection On`
+/// (a volume still being encrypted has protection off).
+pub fn parse_manage_bde_status(text: &str) -> Result<RootDisk, Unavailable> {
+    let field = |name: &str| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_owned())
+        })
+    };
+    let protection = field("Protection Status").ok_or_else(|| {
+        Unavailable(
+            "BitLocker state unreadable: manage-bde printed no Protection Status".to_owned(),
+        )
+    })?;
+    let conversion = field("Conversion Status").unwrap_or_default();
+    Ok(RootDisk {
+        source: "C:".to_owned(),
+        encrypted: protection == "Protection On",
+        detail: format!("BitLocker: {protection}, {conversion}"),
+    })
 }
 
 /// One line of mountinfo, the fields the fact needs.

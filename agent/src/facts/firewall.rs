@@ -16,7 +16,11 @@
 //!    enabled (ufw loads its rules at boot when enabled); otherwise the fact
 //!    is unavailable with nft's reason and the condition fails closed.
 //!
-//! macOS (ALF) and Windows (firewall profiles): not implemented.
+//! macOS: `socketfilterfw --getglobalstate` (the application firewall,
+//! ALF). Windows: `netsh advfirewall show allprofiles state`, every profile
+//! on (netsh's words are English; a localized output is unreadable and
+//! fails closed). Both parsers are tested on every platform with recorded
+//! output.
 
 use std::time::Duration;
 
@@ -52,11 +56,95 @@ pub fn gather(
     root: &FactRoot,
     ruleset: Result<String, Unavailable>,
 ) -> Result<Firewall, Unavailable> {
-    if !cfg!(target_os = "linux") {
+    #[cfg(target_os = "macos")]
+    {
+        let _ = ruleset;
+        let text = super::command::run_text(root, SOCKETFILTERFW, SOCKETFILTERFW_ARGS, 64 * 1024)
+            .map_err(|e| Unavailable(format!("firewall state unreadable: {e}")))?;
+        parse_socketfilterfw(&text)
+    }
+    #[cfg(windows)]
+    {
+        let _ = ruleset;
+        let text = super::command::run_text(root, NETSH, NETSH_ARGS, 64 * 1024)
+            .map_err(|e| Unavailable(format!("firewall state unreadable: {e}")))?;
+        parse_netsh_profiles(&text)
+    }
+    #[cfg(not(any(target_os = "macos", windows)))]
+    {
+        linux(root, ruleset)
+    }
+}
+
+/// macOS: the application firewall's tool and its fixed arguments.
+pub const SOCKETFILTERFW: &str = "/usr/libexec/ApplicationFirewall/socketfilterfw";
+/// `socketfilterfw --getglobalstate`.
+pub const SOCKETFILTERFW_ARGS: &[&str] = &["--getglobalstate"];
+
+/// Windows: netsh and its fixed arguments.
+pub const NETSH: &str = r"C:\Windows\System32\netsh.exe";
+/// `netsh advfirewall show allprofiles state`.
+pub const NETSH_ARGS: &[&str] = &["advfirewall", "show", "allprofiles", "state"];
+
+/// macOS: `Firewall is enabled. (State = 1)`; state 1 (on) or 2 (block
+/// all incoming) is enabled.
+pub fn parse_socketfilterfw(text: &str) -> Result<Firewall, Unavailable> {
+    let state = text
+        .split_once("State = ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .and_then(|c| c.to_digit(10))
+        .ok_or_else(|| {
+            Unavailable(format!(
+                "firewall state unreadable: socketfilterfw said {:?}",
+                text.trim()
+            ))
+        })?;
+    Ok(Firewall {
+        enabled: state >= 1,
+        detail: match state {
+            0 => "the application firewall is off".to_owned(),
+            1 => "the application firewall is on".to_owned(),
+            _ => "the application firewall blocks all incoming connections".to_owned(),
+        },
+    })
+}
+
+/// Windows: `netsh advfirewall show allprofiles state`, one `State ON|OFF`
+/// per profile (Domain, Private, Public); enabled when every profile is on.
+pub fn parse_netsh_profiles(text: &str) -> Result<Firewall, Unavailable> {
+    let mut profile = String::new();
+    let mut off = Vec::new();
+    let mut seen = 0;
+    for line in text.lines().map(str::trim) {
+        if let Some(p) = line.strip_suffix(" Profile Settings:") {
+            profile = p.to_owned();
+        } else if let Some(v) = line.strip_prefix("State") {
+            seen += 1;
+            if v.trim() != "ON" {
+                off.push(profile.clone());
+            }
+        }
+    }
+    if seen == 0 {
         return Err(Unavailable(
-            "firewall state unreadable: not implemented on this platform".to_owned(),
+            "firewall state unreadable: netsh printed no profile state".to_owned(),
         ));
     }
+    Ok(Firewall {
+        enabled: off.is_empty(),
+        detail: if off.is_empty() {
+            format!("Windows Firewall is on in all {seen} profiles")
+        } else {
+            format!("Windows Firewall is off in the {} profile", off.join(", "))
+        },
+    })
+}
+
+/// Linux: the nftables ruleset, else ufw's configuration.
+pub fn linux(
+    root: &FactRoot,
+    ruleset: Result<String, Unavailable>,
+) -> Result<Firewall, Unavailable> {
     match ruleset {
         Ok(json) => evaluate_ruleset(&json),
         Err(nft_reason) => match root.read(UFW_CONF, MAX_FACT_FILE_BYTES) {

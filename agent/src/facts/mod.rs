@@ -202,7 +202,10 @@ impl Facts {
     pub fn firewall(&self) -> &Result<firewall::Firewall, Unavailable> {
         self.firewall.get_or_init(|| {
             let ruleset = match &self.ruleset {
-                RulesetSource::Command => firewall::run_nft(),
+                // nft exists on Linux only; elsewhere the platform's own
+                // source is read by `firewall::gather`.
+                RulesetSource::Command if cfg!(target_os = "linux") => firewall::run_nft(),
+                RulesetSource::Command => Err(Unavailable("no nftables here".to_owned())),
                 RulesetSource::Given(r) => r.clone(),
             };
             firewall::gather(&self.root, ruleset)
@@ -229,6 +232,9 @@ impl Facts {
         self.updates.get_or_init(|| updates::gather(&self.root))
     }
 }
+
+#[cfg(test)]
+mod samples_tests;
 
 #[cfg(test)]
 pub(crate) mod test_tree {

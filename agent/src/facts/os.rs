@@ -7,9 +7,13 @@
 //!   (`ProductVersion`, what `sw_vers` prints), read with a small bounded
 //!   quick-xml pass ([`parse_system_version_plist`]); the parser is tested on
 //!   every platform with a sample.
-//! - Windows: the source will be `RtlGetVersion` (or the registry's
-//!   `HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\CurrentBuild`); not
-//!   implemented, so the fact is unavailable and the condition fails closed.
+//! - Windows: the registry values RtlGetVersion's numbers come from
+//!   (`HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion`:
+//!   `CurrentMajorVersionNumber`, `CurrentMinorVersionNumber`,
+//!   `CurrentBuild`), read with `reg.exe query` (fixed arguments;
+//!   RtlGetVersion itself needs FFI, which the workspace keeps out of the
+//!   facts); [`parse_windows_current_version`] is tested on every platform
+//!   with a recorded sample.
 
 use std::cmp::Ordering;
 
@@ -48,12 +52,71 @@ pub fn gather(root: &FactRoot) -> Result<OsVersion, Unavailable> {
     } else if cfg!(target_os = "macos") {
         let text = root.read(SYSTEM_VERSION_PLIST, MAX_FACT_FILE_BYTES)?;
         parse_system_version_plist(&text)
+    } else if cfg!(windows) {
+        let text = super::command::run_text(root, REG, REG_CURRENT_VERSION_ARGS, 256 * 1024)
+            .map_err(|e| Unavailable(format!("OS version unreadable: {e}")))?;
+        parse_windows_current_version(&text)
     } else {
         Err(Unavailable(
-            "OS version unreadable: reading it (RtlGetVersion) is not implemented on this platform"
-                .to_owned(),
+            "OS version unreadable: not implemented on this platform".to_owned(),
         ))
     }
+}
+
+/// Windows' registry client.
+pub const REG: &str = r"C:\Windows\System32\reg.exe";
+/// `reg.exe query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"`:
+/// the values RtlGetVersion's numbers come from, and the product name.
+pub const REG_CURRENT_VERSION_ARGS: &[&str] = &[
+    "query",
+    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion",
+];
+
+/// Windows: `reg.exe query ...\CurrentVersion` output: `major.minor.build`
+/// from `CurrentMajorVersionNumber`, `CurrentMinorVersionNumber` and
+/// `CurrentBuild`; id `windows`. Windows 11 still writes `ProductName`
+/// "Windows 10": a build from 22000 on is named Windows 11.
+pub fn parse_windows_current_version(text: &str) -> Result<OsVersion, Unavailable> {
+    let value = |name: &str| {
+        text.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some(name)).then(|| {
+                let kind = f.next().unwrap_or("");
+                let rest: Vec<&str> = f.collect();
+                (kind.to_owned(), rest.join(" "))
+            })
+        })
+    };
+    let dword = |name: &str| {
+        value(name).and_then(|(kind, v)| {
+            (kind == "REG_DWORD")
+                .then(|| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+                .flatten()
+        })
+    };
+    let (major, minor) = (
+        dword("CurrentMajorVersionNumber"),
+        dword("CurrentMinorVersionNumber"),
+    );
+    let build = value("CurrentBuild").map(|(_, v)| v);
+    let (Some(major), Some(minor), Some(build)) = (major, minor, build) else {
+        return Err(Unavailable(
+            "OS version unreadable: CurrentMajorVersionNumber, CurrentMinorVersionNumber or CurrentBuild missing".to_owned(),
+        ));
+    };
+    let mut pretty = value("ProductName")
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| "Windows".to_owned());
+    if build.parse::<u32>().is_ok_and(|b| b >= 22_000) {
+        pretty = pretty.replace("Windows 10", "Windows 11");
+    }
+    Ok(OsVersion {
+        id: "windows".to_owned(),
+        id_like: Vec::new(),
+        version: format!("{major}.{minor}.{build}"),
+        pretty,
+        kernel: None,
+    })
 }
 
 /// Linux: os-release and the kernel release.
