@@ -156,6 +156,7 @@ fn reply(check: impl Fn(usize) -> Check) -> Vec<Requirement> {
         .map(|r| Requirement {
             id: format!("r{r:02}"),
             mandatory: true,
+            remediation: None,
             checks: (0..MAX_CHECKS_PER_REQUIREMENT)
                 .map(|c| check(r * MAX_CHECKS_PER_REQUIREMENT + c))
                 .collect(),

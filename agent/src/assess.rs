@@ -6,8 +6,10 @@
 //!
 //! - the agent never runs a command because a server said so: a check type
 //!   other than `file-exists`, `file-newer-than`, `file-sha256`,
-//!   `file-contains` and `process-running` is refused, fails its
-//!   requirement, and is logged;
+//!   `file-contains`, `process-running` and version 2's typed conditions
+//!   ([`conditions`], evaluated from [`crate::facts`] the agent gathers from
+//!   fixed sources of its own) is refused, fails its requirement, and is
+//!   logged;
 //! - every path a check names passes the local rules of [`policy`] first:
 //!   nothing under home directories, `/proc`, `/sys`, `/dev` or the agent's
 //!   own directories, no network or automount path, and `file-contains`
@@ -23,23 +25,26 @@
 
 pub mod budget;
 pub(crate) mod checks;
+pub mod conditions;
 pub mod policy;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use posture_protocol::{
-    ParseError, PostureResult, PostureStatus, Report, ReportResult, Requirement, Requirements,
-    SessionId, paths,
+    Check, ParseError, PostureResult, PostureStatus, Report, ReportResult, Requirement,
+    Requirements, SessionId, paths,
 };
 use tokio::sync::Semaphore;
 
 use crate::outcome::{FailureKind, HostPort};
 use crate::transport::{Reply, RequestError, Transport};
 
+use crate::facts::Facts;
 pub use budget::Budget;
 pub use checks::{
     CheckCx, MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_PATTERN_LEN, REGEX_SIZE_LIMIT, evaluate_check,
+    evaluate_check_with,
 };
 pub use policy::CheckPolicy;
 
@@ -129,6 +134,83 @@ pub struct RequirementOutcome {
     pub passed: bool,
     /// One outcome per check, in document order.
     pub checks: Vec<CheckOutcome>,
+    /// The server's remediation text (version 2), for the user.
+    pub remediation: Option<String>,
+    /// The reason the report to the server carries (version 2): see
+    /// [`report_reason`].
+    pub report_reason: String,
+}
+
+impl RequirementOutcome {
+    /// The record the machine keeps and `status` shows.
+    pub fn result(&self) -> crate::requirement_result::RequirementResult {
+        crate::requirement_result::RequirementResult {
+            id: self.id.clone(),
+            mandatory: self.mandatory,
+            passed: self.passed,
+            reason: self.reason(),
+            remediation: self.remediation.clone(),
+        }
+    }
+
+    /// Why, in words: the reasons of the failed checks (all reasons when it
+    /// passed), joined with `; `.
+    pub fn reason(&self) -> String {
+        let failed: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.reason.as_str())
+            .collect();
+        if failed.is_empty() {
+            if self.checks.is_empty() {
+                return "the requirement has no checks".to_owned();
+            }
+            self.checks
+                .iter()
+                .map(|c| c.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        } else {
+            failed.join("; ")
+        }
+    }
+}
+
+/// The reason one requirement's result carries to the server (version 2
+/// reports): for a typed condition its reason (the facts the server asked
+/// about); for a file or process check only its type and verdict, so that
+/// such a check still tells the server one bit (no file ages, error texts or
+/// resolved link targets); a refused check says it was refused by the local
+/// rules without the rule's details (which name the agent's directories).
+/// Control characters become spaces; at most
+/// [`posture_protocol::MAX_REASON_LEN`] characters.
+pub fn report_reason(checks: &[Check], outcomes: &[CheckOutcome]) -> String {
+    let parts: Vec<String> = checks
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| !o.passed || outcomes.iter().all(|o| o.passed))
+        .map(|(c, o)| {
+            if o.refused {
+                format!("{} refused by the endpoint's local rules", c.type_name())
+            } else if c.is_version_2() {
+                o.reason.clone()
+            } else if o.passed {
+                format!("{} passed", c.type_name())
+            } else {
+                format!("{} failed", c.type_name())
+            }
+        })
+        .collect();
+    let text = if parts.is_empty() {
+        "the requirement has no checks".to_owned()
+    } else {
+        parts.join("; ")
+    };
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(posture_protocol::MAX_REASON_LEN)
+        .collect()
 }
 
 /// A finished assessment: the PSN's verdict and what the agent found.
@@ -200,12 +282,12 @@ pub async fn assess(
             error,
             evaluated_in: Duration::ZERO,
         })?;
-    let requirements = answer(
+    let (requirements, version) = answer(
         &reply,
         session,
         "requirements",
-        Requirements::from_xml,
-        |r| &r.session,
+        Requirements::from_xml_versioned,
+        |(r, _)| &r.session,
     )
     .map_err(|kind| fail(stage, kind))?;
 
@@ -229,7 +311,9 @@ pub async fn assess(
             "requirement evaluated"
         );
     }
-    let report = build_report(session, &outcomes);
+    // A version 1 server gets the version 1 report it knows; reasons go to a
+    // server that sent version 2 only.
+    let report = build_report_version(session, &outcomes, version);
 
     let stage = AssessStage::Report;
     let query = format!("{}?session={}", paths::REPORT, session);
@@ -279,8 +363,19 @@ fn answer<T>(
     Ok(document)
 }
 
-/// The report for the evaluated requirements: one result per requirement.
+/// The version 1 report for the evaluated requirements: one result per
+/// requirement, pass or fail only.
 pub fn build_report(session: &SessionId, outcomes: &[RequirementOutcome]) -> Report {
+    build_report_version(session, outcomes, 1)
+}
+
+/// The report in `version`: from 2 on, each result carries its
+/// [`RequirementOutcome::report_reason`].
+pub fn build_report_version(
+    session: &SessionId,
+    outcomes: &[RequirementOutcome],
+    version: u32,
+) -> Report {
     Report {
         session: session.clone(),
         results: outcomes
@@ -288,6 +383,7 @@ pub fn build_report(session: &SessionId, outcomes: &[RequirementOutcome]) -> Rep
             .map(|r| ReportResult {
                 requirement: r.id.clone(),
                 passed: r.passed,
+                reason: (version >= 2).then(|| r.report_reason.clone()),
             })
             .collect(),
     }
@@ -327,9 +423,9 @@ async fn evaluate_bounded_with<F>(
 where
     F: FnOnce(&[Requirement]) -> Vec<RequirementOutcome> + Send + 'static,
 {
-    let ids: Vec<(String, bool)> = requirements
+    let ids: Vec<(String, bool, Option<String>)> = requirements
         .iter()
-        .map(|r| (r.id.clone(), r.mandatory))
+        .map(|r| (r.id.clone(), r.mandatory, r.remediation.clone()))
         .collect();
     let limit = assessor.time + EVALUATION_GRACE;
     let why = match tokio::time::timeout(limit, Arc::clone(&assessor.gate).acquire_owned()).await {
@@ -359,29 +455,46 @@ where
     };
     tracing::warn!(reason = %why, "requirements not evaluated");
     ids.into_iter()
-        .map(|(id, mandatory)| RequirementOutcome {
+        .map(|(id, mandatory, remediation)| RequirementOutcome {
             id,
             mandatory,
             passed: false,
             checks: vec![CheckOutcome::fail(why.clone())],
+            remediation,
+            report_reason: "not evaluated: the endpoint's checks did not finish in time".to_owned(),
         })
         .collect()
 }
 
-/// Evaluates every requirement. A requirement passes when all its checks
-/// pass (so one with no checks passes, as `docs/protocol.md` decides).
-/// Once the budget is spent every remaining check fails saying so.
+/// Evaluates every requirement with this machine's facts, gathered once
+/// for the whole assessment. A requirement passes when all its checks pass
+/// (so one with no checks passes, as `docs/protocol.md` decides). Once the
+/// budget is spent every remaining check fails saying so.
 pub fn evaluate(requirements: &[Requirement], cx: &CheckCx<'_>) -> Vec<RequirementOutcome> {
+    evaluate_with(requirements, cx, &Facts::system())
+}
+
+/// [`evaluate`] with the given facts (a prepared tree in tests).
+pub fn evaluate_with(
+    requirements: &[Requirement],
+    cx: &CheckCx<'_>,
+    facts: &Facts,
+) -> Vec<RequirementOutcome> {
     requirements
         .iter()
         .map(|req| {
-            let checks: Vec<CheckOutcome> =
-                req.checks.iter().map(|c| evaluate_check(c, cx)).collect();
+            let checks: Vec<CheckOutcome> = req
+                .checks
+                .iter()
+                .map(|c| evaluate_check_with(c, cx, facts))
+                .collect();
             RequirementOutcome {
                 id: req.id.clone(),
                 mandatory: req.mandatory,
                 passed: checks.iter().all(|c| c.passed),
+                report_reason: report_reason(&req.checks, &checks),
                 checks,
+                remediation: req.remediation.clone(),
             }
         })
         .collect()

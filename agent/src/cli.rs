@@ -45,6 +45,10 @@ pub enum Command {
     /// Ask the running agent to rediscover and reassess now (the Rescan
     /// button of the vendor agent).
     Reassess(ReassessArgs),
+    /// Evaluate a posture policy on this machine without a PSN (--dry-run):
+    /// each requirement's result and reason, exit 0 when every mandatory
+    /// requirement passes.
+    Assess(AssessArgs),
     /// Check or describe posture profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -184,6 +188,27 @@ pub struct RunArgs {
         value_parser = clap::value_parser!(u64).range(0..=crate::machine::START_SPREAD_MAX.as_secs())
     )]
     pub start_spread: u64,
+}
+
+/// Flags of `posture-sync assess`.
+#[derive(Debug, Args)]
+pub struct AssessArgs {
+    /// Evaluate locally and tell no one (required: `assess` never talks to
+    /// a PSN; `posture-sync reassess` makes the running agent assess).
+    #[arg(long, required = true)]
+    pub dry_run: bool,
+    /// The policy: a requirements document as a PSN sends it (XML), or a
+    /// psn-lab policy file (JSON, `{"requirements": [...]}`).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The profile whose ContentCheckPaths allow file-contains checks
+    /// [default: none, so file-contains is refused as the agent would
+    /// without them].
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Print one JSON object (`requirements`, `compliant`) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `posture-sync reassess`.

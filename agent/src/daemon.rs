@@ -469,15 +469,21 @@ impl<H: Hooks> Daemon<H> {
                 let transport = self.io.transport.clone();
                 let assessor = self.assessor.clone();
                 self.spawn(op, async move {
-                    let (result, evaluated_in, reassess_after) =
+                    let (result, evaluated_in, reassess_after, requirements) =
                         match assess::assess(&transport, &assessor, &psn, &session).await {
-                            Ok(a) => (Ok(a.status), a.evaluated_in, a.reassess_after),
+                            Ok(a) => (
+                                Ok(a.status),
+                                a.evaluated_in,
+                                a.reassess_after,
+                                a.requirements.iter().map(|r| r.result()).collect(),
+                            ),
                             Err(e) => {
                                 tracing::warn!(session = %session, psn = %e.error.target, "{e}");
                                 (
                                     Err(TargetOutcome::new(e.error.target, e.error.outcome)),
                                     e.evaluated_in,
                                     None,
+                                    Default::default(),
                                 )
                             }
                         };
@@ -486,6 +492,7 @@ impl<H: Hooks> Daemon<H> {
                         result,
                         evaluated_in,
                         reassess_after,
+                        requirements,
                     }
                 });
             }

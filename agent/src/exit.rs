@@ -25,6 +25,9 @@ pub const CHECK_INVALID: u8 = 1;
 pub const CHECK_NO_PROFILE: u8 = 2;
 /// `status`: no agent is running.
 pub const NO_AGENT: u8 = 3;
+/// `assess --dry-run`: a mandatory requirement failed (a PSN would decide
+/// NonCompliant).
+pub const NON_COMPLIANT: u8 = 5;
 /// `run`: another agent holds the state dir's lock.
 pub const LOCK_HELD: u8 = crate::lock::EXIT_LOCK_HELD;
 /// `run`: there is no profile (missing, unreadable, not a regular file, or
@@ -100,6 +103,12 @@ pub static EXIT_CODES: &[ExitDef] = &[
         name: "LOCK_HELD",
         commands: &["run"],
         meaning: "another agent already runs with this state dir",
+    },
+    ExitDef {
+        code: NON_COMPLIANT,
+        name: "NON_COMPLIANT",
+        commands: &["assess"],
+        meaning: "assess --dry-run: a mandatory requirement failed (a PSN would decide NonCompliant)",
     },
     ExitDef {
         code: EX_NOINPUT,

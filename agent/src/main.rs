@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => cmd::run::main(args),
         cli::Command::Status(args) => cmd::status::main(args),
         cli::Command::Reassess(args) => cmd::reassess::main(args),
+        cli::Command::Assess(args) => cmd::assess::main(args),
         cli::Command::Profile(cli::ProfileCommand::Check { file }) => cmd::profile::check(&file),
         cli::Command::Profile(cli::ProfileCommand::Schema) => cmd::profile::schema(),
         cli::Command::Install(args) => cmd::install::install(args),

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Stage;
 use crate::machine::{PhaseName, State};
 use crate::outcome::{Answer, RoundVerdict};
+use crate::requirement_result::RequirementResult;
 use crate::targets::TargetSource;
 use crate::timing::MonoTime;
 
@@ -137,6 +138,10 @@ pub struct StatusReport {
     /// first discovery (extra key).
     #[serde(default)]
     pub discovery: Option<DiscoveryReport>,
+    /// The last assessment the PSN decided: each requirement's result,
+    /// reason and remediation; `null` before the first (extra key).
+    #[serde(default)]
+    pub assessment: Option<AssessmentReport>,
     /// The agent's version (extra key; set by the control server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -233,6 +238,17 @@ pub struct DiscoveryReport {
     pub redirected_to: Option<String>,
 }
 
+/// `assessment`: the last assessment the PSN decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssessmentReport {
+    /// When it finished, RFC 3339 (UTC).
+    pub at: String,
+    /// The session it was for.
+    pub session: SessionId,
+    /// Each requirement's result, in the server's order.
+    pub requirements: Vec<RequirementResult>,
+}
+
 /// `counters`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CountersReport {
@@ -306,6 +322,11 @@ pub fn report(state: &State, now: MonoTime, wall_now: SystemTime) -> StatusRepor
         answered: d.answered.to_string(),
         redirected_to: d.redirected_to.clone(),
     });
+    let assessment = state.last_assessment().map(|a| AssessmentReport {
+        at: humantime::format_rfc3339_millis(wall_clock(a.at, now, wall_now)).to_string(),
+        session: a.session.clone(),
+        requirements: a.requirements.to_vec(),
+    });
     let counters = state.counters();
     StatusReport {
         phase: state.phase().name(),
@@ -328,9 +349,36 @@ pub fn report(state: &State, now: MonoTime, wall_now: SystemTime) -> StatusRepor
             misconfigurations: counters.misconfigurations,
         },
         discovery,
+        assessment,
         version: None,
         profile: None,
     }
+}
+
+/// The `requirements:` line of the summary and one line per failed
+/// requirement with its reason and the server's remediation.
+pub fn requirements_summary(a: &AssessmentReport) -> String {
+    let mut out = String::new();
+    let total = a.requirements.len();
+    let failed: Vec<&RequirementResult> = a.requirements.iter().filter(|r| !r.passed).collect();
+    if failed.is_empty() {
+        let _ = writeln!(out, "requirements: all {total} passed (assessed {})", a.at);
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "requirements: {} of {total} failed (assessed {})",
+        failed.len(),
+        a.at
+    );
+    for r in failed {
+        let optional = if r.mandatory { "" } else { " (optional)" };
+        let _ = writeln!(out, "  FAILED {}{optional}: {}", r.id, r.reason);
+        if let Some(fix) = &r.remediation {
+            let _ = writeln!(out, "    what to do: {fix}");
+        }
+    }
+    out
 }
 
 /// A few readable lines for `posture-sync status` without `--json`.
@@ -339,6 +387,9 @@ pub fn summary(r: &StatusReport) -> String {
     let none = "-";
     let _ = writeln!(out, "phase:       {}", r.phase);
     let _ = writeln!(out, "posture:     {}", r.posture);
+    if let Some(a) = &r.assessment {
+        out.push_str(&requirements_summary(a));
+    }
     let _ = writeln!(
         out,
         "session:     {}",
@@ -482,6 +533,7 @@ mod tests {
                     evaluated_in: std::time::Duration::ZERO,
                     result: Ok(PostureStatus::Compliant),
                     reassess_after: None,
+                    requirements: sample_requirements(),
                 },
                 mono(2),
             );
@@ -602,6 +654,62 @@ mod tests {
             fixed.to_value_with(&info)["profile"],
             "/etc/posture-sync/ISEPostureCFG.xml"
         );
+    }
+
+    fn sample_requirements() -> crate::requirement_result::RequirementResults {
+        vec![
+            RequirementResult {
+                id: "os".into(),
+                mandatory: true,
+                passed: true,
+                reason: "the OS is Debian GNU/Linux 12 (bookworm) (debian 12), within debian 12 or later".into(),
+                remediation: None,
+            },
+            RequirementResult {
+                id: "disk".into(),
+                mandatory: false,
+                passed: false,
+                reason: "disk is not encrypted: / is on /dev/vda1, not on a LUKS volume".into(),
+                remediation: Some("Reinstall with an encrypted disk (LUKS)".into()),
+            },
+        ]
+        .into()
+    }
+
+    #[test]
+    fn failed_requirements_are_shown_with_reason_and_remediation() {
+        let state = known_after_blocked_round(Some(5));
+        let r = report(&state, mono(10), wall());
+        let a = r.assessment.as_ref().expect("the last assessment");
+        assert_eq!(a.session.as_str(), "sess-1");
+        assert_eq!(a.requirements, sample_requirements().to_vec());
+        let text = summary(&r);
+        assert!(
+            text.contains(
+                "requirements: 1 of 2 failed (assessed 2026-11-21T21:59:52.000Z)\n  \
+                 FAILED disk (optional): disk is not encrypted: / is on /dev/vda1, not on a LUKS volume\n    \
+                 what to do: Reinstall with an encrypted disk (LUKS)\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("FAILED os"), "{text}");
+        // The JSON keeps every requirement, passed ones too.
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            v["assessment"]["requirements"][1]["remediation"],
+            "Reinstall with an encrypted disk (LUKS)"
+        );
+        assert!(
+            v["assessment"]["requirements"][0]
+                .get("remediation")
+                .is_none()
+        );
+        let back: StatusReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        // An agent that has not assessed yet shows no requirements line.
+        let fresh = report(&State::new(vec![], 1), mono(0), wall());
+        assert!(fresh.assessment.is_none());
+        assert!(!summary(&fresh).contains("requirements:"));
     }
 
     #[test]

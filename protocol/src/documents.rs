@@ -224,6 +224,48 @@ pub enum Check {
         /// Process name.
         name: String,
     },
+    /// Version 2: passes when the OS is `name` (os-release `ID` or one of
+    /// its `ID_LIKE`, `macos`, or `linux` for the kernel release) at a version
+    /// within `min`..=`max` (dotted numbers, either bound optional).
+    OsVersion {
+        /// OS identifier, lower case.
+        name: String,
+        /// Lowest version accepted.
+        min: Option<String>,
+        /// Highest version accepted.
+        max: Option<String>,
+    },
+    /// Version 2: passes when the root file system is on an encrypted volume
+    /// (dm-crypt/LUKS, FileVault, BitLocker).
+    DiskEncryption,
+    /// Version 2: passes when a host firewall drops unsolicited inbound traffic.
+    FirewallEnabled,
+    /// Version 2: passes when service `name` runs (a systemd unit, a launchd
+    /// job, a Windows service).
+    ServiceActive {
+        /// Service name.
+        name: String,
+    },
+    /// Version 2: passes when package `name` is installed at version `min`
+    /// or later (the platform's package database and version order).
+    PackageVersion {
+        /// Package name.
+        name: String,
+        /// Lowest version accepted.
+        min: String,
+    },
+    /// Version 2: passes when updates were installed less than `max_days`
+    /// days ago.
+    UpdatesRecent {
+        /// Largest age in days, 1 to [`MAX_AGE_DAYS`].
+        max_days: u32,
+    },
+    /// Version 2: passes when the screen locks after at most `max_minutes`
+    /// minutes of idleness.
+    ScreenLock {
+        /// Largest idle time in minutes, 1 to [`MAX_IDLE_MINUTES`].
+        max_minutes: u32,
+    },
     /// Any other check type: fails closed and is reported by name.
     Unsupported {
         /// The `type` attribute as received.
@@ -240,12 +282,39 @@ impl Check {
             Check::FileNewerThan { .. } => "file-newer-than",
             Check::FileContains { .. } => "file-contains",
             Check::ProcessRunning { .. } => "process-running",
+            Check::OsVersion { .. } => "os-version",
+            Check::DiskEncryption => "disk-encryption",
+            Check::FirewallEnabled => "firewall-enabled",
+            Check::ServiceActive { .. } => "service-active",
+            Check::PackageVersion { .. } => "package-version",
+            Check::UpdatesRecent { .. } => "updates-recent",
+            Check::ScreenLock { .. } => "screen-lock",
             Check::Unsupported { check_type } => check_type,
         }
     }
 
-    fn from_element(el: &Element) -> Result<Self, ParseError> {
+    /// Whether the type exists only from version 2 of the requirements
+    /// document on.
+    pub fn is_version_2(&self) -> bool {
+        matches!(
+            self,
+            Check::OsVersion { .. }
+                | Check::DiskEncryption
+                | Check::FirewallEnabled
+                | Check::ServiceActive { .. }
+                | Check::PackageVersion { .. }
+                | Check::UpdatesRecent { .. }
+                | Check::ScreenLock { .. }
+        )
+    }
+
+    fn from_element(el: &Element, version: u32) -> Result<Self, ParseError> {
         let kind = text_attr(el, "check", "type")?;
+        if version >= 2
+            && let Some(check) = Check::from_element_v2(el, kind)?
+        {
+            return Ok(check);
+        }
         Ok(match kind {
             "file-exists" => Check::FileExists {
                 path: text_attr(el, "check", "path")?.to_owned(),
@@ -296,6 +365,68 @@ impl Check {
         })
     }
 
+    /// The types version 2 adds; `None` for any other type.
+    fn from_element_v2(el: &Element, kind: &str) -> Result<Option<Self>, ParseError> {
+        Ok(Some(match kind {
+            "os-version" => {
+                let name = token_attr(
+                    el,
+                    "name",
+                    os_name_char,
+                    "a lower-case OS id such as debian, ubuntu, fedora, macos or linux",
+                )?;
+                let bound = |a: &'static str| -> Result<Option<String>, ParseError> {
+                    match el.attr(a) {
+                        None => Ok(None),
+                        Some(_) => token_attr(
+                            el,
+                            a,
+                            |c| c.is_ascii_digit() || c == '.',
+                            "a dotted version such as 12 or 22.04",
+                        )
+                        .map(Some),
+                    }
+                };
+                Check::OsVersion {
+                    name: name.to_ascii_lowercase(),
+                    min: bound("min")?,
+                    max: bound("max")?,
+                }
+            }
+            "disk-encryption" => Check::DiskEncryption,
+            "firewall-enabled" => Check::FirewallEnabled,
+            "service-active" => Check::ServiceActive {
+                name: token_attr(
+                    el,
+                    "name",
+                    |c| c.is_ascii_alphanumeric() || "@._:-".contains(c),
+                    "a service name",
+                )?,
+            },
+            "package-version" => Check::PackageVersion {
+                name: token_attr(
+                    el,
+                    "name",
+                    |c| c.is_ascii_alphanumeric() || "+-._".contains(c),
+                    "a package name",
+                )?,
+                min: token_attr(
+                    el,
+                    "min",
+                    |c| c.is_ascii_alphanumeric() || "+-.~:_".contains(c),
+                    "a package version",
+                )?,
+            },
+            "updates-recent" => Check::UpdatesRecent {
+                max_days: number_attr(el, "max-days", MAX_AGE_DAYS, "days")?,
+            },
+            "screen-lock" => Check::ScreenLock {
+                max_minutes: number_attr(el, "max-minutes", MAX_IDLE_MINUTES, "minutes")?,
+            },
+            _ => return Ok(None),
+        }))
+    }
+
     fn write(&self, out: &mut String) {
         let _ = match self {
             Check::FileExists { path } => {
@@ -329,11 +460,152 @@ impl Check {
                     escape(name)
                 )
             }
+            Check::OsVersion { name, min, max } => {
+                let _ = write!(out, r#"<check type="os-version" name="{}""#, escape(name));
+                for (a, v) in [("min", min), ("max", max)] {
+                    if let Some(v) = v {
+                        let _ = write!(out, r#" {a}="{}""#, escape(v));
+                    }
+                }
+                out.push_str("/>");
+                Ok(())
+            }
+            Check::DiskEncryption => {
+                out.push_str(r#"<check type="disk-encryption"/>"#);
+                Ok(())
+            }
+            Check::FirewallEnabled => {
+                out.push_str(r#"<check type="firewall-enabled"/>"#);
+                Ok(())
+            }
+            Check::ServiceActive { name } => write!(
+                out,
+                r#"<check type="service-active" name="{}"/>"#,
+                escape(name)
+            ),
+            Check::PackageVersion { name, min } => write!(
+                out,
+                r#"<check type="package-version" name="{}" min="{}"/>"#,
+                escape(name),
+                escape(min)
+            ),
+            Check::UpdatesRecent { max_days } => write!(
+                out,
+                r#"<check type="updates-recent" max-days="{max_days}"/>"#
+            ),
+            Check::ScreenLock { max_minutes } => write!(
+                out,
+                r#"<check type="screen-lock" max-minutes="{max_minutes}"/>"#
+            ),
             Check::Unsupported { check_type } => {
                 write!(out, r#"<check type="{}"/>"#, escape(check_type))
             }
         };
     }
+}
+
+/// Characters of an `os-version` name.
+fn os_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._-".contains(c)
+}
+
+/// Longest name or version attribute of a version 2 condition.
+pub const MAX_TOKEN_LEN: usize = 128;
+
+/// A name or version attribute: 1 to [`MAX_TOKEN_LEN`] characters that
+/// `ok` accepts (so no control characters, spaces or markup).
+fn token_attr(
+    el: &Element,
+    attribute: &'static str,
+    ok: impl Fn(char) -> bool,
+    what: &str,
+) -> Result<String, ParseError> {
+    let v = el.required("check", attribute)?;
+    if v.is_empty() || v.len() > MAX_TOKEN_LEN || !v.chars().all(ok) {
+        return Err(ParseError::invalid(
+            "check",
+            attribute,
+            v,
+            format!("{what}, 1-{MAX_TOKEN_LEN} characters"),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn number_attr(
+    el: &Element,
+    attribute: &'static str,
+    max: u32,
+    unit: &str,
+) -> Result<u32, ParseError> {
+    let raw = el.required("check", attribute)?;
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ParseError::invalid(
+            "check",
+            attribute,
+            raw,
+            format!("a whole number of {unit}, 1-{max}"),
+        )),
+    }
+}
+
+/// Largest `max-minutes` of a `screen-lock` condition (a day).
+pub const MAX_IDLE_MINUTES: u32 = 1440;
+
+/// The newest requirements (and report) version this crate reads and writes.
+pub const REQUIREMENTS_VERSION: u32 = 2;
+
+/// Longest `remediation` text of a requirement (version 2).
+pub const MAX_REMEDIATION_LEN: usize = 1024;
+
+/// Longest `reason` of a report result (version 2); the agent shortens
+/// longer reasons before it sends them.
+pub const MAX_REASON_LEN: usize = 512;
+
+/// The `version` of a requirements document: 1 when absent; a version this
+/// crate does not know is refused ([`ParseError::UnsupportedVersion`]).
+fn requirements_version(el: &Element) -> Result<u32, ParseError> {
+    let Some(raw) = el.attr("version") else {
+        return Ok(1);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=REQUIREMENTS_VERSION).contains(&n) => Ok(n),
+        Ok(n) if n > REQUIREMENTS_VERSION => Err(ParseError::UnsupportedVersion {
+            element: "requirements",
+            found: n,
+            supported: REQUIREMENTS_VERSION,
+        }),
+        _ => Err(ParseError::invalid(
+            "requirements",
+            "version",
+            raw,
+            "a positive integer",
+        )),
+    }
+}
+
+/// A free text attribute (remediation, reason): no control characters,
+/// at most `max` characters.
+fn free_text_attr(
+    el: &Element,
+    element: &'static str,
+    attribute: &'static str,
+    max: usize,
+) -> Result<Option<String>, ParseError> {
+    if el.attr(attribute).is_none() {
+        return Ok(None);
+    }
+    let v = text_attr(el, element, attribute)?;
+    if v.chars().count() > max {
+        return Err(ParseError::invalid(
+            element,
+            attribute,
+            v,
+            format!("at most {max} characters"),
+        ));
+    }
+    Ok(Some(v.to_owned()))
 }
 
 /// A required attribute that the agent logs, reports and writes into
@@ -376,6 +648,10 @@ pub struct Requirement {
     pub mandatory: bool,
     /// The checks.
     pub checks: Vec<Check>,
+    /// Version 2: what the user does when the requirement fails, as the
+    /// administrator wrote it (shown to the user, never acted on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
 }
 
 /// Reply to `GET /auth/requirements?session=ID`.
@@ -388,10 +664,16 @@ pub struct Requirements {
 }
 
 impl Requirements {
-    /// Reads a requirements reply.
+    /// Reads a requirements reply (version 1 or 2).
     pub fn from_xml(input: &[u8]) -> Result<Self, ParseError> {
+        Requirements::from_xml_versioned(input).map(|(r, _)| r)
+    }
+
+    /// Reads a requirements reply and tells its version (1 or 2): the agent
+    /// answers a version 2 document with a version 2 report.
+    pub fn from_xml_versioned(input: &[u8]) -> Result<(Self, u32), ParseError> {
         let el = root(input, "requirements")?;
-        check_version(&el, "requirements")?;
+        let version = requirements_version(&el)?;
         let session = session_attr(&el, "requirements")?;
         let mut requirements = Vec::new();
         let count = el.children_named("requirement").count();
@@ -417,6 +699,21 @@ impl Requirements {
                 None => true,
                 Some(_) => bool_attr(req, "requirement", "mandatory")?,
             };
+            // A version 1 agent ignores unknown elements: a server that wrote
+            // conditions as <condition> would have them pass unevaluated there.
+            if req.children_named("condition").next().is_some() {
+                return Err(ParseError::invalid(
+                    "requirement",
+                    "condition",
+                    &id,
+                    "conditions are written as <check type=...> elements, which older agents fail closed",
+                ));
+            }
+            let remediation = if version >= 2 {
+                free_text_attr(req, "requirement", "remediation", MAX_REMEDIATION_LEN)?
+            } else {
+                None
+            };
             let checks = req.children_named("check").count();
             if checks > MAX_CHECKS_PER_REQUIREMENT {
                 return Err(ParseError::invalid(
@@ -428,31 +725,58 @@ impl Requirements {
             }
             let checks = req
                 .children_named("check")
-                .map(Check::from_element)
+                .map(|c| Check::from_element(c, version))
                 .collect::<Result<_, _>>()?;
             requirements.push(Requirement {
                 id,
                 mandatory,
                 checks,
+                remediation,
             });
         }
-        Ok(Requirements {
-            session,
-            requirements,
-        })
+        Ok((
+            Requirements {
+                session,
+                requirements,
+            },
+            version,
+        ))
+    }
+
+    /// The version [`Requirements::to_xml`] writes: 2 when a requirement
+    /// has a remediation or a version 2 condition, else 1 (byte for byte
+    /// what version 1 wrote).
+    pub fn version(&self) -> u32 {
+        let v2 = self
+            .requirements
+            .iter()
+            .any(|r| r.remediation.is_some() || r.checks.iter().any(Check::is_version_2));
+        if v2 { 2 } else { 1 }
     }
 
     /// Writes the reply.
     pub fn to_xml(&self) -> String {
         let mut out = String::new();
-        let _ = write!(out, r#"<requirements session="{}">"#, self.session);
+        if self.version() >= 2 {
+            let _ = write!(
+                out,
+                r#"<requirements session="{}" version="2">"#,
+                self.session
+            );
+        } else {
+            let _ = write!(out, r#"<requirements session="{}">"#, self.session);
+        }
         for req in &self.requirements {
             let _ = write!(
                 out,
-                r#"<requirement id="{}" mandatory="{}">"#,
+                r#"<requirement id="{}" mandatory="{}""#,
                 escape(&req.id),
                 req.mandatory
             );
+            if let Some(text) = &req.remediation {
+                let _ = write!(out, r#" remediation="{}""#, escape(text));
+            }
+            out.push('>');
             for check in &req.checks {
                 check.write(&mut out);
             }
@@ -470,6 +794,9 @@ pub struct ReportResult {
     pub requirement: String,
     /// Whether it passed.
     pub passed: bool,
+    /// Version 2: why, in words for the user and the administrator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Body of `POST /auth/report?session=ID`.
@@ -493,6 +820,7 @@ impl Report {
                 Ok(ReportResult {
                     requirement: text_attr(r, "result", "requirement")?.to_owned(),
                     passed: bool_attr(r, "result", "passed")?,
+                    reason: free_text_attr(r, "result", "reason", MAX_REASON_LEN)?,
                 })
             })
             .collect::<Result<_, ParseError>>()?;
@@ -502,14 +830,22 @@ impl Report {
     /// Writes the report.
     pub fn to_xml(&self) -> String {
         let mut out = String::new();
-        let _ = write!(out, r#"<report session="{}">"#, self.session);
+        if self.results.iter().any(|r| r.reason.is_some()) {
+            let _ = write!(out, r#"<report session="{}" version="2">"#, self.session);
+        } else {
+            let _ = write!(out, r#"<report session="{}">"#, self.session);
+        }
         for r in &self.results {
             let _ = write!(
                 out,
-                r#"<result requirement="{}" passed="{}"/>"#,
+                r#"<result requirement="{}" passed="{}""#,
                 escape(&r.requirement),
                 r.passed
             );
+            if let Some(reason) = &r.reason {
+                let _ = write!(out, r#" reason="{}""#, escape(reason));
+            }
+            out.push_str("/>");
         }
         out.push_str("</report>");
         out
@@ -778,6 +1114,203 @@ mod tests {
         Requirements::from_xml(ok.as_bytes()).unwrap();
     }
 
+    const SPEC_REQUIREMENTS_V2: &str = r#"<requirements session="ID" version="2">
+  <requirement id="os" mandatory="true" remediation="Upgrade to Debian 12 or later: see https://wiki.example/upgrade">
+    <check type="os-version" name="debian" min="12"/>
+  </requirement>
+  <requirement id="disk" remediation="Reinstall with an encrypted disk (LUKS)">
+    <check type="disk-encryption"/>
+  </requirement>
+  <requirement id="firewall" mandatory="false">
+    <check type="firewall-enabled"/>
+  </requirement>
+  <requirement id="openssl">
+    <check type="package-version" name="openssl" min="3.0.15-1~deb12u1"/>
+  </requirement>
+  <requirement id="patched">
+    <check type="updates-recent" max-days="30"/>
+    <check type="file-sha256" path="/opt/edr/agent" sha256="0000000000000000000000000000000000000000000000000000000000000000"/>
+  </requirement>
+  <requirement id="screen"><check type="screen-lock" max-minutes="15"/></requirement>
+</requirements>"#;
+
+    #[test]
+    fn version_2_conditions_and_remediation_are_read() {
+        let (r, version) =
+            Requirements::from_xml_versioned(SPEC_REQUIREMENTS_V2.as_bytes()).unwrap();
+        assert_eq!(version, 2);
+        let checks: Vec<&Check> = r.requirements.iter().flat_map(|r| &r.checks).collect();
+        assert_eq!(
+            checks[..5],
+            [
+                &Check::OsVersion {
+                    name: "debian".into(),
+                    min: Some("12".into()),
+                    max: None
+                },
+                &Check::DiskEncryption,
+                &Check::FirewallEnabled,
+                &Check::PackageVersion {
+                    name: "openssl".into(),
+                    min: "3.0.15-1~deb12u1".into()
+                },
+                &Check::UpdatesRecent { max_days: 30 },
+            ]
+        );
+        assert_eq!(checks[6], &Check::ScreenLock { max_minutes: 15 });
+        assert_eq!(
+            r.requirements[0].remediation.as_deref(),
+            Some("Upgrade to Debian 12 or later: see https://wiki.example/upgrade")
+        );
+        assert_eq!(r.requirements[2].remediation, None);
+        assert_eq!(r.version(), 2);
+        assert_eq!(Requirements::from_xml(r.to_xml().as_bytes()).unwrap(), r);
+        // A version 1 reply is read as before and written byte for byte as before.
+        let (v1, version) = Requirements::from_xml_versioned(SPEC_REQUIREMENTS.as_bytes()).unwrap();
+        assert_eq!(version, 1);
+        assert!(!v1.to_xml().contains("version="));
+    }
+
+    #[test]
+    fn an_agent_that_knows_version_1_only_fails_version_2_conditions_closed() {
+        // What a version 1 reader makes of a version 2 document: conditions
+        // are <check> elements of types it does not know, so the requirement
+        // fails closed and is reported by name (never passes unevaluated).
+        let (r, _) = Requirements::from_xml_versioned(SPEC_REQUIREMENTS_V2.as_bytes()).unwrap();
+        let as_v1 = r.to_xml().replace(r#" version="2""#, "");
+        let old = Requirements::from_xml(as_v1.as_bytes()).unwrap();
+        assert_eq!(
+            old.requirements[0].checks,
+            vec![Check::Unsupported {
+                check_type: "os-version".into()
+            }]
+        );
+        assert_eq!(
+            old.requirements[1].checks,
+            vec![Check::Unsupported {
+                check_type: "disk-encryption".into()
+            }]
+        );
+        assert_eq!(old.requirements[0].remediation, None);
+    }
+
+    #[test]
+    fn a_newer_requirements_version_is_refused_as_unsupported() {
+        let e = Requirements::from_xml(br#"<requirements session="s" version="3"><requirement id="a"><check type="file-exists" path="/x"/></requirement></requirements>"#).unwrap_err();
+        assert_eq!(
+            e,
+            ParseError::UnsupportedVersion {
+                element: "requirements",
+                found: 3,
+                supported: 2
+            }
+        );
+        assert!(
+            e.to_string()
+                .starts_with("unsupported-version: <requirements> version 3"),
+            "{e}"
+        );
+        for bad in ["0", "x", "-1"] {
+            let xml = format!(r#"<requirements session="s" version="{bad}"/>"#);
+            assert!(
+                matches!(
+                    Requirements::from_xml(xml.as_bytes()),
+                    Err(ParseError::InvalidValue { .. })
+                ),
+                "{bad}"
+            );
+        }
+        // Other documents stay forward compatible.
+        Report::from_xml(br#"<report session="s" version="3"/>"#).unwrap();
+    }
+
+    #[test]
+    fn condition_elements_make_the_reply_malformed() {
+        // An older agent ignores an element it does not know: a requirement
+        // made of <condition> elements would pass there unevaluated.
+        for version in ["1", "2"] {
+            let xml = format!(
+                r#"<requirements session="s" version="{version}"><requirement id="a"><condition type="disk-encryption"/></requirement></requirements>"#
+            );
+            let e = Requirements::from_xml(xml.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("<check type=...>"), "{e}");
+        }
+    }
+
+    #[test]
+    fn version_2_conditions_are_validated() {
+        let long = "a".repeat(MAX_TOKEN_LEN + 1);
+        let long_remediation = "r".repeat(MAX_REMEDIATION_LEN + 1);
+        for bad in [
+            r#"<requirement id="r"><check type="os-version"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="os-version" name="debian" min="12; rm"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="os-version" name="deb ian"/></requirement>"#.to_owned(),
+            format!(r#"<requirement id="r"><check type="os-version" name="{long}"/></requirement>"#),
+            r#"<requirement id="r"><check type="package-version" name="openssl"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="package-version" name="../x" min="1"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="package-version" name="x" min="1 2"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="service-active"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="service-active" name="../sshd"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="service-active" name="ssh d"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="updates-recent" max-days="0"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="updates-recent" max-days="3651"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="screen-lock" max-minutes="1441"/></requirement>"#.to_owned(),
+            r#"<requirement id="r" remediation="line&#10;forged"/>"#.to_owned(),
+            format!(r#"<requirement id="r" remediation="{long_remediation}"/>"#),
+        ] {
+            let xml = format!(r#"<requirements session="s" version="2">{bad}</requirements>"#);
+            assert!(Requirements::from_xml(xml.as_bytes()).is_err(), "accepted {bad}");
+        }
+        // In a version 1 document the new types are unknown types.
+        let v1 = Requirements::from_xml(br#"<requirements session="s"><requirement id="r" remediation="x"><check type="disk-encryption"/></requirement></requirements>"#).unwrap();
+        assert_eq!(
+            v1.requirements[0].checks,
+            vec![Check::Unsupported {
+                check_type: "disk-encryption".into()
+            }]
+        );
+        assert_eq!(v1.requirements[0].remediation, None);
+    }
+
+    #[test]
+    fn report_reasons_are_version_2() {
+        let plain = Report {
+            session: SessionId::new("s").unwrap(),
+            results: vec![ReportResult {
+                requirement: "a".into(),
+                passed: true,
+                reason: None,
+            }],
+        };
+        assert_eq!(
+            plain.to_xml(),
+            r#"<report session="s"><result requirement="a" passed="true"/></report>"#
+        );
+        let with = Report {
+            session: SessionId::new("s").unwrap(),
+            results: vec![ReportResult {
+                requirement: "disk".into(),
+                passed: false,
+                reason: Some(
+                    "disk is not encrypted: / is on /dev/vda1, not on a LUKS volume".into(),
+                ),
+            }],
+        };
+        let xml = with.to_xml();
+        assert!(
+            xml.starts_with(r#"<report session="s" version="2">"#),
+            "{xml}"
+        );
+        assert_eq!(Report::from_xml(xml.as_bytes()).unwrap(), with);
+        let forged = br#"<report session="s" version="2"><result requirement="a" passed="false" reason="x&#10;y"/></report>"#;
+        assert!(Report::from_xml(forged).is_err());
+        let long = format!(
+            r#"<report session="s" version="2"><result requirement="a" passed="false" reason="{}"/></report>"#,
+            "x".repeat(MAX_REASON_LEN + 1)
+        );
+        assert!(Report::from_xml(long.as_bytes()).is_err());
+    }
+
     #[test]
     fn unknown_check_type_is_kept_by_name() {
         let xml = br#"<requirements session="s"><requirement id="x"><check type="run-script" cmd="rm -rf /"/></requirement></requirements>"#;
@@ -948,6 +1481,19 @@ mod tests {
                 .prop_map(|(path, sha256)| Check::FileSha256 { path, sha256 }),
             (arb_text(), 1..=MAX_AGE_DAYS)
                 .prop_map(|(path, days)| Check::FileNewerThan { path, days }),
+            (
+                "[a-z0-9._-]{1,20}",
+                proptest::option::of("[0-9]{1,3}(\\.[0-9]{1,3}){0,2}"),
+                proptest::option::of("[0-9]{1,3}")
+            )
+                .prop_map(|(name, min, max)| Check::OsVersion { name, min, max }),
+            Just(Check::DiskEncryption),
+            Just(Check::FirewallEnabled),
+            "[A-Za-z0-9@._:-]{1,30}".prop_map(|name| Check::ServiceActive { name }),
+            ("[a-z0-9][a-z0-9+.-]{0,30}", "[0-9][A-Za-z0-9.+~:-]{0,20}")
+                .prop_map(|(name, min)| Check::PackageVersion { name, min }),
+            (1..=MAX_AGE_DAYS).prop_map(|max_days| Check::UpdatesRecent { max_days }),
+            (1..=MAX_IDLE_MINUTES).prop_map(|max_minutes| Check::ScreenLock { max_minutes }),
             "[a-z][a-z-]{0,20}"
                 .prop_filter("not a known type", |t| !matches!(
                     t.as_str(),
@@ -956,6 +1502,13 @@ mod tests {
                         | "process-running"
                         | "file-sha256"
                         | "file-newer-than"
+                        | "os-version"
+                        | "disk-encryption"
+                        | "firewall-enabled"
+                        | "service-active"
+                        | "package-version"
+                        | "updates-recent"
+                        | "screen-lock"
                 ))
                 .prop_map(|check_type| Check::Unsupported { check_type }),
         ]
@@ -969,17 +1522,17 @@ mod tests {
         }
 
         #[test]
-        fn requirements_round_trip(session in arb_session(), reqs in proptest::collection::vec((arb_text(), any::<bool>(), proptest::collection::vec(arb_check(), 0..4)), 0..5)) {
+        fn requirements_round_trip(session in arb_session(), reqs in proptest::collection::vec((arb_text(), any::<bool>(), proptest::collection::vec(arb_check(), 0..4), proptest::option::of(arb_text())), 0..5)) {
             let r = Requirements {
                 session,
-                requirements: reqs.into_iter().map(|(id, mandatory, checks)| Requirement { id, mandatory, checks }).collect(),
+                requirements: reqs.into_iter().map(|(id, mandatory, checks, remediation)| Requirement { id, mandatory, checks, remediation }).collect(),
             };
             prop_assert_eq!(Requirements::from_xml(r.to_xml().as_bytes()).unwrap(), r);
         }
 
         #[test]
-        fn report_round_trips(session in arb_session(), results in proptest::collection::vec((arb_text(), any::<bool>()), 0..8)) {
-            let r = Report { session, results: results.into_iter().map(|(requirement, passed)| ReportResult { requirement, passed }).collect() };
+        fn report_round_trips(session in arb_session(), results in proptest::collection::vec((arb_text(), any::<bool>(), proptest::option::of(arb_text())), 0..8)) {
+            let r = Report { session, results: results.into_iter().map(|(requirement, passed, reason)| ReportResult { requirement, passed, reason }).collect() };
             prop_assert_eq!(Report::from_xml(r.to_xml().as_bytes()).unwrap(), r);
         }
 

@@ -110,6 +110,20 @@ pub enum ParseError {
         /// What is allowed.
         allowed: String,
     },
+    /// The document's `version` is newer than this reader knows: reading
+    /// it for what an older version knows could pass a requirement whose
+    /// conditions were never evaluated, so the document is refused.
+    #[error(
+        "unsupported-version: <{element}> version {found} is newer than this agent reads (versions 1 to {supported}); update the agent or have the server send version {supported}"
+    )]
+    UnsupportedVersion {
+        /// The element.
+        element: &'static str,
+        /// The version found.
+        found: u32,
+        /// The newest version this reader knows.
+        supported: u32,
+    },
 }
 
 impl ParseError {

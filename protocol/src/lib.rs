@@ -11,8 +11,9 @@ pub mod dom;
 mod status;
 
 pub use documents::{
-    Check, Discovery, MAX_AGE_DAYS, MAX_CHECKS_PER_REQUIREMENT, MAX_REASSESS_INTERVAL,
-    MAX_REQUIREMENTS, MIN_REASSESS_INTERVAL, PostureResult, PostureStatusReply, PsnRef, Report,
+    Check, Discovery, MAX_AGE_DAYS, MAX_CHECKS_PER_REQUIREMENT, MAX_IDLE_MINUTES, MAX_REASON_LEN,
+    MAX_REASSESS_INTERVAL, MAX_REMEDIATION_LEN, MAX_REQUIREMENTS, MAX_TOKEN_LEN,
+    MIN_REASSESS_INTERVAL, PostureResult, PostureStatusReply, PsnRef, REQUIREMENTS_VERSION, Report,
     ReportResult, Requirement, Requirements,
 };
 pub use dom::{ParseError, escape};

@@ -701,6 +701,7 @@ fn provoked_reassessments_of_an_expensive_reply_are_rate_limited() {
         .map(|r| Requirement {
             id: format!("r{r:02}"),
             mandatory: true,
+            remediation: None,
             checks: (0..8)
                 .map(|c| Check::FileContains {
                     path: file.clone(),
@@ -790,6 +791,7 @@ fn many_requirements(n: usize, path: &str) -> String {
             .map(|i| Requirement {
                 id: format!("req-{i:03}"),
                 mandatory: true,
+                remediation: None,
                 checks: vec![Check::FileExists {
                     path: path.to_owned(),
                 }],

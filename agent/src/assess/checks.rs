@@ -9,7 +9,9 @@ use posture_protocol::Check;
 
 use super::CheckOutcome;
 use super::budget::{Budget, Spent, read_chunks};
+use super::conditions;
 use super::policy::{Access, CheckPolicy};
+use crate::facts::Facts;
 
 /// How much of a file `file-contains` reads: the first 1 MiB. Posture checks
 /// look at configuration files; a larger file is matched on its first MiB.
@@ -38,12 +40,28 @@ pub struct CheckCx<'a> {
     pub budget: &'a Budget,
 }
 
-/// Evaluates one check on this endpoint.
+/// Evaluates one check on this endpoint; a condition gathers the facts it
+/// needs for this check alone (an assessment shares them through
+/// [`evaluate_check_with`]).
 pub fn evaluate_check(check: &Check, cx: &CheckCx<'_>) -> CheckOutcome {
+    evaluate_check_with(check, cx, &Facts::system())
+}
+
+/// Evaluates one check with the assessment's `facts`.
+pub fn evaluate_check_with(check: &Check, cx: &CheckCx<'_>, facts: &Facts) -> CheckOutcome {
     if let Err(spent) = cx.budget.check() {
         return CheckOutcome::fail(spent.to_string());
     }
     match check {
+        Check::OsVersion { name, min, max } => {
+            conditions::os_version(name, min.as_deref(), max.as_deref(), facts)
+        }
+        Check::DiskEncryption => conditions::disk_encryption(facts),
+        Check::FirewallEnabled => conditions::firewall_enabled(facts),
+        Check::ServiceActive { name } => conditions::service_active(name, facts),
+        Check::PackageVersion { name, min } => conditions::package_version(name, min, facts),
+        Check::UpdatesRecent { max_days } => conditions::updates_recent(*max_days, facts),
+        Check::ScreenLock { max_minutes } => conditions::screen_lock(*max_minutes, facts),
         Check::FileExists { path } => file_exists(path, cx),
         Check::FileNewerThan { path, days } => file_newer_than(path, *days, cx, SystemTime::now()),
         Check::FileSha256 { path, sha256 } => file_sha256(path, sha256, cx),
@@ -52,7 +70,7 @@ pub fn evaluate_check(check: &Check, cx: &CheckCx<'_>) -> CheckOutcome {
         Check::Unsupported { check_type } => {
             tracing::warn!(
                 check_type = ?check_type,
-                "refusing check type {check_type:?}: posture-sync never runs commands and evaluates only file-exists, file-newer-than, file-sha256, file-contains and process-running; the requirement fails"
+                "refusing check type {check_type:?}: posture-sync never runs commands and evaluates only the check types of docs/protocol.md; the requirement fails"
             );
             CheckOutcome {
                 passed: false,

@@ -190,6 +190,7 @@ fn a_requirement_passes_only_when_all_its_checks_pass() {
         Requirement {
             id: "all-good".into(),
             mandatory: true,
+            remediation: None,
             checks: vec![Check::FileExists {
                 path: present.clone(),
             }],
@@ -197,6 +198,7 @@ fn a_requirement_passes_only_when_all_its_checks_pass() {
         Requirement {
             id: "one-refused".into(),
             mandatory: false,
+            remediation: None,
             checks: vec![
                 Check::FileExists { path: present },
                 Check::Unsupported {
@@ -207,6 +209,7 @@ fn a_requirement_passes_only_when_all_its_checks_pass() {
         Requirement {
             id: "empty".into(),
             mandatory: true,
+            remediation: None,
             checks: vec![],
         },
     ];
@@ -431,11 +434,13 @@ async fn evaluation_is_bounded_and_fails_every_requirement_when_it_overruns() {
         Requirement {
             id: "disk-encryption".into(),
             mandatory: true,
+            remediation: None,
             checks: vec![],
         },
         Requirement {
             id: "av".into(),
             mandatory: false,
+            remediation: None,
             checks: vec![],
         },
     ];
@@ -471,6 +476,7 @@ async fn a_fifo_in_the_requirements_does_not_stall_the_runtime() {
     let requirements = vec![Requirement {
         id: "fifo".into(),
         mandatory: true,
+        remediation: None,
         checks: vec![Check::FileContains {
             path: make_fifo(&dir),
             pattern: ".".into(),
@@ -713,6 +719,7 @@ async fn a_second_evaluation_never_runs_beside_a_stuck_one() {
         vec![Requirement {
             id: "r".into(),
             mandatory: true,
+            remediation: None,
             checks: vec![],
         }]
     };
@@ -753,4 +760,283 @@ async fn a_second_evaluation_never_runs_beside_a_stuck_one() {
         .await
         .expect("the gate was never released");
     assert!(third[0].passed);
+}
+
+mod conditions {
+    use std::time::{Duration, SystemTime};
+
+    use posture_protocol::{Check, Requirement, Requirements, SessionId};
+
+    use super::*;
+    use crate::facts::test_tree::put;
+    use crate::facts::{FactRoot, Facts, Unavailable};
+
+    /// A prepared machine: Debian 12, / on a plain /dev/vda1, openssl
+    /// 3.0.15-1~deb12u1, updates installed on 2026-12-01.
+    fn machine() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        put(
+            p,
+            "/etc/os-release",
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+        );
+        put(p, "/proc/sys/kernel/osrelease", "6.1.0-18-amd64\n");
+        put(
+            p,
+            "/proc/self/mountinfo",
+            "27 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw\n",
+        );
+        put(p, "/sys/dev/block/254:1/size", "1\n");
+        put(
+            p,
+            "/var/lib/dpkg/status",
+            "Package: openssl\nStatus: install ok installed\nVersion: 3.0.15-1~deb12u1\n",
+        );
+        put(
+            p,
+            "/var/log/apt/history.log",
+            "Start-Date: 2026-12-01  16:10:27\nEnd-Date: 2026-12-01  16:10:35\n",
+        );
+        dir
+    }
+
+    fn at(day: u64) -> SystemTime {
+        // 2026-12-01 00:00:00 UTC plus `day` days.
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_083_200 + day * 86_400)
+    }
+
+    fn eval(dir: &tempfile::TempDir, now: SystemTime, checks: Vec<Check>) -> RequirementOutcome {
+        let facts = Facts::new(FactRoot::at(dir.path()), now)
+            .with_ruleset(Err(Unavailable("not permitted to read the ruleset".into())));
+        let req = Requirement {
+            id: "r".into(),
+            mandatory: true,
+            checks,
+            remediation: Some("ask the helpdesk".into()),
+        };
+        let policy = tmp_policy();
+        let budget = Budget::standard();
+        let cx = CheckCx {
+            policy: &policy,
+            budget: &budget,
+        };
+        evaluate_with(&[req], &cx, &facts).remove(0)
+    }
+
+    fn os(name: &str, min: Option<&str>, max: Option<&str>) -> Check {
+        Check::OsVersion {
+            name: name.into(),
+            min: min.map(Into::into),
+            max: max.map(Into::into),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn os_version_compares_name_and_version_with_reasons() {
+        let m = machine();
+        let r = eval(&m, at(1), vec![os("debian", Some("12"), None)]);
+        assert!(r.passed, "{}", r.reason());
+        assert_eq!(
+            r.reason(),
+            "the OS is Debian GNU/Linux 12 (bookworm) (debian 12), within debian 12 or later"
+        );
+        let r = eval(&m, at(1), vec![os("debian", Some("13"), None)]);
+        assert!(!r.passed);
+        assert_eq!(
+            r.reason(),
+            "the OS is Debian GNU/Linux 12 (bookworm) (debian 12), older than the debian 13 or later required"
+        );
+        let r = eval(&m, at(1), vec![os("ubuntu", None, None)]);
+        assert_eq!(
+            r.reason(),
+            "the OS is Debian GNU/Linux 12 (bookworm) (debian), not ubuntu"
+        );
+        assert!(!eval(&m, at(1), vec![os("debian", None, Some("11"))]).passed);
+        assert!(eval(&m, at(1), vec![os("linux", Some("6.1"), None)]).passed);
+        let r = eval(&m, at(1), vec![os("linux", Some("6.2"), None)]);
+        assert!(
+            r.reason()
+                .contains("the Linux kernel is 6.1.0-18-amd64, older"),
+            "{}",
+            r.reason()
+        );
+        assert_eq!(r.remediation.as_deref(), Some("ask the helpdesk"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn disk_firewall_packages_and_updates_have_reasons() {
+        let m = machine();
+        let r = eval(&m, at(1), vec![Check::DiskEncryption]);
+        assert!(!r.passed);
+        assert_eq!(
+            r.reason(),
+            "disk is not encrypted: / is on /dev/vda1, not on a LUKS volume"
+        );
+        put(
+            m.path(),
+            "/sys/dev/block/254:1/dm/uuid",
+            "CRYPT-LUKS2-abc-root\n",
+        );
+        let r = eval(&m, at(1), vec![Check::DiskEncryption]);
+        assert!(r.passed, "{}", r.reason());
+
+        let r = eval(&m, at(1), vec![Check::FirewallEnabled]);
+        assert!(!r.passed, "fails closed when the ruleset is unreadable");
+        assert_eq!(
+            r.reason(),
+            "firewall state unknown: firewall state unreadable: not permitted to read the ruleset"
+        );
+
+        let pkg = |min: &str| Check::PackageVersion {
+            name: "openssl".into(),
+            min: min.into(),
+        };
+        assert!(!eval(&m, at(1), vec![pkg("3.0.15-1")]).passed);
+        assert!(eval(&m, at(1), vec![pkg("3.0.11")]).passed);
+        let r = eval(
+            &m,
+            at(1),
+            vec![Check::PackageVersion {
+                name: "crowdstrike-falcon".into(),
+                min: "7".into(),
+            }],
+        );
+        assert_eq!(
+            r.reason(),
+            "package crowdstrike-falcon is not installed (7 or later is required)"
+        );
+
+        let r = eval(&m, at(10), vec![Check::UpdatesRecent { max_days: 7 }]);
+        assert!(!r.passed);
+        assert_eq!(
+            r.reason(),
+            "updates were last installed 9 days ago (the last End-Date of /var/log/apt/history.log), more than the 7 allowed"
+        );
+        assert!(eval(&m, at(3), vec![Check::UpdatesRecent { max_days: 7 }]).passed);
+        let r = eval(&m, at(1), vec![Check::ScreenLock { max_minutes: 15 }]);
+        assert!(!r.passed, "no policy: fails closed");
+        assert!(
+            r.reason()
+                .starts_with("screen lock unknown: no screen lock policy found"),
+            "{}",
+            r.reason()
+        );
+        put(
+            m.path(),
+            "/etc/dconf/db/local.d/00-security",
+            "[org/gnome/desktop/session]\nidle-delay=uint32 330\n",
+        );
+        let r = eval(&m, at(1), vec![Check::ScreenLock { max_minutes: 5 }]);
+        assert_eq!(
+            r.reason(),
+            "the screen locks after 5 minutes 30 seconds of inactivity (GNOME's system settings in /etc/dconf/db/local.d), later than the 5 minutes allowed"
+        );
+        assert!(eval(&m, at(1), vec![Check::ScreenLock { max_minutes: 15 }]).passed);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn service_active_reads_systemd_control_groups() {
+        let m = machine();
+        let service = |name: &str| Check::ServiceActive { name: name.into() };
+        let r = eval(&m, at(1), vec![service("sshd")]);
+        assert!(!r.passed, "fails closed without systemd");
+        assert_eq!(
+            r.reason(),
+            "service sshd state unknown: systemd is not running on this machine (/run/systemd/system does not exist)"
+        );
+        std::fs::create_dir_all(m.path().join("run/systemd/system")).unwrap();
+        put(
+            m.path(),
+            "/sys/fs/cgroup/system.slice/sshd.service/cgroup.procs",
+            "812\n",
+        );
+        let r = eval(&m, at(1), vec![service("sshd")]);
+        assert!(r.passed, "{}", r.reason());
+        assert_eq!(
+            r.reason(),
+            "service sshd runs (the control groups under /sys/fs/cgroup/system.slice)"
+        );
+        let r = eval(&m, at(1), vec![service("falcon-sensor")]);
+        assert_eq!(
+            r.reason(),
+            "service falcon-sensor is not running (the control groups under /sys/fs/cgroup/system.slice)"
+        );
+    }
+
+    #[test]
+    fn facts_are_gathered_once_per_assessment() {
+        let m = machine();
+        let facts = Facts::new(FactRoot::at(m.path()), at(1));
+        let first = facts.os().clone();
+        std::fs::remove_file(m.path().join("etc/os-release")).unwrap();
+        assert_eq!(facts.os(), &first, "the cached fact, not a second read");
+    }
+
+    #[test]
+    fn the_report_carries_reasons_for_a_version_2_server_only() {
+        let m = machine();
+        let mut out = eval(
+            &m,
+            at(1),
+            vec![
+                Check::DiskEncryption,
+                Check::FileExists {
+                    path: "/nonexistent-posture-test".into(),
+                },
+            ],
+        );
+        out.id = "disk".into();
+        let session = SessionId::new("s").unwrap();
+        let v1 = build_report_version(&session, std::slice::from_ref(&out), 1);
+        assert_eq!(
+            v1.to_xml(),
+            r#"<report session="s"><result requirement="disk" passed="false"/></report>"#
+        );
+        let v2 = build_report_version(&session, std::slice::from_ref(&out), 2);
+        assert_eq!(
+            v2.results[0].reason.as_deref(),
+            Some(
+                "disk is not encrypted: / is on /dev/vda1, not on a LUKS volume; file-exists failed"
+            )
+        );
+    }
+
+    #[test]
+    fn a_refused_check_tells_the_server_no_local_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = CheckPolicy::new(&[], [dir.path().to_path_buf()], None);
+        let secret = dir.path().join("known-psns.json");
+        std::fs::write(&secret, "x").unwrap();
+        let checks = vec![Check::FileExists {
+            path: secret.to_str().unwrap().to_owned(),
+        }];
+        let budget = Budget::standard();
+        let cx = CheckCx {
+            policy: &policy,
+            budget: &budget,
+        };
+        let req = Requirement {
+            id: "r".into(),
+            mandatory: true,
+            checks,
+            remediation: None,
+        };
+        let out = evaluate_with(&[req], &cx, &Facts::new(FactRoot::at(dir.path()), at(0)));
+        assert!(out[0].reason().contains("off limits"));
+        assert_eq!(
+            out[0].report_reason,
+            "file-exists refused by the endpoint's local rules"
+        );
+    }
+
+    #[test]
+    fn a_version_3_requirements_reply_is_an_unsupported_version_failure() {
+        let body = br#"<requirements session="s" version="3"><requirement id="a"/></requirements>"#;
+        let e = Requirements::from_xml_versioned(body).unwrap_err();
+        assert!(e.to_string().starts_with("unsupported-version"), "{e}");
+    }
 }

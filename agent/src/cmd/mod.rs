@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod assess;
 pub mod dart;
 pub mod install;
 pub mod profile;

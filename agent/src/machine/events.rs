@@ -11,6 +11,7 @@ use super::settings::Settings;
 use super::state::{OpId, State, SyncStop};
 use super::transition::Transition;
 use crate::outcome::TargetOutcome;
+use crate::requirement_result::RequirementResults;
 use crate::targets::RefusedTarget;
 use crate::timing::MonoTime;
 
@@ -39,6 +40,9 @@ pub enum Event {
         /// (ISE's PRA), if any; honoured only within
         /// [`REASSESS_MIN`](super::REASSESS_MIN)..=[`REASSESS_MAX`](super::REASSESS_MAX).
         reassess_after: Option<Duration>,
+        /// Each requirement's result when the checks ran and the PSN
+        /// decided (empty otherwise), kept for `status`.
+        requirements: RequirementResults,
     },
     /// A probe round started with [`Action::StartProbeRound`] finished.
     ProbeRoundFinished {

@@ -30,8 +30,8 @@ pub use events::{Action, BundleReason, DiscoverySuccess, Event, Stage, Step, Tim
 pub use settings::{NETWORK_CHANGE_SPREAD_MAX, START_SPREAD_DEFAULT, START_SPREAD_MAX, Settings};
 pub use state::{
     Assessing, Counters, DISCOVERY_FAILURES_FOR_BUNDLE, Discovering, DiscoveryRecord,
-    DiscoveryWait, Episode, Known, LastProbe, OpId, Phase, Probing, REASSESS_MAX, REASSESS_MIN,
-    Reassess, RoundPurpose, SessionInfo, Settle, State, SyncStop,
+    DiscoveryWait, Episode, Known, LastAssessment, LastProbe, OpId, Phase, Probing, REASSESS_MAX,
+    REASSESS_MIN, Reassess, RoundPurpose, SessionInfo, Settle, State, SyncStop,
 };
 pub use transition::{PhaseName, Reason, ReasonKind, RescanDeclined, Severity, Transition};
 
@@ -55,8 +55,9 @@ pub fn step(state: &State, event: Event, now: MonoTime) -> Step {
             result,
             evaluated_in,
             reassess_after,
+            requirements,
         } => under_profile(state, now, |cx| {
-            cx.on_assessment(op, result, evaluated_in, reassess_after)
+            cx.on_assessment(op, result, evaluated_in, reassess_after, requirements)
         }),
         Event::ProbeRoundFinished { op, outcomes } => {
             under_profile(state, now, |cx| cx.on_round(op, outcomes))

@@ -1,5 +1,6 @@
 //! The agent's state: the phase and its data, the settings in force, the
-//! remembered PSNs, sync-stop, the counters and the last probe round. Only
+//! remembered PSNs, sync-stop, the counters, the last assessment and the
+//! last probe round. Only
 //! [`step`](super::step) produces a new [`State`].
 
 use std::fmt;
@@ -13,6 +14,7 @@ use super::events::Stage;
 use super::settings::Settings;
 use super::transition::PhaseName;
 use crate::outcome::{RoundVerdict, TargetOutcome};
+use crate::requirement_result::RequirementResults;
 use crate::targets::{self, TargetSource};
 use crate::timing::{JitterRng, MonoTime};
 
@@ -326,6 +328,17 @@ pub struct LastProbe {
     pub took: Duration,
 }
 
+/// The last assessment the PSN decided: what each requirement gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastAssessment {
+    /// When it finished.
+    pub at: MonoTime,
+    /// The session it was for.
+    pub session: SessionId,
+    /// Each requirement's result, in the server's order.
+    pub requirements: RequirementResults,
+}
+
 /// The agent's whole state. Only [`step`](super::step) produces a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
@@ -355,6 +368,8 @@ pub(super) struct Memory {
     pub(super) sync_stop: Option<SyncStop>,
     pub(super) counters: Counters,
     pub(super) last_probe: Option<LastProbe>,
+    /// The requirements of the last assessment the PSN decided.
+    pub(super) last_assessment: Option<LastAssessment>,
     /// The last session a discovery answered with; kept across phases.
     pub(super) last_session: Option<SessionId>,
     /// How the last successful discovery found the PSN.
@@ -388,6 +403,7 @@ impl State {
                 sync_stop: None,
                 counters: Counters::default(),
                 last_probe: None,
+                last_assessment: None,
                 last_session: None,
                 last_discovery: None,
                 settle: None,
@@ -421,6 +437,11 @@ impl State {
     /// The counters.
     pub fn counters(&self) -> Counters {
         self.memory.counters
+    }
+
+    /// The last assessment the PSN decided, with each requirement's result.
+    pub fn last_assessment(&self) -> Option<&LastAssessment> {
+        self.memory.last_assessment.as_ref()
     }
 
     /// The last finished probe round.

@@ -276,6 +276,7 @@ impl Driver {
             evaluated_in,
             result,
             reassess_after: None,
+            requirements: Default::default(),
         })
     }
 
@@ -324,6 +325,7 @@ impl Driver {
             evaluated_in: Duration::ZERO,
             result: Ok(posture),
             reassess_after: Some(every),
+            requirements: Default::default(),
         })
     }
 

@@ -750,6 +750,7 @@ fn results_with_unknown_ids_are_stale_in_every_phase() {
                 evaluated_in: std::time::Duration::ZERO,
                 result: Ok(PostureStatus::Compliant),
                 reassess_after: None,
+                requirements: Default::default(),
             },
             Event::ProbeRoundFinished {
                 op: bogus,
@@ -803,6 +804,7 @@ fn a_result_for_the_right_id_but_the_wrong_kind_is_stale() {
             evaluated_in: std::time::Duration::ZERO,
             result: Ok(PostureStatus::Compliant),
             reassess_after: None,
+            requirements: Default::default(),
         })
         .stale
     );
@@ -969,6 +971,7 @@ fn play(seed: u64, moves: Vec<Move>) -> Result<Reached, TestCaseError> {
                         2 => Some(secs(u64::from(n % 60))),
                         _ => None,
                     },
+                    requirements: Default::default(),
                 },
                 Some(Action::StartProbeRound { op, .. }) => Event::ProbeRoundFinished {
                     op,

@@ -360,6 +360,7 @@ fn periodic_reassessments_are_rate_limited() {
             result: Ok(PostureStatus::Compliant),
             evaluated_in: evaluation::BURST / 2,
             reassess_after: Some(REASSESS_MIN),
+            requirements: Default::default(),
         });
         let due = d.fire_slot(&known, TimerSlot::Reassess);
         s = if let Reason::ReassessmentRateLimited { .. } = reason(&due) {

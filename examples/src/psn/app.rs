@@ -762,6 +762,12 @@ impl App {
             tracing::info!(session = %id, mac = %known.mac, agent_decision = %decision.status, mdm_reason = v.reason.as_deref().unwrap_or(""), "the MDM holds the device non-compliant: decision NonCompliant");
             decision.status = posture_protocol::PostureStatus::NonCompliant;
         }
+        // Version 2 reports say why: one line per failed requirement.
+        for r in report.results.iter().filter(|r| !r.passed) {
+            if let Some(reason) = &r.reason {
+                tracing::info!(session = %id, requirement = %r.requirement, reason = %reason, "requirement failed");
+            }
+        }
         if !decision.unknown_results.is_empty() {
             tracing::info!(session = %id, ignored = ?decision.unknown_results, "report has results for requirements the policy does not have");
         }

@@ -17,14 +17,19 @@
 //! Check types are those of protocol.md: `file-exists` (`path`),
 //! `file-newer-than` (`path`, `days`), `file-sha256` (`path`, `sha256`),
 //! `file-contains` (`path`, `pattern`; agents evaluate it only under their
-//! local ContentCheckPaths), `process-running` (`name`); `{"type": "unsupported",
-//! "check_type": "run-script"}` serves a check type the agent must refuse (to
-//! test fail-closed handling).
+//! local ContentCheckPaths), `process-running` (`name`); the conditions of
+//! requirements version 2: `os-version` (`name`, `min`, `max`),
+//! `disk-encryption`, `firewall-enabled`, `service-active` (`name`),
+//! `package-version` (`name`, `min`), `updates-recent` (`max_days`),
+//! `screen-lock` (`max_minutes`), and a requirement's `remediation` text
+//! (a policy that uses any of them is served as version 2);
+//! `{"type": "unsupported", "check_type": "run-script"}` serves a check type
+//! the agent must refuse (to test fail-closed handling).
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use posture_protocol::{Check, PostureStatus, Report, Requirement};
+use posture_protocol::{Check, PostureStatus, Report, Requirement, Requirements, SessionId};
 use serde::{Deserialize, Serialize};
 
 use crate::common::error::LabError;
@@ -45,14 +50,25 @@ pub struct Policy {
 
 impl Default for Policy {
     /// A policy that a stock Linux machine passes: `/etc/os-release` and the
-    /// distribution's `/usr/lib/os-release` exist (mandatory), systemd runs
-    /// (optional, so containers pass too).
+    /// distribution's `/usr/lib/os-release` exist (mandatory); systemd runs,
+    /// and the machine conditions of requirements version 2 (kernel version,
+    /// disk encryption, firewall, recent updates, screen lock), each with
+    /// the remediation text a user sees, are optional: an agent reports
+    /// them with their reasons, but a container or a lab machine without a
+    /// LUKS disk stays Compliant.
     fn default() -> Self {
+        let optional = |id: &str, check: Check, remediation: &str| Requirement {
+            id: id.into(),
+            mandatory: false,
+            remediation: Some(remediation.into()),
+            checks: vec![check],
+        };
         Policy {
             requirements: vec![
                 Requirement {
                     id: "os-release".into(),
                     mandatory: true,
+                    remediation: None,
                     checks: vec![Check::FileExists {
                         path: "/etc/os-release".into(),
                     }],
@@ -63,6 +79,7 @@ impl Default for Policy {
                 Requirement {
                     id: "os-identified".into(),
                     mandatory: true,
+                    remediation: None,
                     checks: vec![Check::FileExists {
                         path: "/usr/lib/os-release".into(),
                     }],
@@ -70,10 +87,40 @@ impl Default for Policy {
                 Requirement {
                     id: "init-running".into(),
                     mandatory: false,
+                    remediation: None,
                     checks: vec![Check::ProcessRunning {
                         name: "systemd".into(),
                     }],
                 },
+                optional(
+                    "kernel-supported",
+                    Check::OsVersion {
+                        name: "linux".into(),
+                        min: Some("4.19".into()),
+                        max: None,
+                    },
+                    "Upgrade to a supported distribution release (Linux kernel 4.19 or later).",
+                ),
+                optional(
+                    "disk-encrypted",
+                    Check::DiskEncryption,
+                    "Reinstall with full disk encryption (LUKS), or ask the helpdesk to encrypt the disk.",
+                ),
+                optional(
+                    "firewall-on",
+                    Check::FirewallEnabled,
+                    "Turn the firewall on (ufw enable, or systemctl enable --now firewalld).",
+                ),
+                optional(
+                    "updates-recent",
+                    Check::UpdatesRecent { max_days: 30 },
+                    "Install the pending updates (sudo apt upgrade or sudo dnf upgrade).",
+                ),
+                optional(
+                    "screen-locks",
+                    Check::ScreenLock { max_minutes: 15 },
+                    "Set the screen to lock after at most 15 minutes of inactivity.",
+                ),
             ],
             reassess_interval_secs: None,
         }
@@ -106,7 +153,12 @@ impl Policy {
         Ok(policy)
     }
 
-    /// Requirement ids must be non-empty and unique.
+    /// Requirement ids must be non-empty and unique, and the requirements
+    /// must be a document agents read: they are written and read back with
+    /// the wire contract's own reader, so a condition out of range (a
+    /// `max_days` of 0, a package name with a space) is refused here with
+    /// the reader's words rather than served to agents that would refuse
+    /// the whole reply.
     pub fn validate(&self) -> Result<(), String> {
         let mut seen = HashSet::new();
         for r in &self.requirements {
@@ -120,6 +172,12 @@ impl Policy {
                 ));
             }
         }
+        let doc = Requirements {
+            session: SessionId::new("policy-check").map_err(|e| e.to_string())?,
+            requirements: self.requirements.clone(),
+        };
+        Requirements::from_xml(doc.to_xml().as_bytes())
+            .map_err(|e| format!("the requirements are not valid on the wire: {e}"))?;
         Ok(())
     }
 
@@ -171,6 +229,7 @@ mod tests {
                 .map(|(r, p)| ReportResult {
                     requirement: (*r).into(),
                     passed: *p,
+                    reason: None,
                 })
                 .collect(),
         }
@@ -237,5 +296,64 @@ mod tests {
         )
         .unwrap();
         assert!(Policy::load(&path).is_err());
+    }
+
+    #[test]
+    fn version_2_conditions_are_read_served_and_checked_like_the_wire() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.json");
+        std::fs::write(
+            &path,
+            r#"{"requirements":[
+                {"id":"edr","mandatory":true,"remediation":"Install the EDR agent from the self-service portal.",
+                 "checks":[{"type":"service-active","name":"falcon-sensor"},
+                           {"type":"package-version","name":"falcon-sensor","min":"7.10"}]},
+                {"id":"patched","mandatory":true,"checks":[{"type":"updates-recent","max_days":14}]}]}"#,
+        )
+        .unwrap();
+        let p = Policy::load(&path).unwrap();
+        let doc = Requirements {
+            session: SessionId::new("s").unwrap(),
+            requirements: p.requirements.clone(),
+        };
+        let xml = doc.to_xml();
+        assert!(
+            xml.starts_with(r#"<requirements session="s" version="2">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<check type="service-active" name="falcon-sensor"/>"#),
+            "{xml}"
+        );
+        // Out of range for the wire: refused when the lab loads it.
+        std::fs::write(
+            &path,
+            r#"{"requirements":[{"id":"p","mandatory":true,"checks":[{"type":"updates-recent","max_days":0}]}]}"#,
+        )
+        .unwrap();
+        let e = Policy::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("not valid on the wire") && e.contains("max-days"),
+            "{e}"
+        );
+        // The default policy uses the conditions and stays Compliant for
+        // a machine that passes only the mandatory file checks.
+        let d = Policy::default();
+        assert!(
+            d.requirements
+                .iter()
+                .any(|r| r.checks.contains(&Check::DiskEncryption))
+        );
+        assert!(
+            d.requirements
+                .iter()
+                .filter(|r| r.checks.iter().any(Check::is_version_2))
+                .all(|r| !r.mandatory && r.remediation.is_some())
+        );
+        assert_eq!(
+            d.decide(&report(&[("os-release", true), ("os-identified", true)]))
+                .status,
+            PostureStatus::Compliant
+        );
     }
 }

@@ -285,6 +285,7 @@ pub fn report_xml(id: &str, results: &[(&str, bool)]) -> String {
             .map(|(r, p)| posture_protocol::ReportResult {
                 requirement: (*r).into(),
                 passed: *p,
+                reason: None,
             })
             .collect(),
     }

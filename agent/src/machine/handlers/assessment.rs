@@ -8,10 +8,12 @@ use profile_schema::HostPort;
 use super::Cx;
 use crate::machine::events::{Action, TimerSlot};
 use crate::machine::state::{
-    Known, OpId, Phase, Probing, REASSESS_MAX, REASSESS_MIN, Reassess, RoundPurpose, SessionInfo,
+    Known, LastAssessment, OpId, Phase, Probing, REASSESS_MAX, REASSESS_MIN, Reassess,
+    RoundPurpose, SessionInfo,
 };
 use crate::machine::transition::{PhaseName, Reason, Severity};
 use crate::outcome::TargetOutcome;
+use crate::requirement_result::RequirementResults;
 use crate::targets;
 
 impl Cx {
@@ -21,12 +23,20 @@ impl Cx {
         result: Result<PostureStatus, TargetOutcome>,
         evaluated_in: Duration,
         reassess_after: Option<Duration>,
+        requirements: RequirementResults,
     ) -> bool {
         let assessing = match &self.phase {
             Phase::Assessing(a) if a.op == op => a.clone(),
             _ => return false,
         };
         self.s.evaluation.spend(self.now, evaluated_in);
+        if !requirements.is_empty() {
+            self.s.last_assessment = Some(LastAssessment {
+                at: self.now,
+                session: assessing.info.session.clone(),
+                requirements,
+            });
+        }
         let from = PhaseName::Assessing;
         let psn = targets::assessment_target(&assessing.info.connected, &assessing.info.answered);
         match result {
