@@ -79,16 +79,13 @@ impl Deadline {
             Inner::Kernel { fd, fired } => {
                 if arm(fd.get_ref(), at).is_some() {
                     *fired = false;
-                    return;
+                } else {
+                    // The kernel refused to re-arm it: a new deadline.
+                    *self = Deadline::at(at);
                 }
-                // The kernel refused to re-arm it: a new deadline instead.
             }
-            Inner::Tokio(sleep) => {
-                sleep.as_mut().reset(at);
-                return;
-            }
+            Inner::Tokio(sleep) => sleep.as_mut().reset(at),
         }
-        *self = Deadline::at(at);
     }
 
     /// True once the deadline has been seen to pass (polled complete), until
