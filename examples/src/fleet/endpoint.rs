@@ -170,12 +170,14 @@ impl Endpoint {
                 let assessor = self.io.assessor.clone();
                 let stats = Arc::clone(&self.io.stats);
                 self.spawn(op, async move {
-                    let (result, evaluated_in, reassess_after) =
+                    let (result, evaluated_in, reassess_after, requirements) =
                         match assess::assess(&transport, &assessor, &psn, &session).await {
                             Ok(a) => {
                                 stats.request(Kind::Requirements, false);
                                 stats.request(Kind::Report, false);
-                                (Ok(a.status), a.evaluated_in, a.reassess_after)
+                                let requirements =
+                                    a.requirements.iter().map(|r| r.result()).collect();
+                                (Ok(a.status), a.evaluated_in, a.reassess_after, requirements)
                             }
                             Err(e) => {
                                 match e.stage {
@@ -191,6 +193,7 @@ impl Endpoint {
                                     Err(TargetOutcome::new(e.error.target, e.error.outcome)),
                                     e.evaluated_in,
                                     None,
+                                    Default::default(),
                                 )
                             }
                         };
@@ -199,6 +202,7 @@ impl Endpoint {
                         result,
                         evaluated_in,
                         reassess_after,
+                        requirements,
                     }
                 });
             }
