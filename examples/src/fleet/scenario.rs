@@ -137,6 +137,9 @@ pub async fn run(opts: &Options) -> Result<Summary, FleetError> {
 
     let origin = Instant::now();
     let stats = Arc::new(Stats::new(opts.endpoints, origin));
+    // The counters are read once before any endpoint starts: a mass return's
+    // first endpoint may start at once, and its requests belong to the run.
+    let sampler = Sampler::start(&lab, Arc::clone(&stats)).await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let offsets = start_offsets(opts);
     for (i, offset) in offsets.into_iter().enumerate() {
@@ -161,7 +164,6 @@ pub async fn run(opts: &Options) -> Result<Summary, FleetError> {
         });
     }
 
-    let sampler = Sampler::start(&lab, Arc::clone(&stats));
     let interval = Duration::from_secs(opts.interval_s);
     let (t0, affected, what) = if opts.scenario == Scenario::MassReturn {
         let what = format!(
@@ -429,14 +431,24 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn start(lab: &Lab, stats: Arc<Stats>) -> Sampler {
+    /// Starts reading, with the first reading taken before it returns.
+    async fn start(lab: &Lab, stats: Arc<Stats>) -> Sampler {
         let (stop, mut stopped) = watch::channel(false);
         let admin = lab.admin.clone();
         let addr = lab.ready.admin;
         let origin = Instant::now() - Duration::from_millis(stats.now_ms());
+        let mut samples = Vec::new();
+        if let Some(requests) = read_counters(&admin, addr).await {
+            samples.push(Sample {
+                at: origin.elapsed(),
+                requests,
+                known: stats.known(),
+            });
+        }
         let task = tokio::spawn(async move {
-            let mut samples = Vec::new();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            // The first tick completes at once; the first reading is taken.
+            tick.tick().await;
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
