@@ -824,6 +824,7 @@ mod conditions {
         evaluate_with(&[req], &cx, &facts).remove(0)
     }
 
+    #[cfg(target_os = "linux")]
     fn os(name: &str, min: Option<&str>, max: Option<&str>) -> Check {
         Check::OsVersion {
             name: name.into(),

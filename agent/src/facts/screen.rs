@@ -221,6 +221,7 @@ pub fn parse_reg_inactivity(text: &str) -> Result<ScreenLock, Unavailable> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
     use crate::facts::test_tree::put;
 
     #[cfg(target_os = "linux")]

@@ -237,6 +237,7 @@ pub fn parse_sc_query(text: &str) -> Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
     use crate::facts::test_tree::put;
 
     #[cfg(target_os = "linux")]
