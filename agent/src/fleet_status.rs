@@ -6,9 +6,10 @@
 //!
 //! Both files are rewritten atomically (a temp file and a rename, the
 //! agent's one helper) when the [`Trigger`] changes: the phase, the
-//! posture, why state sync stopped, a counter (so every finished probe
-//! round), or the last round's outcome kind; at most once per
-//! [`MIN_WRITE_INTERVAL`], later changes coalesced into the next write. At a
+//! posture, why state sync stopped or the last round's outcome kind within
+//! [`MIN_WRITE_INTERVAL`]; counters alone (a round like the one before)
+//! within [`COUNTER_WRITE_INTERVAL`]; later changes coalesced into the next
+//! write. At a
 //! clean stop they are written a last time with `"running": false` and
 //! `posture_sync_up 0`, and kept: a fleet tool can tell an agent that stopped
 //! (and when) from one that never ran (no file) or died (`running: true`,
@@ -33,6 +34,23 @@ pub const STATUS_FILE: &str = "status.json";
 pub const METRICS_FILE: &str = "posture_sync.prom";
 /// The shortest time between two writes of the files.
 pub const MIN_WRITE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a change of the counters alone (a probe round like the one
+/// before) waits for the next write: rewriting the files at every round cost
+/// more CPU per round than the round itself (docs/benchmarks.md), and a
+/// fleet tool reads them minutes apart.
+pub const COUNTER_WRITE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What a step changed in the files' content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    /// Nothing.
+    None,
+    /// Only counters (written within [`COUNTER_WRITE_INTERVAL`]).
+    Counters,
+    /// The phase, the posture, the sync state or the last round's outcome
+    /// (written within [`MIN_WRITE_INTERVAL`]).
+    State,
+}
 /// The metrics file's mode: node_exporter runs as another user, and the
 /// metrics hold nothing secret (no session, no PSN name).
 #[cfg(unix)]
@@ -114,6 +132,21 @@ pub struct Trigger {
 }
 
 impl Trigger {
+    /// Whether `other` differs from `self` in its counters only.
+    fn same_state(&self, other: &Trigger) -> bool {
+        (
+            self.phase,
+            self.posture,
+            self.sync_stopped,
+            self.last_outcome,
+        ) == (
+            other.phase,
+            other.posture,
+            other.sync_stopped,
+            other.last_outcome,
+        )
+    }
+
     /// The trigger of the machine's state.
     pub fn of(state: &State) -> Trigger {
         let counters = state.counters();
@@ -156,19 +189,23 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Takes in one step's trigger; `true` when it differs from the last
-    /// one (the files are due). Rounds finished since the last step count
+    /// Takes in one step's trigger; says what differs from the last one
+    /// (how soon the files are due). Rounds finished since the last step count
     /// for the last round's outcome: the daemon publishes after every step
     /// and a round is one step, so more than one round between two
     /// observed steps does not happen at probe intervals of seconds.
-    pub fn observe(&mut self, now: Trigger) -> bool {
+    pub fn observe(&mut self, now: Trigger) -> Change {
         let before = self.last.as_ref().map_or(0, |t| t.probe_rounds);
         if let Some(outcome) = now.last_outcome {
             self.rounds.0[index(outcome)] += now.probe_rounds.saturating_sub(before);
         }
-        let changed = self.last.as_ref() != Some(&now);
+        let change = match &self.last {
+            Some(last) if *last == now => Change::None,
+            Some(last) if last.same_state(&now) => Change::Counters,
+            _ => Change::State,
+        };
         self.last = Some(now);
-        changed
+        change
     }
 
     /// Probe rounds by outcome so far.
@@ -404,14 +441,29 @@ mod tests {
     #[test]
     fn files_are_due_on_a_change_only_and_rounds_count_by_outcome() {
         let mut t = Tracker::default();
-        assert!(t.observe(trigger(PhaseName::Discovering, 0, None)));
+        let mut see = |phase, rounds, outcome| t.observe(trigger(phase, rounds, outcome));
+        assert_eq!(see(PhaseName::Discovering, 0, None), Change::State);
         // The same step again (a step that changed nothing we report).
-        assert!(!t.observe(trigger(PhaseName::Discovering, 0, None)));
-        assert!(t.observe(trigger(PhaseName::Known, 0, None)));
-        assert!(t.observe(trigger(PhaseName::Known, 1, Some(ProbeOutcome::Blocked))));
-        assert!(!t.observe(trigger(PhaseName::Known, 1, Some(ProbeOutcome::Blocked))));
-        assert!(t.observe(trigger(PhaseName::Known, 2, Some(ProbeOutcome::Blocked))));
-        assert!(t.observe(trigger(PhaseName::Known, 3, Some(ProbeOutcome::Status))));
+        assert_eq!(see(PhaseName::Discovering, 0, None), Change::None);
+        assert_eq!(see(PhaseName::Known, 0, None), Change::State);
+        // The first round: its outcome is new.
+        assert_eq!(
+            see(PhaseName::Known, 1, Some(ProbeOutcome::Blocked)),
+            Change::State
+        );
+        assert_eq!(
+            see(PhaseName::Known, 1, Some(ProbeOutcome::Blocked)),
+            Change::None
+        );
+        // A round like the one before: counters only, written later.
+        assert_eq!(
+            see(PhaseName::Known, 2, Some(ProbeOutcome::Blocked)),
+            Change::Counters
+        );
+        assert_eq!(
+            see(PhaseName::Known, 3, Some(ProbeOutcome::Status)),
+            Change::State
+        );
         let r = t.rounds();
         assert_eq!(
             (

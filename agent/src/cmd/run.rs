@@ -480,13 +480,16 @@ async fn report(
             "service manager watchdog enabled"
         );
     }
-    let mut due = false;
+    let mut due = fleet_status::Change::None;
     let mut last_write: Option<tokio::time::Instant> = None;
     let mut writing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        let write_at = last_write.map_or_else(tokio::time::Instant::now, |at| {
-            at + fleet_status::MIN_WRITE_INTERVAL
-        });
+        let wait = if due == fleet_status::Change::State {
+            fleet_status::MIN_WRITE_INTERVAL
+        } else {
+            fleet_status::COUNTER_WRITE_INTERVAL
+        };
+        let write_at = last_write.map_or_else(tokio::time::Instant::now, |at| at + wait);
         tokio::select! {
             _ = &mut stop => break,
             changed = status.changed() => {
@@ -502,7 +505,7 @@ async fn report(
                         Some(Announcement::Status(line)) => notify::send(Message::Status(&line)),
                         None => {}
                     }
-                    due |= tracker.observe(Trigger::of(state));
+                    due = due.max(tracker.observe(Trigger::of(state)));
                 }
             }
             _ = async {
@@ -512,8 +515,9 @@ async fn report(
                 }
             } => notify::send(Message::Watchdog),
             // One write at a time: a slow disk delays the next, never the daemon.
-            _ = tokio::time::sleep_until(write_at), if due && writing.is_none() => {
-                due = false;
+            _ = tokio::time::sleep_until(write_at),
+                if due != fleet_status::Change::None && writing.is_none() => {
+                due = fleet_status::Change::None;
                 last_write = Some(tokio::time::Instant::now());
                 let snapshot = status.borrow().clone();
                 let (files, rounds) = (Arc::clone(&files), tracker.rounds());
