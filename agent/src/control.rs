@@ -356,18 +356,11 @@ mod imp {
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{UnixListener, UnixStream};
     use tokio::sync::Semaphore;
     use tokio::task::JoinHandle;
 
-    use super::{
-        Answerer, ControlError, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REPLY_BYTES, MAX_REQUEST_BYTES,
-        QueryError,
-    };
-
-    /// How much late client input is read and discarded after the reply.
-    const MAX_DRAIN_BYTES: usize = 64 * 1024;
+    use super::{Answerer, ControlError, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REPLY_BYTES, QueryError};
 
     /// Longest socket path `bind` and `connect` accept (`sun_path` minus the
     /// NUL).
@@ -554,10 +547,10 @@ mod imp {
             };
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                 tracing::warn!(socket = %path.display(), "status socket busy; turning a client away");
-                tokio::spawn(finish(
-                    stream,
-                    super::error_line("the agent is busy; try again"),
-                ));
+                tokio::spawn(async move {
+                    super::line::finish(stream, &super::error_line("the agent is busy; try again"))
+                        .await;
+                });
                 continue;
             };
             let answer = Arc::clone(&answer);
@@ -568,7 +561,7 @@ mod imp {
         }
     }
 
-    async fn handle(mut stream: UnixStream, answer: &Answerer, owner: u32) {
+    async fn handle(stream: UnixStream, answer: &Answerer, owner: u32) {
         let is_owner = match stream.peer_cred() {
             Ok(cred) if cred.uid() == owner => true,
             Ok(cred) if cred.uid() == 0 => false,
@@ -580,7 +573,7 @@ mod imp {
                 );
                 let refusal =
                     super::error_line("permission denied: this agent answers only its own user");
-                finish(stream, refusal).await;
+                super::line::finish(stream, &refusal).await;
                 return;
             }
             Err(e) => {
@@ -588,84 +581,7 @@ mod imp {
                 return;
             }
         };
-        let reply = match tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
-            Ok(Ok(request)) => answer.answer(&request, is_owner).await,
-            Ok(Err(RequestError::TooLong)) => super::error_line(&format!(
-                "the request is longer than {MAX_REQUEST_BYTES} bytes"
-            )),
-            Ok(Err(RequestError::Io(e))) => {
-                tracing::debug!(error = %e, "status socket: client read failed");
-                return;
-            }
-            Err(_) => super::error_line(&format!(
-                "no request line within {}",
-                humantime::format_duration(IO_TIMEOUT)
-            )),
-        };
-        finish(stream, reply).await;
-    }
-
-    enum RequestError {
-        TooLong,
-        Io(io::Error),
-    }
-
-    /// Reads up to the first newline (or end of stream), at most
-    /// MAX_REQUEST_BYTES. Returns the line without the newline.
-    async fn read_request(stream: &mut UnixStream) -> Result<Vec<u8>, RequestError> {
-        let mut buf = Vec::with_capacity(64);
-        let mut chunk = [0u8; 256];
-        loop {
-            let n = stream.read(&mut chunk).await.map_err(RequestError::Io)?;
-            if n == 0 {
-                return Ok(buf);
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(end) = buf.iter().position(|&b| b == b'\n') {
-                if end > MAX_REQUEST_BYTES {
-                    return Err(RequestError::TooLong);
-                }
-                buf.truncate(end);
-                return Ok(buf);
-            }
-            if buf.len() > MAX_REQUEST_BYTES {
-                return Err(RequestError::TooLong);
-            }
-        }
-    }
-
-    /// Sends the reply line, ends our side, then reads and discards what the
-    /// client may still send until it closes (bounded in bytes and time):
-    /// closing a unix socket with unread input makes Linux reset the
-    /// connection, and the client could lose the reply.
-    async fn finish(mut stream: UnixStream, line: String) {
-        let send = async {
-            stream.write_all(line.as_bytes()).await?;
-            stream.write_all(b"\n").await?;
-            stream.shutdown().await
-        };
-        match tokio::time::timeout(IO_TIMEOUT, send).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "status socket: client did not take the reply");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!("status socket: client did not take the reply in time");
-                return;
-            }
-        }
-        let drain = async {
-            let mut sink = [0u8; 1024];
-            let mut left = MAX_DRAIN_BYTES;
-            while left > 0 {
-                match stream.read(&mut sink).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => left = left.saturating_sub(n),
-                }
-            }
-        };
-        let _ = tokio::time::timeout(IO_TIMEOUT, drain).await;
+        super::line::serve(stream, answer, is_owner).await;
     }
 
     /// Sends `request` as one line and returns the reply's bytes.
@@ -728,6 +644,7 @@ mod imp {
     }
 }
 
+mod line;
 #[cfg(any(windows, test))]
 mod pipe;
 #[cfg(windows)]

@@ -28,13 +28,10 @@ use std::path::Path;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{Answerer, IO_TIMEOUT, MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
+use super::{Answerer, MAX_REPLY_BYTES};
 
 /// What every status pipe's name starts with.
 pub(super) const PIPE_PREFIX: &str = r"\\.\pipe\posture-sync-";
-
-/// How much late client input is read and discarded after the reply.
-const MAX_DRAIN_BYTES: usize = 64 * 1024;
 
 /// The pipe that stands for the status socket `socket` (`<state>\agent.sock`).
 /// Windows paths are case-insensitive and accept both separators, so the
@@ -66,89 +63,13 @@ pub(super) fn pipe_sddl(user_sid: &str) -> Option<String> {
     well_formed.then(|| format!("D:P(A;;GA;;;{user_sid})(A;;GA;;;SY)"))
 }
 
-/// Serves one connected client: reads its request line and sends the reply
-/// line, as the unix socket does.
-/// Everyone the pipe admits counts as the owner (see the module notes).
-pub(super) async fn handle<S>(mut stream: S, answer: &Answerer)
+/// Serves one connected client. Everyone the pipe admits counts as the
+/// owner (see the module notes).
+pub(super) async fn handle<S>(stream: S, answer: &Answerer)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let reply = match tokio::time::timeout(IO_TIMEOUT, read_request(&mut stream)).await {
-        Ok(Ok(Some(request))) => answer.answer(&request, true).await,
-        Ok(Ok(None)) => super::error_line(&format!(
-            "the request is longer than {MAX_REQUEST_BYTES} bytes"
-        )),
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "status pipe: client read failed");
-            return;
-        }
-        Err(_) => super::error_line(&format!(
-            "no request line within {}",
-            humantime::format_duration(IO_TIMEOUT)
-        )),
-    };
-    finish(stream, &reply).await;
-}
-
-/// Reads up to the first newline (or end of stream); `None` when the line is
-/// longer than [`MAX_REQUEST_BYTES`].
-async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::with_capacity(64);
-    let mut chunk = [0u8; 256];
-    loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(Some(buf));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.iter().position(|&b| b == b'\n') {
-            if end > MAX_REQUEST_BYTES {
-                return Ok(None);
-            }
-            buf.truncate(end);
-            return Ok(Some(buf));
-        }
-        if buf.len() > MAX_REQUEST_BYTES {
-            return Ok(None);
-        }
-    }
-}
-
-/// Sends the reply line, then reads and discards what the client may still
-/// send until it closes (bounded in bytes and time), so that the client has
-/// the whole line before the server's end goes away.
-pub(super) async fn finish<S>(mut stream: S, line: &str)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let send = async {
-        stream.write_all(line.as_bytes()).await?;
-        stream.write_all(b"\n").await?;
-        stream.flush().await?;
-        stream.shutdown().await
-    };
-    match tokio::time::timeout(IO_TIMEOUT, send).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "status pipe: client did not take the reply");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!("status pipe: client did not take the reply in time");
-            return;
-        }
-    }
-    let drain = async {
-        let mut sink = [0u8; 1024];
-        let mut left = MAX_DRAIN_BYTES;
-        while left > 0 {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(IO_TIMEOUT, drain).await;
+    super::line::serve(stream, answer, true).await;
 }
 
 /// What the client read.
@@ -201,8 +122,11 @@ pub(super) mod windows {
     use tokio::sync::Semaphore;
     use tokio::task::JoinHandle;
 
-    use super::super::{Answerer, ControlError, MAX_CONNECTIONS, MAX_REPLY_BYTES, QueryError};
-    use super::{IO_TIMEOUT, Reply, exchange_line, finish, handle, pipe_name, pipe_sddl};
+    use super::super::line::finish;
+    use super::super::{
+        Answerer, ControlError, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REPLY_BYTES, QueryError,
+    };
+    use super::{Reply, exchange_line, handle, pipe_name, pipe_sddl};
     use crate::platform::windows_ffi;
 
     /// `ERROR_ACCESS_DENIED`: what creating the first instance of a pipe
