@@ -12,7 +12,8 @@
 //!
 //! - **Linux**: one `NETLINK_ROUTE` socket subscribed to the link, IPv4/IPv6
 //!   address and IPv4/IPv6 route multicast groups, registered with tokio's
-//!   reactor (no thread of its own), decoded by `netlink-packet-route`. At
+//!   reactor (no thread of its own); the messages' few fields the watcher
+//!   reads are parsed by a pure function over bytes (`netwatch/rtnl.rs`). At
 //!   start, and again after the kernel dropped notifications (`ENOBUFS`), the
 //!   watcher dumps the current links, addresses and routes to learn what is
 //!   already there: the kernel re-announces an address each time a router
@@ -74,6 +75,8 @@ mod linux;
 mod macos;
 #[cfg(any(target_os = "macos", test))]
 mod route_msg;
+#[cfg(target_os = "linux")]
+mod rtnl;
 #[cfg(test)]
 mod tests;
 

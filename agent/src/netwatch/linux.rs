@@ -3,33 +3,18 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
-use netlink_packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
-};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rustix::net::netlink::SocketAddrNetlink;
 use rustix::net::{AddressFamily as Af, RecvFlags, SendFlags, SocketFlags, SocketType};
 use tokio::io::unix::AsyncFd;
 
-use super::{
-    Family, Interface, NetChange, NetChangeKind, NetWatchError, Observed, RouteOp, socket_err,
-};
+use super::rtnl::{self, DumpKind, Message, NLMSG_HDRLEN};
+use super::{NetWatchError, Observed, socket_err};
 
 /// The legacy multicast group bits (`RTMGRP_*`, linux/rtnetlink.h): links,
 /// IPv4 and IPv6 addresses, IPv4 and IPv6 routes.
 const GROUPS: u32 = 0x1 | 0x10 | 0x40 | 0x100 | 0x400;
-
-/// The kernel's `RT_TABLE_LOCAL`: local and broadcast addresses, never a
-/// default route.
-const TABLE_LOCAL: u32 = 255;
 
 /// Larger than any one rtnetlink datagram (the kernel caps dump skbs at
 /// 32 KiB).
@@ -101,23 +86,17 @@ impl Source {
     }
 
     fn start_dump(&mut self, what: Dump) -> Result<(), NetWatchError> {
-        let payload = match what {
-            Dump::Links => RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            Dump::Addresses => RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            Dump::Routes => RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+        let kind = match what {
+            Dump::Links => DumpKind::Links,
+            Dump::Addresses => DumpKind::Addresses,
+            Dump::Routes => DumpKind::Routes,
             Dump::Idle => {
                 self.dump = Dump::Idle;
                 return Ok(());
             }
         };
         self.seq = self.seq.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        header.sequence_number = self.seq;
-        let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(payload));
-        msg.finalize();
-        let mut bytes = vec![0; msg.buffer_len()];
-        msg.serialize(&mut bytes);
+        let bytes = rtnl::dump_request(kind, self.seq);
         // A request is a few dozen bytes: the kernel takes it whole or fails.
         rustix::net::send(self.fd.get_ref(), &bytes, SendFlags::empty()).map_err(socket_err(
             "asking the kernel for the current network state",
@@ -205,40 +184,36 @@ impl Source {
     fn datagram(&mut self, n: usize) -> Result<(), NetWatchError> {
         let mut rest = &self.buf[..n];
         let mut dump_done = false;
-        while rest.len() >= 16 {
+        while rest.len() >= NLMSG_HDRLEN {
             let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            if len < 16 || len > rest.len() {
+            if len < NLMSG_HDRLEN || len > rest.len() {
                 tracing::debug!(len, left = rest.len(), "malformed netlink message skipped");
                 break;
             }
             let one = &rest[..len];
             // Messages are 4-byte aligned within a datagram.
             rest = &rest[len.next_multiple_of(4).min(rest.len())..];
-            let msg = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(one) {
+            let msg = match rtnl::parse(one) {
                 Ok(m) => m,
-                Err(e) => {
-                    tracing::debug!(error = %e, "undecodable netlink message skipped");
+                Err(rtnl::Malformed(why)) => {
+                    tracing::debug!(why, "undecodable netlink message skipped");
                     continue;
                 }
             };
-            let ours = msg.header.port_number == self.port
-                && msg.header.sequence_number == self.seq
-                && self.dump != Dump::Idle;
-            match msg.payload {
-                NetlinkPayload::InnerMessage(inner) => {
-                    if let Some(change) = change_of(&inner) {
-                        self.pending.push_back(if ours {
-                            Observed::Known(change)
-                        } else {
-                            Observed::Change(change)
-                        });
-                    }
+            let ours = msg.port == self.port && msg.sequence == self.seq && self.dump != Dump::Idle;
+            match msg.message {
+                Message::Change(Some(change)) => {
+                    self.pending.push_back(if ours {
+                        Observed::Known(change)
+                    } else {
+                        Observed::Change(change)
+                    });
                 }
-                NetlinkPayload::Done(_) if ours => dump_done = true,
-                NetlinkPayload::Error(e) if ours => {
+                Message::Done if ours => dump_done = true,
+                Message::Error(code) if ours => {
                     // The dump failed (EBUSY, EINTR): changes still arrive;
                     // only the seeding of known state is incomplete.
-                    tracing::info!(error = ?e.code, "netlink dump of the network state failed");
+                    tracing::info!(code, "netlink dump of the network state failed");
                     self.dump = Dump::Idle;
                 }
                 _ => {}
@@ -259,118 +234,4 @@ impl Source {
         }
         Ok(())
     }
-}
-
-/// The change one rtnetlink message describes, or `None` for messages the
-/// watcher does not report (loopback links, the local routing table, cached
-/// clones, non-IP families).
-pub(super) fn change_of(msg: &RouteNetlinkMessage) -> Option<NetChange> {
-    match msg {
-        RouteNetlinkMessage::NewLink(l) => link_change(l, true),
-        RouteNetlinkMessage::DelLink(l) => link_change(l, false),
-        RouteNetlinkMessage::NewAddress(a) => address_change(a, true),
-        RouteNetlinkMessage::DelAddress(a) => address_change(a, false),
-        RouteNetlinkMessage::NewRoute(r) => route_change(r, RouteOp::Added),
-        RouteNetlinkMessage::DelRoute(r) => route_change(r, RouteOp::Removed),
-        _ => None,
-    }
-}
-
-fn link_change(l: &LinkMessage, exists: bool) -> Option<NetChange> {
-    let flags = l.header.flags;
-    if flags.contains(LinkFlags::Loopback) {
-        return None;
-    }
-    let name = l.attributes.iter().find_map(|a| match a {
-        LinkAttribute::IfName(n) => Some(n.clone()),
-        _ => None,
-    });
-    let up = exists && flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running);
-    Some(NetChange::on_interface(
-        NetChangeKind::link(up),
-        l.header.index,
-        name,
-    ))
-}
-
-fn address_change(a: &AddressMessage, added: bool) -> Option<NetChange> {
-    let v6 = match a.header.family {
-        AddressFamily::Inet => false,
-        AddressFamily::Inet6 => true,
-        _ => return None,
-    };
-    let mut local = None;
-    let mut address = None;
-    let mut label = None;
-    // IFA_F_TEMPORARY shares its bit with IFA_F_SECONDARY (IPv4's meaning,
-    // the crate's name).
-    let mut temporary = v6 && a.header.flags.contains(AddressHeaderFlags::Secondary);
-    for attr in &a.attributes {
-        match attr {
-            AddressAttribute::Local(ip) => local = Some(*ip),
-            AddressAttribute::Address(ip) => address = Some(*ip),
-            AddressAttribute::Label(l) => label = Some(l.clone()),
-            AddressAttribute::Flags(f) => temporary |= v6 && f.contains(AddressFlags::Secondary),
-            _ => {}
-        }
-    }
-    // IFA_LOCAL is the endpoint's own address; IFA_ADDRESS is the peer's on
-    // a point-to-point link and the same as IFA_LOCAL elsewhere.
-    let addr = local.or(address)?;
-    let prefix_len = a.header.prefix_len;
-    Some(NetChange::on_interface(
-        NetChangeKind::address(added, addr, prefix_len, temporary),
-        a.header.index,
-        label,
-    ))
-}
-
-fn route_change(r: &RouteMessage, op: RouteOp) -> Option<NetChange> {
-    let family = match r.header.address_family {
-        AddressFamily::Inet => Family::V4,
-        AddressFamily::Inet6 => Family::V6,
-        _ => return None,
-    };
-    if r.header.flags.contains(RouteFlags::Cloned) {
-        return None;
-    }
-    let mut table = u32::from(r.header.table);
-    let mut destination = None;
-    let mut gateway = None;
-    let mut oif = None;
-    let mut metric = 0;
-    let ip = |a: &RouteAddress| match a {
-        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
-        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    };
-    for attr in &r.attributes {
-        match attr {
-            RouteAttribute::Table(t) => table = *t,
-            RouteAttribute::Destination(d) => destination = ip(d),
-            RouteAttribute::Gateway(g) => gateway = ip(g),
-            RouteAttribute::Oif(i) => oif = Some(*i),
-            RouteAttribute::Priority(p) => metric = *p,
-            _ => {}
-        }
-    }
-    if table == TABLE_LOCAL {
-        return None;
-    }
-    let destination = destination.unwrap_or(match family {
-        Family::V4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-    });
-    Some(NetChange {
-        kind: NetChangeKind::Route {
-            op,
-            family,
-            destination,
-            prefix_len: r.header.destination_prefix_length,
-            gateway,
-            table,
-            metric,
-        },
-        interface: oif.map(|index| Interface { index, name: None }),
-    })
 }

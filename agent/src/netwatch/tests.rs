@@ -782,3 +782,5 @@ proptest! {
 
 #[cfg(target_os = "linux")]
 mod linux_kernel;
+#[cfg(target_os = "linux")]
+mod rtnl_vs_crate;
