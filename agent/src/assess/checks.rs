@@ -24,7 +24,7 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Longest `file-contains` pattern accepted.
 pub const MAX_PATTERN_LEN: usize = 1024;
 
-/// Size limit of a compiled `file-contains` pattern (regex crate's
+/// Size limit of a compiled `file-contains` pattern (regex-lite's
 /// `size_limit`): a hostile pattern cannot make the agent build a huge automaton.
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
@@ -187,9 +187,8 @@ fn file_contains(path: &str, pattern: &str, cx: &CheckCx<'_>) -> CheckOutcome {
             pattern.len()
         ));
     }
-    let regex = match regex::bytes::RegexBuilder::new(pattern)
+    let regex = match regex_lite::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
     {
         Ok(r) => r,
@@ -222,13 +221,13 @@ fn file_contains(path: &str, pattern: &str, cx: &CheckCx<'_>) -> CheckOutcome {
 /// `\n`; a trailing `\r` is kept), a line longer than [`MAX_LINE_BYTES`] in
 /// pieces of that size, asking the budget before every match.
 struct LineMatcher<'r> {
-    regex: &'r regex::bytes::Regex,
+    regex: &'r regex_lite::Regex,
     line: Vec<u8>,
     found: bool,
 }
 
 impl<'r> LineMatcher<'r> {
-    fn new(regex: &'r regex::bytes::Regex) -> Self {
+    fn new(regex: &'r regex_lite::Regex) -> Self {
         LineMatcher {
             regex,
             line: Vec::new(),
@@ -238,7 +237,9 @@ impl<'r> LineMatcher<'r> {
 
     fn matches(&mut self, budget: &Budget) -> Result<(), Spent> {
         budget.check()?;
-        if !self.found && self.regex.is_match(&self.line) {
+        // regex-lite matches text: an invalid byte reads as U+FFFD, which
+        // only `.` or a negated class can match (docs/agent.md).
+        if !self.found && self.regex.is_match(&String::from_utf8_lossy(&self.line)) {
             self.found = true;
         }
         self.line.clear();
@@ -404,19 +405,19 @@ mod tests {
     #[test]
     fn lines_are_matched_one_by_one_and_long_lines_in_pieces() {
         let budget = Budget::standard();
-        let re = regex::bytes::Regex::new("^b+$").unwrap();
+        let re = regex_lite::Regex::new("^b+$").unwrap();
         let mut m = LineMatcher::new(&re);
         m.feed(b"aaa\nbb", &budget).unwrap();
         m.feed(b"b\nccc", &budget).unwrap();
         assert!(m.finish(&budget).unwrap());
-        let re = regex::bytes::Regex::new("^x{20000}").unwrap();
+        let re = regex_lite::Regex::new("^x{20000}").unwrap();
         let mut m = LineMatcher::new(&re);
         m.feed(&vec![b'x'; 40_000], &budget).unwrap();
         assert!(
             !m.finish(&budget).unwrap(),
             "a match never spans two pieces"
         );
-        let re = regex::bytes::Regex::new("tail$").unwrap();
+        let re = regex_lite::Regex::new("tail$").unwrap();
         let mut m = LineMatcher::new(&re);
         m.feed(b"head\nno newline at the tail", &budget).unwrap();
         assert!(m.finish(&budget).unwrap());

@@ -24,8 +24,9 @@
 //! as XML, so CDATA and nesting cannot hide a value), then like every other
 //! text.
 //!
-//! No regular expression runs over a whole part: the regex crate is built
-//! without its lazy DFA here, and a 1 MiB log must redact quickly.
+//! No regular expression runs over a whole part: the agent's regex engine
+//! (regex-lite, for file-contains checks) is built for size, not speed, and
+//! a 1 MiB log must redact quickly.
 
 mod blocks;
 mod keys;
