@@ -252,9 +252,9 @@ fn attributes(bytes: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 
 fn ip_of(v6: bool, value: &[u8]) -> Option<IpAddr> {
     if v6 {
-        <[u8; 16]>::try_from(value).ok().map(|a| IpAddr::from(a))
+        <[u8; 16]>::try_from(value).ok().map(IpAddr::from)
     } else {
-        <[u8; 4]>::try_from(value).ok().map(|a| IpAddr::from(a))
+        <[u8; 4]>::try_from(value).ok().map(IpAddr::from)
     }
 }
 
