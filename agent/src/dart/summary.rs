@@ -667,7 +667,7 @@ mod requirement_tests {
         assert_eq!(mandatory.severity(), Severity::Problem);
         assert_eq!(mandatory.title(), "1 mandatory requirement failed");
         assert!(
-            mandatory.text().contains("failed 1 of the 3 requirements"),
+            mandatory.text().contains("failed 1 of 3 requirements"),
             "{}",
             mandatory.text()
         );
@@ -744,7 +744,7 @@ mod requirement_tests {
         let text = render_text(&input(&s, &rounds));
         assert!(
             text.contains(
-                "\nProblem: 1 mandatory requirement failed\n  The last assessment, at 2026-11-21T22:00:00.000Z, failed 1 of the 3 requirements"
+                "\nProblem: 1 mandatory requirement failed\n  The last assessment (2026-11-21T22:00:00.000Z) failed 1 of 3 requirements; the PSN counts mandatory ones"
             ),
             "{text}"
         );

@@ -168,12 +168,12 @@ impl Finding {
                 failed,
             } => {
                 let effect = if *mandatory {
-                    "The PSN counts mandatory requirements: the endpoint stays non-compliant until they pass."
+                    "the PSN counts mandatory ones: the endpoint stays non-compliant until they pass"
                 } else {
-                    "Optional requirements do not change the posture."
+                    "optional ones do not change the posture"
                 };
                 format!(
-                    "The last assessment, at {assessed}, failed {} of the {of} requirements the server sent. {effect} Each failed requirement below with the agent's reason and what to do, in the server's words.",
+                    "The last assessment ({assessed}) failed {} of {of} requirements; {effect}.",
                     failed.len()
                 )
             }
@@ -232,8 +232,10 @@ impl Finding {
             }),
             Finding::UncleanEnds { .. } => Some("If it repeats, send this bundle with the service manager's log (journalctl --user -u posture-sync.service, or the launchd log) to support.".to_string()),
             Finding::RequirementsFailed { mandatory: true, .. } => Some("Do what each requirement's remediation says (the server's text: the agent shows it and never acts on it), or ask the administrator who wrote the policy; then `posture-sync reassess` assesses again at once.".to_string()),
-            Finding::RequirementsFailed { mandatory: false, .. } => Some("Nothing is needed for the posture; each remediation says how to meet the requirement anyway.".to_string()),
-            Finding::Works | Finding::NothingWrong | Finding::OldHistory { .. } => None,
+            Finding::RequirementsFailed { mandatory: false, .. }
+            | Finding::Works
+            | Finding::NothingWrong
+            | Finding::OldHistory { .. } => None,
         }
     }
 
@@ -646,10 +648,10 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1b1b1b;max-width:980px}\
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}\
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:18px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}\
 .muted{color:#666}.cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #ccc;border-radius:6px;padding:10px 14px;min-width:150px}\
 .card .k{font-size:12px;color:#666;text-transform:uppercase}.card .v{font-size:20px;font-weight:600}\
-.finding{border-left:6px solid #999;padding:8px 12px;margin:10px 0;background:#fafafa}\
+.finding{border-left:6px solid #999;padding:8px 12px;margin:8px 0;background:#fafafa}\
 .finding.problem{border-color:#c62828;background:#fdecea}.finding.warning{border-color:#ef6c00;background:#fff4e5}\
 .finding.good{border-color:#2e7d32;background:#edf7ed}.finding.info{border-color:#1565c0;background:#e8f1fb}\
 .finding h3{margin:0 0 4px;font-size:16px}.requirements{margin:6px 0;padding-left:20px}.fix{margin-top:6px}code{background:#eee;padding:1px 4px;border-radius:3px}\
