@@ -3,9 +3,13 @@
 //! with its fix and the SVG timeline, and a screenshot is written to
 //! `$CARGO_TARGET_TMPDIR/dart-summary.png` for people to look at. One page
 //! per finding kind (misconfiguration, discovery failing, TLS trust
-//! failure, mixed round, agent not running) is rendered, its DOM checked
-//! for the finding, its fix, the text lists and the legend, and printed to
-//! PDF (`--print-to-pdf`, as a ticket carries it).
+//! failure, mixed round, agent not running, failed requirements) is
+//! rendered, its DOM checked for the finding, its fix, the text lists and
+//! the legend, printed to PDF (`--print-to-pdf`, as a ticket carries it),
+//! and its screenshot checked by key regions found in the DOM of the same
+//! render (`dart_screen`): the card's severity colours, the legend in the
+//! first screen, every round in its legend colour, the decisions listed,
+//! and text contrast.
 //! Skipped, saying so, where /usr/bin/chromium is absent.
 // Integration tests: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

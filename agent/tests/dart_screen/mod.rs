@@ -245,7 +245,8 @@ pub fn luminance(p: [u8; 3]) -> f64 {
 pub fn parse_colour(c: &str) -> Option<[u8; 3]> {
     if let Some(hex) = c.strip_prefix('#') {
         let v = u32::from_str_radix(hex, 16).ok()?;
-        return (hex.len() == 6).then(|| [(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+        let [_, r, g, b] = v.to_be_bytes();
+        return (hex.len() == 6).then_some([r, g, b]);
     }
     let inner = c.strip_prefix("rgb(")?.strip_suffix(')')?;
     let parts: Vec<u8> = inner
