@@ -305,6 +305,24 @@ fn check_common(r: &Rendered, finding: &str, class: &str) {
         "PDF suspiciously small: {} bytes",
         r.pdf.len()
     );
+    // Cheap facts of the PDF without a PDF parser: its page tree counts
+    // at least one page, and its title is the page's.
+    let pdf = String::from_utf8_lossy(&r.pdf);
+    let pages: u32 = pdf
+        .split("/Count ")
+        .nth(1)
+        .and_then(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("a page tree with a count");
+    assert!(pages >= 1, "the PDF has {pages} pages");
+    assert!(
+        pdf.contains("/Title (posture-sync diagnostic summary"),
+        "no title in the PDF"
+    );
     check_screen(r, finding, class);
 }
 
