@@ -412,3 +412,101 @@ fn every_start_and_stop_is_kept_across_restarts() {
         "{html}"
     );
 }
+
+/// Issue 15: the last assessment's failed requirements reach `status.json`,
+/// `summary.html`, `dart --summary` and `dart --summary FILE.zip` (whose
+/// status carries the session pseudonyms), with the agent's reasons and the
+/// server's remediation; a secret in a reason is redacted like anywhere in
+/// a bundle, while local facts (paths, devices, OS versions) are kept.
+#[test]
+fn failed_requirements_reach_the_bundle_and_both_summaries() {
+    let fx = build();
+    let mut status = fx.status.clone();
+    status["assessment"] = serde_json::json!({
+        "at": "2026-11-21T21:00:30.000Z",
+        "session": dart_fixture::SESSION,
+        "requirements": [
+            {"id": "os", "mandatory": true, "passed": true, "reason": "the OS is Debian GNU/Linux 12 (bookworm) (debian 12)"},
+            {"id": "disk", "mandatory": true, "passed": false,
+             "reason": "disk is not encrypted: / is on /dev/vda1, not on a LUKS volume",
+             "remediation": "Reinstall with full disk encryption (LUKS): see <a href=\"https://wiki.example/luks\">the wiki</a>"},
+            {"id": "agent-conf", "mandatory": false, "passed": false,
+             "reason": "/home/alice/.config/agent.conf does not match \"^api_key=reqseeded-4711\""},
+        ]
+    });
+    let _agent = dart_fixture::serve_status(&fx.state, status);
+    let cwd = fx.dir.path().join("here");
+    std::fs::create_dir(&cwd).unwrap();
+    let out = fx.dir.path().join("b.zip");
+    let o = dart(
+        fx.dir.path(),
+        &cwd,
+        &fx.state,
+        &["-o", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let files = dart_fixture::unzip(&out);
+    let part = |name: &str| &files.iter().find(|(n, _)| n == name).unwrap().1;
+    for (name, text) in &files {
+        assert!(
+            !text.contains("reqseeded-4711"),
+            "{name} keeps the secret: {text}"
+        );
+        assert!(
+            !text.contains(dart_fixture::SESSION),
+            "{name} keeps the session id"
+        );
+    }
+    let html = part("summary.html");
+    assert!(
+        html.contains("<h3>Problem: 1 mandatory requirement failed</h3>"),
+        "{html}"
+    );
+    assert!(html.contains("disk is not encrypted: / is on /dev/vda1, not on a LUKS volume"));
+    assert!(
+        html.contains("see &lt;a href=&quot;https://wiki.example/luks&quot;&gt;the wiki&lt;/a&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<h3>Note: 1 optional requirement failed</h3>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("/home/alice/.config/agent.conf does not match"),
+        "{html}"
+    );
+    assert!(part("status.json").contains("/home/alice/.config/agent.conf"));
+
+    let text_of = |args: &[&std::ffi::OsStr]| {
+        let o = posture_sync(fx.dir.path())
+            .current_dir(&cwd)
+            .arg("dart")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let live = text_of(&[
+        "--state-dir".as_ref(),
+        fx.state.as_os_str(),
+        "--summary".as_ref(),
+    ]);
+    let from_zip = text_of(&["--summary".as_ref(), out.as_os_str()]);
+    for text in [&live, &from_zip] {
+        assert!(
+            text.contains("\nProblem: 1 mandatory requirement failed\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  - disk: disk is not encrypted: / is on /dev/vda1, not on a LUKS volume\n    what to do (the server's words): Reinstall with full disk encryption (LUKS): see <a href=\"https://wiki.example/luks\">the wiki</a>\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  - agent-conf: /home/alice/.config/agent.conf does not match"),
+            "{text}"
+        );
+        assert!(!text.contains("reqseeded-4711"), "{text}");
+        assert!(!text.contains(dart_fixture::SESSION), "{text}");
+    }
+}

@@ -480,7 +480,10 @@ fn collect_into(
     if let Some(text) = &runs_text {
         b.add(RUNS_FILE, text, progress)?;
     }
-    b.add("status.json", &status_text, progress)?;
+    // Value by value first: a reason quoting a secret must not take the
+    // rest of the status with it (`dart --summary FILE.zip` reads it back).
+    let status_json = b.redactor.redact_json(&status_text);
+    b.add("status.json", &status_json, progress)?;
     for fact in facts::collect(now) {
         b.add(&format!("system/{}", fact.name), &fact.text, progress)?;
     }

@@ -228,6 +228,32 @@ impl Redactor {
         apply(text, edits)
     }
 
+    /// Redacts a JSON text value by value: each string goes through
+    /// [`Redactor::redact`] on its own, so that a rule that takes "the rest
+    /// of the line" (`api_key=...` quoted inside a requirement's reason)
+    /// ends with the string instead of taking the closing quote and the
+    /// rest of a one-line object, which would leave no JSON to read back.
+    /// The result is pretty-printed; text that is no JSON is returned as
+    /// it is. Like every part, the result then goes through
+    /// [`Redactor::redact`] whole (keys naming a secret, e.g.).
+    pub fn redact_json(&mut self, text: &str) -> String {
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+            return text.to_string();
+        };
+        self.redact_strings(&mut value);
+        serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.to_string())
+    }
+
+    fn redact_strings(&mut self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => *s = self.redact(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_strings(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.redact_strings(v)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
     /// The pseudonym of a session id this redactor has seen.
     pub fn session_label(&self, id: &str) -> Option<String> {
         self.sessions.label(id)

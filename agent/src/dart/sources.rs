@@ -118,17 +118,25 @@ pub enum ReadBundleError {
     },
 }
 
-/// A bundle's status carries the session id as its pseudonym
-/// (`[session-1]`, see redaction in docs/dart.md), which is no session id
-/// the status type accepts (brackets): read back, it becomes `session-1`.
+/// A bundle's status carries session ids as their pseudonyms
+/// (`[session-1]`, see redaction in docs/dart.md), which are no session ids
+/// the status type accepts (brackets): read back, they become `session-1`.
+/// Two keys hold one: `session_id` and the last assessment's `session`.
 fn unbracket_session(status: &mut Value) {
-    if let Some(id) = status.get_mut("session_id")
-        && let Some(label) = id
+    let unbracket = |id: &mut Value| {
+        if let Some(label) = id
             .as_str()
             .and_then(|s| s.strip_prefix('['))
             .and_then(|s| s.strip_suffix(']'))
-    {
-        *id = Value::String(label.to_string());
+        {
+            *id = Value::String(label.to_string());
+        }
+    };
+    if let Some(id) = status.get_mut("session_id") {
+        unbracket(id);
+    }
+    if let Some(id) = status.pointer_mut("/assessment/session") {
+        unbracket(id);
     }
 }
 

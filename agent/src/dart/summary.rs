@@ -548,3 +548,272 @@ mod tests {
         assert!(!html.contains("local time ("));
     }
 }
+
+/// Issue 15: the last assessment's failed requirements, with the agent's
+/// reason and the server's remediation, on the page and in the text.
+#[cfg(test)]
+mod requirement_tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::dart::history::parse_rounds;
+    use crate::requirement_result::RequirementResult;
+
+    /// What a hostile or careless server may put in its remediation text:
+    /// markup, a link, backticks (the page's own `code` marks).
+    const HOSTILE: &str = "Reinstall <b>now</b>: <a href=\"https://evil.example/\">click</a> or see https://wiki.example/upgrade, then run `rm -rf /` & reboot";
+
+    fn requirement(
+        id: &str,
+        mandatory: bool,
+        passed: bool,
+        reason: &str,
+        fix: Option<&str>,
+    ) -> RequirementResult {
+        RequirementResult {
+            id: id.into(),
+            mandatory,
+            passed,
+            reason: reason.into(),
+            remediation: fix.map(str::to_string),
+        }
+    }
+
+    fn assessed(requirements: Vec<RequirementResult>) -> StatusReport {
+        serde_json::from_value(serde_json::json!({
+            "phase": "known", "posture": "NonCompliant", "session_id": "s1",
+            "connected_psn": "127.0.0.1:8443",
+            "sync": {"enabled": true},
+            "counters": {"probe_rounds": 1, "discovery_restarts": 0, "misconfigurations": 0},
+            "assessment": {"at": "2026-11-21T22:00:00.000Z", "session": "s1", "requirements": requirements},
+        }))
+        .unwrap()
+    }
+
+    const BLOCKED: &str = r#"{"v":2,"at":"2026-11-21T22:00:02.000Z","session":"s1","outcome":"blocked","target":"127.0.0.1:8449","targets":[{"target":"127.0.0.1:8449","outcome":"blocked","detail":"blocked (timeout)"}]}"#;
+
+    fn input<'a>(
+        s: &'a StatusReport,
+        rounds: &'a crate::dart::history::Rounds,
+    ) -> SummaryInput<'a> {
+        SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status: Ok(s),
+            rounds,
+            transitions: &[],
+            parts: &[],
+            lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
+        }
+    }
+
+    fn sample() -> Vec<RequirementResult> {
+        vec![
+            requirement(
+                "os",
+                true,
+                true,
+                "the OS is Debian GNU/Linux 12 (debian 12)",
+                None,
+            ),
+            requirement(
+                "disk",
+                true,
+                false,
+                "disk is not encrypted: / is on /dev/vda1, not on a LUKS volume",
+                Some(HOSTILE),
+            ),
+            requirement(
+                "screen",
+                false,
+                false,
+                "screen lock unknown: <script>alert(1)</script>\u{1b}[31m",
+                None,
+            ),
+        ]
+    }
+
+    #[test]
+    fn mandatory_failures_are_a_problem_and_optional_ones_a_note() {
+        let s = assessed(sample());
+        let rounds = parse_rounds(BLOCKED, 10);
+        let f = findings(&input(&s, &rounds));
+        let mandatory = f
+            .iter()
+            .find(|f| {
+                matches!(
+                    f,
+                    Finding::RequirementsFailed {
+                        mandatory: true,
+                        ..
+                    }
+                )
+            })
+            .unwrap_or_else(|| panic!("no mandatory finding: {f:?}"));
+        assert_eq!(
+            mandatory,
+            &Finding::RequirementsFailed {
+                mandatory: true,
+                assessed: "2026-11-21T22:00:00.000Z".into(),
+                of: 3,
+                failed: vec![sample()[1].clone()],
+            }
+        );
+        assert_eq!(mandatory.severity(), Severity::Problem);
+        assert_eq!(mandatory.title(), "1 mandatory requirement failed");
+        assert!(
+            mandatory.text().contains("failed 1 of 3 requirements"),
+            "{}",
+            mandatory.text()
+        );
+        assert!(mandatory.fix().unwrap().contains("posture-sync reassess"));
+        let optional = f
+            .iter()
+            .find(|f| {
+                matches!(
+                    f,
+                    Finding::RequirementsFailed {
+                        mandatory: false,
+                        ..
+                    }
+                )
+            })
+            .expect("the optional failure");
+        assert_eq!(optional.severity(), Severity::Info);
+        assert_eq!(optional.requirements(), &sample()[2..]);
+        assert_eq!(optional.title(), "1 optional requirement failed");
+        // The posture's reasons are no verdict on state sync: it works.
+        assert!(f.contains(&Finding::Works), "{f:?}");
+        assert_eq!(f[0], *mandatory, "the problem comes first: {f:?}");
+
+        // Nothing failed, or nothing assessed yet: no finding.
+        for s in [
+            assessed(vec![sample()[0].clone()]),
+            serde_json::from_value(serde_json::json!({
+                "phase": "known", "posture": "Compliant", "sync": {"enabled": true},
+                "counters": {"probe_rounds": 1, "discovery_restarts": 0, "misconfigurations": 0},
+            }))
+            .unwrap(),
+        ] {
+            let f = findings(&input(&s, &rounds));
+            assert!(
+                !f.iter()
+                    .any(|f| matches!(f, Finding::RequirementsFailed { .. })),
+                "{f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_page_shows_reasons_and_remediation_as_text_never_as_markup() {
+        let s = assessed(sample());
+        let rounds = parse_rounds(BLOCKED, 10);
+        let html = render(&input(&s, &rounds));
+        let card = &html[html
+            .find("<h3>Problem: 1 mandatory requirement failed</h3>")
+            .expect("the mandatory card")..];
+        let card = &card[..card.find("</ul>").unwrap()];
+        assert!(card.contains("<strong>disk</strong>"), "{card}");
+        assert!(card.contains("disk is not encrypted: / is on /dev/vda1, not on a LUKS volume"));
+        assert!(card.contains("What to do, in the server's words:"));
+        assert!(
+            card.contains("Reinstall &lt;b&gt;now&lt;/b&gt;: &lt;a href=&quot;https://evil.example/&quot;&gt;click&lt;/a&gt; or see https://wiki.example/upgrade, then run `rm -rf /` &amp; reboot"),
+            "{card}"
+        );
+        // No markup from the server: no bold, no link, no code span.
+        assert!(!html.contains("<b>") && !html.contains("<a ") && !html.contains("href=\""));
+        assert!(!html.contains("<code>rm -rf /</code>"));
+        let note = &html[html
+            .find("<h3>Note: 1 optional requirement failed</h3>")
+            .expect("the optional card")..];
+        assert!(note.contains("screen lock unknown: &lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!html.contains("<script"));
+        // The passed requirement is not listed.
+        assert!(!html.contains("<strong>os</strong>"));
+    }
+
+    #[test]
+    fn the_text_lists_each_failed_requirement_with_what_to_do() {
+        let s = assessed(sample());
+        let rounds = parse_rounds(BLOCKED, 10);
+        let text = render_text(&input(&s, &rounds));
+        assert!(
+            text.contains(
+                "\nProblem: 1 mandatory requirement failed\n  The last assessment (2026-11-21T22:00:00.000Z) failed 1 of 3 requirements; the PSN counts mandatory ones"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "\n  - disk: disk is not encrypted: / is on /dev/vda1, not on a LUKS volume\n    what to do (the server's words): {HOSTILE}\n"
+            )),
+            "{text}"
+        );
+        // A control character (an escape sequence) never reaches the terminal.
+        assert!(
+            text.contains("\n  - screen: screen lock unknown: <script>alert(1)</script> [31m\n"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'));
+        assert!(!text.contains("- os:"));
+    }
+
+    /// A reason that quotes a secret-shaped pattern loses the secret in
+    /// the bundle's redaction, and no more than the rest of its own text:
+    /// the page after it (the next requirement, the legend) survives.
+    #[test]
+    fn a_secret_in_a_reason_is_redacted_without_eating_the_page() {
+        let s = assessed(vec![
+            requirement(
+                "conf",
+                true,
+                false,
+                "/etc/app.conf does not match \"^token=abc123seeded\"",
+                Some("Set token=xyz789seeded in /etc/app.conf"),
+            ),
+            requirement(
+                "home",
+                true,
+                false,
+                "/home/alice/.config/app.toml: off limits (home directories are never read)",
+                None,
+            ),
+        ]);
+        let rounds = parse_rounds(BLOCKED, 10);
+        let page = crate::dart::redact::Redactor::new().redact(&render(&input(&s, &rounds)));
+        assert!(
+            !page.contains("abc123seeded") && !page.contains("xyz789seeded"),
+            "{page}"
+        );
+        assert!(page.contains("/etc/app.conf does not match"), "{page}");
+        // The reason lost only its own rest: its requirement's remediation
+        // (whose secret went too) still follows.
+        assert!(
+            page.contains(
+                "What to do, in the server's words:<span class=\"server-text\">\nSet token="
+            ),
+            "{page}"
+        );
+        // The next requirement, its local path kept, and the rest of the page.
+        assert!(
+            page.contains("/home/alice/.config/app.toml: off limits"),
+            "{page}"
+        );
+        assert!(page.contains("id=\"legend\""), "{page}");
+        assert!(page.contains("</html>"), "{page}");
+        let text = crate::dart::redact::Redactor::new().redact(&render_text(&input(&s, &rounds)));
+        assert!(
+            !text.contains("abc123seeded") && !text.contains("xyz789seeded"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- home: /home/alice/.config/app.toml"),
+            "{text}"
+        );
+    }
+}

@@ -405,3 +405,31 @@ fn other_secret_shapes_lose_their_values() {
     assert_gone("\"pin\": 12345678,", &["12345678"]);
     assert_gone("https://h/x?sv=1&sig=sasSig8%3D&se=2", &["sasSig8"]);
 }
+
+/// A JSON part is redacted string by string: a secret quoted inside a
+/// string (a requirement's reason) goes, and the object stays JSON with
+/// every other value, so `dart --summary FILE.zip` can read it back.
+#[test]
+fn json_is_redacted_value_by_value_and_stays_json() {
+    let text = r#"{"session_id":"c0a8000100aa","assessment":{"requirements":[{"id":"conf","reason":"/etc/a.conf does not match \"^api_key=jsonReason1\"","passed":false},{"id":"disk","reason":"/ is on /dev/vda1"}]},"password":"topLevel2"}"#;
+    let mut r = Redactor::new();
+    r.learn(text);
+    let json = r.redact_json(text);
+    let out = r.redact(&json);
+    assert!(
+        !out.contains("jsonReason1") && !out.contains("topLevel2"),
+        "{out}"
+    );
+    assert!(!out.contains("c0a8000100aa"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+    assert_eq!(v["session_id"], "[session-1]");
+    assert_eq!(
+        v["assessment"]["requirements"][1]["reason"],
+        "/ is on /dev/vda1"
+    );
+    assert_eq!(v["assessment"]["requirements"][0]["passed"], false);
+    // Redacted as a whole only, the string's closing quote goes too.
+    assert!(serde_json::from_str::<serde_json::Value>(&Redactor::new().redact(text)).is_err());
+    // Not JSON: returned as it is.
+    assert_eq!(r.redact_json("not json"), "not json");
+}

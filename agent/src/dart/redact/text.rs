@@ -364,7 +364,14 @@ fn session_value(s: &mut Scan<'_>, sessions: &mut Sessions, v: usize) {
     let literal = ["null", "none", "true", "false", "some"]
         .iter()
         .any(|l| id.eq_ignore_ascii_case(l));
-    if id.is_empty() || literal || id.bytes().any(|b| b.is_ascii_whitespace()) {
+    // A pseudonym already (a part redacted value by value first, then
+    // whole): brackets are in no session id, and a second label would
+    // hide that it is the same session.
+    let pseudonym = id
+        .strip_prefix("[session-")
+        .and_then(|n| n.strip_suffix(']'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if id.is_empty() || literal || pseudonym || id.bytes().any(|b| b.is_ascii_whitespace()) {
         return;
     }
     let label = sessions.label_of(id);

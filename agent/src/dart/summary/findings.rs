@@ -12,6 +12,7 @@ use super::SummaryInput;
 use crate::machine::PhaseName;
 use crate::outcome::ProbeOutcome;
 use crate::record::{FailureClass, RoundRecord, RunEvent, RunRecord, TransitionRecord};
+use crate::requirement_result::RequirementResult;
 use crate::status_report::StoppedReason;
 
 /// How serious a finding is.
@@ -109,6 +110,22 @@ pub enum Finding {
         /// The start of the latest one.
         started: String,
     },
+    /// Requirements the last assessment failed, as the agent recorded them
+    /// (the status's `assessment`): the mandatory ones in one finding (the
+    /// PSN counts them: the endpoint is not compliant), the optional ones in
+    /// another (they do not change the posture). Their reasons are local
+    /// facts and their remediation is the server's text: shown, never
+    /// rendered as markup or acted on.
+    RequirementsFailed {
+        /// Whether these are the mandatory ones.
+        mandatory: bool,
+        /// When the assessment finished (RFC 3339, UTC).
+        assessed: String,
+        /// How many requirements the assessment had.
+        of: usize,
+        /// The failed requirements, in the server's order.
+        failed: Vec<RequirementResult>,
+    },
     /// Posture known and the latest probes blocked.
     Works,
     /// Nothing to report.
@@ -138,6 +155,13 @@ impl Finding {
                     Severity::Problem
                 } else {
                     Severity::Warning
+                }
+            }
+            Finding::RequirementsFailed { mandatory, .. } => {
+                if *mandatory {
+                    Severity::Problem
+                } else {
+                    Severity::Info
                 }
             }
             Finding::SyncDisabled | Finding::NothingWrong | Finding::OldHistory { .. } => {
@@ -273,6 +297,11 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
             out.push(Finding::NothingWrong);
         }
     }
+    // The posture's reasons, not a verdict on state sync: a non-compliant
+    // endpoint whose probes are blocked still reads "state sync works".
+    if let Some(assessment) = status.and_then(|s| s.assessment.as_ref()) {
+        out.extend(failed_requirements(assessment));
+    }
     // Advice, not a verdict: it never hides "state sync works".
     if !input.lint.is_empty() {
         out.push(Finding::ProfileLint {
@@ -288,6 +317,28 @@ pub fn findings(input: &SummaryInput<'_>) -> Vec<Finding> {
     }
     out.sort_by_key(Finding::severity);
     out
+}
+
+/// The assessment's failed requirements: one finding for the mandatory
+/// ones, one for the optional ones, each only when some failed.
+fn failed_requirements(a: &crate::status_report::AssessmentReport) -> Vec<Finding> {
+    [true, false]
+        .into_iter()
+        .filter_map(|mandatory| {
+            let failed: Vec<RequirementResult> = a
+                .requirements
+                .iter()
+                .filter(|r| !r.passed && r.mandatory == mandatory)
+                .cloned()
+                .collect();
+            (!failed.is_empty()).then(|| Finding::RequirementsFailed {
+                mandatory,
+                assessed: a.at.clone(),
+                of: a.requirements.len(),
+                failed,
+            })
+        })
+        .collect()
 }
 
 /// The failed starts since the last successful one, and the runs that

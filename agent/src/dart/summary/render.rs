@@ -68,6 +68,15 @@ impl Finding {
             Finding::UncleanEnds { count, .. } => {
                 format!("{count} runs of the agent ended without a clean stop")
             }
+            Finding::RequirementsFailed {
+                mandatory, failed, ..
+            } => {
+                let kind = if *mandatory { "mandatory" } else { "optional" };
+                match failed.len() {
+                    1 => format!("1 {kind} requirement failed"),
+                    n => format!("{n} {kind} requirements failed"),
+                }
+            }
             Finding::Works => "State sync works".to_string(),
             Finding::NothingWrong => "Nothing wrong found".to_string(),
             Finding::OldHistory { .. } => {
@@ -152,6 +161,22 @@ impl Finding {
             Finding::UncleanEnds { started, .. } => format!(
                 "runs.jsonl has no stop record for the run started at {started} (and for the others counted): the process crashed, was killed, or the machine lost power. The log's last lines before the next start, and the service manager's log, tell which."
             ),
+            Finding::RequirementsFailed {
+                mandatory,
+                assessed,
+                of,
+                failed,
+            } => {
+                let effect = if *mandatory {
+                    "the PSN counts mandatory ones: the endpoint stays non-compliant until they pass"
+                } else {
+                    "optional ones do not change the posture"
+                };
+                format!(
+                    "The last assessment ({assessed}) failed {} of {of} requirements; {effect}.",
+                    failed.len()
+                )
+            }
             Finding::Works => "The endpoint's posture is known and the latest state sync probes were blocked, as the dACL intends.".to_string(),
             Finding::NothingWrong => {
                 "No misconfiguration, discovery or probe problem shows in this bundle.".to_string()
@@ -206,9 +231,62 @@ impl Finding {
                 _ => "Correct what the message names, then start the agent again.".to_string(),
             }),
             Finding::UncleanEnds { .. } => Some("If it repeats, send this bundle with the service manager's log (journalctl --user -u posture-sync.service, or the launchd log) to support.".to_string()),
-            Finding::Works | Finding::NothingWrong | Finding::OldHistory { .. } => None,
+            Finding::RequirementsFailed { mandatory: true, .. } => Some("Do what each requirement's remediation says (the server's text: the agent shows it and never acts on it), or ask the administrator who wrote the policy; then `posture-sync reassess` assesses again at once.".to_string()),
+            Finding::RequirementsFailed { mandatory: false, .. }
+            | Finding::Works
+            | Finding::NothingWrong
+            | Finding::OldHistory { .. } => None,
         }
     }
+
+    /// The failed requirements a finding lists, as recorded (none for
+    /// other findings): shown item by item, their text never as markup.
+    pub fn requirements(&self) -> &[crate::requirement_result::RequirementResult] {
+        match self {
+            Finding::RequirementsFailed { failed, .. } => failed,
+            _ => &[],
+        }
+    }
+}
+
+/// Text from outside the page's code (a requirement's reason, the server's
+/// remediation) for HTML: escaped, never given `<code>` or links, and on a
+/// line of its own, so that a redaction rule that takes "the rest of the
+/// line" (`password=...`, docs/dart.md) takes no more than this text.
+fn outside_text(text: &str) -> String {
+    format!("\n{}\n", esc(text))
+}
+
+/// The failed requirements as a list: id, the agent's reason, and the
+/// server's remediation, each escaped as plain text.
+fn requirements_list(items: &[crate::requirement_result::RequirementResult]) -> String {
+    let mut html = String::from("<ul class=\"requirements\">");
+    for r in items {
+        let _ = write!(
+            html,
+            "<li class=\"requirement\"><strong>{}</strong>:<span class=\"reason\">{}</span>",
+            esc(&r.id),
+            outside_text(&r.reason)
+        );
+        if let Some(fix) = &r.remediation {
+            let _ = write!(
+                html,
+                "<div class=\"remediation\">What to do, in the server's words:<span class=\"server-text\">{}</span></div>",
+                outside_text(fix)
+            );
+        }
+        html.push_str("</li>\n");
+    }
+    html.push_str("</ul>");
+    html
+}
+
+/// Text from outside for a terminal: control characters (an escape
+/// sequence would drive the terminal) become spaces.
+fn terminal_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// An exit code of `run` in words (`crate::exit`).
@@ -570,13 +648,13 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1b1b1b;max-width:980px}\
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}\
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:18px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}\
 .muted{color:#666}.cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #ccc;border-radius:6px;padding:10px 14px;min-width:150px}\
 .card .k{font-size:12px;color:#666;text-transform:uppercase}.card .v{font-size:20px;font-weight:600}\
-.finding{border-left:6px solid #999;padding:8px 12px;margin:10px 0;background:#fafafa}\
+.finding{border-left:6px solid #999;padding:8px 12px;margin:8px 0;background:#fafafa}\
 .finding.problem{border-color:#c62828;background:#fdecea}.finding.warning{border-color:#ef6c00;background:#fff4e5}\
 .finding.good{border-color:#2e7d32;background:#edf7ed}.finding.info{border-color:#1565c0;background:#e8f1fb}\
-.finding h3{margin:0 0 4px;font-size:16px}.fix{margin-top:6px}code{background:#eee;padding:1px 4px;border-radius:3px}\
+.finding h3{margin:0 0 4px;font-size:16px}.requirements{margin:6px 0;padding-left:20px}.fix{margin-top:6px}code{background:#eee;padding:1px 4px;border-radius:3px}\
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}td:first-child{white-space:nowrap}\
 svg .axis{font-size:12px;fill:#444}svg .band{font-size:12px;fill:#fff}.legend span{display:inline-block;margin-right:14px;font-size:13px}\
 .sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px;border-radius:2px}.sw.round{border-radius:50%;box-sizing:border-box}\
@@ -788,6 +866,9 @@ pub fn render(input: &SummaryInput<'_>) -> String {
             title = esc(&f.title()),
             text = with_code(&f.text()),
         );
+        if !f.requirements().is_empty() {
+            html.push_str(&requirements_list(f.requirements()));
+        }
         if let Some(fix) = f.fix() {
             let _ = write!(
                 html,
@@ -923,6 +1004,21 @@ pub fn render_text(input: &SummaryInput<'_>) -> String {
             f.title(),
             f.text()
         );
+        for r in f.requirements() {
+            let _ = writeln!(
+                out,
+                "  - {}: {}",
+                terminal_text(&r.id),
+                terminal_text(&r.reason)
+            );
+            if let Some(fix) = &r.remediation {
+                let _ = writeln!(
+                    out,
+                    "    what to do (the server's words): {}",
+                    terminal_text(fix)
+                );
+            }
+        }
         if let Some(fix) = f.fix() {
             let _ = writeln!(out, "  fix: {fix}");
         }
