@@ -122,6 +122,19 @@ mod tests {
         let e = run("/nonexistent/fact-tool", &[], 4).unwrap_err();
         assert_eq!(e.0, "/nonexistent/fact-tool does not exist on this machine");
     }
+
+    #[test]
+    fn the_fixed_environment_is_all_a_command_sees() {
+        let out = run_with(
+            "/usr/bin/env",
+            &[],
+            &[("SystemRoot", r"C:\Windows")],
+            1024,
+            TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(out.stdout, b"SystemRoot=C:\\Windows\n");
+    }
 }
 
 /// Runs a fact command below the machine's own root only, and gives its

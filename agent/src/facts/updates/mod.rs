@@ -1,21 +1,48 @@
-//! `updates-recent`: when packages were last installed or upgraded.
+//! `updates-recent`: when updates were last installed.
 //!
-//! Linux with apt: the last `End-Date:` of `/var/log/apt/history.log` (the
-//! file's last [`MAX_FACT_FILE_BYTES`]; apt writes the date in local time
-//! without a zone, read as UTC: the answer may be off by the zone's hours,
-//! never by a day's worth of policy). When the history is missing or holds
-//! no date (rotated away), the modification time of `/var/lib/dpkg/status`
-//! (dpkg rewrites it at every install, removal or upgrade). dnf history,
-//! macOS softwareupdate history and Windows hotfix dates: not implemented.
+//! - Linux with apt: the last `End-Date:` of `/var/log/apt/history.log`
+//!   (the file's last [`MAX_FACT_FILE_BYTES`]; apt writes the date in local
+//!   time without a zone, read as UTC: the answer may be off by the zone's
+//!   hours, never by a day's worth of policy).
+//! - Linux with dnf or yum ([`dnf`]): the newest install or upgrade line of
+//!   `/var/log/dnf.rpm.log` (its tail, the same bound; dnf writes the zone),
+//!   else of `/var/log/yum.log` (yum writes no year: the year of the file's
+//!   modification time).
+//! - Linux, when no history holds a date (missing, rotated away): the
+//!   modification time of dpkg's status file or of the rpm database (both
+//!   are rewritten by every install, removal or upgrade).
+//! - macOS ([`install_history`]): the newest software update in
+//!   `/Library/Receipts/InstallHistory.plist`.
+//! - Windows ([`hotfix`]): the newest hotfix install date that
+//!   `Win32_QuickFixEngineering` reports, through PowerShell.
+//!
+//! Like apt's history, every Linux transaction that installs or upgrades
+//! packages counts, not only security updates: the package managers do not
+//! record which updates were for security.
+
+pub mod dnf;
+pub mod hotfix;
+pub mod install_history;
 
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::time::{Duration, SystemTime};
 
-use super::packages::DPKG_STATUS;
+use super::packages::{DPKG_STATUS, rpm::RPM_DBS};
 use super::{FactRoot, MAX_FACT_FILE_BYTES, Unavailable};
 
 /// apt's history log.
 pub const APT_HISTORY: &str = "/var/log/apt/history.log";
+
+/// The rpm database's files, the SQLite one (rpm 4.16 and later), then the
+/// ndb and Berkeley DB ones: the one that exists is rewritten by every
+/// transaction.
+pub const RPM_DB_FILES: &[&str] = &[
+    "/var/lib/rpm/rpmdb.sqlite",
+    "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "/var/lib/rpm/Packages.db",
+    "/usr/lib/sysimage/rpm/Packages.db",
+    "/var/lib/rpm/Packages",
+];
 
 /// When updates were last installed, and where the agent read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,32 +53,75 @@ pub struct LastUpdate {
     pub source: String,
 }
 
-/// Gathers the fact below `root`.
+/// Gathers the fact of this platform below `root` (PowerShell runs only on
+/// the machine itself).
 pub fn gather(root: &FactRoot) -> Result<LastUpdate, Unavailable> {
-    if !cfg!(target_os = "linux") {
-        return Err(Unavailable(
-            "update history unreadable: not implemented on this platform".to_owned(),
-        ));
+    #[cfg(target_os = "linux")]
+    {
+        linux(root)
     }
+    #[cfg(target_os = "macos")]
+    {
+        install_history::gather(root)
+    }
+    #[cfg(windows)]
+    {
+        hotfix::gather(root)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+    {
+        let _ = root;
+        Err(Unavailable(
+            "update history unreadable: not implemented on this platform".to_owned(),
+        ))
+    }
+}
+
+/// Linux: the package managers' histories, then their databases'
+/// modification times (module docs).
+pub fn linux(root: &FactRoot) -> Result<LastUpdate, Unavailable> {
     if let Some(at) = read_tail(root, APT_HISTORY).and_then(|t| last_end_date(&t)) {
         return Ok(LastUpdate {
             at,
             source: format!("the last End-Date of {APT_HISTORY}"),
         });
     }
-    match root.modified(DPKG_STATUS) {
-        Ok(at) => Ok(LastUpdate {
+    if let Some(at) = read_tail(root, dnf::DNF_RPM_LOG).and_then(|t| dnf::last_dnf_change(&t)) {
+        return Ok(LastUpdate {
             at,
-            source: format!("the modification time of {DPKG_STATUS}"),
-        }),
-        Err(_) => Err(Unavailable(format!(
-            "update history unreadable: neither {APT_HISTORY} nor {DPKG_STATUS} is readable (only apt/dpkg is read; dnf history is not yet)"
-        ))),
+            source: format!("the last install or upgrade in {}", dnf::DNF_RPM_LOG),
+        });
     }
+    if let Ok(written) = root.modified(dnf::YUM_LOG)
+        && let Some(at) =
+            read_tail(root, dnf::YUM_LOG).and_then(|t| dnf::last_yum_change(&t, written))
+    {
+        return Ok(LastUpdate {
+            at,
+            source: format!("the last install or update in {}", dnf::YUM_LOG),
+        });
+    }
+    let databases = std::iter::once(DPKG_STATUS)
+        .chain(RPM_DB_FILES.iter().copied())
+        .chain(RPM_DBS.iter().copied());
+    for db in databases {
+        if let Ok(at) = root.modified(db) {
+            return Ok(LastUpdate {
+                at,
+                source: format!("the modification time of {db}"),
+            });
+        }
+    }
+    Err(Unavailable(format!(
+        "update history unreadable: no package manager history ({APT_HISTORY}, {}, {}) holds a date, and neither dpkg ({DPKG_STATUS}) nor rpm ({}) has a database on this machine",
+        dnf::DNF_RPM_LOG,
+        dnf::YUM_LOG,
+        RPM_DBS.join(", ")
+    )))
 }
 
 /// The last [`MAX_FACT_FILE_BYTES`] of a regular file.
-fn read_tail(root: &FactRoot, abs: &str) -> Option<String> {
+pub(crate) fn read_tail(root: &FactRoot, abs: &str) -> Option<String> {
     let mut file = crate::assess::checks::open_regular(&root.path(abs)).ok()??;
     let len = file.metadata().ok()?.len();
     if len > MAX_FACT_FILE_BYTES {
@@ -72,7 +142,8 @@ pub fn last_end_date(text: &str) -> Option<SystemTime> {
         .find_map(|d| parse_date_time(d.trim()))
 }
 
-fn parse_date_time(s: &str) -> Option<SystemTime> {
+/// `YYYY-MM-DD HH:MM:SS` (the time optional) as UTC.
+pub(crate) fn parse_date_time(s: &str) -> Option<SystemTime> {
     let mut parts = s.split_whitespace();
     let date = parts.next()?;
     let time = parts.next().unwrap_or("00:00:00");
@@ -87,10 +158,16 @@ fn parse_date_time(s: &str) -> Option<SystemTime> {
     let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), t.as_slice()) else {
         return None;
     };
-    if !(1..=12).contains(m) || !(1..=31).contains(day) || *hh > 23 || *mm > 59 || *ss > 60 {
+    utc(*y, *m, *day, *hh, *mm, *ss)
+}
+
+/// A civil date and time in UTC; `None` when a field is out of range or
+/// the time is before 1970.
+pub(crate) fn utc(y: i64, m: i64, day: i64, hh: u64, mm: u64, ss: u64) -> Option<SystemTime> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
-    let days = days_from_civil(*y, *m, *day);
+    let days = days_from_civil(y, m, day);
     let secs = u64::try_from(days).ok()? * 86_400 + hh * 3600 + mm * 60 + ss;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
@@ -128,12 +205,15 @@ End-Date: 2026-12-01  16:10:35
     fn the_last_end_date_of_the_apt_history_counts() {
         let dir = tempfile::tempdir().unwrap();
         let root = FactRoot::at(dir.path());
-        assert!(gather(&root).unwrap_err().0.contains("neither"));
+        assert_eq!(
+            linux(&root).unwrap_err().0,
+            "update history unreadable: no package manager history (/var/log/apt/history.log, /var/log/dnf.rpm.log, /var/log/yum.log) holds a date, and neither dpkg (/var/lib/dpkg/status) nor rpm (/var/lib/rpm, /usr/lib/sysimage/rpm) has a database on this machine"
+        );
         put(dir.path(), DPKG_STATUS, "");
-        let u = gather(&root).unwrap();
+        let u = linux(&root).unwrap();
         assert_eq!(u.source, "the modification time of /var/lib/dpkg/status");
         put(dir.path(), APT_HISTORY, HISTORY);
-        let u = gather(&root).unwrap();
+        let u = linux(&root).unwrap();
         assert_eq!(u.source, "the last End-Date of /var/log/apt/history.log");
         // 2026-12-01 16:10:35 UTC.
         assert_eq!(
@@ -148,7 +228,46 @@ End-Date: 2026-12-01  16:10:35
             APT_HISTORY,
             "Start-Date: 2026-12-01  16:10:27\n",
         );
-        assert!(gather(&root).unwrap().source.contains("dpkg/status"));
+        assert!(linux(&root).unwrap().source.contains("dpkg/status"));
+    }
+
+    #[test]
+    fn dnf_then_yum_then_the_rpm_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = FactRoot::at(dir.path());
+        // An rpm machine whose histories are gone: the database's time.
+        std::fs::create_dir_all(dir.path().join("var/lib/rpm")).unwrap();
+        let u = linux(&root).unwrap();
+        assert_eq!(u.source, "the modification time of /var/lib/rpm");
+        put(dir.path(), "/var/lib/rpm/rpmdb.sqlite", "");
+        let u = linux(&root).unwrap();
+        assert_eq!(
+            u.source,
+            "the modification time of /var/lib/rpm/rpmdb.sqlite"
+        );
+        // RHEL 7: yum's log, in the year the file was written.
+        put(dir.path(), dnf::YUM_LOG, include_str!("../samples/yum.log"));
+        let u = linux(&root).unwrap();
+        assert_eq!(u.source, "the last install or update in /var/log/yum.log");
+        // RHEL 8 and later: dnf's log wins.
+        put(
+            dir.path(),
+            dnf::DNF_RPM_LOG,
+            include_str!("../samples/dnf.rpm.log"),
+        );
+        let u = linux(&root).unwrap();
+        assert_eq!(
+            u.source,
+            "the last install or upgrade in /var/log/dnf.rpm.log"
+        );
+        assert_eq!(u.at, parse_date_time("2026-11-24 07:41:07").unwrap());
+        // Only removals since the log rotated: no date in it, yum's next.
+        put(
+            dir.path(),
+            dnf::DNF_RPM_LOG,
+            "2026-11-30T16:20:46+0100 SUBDEBUG Erase: telnet-1:0.17-85.el9.x86_64\n",
+        );
+        assert!(linux(&root).unwrap().source.contains("yum.log"));
     }
 
     #[test]
