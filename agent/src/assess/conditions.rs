@@ -106,7 +106,8 @@ pub fn package_version(name: &str, min: &str, facts: &Facts) -> CheckOutcome {
     };
     match installed.version(name) {
         None => CheckOutcome::fail(format!(
-            "package {name} is not installed ({min} or later is required)"
+            "package {name} is not installed (not in {}; {min} or later is required)",
+            installed.source
         )),
         Some(v) if installed.order.compare(v, min) == Ordering::Less => CheckOutcome::fail(
             format!("package {name} {v} is older than the {min} required"),

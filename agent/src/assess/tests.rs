@@ -907,7 +907,7 @@ mod conditions {
         );
         assert_eq!(
             r.reason(),
-            "package crowdstrike-falcon is not installed (7 or later is required)"
+            "package crowdstrike-falcon is not installed (not in /var/lib/dpkg/status; 7 or later is required)"
         );
 
         let r = eval(&m, at(10), vec![Check::UpdatesRecent { max_days: 7 }]);

@@ -317,7 +317,7 @@ Version: 2.36-9+deb12u10
         // runs through the bounded runner and its output parses.
         let p = rpm::gather(&FactRoot::system()).unwrap();
         assert_eq!(p.order, VersionOrder::Rpm);
-        assert_eq!(p.source, "/usr/bin/rpm -qa");
+        assert_eq!(p.source, "the output of /usr/bin/rpm -qa");
         assert!(p.versions.values().all(|v| !v.is_empty()));
     }
 

@@ -72,7 +72,7 @@ pub fn parse_rpm_qa(text: &str) -> Installed {
     Installed {
         versions,
         order: VersionOrder::Rpm,
-        source: format!("{RPM} -qa"),
+        source: format!("the output of {RPM} -qa"),
         case_insensitive: false,
     }
 }
@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(p.version("falcon-sensor"), Some("7.10.0-16303.el9"));
         assert_eq!(p.version("gpg-pubkey"), None, "keys are not packages");
         assert_eq!(p.order, VersionOrder::Rpm);
-        assert_eq!(p.source, "/usr/bin/rpm -qa");
+        assert_eq!(p.source, "the output of /usr/bin/rpm -qa");
         assert!(parse_rpm_qa("garbage\n\t\n").versions.is_empty());
     }
 
