@@ -29,6 +29,11 @@ pub const RPM_ARGS: &[&str] = &[
 /// prints about 200 KiB.
 pub const MAX_RPM_OUTPUT: u64 = 8 * 1024 * 1024;
 
+/// How long `rpm -qa` may run: it reads every package header, a second or
+/// two with a cold cache on a machine with thousands of packages; within
+/// the assessment's time budget (`assess::budget`).
+pub const RPM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Where rpm keeps its database: `/var/lib/rpm` (and, from Fedora 36 on,
 /// `/usr/lib/sysimage/rpm`, which `/var/lib/rpm` links to).
 pub const RPM_DBS: &[&str] = &["/var/lib/rpm", "/usr/lib/sysimage/rpm"];
@@ -41,8 +46,9 @@ pub fn has_database(root: &FactRoot) -> bool {
 /// Runs [`RPM`] [`RPM_ARGS`] on this machine (never below a test root) and
 /// reads its output.
 pub fn gather(root: &FactRoot) -> Result<Installed, Unavailable> {
-    let text = crate::facts::command::run_text(root, RPM, RPM_ARGS, MAX_RPM_OUTPUT)
-        .map_err(|e| Unavailable(format!("installed packages unreadable: {e}")))?;
+    let text =
+        crate::facts::command::run_text_with(root, RPM, RPM_ARGS, &[], MAX_RPM_OUTPUT, RPM_TIMEOUT)
+            .map_err(|e| Unavailable(format!("installed packages unreadable: {e}")))?;
     Ok(parse_rpm_qa(&text))
 }
 
