@@ -404,12 +404,7 @@ impl Check {
                 )?,
             },
             "package-version" => Check::PackageVersion {
-                name: token_attr(
-                    el,
-                    "name",
-                    |c| c.is_ascii_alphanumeric() || "+-._".contains(c),
-                    "a package name",
-                )?,
+                name: package_name_attr(el)?,
                 min: token_attr(
                     el,
                     "min",
@@ -530,6 +525,27 @@ fn token_attr(
         ));
     }
     Ok(v.to_owned())
+}
+
+/// A package name: a dpkg or rpm name, a macOS package identifier, or a
+/// Windows program's display name, which has spaces and parentheses
+/// (`7-Zip 23.01 (x64)`): single spaces inside, none at either end.
+fn package_name_attr(el: &Element) -> Result<String, ParseError> {
+    let name = token_attr(
+        el,
+        "name",
+        |c| c.is_ascii_alphanumeric() || "+-._ ()".contains(c),
+        "a package name (letters, digits, +-._() and single spaces inside)",
+    )?;
+    if name.starts_with(' ') || name.ends_with(' ') || name.contains("  ") {
+        return Err(ParseError::invalid(
+            "check",
+            "name",
+            &name,
+            "a package name without spaces at either end or two in a row".to_owned(),
+        ));
+    }
+    Ok(name)
 }
 
 fn number_attr(
@@ -1249,6 +1265,10 @@ mod tests {
             r#"<requirement id="r"><check type="package-version" name="openssl"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="package-version" name="../x" min="1"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="package-version" name="x" min="1 2"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="package-version" name=" x" min="1"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="package-version" name="x " min="1"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="package-version" name="x  y" min="1"/></requirement>"#.to_owned(),
+            r#"<requirement id="r"><check type="package-version" name="x&#9;y" min="1"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="service-active"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="service-active" name="../sshd"/></requirement>"#.to_owned(),
             r#"<requirement id="r"><check type="service-active" name="ssh d"/></requirement>"#.to_owned(),
@@ -1261,6 +1281,17 @@ mod tests {
             let xml = format!(r#"<requirements session="s" version="2">{bad}</requirements>"#);
             assert!(Requirements::from_xml(xml.as_bytes()).is_err(), "accepted {bad}");
         }
+        // A Windows program's display name.
+        let xml = r#"<requirements session="s" version="2"><requirement id="r"><check type="package-version" name="7-Zip 23.01 (x64)" min="23.01"/></requirement></requirements>"#;
+        let r = Requirements::from_xml(xml.as_bytes()).unwrap();
+        assert_eq!(
+            r.requirements[0].checks,
+            vec![Check::PackageVersion {
+                name: "7-Zip 23.01 (x64)".into(),
+                min: "23.01".into()
+            }]
+        );
+        assert_eq!(Requirements::from_xml(r.to_xml().as_bytes()).unwrap(), r);
         // In a version 1 document the new types are unknown types.
         let v1 = Requirements::from_xml(br#"<requirements session="s"><requirement id="r" remediation="x"><check type="disk-encryption"/></requirement></requirements>"#).unwrap();
         assert_eq!(
@@ -1490,7 +1521,10 @@ mod tests {
             Just(Check::DiskEncryption),
             Just(Check::FirewallEnabled),
             "[A-Za-z0-9@._:-]{1,30}".prop_map(|name| Check::ServiceActive { name }),
-            ("[a-z0-9][a-z0-9+.-]{0,30}", "[0-9][A-Za-z0-9.+~:-]{0,20}")
+            (
+                "[a-z0-9][a-z0-9+.-]{0,30}( [A-Za-z0-9()]{1,8}){0,2}",
+                "[0-9][A-Za-z0-9.+~:-]{0,20}"
+            )
                 .prop_map(|(name, min)| Check::PackageVersion { name, min }),
             (1..=MAX_AGE_DAYS).prop_map(|max_days| Check::UpdatesRecent { max_days }),
             (1..=MAX_IDLE_MINUTES).prop_map(|max_minutes| Check::ScreenLock { max_minutes }),

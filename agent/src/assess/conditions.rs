@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::time::Duration;
 
-use crate::facts::{Facts, os, packages};
+use crate::facts::{Facts, os};
 
 use super::CheckOutcome;
 
@@ -104,11 +104,12 @@ pub fn package_version(name: &str, min: &str, facts: &Facts) -> CheckOutcome {
         Ok(p) => p,
         Err(e) => return CheckOutcome::fail(format!("package {name} unknown: {e}")),
     };
-    match installed.versions.get(name) {
+    match installed.version(name) {
         None => CheckOutcome::fail(format!(
-            "package {name} is not installed ({min} or later is required)"
+            "package {name} is not installed (not in {}; {min} or later is required)",
+            installed.source
         )),
-        Some(v) if packages::compare_debian(v, min) == Ordering::Less => CheckOutcome::fail(
+        Some(v) if installed.order.compare(v, min) == Ordering::Less => CheckOutcome::fail(
             format!("package {name} {v} is older than the {min} required"),
         ),
         Some(v) => CheckOutcome::pass(format!(

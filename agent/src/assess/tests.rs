@@ -925,7 +925,7 @@ mod conditions {
         );
         assert_eq!(
             r.reason(),
-            "package crowdstrike-falcon is not installed (7 or later is required)"
+            "package crowdstrike-falcon is not installed (not in /var/lib/dpkg/status; 7 or later is required)"
         );
 
         let r = eval(&m, at(10), vec![Check::UpdatesRecent { max_days: 7 }]);
@@ -954,6 +954,38 @@ mod conditions {
             "the screen locks after 5 minutes 30 seconds of inactivity (GNOME's system settings in /etc/dconf/db/local.d), later than the 5 minutes allowed"
         );
         assert!(eval(&m, at(1), vec![Check::ScreenLock { max_minutes: 15 }]).passed);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn rpm_machines_read_dnf_history_and_ask_rpm_for_packages() {
+        let m = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(m.path().join("var/lib/rpm")).unwrap();
+        put(
+            m.path(),
+            "/var/log/dnf.rpm.log",
+            "2026-12-01T09:00:00+0100 SUBDEBUG Upgrade: openssl-libs-1:3.2.2-6.el9_5.x86_64\n",
+        );
+        let r = eval(&m, at(10), vec![Check::UpdatesRecent { max_days: 7 }]);
+        assert_eq!(
+            r.reason(),
+            "updates were last installed 9 days ago (the last install or upgrade in /var/log/dnf.rpm.log), more than the 7 allowed"
+        );
+        // rpm runs on the machine itself only: below a test root the
+        // condition fails closed, saying why.
+        let r = eval(
+            &m,
+            at(1),
+            vec![Check::PackageVersion {
+                name: "openssl".into(),
+                min: "1:3.0.7".into(),
+            }],
+        );
+        assert!(!r.passed);
+        assert_eq!(
+            r.reason(),
+            "package openssl unknown: installed packages unreadable: /usr/bin/rpm not run below a test root"
+        );
     }
 
     #[cfg(target_os = "linux")]

@@ -30,6 +30,19 @@ pub fn run(
     args: &'static [&'static str],
     max_output: u64,
 ) -> Result<Output, Unavailable> {
+    run_with(program, args, &[], max_output, TIMEOUT)
+}
+
+/// [`run`] with fixed environment variables (the empty environment is too
+/// empty for some programs: PowerShell and WMI need `SystemRoot`) and a
+/// time limit of the command's own.
+pub fn run_with(
+    program: &'static str,
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    max_output: u64,
+    timeout: Duration,
+) -> Result<Output, Unavailable> {
     if !std::path::Path::new(program).is_file() {
         return Err(Unavailable(format!(
             "{program} does not exist on this machine"
@@ -41,6 +54,7 @@ pub fn run(
     let mut child = Command::new(program)
         .args(args)
         .env_clear()
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -52,7 +66,7 @@ pub fn run(
     // command and the deadline below is kept whatever it does.
     let out = std::thread::spawn(move || read_limited(stdout, max_output));
     let err = std::thread::spawn(move || read_limited(stderr, 64 * 1024));
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -61,7 +75,7 @@ pub fn run(
                 let _ = child.wait();
                 return Err(Unavailable(format!(
                     "{program} did not answer within {} s",
-                    TIMEOUT.as_secs()
+                    timeout.as_secs()
                 )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
@@ -108,6 +122,19 @@ mod tests {
         let e = run("/nonexistent/fact-tool", &[], 4).unwrap_err();
         assert_eq!(e.0, "/nonexistent/fact-tool does not exist on this machine");
     }
+
+    #[test]
+    fn the_fixed_environment_is_all_a_command_sees() {
+        let out = run_with(
+            "/usr/bin/env",
+            &[],
+            &[("SystemRoot", r"C:\Windows")],
+            1024,
+            TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(out.stdout, b"SystemRoot=C:\\Windows\n");
+    }
 }
 
 /// Runs a fact command below the machine's own root only, and gives its
@@ -119,10 +146,22 @@ pub fn run_text(
     args: &'static [&'static str],
     max_output: u64,
 ) -> Result<String, Unavailable> {
+    run_text_with(root, program, args, &[], max_output, TIMEOUT)
+}
+
+/// [`run_text`] with [`run_with`]'s fixed environment and time limit.
+pub fn run_text_with(
+    root: &super::FactRoot,
+    program: &'static str,
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    max_output: u64,
+    timeout: Duration,
+) -> Result<String, Unavailable> {
     if !root.is_system() {
         return Err(Unavailable(format!("{program} not run below a test root")));
     }
-    let out = run(program, args, max_output)?;
+    let out = run_with(program, args, env, max_output, timeout)?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if out.status.success() {
         return Ok(stdout);

@@ -12,8 +12,9 @@
 //!   server chooses which condition it asks about, never a path, a command
 //!   or an argument;
 //! - every read is bounded in bytes ([`MAX_FACT_FILE_BYTES`], more for the
-//!   dpkg database) and opens regular files only, non-blocking; the one
-//!   command is bounded in time and output;
+//!   dpkg database and macOS' install history) and opens regular files
+//!   only, non-blocking; every command is bounded in time and output
+//!   ([`command`]);
 //! - every source reads below a [`FactRoot`] (`/` in production) so that
 //!   tests point it at a prepared tree (fake sysfs, os-release, dpkg status);
 //! - one [`Facts`] value per assessment gathers each source at most once,
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Largest file a fact source reads (os-release, mountinfo, sysfs
-/// attributes, ufw.conf, the apt history's tail): 1 MiB.
+/// attributes, ufw.conf, the tails of the apt, dnf and yum logs): 1 MiB.
 pub const MAX_FACT_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Why a fact could not be gathered, in words for the requirement's reason
