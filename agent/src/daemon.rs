@@ -15,6 +15,7 @@
 //! and appended to the probe history (typed records, [`crate::record`]).
 
 mod history;
+mod round_log;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -44,6 +45,8 @@ use crate::transport::deadline::Deadline;
 use crate::{assess, discovery, probe};
 
 pub use history::{HISTORY_KEEP_LINES, ProbeHistory, TransitionLog};
+pub use round_log::REPEAT_LOG_INTERVAL;
+use round_log::RoundLog;
 
 /// Side effects the daemon hands to its owner (`cmd::run`): things that are
 /// not the drivers' to do, such as resizing the log or writing a diagnostic
@@ -123,6 +126,8 @@ pub struct Daemon<H> {
     /// The machine's timers, one per slot (a new one replaces the slot's).
     timers: HashMap<TimerSlot, (OpId, Instant)>,
     history: ProbeHistory,
+    /// Which round lines are written (identical rounds are counted).
+    round_log: RoundLog,
     transitions: TransitionLog,
     assessor: assess::Assessor,
     rescan_tx: mpsc::Sender<RescanRequest>,
@@ -181,6 +186,7 @@ impl<H: Hooks> Daemon<H> {
             tasks: HashMap::new(),
             timers: HashMap::new(),
             history,
+            round_log: RoundLog::default(),
             transitions,
             assessor,
             rescan_tx,
@@ -591,10 +597,27 @@ impl<H: Hooks> Daemon<H> {
         let round = self.state.counters().probe_rounds;
         let label = verdict.label();
         let took_ms = u64::try_from(last.took.as_millis()).unwrap_or(u64::MAX);
-        if matches!(verdict, RoundVerdict::Fault { .. } | RoundVerdict::Empty) {
-            tracing::warn!(session = %session, psn = %psn, round, op = op.get(), took_ms, "probe round {label}: {detail}");
-        } else {
-            tracing::info!(session = %session, psn = %psn, round, op = op.get(), took_ms, "probe round {label}: {detail}");
+        // A round like the last line written, within a minute of it, is
+        // counted instead (daemon/round_log.rs); the history keeps it.
+        if let Some(unlogged) =
+            self.round_log
+                .decide(session, verdict.kind(), &last.outcomes, Instant::now())
+        {
+            let fault = matches!(verdict, RoundVerdict::Fault { .. } | RoundVerdict::Empty);
+            match (fault, unlogged) {
+                (true, 0) => {
+                    tracing::warn!(session = %session, psn = %psn, round, op = op.get(), took_ms, "probe round {label}: {detail}")
+                }
+                (true, n) => {
+                    tracing::warn!(session = %session, psn = %psn, round, op = op.get(), took_ms, unlogged = n, "probe round {label}: {detail}")
+                }
+                (false, 0) => {
+                    tracing::info!(session = %session, psn = %psn, round, op = op.get(), took_ms, "probe round {label}: {detail}")
+                }
+                (false, n) => {
+                    tracing::info!(session = %session, psn = %psn, round, op = op.get(), took_ms, unlogged = n, "probe round {label}: {detail}")
+                }
+            }
         }
         self.history.append(SystemTime::now(), session, last);
     }
