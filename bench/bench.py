@@ -41,7 +41,6 @@ DROP_TRIALS = int(os.environ.get("DROP_TRIALS", "15"))
 LAT_N = int(os.environ.get("LAT_N", "2000"))
 INTERVAL_S = 1.0  # StateSyncProbeInterval: the profile's minimum
 # The round line's duration field: the line is written at the round's end.
-ROUND_TOOK = re.compile(r"took_ms=(\d+)")
 DELAY_S = 2  # NetworkTransitionDelay: the profile's minimum
 STAGGER_MS = 250.0  # timing::ProbeStagger::DEFAULT
 TICK = os.sysconf("SC_CLK_TCK")
@@ -211,6 +210,13 @@ def log_lines_after(path, offset):
     return data.decode(errors="replace"), offset + len(data)
 
 
+def record_time(at):
+    """Seconds since the epoch of a record's RFC 3339 UTC `at`."""
+    whole, frac = at.rstrip("Z").split(".")
+    t = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return t + float("0." + frac)
+
+
 def line_time(line):
     m = TS.match(line)
     if not m:
@@ -233,6 +239,7 @@ def window(agent, state, seconds):
 
 
 def time_to_notice(lab, state, agent_log, trials):
+    history = os.path.join(state, "probe-rounds.jsonl")
     """Milliseconds from a CoA to Unknown to the agent's `-> discovering` line."""
     notice = []
     slices = list(range(trials))
@@ -243,20 +250,31 @@ def time_to_notice(lab, state, agent_log, trials):
         session = st["session_id"]
         _, offset = log_lines_after(agent_log, offset)
         # The first round after Compliant comes after the transition delay;
-        # wait for the second, a regular one. A round's line is written when
-        # it ends; a dropped round ends an interval after it started.
+        # wait for the second, a regular one. A round is recorded in the
+        # probe history when it ends (the log writes only the first of a run
+        # of identical rounds); a dropped round ends an interval after it
+        # started.
+        # The agent trims the history by rewriting it: a file shorter than
+        # the offset is read again from the start, and only rounds that
+        # ended after this wait began count.
+        since = time.time()
+        _, h_offset = log_lines_after(history, 0)
         seen = [0]
 
         def round_started():
-            nonlocal offset
-            text, offset = log_lines_after(agent_log, offset)
+            nonlocal h_offset
+            if os.path.getsize(history) < h_offset:
+                h_offset = 0
+            text, h_offset = log_lines_after(history, h_offset)
             for line in text.splitlines():
-                if "probe round blocked" in line:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("outcome") == "blocked" and record_time(rec["at"]) >= since:
                     seen[0] += 1
                     if seen[0] >= 2:
-                        t = line_time(line)
-                        took = ROUND_TOOK.search(line)
-                        return t - (float(took.group(1)) / 1000 if took else 0.0)
+                        return record_time(rec["at"]) - rec.get("took_ms", 0) / 1000
             return None
 
         t_round = wait_for("a regular probe round", round_started, timeout=30, every=0.005)
