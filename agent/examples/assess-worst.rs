@@ -8,7 +8,9 @@
 //! Builds replies of [`MAX_REQUIREMENTS`] requirements x
 //! [`MAX_CHECKS_PER_REQUIREMENT`] checks over files it plants in a temp dir
 //! that the local policy allows (ContentCheckPaths): `file-contains` with
-//! patterns that defeat the regex crate's lazy DFA over 1 MiB files,
+//! patterns that defeat a lazy DFA (the regex crate's, which the agent used
+//! before regex-lite; regex-lite runs every pattern in its NFA engines)
+//! over 1 MiB files,
 //! `file-sha256` over a 512 MiB (sparse) file, FIFOs, paths 200 directories
 //! deep, and a mix of them. Each runs through
 //! `posture_sync::assess::evaluate_bounded` with a real `Assessor` (the
