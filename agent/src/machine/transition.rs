@@ -106,7 +106,9 @@ pub enum ReasonKind {
     RescanDeclined,
     /// [`Reason::PeriodicReassessment`].
     PeriodicReassessment,
-    /// [`Reason::StartSpread`].
+    /// Written by builds before the kind of a spread start became its
+    /// cause's ([`Reason::StartSpread`] now has its cause's kind); kept so
+    /// that their `transitions.jsonl` still reads.
     StartSpread,
 }
 
@@ -287,7 +289,10 @@ impl Reason {
             Reason::ConfirmationInconclusive => ReasonKind::ConfirmationInconclusive,
             Reason::NoProbeTarget { .. } => ReasonKind::NoProbeTarget,
             Reason::ReassessmentRateLimited { .. } => ReasonKind::ReassessmentRateLimited,
-            Reason::StartSpread { .. } => ReasonKind::StartSpread,
+            // The kind says why discovery starts (what a reader decides
+            // on: a network change, a profile applied); the spread is only
+            // when.
+            Reason::StartSpread { cause, .. } => cause.kind(),
             Reason::SyncDisabledByProfile => ReasonKind::SyncDisabledByProfile,
             Reason::SyncEnabledByProfile => ReasonKind::SyncEnabledByProfile,
             Reason::DiscoveryStageFailed { .. } => ReasonKind::DiscoveryStageFailed,

@@ -412,6 +412,11 @@ fn a_start_waits_a_random_delay_below_the_spread_then_discovers() {
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(
+        reason(&s).kind(),
+        ReasonKind::ProfileApplied,
+        "the kind is the cause's"
+    );
     match d.state.phase() {
         Phase::Discovering(x) => assert_eq!((x.attempt, x.episode.failures), (0, 0)),
         other => panic!("{other:?}"),
@@ -438,6 +443,9 @@ fn a_settled_network_change_is_spread_a_rescan_is_not() {
     let change = d.send(Event::NetworkChanged);
     let settled = d.fire_slot(&change, TimerSlot::Settle);
     assert_eq!(starts(&settled), 0);
+    // Records and bundles decide on the kind: the network change, not
+    // the spread (scripts/demo counts `network-changed` transitions).
+    assert_eq!(reason(&settled).kind(), ReasonKind::NetworkChanged);
     match reason(&settled) {
         Reason::StartSpread { cause, delay } => {
             assert!(matches!(*cause, Reason::NetworkChanged { changes: 1, .. }));
