@@ -21,7 +21,9 @@
 //!
 //! Every text part goes through one [`redact::Redactor`], which first learns
 //! the session ids that status, PSN list, probe history and logs name, so
-//! that each id gets the same pseudonym in every part. The zip is written to
+//! that each id gets the same pseudonym in every part (`summary.html` text
+//! by text, before each text becomes HTML: [`summary::render_redacted`]).
+//! The zip is written to
 //! a temporary file next to the output and renamed into place, so a reader
 //! never sees half a bundle ([`collect_new`] links it into place instead,
 //! which fails when the output exists, so it never replaces a file).
@@ -189,6 +191,18 @@ impl<W: Write + io::Seek> Bundle<W> {
         progress: &mut dyn FnMut(&str),
     ) -> Result<(), DartError> {
         let clean = self.redactor.redact(text);
+        self.add_redacted(name, &clean, modified, progress)
+    }
+
+    /// Adds a part whose every text the bundle's redactor has already
+    /// redacted (the summary page, redacted text by text).
+    fn add_redacted(
+        &mut self,
+        name: &str,
+        clean: &str,
+        modified: SystemTime,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), DartError> {
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .last_modified_time(zip_time(modified))
@@ -516,8 +530,8 @@ fn collect_into(
     input.missing = &missing;
     input.setup = Some(&setup);
     input.utc_offset = utc_offset;
-    let html = summary::render(&input);
-    b.add("summary.html", &html, progress)?;
+    let html = summary::render_redacted(&input, &mut b.redactor);
+    b.add_redacted("summary.html", &html, now, progress)?;
 
     let file = b.zip.finish().map_err(|source| DartError::Zip {
         path: output.clone(),

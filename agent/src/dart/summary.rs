@@ -17,7 +17,7 @@ mod findings;
 mod render;
 
 pub use findings::{Finding, Severity, findings};
-pub use render::{render, render_text, timeline_svg};
+pub use render::{render, render_redacted, render_text};
 
 /// Everything the page shows.
 #[derive(Debug)]
@@ -557,6 +557,9 @@ mod requirement_tests {
 
     use super::*;
     use crate::dart::history::parse_rounds;
+    use crate::dart::redact::Redactor;
+    use crate::machine::{PhaseName, ReasonKind};
+    use crate::record::{RunEvent, RunRecord, TransitionRecord};
     use crate::requirement_result::RequirementResult;
 
     /// What a hostile or careless server may put in its remediation text:
@@ -785,7 +788,7 @@ mod requirement_tests {
             ),
         ]);
         let rounds = parse_rounds(BLOCKED, 10);
-        let page = crate::dart::redact::Redactor::new().redact(&render(&input(&s, &rounds)));
+        let page = render_redacted(&input(&s, &rounds), &mut Redactor::new());
         assert!(
             !page.contains("abc123seeded") && !page.contains("xyz789seeded"),
             "{page}"
@@ -815,5 +818,77 @@ mod requirement_tests {
             text.contains("- home: /home/alice/.config/app.toml"),
             "{text}"
         );
+    }
+    /// How often `tag` opens and closes in `page` (`<td>` / `<td ...>`
+    /// against `</td>`).
+    fn balance(page: &str, tag: &str) -> (usize, usize) {
+        let open =
+            page.matches(&format!("<{tag}>")).count() + page.matches(&format!("<{tag} ")).count();
+        (open, page.matches(&format!("</{tag}>")).count())
+    }
+
+    /// Secrets in every table the page fills from records (a decision's
+    /// reason, a failed start's message, a probe target's detail) are
+    /// redacted text by text: each row keeps its cells and closing tags,
+    /// which a redaction pass over the finished page took with "the rest of
+    /// the line" after `password=`.
+    #[test]
+    fn secrets_in_table_cells_are_redacted_without_eating_the_rows() {
+        let s = assessed(vec![]);
+        let round = r#"{"v":2,"at":"2026-11-21T22:00:03.000Z","session":"s1","outcome":"failed","target":"127.0.0.1:8449","targets":[{"target":"127.0.0.1:8449","outcome":"failed","detail":"failed: proxy said password=rowsecret3 then closed"}]}"#;
+        let rounds = parse_rounds(&format!("{BLOCKED}\n{round}"), 10);
+        let decision = |at: &str, reason: &str| TransitionRecord {
+            v: crate::record::RECORD_VERSION,
+            at: at.into(),
+            from: PhaseName::Known,
+            to: PhaseName::Discovering,
+            kind: ReasonKind::NetworkChanged,
+            reason: reason.into(),
+            session: None,
+            psn: None,
+        };
+        let transitions = [
+            decision(
+                "2026-11-21T22:00:04.000Z",
+                "first token=rowsecret1 and more",
+            ),
+            decision("2026-11-21T22:00:05.000Z", "second api_key: rowsecret2"),
+            decision("2026-11-21T22:00:06.000Z", "third, nothing secret"),
+        ];
+        let runs = [RunRecord {
+            v: crate::record::RECORD_VERSION,
+            at: "2026-11-21T22:00:01.000Z".into(),
+            event: RunEvent::FailedStart {
+                exit: crate::exit::EX_CONFIG,
+                message: "profile: secret=rowsecret4 is not a key".into(),
+            },
+        }];
+        let mut input = input(&s, &rounds);
+        input.transitions = &transitions;
+        input.runs = &runs;
+        let page = render_redacted(&input, &mut Redactor::new());
+        for secret in ["rowsecret1", "rowsecret2", "rowsecret3", "rowsecret4"] {
+            assert!(!page.contains(secret), "{secret} in {page}");
+        }
+        for tag in ["td", "tr", "table", "div", "li", "ul", "title", "svg"] {
+            let (open, close) = balance(&page, tag);
+            assert_eq!(open, close, "<{tag}> opened {open}, closed {close}: {page}");
+        }
+        // Every decision keeps its row, and the text after each secret's
+        // own text (the next cells, the tables after) survives.
+        let decisions = &page[page.find("id=\"decisions\"").unwrap()..];
+        let decisions = &decisions[..decisions.find("</table>").unwrap()];
+        assert_eq!(decisions.matches("<tr>").count(), 4, "{decisions}");
+        assert!(
+            decisions.contains("<td>first token=[redacted]</td>"),
+            "{decisions}"
+        );
+        assert!(
+            decisions.contains("<td>third, nothing secret</td>"),
+            "{decisions}"
+        );
+        assert!(page.contains("id=\"runs\""), "{page}");
+        assert!(page.contains("id=\"rounds\""), "{page}");
+        assert!(page.ends_with("</body></html>\n"), "{page}");
     }
 }

@@ -1,15 +1,44 @@
 //! The page's HTML and the words of each finding. Self-contained: inline
 //! CSS, no script, no external reference, every value HTML-escaped.
+//!
+//! Every text the page shows that is not a literal of this file (a reason,
+//! a host, a time, an error) goes through one [`Clean`] function. In a
+//! bundle that function redacts the text on its own before escaping it
+//! ([`render_redacted`]): a rule that takes "the rest of the line"
+//! (`password=...`) then ends with that text, never with the markup after
+//! it, which a pass over the finished page could not promise.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use super::SummaryInput;
 use super::findings::{Finding, Severity};
+use crate::dart::redact::Redactor;
 use crate::machine::PhaseName;
 use crate::outcome::ProbeOutcome;
 use crate::record::{RoundRecord, RunEvent, RunRecord, TransitionRecord};
 use posture_protocol::escape as esc;
+
+/// Makes a text from outside the page's literals page text: escaped, and
+/// redacted first in a bundle.
+type Clean<'a> = &'a dyn Fn(&str) -> String;
+
+/// The whole page, every text escaped but not redacted (a page shown
+/// where it is made, and tests of the layout).
+pub fn render(input: &SummaryInput<'_>) -> String {
+    page(input, &|text| esc(text).into_owned())
+}
+
+/// The whole page for a bundle: every text redacted by `redactor` on its
+/// own, then escaped. The page needs no redaction pass after this; one
+/// would take markup with the rest of a line after a `[redacted]` value.
+pub fn render_redacted(input: &SummaryInput<'_>, redactor: &mut Redactor) -> String {
+    let redactor = RefCell::new(redactor);
+    page(input, &|text| {
+        esc(&redactor.borrow_mut().redact(text)).into_owned()
+    })
+}
 
 fn class(s: Severity) -> &'static str {
     match s {
@@ -253,26 +282,29 @@ impl Finding {
 /// remediation) for HTML: escaped, never given `<code>` or links, and on a
 /// line of its own, so that a redaction rule that takes "the rest of the
 /// line" (`password=...`, docs/dart.md) takes no more than this text.
-fn outside_text(text: &str) -> String {
-    format!("\n{}\n", esc(text))
+fn outside_text(text: &str, clean: Clean<'_>) -> String {
+    format!("\n{}\n", clean(text))
 }
 
 /// The failed requirements as a list: id, the agent's reason, and the
 /// server's remediation, each escaped as plain text.
-fn requirements_list(items: &[crate::requirement_result::RequirementResult]) -> String {
+fn requirements_list(
+    items: &[crate::requirement_result::RequirementResult],
+    clean: Clean<'_>,
+) -> String {
     let mut html = String::from("<ul class=\"requirements\">");
     for r in items {
         let _ = write!(
             html,
             "<li class=\"requirement\"><strong>{}</strong>:<span class=\"reason\">{}</span>",
-            esc(&r.id),
-            outside_text(&r.reason)
+            clean(&r.id),
+            outside_text(&r.reason, clean)
         );
         if let Some(fix) = &r.remediation {
             let _ = write!(
                 html,
                 "<div class=\"remediation\">What to do, in the server's words:<span class=\"server-text\">{}</span></div>",
-                outside_text(fix)
+                outside_text(fix, clean)
             );
         }
         html.push_str("</li>\n");
@@ -455,7 +487,7 @@ const NOT_RUNNING: &str = "#e0e0e0";
 
 /// The timeline: a band of phases and a row of probe rounds on one time
 /// axis, with the agent's starts and stops across both.
-pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
+fn timeline_svg(input: &SummaryInput<'_>, clean: Clean<'_>) -> String {
     let (transitions, rounds, end) = (
         input.transitions,
         input.rounds.rounds.as_slice(),
@@ -515,10 +547,10 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             svg,
             "<rect x=\"{x0:.1}\" y=\"22\" width=\"{w:.1}\" height=\"28\" fill=\"{c}\"><title>{at}: {from} -&gt; {to} ({reason})</title></rect>",
             c = phase_color(t.to),
-            at = esc(&fmt_time(*at)),
+            at = clean(&fmt_time(*at)),
             from = t.from,
             to = t.to,
-            reason = esc(&t.reason),
+            reason = clean(&t.reason),
         );
         if w > 70.0 {
             let _ = write!(
@@ -549,7 +581,7 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             svg,
             "<rect x=\"{x0:.1}\" y=\"22\" width=\"{w:.1}\" height=\"28\" fill=\"{NOT_RUNNING}\"><title>{t}: agent not running</title></rect>",
             w = (until - x0).max(1.0),
-            t = esc(&r.at),
+            t = clean(&r.at),
         );
     }
     for (at, t) in changes_at.iter().filter(|(_, t)| t.from == t.to) {
@@ -562,8 +594,8 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             svg,
             "<line x1=\"{x:.1}\" y1=\"16\" x2=\"{x:.1}\" y2=\"56\" stroke=\"{c}\" stroke-width=\"3\"><title>{at}: {reason}</title></line>",
             x = x(*at),
-            at = esc(&fmt_time(*at)),
-            reason = esc(&t.reason),
+            at = clean(&fmt_time(*at)),
+            reason = clean(&t.reason),
         );
     }
     for (t, r) in &round_times {
@@ -586,9 +618,9 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             "<circle cx=\"{:.1}\" cy=\"85\" r=\"6\" fill=\"{}\"{ring}><title>{}: {} ({})</title></circle>",
             x(*t),
             look.color(),
-            esc(&r.at),
-            esc(&round_words(r)),
-            esc(&detail.join("; ")),
+            clean(&r.at),
+            clean(&round_words(r)),
+            clean(&detail.join("; ")),
         );
     }
     for (at, r) in &runs_at {
@@ -597,8 +629,8 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             svg,
             "<line x1=\"{x:.1}\" y1=\"10\" x2=\"{x:.1}\" y2=\"100\" stroke=\"{stroke}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"><title>{t}: {what}</title></line>",
             x = x(*at),
-            t = esc(&r.at),
-            what = esc(&run_words(r)),
+            t = clean(&r.at),
+            what = clean(&run_words(r)),
         );
     }
     // Five labelled ticks: UTC, and local time below when it is known. The
@@ -614,7 +646,7 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
         let _ = write!(
             svg,
             "<text x=\"0\" y=\"146\" class=\"axis local\">{}</text>",
-            esc(&fmt_offset(offset))
+            clean(&fmt_offset(offset))
         );
     }
     let (mut utc_day, mut local_day) = (String::new(), String::new());
@@ -631,7 +663,7 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             svg,
             "<line x1=\"{tx:.1}\" y1=\"108\" x2=\"{tx:.1}\" y2=\"116\" stroke=\"#444\"/>\
              <text x=\"{tx:.1}\" y=\"130\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
-            esc(&tick_label(&utc, &mut utc_day)),
+            clean(&tick_label(&utc, &mut utc_day)),
         );
         if let Some(offset) = input.utc_offset {
             let local = fmt_local(t, offset);
@@ -639,7 +671,7 @@ pub fn timeline_svg(input: &SummaryInput<'_>) -> String {
             let _ = write!(
                 svg,
                 "<text x=\"{tx:.1}\" y=\"146\" class=\"axis local\" text-anchor=\"{anchor}\">{}</text>",
-                esc(&tick_label(local, &mut local_day)),
+                clean(&tick_label(local, &mut local_day)),
             );
         }
     }
@@ -662,8 +694,8 @@ svg .axis{font-size:12px;fill:#444}svg .band{font-size:12px;fill:#fff}.legend sp
 @media print{body{margin:0;max-width:none;font-size:11pt}.finding,tr,svg,.legend span{break-inside:avoid}h2{break-after:avoid}}";
 
 /// Turns `` `code` `` spans of escaped text into `<code>`.
-fn with_code(text: &str) -> String {
-    let escaped = esc(text);
+fn with_code(text: &str, clean: Clean<'_>) -> String {
+    let escaped = clean(text);
     let mut out = String::new();
     for (i, part) in escaped.split('`').enumerate() {
         if i % 2 == 1 {
@@ -676,26 +708,26 @@ fn with_code(text: &str) -> String {
 }
 
 /// The local time column's header, when the offset is known.
-fn local_header(offset: Option<i32>) -> String {
+fn local_header(offset: Option<i32>, clean: Clean<'_>) -> String {
     offset.map_or_else(String::new, |o| {
-        format!("<th>local time ({})</th>", esc(&fmt_offset(o)))
+        format!("<th>local time ({})</th>", clean(&fmt_offset(o)))
     })
 }
 
 /// A record's local time as a cell, when the offset is known.
-fn local_cell(at: &str, offset: Option<i32>) -> String {
+fn local_cell(at: &str, offset: Option<i32>, clean: Clean<'_>) -> String {
     if offset.is_none() {
         return String::new();
     }
     let local = local_of(at, offset).unwrap_or_else(|| "-".to_string());
     // The offset is in the header: the cell shows date and time only.
     let shown = local.rsplit_once(' ').map_or(local.as_str(), |(t, _)| t);
-    format!("<td>{}</td>", esc(shown))
+    format!("<td>{}</td>", clean(shown))
 }
 
 /// The agent's starts, stops and failed starts in text, newest first, each
 /// start that has no stop record after it said so.
-fn runs_table(input: &SummaryInput<'_>) -> String {
+fn runs_table(input: &SummaryInput<'_>, clean: Clean<'_>) -> String {
     let mut html = String::from("<h2>Starts and stops</h2>");
     if input.runs.is_empty() {
         html.push_str("<p class=\"muted\">None recorded (runs.jsonl: an agent older than the file, or it never started with this state dir).</p>");
@@ -704,7 +736,7 @@ fn runs_table(input: &SummaryInput<'_>) -> String {
     let _ = write!(
         html,
         "<table id=\"runs\"><tr><th>time (UTC)</th>{}<th>event</th></tr>",
-        local_header(input.utc_offset)
+        local_header(input.utc_offset, clean)
     );
     let runs = input.runs;
     for (i, r) in runs.iter().enumerate().rev().take(RUNS_LISTED) {
@@ -723,9 +755,9 @@ fn runs_table(input: &SummaryInput<'_>) -> String {
         let _ = write!(
             html,
             "<tr><td>{}</td>{}<td>{}</td></tr>",
-            esc(&r.at),
-            local_cell(&r.at, input.utc_offset),
-            esc(&what)
+            clean(&r.at),
+            local_cell(&r.at, input.utc_offset, clean),
+            clean(&what)
         );
     }
     html.push_str("</table>");
@@ -740,7 +772,11 @@ const DECISIONS_LISTED: usize = 50;
 
 /// Every decision in text, newest first (time, from, to, why): what the
 /// timeline's hover titles hold, readable in a screenshot, a PDF or print.
-fn decisions_table(transitions: &[TransitionRecord], offset: Option<i32>) -> String {
+fn decisions_table(
+    transitions: &[TransitionRecord],
+    offset: Option<i32>,
+    clean: Clean<'_>,
+) -> String {
     let mut html = String::from("<h2>Decisions</h2>");
     if transitions.is_empty() {
         html.push_str("<p class=\"muted\">None recorded.</p>");
@@ -756,25 +792,25 @@ fn decisions_table(transitions: &[TransitionRecord], offset: Option<i32>) -> Str
     let _ = write!(
         html,
         "<table id=\"decisions\"><tr><th>time (UTC)</th>{}<th>from</th><th>to</th><th>why</th></tr>",
-        local_header(offset)
+        local_header(offset, clean)
     );
     for t in transitions.iter().rev().take(DECISIONS_LISTED) {
         let _ = write!(
             html,
             "<tr><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&t.at),
-            local_cell(&t.at, offset),
+            clean(&t.at),
+            local_cell(&t.at, offset, clean),
             t.from,
             t.to,
-            esc(&t.reason)
+            clean(&t.reason)
         );
     }
     html.push_str("</table>");
     html
 }
 
-/// The whole page.
-pub fn render(input: &SummaryInput<'_>) -> String {
+/// The whole page, every text that is not a literal here through `clean`.
+fn page(input: &SummaryInput<'_>, clean: Clean<'_>) -> String {
     let status = input.status.ok();
     let unknown = || "unknown".to_string();
     let mut html = String::new();
@@ -785,8 +821,8 @@ pub fn render(input: &SummaryInput<'_>) -> String {
          <title>posture-sync diagnostic summary: {host}</title><style>{CSS}</style></head><body>\
          <h1>posture-sync diagnostic summary</h1>\
          <p class=\"muted\">Host {host}, collected {at}{reason}. posture-sync {ver}.</p>",
-        host = esc(&input.host),
-        at = esc(&match input.utc_offset {
+        host = clean(&input.host),
+        at = clean(&match input.utc_offset {
             Some(o) => format!(
                 "{} ({})",
                 fmt_time(input.generated),
@@ -796,7 +832,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
         }),
         reason = input
             .reason
-            .map(|r| format!(", automatically: {}", esc(&r.text)))
+            .map(|r| format!(", automatically: {}", clean(&r.text)))
             .unwrap_or_default(),
         ver = env!("CARGO_PKG_VERSION"),
     );
@@ -833,7 +869,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
         let _ = write!(
             html,
             "<div class=\"card\" id=\"{id}\"><div class=\"k\">{k}</div><div class=\"v\">{}</div></div>",
-            esc(&v)
+            clean(&v)
         );
     }
     html.push_str("</div>");
@@ -849,8 +885,8 @@ pub fn render(input: &SummaryInput<'_>) -> String {
         let _ = write!(
             html,
             "<p>{}; {}; probe rounds {}, discovery restarts {}, misconfigurations {}.</p>",
-            esc(&session),
-            esc(&last),
+            clean(&session),
+            clean(&last),
             s.counters.probe_rounds,
             s.counters.discovery_restarts,
             s.counters.misconfigurations,
@@ -863,17 +899,17 @@ pub fn render(input: &SummaryInput<'_>) -> String {
             "<div class=\"finding {c}\"><h3>{label}: {title}</h3><div>{text}</div>",
             c = class(f.severity()),
             label = label(f.severity()),
-            title = esc(&f.title()),
-            text = with_code(&f.text()),
+            title = clean(&f.title()),
+            text = with_code(&f.text(), clean),
         );
         if !f.requirements().is_empty() {
-            html.push_str(&requirements_list(f.requirements()));
+            html.push_str(&requirements_list(f.requirements(), clean));
         }
         if let Some(fix) = f.fix() {
             let _ = write!(
                 html,
                 "<div class=\"fix\"><strong>Fix:</strong> {}</div>",
-                with_code(&fix)
+                with_code(&fix, clean)
             );
         }
         html.push_str("</div>");
@@ -881,7 +917,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
     let _ = write!(
         html,
         "<h2>Timeline</h2>{}<div class=\"legend\" id=\"legend\">",
-        timeline_svg(input),
+        timeline_svg(input, clean),
     );
     for phase in [
         PhaseName::Discovering,
@@ -918,8 +954,8 @@ pub fn render(input: &SummaryInput<'_>) -> String {
          <span><i class=\"sw\" style=\"background:#c62828;width:3px\"></i>start failed, or stopped with an error</span>\
          <span><i class=\"sw\" style=\"background:{NOT_RUNNING}\"></i>agent not running</span></div>"
     );
-    html.push_str(&decisions_table(input.transitions, input.utc_offset));
-    html.push_str(&runs_table(input));
+    html.push_str(&decisions_table(input.transitions, input.utc_offset, clean));
+    html.push_str(&runs_table(input, clean));
     html.push_str("<h2>Last probe rounds</h2>");
     if input.rounds.rounds.is_empty() {
         html.push_str("<p class=\"muted\">None recorded.</p>");
@@ -927,7 +963,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
         let _ = write!(
             html,
             "<table id=\"rounds\"><tr><th>time (UTC)</th>{}<th>outcome</th><th>targets</th></tr>",
-            local_header(input.utc_offset)
+            local_header(input.utc_offset, clean)
         );
         for r in input.rounds.rounds.iter().rev().take(15) {
             let targets: Vec<String> = r
@@ -938,17 +974,17 @@ pub fn render(input: &SummaryInput<'_>) -> String {
             let _ = write!(
                 html,
                 "<tr><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
-                esc(&r.at),
-                local_cell(&r.at, input.utc_offset),
-                esc(&round_words(r)),
-                esc(&targets.join("; "))
+                clean(&r.at),
+                local_cell(&r.at, input.utc_offset, clean),
+                clean(&round_words(r)),
+                clean(&targets.join("; "))
             );
         }
         html.push_str("</table>");
     }
     html.push_str("<h2>In this bundle</h2><ul>");
     for p in input.parts {
-        let _ = write!(html, "<li><code>{}</code></li>", esc(p));
+        let _ = write!(html, "<li><code>{}</code></li>", clean(p));
     }
     html.push_str("</ul>");
     if !input.missing.is_empty() {
@@ -957,8 +993,8 @@ pub fn render(input: &SummaryInput<'_>) -> String {
             let _ = write!(
                 html,
                 "<li><code>{}</code>: {}</li>",
-                esc(&m.part),
-                esc(&m.why)
+                clean(&m.part),
+                clean(&m.why)
             );
         }
         html.push_str("</ul>");
