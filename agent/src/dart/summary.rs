@@ -891,4 +891,42 @@ mod requirement_tests {
         assert!(page.contains("id=\"rounds\""), "{page}");
         assert!(page.ends_with("</body></html>\n"), "{page}");
     }
+    /// No text from outside reaches the terminal with a control character:
+    /// a decision's reason, a failed start's message (in a finding's text),
+    /// the host name.
+    #[test]
+    fn terminal_summary_strips_control_characters_from_every_outside_text() {
+        let s = assessed(vec![]);
+        let rounds = parse_rounds(BLOCKED, 10);
+        let transitions = [TransitionRecord {
+            v: crate::record::RECORD_VERSION,
+            at: "2026-11-21T22:00:04.000Z".into(),
+            from: PhaseName::Known,
+            to: PhaseName::Discovering,
+            kind: ReasonKind::NetworkChanged,
+            reason: "network changed \u{1b}]0;owned\u{7}".into(),
+            session: None,
+            psn: None,
+        }];
+        let runs = [RunRecord {
+            v: crate::record::RECORD_VERSION,
+            at: "2026-11-21T22:00:01.000Z".into(),
+            event: RunEvent::FailedStart {
+                exit: crate::exit::EX_CONFIG,
+                message: "bad profile \u{1b}[2J".into(),
+            },
+        }];
+        let mut input = input(&s, &rounds);
+        input.transitions = &transitions;
+        input.runs = &runs;
+        input.host = "host\u{1b}[31m".into();
+        let text = render_text(&input);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("network changed  ]0;owned "), "{text}");
+        assert!(text.contains("bad profile  [2J"), "{text}");
+        assert!(text.contains("summary for host [31m,"), "{text}");
+    }
 }

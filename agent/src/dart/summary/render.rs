@@ -1005,7 +1005,9 @@ fn page(input: &SummaryInput<'_>, clean: Clean<'_>) -> String {
 
 /// The same findings as the page, as plain text for a terminal
 /// (`posture-sync dart --summary`): the state, each finding with its fix,
-/// and the latest decisions. `` ` `` marks stay as they are.
+/// and the latest decisions. `` ` `` marks stay as they are; every text
+/// that is not this file's wording loses its control characters
+/// ([`terminal_text`]), a decision's reason as much as a server's words.
 pub fn render_text(input: &SummaryInput<'_>) -> String {
     let mut out = String::new();
     let local = input
@@ -1015,7 +1017,7 @@ pub fn render_text(input: &SummaryInput<'_>) -> String {
     let _ = writeln!(
         out,
         "posture-sync diagnostic summary for {}, {}{local}",
-        input.host,
+        terminal_text(&input.host),
         fmt_time(input.generated)
     );
     match input.status {
@@ -1025,11 +1027,11 @@ pub fn render_text(input: &SummaryInput<'_>) -> String {
                 "phase {}, posture {}, psn {}",
                 s.phase,
                 s.posture,
-                s.connected_psn.as_deref().unwrap_or("none")
+                terminal_text(s.connected_psn.as_deref().unwrap_or("none"))
             );
         }
         Err(why) => {
-            let _ = writeln!(out, "no agent answered: {why}");
+            let _ = writeln!(out, "no agent answered: {}", terminal_text(why));
         }
     }
     for f in super::findings(input) {
@@ -1037,8 +1039,8 @@ pub fn render_text(input: &SummaryInput<'_>) -> String {
             out,
             "\n{}: {}\n  {}",
             label(f.severity()),
-            f.title(),
-            f.text()
+            terminal_text(&f.title()),
+            terminal_text(&f.text())
         );
         for r in f.requirements() {
             let _ = writeln!(
@@ -1056,13 +1058,20 @@ pub fn render_text(input: &SummaryInput<'_>) -> String {
             }
         }
         if let Some(fix) = f.fix() {
-            let _ = writeln!(out, "  fix: {fix}");
+            let _ = writeln!(out, "  fix: {}", terminal_text(&fix));
         }
     }
     if !input.transitions.is_empty() {
         let _ = writeln!(out, "\nlatest decisions (newest first):");
         for t in input.transitions.iter().rev().take(10) {
-            let _ = writeln!(out, "  {} {} -> {} ({})", t.at, t.from, t.to, t.reason);
+            let _ = writeln!(
+                out,
+                "  {} {} -> {} ({})",
+                terminal_text(&t.at),
+                t.from,
+                t.to,
+                terminal_text(&t.reason)
+            );
         }
     }
     out
