@@ -193,6 +193,10 @@ pub fn systemd_unit(spec: &InstallSpec) -> String {
          # {lock}: another agent already runs for this state dir; {noinput}: no profile;\n\
          # {config}: an invalid profile. Restarting would not help.\n\
          RestartPreventExitStatus={no_restart}\n\
+         # glibc gives each short-lived thread (an assessment, a command's pipes) a malloc\n\
+         # arena that keeps freed pages resident; one arena keeps the idle RSS flat\n\
+         # (docs/benchmarks.md, Idle RSS and glibc's arenas).\n\
+         Environment=MALLOC_ARENA_MAX=1\n\
          # The log is the rotating file under the state dir; stderr (the journal) gets only\n\
          # what comes before logging starts (docs/install.md, Under systemd).\n\
          {sandbox}\
