@@ -1007,7 +1007,7 @@ fn page(input: &SummaryInput<'_>, clean: Clean<'_>) -> String {
 /// (`posture-sync dart --summary`): the state, each finding with its fix,
 /// and the latest decisions. `` ` `` marks stay as they are; every text
 /// that is not this file's wording loses its control characters
-/// ([`terminal_text`]), a decision's reason as much as a server's words.
+/// (`terminal_text`), a decision's reason as much as a server's words.
 pub fn render_text(input: &SummaryInput<'_>) -> String {
     let mut out = String::new();
     let local = input
