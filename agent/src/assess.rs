@@ -259,6 +259,39 @@ pub struct AssessError {
     pub evaluated_in: Duration,
 }
 
+/// The machine's event for a finished assessment: the PSN's decision and
+/// each requirement's result, or the failed request's classified outcome.
+/// One conversion for every driver (the daemon, fleet-sim).
+pub fn finished_event(
+    op: crate::machine::OpId,
+    result: Result<Assessment, AssessError>,
+) -> crate::machine::Event {
+    let (result, evaluated_in, reassess_after, requirements) = match result {
+        Ok(a) => (
+            Ok(a.status),
+            a.evaluated_in,
+            a.reassess_after,
+            a.requirements.iter().map(|r| r.result()).collect(),
+        ),
+        Err(e) => (
+            Err(crate::outcome::TargetOutcome::new(
+                e.error.target,
+                e.error.outcome,
+            )),
+            e.evaluated_in,
+            None,
+            Default::default(),
+        ),
+    };
+    crate::machine::Event::AssessmentFinished {
+        op,
+        result,
+        evaluated_in,
+        reassess_after,
+        requirements,
+    }
+}
+
 /// Runs one assessment against the PSN that holds `session` (`target` is its
 /// discovery/assessment port, see [`crate::targets::assessment_target`]).
 pub async fn assess(

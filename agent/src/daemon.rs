@@ -34,7 +34,7 @@ use crate::machine::{
     Transition,
 };
 use crate::netwatch::{self, ClockSample, NetWatcher};
-use crate::outcome::{HostPort, RoundVerdict, TargetOutcome};
+use crate::outcome::{HostPort, RoundVerdict};
 use crate::record::TransitionRecord;
 use crate::reload::ReloadResult;
 use crate::status_report;
@@ -475,31 +475,11 @@ impl<H: Hooks> Daemon<H> {
                 let transport = self.io.transport.clone();
                 let assessor = self.assessor.clone();
                 self.spawn(op, async move {
-                    let (result, evaluated_in, reassess_after, requirements) =
-                        match assess::assess(&transport, &assessor, &psn, &session).await {
-                            Ok(a) => (
-                                Ok(a.status),
-                                a.evaluated_in,
-                                a.reassess_after,
-                                a.requirements.iter().map(|r| r.result()).collect(),
-                            ),
-                            Err(e) => {
-                                tracing::warn!(session = %session, psn = %e.error.target, "{e}");
-                                (
-                                    Err(TargetOutcome::new(e.error.target, e.error.outcome)),
-                                    e.evaluated_in,
-                                    None,
-                                    Default::default(),
-                                )
-                            }
-                        };
-                    Event::AssessmentFinished {
-                        op,
-                        result,
-                        evaluated_in,
-                        reassess_after,
-                        requirements,
+                    let result = assess::assess(&transport, &assessor, &psn, &session).await;
+                    if let Err(e) = &result {
+                        tracing::warn!(session = %session, psn = %e.error.target, "{e}");
                     }
+                    assess::finished_event(op, result)
                 });
             }
             Action::StartProbeRound {

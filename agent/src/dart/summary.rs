@@ -74,6 +74,28 @@ mod tests {
         .unwrap()
     }
 
+    /// A bundle with only a status (or why there is none) and rounds; a test
+    /// sets what else it is about with `..input(status, &rounds)`.
+    pub(super) fn input<'a>(
+        status: Result<&'a StatusReport, &'a str>,
+        rounds: &'a crate::dart::history::Rounds,
+    ) -> SummaryInput<'a> {
+        SummaryInput {
+            generated: SystemTime::UNIX_EPOCH,
+            host: "h".into(),
+            reason: None,
+            status,
+            rounds,
+            transitions: &[],
+            parts: &[],
+            lint: &[],
+            missing: &[],
+            runs: &[],
+            setup: None,
+            utc_offset: None,
+        }
+    }
+
     fn misconfiguration() -> BundleReasonRecord {
         BundleReasonRecord {
             cause: BundleCause::Misconfiguration {
@@ -96,15 +118,7 @@ mod tests {
             generated: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
             host: "lab<1>".into(),
             reason: Some(&reason),
-            status: Ok(&s),
-            rounds: &rounds,
-            transitions: &[],
-            parts: &[],
-            lint: &[],
-            missing: &[],
-            runs: &[],
-            setup: None,
-            utc_offset: None,
+            ..input(Ok(&s), &rounds)
         };
         let f = findings(&input);
         assert_eq!(f[0].severity(), Severity::Problem);
@@ -130,20 +144,7 @@ mod tests {
     #[test]
     fn hostname_psn_gets_a_placeholder_ip_and_no_agent_is_a_warning() {
         let rounds = parse_rounds(&ROUND.replace("127.0.0.1", "psn1.lab"), 10);
-        let input = SummaryInput {
-            generated: SystemTime::UNIX_EPOCH,
-            host: "h".into(),
-            reason: None,
-            status: Err("no agent answers on /x/agent.sock"),
-            rounds: &rounds,
-            transitions: &[],
-            parts: &[],
-            lint: &[],
-            missing: &[],
-            runs: &[],
-            setup: None,
-            utc_offset: None,
-        };
+        let input = input(Err("no agent answers on /x/agent.sock"), &rounds);
         let f = findings(&input);
         assert!(
             f[0].fix()
@@ -170,20 +171,7 @@ mod tests {
                 ),
             10,
         );
-        let input = SummaryInput {
-            generated: SystemTime::UNIX_EPOCH,
-            host: "h".into(),
-            reason: None,
-            status: Ok(&s),
-            rounds: &rounds,
-            transitions: &[],
-            parts: &[],
-            lint: &[],
-            missing: &[],
-            runs: &[],
-            setup: None,
-            utc_offset: None,
-        };
+        let input = input(Ok(&s), &rounds);
         let f = findings(&input);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].severity(), Severity::Good);
@@ -196,20 +184,7 @@ mod tests {
         let s = status("known", "Compliant", None);
         let old = r#"{"at":"2026-11-21T22:00:02.000Z","session":"s1","outcome":"status","target":"127.0.0.1:8449","targets":[{"target":"127.0.0.1:8449","outcome":"status","detail":"answered Compliant"}]}"#;
         let rounds = parse_rounds(&format!("{old}\ngarbage\n"), 10);
-        let input = SummaryInput {
-            generated: SystemTime::UNIX_EPOCH,
-            host: "h".into(),
-            reason: None,
-            status: Ok(&s),
-            rounds: &rounds,
-            transitions: &[],
-            parts: &[],
-            lint: &[],
-            missing: &[],
-            runs: &[],
-            setup: None,
-            utc_offset: None,
-        };
+        let input = input(Ok(&s), &rounds);
         let f = findings(&input);
         assert!(
             !f.iter()
@@ -257,20 +232,7 @@ mod tests {
     fn a_failing_psn_behind_an_answering_one_is_named() {
         let s = status("discovering", "Unknown", None);
         let rounds = parse_rounds(MIXED, 10);
-        let input = SummaryInput {
-            generated: SystemTime::UNIX_EPOCH,
-            host: "h".into(),
-            reason: None,
-            status: Ok(&s),
-            rounds: &rounds,
-            transitions: &[],
-            parts: &[],
-            lint: &[],
-            missing: &[],
-            runs: &[],
-            setup: None,
-            utc_offset: None,
-        };
+        let input = input(Ok(&s), &rounds);
         let f = findings(&input);
         let hidden = f
             .iter()
@@ -319,18 +281,8 @@ mod tests {
             ),
         ];
         let input = SummaryInput {
-            generated: SystemTime::UNIX_EPOCH,
-            host: "h".into(),
-            reason: None,
-            status: Ok(&s),
-            rounds: &rounds,
             transitions: &transitions,
-            parts: &[],
-            lint: &[],
-            missing: &[],
-            runs: &[],
-            setup: None,
-            utc_offset: None,
+            ..input(Ok(&s), &rounds)
         };
         let html = render(&input);
         let table = &html[html.find("id=\"decisions\"").expect("a decisions table")..];
@@ -383,18 +335,8 @@ mod tests {
         let s = status("known", "Compliant", Some("misconfiguration"));
         let rounds = parse_rounds(ROUND, 10);
         let input = SummaryInput {
-            generated: SystemTime::UNIX_EPOCH,
-            host: "h".into(),
-            reason: None,
-            status: Ok(&s),
-            rounds: &rounds,
-            transitions: &[],
-            parts: &[],
             lint: &lint,
-            missing: &[],
-            runs: &[],
-            setup: None,
-            utc_offset: None,
+            ..input(Ok(&s), &rounds)
         };
         let f = findings(&input);
         assert!(matches!(f[0], Finding::Misconfiguration { .. }), "{f:?}");
@@ -444,18 +386,8 @@ mod tests {
         ];
         let rounds = parse_rounds("", 10);
         let input = SummaryInput {
-            generated: SystemTime::UNIX_EPOCH,
-            host: "h".into(),
-            reason: None,
-            status: Err("no agent answers"),
-            rounds: &rounds,
-            transitions: &[],
-            parts: &[],
-            lint: &[],
-            missing: &[],
             runs: &runs,
-            setup: None,
-            utc_offset: None,
+            ..input(Err("no agent answers"), &rounds)
         };
         let f = findings(&input);
         assert_eq!(
@@ -517,17 +449,9 @@ mod tests {
         )];
         let input = SummaryInput {
             generated: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_300_000),
-            host: "h".into(),
-            reason: None,
-            status: Ok(&s),
-            rounds: &rounds,
             transitions: &transitions,
-            parts: &[],
-            lint: &[],
-            missing: &[],
-            runs: &[],
-            setup: None,
             utc_offset: Some(-(9 * 3600 + 1800)),
+            ..input(Ok(&s), &rounds)
         };
         let html = render(&input);
         assert!(html.contains("<th>local time (UTC-09:30)</th>"), "{html}");
@@ -553,8 +477,6 @@ mod tests {
 /// reason and the server's remediation, on the page and in the text.
 #[cfg(test)]
 mod requirement_tests {
-    use std::time::SystemTime;
-
     use super::*;
     use crate::dart::history::parse_rounds;
     use crate::dart::redact::Redactor;
@@ -599,20 +521,7 @@ mod requirement_tests {
         s: &'a StatusReport,
         rounds: &'a crate::dart::history::Rounds,
     ) -> SummaryInput<'a> {
-        SummaryInput {
-            generated: SystemTime::UNIX_EPOCH,
-            host: "h".into(),
-            reason: None,
-            status: Ok(s),
-            rounds,
-            transitions: &[],
-            parts: &[],
-            lint: &[],
-            missing: &[],
-            runs: &[],
-            setup: None,
-            utc_offset: None,
-        }
+        super::tests::input(Ok(s), rounds)
     }
 
     fn sample() -> Vec<RequirementResult> {

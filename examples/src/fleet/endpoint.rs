@@ -14,7 +14,7 @@ use posture_sync::assess::{self, AssessStage};
 use posture_sync::machine::{
     self, Action, Event, OpId, PhaseName, Settings, Stage, State, Step, TimerSlot,
 };
-use posture_sync::outcome::{Outcome, TargetOutcome};
+use posture_sync::outcome::Outcome;
 use posture_sync::timing::MonoTime;
 use posture_sync::transport::Transport;
 use posture_sync::{discovery, probe};
@@ -170,40 +170,21 @@ impl Endpoint {
                 let assessor = self.io.assessor.clone();
                 let stats = Arc::clone(&self.io.stats);
                 self.spawn(op, async move {
-                    let (result, evaluated_in, reassess_after, requirements) =
-                        match assess::assess(&transport, &assessor, &psn, &session).await {
-                            Ok(a) => {
+                    let result = assess::assess(&transport, &assessor, &psn, &session).await;
+                    match &result {
+                        Ok(_) => {
+                            stats.request(Kind::Requirements, false);
+                            stats.request(Kind::Report, false);
+                        }
+                        Err(e) => match e.stage {
+                            AssessStage::Requirements => stats.request(Kind::Requirements, true),
+                            AssessStage::Report => {
                                 stats.request(Kind::Requirements, false);
-                                stats.request(Kind::Report, false);
-                                let requirements =
-                                    a.requirements.iter().map(|r| r.result()).collect();
-                                (Ok(a.status), a.evaluated_in, a.reassess_after, requirements)
+                                stats.request(Kind::Report, true);
                             }
-                            Err(e) => {
-                                match e.stage {
-                                    AssessStage::Requirements => {
-                                        stats.request(Kind::Requirements, true);
-                                    }
-                                    AssessStage::Report => {
-                                        stats.request(Kind::Requirements, false);
-                                        stats.request(Kind::Report, true);
-                                    }
-                                }
-                                (
-                                    Err(TargetOutcome::new(e.error.target, e.error.outcome)),
-                                    e.evaluated_in,
-                                    None,
-                                    Default::default(),
-                                )
-                            }
-                        };
-                    Event::AssessmentFinished {
-                        op,
-                        result,
-                        evaluated_in,
-                        reassess_after,
-                        requirements,
+                        },
                     }
+                    assess::finished_event(op, result)
                 });
             }
             Action::StartProbeRound {
