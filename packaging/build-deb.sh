@@ -12,17 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target_dir=${CARGO_TARGET_DIR:-$PWD/target}
-assets=$target_dir/release/assets
-
-echo "==> release build"
-cargo build --release --locked -p posture-sync --bin posture-sync
-
-echo "==> assets from the code"
-rm -rf "$assets"
-cargo run --release --locked -q -p posture-sync --example gen-assets -- "$assets"
-# Debian policy: man pages are gzipped (-n: no name or time stamp, reproducible).
-gzip -9n "$assets"/man/*.1
+. packaging/release-assets.sh
 
 echo "==> cargo deb"
 rm -f "$target_dir"/debian/posture-sync_*.deb

@@ -82,6 +82,7 @@ fn every_script_passes_its_shells_syntax_check() {
     let bash = [
         "packaging/build-deb.sh",
         "packaging/build-rpm.sh",
+        "packaging/release-assets.sh",
         "packaging/macos/build-pkg.sh",
         "packaging/macos/scripts/preinstall",
         "packaging/macos/scripts/postinstall",

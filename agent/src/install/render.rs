@@ -272,12 +272,30 @@ pub fn xml_escape(s: &str) -> String {
 /// only when it exits unsuccessfully (a crash), only in the graphical (Aqua)
 /// session, stdout/stderr in `~/Library/Logs/posture-sync`.
 pub fn launch_agent_plist(spec: &InstallSpec) -> String {
+    let log = |name: &str| xml_escape(&text(&spec.launchd_log_dir.join(name)));
+    launch_agent(
+        spec,
+        &format!(
+            "\t<key>StandardOutPath</key>\n\
+             \t<string>{out}</string>\n\
+             \t<key>StandardErrorPath</key>\n\
+             \t<string>{err}</string>\n",
+            out = log("launchd-stdout.log"),
+            err = log("launchd-stderr.log"),
+        ),
+    )
+}
+
+/// The launch policy both LaunchAgent plists share: the agent's command
+/// line, started at load, restarted only after an unsuccessful exit, only in
+/// the Aqua session, as a background process; `more` holds the plist's
+/// further keys, each a `\t<key>` line and its value's line.
+fn launch_agent(spec: &InstallSpec, more: &str) -> String {
     let args: String = spec
         .argv()
         .iter()
         .map(|a| format!("\t\t<string>{}</string>\n", xml_escape(a)))
         .collect();
-    let log = |name: &str| xml_escape(&text(&spec.launchd_log_dir.join(name)));
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
@@ -300,14 +318,9 @@ pub fn launch_agent_plist(spec: &InstallSpec) -> String {
          \t<string>Aqua</string>\n\
          \t<key>ProcessType</key>\n\
          \t<string>Background</string>\n\
-         \t<key>StandardOutPath</key>\n\
-         \t<string>{out}</string>\n\
-         \t<key>StandardErrorPath</key>\n\
-         \t<string>{err}</string>\n\
+         {more}\
          </dict>\n\
-         </plist>\n",
-        out = log("launchd-stdout.log"),
-        err = log("launchd-stderr.log"),
+         </plist>\n"
     )
 }
 
@@ -373,37 +386,10 @@ pub const WINDOWS_MACHINE_RUN_KEY: &str = r"HKLM\Software\Microsoft\Windows\Curr
 /// one file shared by every user's agent would be writable by all of them;
 /// the agent writes its own log in `~/Library/Logs/posture-sync`.
 pub fn system_launch_agent_plist(spec: &InstallSpec) -> String {
-    let args: String = spec
-        .argv()
-        .iter()
-        .map(|a| format!("\t\t<string>{}</string>\n", xml_escape(a)))
-        .collect();
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
-         <plist version=\"1.0\">\n\
-         <dict>\n\
-         \t<key>Label</key>\n\
-         \t<string>{LAUNCHD_LABEL}</string>\n\
-         \t<key>ProgramArguments</key>\n\
-         \t<array>\n\
-         {args}\
-         \t</array>\n\
-         \t<key>RunAtLoad</key>\n\
-         \t<true/>\n\
-         \t<key>KeepAlive</key>\n\
-         \t<dict>\n\
-         \t\t<key>SuccessfulExit</key>\n\
-         \t\t<false/>\n\
-         \t</dict>\n\
-         \t<key>ThrottleInterval</key>\n\
-         \t<integer>10</integer>\n\
-         \t<key>LimitLoadToSessionType</key>\n\
-         \t<string>Aqua</string>\n\
-         \t<key>ProcessType</key>\n\
-         \t<string>Background</string>\n\
-         </dict>\n\
-         </plist>\n"
+    launch_agent(
+        spec,
+        "\t<key>ThrottleInterval</key>\n\
+         \t<integer>10</integer>\n",
     )
 }
 

@@ -81,15 +81,7 @@ impl Cx {
             return;
         }
         let delay = self.s.rng.below(spread);
-        let (timer, at) = self.arm(delay);
-        let episode = self.episode();
-        self.phase = Phase::Discovering(Discovering {
-            attempt: 0,
-            episode,
-            wait: DiscoveryWait::Backoff { timer, at },
-            stage: Stage::One,
-            missed: Vec::new(),
-        });
+        self.discover_after(0, delay);
         self.record(
             from,
             Reason::StartSpread {
@@ -176,16 +168,23 @@ impl Cx {
         let backoff = self.settings.backoff();
         let jitter = self.s.rng.next_jitter();
         let delay = backoff.delay_jittered(attempt, jitter);
+        self.discover_after(attempt.saturating_add(1), delay);
+        self.record(from, reason(delay), Severity::Warn, psn);
+    }
+
+    /// Discovers again (attempt `attempt`) once `delay` has passed: the
+    /// phase waits in `discovering` on a backoff timer, in the episode
+    /// under way or a new one.
+    pub(super) fn discover_after(&mut self, attempt: u32, delay: Duration) {
         let (timer, at) = self.arm(delay);
         let episode = self.episode();
         self.phase = Phase::Discovering(Discovering {
-            attempt: attempt.saturating_add(1),
+            attempt,
             episode,
             wait: DiscoveryWait::Backoff { timer, at },
             stage: Stage::One,
             missed: Vec::new(),
         });
-        self.record(from, reason(delay), Severity::Warn, psn);
     }
 
     /// The discovery episode under way, or a new one when the agent is not

@@ -8,10 +8,8 @@ use posture_protocol::PostureStatus;
 use profile_schema::HostPort;
 
 use super::Cx;
-use crate::machine::events::{Action, BundleReason, Stage};
-use crate::machine::state::{
-    Discovering, DiscoveryWait, Known, LastProbe, OpId, Phase, Probing, RoundPurpose, SyncStop,
-};
+use crate::machine::events::{Action, BundleReason};
+use crate::machine::state::{Known, LastProbe, OpId, Phase, Probing, RoundPurpose, SyncStop};
 use crate::machine::transition::{PhaseName, Reason, Severity};
 use crate::outcome::{RoundVerdict, TargetOutcome, judge_round};
 use crate::targets;
@@ -208,15 +206,7 @@ impl Cx {
         } else {
             // The server has made this endpoint evaluate more than its share
             // (machine/evaluation.rs): rediscover once that has drained.
-            let (timer, at) = self.arm(wait);
-            let episode = self.episode();
-            self.phase = Phase::Discovering(Discovering {
-                attempt: 0,
-                episode,
-                wait: DiscoveryWait::Backoff { timer, at },
-                stage: Stage::One,
-                missed: Vec::new(),
-            });
+            self.discover_after(0, wait);
             self.record(
                 from,
                 Reason::ReassessmentRateLimited {
