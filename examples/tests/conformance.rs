@@ -538,21 +538,9 @@ async fn tls_trusts_the_lab_ca_and_refuses_others() {
     })
     .unwrap();
     let err = Client::new(&other.path().join("ca.pem"))
-        .request(
-            lab.disc("psn1"),
-            Method::GET,
-            "/auth/discovery",
-            &[("x-posture-mac", MAC)],
-            Vec::new(),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        err.contains("UnknownIssuer")
-            || err.contains("unknown issuer")
-            || err.contains("BadSignature"),
-        "{err}"
-    );
+        .discovery_refused(lab.disc("psn1"))
+        .await;
+    assert_untrusted_issuer(&err);
     assert!(
         lab.lab.state.sessions.list().is_empty(),
         "a refused client creates no session"
@@ -621,32 +609,9 @@ async fn nodes_with_specific_certificates() {
         c.discover(lab.disc("psn1"), MAC).await.posture,
         PostureStatus::Unknown
     );
-    let err = c
-        .request(
-            lab.disc("psn3"),
-            Method::GET,
-            "/auth/discovery",
-            &[("x-posture-mac", MAC)],
-            Vec::new(),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        err.contains("UnknownIssuer")
-            || err.contains("unknown issuer")
-            || err.contains("BadSignature"),
-        "{err}"
-    );
-    let err = c
-        .request(
-            lab2.disc("psn5"),
-            Method::GET,
-            "/auth/discovery",
-            &[("x-posture-mac", MAC)],
-            Vec::new(),
-        )
-        .await
-        .unwrap_err();
+    let err = c.discovery_refused(lab.disc("psn3")).await;
+    assert_untrusted_issuer(&err);
+    let err = c.discovery_refused(lab2.disc("psn5")).await;
     assert!(
         err.contains("not valid for name") || err.contains("NotValidForName"),
         "{err}"
@@ -694,4 +659,16 @@ async fn sessions_survive_a_restart_of_the_lab() {
     assert_eq!(again.session, d.session);
     assert_eq!(again.posture, PostureStatus::Compliant);
     lab.shutdown().await;
+}
+
+/// A TLS error that says the server's certificate chains to no trusted CA
+/// (rustls names it `UnknownIssuer`, or `BadSignature` for a same-named CA
+/// with another key).
+fn assert_untrusted_issuer(err: &str) {
+    assert!(
+        err.contains("UnknownIssuer")
+            || err.contains("unknown issuer")
+            || err.contains("BadSignature"),
+        "{err}"
+    );
 }

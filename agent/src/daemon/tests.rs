@@ -30,6 +30,18 @@ struct Psn {
     probes: usize,
 }
 
+impl Psn {
+    /// A PSN shared with its server: the session's posture not decided
+    /// yet, probes answered as `probe` says, none counted.
+    fn shared(probe: ProbeAnswer) -> Arc<Mutex<Psn>> {
+        Arc::new(Mutex::new(Psn {
+            status: PostureStatus::Unknown,
+            probe,
+            probes: 0,
+        }))
+    }
+}
+
 /// One port serving discovery, assessment and probes (the PSN names itself
 /// with this port as its state sync port).
 async fn start_psn(ca: &TestCa, psn: Arc<Mutex<Psn>>) -> TestServer {
@@ -213,11 +225,7 @@ impl Running {
 #[tokio::test]
 async fn discovers_assesses_and_stops_syncing_on_a_confirmed_misconfiguration() {
     let ca = TestCa::new();
-    let psn = Arc::new(Mutex::new(Psn {
-        status: PostureStatus::Unknown,
-        probe: ProbeAnswer::Status,
-        probes: 0,
-    }));
+    let psn = Psn::shared(ProbeAnswer::Status);
     let server = start_psn(&ca, psn.clone()).await;
     let mut d = start_daemon(&ca, server.port());
     let v = d
@@ -282,11 +290,7 @@ async fn discovers_assesses_and_stops_syncing_on_a_confirmed_misconfiguration() 
 #[tokio::test]
 async fn a_probe_that_finds_the_session_gone_restarts_discovery() {
     let ca = TestCa::new();
-    let psn = Arc::new(Mutex::new(Psn {
-        status: PostureStatus::Unknown,
-        probe: ProbeAnswer::NotFound,
-        probes: 0,
-    }));
+    let psn = Psn::shared(ProbeAnswer::NotFound);
     let server = start_psn(&ca, psn.clone()).await;
     let mut d = start_daemon(&ca, server.port());
     d.wait_for("a discovery restart", |v| {
@@ -305,11 +309,7 @@ async fn a_probe_that_finds_the_session_gone_restarts_discovery() {
 #[tokio::test]
 async fn an_invalid_reload_keeps_the_last_good_profile_and_a_valid_one_applies() {
     let ca = TestCa::new();
-    let psn = Arc::new(Mutex::new(Psn {
-        status: PostureStatus::Unknown,
-        probe: ProbeAnswer::NotFound,
-        probes: 0,
-    }));
+    let psn = Psn::shared(ProbeAnswer::NotFound);
     let server = start_psn(&ca, psn.clone()).await;
     let mut d = start_daemon(&ca, server.port());
     d.wait_for("sync enabled", |v| v["sync"]["enabled"] == true)
@@ -387,11 +387,7 @@ fn discoveries(server: &TestServer) -> usize {
 #[tokio::test]
 async fn a_rescan_request_rediscovers_and_answers_with_the_transition() {
     let ca = TestCa::new();
-    let psn = Arc::new(Mutex::new(Psn {
-        status: PostureStatus::Unknown,
-        probe: ProbeAnswer::Status,
-        probes: 0,
-    }));
+    let psn = Psn::shared(ProbeAnswer::Status);
     let server = start_psn(&ca, psn).await;
     let hosts = format!("<CallHomeList>127.0.0.1:{}</CallHomeList>", server.port());
     let mut d = start_daemon_with(&ca, profile_without_sync(&hosts), GatewayMode::Off);
@@ -422,11 +418,7 @@ async fn a_rescan_request_rediscovers_and_answers_with_the_transition() {
 async fn a_profile_without_hosts_finds_the_psn_through_the_switch_redirect() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let ca = TestCa::new();
-    let psn = Arc::new(Mutex::new(Psn {
-        status: PostureStatus::Unknown,
-        probe: ProbeAnswer::Status,
-        probes: 0,
-    }));
+    let psn = Psn::shared(ProbeAnswer::Status);
     let server = start_psn(&ca, psn).await;
     // The "switch": every plain-HTTP request is redirected to the PSN.
     let switch = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

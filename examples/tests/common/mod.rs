@@ -219,6 +219,19 @@ impl Client {
             .unwrap()
     }
 
+    /// A discovery request the connection must refuse (TLS): the error.
+    pub async fn discovery_refused(&self, addr: SocketAddr) -> String {
+        self.request(
+            addr,
+            Method::GET,
+            "/auth/discovery",
+            &[("x-posture-mac", MAC)],
+            Vec::new(),
+        )
+        .await
+        .expect_err("the connection must be refused")
+    }
+
     pub async fn discover(&self, addr: SocketAddr, mac: &str) -> posture_protocol::Discovery {
         let r = self
             .get(addr, "/auth/discovery", &[("x-posture-mac", mac)])
