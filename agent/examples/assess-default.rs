@@ -22,35 +22,16 @@ use std::time::{Duration, Instant};
 use posture_sync::assess::{Budget, CheckCx, CheckPolicy, evaluate};
 use posture_sync::cmd::assess::read_policy;
 
-/// Clock ticks per second of `/proc/*/stat` (USER_HZ, 100 on every Linux
-/// architecture this agent ships for; `sysconf` would need `unsafe`).
-const TICKS_PER_SEC: f64 = 100.0;
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
 
 /// The goal per assessment.
 const GOAL: Duration = Duration::from_millis(20);
 
 /// CPU time of this process so far: (own threads, waited-for children).
 fn cpu_time() -> Result<(Duration, Duration), String> {
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
-    // The command name may hold spaces: fields are counted after its `)`.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or("unexpected /proc/self/stat")?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64, String> {
-        f.get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| "unexpected /proc/self/stat".to_owned())
-    };
-    // Fields 14-17 (utime, stime, cutime, cstime); `rest` starts at field 3.
-    let own = (ticks(11)? + ticks(12)?) / TICKS_PER_SEC;
-    let children = (ticks(13)? + ticks(14)?) / TICKS_PER_SEC;
-    Ok((
-        Duration::from_secs_f64(own),
-        Duration::from_secs_f64(children),
-    ))
+    let t = cpu_time::cpu_time()?;
+    Ok((t.own, t.children))
 }
 
 fn run() -> Result<bool, String> {

@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 use posture_protocol::{Check, MAX_CHECKS_PER_REQUIREMENT, MAX_REQUIREMENTS, Requirement};
 use posture_sync::assess::{self, Assessor, Budget, CheckCx, CheckPolicy, budget};
 
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
+
 /// Patterns whose lazy DFA blows up on the planted text (a run of `a`/`b`
 /// where "the 24th byte back was an `a`" needs 2^24 states), so the regex
 /// crate falls back to its NFA engines; no required literal a prefilter
@@ -46,29 +49,9 @@ const HOSTILE_PATTERNS: &[&str] = &[
     r"(?s).{0,400}[^ab]",
 ];
 
-/// Clock ticks per second of `/proc/*/stat` (USER_HZ, 100 on every Linux
-/// architecture this agent ships for; `sysconf` would need `unsafe`).
-const TICKS_PER_SEC: f64 = 100.0;
-
 /// CPU time of this process so far (all threads, finished ones included).
 fn cpu_time() -> Result<Duration, String> {
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
-    // The command name may hold spaces: fields are counted after its `)`.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or("unexpected /proc/self/stat")?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64, String> {
-        f.get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| "unexpected /proc/self/stat".to_owned())
-    };
-    // Fields 14 and 15 (utime, stime); `rest` starts at field 3.
-    Ok(Duration::from_secs_f64(
-        (ticks(11)? + ticks(12)?) / TICKS_PER_SEC,
-    ))
+    Ok(cpu_time::cpu_time()?.own)
 }
 
 /// The planted files.
