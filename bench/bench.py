@@ -21,10 +21,11 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 from datetime import datetime, timezone
+
+from procs import Procs
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--target", required=True, help="the release dir with the binaries")
@@ -54,46 +55,8 @@ AGENT_MAC = "02:00:00:00:be:01"
 BASE_SESSION = "bench-minimal-0001"
 CURL_SESSION = "bench-curl-0001"
 
-children = []
-
-
-def log(msg):
-    print(f"bench [{time.strftime('%H:%M:%S')}]: {msg}", file=sys.stderr, flush=True)
-
-
-def cleanup():
-    for p in reversed(children):
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    for p in children:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-
-
-def spawn(cmd, out, env=None):
-    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.path.join(W, "home")}
-    e.update(env or {})
-    f = open(out, "wb")
-    # Own process group, so that cleanup ends exactly what we started.
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                         env=e, start_new_session=True)
-    children.append(p)
-    return p
-
-
-def wait_for(what, fn, timeout=90, every=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    raise SystemExit(f"bench: timed out waiting for {what} (see {W})")
+PROCS = Procs("bench", W, wait_timeout=90, wait_every=0.1)
+log, spawn, wait_for, cleanup = PROCS.log, PROCS.spawn, PROCS.wait_for, PROCS.end_all
 
 
 # ---------------------------------------------------------------- labs ----
@@ -342,7 +305,10 @@ def main():
 """)
     agent = spawn([AGENT, "run", "--profile", profile, "--state-dir", state, "--log-dir", logs,
                    "--ca-file", ca, "--mac", AGENT_MAC,
-                   "--gateway", "off", "--network-watch", "off", "--start-spread", "0"], os.path.join(adir, "stderr.log"))
+                   "--gateway", "off", "--network-watch", "off", "--start-spread", "0"], os.path.join(adir, "stderr.log"),
+                  # The environment the installed systemd unit gives it (one glibc
+                  # malloc arena: docs/benchmarks.md, "Idle RSS and glibc's arenas").
+                  env={"MALLOC_ARENA_MAX": "1"})
     t_agent = time.time()
     wait_for("the agent to reach Compliant", lambda: is_compliant(state))
     agent_log = os.path.join(logs, "posture-sync.log")

@@ -31,9 +31,10 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
+
+from procs import Procs
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--target", required=True, help="the release dir with psn-lab and the examples")
@@ -55,49 +56,12 @@ LAB = os.path.join(BIN, "psn-lab")
 MINIMAL = os.path.join(BIN, "examples", "minimal-probe-loop")
 AGENT_MAC = "02:00:00:00:be:01"
 BASE_SESSION = "bench-minimal-0001"
-ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.path.join(W, "home")}
 # How long after a round's request its answer has been handled, logged and
 # recorded (under valgrind too); rounds are an interval (1 s) apart.
 SETTLE = 0.4
-children = []
-
-
-def log(msg):
-    print(f"callgrind [{time.strftime('%H:%M:%S')}]: {msg}", file=sys.stderr, flush=True)
-
-
-def spawn(cmd, out, env=None):
-    e = dict(ENV)
-    e.update(env or {})
-    # Own process group, so that cleanup ends exactly what we started.
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=open(out, "wb"),
-                         stderr=subprocess.STDOUT, env=e, start_new_session=True)
-    children.append(p)
-    return p
-
-
-def cleanup():
-    for p in reversed(children):
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    for p in children:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-
-
-def wait_for(what, fn, timeout=180, every=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    raise SystemExit(f"callgrind: timed out waiting for {what} (see {W})")
+PROCS = Procs("callgrind", W, wait_timeout=180, wait_every=0.2, grace=20)
+log, spawn, wait_for, cleanup = PROCS.log, PROCS.spawn, PROCS.wait_for, PROCS.end_all
+ENV = PROCS.env
 
 
 def ctl(lab, *a):

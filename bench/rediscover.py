@@ -28,6 +28,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
+from procs import Procs
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--target", required=True, help="the dir with posture-sync and psn-lab")
 ap.add_argument("--work", required=True)
@@ -46,11 +48,8 @@ PREFIX = f"psrd{os.getpid()}"
 NS_EP, NS_PSN = f"{PREFIX}-ep", f"{PREFIX}-psn"
 ETC = f"/etc/netns/{NS_EP}"
 made = []
-children = []
-
-
-def log(msg):
-    print(f"bench [{time.strftime('%H:%M:%S')}]: {msg}", file=sys.stderr, flush=True)
+PROCS = Procs("bench", W, wait_timeout=120, wait_every=0.05)
+log, spawn, wait_for = PROCS.log, PROCS.spawn, PROCS.wait_for
 
 
 def run(*cmd, stdin=None):
@@ -61,41 +60,10 @@ def run(*cmd, stdin=None):
 
 
 def cleanup():
-    for p in reversed(children):
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    for p in children:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+    PROCS.end_all()
     for ns in reversed(made):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     shutil.rmtree(ETC, ignore_errors=True)
-
-
-def spawn(cmd, out, env=None):
-    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.path.join(W, "home")}
-    e.update(env or {})
-    f = open(out, "wb")
-    # Own process group, so that cleanup ends exactly what we started.
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                         env=e, start_new_session=True)
-    children.append(p)
-    return p
-
-
-def wait_for(what, fn, timeout=120, every=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    raise SystemExit(f"bench: timed out waiting for {what} (see {W})")
 
 
 def build_network():
