@@ -524,6 +524,18 @@ mod requirement_tests {
         super::tests::input(Ok(s), rounds)
     }
 
+    /// A start that failed with a bad profile (EX_CONFIG) and `message`.
+    fn failed_start(message: &str) -> RunRecord {
+        RunRecord {
+            v: crate::record::RECORD_VERSION,
+            at: "2026-11-21T22:00:01.000Z".into(),
+            event: RunEvent::FailedStart {
+                exit: crate::exit::EX_CONFIG,
+                message: message.into(),
+            },
+        }
+    }
+
     fn sample() -> Vec<RequirementResult> {
         vec![
             requirement(
@@ -764,14 +776,7 @@ mod requirement_tests {
             decision("2026-11-21T22:00:05.000Z", "second api_key: rowsecret2"),
             decision("2026-11-21T22:00:06.000Z", "third, nothing secret"),
         ];
-        let runs = [RunRecord {
-            v: crate::record::RECORD_VERSION,
-            at: "2026-11-21T22:00:01.000Z".into(),
-            event: RunEvent::FailedStart {
-                exit: crate::exit::EX_CONFIG,
-                message: "profile: secret=rowsecret4 is not a key".into(),
-            },
-        }];
+        let runs = [failed_start("profile: secret=rowsecret4 is not a key")];
         let mut input = input(&s, &rounds);
         input.transitions = &transitions;
         input.runs = &runs;
@@ -817,14 +822,7 @@ mod requirement_tests {
             session: None,
             psn: None,
         }];
-        let runs = [RunRecord {
-            v: crate::record::RECORD_VERSION,
-            at: "2026-11-21T22:00:01.000Z".into(),
-            event: RunEvent::FailedStart {
-                exit: crate::exit::EX_CONFIG,
-                message: "bad profile \u{1b}[2J".into(),
-            },
-        }];
+        let runs = [failed_start("bad profile \u{1b}[2J")];
         let mut input = input(&s, &rounds);
         input.transitions = &transitions;
         input.runs = &runs;
