@@ -28,12 +28,6 @@ mod cpu_time;
 /// The goal per assessment.
 const GOAL: Duration = Duration::from_millis(20);
 
-/// CPU time of this process so far: (own threads, waited-for children).
-fn cpu_time() -> Result<(Duration, Duration), String> {
-    let t = cpu_time::cpu_time()?;
-    Ok((t.own, t.children))
-}
-
 fn run() -> Result<bool, String> {
     let mut args = std::env::args().skip(1);
     let policy = args.next().ok_or("usage: assess-default POLICY.json [N]")?;
@@ -44,7 +38,7 @@ fn run() -> Result<bool, String> {
     let requirements = read_policy(std::path::Path::new(&policy)).map_err(|e| e.to_string())?;
     let rules = CheckPolicy::new(&[], [], None);
     let mut shown = false;
-    let (own0, children0) = cpu_time()?;
+    let before = cpu_time::cpu_time()?;
     let start = Instant::now();
     for _ in 0..n {
         let budget = Budget::standard();
@@ -67,10 +61,10 @@ fn run() -> Result<bool, String> {
         }
     }
     let wall = start.elapsed();
-    let (own1, children1) = cpu_time()?;
+    let after = cpu_time::cpu_time()?;
     let per = |d: Duration| d / n.max(1);
-    let own = per(own1 - own0);
-    let children = per(children1 - children0);
+    let own = per(after.own - before.own);
+    let children = per(after.children - before.children);
     let total = own + children;
     println!();
     println!("assessments:            {n}");

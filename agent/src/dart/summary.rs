@@ -477,6 +477,7 @@ mod tests {
 /// reason and the server's remediation, on the page and in the text.
 #[cfg(test)]
 mod requirement_tests {
+    use super::tests::input;
     use super::*;
     use crate::dart::history::parse_rounds;
     use crate::dart::redact::Redactor;
@@ -516,13 +517,6 @@ mod requirement_tests {
     }
 
     const BLOCKED: &str = r#"{"v":2,"at":"2026-11-21T22:00:02.000Z","session":"s1","outcome":"blocked","target":"127.0.0.1:8449","targets":[{"target":"127.0.0.1:8449","outcome":"blocked","detail":"blocked (timeout)"}]}"#;
-
-    fn input<'a>(
-        s: &'a StatusReport,
-        rounds: &'a crate::dart::history::Rounds,
-    ) -> SummaryInput<'a> {
-        super::tests::input(Ok(s), rounds)
-    }
 
     /// A start that failed with a bad profile (EX_CONFIG) and `message`.
     fn failed_start(message: &str) -> RunRecord {
@@ -566,7 +560,7 @@ mod requirement_tests {
     fn mandatory_failures_are_a_problem_and_optional_ones_a_note() {
         let s = assessed(sample());
         let rounds = parse_rounds(BLOCKED, 10);
-        let f = findings(&input(&s, &rounds));
+        let f = findings(&input(Ok(&s), &rounds));
         let mandatory = f
             .iter()
             .find(|f| {
@@ -624,7 +618,7 @@ mod requirement_tests {
             }))
             .unwrap(),
         ] {
-            let f = findings(&input(&s, &rounds));
+            let f = findings(&input(Ok(&s), &rounds));
             assert!(
                 !f.iter()
                     .any(|f| matches!(f, Finding::RequirementsFailed { .. })),
@@ -637,7 +631,7 @@ mod requirement_tests {
     fn the_page_shows_reasons_and_remediation_as_text_never_as_markup() {
         let s = assessed(sample());
         let rounds = parse_rounds(BLOCKED, 10);
-        let html = render(&input(&s, &rounds));
+        let html = render(&input(Ok(&s), &rounds));
         let card = &html[html
             .find("<h3>Problem: 1 mandatory requirement failed</h3>")
             .expect("the mandatory card")..];
@@ -665,7 +659,7 @@ mod requirement_tests {
     fn the_text_lists_each_failed_requirement_with_what_to_do() {
         let s = assessed(sample());
         let rounds = parse_rounds(BLOCKED, 10);
-        let text = render_text(&input(&s, &rounds));
+        let text = render_text(&input(Ok(&s), &rounds));
         assert!(
             text.contains(
                 "\nProblem: 1 mandatory requirement failed\n  The last assessment (2026-11-21T22:00:00.000Z) failed 1 of 3 requirements; the PSN counts mandatory ones"
@@ -709,7 +703,7 @@ mod requirement_tests {
             ),
         ]);
         let rounds = parse_rounds(BLOCKED, 10);
-        let page = render_redacted(&input(&s, &rounds), &mut Redactor::new());
+        let page = render_redacted(&input(Ok(&s), &rounds), &mut Redactor::new());
         assert!(
             !page.contains("abc123seeded") && !page.contains("xyz789seeded"),
             "{page}"
@@ -730,7 +724,8 @@ mod requirement_tests {
         );
         assert!(page.contains("id=\"legend\""), "{page}");
         assert!(page.contains("</html>"), "{page}");
-        let text = crate::dart::redact::Redactor::new().redact(&render_text(&input(&s, &rounds)));
+        let text =
+            crate::dart::redact::Redactor::new().redact(&render_text(&input(Ok(&s), &rounds)));
         assert!(
             !text.contains("abc123seeded") && !text.contains("xyz789seeded"),
             "{text}"
@@ -777,7 +772,7 @@ mod requirement_tests {
             decision("2026-11-21T22:00:06.000Z", "third, nothing secret"),
         ];
         let runs = [failed_start("profile: secret=rowsecret4 is not a key")];
-        let mut input = input(&s, &rounds);
+        let mut input = input(Ok(&s), &rounds);
         input.transitions = &transitions;
         input.runs = &runs;
         let page = render_redacted(&input, &mut Redactor::new());
@@ -823,7 +818,7 @@ mod requirement_tests {
             psn: None,
         }];
         let runs = [failed_start("bad profile \u{1b}[2J")];
-        let mut input = input(&s, &rounds);
+        let mut input = input(Ok(&s), &rounds);
         input.transitions = &transitions;
         input.runs = &runs;
         input.host = "host\u{1b}[31m".into();
